@@ -1,0 +1,151 @@
+//! The crate's error types: [`Error`] for setup paths, [`SendError`] and [`RecvError`]
+//! for the hot paths (small, `Copy`, never allocating).
+
+use std::io;
+
+/// Result of shmring's setup operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of setup paths: creating, opening and validating segments and ring ends.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed.
+    #[error("{op} {name:?}: {source}")]
+    Io {
+        /// The operation that failed (`shm_open`, `mmap`, ...).
+        op: &'static str,
+        /// The segment it was applied to (empty for anonymous segments).
+        name: String,
+        /// The error the kernel returned.
+        #[source]
+        source: io::Error,
+    },
+    /// A segment name outside `[A-Za-z0-9._-]{1,200}` or starting with a dot.
+    #[error("invalid segment name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `create` found a segment of that name already.
+    #[error("segment {name:?} already exists (remove it with shm::unlink or pick another name)")]
+    AlreadyExists {
+        /// The name.
+        name: String,
+    },
+    /// `open` found no segment of that name.
+    #[error("segment {name:?} does not exist")]
+    NotFound {
+        /// The name.
+        name: String,
+    },
+    /// The segment holds another kind of structure.
+    #[error("segment {name:?} holds a {found}, not a {expected}")]
+    WrongKind {
+        /// The segment's name (empty for anonymous segments).
+        name: String,
+        /// The kind the caller asked for.
+        expected: &'static str,
+        /// The kind the header says.
+        found: String,
+    },
+    /// The segment was written by an incompatible layout version.
+    #[error("segment {name:?} has layout version {found}; this build reads version {supported}")]
+    IncompatibleVersion {
+        /// The segment's name.
+        name: String,
+        /// The header's version.
+        found: u32,
+        /// The version this build understands.
+        supported: u32,
+    },
+    /// A header field or a structure parameter is out of bounds.
+    #[error("segment {name:?} is corrupted: {what}")]
+    Corrupted {
+        /// The segment's name.
+        name: String,
+        /// Which field failed which check.
+        what: String,
+    },
+    /// The creator did not publish READY within the open timeout.
+    #[error("segment {name:?} was not initialized within {waited_ms} ms (creator died or is still creating it)")]
+    NotReady {
+        /// The segment's name.
+        name: String,
+        /// How long `open` waited.
+        waited_ms: u64,
+    },
+    /// Another live process already holds this end of the structure.
+    #[error("the {role} end of {name:?} is already attached by another party")]
+    AlreadyAttached {
+        /// The segment's name.
+        name: String,
+        /// `producer` or `consumer`.
+        role: &'static str,
+    },
+    /// This end was attached once and has since been closed; it cannot be re-attached.
+    #[error("the {role} end of {name:?} was closed; it cannot be attached again")]
+    EndClosed {
+        /// The segment's name.
+        name: String,
+        /// `producer` or `consumer`.
+        role: &'static str,
+    },
+    /// A parameter the caller passed is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, name: &str, source: impl Into<io::Error>) -> Self {
+        Error::Io {
+            op,
+            name: name.to_owned(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Why a send did not take place. The message stays with the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The ring is full (`try_send` and `claim` only).
+    #[error("ring is full")]
+    Full,
+    /// The timeout passed before space became free.
+    #[error("timed out waiting for space")]
+    Timeout,
+    /// The consumer closed its end or died.
+    #[error("consumer disconnected")]
+    Disconnected,
+    /// The message can never fit in this ring.
+    #[error("message of {len} bytes exceeds the ring's limit of {max} bytes")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The largest message this ring accepts.
+        max: usize,
+    },
+    /// The shared indices hold impossible values: the segment was overwritten.
+    #[error("ring corrupted: {0}")]
+    Corrupted(&'static str),
+}
+
+/// Why a receive returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The ring is empty (`try_recv` and `read` only).
+    #[error("ring is empty")]
+    Empty,
+    /// The timeout passed before a message arrived.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// The producer closed its end or died, and every message it sent has been received.
+    #[error("producer disconnected")]
+    Disconnected,
+    /// A record header or shared index holds an impossible value.
+    #[error("ring corrupted: {0}")]
+    Corrupted(&'static str),
+}

@@ -1,0 +1,36 @@
+//! # shmring
+//!
+//! Inter-process communication through shared memory: lock-free rings in `mmap`'d
+//! memory with futex waits, in the vocabulary of Python's `multiprocessing`.
+//!
+//! This release holds the foundation layer:
+//!
+//! - [`shm`]: named (`/dev/shm`) and anonymous (memfd) segments that start with a
+//!   validated header, and the liveness records of the parties attached to them;
+//! - [`sync`]: shared futex waits and the spin -> yield -> futex [`WaitStrategy`];
+//! - [`ring::spsc`]: a single-producer single-consumer byte ring with Agrona-style
+//!   records, zero-copy claim/read grants, and crash detection of the peer.
+//!
+//! ```
+//! use shmring::ring::spsc;
+//!
+//! // Both ends of an anonymous (memfd) ring; hand one to a child with `into_fd`.
+//! let (mut tx, mut rx) = spsc::channel(4096)?;
+//! tx.send(b"hello")?;
+//! assert_eq!(rx.recv()?, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
+
+mod error;
+pub(crate) mod primitive;
+pub mod ring;
+pub mod shm;
+pub mod sync;
+
+pub use error::{Error, RecvError, Result, SendError};
+pub use sync::WaitStrategy;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -1,0 +1,190 @@
+//! The facade every algorithm in shmring uses for atomics, fences and futex calls.
+//!
+//! Built normally it re-exports `std` atomics and calls the kernel through rustix;
+//! built with `--cfg loom` it swaps in loom's models so the same ring and waiter code
+//! runs under the model checker. The futex model follows shadow's vasi-sync: a wait
+//! checks the word and sleeps on a condition variable under one lock, a wake notifies
+//! under the same lock, and timeouts are ignored — so a lost wake-up is a deadlock that
+//! loom reports instead of a delay that a timeout would hide.
+
+use std::time::Duration;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// Hint to the CPU that we are spinning.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}
+
+/// Give the core to another runnable thread.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}
+
+/// The fast side of a store-load (Dekker) pair: after a store of an index, before the
+/// load of the other side's waiting flag.
+///
+/// With `asymmetric` set, the slow side ([`heavy_fence`]) issues
+/// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a full barrier on every CPU
+/// executing a registered process; that makes a compiler fence enough here, and keeps
+/// the locked instruction or `mfence` off the per-message path. Without it (membarrier
+/// unavailable, or disabled at creation), both sides use a SeqCst fence.
+#[inline]
+pub(crate) fn light_fence(asymmetric: bool) {
+    #[cfg(loom)]
+    {
+        let _ = asymmetric;
+        fence(Ordering::SeqCst);
+    }
+    #[cfg(not(loom))]
+    if asymmetric {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The slow side of a store-load pair: after a waiter registers, before it re-checks
+/// the condition. See [`light_fence`].
+#[inline]
+pub(crate) fn heavy_fence(asymmetric: bool) {
+    fence(Ordering::SeqCst);
+    #[cfg(not(loom))]
+    if asymmetric {
+        membarrier::global_expedited();
+    }
+    #[cfg(loom)]
+    let _ = asymmetric;
+}
+
+#[cfg(not(loom))]
+pub(crate) mod membarrier {
+    //! `membarrier(2)` with the global expedited command, for asymmetric fences.
+    use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+    use std::sync::OnceLock;
+
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+
+    /// Register this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (once) and report
+    /// whether this process can take part in asymmetric fences.
+    pub(crate) fn available() -> bool {
+        *REGISTERED.get_or_init(|| {
+            if std::env::var_os("SHMRING_NO_MEMBARRIER").is_some() {
+                return false;
+            }
+            let q = membarrier_query();
+            q.contains_command(MembarrierCommand::GlobalExpedited)
+                && q.contains_command(MembarrierCommand::RegisterGlobalExpedited)
+                && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+        })
+    }
+
+    /// Run a full memory barrier on every CPU that executes a registered process.
+    pub(crate) fn global_expedited() {
+        // The command was probed and registered when the ring was attached; a failure
+        // here would mean the kernel lost the capability, which it does not. Fall back
+        // to the kernel's slow global barrier rather than continue unsynchronized.
+        if membarrier(MembarrierCommand::GlobalExpedited).is_err() {
+            let _ = membarrier(MembarrierCommand::Global);
+        }
+    }
+}
+
+/// Whether this process can take part in asymmetric fences (always false under loom,
+/// where both sides use SeqCst fences).
+pub(crate) fn asymmetric_fences_available() -> bool {
+    #[cfg(loom)]
+    return false;
+    #[cfg(not(loom))]
+    membarrier::available()
+}
+
+/// Outcome of a futex wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FutexWait {
+    /// Woken by a wake, or the word no longer held the expected value.
+    Woken,
+    /// A signal interrupted the sleep (EINTR).
+    Interrupted,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// Sleep while `word == expected`, at most `timeout` (shared, non-private futex).
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    #[cfg(not(loom))]
+    {
+        use rustix::io::Errno;
+        use rustix::thread::futex;
+        let ts = timeout.map(|d| futex::Timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+            Err(Errno::TIMEDOUT) => FutexWait::TimedOut,
+            Err(Errno::INTR) => FutexWait::Interrupted,
+            // Ok: woken; EAGAIN: the value had changed already. Any other error (EFAULT,
+            // EINVAL) cannot happen for a valid, aligned reference: re-check as well.
+            _ => FutexWait::Woken,
+        }
+    }
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        loom_futex::wait(word, expected);
+        FutexWait::Woken
+    }
+}
+
+/// Wake up to `n` waiters sleeping on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
+    #[cfg(not(loom))]
+    {
+        use rustix::thread::futex;
+        let _ = futex::wake(word, futex::Flags::empty(), n);
+    }
+    #[cfg(loom)]
+    {
+        let _ = (word, n);
+        loom_futex::wake_all();
+    }
+}
+
+#[cfg(loom)]
+mod loom_futex {
+    //! One lock and one condition variable stand for the kernel's futex hash bucket.
+    //! Waking every sleeper on any wake is allowed (futex waits may wake spuriously)
+    //! and keeps the model small; what matters is that a wake after the value changed
+    //! cannot be missed, and a missing wake leaves the waiter blocked forever.
+    use super::{AtomicU32, Ordering};
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32) {
+        let (lock, cv) = &*BUCKET;
+        let guard = lock.lock().unwrap();
+        if word.load(Ordering::SeqCst) == expected {
+            drop(cv.wait(guard).unwrap());
+        }
+    }
+
+    pub(super) fn wake_all() {
+        let (lock, cv) = &*BUCKET;
+        let _guard = lock.lock().unwrap();
+        cv.notify_all();
+    }
+}

@@ -1,0 +1,288 @@
+//! The SPSC ring's control block and data region, and what owns their memory.
+
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::shm::Segment;
+use crate::sync::wait::WaitWord;
+use std::ptr::NonNull;
+
+/// Producer-written hot line.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct ProducerLine {
+    /// Bytes ever published (monotonic; a multiple of 8). Written by the producer only.
+    pub tail: AtomicU64,
+    /// Messages ever published.
+    pub messages: AtomicU64,
+    /// Times the producer waited on a full ring.
+    pub full_waits: AtomicU64,
+}
+
+/// Consumer-written hot line.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct ConsumerLine {
+    /// Bytes ever released (monotonic; a multiple of 8; `head <= tail <= head + cap`).
+    pub head: AtomicU64,
+    /// Messages ever consumed.
+    pub messages: AtomicU64,
+    /// Times the consumer waited on an empty ring.
+    pub empty_waits: AtomicU64,
+}
+
+/// Who holds one end.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RoleRecord {
+    /// See [`role`].
+    pub state: AtomicU32,
+    /// Pid of the last party that attached (informational).
+    pub pid: AtomicU32,
+    /// Its start time in clock ticks since boot (informational).
+    pub start_time: AtomicU64,
+}
+
+/// Values of [`RoleRecord::state`].
+///
+/// | value | state    | meaning                                         | set by            |
+/// |-------|----------|-------------------------------------------------|-------------------|
+/// | 0     | VACANT   | nobody attached yet                             | kernel (zeros)    |
+/// | 1     | ATTACHED | held; liveness = its slot lock is held          | the attaching end |
+/// | 2     | CLOSED   | dropped cleanly; final                          | the end, on drop  |
+/// | 3     | HANDOFF  | descriptor in transit to another process (lock  | `into_fd`         |
+/// |       |          | still held by the descriptor's description)     |                   |
+pub(crate) mod role {
+    pub const VACANT: u32 = 0;
+    pub const ATTACHED: u32 = 1;
+    pub const CLOSED: u32 = 2;
+    pub const HANDOFF: u32 = 3;
+    /// Liveness slot of the producer.
+    pub const PRODUCER_SLOT: u32 = 0;
+    /// Liveness slot of the consumer.
+    pub const CONSUMER_SLOT: u32 = 1;
+}
+
+/// The two role records, on a line that is written only at attach and detach.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct Roles {
+    pub producer: RoleRecord,
+    pub consumer: RoleRecord,
+}
+
+/// The control block at the start of the ring's area. Each side writes its own lines.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub prod: ProducerLine,
+    pub cons: ConsumerLine,
+    /// The consumer sleeps here for data; the producer notifies after publishing.
+    pub data_wait: WaitWord,
+    /// The producer sleeps here for space; the consumer notifies after releasing.
+    pub space_wait: WaitWord,
+    pub roles: Roles,
+}
+
+/// Size of the control block; the data region follows it.
+pub(crate) const CONTROL_SIZE: usize = 5 * 128;
+const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_SIZE);
+const _: () = assert!(std::mem::align_of::<Control>() == 128);
+
+impl Control {
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        let role = || RoleRecord {
+            state: AtomicU32::new(0),
+            pid: AtomicU32::new(0),
+            start_time: AtomicU64::new(0),
+        };
+        Control {
+            prod: ProducerLine {
+                tail: AtomicU64::new(0),
+                messages: AtomicU64::new(0),
+                full_waits: AtomicU64::new(0),
+            },
+            cons: ConsumerLine {
+                head: AtomicU64::new(0),
+                messages: AtomicU64::new(0),
+                empty_waits: AtomicU64::new(0),
+            },
+            data_wait: WaitWord::new(),
+            space_wait: WaitWord::new(),
+            roles: Roles {
+                producer: role(),
+                consumer: role(),
+            },
+        }
+    }
+}
+
+/// The ring's bytes. Record headers are read and written as 64-bit atomics (so that a
+/// peer's concurrent write is a wrong value, never a torn or undefined read); payloads
+/// are copied with `copy_nonoverlapping` after their bounds were checked.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+#[cfg(not(loom))]
+impl Region {
+    /// # Safety
+    /// - `ptr` is valid for reads and writes of `len` bytes for the region's lifetime,
+    ///   8-byte aligned, and `len` is a multiple of 8.
+    pub(crate) unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
+        Region { ptr, len }
+    }
+
+    fn word(&self, off: u64) -> &AtomicU64 {
+        assert!(
+            off % 8 == 0 && off + 8 <= self.len as u64,
+            "record header offset out of bounds"
+        );
+        // SAFETY: in bounds and 8-aligned (checked above; the base is 8-aligned by
+        // `new`'s contract); AtomicU64 is valid for any bit pattern; the memory outlives
+        // `&self`.
+        unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
+    }
+
+    /// Read the record header at `off`.
+    #[inline]
+    pub(crate) fn read_header(&self, off: u64) -> u64 {
+        // Relaxed: the Acquire load of `tail` that made this record visible orders it.
+        self.word(off).load(Ordering::Relaxed)
+    }
+
+    /// Write the record header at `off`.
+    #[inline]
+    pub(crate) fn write_header(&self, off: u64, word: u64) {
+        // Relaxed: published by the Release store of `tail`.
+        self.word(off).store(word, Ordering::Relaxed)
+    }
+
+    /// Pointer to `len` bytes at `off`.
+    #[inline]
+    pub(crate) fn slice_ptr(&self, off: u64, len: usize) -> *mut u8 {
+        assert!(
+            off as usize <= self.len && len <= self.len - off as usize,
+            "payload out of bounds"
+        );
+        // SAFETY: `off + len <= self.len` (checked above), so the pointer stays in the region.
+        unsafe { self.ptr.as_ptr().add(off as usize) }
+    }
+
+    /// Copy `src` into the region at `off`.
+    #[inline]
+    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
+        let dst = self.slice_ptr(off, src.len());
+        // SAFETY: `dst` is valid for `src.len()` bytes (slice_ptr checked the bounds);
+        // `src` is a caller's buffer, which cannot overlap the shared region because
+        // the region is never handed out as a slice while a copy is running.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+}
+
+/// Under loom the region is a vector of tracked cells, one per 8-byte word, so that a
+/// payload read that is not ordered after its write is reported as a causality error.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct Region {
+    words: std::sync::Arc<Vec<loom::cell::UnsafeCell<u64>>>,
+}
+
+#[cfg(loom)]
+impl Region {
+    pub(crate) fn new_loom(len: usize) -> Self {
+        Region {
+            words: std::sync::Arc::new((0..len / 8).map(|_| loom::cell::UnsafeCell::new(0)).collect()),
+        }
+    }
+    pub(crate) fn read_header(&self, off: u64) -> u64 {
+        // SAFETY: loom checks that no write to this cell races with the read.
+        self.words[(off / 8) as usize].with(|p| unsafe { *p })
+    }
+    pub(crate) fn write_header(&self, off: u64, word: u64) {
+        // SAFETY: loom checks that no other access races with the write.
+        self.words[(off / 8) as usize].with_mut(|p| unsafe { *p = word })
+    }
+    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
+        for (i, b) in src.iter().enumerate() {
+            let at = off as usize + i;
+            // SAFETY: loom checks that no other access races with the write.
+            self.words[at / 8].with_mut(|p| unsafe {
+                let mut bytes = (*p).to_le_bytes();
+                bytes[at % 8] = *b;
+                *p = u64::from_le_bytes(bytes);
+            });
+        }
+    }
+    pub(crate) fn copy_out(&self, off: u64, dst: &mut [u8]) {
+        for (i, b) in dst.iter_mut().enumerate() {
+            let at = off as usize + i;
+            // SAFETY: loom checks that no write races with the read.
+            *b = self.words[at / 8].with(|p| unsafe { (*p).to_le_bytes()[at % 8] });
+        }
+    }
+}
+
+/// What keeps the control block and region alive.
+#[derive(Debug)]
+pub(crate) enum Backing {
+    /// A mapping of a shared segment.
+    Segment(Segment),
+    /// Heap memory shared by two threads of this process (held for ownership only).
+    #[cfg(not(loom))]
+    #[allow(dead_code)]
+    Heap(std::sync::Arc<HeapBlock>),
+    /// A loom model's ring.
+    #[cfg(loom)]
+    Loom(std::sync::Arc<LoomRing>),
+    /// Handed off (`into_fd`): nothing is mapped any more.
+    Gone,
+}
+
+/// A zeroed, 128-byte-aligned heap allocation holding a control block and a region.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct HeapBlock {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: the block is plain memory accessed only through atomics and bounds-checked
+// copies ordered by the ring's protocol; sharing it between threads is the point.
+#[cfg(not(loom))]
+unsafe impl Send for HeapBlock {}
+// SAFETY: as above.
+#[cfg(not(loom))]
+unsafe impl Sync for HeapBlock {}
+
+#[cfg(not(loom))]
+impl HeapBlock {
+    pub(crate) fn new(size: usize) -> Self {
+        let layout = std::alloc::Layout::from_size_align(size, 128).expect("ring size overflows a Layout");
+        // SAFETY: `size` is at least CONTROL_SIZE, so the layout is non-zero-sized.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        HeapBlock { ptr, layout }
+    }
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for HeapBlock {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// A loom model's ring: a control block built from loom atomics and a tracked region.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct LoomRing {
+    pub ctl: Control,
+    pub region: Region,
+}

@@ -1,0 +1,423 @@
+//! The consumer end of the SPSC ring.
+
+use super::{RingOptions, RingStats, Shared, Side};
+use crate::primitive::Ordering;
+use crate::ring::layout::{Backing, role};
+use crate::ring::record;
+use crate::sync::{Deadline, WaitStrategy, Waiter};
+use crate::{RecvError, Result};
+use std::time::Duration;
+
+/// The consumer end of an SPSC ring: receives messages, copied or read in place.
+///
+/// ```
+/// let (mut tx, mut rx) = shmring::ring::spsc::channel(1024)?;
+/// for m in [&b"a"[..], b"bb", b"ccc"] {
+///     tx.send(m)?;
+/// }
+/// let mut buf = Vec::new();
+/// rx.recv_into(&mut buf)?;
+/// assert_eq!(buf, b"a");
+/// // Drain what is there in one call, releasing the space once.
+/// let mut seen = Vec::new();
+/// assert_eq!(rx.try_drain(usize::MAX, |m| seen.push(m.to_vec()))?, 2);
+/// assert_eq!(seen, [b"bb".to_vec(), b"ccc".to_vec()]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    sh: Shared,
+    st: State,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Start of the next record to read.
+    head: u64,
+    /// The value of the shared `head`: `released <= head`.
+    released: u64,
+    /// A copy of the producer's `tail`; can be stale (never ahead of the real one).
+    cached_tail: u64,
+    /// Messages consumed.
+    messages: u64,
+    /// Times we waited on an empty ring.
+    empty_waits: u64,
+    wait: WaitStrategy,
+    /// Empty results of try_* since the last liveness check.
+    empty_polls: u32,
+}
+
+/// A validated message record: payload offset in the region, length, total size.
+#[derive(Debug, Clone, Copy)]
+struct Msg {
+    payload: u64,
+    len: usize,
+    total: u64,
+}
+
+impl State {
+    /// The next message record, skipping padding, or `None` if none is published.
+    #[inline]
+    fn next_record(&mut self, sh: &Shared) -> Result<Option<Msg>, RecvError> {
+        loop {
+            if self.head == self.cached_tail {
+                // Acquire: pairs with the Release store of tail in Producer::flush, so
+                // the records up to it are visible.
+                let tail = sh.ctl().prod.tail.load(Ordering::Acquire);
+                if tail % 8 != 0 || tail < self.cached_tail || tail - self.released > sh.cap {
+                    return Err(RecvError::Corrupted("producer tail out of range"));
+                }
+                if tail == self.head {
+                    return Ok(None);
+                }
+                self.cached_tail = tail;
+            }
+            let off = self.head & (sh.cap - 1);
+            let word = sh.region().read_header(off);
+            let rec = record::parse(word, self.head, self.cached_tail - self.head, sh.cap, sh.max_msg)
+                .map_err(RecvError::Corrupted)?;
+            if rec.padding {
+                self.head += rec.total;
+                continue;
+            }
+            return Ok(Some(Msg {
+                payload: off + record::HEADER_LEN,
+                len: rec.len as usize,
+                total: rec.total,
+            }));
+        }
+    }
+
+    /// `next_record`, or `Disconnected` once the producer is gone and everything it
+    /// published has been read; `None`: nothing yet.
+    fn poll(&mut self, sh: &Shared, check_liveness: bool) -> Option<Result<Msg, RecvError>> {
+        match self.next_record(sh) {
+            Ok(Some(m)) => return Some(Ok(m)),
+            Err(e) => return Some(Err(e)),
+            Ok(None) => {}
+        }
+        if sh.peer_gone(&sh.ctl().roles.producer, role::PRODUCER_SLOT, check_liveness) {
+            // The producer's last tail store happened before it closed or died: one more
+            // look drains it.
+            return match self.next_record(sh) {
+                Ok(Some(m)) => Some(Ok(m)),
+                Ok(None) => Some(Err(RecvError::Disconnected)),
+                Err(e) => Some(Err(e)),
+            };
+        }
+        None
+    }
+
+    #[inline]
+    fn consume(&mut self, m: Msg) {
+        self.head += m.total;
+        self.messages += 1;
+    }
+
+    /// Publish the consumed space with one Release store of `head`, and wake the
+    /// producer if it sleeps.
+    #[inline]
+    fn release(&mut self, sh: &Shared) {
+        if self.head != self.released {
+            let c = sh.ctl();
+            // Relaxed: a counter for display.
+            c.cons.messages.store(self.messages, Ordering::Relaxed);
+            // Release: pairs with the Acquire load of head in Producer::refresh_head, so
+            // our reads of the released records finish before the producer reuses them.
+            c.cons.head.store(self.head, Ordering::Release);
+            self.released = self.head;
+            c.space_wait.notify(sh.asym);
+        }
+    }
+}
+
+impl Consumer {
+    pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
+        let (head, tail) = sh.check_indices().unwrap_or((0, 0));
+        let messages = sh.ctl().cons.messages.load(Ordering::Relaxed);
+        let empty_waits = sh.ctl().cons.empty_waits.load(Ordering::Relaxed);
+        Consumer {
+            sh,
+            st: State {
+                head,
+                released: head,
+                cached_tail: tail,
+                messages,
+                empty_waits,
+                wait,
+                empty_polls: 0,
+            },
+        }
+    }
+
+    /// Create the named ring `name` of at least `capacity` bytes and attach as its
+    /// consumer. The segment is unlinked when this end drops (unless `keep` was set).
+    pub fn create(name: &str, capacity: usize) -> Result<Self> {
+        Self::create_with(name, capacity, &RingOptions::default())
+    }
+
+    /// [`Consumer::create`] with options.
+    pub fn create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<Self> {
+        Ok(Self::new(
+            super::create_named(name, capacity, opts, Side::Consumer)?,
+            opts.wait,
+        ))
+    }
+
+    /// Attach as the consumer of the existing named ring `name`.
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &RingOptions::default())
+    }
+
+    /// [`Consumer::open`] with options.
+    pub fn open_with(name: &str, opts: &RingOptions) -> Result<Self> {
+        Ok(Self::new(super::open_named(name, opts, Side::Consumer)?, opts.wait))
+    }
+
+    /// Rebuild a consumer from a descriptor made by [`Consumer::into_fd`].
+    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
+        Self::from_fd_with(fd, &RingOptions::default())
+    }
+
+    /// [`Consumer::from_fd`] with options.
+    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Self> {
+        Ok(Self::new(super::from_fd(fd, opts, Side::Consumer)?, opts.wait))
+    }
+
+    /// Hand this end over: release consumed space, mark the end in transit, and
+    /// return the descriptor for another process's [`Consumer::from_fd`]. `None` for an
+    /// in-process ring.
+    pub fn into_fd(mut self) -> Option<rustix::fd::OwnedFd> {
+        self.st.release(&self.sh);
+        if !matches!(self.sh.backing, Backing::Segment(_)) {
+            return None;
+        }
+        self.sh.detach(role::CONSUMER_SLOT, role::HANDOFF);
+        self.sh.take_fd()
+    }
+
+    /// Capacity of the ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.sh.cap as usize
+    }
+
+    /// The largest message this ring accepts.
+    pub fn max_message_len(&self) -> usize {
+        self.sh.max_msg as usize
+    }
+
+    /// The ring's shared counters.
+    pub fn stats(&self) -> RingStats {
+        self.sh.stats()
+    }
+
+    /// Change how this end waits.
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.st.wait = wait;
+    }
+
+    /// The next message's record, waiting per `deadline` (`None`: do not wait).
+    #[inline]
+    fn next(&mut self, deadline: Option<Deadline>) -> Result<Msg, RecvError> {
+        if let Some(m) = self.st.next_record(&self.sh)? {
+            return Ok(m);
+        }
+        self.next_slow(deadline)
+    }
+
+    #[cold]
+    fn next_slow(&mut self, deadline: Option<Deadline>) -> Result<Msg, RecvError> {
+        // Space we hold back cannot be reused: release it before reporting or waiting.
+        self.st.release(&self.sh);
+        let Some(deadline) = deadline else {
+            self.st.empty_polls += 1;
+            let check = self.st.empty_polls >= 1024;
+            if check {
+                self.st.empty_polls = 0;
+            }
+            return self.st.poll(&self.sh, check).unwrap_or(Err(RecvError::Empty));
+        };
+        if let Some(r) = self.st.poll(&self.sh, false) {
+            return r;
+        }
+        self.st.empty_waits += 1;
+        // Relaxed: a counter for display.
+        self.sh
+            .ctl()
+            .cons
+            .empty_waits
+            .store(self.st.empty_waits, Ordering::Relaxed);
+        let (sh, st) = (&self.sh, &mut self.st);
+        let waiter = Waiter {
+            word: &sh.ctl().data_wait,
+            strategy: st.wait,
+            asymmetric: sh.asym,
+        };
+        waiter
+            .wait(deadline, |check| st.poll(sh, check))
+            .unwrap_or(Err(RecvError::Timeout))
+    }
+
+    fn take_into(&mut self, m: Msg, buf: &mut Vec<u8>) {
+        buf.clear();
+        #[cfg(not(loom))]
+        {
+            buf.reserve(m.len);
+            let dst = &mut buf.spare_capacity_mut()[..m.len];
+            let src = self.sh.region().slice_ptr(m.payload, m.len);
+            // SAFETY: `src` is valid for `m.len` bytes (slice_ptr checked the bounds) and
+            // published by the producer; `dst` is spare capacity of `buf`, a distinct
+            // allocation, of exactly `m.len` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
+            // SAFETY: the first `m.len` bytes of spare capacity were just initialized.
+            unsafe { buf.set_len(m.len) };
+        }
+        #[cfg(loom)]
+        {
+            buf.resize(m.len, 0);
+            self.sh.region().copy_out(m.payload, buf);
+        }
+        self.st.consume(m);
+        self.st.release(&self.sh);
+    }
+
+    /// Receive the next message, waiting while the ring is empty.
+    pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        let mut v = Vec::new();
+        self.recv_into(&mut v)?;
+        Ok(v)
+    }
+
+    /// Receive the next message into `buf` (cleared first; its allocation is reused),
+    /// waiting while the ring is empty. Returns the message's length.
+    #[inline]
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        let m = self.next(Some(Deadline(None)))?;
+        self.take_into(m, buf);
+        Ok(m.len)
+    }
+
+    /// Receive a message if one is there ([`RecvError::Empty`] otherwise).
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        let mut v = Vec::new();
+        self.try_recv_into(&mut v)?;
+        Ok(v)
+    }
+
+    /// [`Consumer::try_recv`] into a reused buffer.
+    #[inline]
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        let m = self.next(None)?;
+        self.take_into(m, buf);
+        Ok(m.len)
+    }
+
+    /// Receive the next message, waiting at most `timeout` ([`RecvError::Timeout`]).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+        let mut v = Vec::new();
+        self.recv_timeout_into(&mut v, timeout)?;
+        Ok(v)
+    }
+
+    /// [`Consumer::recv_timeout`] into a reused buffer.
+    pub fn recv_timeout_into(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, RecvError> {
+        let m = self.next(Some(Deadline::after(Some(timeout))))?;
+        self.take_into(m, buf);
+        Ok(m.len)
+    }
+}
+
+#[cfg(not(loom))]
+impl Consumer {
+    /// Read the next message in place, waiting while the ring is empty. The space is
+    /// released when the grant drops.
+    pub fn read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+        let m = self.next(Some(Deadline(None)))?;
+        Ok(ReadGrant { c: self, m })
+    }
+
+    /// Read the next message in place if one is there ([`RecvError::Empty`] otherwise).
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
+        let m = self.next(None)?;
+        Ok(ReadGrant { c: self, m })
+    }
+
+    /// Read the next message in place, waiting at most `timeout`.
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
+        let m = self.next(Some(Deadline::after(Some(timeout))))?;
+        Ok(ReadGrant { c: self, m })
+    }
+
+    /// Hand up to `max` of the messages that are there now to `f`, in place, then
+    /// release their space with one index store. Returns how many were handed over;
+    /// [`RecvError::Empty`] if there were none.
+    pub fn try_drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, RecvError> {
+        let mut n = 0;
+        while n < max {
+            let m = match self.st.next_record(&self.sh) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    self.st.release(&self.sh);
+                    return Err(e);
+                }
+            };
+            let ptr = self.sh.region().slice_ptr(m.payload, m.len);
+            // SAFETY: bounds checked by slice_ptr; the bytes are published and not
+            // released until the release below, so the producer does not write them.
+            f(unsafe { std::slice::from_raw_parts(ptr, m.len) });
+            self.st.consume(m);
+            n += 1;
+        }
+        if n == 0 {
+            // Nothing was there: Empty, or Disconnected (the slow path checks the
+            // producer), or a record published in the meantime, handed over as usual.
+            let m = self.next(None)?;
+            let ptr = self.sh.region().slice_ptr(m.payload, m.len);
+            // SAFETY: as above.
+            f(unsafe { std::slice::from_raw_parts(ptr, m.len) });
+            self.st.consume(m);
+            n = 1;
+        }
+        self.st.release(&self.sh);
+        Ok(n)
+    }
+}
+
+/// A message read in place: derefs to its bytes in the ring. The space is released to
+/// the producer when the grant drops.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct ReadGrant<'a> {
+    c: &'a mut Consumer,
+    m: Msg,
+}
+
+#[cfg(not(loom))]
+impl std::ops::Deref for ReadGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ptr = self.c.sh.region().slice_ptr(self.m.payload, self.m.len);
+        // SAFETY: in bounds (slice_ptr checked); published and not yet released, so
+        // the producer does not write these bytes while the grant lives.
+        unsafe { std::slice::from_raw_parts(ptr, self.m.len) }
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for ReadGrant<'_> {
+    fn drop(&mut self) {
+        self.c.st.consume(self.m);
+        self.c.st.release(&self.c.sh);
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if matches!(self.sh.backing, Backing::Gone) {
+            return;
+        }
+        self.st.release(&self.sh);
+        self.sh.detach(role::CONSUMER_SLOT, role::CLOSED);
+    }
+}

@@ -1,0 +1,499 @@
+//! Single-producer single-consumer byte ring over shared memory.
+//!
+//! The algorithm is Lamport's bounded SPSC queue with monotonic indices, in the form
+//! of Agrona's `OneToOneRingBuffer` records (see [`crate::ring::record`]) and rtrb's
+//! cached indices:
+//!
+//! - `tail` (bytes ever published) lives on a line only the producer writes, `head`
+//!   (bytes ever released) on a line only the consumer writes; both are `u64` and never
+//!   wrap in practice (2^64 bytes);
+//! - each side keeps a private copy of the other side's index and re-reads the shared
+//!   one only when the copy says full (producer) or empty (consumer);
+//! - the producer writes records past `tail` and publishes any number of them with one
+//!   Release store of `tail` (a batch of claims, or `send_deferred` + `flush`); the
+//!   consumer reads records up to the `tail` it loaded with Acquire and releases any
+//!   number of them with one Release store of `head`;
+//! - a side that finds the ring full/empty waits per its [`WaitStrategy`] using the
+//!   waiter protocol of [`crate::sync`]: the other side pays no syscall unless it sleeps.
+//!
+//! # Trust
+//!
+//! The segment is shared with a process that may be buggy or hostile. Every index and
+//! record header read from it is checked ([`crate::ring::record::parse`], the
+//! `head <= tail <= head + capacity` invariant) before use; a bad value is
+//! [`RecvError::Corrupted`]/[`SendError::Corrupted`], never an out-of-bounds access.
+//! Payload bytes a hostile producer rewrites after publishing are its business: they may
+//! read as garbage, never out of bounds. A named segment cannot be sealed, so a peer
+//! with write access to `/dev/shm` could truncate it (SIGBUS); anonymous segments are
+//! sealed against that.
+//!
+//! # Liveness
+//!
+//! Each end holds a lock slot ([`crate::shm::liveness`]). A blocked end wakes every
+//! 50 ms to check its peer: a peer killed with SIGKILL is reported as `Disconnected`
+//! within about that time (after the consumer drained every message the dead producer
+//! published). Hand an end to a child process with `into_fd` and rebuild it there
+//! with `from_fd`.
+//!
+//! # Example
+//!
+//! ```
+//! use shmring::ring::spsc::{Producer, Consumer};
+//! let name = format!("doc-spsc-{}", std::process::id());
+//! let mut tx = Producer::create(&name, 1 << 16)?;
+//! let mut rx = Consumer::open(&name)?; // usually in another process
+//! tx.send(b"tick")?;
+//! let mut grant = tx.claim(3)?;         // zero-copy: write in place
+//! grant.copy_from_slice(b"abc");
+//! grant.commit();
+//! assert_eq!(rx.recv()?, b"tick");
+//! assert_eq!(&*rx.read()?, b"abc");    // zero-copy: read in place
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod consumer;
+mod producer;
+
+pub use consumer::Consumer;
+#[cfg(not(loom))]
+pub use consumer::ReadGrant;
+pub use producer::Producer;
+#[cfg(not(loom))]
+pub use producer::WriteGrant;
+
+#[cfg(not(loom))]
+use super::layout::Region;
+use super::layout::{Backing, CONTROL_SIZE, Control, RoleRecord, role};
+use super::record;
+use crate::primitive::Ordering;
+use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::WaitStrategy;
+use crate::{Error, Result};
+use std::ptr::NonNull;
+
+/// Smallest ring capacity in bytes.
+pub const MIN_CAPACITY: usize = 64;
+/// Largest ring capacity in bytes (1 TiB).
+pub const MAX_CAPACITY: usize = 1 << 40;
+
+/// The largest message a ring of `capacity` bytes accepts: half the ring minus a record
+/// header, so that a message always fits in an empty ring wherever the wrap falls.
+pub const fn max_message_len(capacity: usize) -> usize {
+    capacity / 2 - record::HEADER_LEN as usize
+}
+
+/// How a ring is created or opened: the segment's options and the wait strategy of
+/// this end.
+///
+/// ```
+/// use shmring::{WaitStrategy, ring::spsc::RingOptions};
+/// let opts = RingOptions::new().wait(WaitStrategy::Spin);
+/// assert_eq!(opts.wait, WaitStrategy::Spin);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RingOptions {
+    /// Mode, prefault, mlock, keep, open timeout, fences.
+    pub segment: SegmentOptions,
+    /// How this end waits when the ring is full (producer) or empty (consumer).
+    pub wait: WaitStrategy,
+}
+
+impl RingOptions {
+    /// The defaults: adaptive waits, mode 0600, unlink on drop.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set the wait strategy.
+    pub fn wait(mut self, w: WaitStrategy) -> Self {
+        self.wait = w;
+        self
+    }
+    /// Set the segment options.
+    pub fn segment(mut self, s: SegmentOptions) -> Self {
+        self.segment = s;
+        self
+    }
+}
+
+/// Counters of a ring, read from its shared control block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingStats {
+    /// Capacity in bytes.
+    pub capacity: u64,
+    /// Bytes ever published by the producer (records, headers and padding included).
+    pub tail: u64,
+    /// Bytes ever released by the consumer.
+    pub head: u64,
+    /// Messages ever published.
+    pub sent: u64,
+    /// Messages ever consumed.
+    pub received: u64,
+    /// Times the producer waited on a full ring.
+    pub full_waits: u64,
+    /// Times the consumer waited on an empty ring.
+    pub empty_waits: u64,
+}
+
+/// What both ends hold: the control block, the region, and the memory's owner.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    ctl: NonNull<Control>,
+    #[cfg(not(loom))]
+    region: Region,
+    backing: Backing,
+    cap: u64,
+    max_msg: u64,
+    asym: bool,
+}
+
+// SAFETY: the control block and region are shared memory accessed through atomics and
+// bounds-checked copies; the pointers stay valid as long as `backing` (owned) lives.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn ctl(&self) -> &Control {
+        // SAFETY: `ctl` points into memory owned by `backing`, which lives as long as
+        // `self` (Drop impls stop touching it once it is `Gone`); Control is all
+        // atomics, valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    #[cfg(loom)]
+    #[inline]
+    pub(crate) fn region(&self) -> &super::layout::Region {
+        match &self.backing {
+            Backing::Loom(r) => &r.region,
+            _ => unreachable!("loom builds only have loom rings"),
+        }
+    }
+
+    /// Whether the party in liveness slot `slot` (whose role record says ATTACHED or
+    /// HANDOFF) still holds its lock. Always true for in-process rings.
+    pub(crate) fn peer_alive(&self, slot: u32) -> bool {
+        match &self.backing {
+            Backing::Segment(seg) => {
+                use rustix::fd::AsFd;
+                // An error of F_OFD_GETLK (it has none for a valid fd) counts as alive:
+                // never report a live peer dead.
+                crate::shm::liveness::slot_held_by_other(seg.as_fd(), slot).unwrap_or(true)
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether the peer whose role record is `rec` is gone: closed, or (when
+    /// `check_liveness`) attached but no longer holding its lock slot.
+    pub(crate) fn peer_gone(&self, rec: &RoleRecord, slot: u32, check_liveness: bool) -> bool {
+        // Acquire: pairs with the Release store of CLOSED in the peer's Drop, so that the
+        // peer's last index store is visible to the re-check that follows.
+        match rec.state.load(Ordering::Acquire) {
+            role::CLOSED => true,
+            role::ATTACHED | role::HANDOFF if check_liveness => !self.peer_alive(slot),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> RingStats {
+        let c = self.ctl();
+        // Relaxed (all): independent counters for display.
+        RingStats {
+            capacity: self.cap,
+            tail: c.prod.tail.load(Ordering::Relaxed),
+            head: c.cons.head.load(Ordering::Relaxed),
+            sent: c.prod.messages.load(Ordering::Relaxed),
+            received: c.cons.messages.load(Ordering::Relaxed),
+            full_waits: c.prod.full_waits.load(Ordering::Relaxed),
+            empty_waits: c.cons.empty_waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Build on a mapped segment whose kind the caller checked; validates the ring's
+    /// parameters and indices.
+    fn from_segment(seg: Segment) -> Result<Self> {
+        let info = *seg.info();
+        let name = seg.display_name().to_owned();
+        let corrupted = |what: String| Error::Corrupted {
+            name: name.clone(),
+            what,
+        };
+        let cap = info.params[0];
+        if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
+            return Err(corrupted(format!(
+                "ring capacity {cap} is not a power of two in 64..=2^40"
+            )));
+        }
+        if seg.area_len() as u64 != CONTROL_SIZE as u64 + cap {
+            return Err(corrupted(format!(
+                "area of {} bytes does not hold a {cap}-byte ring",
+                seg.area_len()
+            )));
+        }
+        let max_msg = max_message_len(cap as usize) as u64;
+        if info.params[1] != max_msg {
+            return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
+        }
+        let asym = seg.asymmetric();
+        if asym && !crate::primitive::asymmetric_fences_available() {
+            return Err(Error::InvalidArgument(format!(
+                "segment {name:?} was created with asymmetric fences, but membarrier(GLOBAL_EXPEDITED) \
+                 is not available in this process; recreate it with SegmentOptions::asymmetric_fences(false)"
+            )));
+        }
+        let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
+        // SAFETY: the area holds CONTROL_SIZE + cap bytes (checked above); the data
+        // region starts CONTROL_SIZE bytes in (128-aligned), is `cap` bytes, and lives as
+        // long as the segment, which `backing` owns.
+        let region = unsafe { Region::new(base.add(CONTROL_SIZE), cap as usize) };
+        let sh = Shared {
+            ctl: base.cast(),
+            region,
+            backing: Backing::Segment(seg),
+            cap,
+            max_msg,
+            asym,
+        };
+        sh.check_indices().map_err(|e| corrupted(e.into()))?;
+        Ok(sh)
+    }
+
+    /// The shared indices as `(head, tail)`, if they satisfy the ring's invariant.
+    pub(crate) fn check_indices(&self) -> std::result::Result<(u64, u64), &'static str> {
+        let c = self.ctl();
+        // Acquire (both): pair with the Release stores of head and tail by the ends, so
+        // that an end attaching later sees the records and space they cover.
+        let head = c.cons.head.load(Ordering::Acquire);
+        let tail = c.prod.tail.load(Ordering::Acquire);
+        if head % 8 != 0 || tail % 8 != 0 {
+            return Err("ring index is not a multiple of 8");
+        }
+        if head > tail || tail - head > self.cap {
+            return Err("ring indices violate head <= tail <= head + capacity");
+        }
+        Ok((head, tail))
+    }
+
+    /// Claim the role in `rec`/`slot` for this end (see the role table).
+    fn attach_role(&self, slot: u32, handoff: bool, role_name: &'static str) -> Result<()> {
+        let Backing::Segment(seg) = &self.backing else {
+            return Ok(());
+        };
+        use rustix::fd::AsFd;
+        let name = seg.display_name().to_owned();
+        let fd = seg.as_fd();
+        let held =
+            crate::shm::liveness::try_lock_slot(fd, slot).map_err(|e| Error::io("fcntl(F_OFD_SETLK)", &name, e))?;
+        if !held {
+            return Err(Error::AlreadyAttached { name, role: role_name });
+        }
+        let rec = self.role(slot);
+        // Acquire: pairs with the Release stores of the role state by earlier holders.
+        let st = rec.state.load(Ordering::Acquire);
+        let ok = match st {
+            role::VACANT => true,
+            role::HANDOFF => handoff,
+            _ => false,
+        };
+        if !ok {
+            crate::shm::liveness::unlock_slot(fd, slot);
+            return Err(match st {
+                role::HANDOFF => Error::AlreadyAttached { name, role: role_name },
+                role::CLOSED | role::ATTACHED => Error::EndClosed { name, role: role_name },
+                other => Error::Corrupted {
+                    name,
+                    what: format!("{role_name} role state {other}"),
+                },
+            });
+        }
+        let (pid, start) = crate::shm::liveness::self_identity();
+        // Relaxed: informational, published by the Release store below.
+        rec.pid.store(pid, Ordering::Relaxed);
+        rec.start_time.store(start, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads in peer_gone/attach_role.
+        if rec
+            .state
+            .compare_exchange(st, role::ATTACHED, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            crate::shm::liveness::unlock_slot(fd, slot);
+            return Err(Error::AlreadyAttached { name, role: role_name });
+        }
+        Ok(())
+    }
+
+    /// Record ATTACHED for an end of an in-process ring.
+    fn mark_attached(&self, slot: u32) {
+        // Release: pairs with the Acquire load in peer_gone.
+        self.role(slot).state.store(role::ATTACHED, Ordering::Release);
+    }
+
+    pub(crate) fn role(&self, slot: u32) -> &RoleRecord {
+        let r = &self.ctl().roles;
+        if slot == role::PRODUCER_SLOT {
+            &r.producer
+        } else {
+            &r.consumer
+        }
+    }
+
+    /// Mark this end closed (or handed off) and wake the peer.
+    pub(crate) fn detach(&self, slot: u32, state: u32) {
+        if matches!(self.backing, Backing::Gone) {
+            return;
+        }
+        // Release: pairs with the Acquire load in peer_gone; orders this end's last
+        // index store before the state change.
+        self.role(slot).state.store(state, Ordering::Release);
+        let w = if slot == role::PRODUCER_SLOT {
+            &self.ctl().data_wait
+        } else {
+            &self.ctl().space_wait
+        };
+        w.wake_always();
+    }
+
+    /// Give up the mapping and return the descriptor (with its liveness lock).
+    pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
+        match std::mem::replace(&mut self.backing, Backing::Gone) {
+            Backing::Segment(seg) => Some(seg.into_fd()),
+            other => {
+                self.backing = other;
+                None
+            }
+        }
+    }
+}
+
+fn ring_params(capacity: usize) -> Result<(usize, [u64; 8])> {
+    if capacity > MAX_CAPACITY {
+        return Err(Error::InvalidArgument(format!(
+            "ring capacity {capacity} exceeds {MAX_CAPACITY} bytes"
+        )));
+    }
+    let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
+    let mut params = [0u64; 8];
+    params[0] = cap as u64;
+    params[1] = max_message_len(cap) as u64;
+    Ok((cap, params))
+}
+
+/// Which end is being built.
+#[derive(Clone, Copy)]
+enum Side {
+    Producer,
+    Consumer,
+}
+
+impl Side {
+    fn slot(self) -> u32 {
+        match self {
+            Side::Producer => role::PRODUCER_SLOT,
+            Side::Consumer => role::CONSUMER_SLOT,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Side::Producer => "producer",
+            Side::Consumer => "consumer",
+        }
+    }
+}
+
+fn create_named(name: &str, capacity: usize, opts: &RingOptions, side: Side) -> Result<Shared> {
+    let (cap, params) = ring_params(capacity)?;
+    let mut seg = Segment::create(name, SegmentKind::SpscRing, params, CONTROL_SIZE + cap, &opts.segment)?;
+    seg.publish_ready();
+    let sh = Shared::from_segment(seg)?;
+    sh.attach_role(side.slot(), false, side.name())?;
+    Ok(sh)
+}
+
+fn open_named(name: &str, opts: &RingOptions, side: Side) -> Result<Shared> {
+    let seg = Segment::open(name, SegmentKind::SpscRing, &opts.segment)?;
+    let sh = Shared::from_segment(seg)?;
+    sh.attach_role(side.slot(), false, side.name())?;
+    Ok(sh)
+}
+
+fn from_fd(fd: rustix::fd::OwnedFd, opts: &RingOptions, side: Side) -> Result<Shared> {
+    let seg = Segment::from_fd(fd, SegmentKind::SpscRing, &opts.segment)?;
+    let sh = Shared::from_segment(seg)?;
+    sh.attach_role(side.slot(), true, side.name())?;
+    Ok(sh)
+}
+
+/// Both ends of a ring of at least `capacity` bytes in an anonymous (memfd) segment.
+/// Each end maps it through its own open file description; hand one to a child with
+/// `into_fd`.
+pub fn channel(capacity: usize) -> Result<(Producer, Consumer)> {
+    channel_with(capacity, &RingOptions::default())
+}
+
+/// [`channel`] with options.
+pub fn channel_with(capacity: usize, opts: &RingOptions) -> Result<(Producer, Consumer)> {
+    let (cap, params) = ring_params(capacity)?;
+    let mut seg = Segment::anonymous(SegmentKind::SpscRing, params, CONTROL_SIZE + cap, &opts.segment)?;
+    seg.publish_ready();
+    let seg2 = seg.reopen()?;
+    let p = Shared::from_segment(seg)?;
+    p.attach_role(role::PRODUCER_SLOT, false, "producer")?;
+    let c = Shared::from_segment(seg2)?;
+    c.attach_role(role::CONSUMER_SLOT, false, "consumer")?;
+    Ok((Producer::new(p, opts.wait), Consumer::new(c, opts.wait)))
+}
+
+/// Both ends of a ring in heap memory, for threads of one process (and for tests and
+/// miri, which cannot map shared memory).
+#[cfg(not(loom))]
+pub fn local_channel(capacity: usize, wait: WaitStrategy) -> Result<(Producer, Consumer)> {
+    let (cap, _) = ring_params(capacity)?;
+    let block = std::sync::Arc::new(super::layout::HeapBlock::new(CONTROL_SIZE + cap));
+    let make = |block: std::sync::Arc<super::layout::HeapBlock>| {
+        let base = block.ptr();
+        // SAFETY: the block holds CONTROL_SIZE + cap zeroed bytes, 128-aligned, owned by
+        // the Arc stored next to the region.
+        let region = unsafe { Region::new(base.add(CONTROL_SIZE), cap) };
+        Shared {
+            ctl: base.cast(),
+            region,
+            backing: Backing::Heap(block),
+            cap: cap as u64,
+            max_msg: max_message_len(cap) as u64,
+            asym: false,
+        }
+    };
+    let p = make(block.clone());
+    let c = make(block);
+    p.mark_attached(role::PRODUCER_SLOT);
+    c.mark_attached(role::CONSUMER_SLOT);
+    Ok((Producer::new(p, wait), Consumer::new(c, wait)))
+}
+
+/// Both ends of a ring for a loom model.
+#[cfg(loom)]
+pub fn loom_channel(capacity: usize, wait: WaitStrategy) -> (Producer, Consumer) {
+    use super::layout::{LoomRing, Region};
+    let ring = std::sync::Arc::new(LoomRing {
+        ctl: Control::new(),
+        region: Region::new_loom(capacity),
+    });
+    let make = |ring: std::sync::Arc<LoomRing>| Shared {
+        ctl: NonNull::from(&ring.ctl),
+        backing: Backing::Loom(ring),
+        cap: capacity as u64,
+        max_msg: max_message_len(capacity) as u64,
+        asym: false,
+    };
+    let p = make(ring.clone());
+    let c = make(ring);
+    p.mark_attached(role::PRODUCER_SLOT);
+    c.mark_attached(role::CONSUMER_SLOT);
+    (Producer::new(p, wait), Consumer::new(c, wait))
+}

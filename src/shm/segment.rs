@@ -1,0 +1,496 @@
+//! [`Segment`]: one mapping of a named or anonymous shared-memory file.
+
+use super::header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags, init_state};
+use super::liveness::self_identity;
+use super::name::validate_name;
+use crate::primitive::Ordering;
+use crate::{Error, Result};
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How a segment is created, opened and mapped.
+///
+/// ```
+/// use shmring::shm::SegmentOptions;
+/// let opts = SegmentOptions::new().mode(0o640).prefault(true);
+/// assert_eq!(opts.mode, 0o640);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SegmentOptions {
+    /// Permission bits of a named segment (default `0o600`), applied exactly (not
+    /// filtered by the umask).
+    pub mode: u32,
+    /// Fault every page in at map time (`MAP_POPULATE`), so the first messages do not
+    /// pay page faults.
+    pub prefault: bool,
+    /// Lock the mapping in RAM (`mlock`); fails if `RLIMIT_MEMLOCK` is too small.
+    pub lock_in_ram: bool,
+    /// Keep a named segment when its creator drops (default: unlink it).
+    pub keep: bool,
+    /// How long `open` waits for the creator to publish READY (default 2 s).
+    pub open_timeout: Duration,
+    /// Use asymmetric fences (membarrier) when the kernel offers them (default true).
+    /// Only the creator's choice counts; it is recorded in the header.
+    pub asymmetric_fences: bool,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            mode: 0o600,
+            prefault: false,
+            lock_in_ram: false,
+            keep: false,
+            open_timeout: Duration::from_secs(2),
+            asymmetric_fences: true,
+        }
+    }
+}
+
+impl SegmentOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set [`SegmentOptions::mode`].
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Set [`SegmentOptions::prefault`].
+    pub fn prefault(mut self, yes: bool) -> Self {
+        self.prefault = yes;
+        self
+    }
+    /// Set [`SegmentOptions::lock_in_ram`].
+    pub fn lock_in_ram(mut self, yes: bool) -> Self {
+        self.lock_in_ram = yes;
+        self
+    }
+    /// Set [`SegmentOptions::keep`].
+    pub fn keep(mut self, yes: bool) -> Self {
+        self.keep = yes;
+        self
+    }
+    /// Set [`SegmentOptions::open_timeout`].
+    pub fn open_timeout(mut self, t: Duration) -> Self {
+        self.open_timeout = t;
+        self
+    }
+    /// Set [`SegmentOptions::asymmetric_fences`].
+    pub fn asymmetric_fences(mut self, yes: bool) -> Self {
+        self.asymmetric_fences = yes;
+        self
+    }
+}
+
+/// One mapping of a shmring segment, with the descriptor (and so the open file
+/// description, which carries this party's liveness locks) it was mapped from.
+///
+/// ```
+/// use shmring::shm::{Segment, SegmentKind, SegmentOptions};
+/// let seg = Segment::anonymous(SegmentKind::SpscRing, [0; 8], 4096, &SegmentOptions::new())?;
+/// assert_eq!(seg.area_len(), 4096);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Segment {
+    map: MmapRaw,
+    fd: OwnedFd,
+    name: Option<String>,
+    /// Unlinks the name when dropped: set on the creating mapping of a named segment.
+    unlink_guard: Option<UnlinkGuard>,
+    info: HeaderInfo,
+}
+
+#[derive(Debug)]
+struct UnlinkGuard(String);
+
+impl Drop for UnlinkGuard {
+    fn drop(&mut self) {
+        let _ = rustix::shm::unlink(self.0.as_str());
+    }
+}
+
+/// Remove the named segment `name` from `/dev/shm`. Mappings stay valid.
+pub fn unlink(name: &str) -> Result<()> {
+    validate_name(name)?;
+    rustix::shm::unlink(name).map_err(|e| match e {
+        Errno::NOENT => Error::NotFound { name: name.into() },
+        e => Error::io("shm_unlink", name, e),
+    })
+}
+
+fn display(name: Option<&str>) -> &str {
+    name.unwrap_or("<anonymous>")
+}
+
+fn total_size(area_size: usize) -> Result<u64> {
+    let total = (HEADER_SIZE as u64)
+        .checked_add(area_size as u64)
+        .filter(|t| *t <= isize::MAX as u64)
+        .ok_or_else(|| Error::InvalidArgument(format!("area of {area_size} bytes is too large")))?;
+    Ok(total)
+}
+
+fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) -> Result<MmapRaw> {
+    let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
+    let mut mo = MmapOptions::new();
+    mo.len(len);
+    if opts.prefault {
+        mo.populate();
+    }
+    let map = mo
+        .map_raw(fd.as_raw_fd())
+        .map_err(|e| Error::io("mmap", display(name), e))?;
+    if opts.lock_in_ram {
+        map.lock().map_err(|e| Error::io("mlock", display(name), e))?;
+    }
+    Ok(map)
+}
+
+fn file_size(fd: BorrowedFd<'_>, name: Option<&str>) -> Result<u64> {
+    let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", display(name), e))?;
+    Ok(st.st_size as u64)
+}
+
+impl Segment {
+    /// Create the named segment `name` exclusively, sized for a `kind` structure whose
+    /// area is `area_size` bytes. The header is written but not yet READY: the caller
+    /// sets up the area, then calls [`Segment::publish_ready`].
+    pub fn create(
+        name: &str,
+        kind: SegmentKind,
+        params: [u64; 8],
+        area_size: usize,
+        opts: &SegmentOptions,
+    ) -> Result<Self> {
+        validate_name(name)?;
+        let total = total_size(area_size)?;
+        let fd = rustix::shm::open(
+            name,
+            rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
+            Mode::from_raw_mode(opts.mode & 0o777),
+        )
+        .map_err(|e| match e {
+            Errno::EXIST => Error::AlreadyExists { name: name.into() },
+            e => Error::io("shm_open", name, e),
+        })?;
+        let setup = || -> Result<MmapRaw> {
+            // shm_open's mode is filtered by the umask; apply the requested one exactly.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode & 0o777))
+                .map_err(|e| Error::io("fchmod", name, e))?;
+            rustix::fs::ftruncate(&fd, total).map_err(|e| Error::io("ftruncate", name, e))?;
+            map(fd.as_fd(), total, opts, Some(name))
+        };
+        match setup() {
+            Ok(map) => {
+                let seg = Self::init(map, fd, Some(name.to_owned()), !opts.keep, kind, params, total, opts);
+                Ok(seg)
+            }
+            Err(e) => {
+                let _ = rustix::shm::unlink(name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Create an anonymous segment (memfd, close-on-exec, sealed against shrinking and
+    /// growing). Hand it to another process with [`Segment::into_fd`] or
+    /// [`Segment::as_fd`] (inheritance or `SCM_RIGHTS`), then [`Segment::from_fd`].
+    pub fn anonymous(kind: SegmentKind, params: [u64; 8], area_size: usize, opts: &SegmentOptions) -> Result<Self> {
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let total = total_size(area_size)?;
+        let fd = rustix::fs::memfd_create(
+            format!("shmring-{}", kind.name()),
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(|e| Error::io("memfd_create", "", e))?;
+        rustix::fs::ftruncate(&fd, total).map_err(|e| Error::io("ftruncate", "", e))?;
+        // No peer can shrink the file under another's mapping (SIGBUS) or regrow it.
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(|e| Error::io("fcntl(F_ADD_SEALS)", "", e))?;
+        let map = map(fd.as_fd(), total, opts, None)?;
+        Ok(Self::init(map, fd, None, false, kind, params, total, opts))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn init(
+        map: MmapRaw,
+        fd: OwnedFd,
+        name: Option<String>,
+        unlink_on_drop: bool,
+        kind: SegmentKind,
+        params: [u64; 8],
+        total: u64,
+        opts: &SegmentOptions,
+    ) -> Self {
+        let (pid, start) = self_identity();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let fl = if opts.asymmetric_fences && crate::primitive::asymmetric_fences_available() {
+            flags::ASYMMETRIC_FENCES
+        } else {
+            0
+        };
+        let unlink_guard = match (&name, unlink_on_drop) {
+            (Some(n), true) => Some(UnlinkGuard(n.clone())),
+            _ => None,
+        };
+        let seg = Segment {
+            map,
+            fd,
+            name,
+            unlink_guard,
+            info: HeaderInfo {
+                magic: MAGIC,
+                version: LAYOUT_VERSION,
+                kind: kind as u32,
+                total_size: total,
+                area_offset: HEADER_SIZE as u64,
+                init_state: init_state::INITIALIZING,
+                flags: fl,
+                creator_pid: pid,
+                creator_start_time: start,
+                created_unix_ns: now,
+                params,
+            },
+        };
+        let h = seg.header();
+        // Relaxed (all stores here): nobody may read them before the Release store of
+        // READY in publish_ready, which orders them.
+        h.magic.store(MAGIC, Ordering::Relaxed);
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.kind.store(kind as u32, Ordering::Relaxed);
+        h.total_size.store(total, Ordering::Relaxed);
+        h.area_offset.store(HEADER_SIZE as u64, Ordering::Relaxed);
+        h.flags.store(fl, Ordering::Relaxed);
+        h.creator_pid.store(pid, Ordering::Relaxed);
+        h.creator_start_time.store(start, Ordering::Relaxed);
+        h.created_unix_ns.store(now, Ordering::Relaxed);
+        for (a, p) in h.params.iter().zip(params) {
+            a.store(p, Ordering::Relaxed);
+        }
+        h.init_state.store(init_state::INITIALIZING, Ordering::Relaxed);
+        seg
+    }
+
+    /// Publish the segment: everything written before this call is visible to any
+    /// process that opens it afterwards.
+    pub fn publish_ready(&mut self) {
+        // Release: pairs with the Acquire load in SegmentHeader::snapshot (open/from_fd).
+        self.header().init_state.store(init_state::READY, Ordering::Release);
+        self.info.init_state = init_state::READY;
+    }
+
+    /// Open the named segment `name`, which must hold a `kind` structure. Waits up to
+    /// `opts.open_timeout` for its creator to publish READY, then validates the header
+    /// against the file's real size.
+    pub fn open(name: &str, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
+        validate_name(name)?;
+        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, Mode::empty()).map_err(|e| match e {
+            Errno::NOENT => Error::NotFound { name: name.into() },
+            e => Error::io("shm_open", name, e),
+        })?;
+        Self::attach(fd, Some(name.to_owned()), kind, opts)
+    }
+
+    /// Map a segment from a descriptor received from another process (inherited, or
+    /// over `SCM_RIGHTS`). The descriptor's open file description is kept, with any
+    /// liveness lock it carries.
+    pub fn from_fd(fd: OwnedFd, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
+        Self::attach(fd, None, kind, opts)
+    }
+
+    /// A second, independent mapping of the same segment through a new open file
+    /// description (so that it can hold liveness locks of its own). Never unlinks.
+    pub fn reopen(&self) -> Result<Self> {
+        let fd = match &self.name {
+            Some(name) => rustix::shm::open(name.as_str(), rustix::shm::OFlags::RDWR, Mode::empty())
+                .map_err(|e| Error::io("shm_open", name, e))?,
+            None => rustix::fs::open(
+                format!("/proc/self/fd/{}", self.fd.as_raw_fd()),
+                OFlags::RDWR | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io("open(/proc/self/fd)", "", e))?,
+        };
+        let map = map(
+            fd.as_fd(),
+            self.info.total_size,
+            &SegmentOptions::default(),
+            self.name.as_deref(),
+        )?;
+        Ok(Segment {
+            map,
+            fd,
+            name: self.name.clone(),
+            unlink_guard: None,
+            info: self.info,
+        })
+    }
+
+    fn attach(fd: OwnedFd, name: Option<String>, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
+        let shown = display(name.as_deref()).to_owned();
+        let corrupted = |what: String| Error::Corrupted {
+            name: shown.clone(),
+            what,
+        };
+        let start = Instant::now();
+        loop {
+            let size = file_size(fd.as_fd(), name.as_deref())?;
+            if size >= HEADER_SIZE as u64 {
+                let map = map(fd.as_fd(), size, opts, name.as_deref())?;
+                // SAFETY: the mapping is at least HEADER_SIZE bytes, page-aligned (so
+                // aligned for SegmentHeader), and SegmentHeader is all atomics, valid for
+                // any bit pattern.
+                let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                let info = h.snapshot();
+                if info.magic != MAGIC && info.magic != 0 {
+                    return Err(corrupted(format!(
+                        "bad magic {:#018x}: not a shmring segment",
+                        info.magic
+                    )));
+                }
+                if info.init_state > init_state::READY {
+                    return Err(corrupted(format!("init state {} is not 0, 1 or 2", info.init_state)));
+                }
+                if info.is_ready() {
+                    if info.magic != MAGIC {
+                        return Err(corrupted("READY without magic".into()));
+                    }
+                    Self::validate(&info, size, kind, &shown)?;
+                    return Ok(Segment {
+                        map,
+                        fd,
+                        name,
+                        unlink_guard: None,
+                        info,
+                    });
+                }
+            }
+            if start.elapsed() >= opts.open_timeout {
+                return Err(Error::NotReady {
+                    name: shown,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Check a READY header against the file size and the expected kind.
+    fn validate(info: &HeaderInfo, file_size: u64, kind: SegmentKind, name: &str) -> Result<()> {
+        let corrupted = |what: String| {
+            Err(Error::Corrupted {
+                name: name.to_owned(),
+                what,
+            })
+        };
+        if info.version != LAYOUT_VERSION {
+            return Err(Error::IncompatibleVersion {
+                name: name.to_owned(),
+                found: info.version,
+                supported: LAYOUT_VERSION,
+            });
+        }
+        if info.kind != kind as u32 {
+            return Err(Error::WrongKind {
+                name: name.to_owned(),
+                expected: kind.name(),
+                found: SegmentKind::from_u32(info.kind)
+                    .map(|k| k.name().to_owned())
+                    .unwrap_or_else(|| format!("unknown kind {}", info.kind)),
+            });
+        }
+        if info.total_size != file_size {
+            return corrupted(format!(
+                "header says {} bytes, the file has {}",
+                info.total_size, file_size
+            ));
+        }
+        if info.area_offset != HEADER_SIZE as u64 {
+            return corrupted(format!("area offset {} is not {}", info.area_offset, HEADER_SIZE));
+        }
+        if info.flags & !flags::KNOWN != 0 {
+            return corrupted(format!("unknown flags {:#x}", info.flags));
+        }
+        Ok(())
+    }
+
+    /// The header, in shared memory (peers may change it; use [`Segment::info`]).
+    pub fn header(&self) -> &SegmentHeader {
+        // SAFETY: every mapping is at least HEADER_SIZE bytes (checked at attach,
+        // guaranteed by total_size at create) and page-aligned; the header is all
+        // atomics, valid for any bit pattern; the mapping lives as long as `self`.
+        unsafe { &*(self.map.as_mut_ptr() as *const SegmentHeader) }
+    }
+
+    /// The validated snapshot of the header taken when this mapping was made.
+    pub fn info(&self) -> &HeaderInfo {
+        &self.info
+    }
+
+    /// Start of the structure's area (just after the header); 128-byte aligned.
+    pub fn area_ptr(&self) -> *mut u8 {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes, so the offset is in bounds
+        // (or one past the end when the area is empty).
+        unsafe { self.map.as_mut_ptr().add(HEADER_SIZE) }
+    }
+
+    /// Size of the structure's area in bytes.
+    pub fn area_len(&self) -> usize {
+        self.map.len() - HEADER_SIZE
+    }
+
+    /// Size of the mapping, header included.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Never true: a segment always holds at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The segment's name, `None` for an anonymous one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Display name: the name, or `<anonymous>`.
+    pub(crate) fn display_name(&self) -> &str {
+        display(self.name.as_deref())
+    }
+
+    /// Whether the creator's choice recorded in the header is asymmetric fences.
+    pub(crate) fn asymmetric(&self) -> bool {
+        self.info.flags & flags::ASYMMETRIC_FENCES != 0
+    }
+
+    /// Keep a named segment when this (creating) mapping drops.
+    pub fn keep(&mut self) {
+        if let Some(g) = self.unlink_guard.take() {
+            std::mem::forget(g);
+        }
+    }
+
+    /// Unmap, and return the descriptor (with the liveness locks its open file
+    /// description holds). A named segment is not unlinked.
+    pub fn into_fd(mut self) -> OwnedFd {
+        self.keep();
+        self.fd
+    }
+}
+
+impl AsFd for Segment {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

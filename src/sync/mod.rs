@@ -1,0 +1,7 @@
+//! Waiting: shared futexes and the spin -> yield -> futex wait strategy.
+
+pub mod futex;
+pub(crate) mod wait;
+
+pub(crate) use wait::{Deadline, Waiter};
+pub use wait::{WaitStrategy, WaitWord};
