@@ -24,6 +24,8 @@ pub mod flags {
 pub enum SegmentKind {
     /// A single-producer single-consumer byte ring ([`crate::ring::spsc`]).
     SpscRing = 1,
+    /// A segment whose area the user lays out (shmring only manages the header).
+    Raw = 100,
 }
 
 impl SegmentKind {
@@ -31,6 +33,7 @@ impl SegmentKind {
     pub fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(SegmentKind::SpscRing),
+            100 => Some(SegmentKind::Raw),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl SegmentKind {
     pub fn name(self) -> &'static str {
         match self {
             SegmentKind::SpscRing => "spsc",
+            SegmentKind::Raw => "raw",
         }
     }
 }
@@ -87,6 +91,9 @@ pub struct SegmentHeader {
     pub params: [AtomicU64; 8],
 }
 
+// Not under loom: loom's atomics are larger than the std ones, and segments are not
+// modelled there (see `Shared::from_segment`).
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<SegmentHeader>() == HEADER_SIZE);
 const _: () = assert!(std::mem::align_of::<SegmentHeader>() == 128);
 
