@@ -59,6 +59,10 @@ pub(crate) fn light_fence(asymmetric: bool) {
 /// the condition. See [`light_fence`].
 #[inline]
 pub(crate) fn heavy_fence(asymmetric: bool) {
+    #[cfg(loom)]
+    if loom_break::active(loom_break::LoomBreak::HeavyFenceSkipped) {
+        return;
+    }
     fence(Ordering::SeqCst);
     #[cfg(not(loom))]
     if asymmetric {
@@ -66,6 +70,62 @@ pub(crate) fn heavy_fence(asymmetric: bool) {
     }
     #[cfg(loom)]
     let _ = asymmetric;
+}
+
+/// Deliberate protocol bugs for the `#[should_panic]` models of `loom-tests/`, which
+/// prove that each model catches the bug it guards against. Loom builds only; exported
+/// (hidden) as `shmring::ring::spsc::loom_break`.
+#[cfg(loom)]
+pub mod loom_break {
+    use super::Ordering;
+    use std::cell::Cell;
+
+    /// A protocol step to break on purpose.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum LoomBreak {
+        /// No break: the real protocols.
+        None,
+        /// The producer publishes `tail` with a Relaxed store instead of Release, so the
+        /// consumer may read a record that is not yet visible to it.
+        TailPublishRelaxed,
+        /// A sleeper skips the heavy fence between registering as waiting and re-checking
+        /// the condition, so the waker may miss the flag while the sleeper misses the data:
+        /// a lost wake-up.
+        HeavyFenceSkipped,
+    }
+
+    std::thread_local! {
+        static BREAK: Cell<LoomBreak> = const { Cell::new(LoomBreak::None) };
+    }
+
+    /// Restores the previous break when dropped.
+    #[derive(Debug)]
+    #[must_use = "the break is undone when the guard drops"]
+    pub struct BreakGuard(LoomBreak);
+
+    impl Drop for BreakGuard {
+        fn drop(&mut self) {
+            BREAK.with(|b| b.set(self.0));
+        }
+    }
+
+    /// Plant `kind` in every model run on this OS thread until the guard drops. Loom runs
+    /// all threads of a model as coroutines on the OS thread that calls `loom::model`, so
+    /// the break stays within one test even when tests run in parallel.
+    pub fn set(kind: LoomBreak) -> BreakGuard {
+        BreakGuard(BREAK.with(|b| b.replace(kind)))
+    }
+
+    /// Whether `kind` is planted.
+    pub(crate) fn active(kind: LoomBreak) -> bool {
+        BREAK.with(|b| b.get()) == kind
+    }
+
+    /// `order`, or Relaxed when `kind` is planted.
+    pub(crate) fn weaken(kind: LoomBreak, order: Ordering) -> Ordering {
+        if active(kind) { Ordering::Relaxed } else { order }
+    }
 }
 
 #[cfg(not(loom))]
@@ -116,6 +176,7 @@ pub(crate) enum FutexWait {
     /// Woken by a wake, or the word no longer held the expected value.
     Woken,
     /// A signal interrupted the sleep (EINTR).
+    #[cfg_attr(loom, allow(dead_code))]
     Interrupted,
     /// The timeout passed.
     TimedOut,

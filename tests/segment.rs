@@ -254,7 +254,7 @@ fn too_large_and_timeouts() {
 fn wrapping_keeps_every_size_intact() {
     let (mut tx, mut rx) = spsc::channel(256).unwrap();
     let mut scratch = Vec::new();
-    let mut buf = vec![0; 200];
+    let mut buf = [0u8; 200];
     for seq in 0..20_000u64 {
         let len = msg_len(9, seq, tx.max_message_len());
         fill_msg(seq, &mut buf[..len]);

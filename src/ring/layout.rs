@@ -1,8 +1,11 @@
 //! The SPSC ring's control block and data region, and what owns their memory.
 
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+use crate::primitive::Ordering;
+use crate::primitive::{AtomicU32, AtomicU64};
 use crate::shm::Segment;
 use crate::sync::wait::WaitWord;
+#[cfg(not(loom))]
 use std::ptr::NonNull;
 
 /// Producer-written hot line.
@@ -228,7 +231,8 @@ impl Region {
 /// What keeps the control block and region alive.
 #[derive(Debug)]
 pub(crate) enum Backing {
-    /// A mapping of a shared segment.
+    /// A mapping of a shared segment (never built under loom).
+    #[cfg_attr(loom, allow(dead_code))]
     Segment(Segment),
     /// Heap memory shared by two threads of this process (held for ownership only).
     #[cfg(not(loom))]

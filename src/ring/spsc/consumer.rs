@@ -111,7 +111,7 @@ impl State {
     #[inline]
     fn consume(&mut self, m: Msg) {
         self.head += m.total;
-        self.messages += 1;
+        self.messages = self.messages.wrapping_add(1); // started from a peer-writable counter
     }
 
     /// Publish the consumed space with one Release store of `head`, and wake the
@@ -240,7 +240,7 @@ impl Consumer {
         if let Some(r) = self.st.poll(&self.sh, false) {
             return r;
         }
-        self.st.empty_waits += 1;
+        self.st.empty_waits = self.st.empty_waits.wrapping_add(1); // started from a peer-writable counter
         // Relaxed: a counter for display.
         self.sh
             .ctl()

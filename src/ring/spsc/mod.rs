@@ -215,8 +215,19 @@ impl Shared {
         }
     }
 
+    /// Under loom the control block is made of loom atomics, which cannot live in a
+    /// mapping: segment-backed rings are not modelled (use [`loom_channel`]).
+    #[cfg(loom)]
+    fn from_segment(seg: Segment) -> Result<Self> {
+        Err(Error::InvalidArgument(format!(
+            "segment {:?}: shared segments are not modelled under loom; use loom_channel",
+            seg.display_name()
+        )))
+    }
+
     /// Build on a mapped segment whose kind the caller checked; validates the ring's
     /// parameters and indices.
+    #[cfg(not(loom))]
     fn from_segment(seg: Segment) -> Result<Self> {
         let info = *seg.info();
         let name = seg.display_name().to_owned();
@@ -276,6 +287,11 @@ impl Shared {
         }
         if head > tail || tail - head > self.cap {
             return Err("ring indices violate head <= tail <= head + capacity");
+        }
+        // Indices count bytes ever sent and never get near 2^63 (8 EiB); a larger one
+        // would make the producer's `tail + need` overflow.
+        if tail >= 1 << 63 {
+            return Err("ring index at or beyond 2^63");
         }
         Ok((head, tail))
     }
@@ -475,6 +491,10 @@ pub fn local_channel(capacity: usize, wait: WaitStrategy) -> Result<(Producer, C
     c.mark_attached(role::CONSUMER_SLOT);
     Ok((Producer::new(p, wait), Consumer::new(c, wait)))
 }
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use crate::primitive::loom_break;
 
 /// Both ends of a ring for a loom model.
 #[cfg(loom)]

@@ -184,7 +184,13 @@ impl Producer {
             c.prod.messages.store(self.st.messages, Ordering::Relaxed);
             // Release: pairs with the Acquire load of tail in Consumer::next_record, so the
             // records written before it are visible to the consumer that sees it.
-            c.prod.tail.store(self.st.tail, Ordering::Release);
+            let publish = Ordering::Release;
+            #[cfg(loom)] // a loom test plants a Relaxed store here to prove the model catches it
+            let publish = crate::primitive::loom_break::weaken(
+                crate::primitive::loom_break::LoomBreak::TailPublishRelaxed,
+                publish,
+            );
+            c.prod.tail.store(self.st.tail, publish);
             self.st.published = self.st.tail;
             c.data_wait.notify(self.sh.asym);
         }
@@ -194,7 +200,7 @@ impl Producer {
     fn write(&mut self, slot: Slot, msg: &[u8]) {
         self.sh.region().copy_in(slot.payload, msg);
         self.st.tail = slot.end;
-        self.st.messages += 1;
+        self.st.messages = self.st.messages.wrapping_add(1); // started from a peer-writable counter
     }
 
     /// Reserve a record for `len` bytes and write its header. `None`: do not wait.
@@ -282,7 +288,7 @@ impl Producer {
     fn wait_space(&mut self, need: u64, deadline: Deadline) -> Result<(), SendError> {
         // What we hold back cannot be consumed: publish it before waiting.
         self.flush();
-        self.st.full_waits += 1;
+        self.st.full_waits = self.st.full_waits.wrapping_add(1); // started from a peer-writable counter
         // Relaxed: a counter for display.
         self.sh
             .ctl()
@@ -368,7 +374,7 @@ impl<'a> WriteGrant<'a> {
         // No Drop impl: an uncommitted grant is aborted by simply not moving the tail.
         let WriteGrant { p, slot, .. } = self;
         p.st.tail = slot.end;
-        p.st.messages += 1;
+        p.st.messages = p.st.messages.wrapping_add(1); // started from a peer-writable counter
         p
     }
 }

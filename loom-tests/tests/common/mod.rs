@@ -1,0 +1,33 @@
+//! What every model shares: the checker's configuration and an iteration count.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set. Each model explores every
+/// interleaving with at most this many preemptions; 2 finds the ordering bugs planted by
+/// the `#[should_panic]` variants and keeps the suite within a few minutes.
+const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// Run `f` under loom, explore every interleaving within the preemption bound, and
+/// print how many executions that took (see them with `-- --nocapture`).
+pub fn check(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let start = Instant::now();
+    b.check(move || {
+        // Relaxed: a plain counter, read after `check` returns on this thread.
+        counter.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "loom model {name}: {} executions in {:.1?} (preemption bound {:?})",
+        runs.load(Ordering::Relaxed),
+        start.elapsed(),
+        b.preemption_bound
+    );
+}
