@@ -1,0 +1,523 @@
+//! `shmring bench`: throughput and round-trip latency of the SPSC ring next to a Unix
+//! domain socket, a pipe, a cache-line ping-pong floor and memcpy, in one run.
+//!
+//! Every measurement of a transport runs in two fresh child processes (see
+//! [`super::peer`]); the parent only makes the links, starts the children together,
+//! and collects their reports. The numbers:
+//!
+//! - throughput: the producer sends numbered messages with the ordinary per-message
+//!   call (`Producer::send`, one `write` per frame on the streams) for `--duration`;
+//!   the consumer receives each with `recv_into` (a buffered frame reader on the
+//!   streams), checks its length and the sequence number in its first and last 8
+//!   bytes, and times from its first message to the end of the stream. The producer's
+//!   and the consumer's counts must agree;
+//! - latency: an 8-byte message bounced back through two links (one each way),
+//!   timed per round trip on the initiating side after a warm-up;
+//! - idle: a consumer blocked for `--idle` in `recv_timeout` on an empty ring whose
+//!   producer is alive; CPU time over wall time.
+
+use super::launch::{PeerJob, run_peers};
+use super::machine::{self, CpuSnapshot};
+use super::peer::{PeerReport, PeerSpec, Role};
+use super::reference;
+use super::report::{self, MEMCPY, Results};
+use super::transports::{Mode, Transport};
+use super::{Result, err};
+use shmring::ring::spsc;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Size of the ping-pong message.
+pub(crate) const PING_SIZE: usize = 8;
+/// Size of the memcpy reference's buffer.
+const MEMCPY_SIZE: usize = 1 << 20;
+
+/// What `--transports` can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Selected {
+    /// The shmring SPSC ring, in every mode of `--modes`.
+    #[value(alias = "shmring-spsc")]
+    Shmring,
+    /// A SOCK_STREAM Unix domain socket pair, length-prefixed frames.
+    #[value(alias = "unix-socket")]
+    Unix,
+    /// An anonymous pipe, length-prefixed frames.
+    Pipe,
+    /// Reference: one atomic bounced between two processes (latency only).
+    #[value(alias = "floor-cacheline")]
+    Floor,
+    /// Reference: single-thread memcpy of a 1 MiB buffer (throughput only).
+    Memcpy,
+}
+
+/// What `--measure` can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Measure {
+    /// Messages per second at each of `--sizes`.
+    Throughput,
+    /// Ping-pong round-trip times of an 8-byte message.
+    Latency,
+    /// CPU use of a consumer waiting on an empty ring.
+    Idle,
+}
+
+/// Arguments of `shmring bench`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    shmring bench\n  \
+    shmring bench --quick\n  \
+    shmring bench --transports shmring,unix --modes spin --sizes 64,4K --json out.json\n  \
+    shmring bench --measure latency --rounds 1000000 --pin 0,1")]
+pub(crate) struct BenchArgs {
+    /// Message sizes of the throughput runs, in bytes (suffixes K/KiB and M/MiB are
+    /// powers of 1024).
+    #[arg(long, value_delimiter = ',', default_value = "8,64,4096,1048576", value_parser = parse_size)]
+    sizes: Vec<usize>,
+
+    /// Transports to measure; floor and memcpy are the physical references.
+    #[arg(long, value_delimiter = ',', default_value = "shmring,unix,pipe,floor,memcpy")]
+    transports: Vec<Selected>,
+
+    /// Wait strategies of the shmring ring (both ends use the same one).
+    #[arg(long, value_delimiter = ',', default_value = "spin,adaptive,blocking")]
+    modes: Vec<Mode>,
+
+    /// What to measure.
+    #[arg(long, value_delimiter = ',', default_value = "throughput,latency,idle")]
+    measure: Vec<Measure>,
+
+    /// How long the producer of each throughput run sends (e.g. 500ms, 1s, 0.5).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// Send exactly N messages per throughput run instead of running for --duration.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Timed round trips per latency run, after --warmup untimed ones.
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    rounds: u64,
+
+    /// Untimed round trips before the timed ones.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    warmup: u64,
+
+    /// Stop a latency run's timed part after this long, even before --rounds.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "TIME")]
+    max_latency_time: Duration,
+
+    /// How long the idle consumer waits.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "TIME")]
+    idle: Duration,
+
+    /// Ring capacity in bytes [default: 8 x the message size rounded up to a power of
+    /// two, at least 1 MiB].
+    #[arg(long, value_parser = parse_size, value_name = "BYTES")]
+    capacity: Option<usize>,
+
+    /// Pin the two processes of each run to these two CPUs (e.g. 0,1).
+    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "CPU,CPU")]
+    pin: Vec<usize>,
+
+    /// A quick smoke run: 100 ms per throughput run, 20k round trips (2k warm-up),
+    /// 250 ms idle. Overrides --duration, --rounds, --warmup and --idle.
+    #[arg(long)]
+    quick: bool,
+
+    /// Kill the processes of a run and fail if it takes longer than this.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "TIME")]
+    timeout: Duration,
+
+    /// Also write the rows as a JSON array to PATH: one object per row, with keys
+    /// transport, mode, size, msgs_per_s, mb_per_s, rtt_p50_ns, rtt_p99_ns, rtt_p999_ns
+    /// (null where not measured).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+}
+
+/// One measurement of the run.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Memcpy,
+    Floor,
+    Latency(Transport),
+    Throughput(Transport, usize),
+    Idle(Mode),
+}
+
+impl Step {
+    fn label(self) -> String {
+        match self {
+            Step::Memcpy => format!("memcpy {}", report::size(MEMCPY_SIZE as u64)),
+            Step::Floor => "latency floor-cacheline".into(),
+            Step::Latency(t) => format!("latency {}", t.label()),
+            Step::Throughput(t, s) => format!("throughput {} {}", t.label(), report::size(s as u64)),
+            Step::Idle(m) => format!("idle consumer shmring-spsc/{}", m.name()),
+        }
+    }
+}
+
+/// The run's steps, in order: references, latency, throughput, idle.
+fn steps(a: &BenchArgs) -> Vec<Step> {
+    let has = |s: Selected| a.transports.contains(&s);
+    let measures = |m: Measure| a.measure.contains(&m);
+    let mut modes = a.modes.clone();
+    modes.sort();
+    modes.dedup();
+    // Adaptive (the default mode, the ratios' reference) first.
+    modes.sort_by_key(|&m| m != Mode::Adaptive);
+    let mut transports: Vec<Transport> = Vec::new();
+    if has(Selected::Shmring) {
+        transports.extend(modes.iter().map(|&m| Transport::Shmring(m)));
+    }
+    if has(Selected::Unix) {
+        transports.push(Transport::UnixSocket);
+    }
+    if has(Selected::Pipe) {
+        transports.push(Transport::Pipe);
+    }
+    let mut out = Vec::new();
+    if has(Selected::Memcpy) && measures(Measure::Throughput) {
+        out.push(Step::Memcpy);
+    }
+    if measures(Measure::Latency) {
+        if has(Selected::Floor) {
+            out.push(Step::Floor);
+        }
+        out.extend(transports.iter().map(|&t| Step::Latency(t)));
+    }
+    if measures(Measure::Throughput) {
+        for &size in &a.sizes {
+            out.extend(transports.iter().map(|&t| Step::Throughput(t, size)));
+        }
+    }
+    if measures(Measure::Idle) && has(Selected::Shmring) {
+        out.extend(modes.iter().map(|&m| Step::Idle(m)));
+    }
+    out
+}
+
+/// Entry point of `shmring bench`.
+pub(crate) fn run(mut a: BenchArgs) -> Result<()> {
+    if a.quick {
+        a.duration = Duration::from_millis(100);
+        a.rounds = 20_000;
+        a.warmup = 2_000;
+        a.idle = Duration::from_millis(250);
+    }
+    check(&a)?;
+    let steps = steps(&a);
+    if steps.is_empty() {
+        return Err(err("nothing to measure with these --transports and --measure"));
+    }
+    let header = machine::header();
+    eprintln!("{header}");
+    let started = Instant::now();
+    let mut results = Results::default();
+    let cpus = reference::probe_cpus(&a.pin);
+    let probe = || cpus.and_then(reference::cpu_probe);
+    let mut probe_before = probe();
+    for (i, &step) in steps.iter().enumerate() {
+        eprint!("[{:>2}/{}] {:<48}", i + 1, steps.len(), step.label());
+        let _ = std::io::stderr().flush();
+        let t0 = Instant::now();
+        let before = CpuSnapshot::now();
+        let summary = run_step(step, &a, &mut results).map_err(|e| {
+            eprintln!(" failed");
+            err(format!("{}: {e}", step.label()))
+        })?;
+        let mut note = String::new();
+        if let (Some(b), Some(now)) = (before, CpuSnapshot::now()) {
+            let i = b.interference(&now);
+            if i.disturbing() {
+                note = format!(
+                    "  [disturbed: others used {:.2} cores, steal {:.2}]",
+                    i.foreign, i.steal
+                );
+                results.disturbed(step.label(), i);
+            }
+        }
+        let elapsed = t0.elapsed();
+        let probe_after = probe();
+        if let (Some(cpus), Some(b), Some(af)) = (cpus, probe_before, probe_after) {
+            note = format!("  [cpu probe {b}/{af} ns]{note}");
+            results.placement(step.label(), cpus, [b, af]);
+        }
+        probe_before = probe_after;
+        eprintln!(" {summary}  ({:.2} s){note}", elapsed.as_secs_f64());
+    }
+    eprintln!("done in {:.1} s\n", started.elapsed().as_secs_f64());
+    print!("{}", results.render(&header));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&results.rows())?;
+        std::fs::write(path, text + "\n").map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn check(a: &BenchArgs) -> Result<()> {
+    if !a.pin.is_empty() && a.pin.len() != 2 {
+        return Err(err("--pin takes two CPUs, e.g. --pin 0,1"));
+    }
+    if a.measure.contains(&Measure::Latency) && a.rounds == 0 {
+        return Err(err("--rounds must be at least 1"));
+    }
+    for &s in &a.sizes {
+        if s == 0 || s > 1 << 30 {
+            return Err(err(format!("message size {s} is outside 1 B..=1 GiB")));
+        }
+        let cap = capacity(a, s).next_power_of_two();
+        if a.transports.contains(&Selected::Shmring) && s > spsc::max_message_len(cap) {
+            return Err(err(format!(
+                "a {s}-byte message does not fit a {cap}-byte ring (limit {}); raise --capacity",
+                spsc::max_message_len(cap)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The ring capacity for messages of `size` bytes.
+fn capacity(a: &BenchArgs, size: usize) -> usize {
+    a.capacity
+        .unwrap_or_else(|| (size.next_power_of_two().saturating_mul(8)).max(1 << 20))
+}
+
+fn cpu(a: &BenchArgs, i: usize) -> Option<usize> {
+    a.pin.get(i).copied()
+}
+
+/// Run one step, record its result, and return a one-line summary for the progress.
+fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> {
+    match step {
+        Step::Memcpy => {
+            let m = reference::memcpy_bandwidth(MEMCPY_SIZE, Duration::from_millis(300));
+            results.throughput(MEMCPY, None, m.size, m.copies_per_s);
+            Ok(format!("{:.1} MB/s", m.copies_per_s * m.size as f64 / 1e6))
+        }
+        Step::Floor => {
+            let page = reference::floor_page()?;
+            let mut ping = latency_spec(Role::FloorPing, None, a);
+            ping.cpu = cpu(a, 0);
+            let mut pong = latency_spec(Role::FloorPong, None, a);
+            pong.cpu = cpu(a, 1);
+            let jobs = vec![
+                PeerJob {
+                    spec: ping,
+                    fds: vec![page.try_clone().map_err(|e| err(format!("dup: {e}")))?],
+                },
+                PeerJob {
+                    spec: pong,
+                    fds: vec![page],
+                },
+            ];
+            let reports = run_peers(jobs, a.timeout)?;
+            let PeerReport::Rtt(s) = reports[0] else {
+                return Err(err("floor ping sent no round-trip times"));
+            };
+            results.latency(report::FLOOR, None, PING_SIZE, &s);
+            Ok(rtt_summary(&s))
+        }
+        Step::Latency(t) => {
+            let cap = capacity(a, PING_SIZE);
+            let (there, back) = (t.link(cap)?, t.link(cap)?);
+            let mut ping = latency_spec(Role::Ping, Some(t), a);
+            ping.cpu = cpu(a, 0);
+            let mut pong = latency_spec(Role::Pong, Some(t), a);
+            pong.cpu = cpu(a, 1);
+            let jobs = vec![
+                PeerJob {
+                    spec: ping,
+                    fds: vec![there.tx, back.rx],
+                },
+                PeerJob {
+                    spec: pong,
+                    fds: vec![there.rx, back.tx],
+                },
+            ];
+            let reports = run_peers(jobs, a.timeout)?;
+            let (PeerReport::Rtt(s), PeerReport::Echoed { messages }) = (&reports[0], &reports[1]) else {
+                return Err(err("unexpected reports from ping/pong"));
+            };
+            if *messages < s.rounds {
+                return Err(err(format!(
+                    "pong echoed {messages} messages for {} round trips",
+                    s.rounds
+                )));
+            }
+            results.latency(t.name(), t.mode(), PING_SIZE, s);
+            Ok(rtt_summary(s))
+        }
+        Step::Throughput(t, size) => {
+            let link = t.link(capacity(a, size))?;
+            let mut tx = PeerSpec::new(Role::Producer, Some(t), size);
+            tx.count = a.count;
+            tx.duration_ns = a.duration.as_nanos() as u64;
+            tx.cpu = cpu(a, 0);
+            let mut rx = PeerSpec::new(Role::Consumer, Some(t), size);
+            rx.cpu = cpu(a, 1);
+            let jobs = vec![
+                PeerJob {
+                    spec: tx,
+                    fds: vec![link.tx],
+                },
+                PeerJob {
+                    spec: rx,
+                    fds: vec![link.rx],
+                },
+            ];
+            let reports = run_peers(jobs, a.timeout)?;
+            let (PeerReport::Sent { messages: sent }, PeerReport::Received { messages, elapsed_ns }) =
+                (&reports[0], &reports[1])
+            else {
+                return Err(err("unexpected reports from producer/consumer"));
+            };
+            if sent != messages {
+                return Err(err(format!(
+                    "producer sent {sent} messages, consumer received {messages}"
+                )));
+            }
+            if *messages < 2 || *elapsed_ns == 0 {
+                return Err(err(format!(
+                    "too few messages to time ({messages}); raise --duration or --count"
+                )));
+            }
+            // The first message starts the clock: the other n - 1 are timed.
+            let per_s = (*messages - 1) as f64 / (*elapsed_ns as f64 / 1e9);
+            results.throughput(t.name(), t.mode(), size, per_s);
+            Ok(format!(
+                "{} msgs/s, {:.1} MB/s ({messages} msgs)",
+                report::rate(per_s),
+                per_s * size as f64 / 1e6
+            ))
+        }
+        Step::Idle(mode) => {
+            // The parent keeps the producer (alive, silent); the child waits as consumer.
+            let (producer, consumer) =
+                spsc::channel_with(1 << 16, &super::transports::ring_options(mode)).map_err(|e| err(e.to_string()))?;
+            let fd = consumer
+                .into_fd()
+                .ok_or_else(|| err("ring consumer has no descriptor"))?;
+            let mut spec = PeerSpec::new(Role::IdleConsumer, Some(Transport::Shmring(mode)), 0);
+            spec.duration_ns = a.idle.as_nanos() as u64;
+            spec.cpu = cpu(a, 1);
+            let reports = run_peers(vec![PeerJob { spec, fds: vec![fd] }], a.timeout)?;
+            drop(producer);
+            let PeerReport::Idle { cpu_ns, wall_ns } = reports[0] else {
+                return Err(err("idle consumer sent no CPU time"));
+            };
+            let pct = 100.0 * cpu_ns as f64 / wall_ns.max(1) as f64;
+            results.idle(mode, pct);
+            Ok(format!(
+                "{pct:.2}% of a core ({:.1} ms CPU in {:.2} s)",
+                cpu_ns as f64 / 1e6,
+                wall_ns as f64 / 1e9
+            ))
+        }
+    }
+}
+
+fn latency_spec(role: Role, t: Option<Transport>, a: &BenchArgs) -> PeerSpec {
+    let mut s = PeerSpec::new(role, t, PING_SIZE);
+    s.rounds = a.rounds;
+    s.warmup = a.warmup;
+    s.duration_ns = a.max_latency_time.as_nanos() as u64;
+    s
+}
+
+fn rtt_summary(s: &super::peer::RttStats) -> String {
+    format!(
+        "p50 {}  p99 {}  p99.9 {}  ({} round trips)",
+        report::ns(s.p50_ns),
+        report::ns(s.p99_ns),
+        report::ns(s.p999_ns),
+        s.rounds
+    )
+}
+
+/// `4096`, `4K`, `4KiB`, `1M`, `1MiB` (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    let mul = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        u => return Err(format!("unknown size unit {u:?} (use K, KiB, M, MiB)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `500ms`, `2s`, `1.5s`, `0.5` (seconds), `100us`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration"))?;
+    let secs = match unit.trim() {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        u => return Err(format!("unknown duration unit {u:?} (use us, ms, s, min)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        a: BenchArgs,
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64"), Ok(64));
+        assert!(parse_size("3x").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn default_plan_covers_the_issue() {
+        let t = T::parse_from(["bench"]);
+        let s = steps(&t.a);
+        let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
+        // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles.
+        assert_eq!(s.len(), 20 + 6 + 1 + 3, "{labels:?}");
+        assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));
+        assert!(labels.contains(&"latency unix-socket".to_string()));
+        assert!(check(&t.a).is_ok());
+        assert_eq!(capacity(&t.a, 1 << 20), 8 << 20);
+        assert_eq!(capacity(&t.a, 64), 1 << 20);
+    }
+
+    #[test]
+    fn selections_narrow_the_plan() {
+        let t = T::parse_from(["bench", "--transports", "shmring", "--modes", "spin", "--sizes", "64"]);
+        let labels: Vec<String> = steps(&t.a).iter().map(|s| s.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "latency shmring-spsc/spin",
+                "throughput shmring-spsc/spin 64 B",
+                "idle consumer shmring-spsc/spin"
+            ]
+        );
+        let t = T::parse_from(["bench", "--sizes", "2M", "--capacity", "1M"]);
+        assert!(check(&t.a).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! Command-line parsing and dispatch of the `shmring` tool.
+//!
+//! - [`bench`](mod@bench): `shmring bench`, the orchestrating parent process;
+//! - [`peer`]: the hidden `__bench-peer` subcommand the parent re-executes itself as,
+//!   one process per side of a link;
+//! - [`launch`]: the parent's handling of those children;
+//! - [`transports`]: the transports under test, behind the small [`transports::Tx`] /
+//!   [`transports::Rx`] traits;
+//! - [`machine`]: the header line, and the CPU other processes took during each run;
+//! - [`reference`](mod@reference): the physical references (cache-line ping-pong floor, memcpy);
+//! - [`report`]: rows, the table, the target checks and the JSON output.
+
+pub(crate) mod bench;
+pub(crate) mod launch;
+pub(crate) mod machine;
+pub(crate) mod peer;
+pub(crate) mod reference;
+pub(crate) mod report;
+pub(crate) mod transports;
+
+use clap::{Parser, Subcommand};
+
+/// Errors of the tool: printed as one line, then the process exits with status 1.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Result of the tool's operations.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shared-memory IPC engine: lock-free rings in mmap'd memory with futex waits.
+#[derive(Debug, Parser)]
+#[command(name = "shmring", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once")]
+enum Command {
+    /// Measure the SPSC ring against a Unix socket, a pipe and the hardware's floor.
+    ///
+    /// Throughput (msgs/s, MB/s) at several message sizes and ping-pong round-trip
+    /// latency (median, p99, p99.9) of the SPSC ring in busy-spin, adaptive and blocking
+    /// modes, side by side with a Unix domain socket and a pipe, plus two physical
+    /// references: a cache-line ping-pong between two processes and memcpy bandwidth.
+    /// Producer and consumer run as separate processes (this binary re-executed). Prints
+    /// one table with, for every transport and size, the ratio to the shmring ring in
+    /// its default (adaptive) mode, the CPU use of an idle consumer, and the issue's
+    /// performance targets with PASS/FAIL. Progress goes to stderr.
+    Bench(bench::BenchArgs),
+    /// One side of a benchmark link (internal: started by `shmring bench`).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(peer::PeerArgs),
+}
+
+/// Parse the command line, run it, and return the process's exit status.
+pub(crate) fn main() -> i32 {
+    let cli = Cli::parse();
+    let (who, result) = match cli.command {
+        Command::Bench(args) => ("shmring bench", bench::run(args)),
+        Command::BenchPeer(args) => ("shmring __bench-peer", peer::child_main(args)),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            // One line: the error and its sources.
+            let mut msg = e.to_string();
+            let mut src = e.source();
+            while let Some(s) = src {
+                let text = s.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(": ");
+                    msg.push_str(&text);
+                }
+                src = s.source();
+            }
+            eprintln!("{who}: error: {}", msg.replace('\n', " "));
+            1
+        }
+    }
+}
+
+/// An error from a message.
+pub(crate) fn err(msg: impl Into<String>) -> Error {
+    msg.into().into()
+}

@@ -1,0 +1,76 @@
+//! `shmring bench` end to end through the built binary: a quick run writes the JSON
+//! rows the issue specifies, with every transport and mode measured.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn bench_quick_writes_every_row() {
+    let _dog = common::Watchdog::new("shmring bench --quick", Duration::from_secs(300));
+    let json = std::env::temp_dir().join(format!("shmring-bench-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
+        .args(["bench", "--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run shmring bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("shmring-spsc") && stdout.contains("unix-socket"),
+        "{stdout}"
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    let keys = [
+        "transport",
+        "mode",
+        "size",
+        "msgs_per_s",
+        "mb_per_s",
+        "rtt_p50_ns",
+        "rtt_p99_ns",
+        "rtt_p999_ns",
+    ];
+    for r in &rows {
+        let o = r.as_object().expect("row is an object");
+        let mut got: Vec<&str> = o.keys().map(String::as_str).collect();
+        got.sort_unstable();
+        let mut want = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{r}");
+    }
+    let find = |t: &str, m: Option<&str>, size: u64| {
+        rows.iter()
+            .find(|r| r["transport"] == t && r["size"] == size && m.is_none_or(|m| r["mode"] == m))
+    };
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
+    for size in [8, 64, 4096, 1 << 20] {
+        for mode in ["spin", "adaptive", "blocking"] {
+            let r = find("shmring-spsc", Some(mode), size).unwrap_or_else(|| panic!("no {mode} row at {size}"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+        }
+        for t in ["unix-socket", "pipe"] {
+            let r = find(t, None, size).unwrap_or_else(|| panic!("no {t} row at {size}"));
+            assert!(positive(&r["msgs_per_s"]), "{r}");
+        }
+    }
+    for mode in ["spin", "adaptive", "blocking"] {
+        let r = find("shmring-spsc", Some(mode), 8).unwrap();
+        let (p50, p999) = (r["rtt_p50_ns"].as_f64().unwrap(), r["rtt_p999_ns"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p999 >= p50, "{r}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["transport"] == "floor-cacheline" && positive(&r["rtt_p50_ns"]))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["transport"] == "memcpy" && positive(&r["mb_per_s"]))
+    );
+}
