@@ -14,7 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 fn shmring_run(size: usize, iters: u64) -> Duration {
-    let (mut tx, mut rx) = spsc::channel_with(1 << 20, &spsc::RingOptions::new().wait(WaitStrategy::default())).unwrap();
+    let (mut tx, mut rx) =
+        spsc::channel_with(1 << 20, &spsc::RingOptions::new().wait(WaitStrategy::default())).unwrap();
     let msg = vec![7u8; size];
     let t = std::thread::spawn(move || {
         for _ in 0..iters {
@@ -76,7 +77,9 @@ fn throughput(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("spsc_throughput_{size}B"));
         g.throughput(Throughput::Elements(1));
         g.measurement_time(Duration::from_secs(3));
-        g.bench_function(BenchmarkId::new("shmring", size), |b| b.iter_custom(|n| shmring_run(size, n)));
+        g.bench_function(BenchmarkId::new("shmring", size), |b| {
+            b.iter_custom(|n| shmring_run(size, n))
+        });
         g.bench_function(BenchmarkId::new("std_sync_channel", size), |b| {
             b.iter_custom(|n| mpsc_run(size, n))
         });

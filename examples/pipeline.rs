@@ -38,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(tx); // the consumer drains, then sees Disconnected
     child.wait()?;
-    println!("producer: sent 1000000 messages, expected sum {}", 999_999u64 * 1_000_000 / 2);
+    println!(
+        "producer: sent 1000000 messages, expected sum {}",
+        999_999u64 * 1_000_000 / 2
+    );
     Ok(())
 }

@@ -115,7 +115,7 @@ pub fn segment_image(data: &[u8]) {
 /// `data` made into an image that passes the segment and ring checks that do not
 /// depend on record contents: the header fields forced valid (magic, version, kind,
 /// READY, no flags, sizes and parameters consistent, a capacity taken from the image if
-/// it is a power of two up to 64 KiB, else from its length), `head` a multiple of 8 and
+/// it is a power of two up to 64 KiB, else from its length), `head` a multiple of 16 and
 /// `tail` within `head..=head + capacity`, the consumer's role claimable. The data
 /// region and the producer's role are left as they are.
 pub fn repair(data: &[u8]) -> Vec<u8> {
@@ -140,11 +140,11 @@ pub fn repair(data: &[u8]) -> Vec<u8> {
     patch(&mut img, Field::Flags, 0);
     patch(&mut img, Field::Capacity, cap);
     patch(&mut img, Field::MaxMessage, spsc::max_message_len(cap as usize) as u64);
-    let head = field(&img, Field::Head) & !7;
+    let head = field(&img, Field::Head) & !15 & !(1 << 63);
     // Unchanged when already in range.
-    let delta = (field(&img, Field::Tail).wrapping_sub(head) % (cap + 8)) & !7;
+    let delta = (field(&img, Field::Tail).wrapping_sub(head) % (cap + 16)) & !15;
     patch(&mut img, Field::Head, head);
-    // Near 2^64 the tail saturates; it stays a multiple of 8 within head..=head + cap.
+    // The tail stays a multiple of 16 within head..=head + cap.
     patch(&mut img, Field::Tail, head.checked_add(delta).unwrap_or(head));
     if field(&img, Field::ConsumerState) != 3 {
         patch(&mut img, Field::ConsumerState, 0);
@@ -241,6 +241,13 @@ fn open_and_drain(image: &[u8]) {
         return;
     };
     let (_, end) = drain(&mut c);
+    // The consumer polls record stamps and cross-checks `tail` only now and then: an
+    // image whose `tail` is ahead of unstamped garbage reads as Empty for a while. The
+    // round trip below is only meaningful from a consistent state.
+    let consistent = {
+        let s = c.stats();
+        s.head == s.tail
+    };
     let Some(Ok(mut p)) = second.map(|fd| Producer::from_fd_with(fd, &opts)) else {
         return;
     };
@@ -259,7 +266,7 @@ fn open_and_drain(image: &[u8]) {
     let (got, _) = drain(&mut c);
     drop(p);
     let (rest, last) = drain(&mut c);
-    if end == Some(RecvError::Empty) {
+    if end == Some(RecvError::Empty) && consistent {
         assert_eq!(got, sent, "messages sent through a reopened ring came back changed");
         assert!(rest.is_empty(), "messages appeared after the producer closed");
         assert_eq!(
@@ -276,8 +283,8 @@ mod tests {
 
     #[test]
     fn valid_image_round_trips() {
-        let img = valid_image(64, &[&[7; 24]], &[b"hello", b"wrapped!!"]);
-        assert_eq!(img.len(), DATA + 64);
+        let img = valid_image(128, &[&[7; 32], &[8; 16]], &[b"hello", b"wrapped!!"]);
+        assert_eq!(img.len(), DATA + 128);
         assert_eq!(repair(&img), img, "a valid image needs no repair");
         let fd = memfd_with(&img).unwrap();
         let opts = RingOptions::new().segment(SegmentOptions::new().open_timeout(Duration::ZERO));

@@ -86,9 +86,9 @@ pub mod loom_break {
     pub enum LoomBreak {
         /// No break: the real protocols.
         None,
-        /// The producer publishes `tail` with a Relaxed store instead of Release, so the
-        /// consumer may read a record that is not yet visible to it.
-        TailPublishRelaxed,
+        /// The producer publishes a record's stamp with a Relaxed store instead of
+        /// Release, so the consumer may read a record that is not yet visible to it.
+        StampPublishRelaxed,
         /// A sleeper skips the heavy fence between registering as waiting and re-checking
         /// the condition, so the waker may miss the flag while the sleeper misses the data:
         /// a lost wake-up.

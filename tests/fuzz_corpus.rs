@@ -38,15 +38,17 @@ fn replay_seed_corpus_and_regressions() {
 /// The seeds: valid images (records, padding at the wrap, several capacities, each end
 /// state) and images broken in one field each. Each is under 4 KiB.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
-    let wrap64 = valid_image(64, &[&[0xEE; 24]], &[b"hello", b"wrapped!!"]);
-    let five_256 = valid_image(256, &[&[1; 120], &[2; 80]], &[b"abcde", &[3; 20], b"", &[4; 50]]);
-    let big_1024 = valid_image(1024, &[], &[b"x", &[5; 100], &[6; 500], b"seven!!"]);
+    // Records: 16-byte header, 16-byte alignment; each commit also reserves the next
+    // record's 16-byte header slot.
+    let wrap64 = valid_image(128, &[&[0xEE; 32], &[0xEF; 16]], &[b"hello", b"wrapped!!"]);
+    let five_256 = valid_image(256, &[&[1; 96], &[2; 80]], &[b"abcde", &[3; 20], b"", &[4; 50]]);
+    let big_1024 = valid_image(1024, &[], &[b"x", &[5; 100], &[6; 400], b"seven!!"]);
     let mut v = vec![
-        ("valid_64_padding_at_wrap", wrap64.clone()),
+        ("valid_128_padding_at_wrap", wrap64.clone()),
         ("valid_256_padding_and_empty_message", five_256.clone()),
         ("valid_1024_four_messages", big_1024.clone()),
-        ("valid_64_empty", valid_image(64, &[], &[])),
-        ("valid_128_full", valid_image(128, &[], &[&[8; 56], &[9; 48]])),
+        ("valid_128_empty", valid_image(128, &[], &[])),
+        ("valid_128_full", valid_image(128, &[], &[&[8; 32], &[9; 32]])),
     ];
     let with = |name: &'static str, base: &Vec<u8>, edits: &[(Field, u64)]| {
         let mut img = base.clone();
@@ -55,8 +57,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         }
         (name, img)
     };
-    // The first pending record of `wrap64` is at ring offset 32 (the data region starts
-    // at 768), the padding record at 48.
+    // The first pending record of `wrap64` is at ring offset 80 (the data region starts
+    // at 768), the padding record at 112.
     let record = |base: &Vec<u8>, off: usize, word: u64| {
         let mut img = base.clone();
         img[768 + off..768 + off + 8].copy_from_slice(&word.to_le_bytes());
@@ -81,19 +83,21 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         with("unknown_flags", &wrap64, &[(Field::Flags, 0x80)]),
         with("capacity_not_power_of_two", &wrap64, &[(Field::Capacity, 96)]),
         with("message_limit_wrong", &wrap64, &[(Field::MaxMessage, 64)]),
-        with("tail_beyond_capacity", &wrap64, &[(Field::Tail, 32 + 72)]),
+        with("tail_beyond_capacity", &wrap64, &[(Field::Tail, 80 + 144)]),
         with("head_unaligned", &wrap64, &[(Field::Head, 33)]),
-        with("head_after_tail", &wrap64, &[(Field::Head, 96)]),
+        with("head_after_tail", &wrap64, &[(Field::Head, 160 + 16)]),
         with(
             "indices_near_2_64",
             &wrap64,
             &[(Field::Head, u64::MAX - 7), (Field::Tail, u64::MAX - 7)],
         ),
-        ("record_len_huge", record(&wrap64, 32, 0x0000_0001_ffff_fff0)),
-        ("record_len_past_tail", record(&wrap64, 32, 0x0000_0001_0000_0014)),
-        ("record_type_unknown", record(&wrap64, 32, 0x0000_0007_0000_0005)),
-        ("padding_len_wrong", record(&wrap64, 48, 0x0000_0002_0000_0000)),
-        ("message_across_end", record(&wrap64, 48, 0x0000_0001_0000_0010)),
+        ("record_len_huge", record(&wrap64, 80, 0x0000_0001_ffff_fff0)),
+        ("record_len_past_limit", record(&wrap64, 80, 0x0000_0001_0000_0021)),
+        ("record_type_unknown", record(&wrap64, 80, 0x0000_0007_0000_0005)),
+        ("padding_len_wrong", record(&wrap64, 112, 0x0000_0002_0000_0010)),
+        ("message_across_end", record(&wrap64, 112, 0x0000_0001_0000_0010)),
+        ("stamp_cleared", record(&wrap64, 88, 0)),
+        ("stamp_from_another_lap", record(&wrap64, 88, (1 << 63) | (80 + 128))),
         ("truncated", big_1024[..500].to_vec()),
         ("header_only", wrap64[..128].to_vec()),
         ("empty", Vec::new()),

@@ -1,8 +1,10 @@
-//! Loom model of the SPSC ring's index protocol: records written past `tail`, published
-//! by a Release store of `tail`, read after an Acquire load of it; space released by a
-//! Release store of `head`, reused after an Acquire load of it. Every 8-byte word of the
-//! ring is a tracked `loom::cell::UnsafeCell`, so a payload read that is not ordered after
-//! its write (or a write that is not ordered after the previous read) is reported.
+//! Loom model of the SPSC ring's publication protocol: each record is published by the
+//! Release store of its stamp (after its payload, its length/type word, and the clearing
+//! of the next header slot's stamp) and read after an Acquire load of that stamp; space is
+//! released by a Release store of `head` and reused after an Acquire load of it. Every
+//! 8-byte word of the ring is a tracked `loom::cell::UnsafeCell`, so a payload read that is
+//! not ordered after its write (or a write that is not ordered after the previous read)
+//! is reported.
 
 mod common;
 
@@ -11,21 +13,26 @@ use shmring::ring::spsc::loom_break::{self, LoomBreak};
 use shmring::ring::spsc::{Consumer, Producer, loom_channel};
 use shmring::{RecvError, SendError, WaitStrategy};
 
-/// The messages the producer thread sends, in a 64-byte ring (messages up to 24 bytes)
-/// whose indices stand at 32 when the threads start:
+/// The messages the producer thread sends, in a 128-byte ring (records: 16-byte header,
+/// 16-byte alignment; messages up to 32 bytes; each commit also reserves the next
+/// record's 16-byte header slot) whose indices stand at 80 when the threads start:
 ///
-/// - A (5 bytes, a 16-byte record) at 32..48;
-/// - B (9 bytes, 24) does not fit in the 16 bytes to the end: a 16-byte padding record
-///   at 48..64, then B at 0..24 — the wrap;
-/// - C (1 byte, 16) at 24..40 overwrites A's record: it needs A consumed and released.
-const MSGS: [&[u8]; 3] = [&[1, 2, 3, 4, 5], &[11, 12, 13, 14, 15, 16, 17, 18, 19], &[21]];
+/// - A (5 bytes, a 32-byte record) at 80..112;
+/// - B (9 bytes, 32) does not fit in the 16 bytes to the end: a 16-byte padding record
+///   at 112..128, then B at 0..32 — the wrap;
+/// - C (32 bytes, 48) at 32..80, with the next header slot at 80..96 — A's header: it
+///   needs A consumed and released, and clearing that slot's stamp must be ordered
+///   after the consumer's read of A.
+const MSGS: [&[u8]; 3] = [&[1, 2, 3, 4, 5], &[11, 12, 13, 14, 15, 16, 17, 18, 19], &[21; 32]];
 
-/// A ring whose indices stand at 32: one 24-byte message sent and received (on the
-/// model's main thread, before any other thread exists).
+/// A ring whose indices stand at 80: two messages (32 and 16 bytes) sent and received
+/// on the model's main thread, before any other thread exists.
 fn prefilled() -> (Producer, Consumer) {
-    let (mut p, mut c) = loom_channel(64, WaitStrategy::Spin);
-    p.try_send(&[0xEE; 24]).unwrap();
-    assert_eq!(c.try_recv().unwrap(), [0xEE; 24]);
+    let (mut p, mut c) = loom_channel(128, WaitStrategy::Spin);
+    p.try_send(&[0xEE; 32]).unwrap();
+    p.try_send(&[0xEF; 16]).unwrap();
+    assert_eq!(c.try_recv().unwrap(), [0xEE; 32]);
+    assert_eq!(c.try_recv().unwrap(), [0xEF; 16]);
     (p, c)
 }
 
@@ -62,10 +69,7 @@ fn index_model() {
     let mut c = consumer.join().unwrap();
     assert_eq!(c.try_recv(), Err(RecvError::Empty));
     let s = p.stats();
-    assert_eq!(
-        (s.tail, s.head, s.sent, s.received),
-        (32 + 16 + 16 + 24 + 16, s.tail, 4, 4)
-    );
+    assert_eq!((s.tail, s.head, s.sent, s.received), (80 + 32 + 16 + 32 + 48, s.tail, 5, 5));
 }
 
 #[test]
@@ -73,11 +77,11 @@ fn index_protocol_with_wrap() {
     common::check("index_protocol_with_wrap", index_model);
 }
 
-/// The same model with `tail` published by a Relaxed store: the consumer's read of a
-/// record it saw through `tail` is no longer ordered after the producer's write of it.
+/// The same model with stamps published by a Relaxed store: the consumer's read of a
+/// record whose stamp it saw is no longer ordered after the producer's write of it.
 #[test]
 #[should_panic(expected = "Causality violation")]
-fn index_protocol_catches_relaxed_tail_publish() {
-    let _bug = loom_break::set(LoomBreak::TailPublishRelaxed);
-    common::check("index_protocol_catches_relaxed_tail_publish", index_model);
+fn index_protocol_catches_relaxed_stamp_publish() {
+    let _bug = loom_break::set(LoomBreak::StampPublishRelaxed);
+    common::check("index_protocol_catches_relaxed_stamp_publish", index_model);
 }

@@ -21,7 +21,7 @@ use std::mem::ManuallyDrop;
 
 /// The consumer sleeps (blocking `recv`) while the producer sends two messages.
 fn recv_wakeup_model() {
-    let (p, c) = loom_channel(64, WaitStrategy::Blocking);
+    let (p, c) = loom_channel(128, WaitStrategy::Blocking);
     let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));
     let producer = thread::spawn(move || {
         p.send(b"one").unwrap();
@@ -55,26 +55,27 @@ fn waiter_protocol_catches_missing_sleeper_fence() {
 /// The producer sleeps (blocking `send`) on a full ring while the consumer drains it,
 /// itself sleeping when it finds the ring empty.
 fn send_wakeup_model() {
-    let (p, c) = loom_channel(64, WaitStrategy::Blocking);
+    let (p, c) = loom_channel(128, WaitStrategy::Blocking);
     let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));
-    // Indices 0 and 56: a 32-byte and a 24-byte record. The next 5-byte message needs
-    // 8 bytes of padding at the wrap and a 16-byte record at 0: the first record freed.
-    p.send(&[1; 24]).unwrap();
-    p.send(&[2; 16]).unwrap();
+    // Two 48-byte records at 0 and 48. The next 5-byte message (a 32-byte record at 96)
+    // also reserves the header slot after it, 128..144 = ring offset 0..16: the first
+    // record must be consumed and released.
+    p.send(&[1; 32]).unwrap();
+    p.send(&[2; 32]).unwrap();
     let producer = thread::spawn(move || {
         p.send(&[3; 5]).unwrap();
         p
     });
     let consumer = thread::spawn(move || {
-        assert_eq!(c.recv().unwrap(), [1; 24]);
-        assert_eq!(c.recv().unwrap(), [2; 16]);
+        assert_eq!(c.recv().unwrap(), [1; 32]);
+        assert_eq!(c.recv().unwrap(), [2; 32]);
         assert_eq!(c.recv().unwrap(), [3; 5]);
         c
     });
     let p = producer.join().unwrap();
     let c = consumer.join().unwrap();
     let s = p.stats();
-    assert_eq!((s.tail, s.head, s.sent, s.received), (32 + 24 + 8 + 16, s.tail, 3, 3));
+    assert_eq!((s.tail, s.head, s.sent, s.received), (48 + 48 + 32, s.tail, 3, 3));
     drop((ManuallyDrop::into_inner(p), ManuallyDrop::into_inner(c)));
 }
 
@@ -88,7 +89,7 @@ fn blocking_send_on_full_ring_is_woken() {
 #[test]
 fn close_after_drain() {
     common::check("close_after_drain", || {
-        let (p, c) = loom_channel(64, WaitStrategy::Blocking);
+        let (p, c) = loom_channel(128, WaitStrategy::Blocking);
         let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));
         let producer = thread::spawn(move || {
             p.send(b"last").unwrap();
@@ -105,14 +106,15 @@ fn close_after_drain() {
     });
 }
 
-/// Both ends blocking through several rounds of full and empty: four messages of 24, 9,
-/// 5 and 17 bytes (records of 32, 24, 16 and 32 bytes, with padding at two wraps) through
-/// a 64-byte ring, so each side may sleep more than once.
+/// Both ends blocking through full and empty: four messages of 24, 9, 5 and 17 bytes
+/// (records of 48, 32, 32 and 48 bytes, the last after a padding record at the wrap)
+/// through a 128-byte ring: the consumer may sleep before each message, and the
+/// producer before the last one, which needs the first two consumed.
 #[test]
 fn blocking_stream_through_wraps() {
     const SIZES: [usize; 4] = [24, 9, 5, 17];
     common::check("blocking_stream_through_wraps", || {
-        let (p, c) = loom_channel(64, WaitStrategy::Blocking);
+        let (p, c) = loom_channel(128, WaitStrategy::Blocking);
         let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));
         let producer = thread::spawn(move || {
             for (i, n) in SIZES.into_iter().enumerate() {

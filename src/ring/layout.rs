@@ -1,8 +1,6 @@
 //! The SPSC ring's control block and data region, and what owns their memory.
 
-#[cfg(not(loom))]
-use crate::primitive::Ordering;
-use crate::primitive::{AtomicU32, AtomicU64};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::Segment;
 use crate::sync::wait::WaitWord;
 #[cfg(not(loom))]
@@ -149,18 +147,44 @@ impl Region {
         unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
     }
 
-    /// Read the record header at `off`.
+    /// Read the length/type word of the record at `off`.
     #[inline]
     pub(crate) fn read_header(&self, off: u64) -> u64 {
-        // Relaxed: the Acquire load of `tail` that made this record visible orders it.
+        // Relaxed: ordered after the Acquire load of the record's stamp (load_stamp).
         self.word(off).load(Ordering::Relaxed)
     }
 
-    /// Write the record header at `off`.
+    /// Write the length/type word of the record at `off`.
     #[inline]
     pub(crate) fn write_header(&self, off: u64, word: u64) {
-        // Relaxed: published by the Release store of `tail`.
+        // Relaxed: published by the Release store of the stamp (store_stamp).
         self.word(off).store(word, Ordering::Relaxed)
+    }
+
+    /// Load the stamp of the record at `off`.
+    #[inline]
+    pub(crate) fn load_stamp(&self, off: u64) -> u64 {
+        // Acquire: pairs with the Release store in store_stamp, so the payload and the
+        // length/type word written before it are visible once the stamp matches.
+        self.word(off + crate::ring::record::STAMP_OFFSET)
+            .load(Ordering::Acquire)
+    }
+
+    /// Clear the stamp of the header slot at `off` (a record is not there yet).
+    #[inline]
+    pub(crate) fn clear_stamp(&self, off: u64) {
+        // Relaxed: ordered before the Release store_stamp of the preceding record, which
+        // is what lets the consumer reach this slot.
+        self.word(off + crate::ring::record::STAMP_OFFSET)
+            .store(0, Ordering::Relaxed)
+    }
+
+    /// Publish the record at `off` by storing its stamp.
+    #[inline]
+    pub(crate) fn store_stamp(&self, off: u64, pos: u64) {
+        // Release: pairs with the Acquire load in load_stamp.
+        self.word(off + crate::ring::record::STAMP_OFFSET)
+            .store(pos, Ordering::Release)
     }
 
     /// Pointer to `len` bytes at `off`.
@@ -187,10 +211,14 @@ impl Region {
 
 /// Under loom the region is a vector of tracked cells, one per 8-byte word, so that a
 /// payload read that is not ordered after its write is reported as a causality error.
+/// Stamps live in a parallel vector of loom atomics (one per word): in real memory a
+/// stamp word is payload in other laps, but stamps never repeat, so a stale one can no
+/// more match in the model than in the mapping.
 #[cfg(loom)]
 #[derive(Debug)]
 pub(crate) struct Region {
     words: std::sync::Arc<Vec<loom::cell::UnsafeCell<u64>>>,
+    stamps: std::sync::Arc<Vec<AtomicU64>>,
 }
 
 #[cfg(loom)]
@@ -198,7 +226,25 @@ impl Region {
     pub(crate) fn new_loom(len: usize) -> Self {
         Region {
             words: std::sync::Arc::new((0..len / 8).map(|_| loom::cell::UnsafeCell::new(0)).collect()),
+            stamps: std::sync::Arc::new((0..len / 8).map(|_| AtomicU64::new(0)).collect()),
         }
+    }
+    pub(crate) fn load_stamp(&self, off: u64) -> u64 {
+        // Acquire: pairs with the Release store in store_stamp.
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].load(Ordering::Acquire)
+    }
+    pub(crate) fn clear_stamp(&self, off: u64) {
+        // Relaxed: ordered before the Release store_stamp of the preceding record.
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].store(0, Ordering::Relaxed)
+    }
+    pub(crate) fn store_stamp(&self, off: u64, value: u64) {
+        // Release: pairs with the Acquire load in load_stamp. A loom test may plant a
+        // Relaxed store here to prove the model catches it.
+        let order = crate::primitive::loom_break::weaken(
+            crate::primitive::loom_break::LoomBreak::StampPublishRelaxed,
+            Ordering::Release,
+        );
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].store(value, order)
     }
     pub(crate) fn read_header(&self, off: u64) -> u64 {
         // SAFETY: loom checks that no write to this cell races with the read.

@@ -1,27 +1,36 @@
 //! The record format of the SPSC byte ring, after Agrona's `RingBuffer` records.
 //!
-//! A record is an 8-byte header followed by the payload, padded to a multiple of 8:
+//! A record is a 16-byte header followed by the payload, padded to a multiple of 16:
 //!
 //! ```text
-//!  0        4        8                         8 + len      align8(8 + len)
-//!  +--------+--------+---------- ... ----------+------------+
-//!  |  len   |  type  |        payload          |  padding   |
-//!  +--------+--------+---------- ... ----------+------------+
+//!  0        4        8                 16                       16 + len   align16(16 + len)
+//!  +--------+--------+-----------------+---------- ... ----------+----------+
+//!  |  len   |  type  |  stamp (u64)    |        payload          | padding  |
+//!  +--------+--------+-----------------+---------- ... ----------+----------+
 //! ```
 //!
-//! `len` is the payload length (u32, little-endian on every supported target), `type`
-//! is [`MESSAGE`] or [`PADDING`]. A record never crosses the end of the ring: when the
-//! space to the end is too short, the producer writes a padding record that fills it
-//! and the message starts again at offset 0. The header is read as one 64-bit word.
+//! `len` is the payload length and `type` is [`MESSAGE`] or [`PADDING`] (together one
+//! 64-bit word, little-endian on every supported target). A record never crosses the
+//! end of the ring: when the space to the end is too short, the producer writes a
+//! padding record that fills it and the message starts again at offset 0.
 //!
-//! Unlike Agrona, publication is by the producer's `tail` index, not by the sign of
-//! `len`: the consumer never reads a line the producer is still writing, and never
-//! has to zero what it consumed.
+//! **Publication is the stamp.** The producer writes the payload and the length/type
+//! word, then stores the record's absolute ring position (bytes ever written before it)
+//! into `stamp` with Release. The consumer polls the stamp at its `head` with Acquire: a
+//! record is there exactly when `stamp == head`. Positions never repeat, so a stale
+//! stamp from an earlier lap can never match, and the consumer that waits for the next
+//! message polls one cache line — the one the message arrives in — instead of an index
+//! line and then the record's line. (Agrona publishes through the sign of `len`, which
+//! forces the consumer to zero what it consumed; a position stamp needs no clearing.)
+//! The producer's `tail` index is still published, for the producer's re-attachment,
+//! for statistics, and as a cross-check of the stamps.
 
 /// Size of a record header.
-pub const HEADER_LEN: u64 = 8;
-/// Alignment of records.
-pub const ALIGN: u64 = 8;
+pub const HEADER_LEN: u64 = 16;
+/// Offset of the stamp within a record header.
+pub const STAMP_OFFSET: u64 = 8;
+/// Alignment of records (so that a padding record's header always fits at the wrap).
+pub const ALIGN: u64 = 16;
 /// Type of a record carrying a message.
 pub const MESSAGE: u32 = 1;
 /// Type of a record that fills the space up to the end of the ring.
@@ -33,7 +42,7 @@ pub const fn record_len(len: u64) -> u64 {
     (HEADER_LEN + len + (ALIGN - 1)) & !(ALIGN - 1)
 }
 
-/// Encode a header word.
+/// Encode a length/type word.
 #[inline]
 pub const fn encode(len: u32, kind: u32) -> u64 {
     (len as u64) | ((kind as u64) << 32)
@@ -50,14 +59,14 @@ pub struct Record {
     pub padding: bool,
 }
 
-/// Validate the header word `word` of the record at ring position `pos`, with `avail`
-/// bytes published from `pos` on, in a ring of `capacity` bytes (a power of two) whose
-/// messages are at most `max_message` bytes.
+/// Validate the length/type word `word` of a published record (its stamp matched) at
+/// ring position `pos`, in a ring of `capacity` bytes (a power of two) whose messages
+/// are at most `max_message` bytes.
 ///
 /// Every check a hostile or corrupt producer could defeat is here: the type, the
-/// payload length, the record staying within what was published and within the ring.
+/// payload length, and the record staying within the ring.
 #[inline]
-pub fn parse(word: u64, pos: u64, avail: u64, capacity: u64, max_message: u64) -> Result<Record, &'static str> {
+pub fn parse(word: u64, pos: u64, capacity: u64, max_message: u64) -> Result<Record, &'static str> {
     let len = word & 0xffff_ffff;
     let kind = (word >> 32) as u32;
     let off = pos & (capacity - 1);
@@ -68,9 +77,6 @@ pub fn parse(word: u64, pos: u64, avail: u64, capacity: u64, max_message: u64) -
                 return Err("record length above the ring's message limit");
             }
             let total = record_len(len);
-            if total > avail {
-                return Err("record extends past the published tail");
-            }
             if total > to_end {
                 return Err("message record crosses the end of the ring");
             }
@@ -83,9 +89,6 @@ pub fn parse(word: u64, pos: u64, avail: u64, capacity: u64, max_message: u64) -
         PADDING => {
             if len + HEADER_LEN != to_end {
                 return Err("padding record does not end at the end of the ring");
-            }
-            if to_end > avail {
-                return Err("padding record extends past the published tail");
             }
             Ok(Record {
                 len,
@@ -103,30 +106,29 @@ mod tests {
 
     #[test]
     fn lengths() {
-        assert_eq!(record_len(0), 8);
-        assert_eq!(record_len(1), 16);
-        assert_eq!(record_len(8), 16);
-        assert_eq!(record_len(9), 24);
+        assert_eq!(record_len(0), 16);
+        assert_eq!(record_len(1), 32);
+        assert_eq!(record_len(16), 32);
+        assert_eq!(record_len(17), 48);
     }
 
     #[test]
     fn parse_checks() {
-        let cap = 64;
+        let cap = 128;
         assert_eq!(
-            parse(encode(5, MESSAGE), 0, 64, cap, 24),
+            parse(encode(5, MESSAGE), 0, cap, 48),
             Ok(Record {
                 len: 5,
-                total: 16,
+                total: 32,
                 padding: false
             })
         );
-        assert!(parse(encode(5, MESSAGE), 0, 8, cap, 24).is_err(), "past tail");
-        assert!(parse(encode(25, MESSAGE), 0, 64, cap, 24).is_err(), "too long");
-        assert!(parse(encode(16, MESSAGE), 48, 64, cap, 24).is_err(), "crosses end");
-        assert!(parse(encode(5, 7), 0, 64, cap, 24).is_err(), "type");
-        assert_eq!(parse(encode(8, PADDING), 48, 16, cap, 24).map(|r| r.total), Ok(16));
-        assert!(parse(encode(0, PADDING), 48, 16, cap, 24).is_err(), "short padding");
-        assert!(parse(encode(8, PADDING), 48, 8, cap, 24).is_err(), "padding past tail");
-        assert!(parse(u64::MAX, 0, 64, cap, 24).is_err());
+        assert!(parse(encode(49, MESSAGE), 0, cap, 48).is_err(), "too long");
+        assert!(parse(encode(16, MESSAGE), 112, cap, 48).is_err(), "crosses end");
+        assert!(parse(encode(5, 7), 0, cap, 48).is_err(), "type");
+        assert_eq!(parse(encode(16, PADDING), 96, cap, 48).map(|r| r.total), Ok(32));
+        assert_eq!(parse(encode(0, PADDING), 112, cap, 48).map(|r| r.total), Ok(16));
+        assert!(parse(encode(0, PADDING), 96, cap, 48).is_err(), "short padding");
+        assert!(parse(u64::MAX, 0, cap, 48).is_err());
     }
 }

@@ -165,7 +165,9 @@ pub fn check_msg(seed: u64, seq: u64, max: usize, got: &[u8], scratch: &mut Vec<
     if got.len() >= 16 {
         let s = u64::from_le_bytes(got[..8].try_into().unwrap());
         if s != seq {
-            return Err(format!("message {seq}: carries sequence number {s} (lost/duplicated/reordered)"));
+            return Err(format!(
+                "message {seq}: carries sequence number {s} (lost/duplicated/reordered)"
+            ));
         }
         let sum = u64::from_le_bytes(got[8..16].try_into().unwrap());
         if sum != checksum(&got[16..]) {

@@ -36,8 +36,8 @@ struct State {
     head: u64,
     /// The value of the shared `head`: `released <= head`.
     released: u64,
-    /// A copy of the producer's `tail`; can be stale (never ahead of the real one).
-    cached_tail: u64,
+    /// The producer's `tail` at the last cross-check (monotonic).
+    seen_tail: u64,
     /// Messages consumed.
     messages: u64,
     /// Times we waited on an empty ring.
@@ -60,23 +60,16 @@ impl State {
     #[inline]
     fn next_record(&mut self, sh: &Shared) -> Result<Option<Msg>, RecvError> {
         loop {
-            if self.head == self.cached_tail {
-                // Acquire: pairs with the Release store of tail in Producer::flush, so
-                // the records up to it are visible.
-                let tail = sh.ctl().prod.tail.load(Ordering::Acquire);
-                if tail % 8 != 0 || tail < self.cached_tail || tail - self.released > sh.cap {
-                    return Err(RecvError::Corrupted("producer tail out of range"));
-                }
-                if tail == self.head {
-                    return Ok(None);
-                }
-                self.cached_tail = tail;
-            }
             let off = self.head & (sh.cap - 1);
+            // The stamp is the publication (see ring::record): Acquire inside load_stamp.
+            if sh.region().load_stamp(off) != super::stamp(self.head) {
+                return Ok(None);
+            }
             let word = sh.region().read_header(off);
-            let rec = record::parse(word, self.head, self.cached_tail - self.head, sh.cap, sh.max_msg)
-                .map_err(RecvError::Corrupted)?;
+            let rec = record::parse(word, self.head, sh.cap, sh.max_msg).map_err(RecvError::Corrupted)?;
             if rec.padding {
+                // At most one padding record per lap: the next iteration is at offset 0,
+                // whose expected stamp differs, so this loop ends.
                 self.head += rec.total;
                 continue;
             }
@@ -88,16 +81,37 @@ impl State {
         }
     }
 
+    /// Cross-check the producer's published `tail` against the stamps (slow path only):
+    /// it must be monotonic, within a capacity of what we released, and a record must
+    /// be stamped at `head` whenever `tail` is past it.
+    fn check_tail(&mut self, sh: &Shared) -> Result<(), RecvError> {
+        // Acquire: pairs with the Release store of tail in Producer::flush; every stamp
+        // stored before it is then visible.
+        let tail = sh.ctl().prod.tail.load(Ordering::Acquire);
+        if tail % record::ALIGN != 0 || tail < self.seen_tail || tail > self.released + sh.cap {
+            return Err(RecvError::Corrupted("producer tail out of range"));
+        }
+        self.seen_tail = tail;
+        if tail > self.head && self.next_record(sh)?.is_none() {
+            return Err(RecvError::Corrupted("producer tail is past a record without a stamp"));
+        }
+        Ok(())
+    }
+
     /// `next_record`, or `Disconnected` once the producer is gone and everything it
-    /// published has been read; `None`: nothing yet.
+    /// published has been read; `None`: nothing yet. With `check_liveness` (at most every
+    /// 50 ms while waiting) also cross-checks `tail` and the producer's liveness.
     fn poll(&mut self, sh: &Shared, check_liveness: bool) -> Option<Result<Msg, RecvError>> {
         match self.next_record(sh) {
             Ok(Some(m)) => return Some(Ok(m)),
             Err(e) => return Some(Err(e)),
             Ok(None) => {}
         }
+        if check_liveness && let Err(e) = self.check_tail(sh) {
+            return Some(Err(e));
+        }
         if sh.peer_gone(&sh.ctl().roles.producer, role::PRODUCER_SLOT, check_liveness) {
-            // The producer's last tail store happened before it closed or died: one more
+            // The producer's last stamp was stored before it closed or died: one more
             // look drains it.
             return match self.next_record(sh) {
                 Ok(Some(m)) => Some(Ok(m)),
@@ -133,6 +147,7 @@ impl State {
 
 impl Consumer {
     pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
+        // Checked at attach (check_indices); only `head` matters to the consumer.
         let (head, tail) = sh.check_indices().unwrap_or((0, 0));
         let messages = sh.ctl().cons.messages.load(Ordering::Relaxed);
         let empty_waits = sh.ctl().cons.empty_waits.load(Ordering::Relaxed);
@@ -141,7 +156,7 @@ impl Consumer {
             st: State {
                 head,
                 released: head,
-                cached_tail: tail,
+                seen_tail: tail,
                 messages,
                 empty_waits,
                 wait,

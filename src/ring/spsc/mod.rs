@@ -72,14 +72,23 @@ use crate::{Error, Result};
 use std::ptr::NonNull;
 
 /// Smallest ring capacity in bytes.
-pub const MIN_CAPACITY: usize = 64;
+pub const MIN_CAPACITY: usize = 128;
 /// Largest ring capacity in bytes (1 TiB).
 pub const MAX_CAPACITY: usize = 1 << 40;
 
-/// The largest message a ring of `capacity` bytes accepts: half the ring minus a record
-/// header, so that a message always fits in an empty ring wherever the wrap falls.
+/// The largest message a ring of `capacity` bytes accepts: half the ring minus two
+/// record headers (its own, and the next record's header slot, which the producer
+/// clears before publishing), so that a message always fits in an empty ring wherever
+/// the wrap falls.
 pub const fn max_message_len(capacity: usize) -> usize {
-    capacity / 2 - record::HEADER_LEN as usize
+    capacity / 2 - 2 * record::HEADER_LEN as usize
+}
+
+/// The stamp that publishes a record at ring position `pos` (see [`crate::ring::record`]):
+/// the position with the top bit set, so that a cleared (zero) stamp never matches.
+#[inline]
+pub(crate) const fn stamp(pos: u64) -> u64 {
+    pos | (1 << 63)
 }
 
 /// How a ring is created or opened: the segment's options and the wait strategy of
@@ -201,6 +210,14 @@ impl Shared {
         }
     }
 
+    /// The segment's name, `<anonymous>`, or `<in-process>`.
+    pub(crate) fn display_name(&self) -> &str {
+        match &self.backing {
+            Backing::Segment(s) => s.display_name(),
+            _ => "<in-process>",
+        }
+    }
+
     pub(crate) fn stats(&self) -> RingStats {
         let c = self.ctl();
         // Relaxed (all): independent counters for display.
@@ -275,23 +292,27 @@ impl Shared {
         Ok(sh)
     }
 
-    /// The shared indices as `(head, tail)`, if they satisfy the ring's invariant.
+    /// The shared indices as `(head, tail)`, if they are plausible: multiples of 16,
+    /// below 2^63, and within a capacity of each other. (`head` may pass `tail`: the
+    /// consumer reads records as soon as their stamps are stored, which can be before
+    /// the producer publishes `tail` for a batch; the producer checks `head <= tail`
+    /// itself when it attaches.)
     pub(crate) fn check_indices(&self) -> std::result::Result<(u64, u64), &'static str> {
         let c = self.ctl();
         // Acquire (both): pair with the Release stores of head and tail by the ends, so
         // that an end attaching later sees the records and space they cover.
         let head = c.cons.head.load(Ordering::Acquire);
         let tail = c.prod.tail.load(Ordering::Acquire);
-        if head % 8 != 0 || tail % 8 != 0 {
-            return Err("ring index is not a multiple of 8");
-        }
-        if head > tail || tail - head > self.cap {
-            return Err("ring indices violate head <= tail <= head + capacity");
+        if head % record::ALIGN != 0 || tail % record::ALIGN != 0 {
+            return Err("ring index is not a multiple of 16");
         }
         // Indices count bytes ever sent and never get near 2^63 (8 EiB); a larger one
-        // would make the producer's `tail + need` overflow.
-        if tail >= 1 << 63 {
+        // would make index arithmetic overflow.
+        if head >= 1 << 63 || tail >= 1 << 63 {
             return Err("ring index at or beyond 2^63");
+        }
+        if tail > head + self.cap || head > tail + self.cap {
+            return Err("ring indices are more than a capacity apart");
         }
         Ok((head, tail))
     }
@@ -462,7 +483,7 @@ pub fn channel_with(capacity: usize, opts: &RingOptions) -> Result<(Producer, Co
     p.attach_role(role::PRODUCER_SLOT, false, "producer")?;
     let c = Shared::from_segment(seg2)?;
     c.attach_role(role::CONSUMER_SLOT, false, "consumer")?;
-    Ok((Producer::new(p, opts.wait), Consumer::new(c, opts.wait)))
+    Ok((Producer::new(p, opts.wait)?, Consumer::new(c, opts.wait)))
 }
 
 /// Both ends of a ring in heap memory, for threads of one process (and for tests and
@@ -489,7 +510,7 @@ pub fn local_channel(capacity: usize, wait: WaitStrategy) -> Result<(Producer, C
     let c = make(block);
     p.mark_attached(role::PRODUCER_SLOT);
     c.mark_attached(role::CONSUMER_SLOT);
-    Ok((Producer::new(p, wait), Consumer::new(c, wait)))
+    Ok((Producer::new(p, wait)?, Consumer::new(c, wait)))
 }
 
 #[cfg(loom)]
@@ -515,5 +536,8 @@ pub fn loom_channel(capacity: usize, wait: WaitStrategy) -> (Producer, Consumer)
     let c = make(ring);
     p.mark_attached(role::PRODUCER_SLOT);
     c.mark_attached(role::CONSUMER_SLOT);
-    (Producer::new(p, wait), Consumer::new(c, wait))
+    (
+        Producer::new(p, wait).expect("a fresh loom ring has valid indices"),
+        Consumer::new(c, wait),
+    )
 }

@@ -13,9 +13,9 @@ use std::time::Duration;
 /// ```
 /// let (mut tx, mut rx) = shmring::ring::spsc::channel(1024)?;
 /// tx.send(b"one")?;
-/// tx.send_deferred(b"two")?;   // written, not yet visible
+/// tx.send_deferred(b"two")?;   // readable by a polling consumer, no wake-up yet
 /// tx.send_deferred(b"three")?;
-/// tx.flush();                  // both published with one index store
+/// tx.flush();                  // one tail store and one wake-up check for both
 /// assert_eq!(rx.recv()?, b"one");
 /// assert_eq!(rx.recv()?, b"two");
 /// assert_eq!(rx.recv()?, b"three");
@@ -44,20 +44,31 @@ struct State {
     full_polls: u32,
 }
 
-/// Where a reserved record's payload goes and where the tail will be after it.
+/// A reserved record: its header's offset, its ring position, where its payload goes
+/// and where the tail will be after it.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
+    header: u64,
+    pos: u64,
     payload: u64,
     end: u64,
 }
 
 impl Producer {
-    pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
-        // Checked at attach; an in-process ring starts at zero.
-        let (head, tail) = sh.check_indices().unwrap_or((0, 0));
+    pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Result<Self> {
+        let (head, tail) = sh.check_indices().map_err(|what| crate::Error::Corrupted {
+            name: sh.display_name().to_owned(),
+            what: what.into(),
+        })?;
+        if head > tail {
+            return Err(crate::Error::Corrupted {
+                name: sh.display_name().to_owned(),
+                what: "consumer head is past the producer tail".into(),
+            });
+        }
         let messages = sh.ctl().prod.messages.load(Ordering::Relaxed);
         let full_waits = sh.ctl().prod.full_waits.load(Ordering::Relaxed);
-        Producer {
+        Ok(Producer {
             sh,
             st: State {
                 tail,
@@ -68,7 +79,7 @@ impl Producer {
                 wait,
                 full_polls: 0,
             },
-        }
+        })
     }
 
     /// Create the named ring `name` of at least `capacity` bytes (rounded up to a power
@@ -80,10 +91,7 @@ impl Producer {
 
     /// [`Producer::create`] with options.
     pub fn create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(
-            super::create_named(name, capacity, opts, Side::Producer)?,
-            opts.wait,
-        ))
+        Self::new(super::create_named(name, capacity, opts, Side::Producer)?, opts.wait)
     }
 
     /// Attach as the producer of the existing named ring `name`.
@@ -93,7 +101,7 @@ impl Producer {
 
     /// [`Producer::open`] with options.
     pub fn open_with(name: &str, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(super::open_named(name, opts, Side::Producer)?, opts.wait))
+        Self::new(super::open_named(name, opts, Side::Producer)?, opts.wait)
     }
 
     /// Rebuild a producer from a descriptor made by [`Producer::into_fd`] (inherited or
@@ -104,7 +112,7 @@ impl Producer {
 
     /// [`Producer::from_fd`] with options.
     pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(super::from_fd(fd, opts, Side::Producer)?, opts.wait))
+        Self::new(super::from_fd(fd, opts, Side::Producer)?, opts.wait)
     }
 
     /// Hand this end over: publish what is pending, mark the end in transit, and return
@@ -164,9 +172,11 @@ impl Producer {
         Ok(())
     }
 
-    /// Write `msg` into the ring without publishing it: it becomes visible to the
-    /// consumer at the next [`Producer::flush`] (or send, commit, or drop). Waits while
-    /// the ring is full (publishing what is pending first, so the consumer can drain).
+    /// Write and commit `msg` without the publish step: a consumer that is polling may
+    /// read it at once (each record is published by its own stamp), but a consumer
+    /// asleep is only woken, and `tail` only advanced, at the next
+    /// [`Producer::flush`] (or send, commit, or drop). Batches of deferred sends cost
+    /// one fence and one wake-up check. Waits while the ring is full.
     #[inline]
     pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
         let slot = self.reserve(msg.len(), Some(Deadline(None)))?;
@@ -174,7 +184,7 @@ impl Producer {
         Ok(())
     }
 
-    /// Publish every committed record with one Release store of `tail`, and wake the
+    /// Publish `tail` for every committed record with one Release store, and wake the
     /// consumer if it sleeps.
     #[inline]
     pub fn flush(&mut self) {
@@ -182,15 +192,9 @@ impl Producer {
             let c = self.sh.ctl();
             // Relaxed: a counter for display.
             c.prod.messages.store(self.st.messages, Ordering::Relaxed);
-            // Release: pairs with the Acquire load of tail in Consumer::next_record, so the
-            // records written before it are visible to the consumer that sees it.
-            let publish = Ordering::Release;
-            #[cfg(loom)] // a loom test plants a Relaxed store here to prove the model catches it
-            let publish = crate::primitive::loom_break::weaken(
-                crate::primitive::loom_break::LoomBreak::TailPublishRelaxed,
-                publish,
-            );
-            c.prod.tail.store(self.st.tail, publish);
+            // Release: pairs with the Acquire load of tail in Consumer::check_tail (and in
+            // check_indices when an end attaches): the stamps stored before it are visible.
+            c.prod.tail.store(self.st.tail, Ordering::Release);
             self.st.published = self.st.tail;
             c.data_wait.notify(self.sh.asym);
         }
@@ -199,6 +203,18 @@ impl Producer {
     #[inline]
     fn write(&mut self, slot: Slot, msg: &[u8]) {
         self.sh.region().copy_in(slot.payload, msg);
+        self.commit_slot(slot);
+    }
+
+    /// Publish a written record: clear the stamp of the next record's header slot (so
+    /// that the consumer, once it has read this record, finds no stale stamp there),
+    /// then store this record's stamp with Release.
+    #[inline]
+    fn commit_slot(&mut self, slot: Slot) {
+        let region = self.sh.region();
+        // The slot after this record was reserved with it, so it is free to write.
+        region.clear_stamp(slot.end & (self.sh.cap - 1));
+        region.store_stamp(slot.header, super::stamp(slot.pos));
         self.st.tail = slot.end;
         self.st.messages = self.st.messages.wrapping_add(1); // started from a peer-writable counter
     }
@@ -219,9 +235,12 @@ impl Producer {
         }
         let total = record::record_len(len as u64);
         let cap = self.sh.cap;
+        // Space for the record (and padding before it at the wrap) plus the header slot
+        // of the next record, whose stamp commit clears.
         let need = |tail: u64| {
             let to_end = cap - (tail & (cap - 1));
-            if total <= to_end { total } else { to_end + total }
+            let body = if total <= to_end { total } else { to_end + total };
+            body + record::HEADER_LEN
         };
         if self.st.tail + need(self.st.tail) - self.st.cached_head > cap {
             self.refresh_head()?;
@@ -232,22 +251,22 @@ impl Producer {
                 }
             }
         }
-        let off = self.st.tail & (cap - 1);
+        let mut off = self.st.tail & (cap - 1);
         let to_end = cap - off;
         let region = self.sh.region();
         if total > to_end {
-            // Fill to the end with a padding record; it is committed with this message.
+            // Fill to the end with a padding record and publish it at once; the
+            // message starts at offset 0, whose header slot is cleared first.
             region.write_header(off, record::encode((to_end - record::HEADER_LEN) as u32, PADDING));
+            region.clear_stamp(0);
+            region.store_stamp(off, super::stamp(self.st.tail));
             self.st.tail += to_end;
-            let off = 0;
-            region.write_header(off, record::encode(len as u32, MESSAGE));
-            return Ok(Slot {
-                payload: off + record::HEADER_LEN,
-                end: self.st.tail + total,
-            });
+            off = 0;
         }
         region.write_header(off, record::encode(len as u32, MESSAGE));
         Ok(Slot {
+            header: off,
+            pos: self.st.tail,
             payload: off + record::HEADER_LEN,
             end: self.st.tail + total,
         })
@@ -259,7 +278,7 @@ impl Producer {
         // Acquire: pairs with the Release store of head in Consumer::release, so the
         // consumer's reads of the space we are about to overwrite are done.
         let head = self.sh.ctl().cons.head.load(Ordering::Acquire);
-        if head % 8 != 0 || head < self.st.cached_head || head > self.st.published {
+        if head % record::ALIGN != 0 || head < self.st.cached_head || head > self.st.tail {
             return Err(SendError::Corrupted("consumer head out of range"));
         }
         self.st.cached_head = head;
@@ -305,7 +324,7 @@ impl Producer {
         let r = waiter.wait(deadline, |check| {
             // Acquire: as in refresh_head.
             let head = sh.ctl().cons.head.load(Ordering::Acquire);
-            if head % 8 != 0 || head < st.cached_head || head > st.published {
+            if head % record::ALIGN != 0 || head < st.cached_head || head > st.tail {
                 return Some(Err(SendError::Corrupted("consumer head out of range")));
             }
             st.cached_head = head;
@@ -364,17 +383,17 @@ impl<'a> WriteGrant<'a> {
         p.flush();
     }
 
-    /// Commit the message without publishing it: several deferred commits become
-    /// visible together at the next [`Producer::flush`] (or send, or drop).
+    /// Commit the message without the publish step (see [`Producer::send_deferred`]):
+    /// the wake-up check and the `tail` store happen once, at the next
+    /// [`Producer::flush`] (or send, commit, or drop).
     pub fn commit_deferred(self) {
         self.commit_inner();
     }
 
     fn commit_inner(self) -> &'a mut Producer {
-        // No Drop impl: an uncommitted grant is aborted by simply not moving the tail.
+        // No Drop impl: an uncommitted grant is aborted by never storing its stamp.
         let WriteGrant { p, slot, .. } = self;
-        p.st.tail = slot.end;
-        p.st.messages = p.st.messages.wrapping_add(1); // started from a peer-writable counter
+        p.commit_slot(slot);
         p
     }
 }
