@@ -348,3 +348,40 @@ fn threads_over_heap_memory() {
     t.join().unwrap();
     assert_eq!(rx.recv(), Err(RecvError::Disconnected));
 }
+
+/// A grant's payload may hold anything, including words that look like the stamps of
+/// records to come; once it is aborted, shorter records written in its place must not
+/// leave such a word where the consumer looks for the next stamp.
+#[test]
+fn aborted_grant_payload_never_reads_as_a_record() {
+    let (mut tx, mut rx) = spsc::channel(1024).unwrap();
+    tx.send(b"first").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"first");
+    let base = rx.stats().head; // where the aborted claim starts
+    {
+        let mut g = tx.claim(300).unwrap();
+        // Every 8-byte word: a valid-looking stamp for the header slot it would be in,
+        // followed (where it falls on a length/type word) by a MESSAGE of 1 byte.
+        for (i, w) in g.chunks_mut(8).enumerate() {
+            let at = base + 16 + 8 * i as u64; // ring position of this word
+            let word = if at % 16 == 8 {
+                (1u64 << 63) | (at - 8)
+            } else {
+                1 | (1 << 32)
+            };
+            w.copy_from_slice(&word.to_le_bytes()[..w.len()]);
+        }
+    }
+    for m in [&b"a"[..], b"bb", b"ccc"] {
+        tx.send(m).unwrap();
+    }
+    assert_eq!(rx.try_recv().unwrap(), b"a");
+    assert_eq!(rx.try_recv().unwrap(), b"bb");
+    assert_eq!(rx.try_recv().unwrap(), b"ccc");
+    assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+    // And the ring goes on working through wraps afterwards.
+    for i in 0..1000u32 {
+        tx.send(&i.to_le_bytes()).unwrap();
+        assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
+    }
+}

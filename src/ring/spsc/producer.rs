@@ -42,7 +42,16 @@ struct State {
     wait: WaitStrategy,
     /// Full results of try_* since the last liveness check.
     full_polls: u32,
+    /// Every header slot (16-aligned position) in `tail..cleared` has a zero stamp, so
+    /// the consumer finds nothing stale there. Extended in chunks ahead of `tail`.
+    cleared: u64,
 }
+
+/// How far ahead of the tail (bytes) the producer clears header-slot stamps at once.
+/// Clearing per record would put an extra cache-line ownership transfer on the path of
+/// every message whose next slot starts a new line; clearing a chunk ahead takes it
+/// off the path of all but one message per chunk.
+const CLEAR_CHUNK: u64 = 1024;
 
 /// A reserved record: its header's offset, its ring position, where its payload goes
 /// and where the tail will be after it.
@@ -78,6 +87,9 @@ impl Producer {
                 full_waits,
                 wait,
                 full_polls: 0,
+                // The slot at `tail` was cleared by the commit before it (or is zero in
+                // a fresh ring).
+                cleared: tail + record::HEADER_LEN,
             },
         })
     }
@@ -211,11 +223,10 @@ impl Producer {
     /// then store this record's stamp with Release.
     #[inline]
     fn commit_slot(&mut self, slot: Slot) {
-        let region = self.sh.region();
-        // The slot after this record was reserved with it, so it is free to write.
-        region.clear_stamp(slot.end & (self.sh.cap - 1));
-        region.store_stamp(slot.header, super::stamp(slot.pos));
         self.st.tail = slot.end;
+        // The slot after this record was reserved with it, so it is free to clear.
+        self.ensure_cleared(slot.end + record::HEADER_LEN);
+        self.sh.region().store_stamp(slot.header, super::stamp(slot.pos));
         self.st.messages = self.st.messages.wrapping_add(1); // started from a peer-writable counter
     }
 
@@ -253,23 +264,49 @@ impl Producer {
         }
         let mut off = self.st.tail & (cap - 1);
         let to_end = cap - off;
-        let region = self.sh.region();
         if total > to_end {
             // Fill to the end with a padding record and publish it at once; the
             // message starts at offset 0, whose header slot is cleared first.
-            region.write_header(off, record::encode((to_end - record::HEADER_LEN) as u32, PADDING));
-            region.clear_stamp(0);
-            region.store_stamp(off, super::stamp(self.st.tail));
+            let pad = record::encode((to_end - record::HEADER_LEN) as u32, PADDING);
+            self.sh.region().write_header(off, pad);
+            self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
+            self.sh.region().store_stamp(off, super::stamp(self.st.tail));
             self.st.tail += to_end;
             off = 0;
         }
-        region.write_header(off, record::encode(len as u32, MESSAGE));
+        self.sh.region().write_header(off, record::encode(len as u32, MESSAGE));
         Ok(Slot {
             header: off,
             pos: self.st.tail,
             payload: off + record::HEADER_LEN,
             end: self.st.tail + total,
         })
+    }
+
+    /// Make every header slot below `upto` (and at or after `tail`) hold a zero stamp,
+    /// clearing up to a chunk ahead while the space is free. The caller guarantees
+    /// `upto <= cached_head + capacity` (it reserved that space).
+    #[inline]
+    fn ensure_cleared(&mut self, upto: u64) {
+        if upto <= self.st.cleared {
+            return;
+        }
+        self.clear_ahead(upto);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn clear_ahead(&mut self, upto: u64) {
+        let cap = self.sh.cap;
+        let limit = self.st.cached_head + cap;
+        let target = upto.max(self.st.cleared + CLEAR_CHUNK).min(limit);
+        let region = self.sh.region();
+        let mut q = self.st.cleared.max(self.st.tail);
+        while q < target {
+            region.clear_stamp(q & (cap - 1));
+            q += record::ALIGN;
+        }
+        self.st.cleared = target;
     }
 
     /// Re-read the consumer's head, checking it against what we know.
@@ -345,21 +382,33 @@ impl Producer {
     #[cfg(not(loom))]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
         let slot = self.reserve(len, None)?;
-        Ok(WriteGrant { p: self, slot, len })
+        Ok(self.grant(slot, len))
     }
 
     /// Reserve `len` bytes in place, waiting while the ring is full.
     #[cfg(not(loom))]
     pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
         let slot = self.reserve(len, Some(Deadline(None)))?;
-        Ok(WriteGrant { p: self, slot, len })
+        Ok(self.grant(slot, len))
     }
 
     /// Reserve `len` bytes in place, waiting at most `timeout`.
     #[cfg(not(loom))]
     pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
         let slot = self.reserve(len, Some(Deadline::after(Some(timeout))))?;
-        Ok(WriteGrant { p: self, slot, len })
+        Ok(self.grant(slot, len))
+    }
+}
+
+#[cfg(not(loom))]
+impl Producer {
+    /// Hand out a grant for `slot`. The caller may write anything into the payload,
+    /// including over header slots that were cleared ahead; if the grant is aborted,
+    /// the next record may start here and end inside that payload, so the cleared
+    /// frontier falls back to just past this record's header.
+    fn grant(&mut self, slot: Slot, len: usize) -> WriteGrant<'_> {
+        self.st.cleared = self.st.cleared.min(slot.pos + record::HEADER_LEN);
+        WriteGrant { p: self, slot, len }
     }
 }
 
