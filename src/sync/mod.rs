@@ -3,5 +3,5 @@
 pub mod futex;
 pub(crate) mod wait;
 
-pub(crate) use wait::{Deadline, Waiter};
+pub(crate) use wait::{Check, Deadline, Waiter};
 pub use wait::{WaitStrategy, WaitWord};

@@ -165,20 +165,36 @@ pub(crate) struct Waiter<'a> {
     pub(crate) asymmetric: bool,
 }
 
+/// How much a poll of a waiting loop checks besides its condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Only the condition: the per-iteration spin poll.
+    Fast,
+    /// Also the peer's state word (closed?): cheap, every 256 spins and around sleeps.
+    State,
+    /// Also the peer's liveness (a syscall) and index cross-checks: at most every
+    /// [`LIVENESS_INTERVAL`].
+    Liveness,
+}
+
 impl Waiter<'_> {
     /// Wait until `poll` returns `Some`, or the deadline passes (`None`).
     ///
-    /// `poll(check_liveness)` re-checks the condition; with `check_liveness` it also
-    /// checks that the peer is alive (a syscall), which the wait asks for at most every
-    /// [`LIVENESS_INTERVAL`].
-    pub(crate) fn wait<R>(&self, deadline: Deadline, mut poll: impl FnMut(bool) -> Option<R>) -> Option<R> {
-        let mut last_check = Instant::now();
-        let due = |last_check: &mut Instant, now: Instant| {
-            if now.duration_since(*last_check) >= LIVENESS_INTERVAL {
-                *last_check = now;
-                true
-            } else {
-                false
+    /// `poll(check)` re-checks the condition, and with [`Check::State`] or
+    /// [`Check::Liveness`] whether the peer closed or died; the wait asks for liveness
+    /// at most every [`LIVENESS_INTERVAL`]. No clock is read before the 256th spin, so
+    /// a wait that ends quickly costs only its polls.
+    pub(crate) fn wait<R>(&self, deadline: Deadline, mut poll: impl FnMut(Check) -> Option<R>) -> Option<R> {
+        let mut last_check: Option<Instant> = None;
+        let due = |last_check: &mut Option<Instant>, now: Instant| match last_check {
+            Some(t) if now.duration_since(*t) >= LIVENESS_INTERVAL => {
+                *last_check = Some(now);
+                Check::Liveness
+            }
+            Some(_) => Check::State,
+            None => {
+                *last_check = Some(now);
+                Check::State
             }
         };
         let (spins, yields) = match self.strategy {
@@ -202,7 +218,7 @@ impl Waiter<'_> {
                     return Some(r);
                 }
                 deadline.left(now)?;
-            } else if let Some(r) = poll(false) {
+            } else if let Some(r) = poll(Check::Fast) {
                 return Some(r);
             }
             primitive::spin_hint();
@@ -210,7 +226,7 @@ impl Waiter<'_> {
         }
         for _ in 0..yields {
             primitive::yield_now();
-            if let Some(r) = poll(false) {
+            if let Some(r) = poll(Check::State) {
                 return Some(r);
             }
         }
@@ -236,9 +252,9 @@ impl Waiter<'_> {
             self.word.waiting.store(0, Ordering::Relaxed);
             if r == FutexWait::TimedOut {
                 // Nobody woke us for a whole interval: make the next poll check the peer.
-                last_check = Instant::now() - LIVENESS_INTERVAL;
+                last_check = Instant::now().checked_sub(LIVENESS_INTERVAL);
             }
-            if let Some(r) = poll(false) {
+            if let Some(r) = poll(Check::State) {
                 return Some(r);
             }
         }

@@ -4,7 +4,7 @@ use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
 use crate::ring::layout::{Backing, role};
 use crate::ring::record;
-use crate::sync::{Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
 use crate::{RecvError, Result};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ struct State {
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
 }
+
+/// Polls of the next stamp made inline by a waiting receive before its slow path.
+const SHORT_SPIN: u32 = 64;
 
 /// A validated message record: payload offset in the region, length, total size.
 #[derive(Debug, Clone, Copy)]
@@ -99,18 +102,23 @@ impl State {
     }
 
     /// `next_record`, or `Disconnected` once the producer is gone and everything it
-    /// published has been read; `None`: nothing yet. With `check_liveness` (at most every
-    /// 50 ms while waiting) also cross-checks `tail` and the producer's liveness.
-    fn poll(&mut self, sh: &Shared, check_liveness: bool) -> Option<Result<Msg, RecvError>> {
+    /// published has been read; `None`: nothing yet. [`Check::State`] also looks at the
+    /// producer's role state; [`Check::Liveness`] (at most every 50 ms while waiting)
+    /// also cross-checks `tail` and the producer's liveness lock.
+    fn poll(&mut self, sh: &Shared, check: Check) -> Option<Result<Msg, RecvError>> {
         match self.next_record(sh) {
             Ok(Some(m)) => return Some(Ok(m)),
             Err(e) => return Some(Err(e)),
             Ok(None) => {}
         }
-        if check_liveness && let Err(e) = self.check_tail(sh) {
+        if check == Check::Fast {
+            return None;
+        }
+        let liveness = check == Check::Liveness;
+        if liveness && let Err(e) = self.check_tail(sh) {
             return Some(Err(e));
         }
-        if sh.peer_gone(&sh.ctl().roles.producer, role::PRODUCER_SLOT, check_liveness) {
+        if sh.peer_gone(&sh.ctl().roles.producer, role::PRODUCER_SLOT, liveness) {
             // The producer's last stamp was stored before it closed or died: one more
             // look drains it.
             return match self.next_record(sh) {
@@ -237,6 +245,17 @@ impl Consumer {
         if let Some(m) = self.st.next_record(&self.sh)? {
             return Ok(m);
         }
+        // A message that is a few hundred nanoseconds away (a ping-pong peer's reply)
+        // is cheapest caught by polling its stamp right here, before the slow path
+        // releases space, updates counters and sets up the wait loop.
+        if deadline.is_some() && self.st.wait != WaitStrategy::Blocking {
+            for _ in 0..SHORT_SPIN {
+                crate::primitive::spin_hint();
+                if let Some(m) = self.st.next_record(&self.sh)? {
+                    return Ok(m);
+                }
+            }
+        }
         self.next_slow(deadline)
     }
 
@@ -250,9 +269,10 @@ impl Consumer {
             if check {
                 self.st.empty_polls = 0;
             }
+            let check = if check { Check::Liveness } else { Check::State };
             return self.st.poll(&self.sh, check).unwrap_or(Err(RecvError::Empty));
         };
-        if let Some(r) = self.st.poll(&self.sh, false) {
+        if let Some(r) = self.st.poll(&self.sh, Check::State) {
             return r;
         }
         self.st.empty_waits = self.st.empty_waits.wrapping_add(1); // started from a peer-writable counter
@@ -283,7 +303,7 @@ impl Consumer {
             // SAFETY: `src` is valid for `m.len` bytes (slice_ptr checked the bounds) and
             // published by the producer; `dst` is spare capacity of `buf`, a distinct
             // allocation, of exactly `m.len` bytes.
-            unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
+            unsafe { crate::ring::layout::copy_bytes(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
             // SAFETY: the first `m.len` bytes of spare capacity were just initialized.
             unsafe { buf.set_len(m.len) };
         }

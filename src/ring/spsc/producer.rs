@@ -4,7 +4,7 @@ use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
 use crate::ring::layout::role;
 use crate::ring::record::{self, MESSAGE, PADDING};
-use crate::sync::{Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
 use crate::{Result, SendError};
 use std::time::Duration;
 
@@ -209,6 +209,7 @@ impl Producer {
             c.prod.tail.store(self.st.tail, Ordering::Release);
             self.st.published = self.st.tail;
             c.data_wait.notify(self.sh.asym);
+            self.clear_ahead();
         }
     }
 
@@ -283,30 +284,43 @@ impl Producer {
         })
     }
 
-    /// Make every header slot below `upto` (and at or after `tail`) hold a zero stamp,
-    /// clearing up to a chunk ahead while the space is free. The caller guarantees
+    /// Make every header slot in `tail..upto` hold a zero stamp (usually a no-op: the
+    /// slots were cleared ahead by [`Producer::clear_ahead`]). The caller guarantees
     /// `upto <= cached_head + capacity` (it reserved that space).
     #[inline]
     fn ensure_cleared(&mut self, upto: u64) {
-        if upto <= self.st.cleared {
-            return;
+        if upto > self.st.cleared {
+            self.clear_slots(upto);
         }
-        self.clear_ahead(upto);
     }
 
+    /// Clear the header-slot stamps from the cleared frontier up to `target`.
     #[cold]
     #[inline(never)]
-    fn clear_ahead(&mut self, upto: u64) {
+    fn clear_slots(&mut self, target: u64) {
         let cap = self.sh.cap;
-        let limit = self.st.cached_head + cap;
-        let target = upto.max(self.st.cleared + CLEAR_CHUNK).min(limit);
         let region = self.sh.region();
         let mut q = self.st.cleared.max(self.st.tail);
         while q < target {
             region.clear_stamp(q & (cap - 1));
             q += record::ALIGN;
         }
-        self.st.cleared = target;
+        self.st.cleared = self.st.cleared.max(target);
+    }
+
+    /// After a publish, extend the cleared frontier to a chunk ahead of the tail (within
+    /// the space known to be free), so that the commits to come find their next slot
+    /// already cleared. Done after the stamp and tail stores, so the cache-line
+    /// transfers it causes are not on the path of the message just sent.
+    #[inline]
+    fn clear_ahead(&mut self) {
+        if self.st.cleared < self.st.tail + CLEAR_CHUNK / 2 {
+            let limit = self.st.cached_head + self.sh.cap;
+            let target = (self.st.tail + CLEAR_CHUNK).min(limit);
+            if target > self.st.cleared {
+                self.clear_slots(target);
+            }
+        }
     }
 
     /// Re-read the consumer's head, checking it against what we know.
@@ -368,7 +382,9 @@ impl Producer {
             if st.tail + need - head <= cap {
                 return Some(Ok(()));
             }
-            if sh.peer_gone(&sh.ctl().roles.consumer, role::CONSUMER_SLOT, check) {
+            if check != Check::Fast
+                && sh.peer_gone(&sh.ctl().roles.consumer, role::CONSUMER_SLOT, check == Check::Liveness)
+            {
                 return Some(Err(SendError::Disconnected));
             }
             None
