@@ -268,6 +268,71 @@ mod tests {
     }
 }
 
+/// Under loom the region is a vector of tracked cells, one per 8-byte word, so that a
+/// payload read that is not ordered after its write is reported as a causality error.
+/// Stamps live in a parallel vector of loom atomics (one per word): in real memory a
+/// stamp word is payload in other laps, but stamps never repeat, so a stale one can no
+/// more match in the model than in the mapping.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct Region {
+    words: std::sync::Arc<Vec<loom::cell::UnsafeCell<u64>>>,
+    stamps: std::sync::Arc<Vec<AtomicU64>>,
+}
+
+#[cfg(loom)]
+impl Region {
+    pub(crate) fn new_loom(len: usize) -> Self {
+        Region {
+            words: std::sync::Arc::new((0..len / 8).map(|_| loom::cell::UnsafeCell::new(0)).collect()),
+            stamps: std::sync::Arc::new((0..len / 8).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
+    pub(crate) fn load_stamp(&self, off: u64) -> u64 {
+        // Acquire: pairs with the Release store in store_stamp.
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].load(Ordering::Acquire)
+    }
+    pub(crate) fn clear_stamp(&self, off: u64) {
+        // Relaxed: ordered before the Release store_stamp of the preceding record.
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].store(0, Ordering::Relaxed)
+    }
+    pub(crate) fn store_stamp(&self, off: u64, value: u64) {
+        // Release: pairs with the Acquire load in load_stamp. A loom test may plant a
+        // Relaxed store here to prove the model catches it.
+        let order = crate::primitive::loom_break::weaken(
+            crate::primitive::loom_break::LoomBreak::StampPublishRelaxed,
+            Ordering::Release,
+        );
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].store(value, order)
+    }
+    pub(crate) fn read_header(&self, off: u64) -> u64 {
+        // SAFETY: loom checks that no write to this cell races with the read.
+        self.words[(off / 8) as usize].with(|p| unsafe { *p })
+    }
+    pub(crate) fn write_header(&self, off: u64, word: u64) {
+        // SAFETY: loom checks that no other access races with the write.
+        self.words[(off / 8) as usize].with_mut(|p| unsafe { *p = word })
+    }
+    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
+        for (i, b) in src.iter().enumerate() {
+            let at = off as usize + i;
+            // SAFETY: loom checks that no other access races with the write.
+            self.words[at / 8].with_mut(|p| unsafe {
+                let mut bytes = (*p).to_le_bytes();
+                bytes[at % 8] = *b;
+                *p = u64::from_le_bytes(bytes);
+            });
+        }
+    }
+    pub(crate) fn copy_out(&self, off: u64, dst: &mut [u8]) {
+        for (i, b) in dst.iter_mut().enumerate() {
+            let at = off as usize + i;
+            // SAFETY: loom checks that no write races with the read.
+            *b = self.words[at / 8].with(|p| unsafe { (*p).to_le_bytes()[at % 8] });
+        }
+    }
+}
+
 /// What keeps the control block and region alive.
 #[derive(Debug)]
 pub(crate) enum Backing {
