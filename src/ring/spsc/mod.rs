@@ -4,24 +4,27 @@
 //! of Agrona's `OneToOneRingBuffer` records (see [`crate::ring::record`]) and rtrb's
 //! cached indices:
 //!
-//! - `tail` (bytes ever published) lives on a line only the producer writes, `head`
-//!   (bytes ever released) on a line only the consumer writes; both are `u64` and never
-//!   wrap in practice (2^64 bytes);
-//! - each side keeps a private copy of the other side's index and re-reads the shared
-//!   one only when the copy says full (producer) or empty (consumer);
-//! - the producer writes records past `tail` and publishes any number of them with one
-//!   Release store of `tail` (a batch of claims, or `send_deferred` + `flush`); the
-//!   consumer reads records up to the `tail` it loaded with Acquire and releases any
-//!   number of them with one Release store of `head`;
+//! - each record is published by a Release store of a *stamp* (its ring position) in
+//!   its header; the consumer polls the stamp at its `head` with Acquire, so a waiting
+//!   consumer watches the one cache line the next message arrives in;
+//! - `head` (bytes ever released) lives on a line only the consumer writes, `tail`
+//!   (bytes ever published) on a line only the producer writes; both are `u64` and
+//!   never wrap in practice (2^63 bytes). The producer keeps a private copy of `head`
+//!   and re-reads the shared one only when the copy says full; the consumer reads `tail`
+//!   only to cross-check it now and then;
+//! - the producer can commit many records and publish `tail` and wake the consumer once
+//!   (`send_deferred` + `flush`, `commit_deferred`); the consumer can read many records
+//!   and release their space with one Release store of `head` (`try_drain`);
 //! - a side that finds the ring full/empty waits per its [`WaitStrategy`] using the
 //!   waiter protocol of [`crate::sync`]: the other side pays no syscall unless it sleeps.
 //!
 //! # Trust
 //!
 //! The segment is shared with a process that may be buggy or hostile. Every index and
-//! record header read from it is checked ([`crate::ring::record::parse`], the
-//! `head <= tail <= head + capacity` invariant) before use; a bad value is
-//! [`RecvError::Corrupted`]/[`SendError::Corrupted`], never an out-of-bounds access.
+//! record header read from it is checked ([`crate::ring::record::parse`], the stamps,
+//! the index bounds) before use; a bad value is
+//! [`RecvError::Corrupted`](crate::RecvError::Corrupted) /
+//! [`SendError::Corrupted`](crate::SendError::Corrupted), never an out-of-bounds access.
 //! Payload bytes a hostile producer rewrites after publishing are its business: they may
 //! read as garbage, never out of bounds. A named segment cannot be sealed, so a peer
 //! with write access to `/dev/shm` could truncate it (SIGBUS); anonymous segments are
