@@ -24,6 +24,8 @@ pub mod flags {
 pub enum SegmentKind {
     /// A single-producer single-consumer byte ring ([`crate::ring::spsc`]).
     SpscRing = 1,
+    /// A multi-producer multi-consumer queue of slots ([`crate::ring::mpmc`]).
+    MpmcQueue = 2,
     /// A segment whose area the user lays out (shmring only manages the header).
     Raw = 100,
 }
@@ -33,6 +35,7 @@ impl SegmentKind {
     pub fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(SegmentKind::SpscRing),
+            2 => Some(SegmentKind::MpmcQueue),
             100 => Some(SegmentKind::Raw),
             _ => None,
         }
@@ -42,6 +45,7 @@ impl SegmentKind {
     pub fn name(self) -> &'static str {
         match self {
             SegmentKind::SpscRing => "spsc",
+            SegmentKind::MpmcQueue => "mpmc",
             SegmentKind::Raw => "raw",
         }
     }

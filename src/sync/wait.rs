@@ -10,11 +10,11 @@
 //! ```text
 //! sleeper                                  waker
 //! key = seq.load(Acquire)          (1)     S.store(new, Release)           (a)
-//! waiting.store(1, Relaxed)        (2)     light_fence                      (b)
-//! heavy_fence                      (3)     if waiting.load(Relaxed) == 1   (c)
-//! if C (reads S): waiting = 0; done (4)        seq.fetch_add(1, Release)   (d)
-//! futex_wait(seq, key)             (5)         futex_wake(seq)             (e)
-//! waiting.store(0, Relaxed); loop  (6)
+//! waiting.fetch_add(1, Relaxed)    (2)     light_fence                      (b)
+//! heavy_fence                      (3)     if waiting.load(Relaxed) != 0   (c)
+//! if C (reads S): waiting -= 1; done (4)       seq.fetch_add(1, Release)   (d)
+//! futex_wait(seq, key)             (5)         futex_wake(seq, 1)          (e)
+//! waiting.fetch_sub(1, Relaxed); loop (6)
 //! ```
 //!
 //! (2)-(3)-(4) against (a)-(b)-(c) is a store-load pair: the fences guarantee that the
@@ -97,10 +97,10 @@ pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct WaitWord {
-    /// 1 while the one party that sleeps on this word is registered as (about to be)
-    /// asleep; written only by that party.
+    /// How many parties are registered as (about to be) asleep on this word: at most 1
+    /// for an SPSC ring, any number for an MPMC queue. A waker wakes one of them.
     pub waiting: AtomicU32,
-    /// Futex word, bumped by the waker when it finds `waiting == 1`.
+    /// Futex word, bumped by the waker when it finds `waiting != 0`.
     pub seq: AtomicU32,
 }
 
@@ -138,6 +138,14 @@ impl WaitWord {
     pub(crate) fn wake_always(&self) {
         primitive::fence(Ordering::SeqCst);
         self.wake();
+    }
+
+    /// Wake every sleeper unconditionally (a queue was closed).
+    pub(crate) fn wake_everyone(&self) {
+        primitive::fence(Ordering::SeqCst);
+        // Release: as in `wake`.
+        self.seq.fetch_add(1, Ordering::Release);
+        primitive::futex_wake(&self.seq, i32::MAX as u32);
     }
 }
 
@@ -237,11 +245,12 @@ impl Waiter<'_> {
             let check = due(&mut last_check, now);
             // (1) Acquire: pairs with the Release bump in WaitWord::wake.
             let key = self.word.seq.load(Ordering::Acquire);
-            // (2) Relaxed: ordered before (4) by the heavy fence.
-            self.word.waiting.store(1, Ordering::Relaxed);
+            // (2) Relaxed: ordered before (4) by the heavy fence; a count, because an
+            // MPMC queue has many sleepers per word.
+            self.word.waiting.fetch_add(1, Ordering::Relaxed);
             primitive::heavy_fence(self.asymmetric);
             if let Some(r) = poll(check) {
-                self.word.waiting.store(0, Ordering::Relaxed);
+                self.word.waiting.fetch_sub(1, Ordering::Relaxed);
                 return Some(r);
             }
             let nap = match left {
@@ -249,7 +258,7 @@ impl Waiter<'_> {
                 None => LIVENESS_INTERVAL,
             };
             let r = primitive::futex_wait(&self.word.seq, key, Some(nap));
-            self.word.waiting.store(0, Ordering::Relaxed);
+            self.word.waiting.fetch_sub(1, Ordering::Relaxed);
             if r == FutexWait::TimedOut {
                 // Nobody woke us for a whole interval: make the next poll check the peer.
                 last_check = Instant::now().checked_sub(LIVENESS_INTERVAL);

@@ -1,0 +1,371 @@
+//! The consumer end of the MPMC queue.
+
+use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
+use super::{PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
+use crate::Result;
+use crate::primitive::Ordering;
+use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use std::time::Duration;
+
+/// A consumer end of an MPMC queue. Any number of consumers (in any number of
+/// processes) may pop concurrently; each message goes to exactly one of them.
+///
+/// ```
+/// let (mut tx, mut rx) = shmring::ring::mpmc::channel(8, 64)?;
+/// tx.push(b"job 1")?;
+/// tx.close();                                  // no more pushes
+/// assert_eq!(rx.pop()?, b"job 1");             // what is queued drains first
+/// assert_eq!(rx.pop(), Err(shmring::ring::mpmc::PopError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    sh: Shared,
+    wait: WaitStrategy,
+    /// Empty results of try_* since the last liveness check.
+    empty_polls: u32,
+}
+
+/// A slot this consumer claimed: index, lap and payload length.
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    i: u64,
+    lap: u64,
+    len: usize,
+}
+
+/// What one attempt at the dequeue position found.
+enum Step {
+    Got(Taken),
+    /// Nothing ready at this position (empty, or its producer is still writing).
+    NotYet,
+}
+
+impl Consumer {
+    pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
+        Consumer {
+            sh,
+            wait,
+            empty_polls: 0,
+        }
+    }
+
+    /// Attach as a consumer of the existing named queue `name`.
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &QueueOptions::default())
+    }
+
+    /// [`Consumer::open`] with options.
+    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(super::open_named(name, opts, ROLE_CONSUMER)?, opts.wait))
+    }
+
+    /// Create the named queue `name` and attach as a consumer (see `Producer::create`).
+    pub fn create_with(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(
+            super::create_named(name, slots, slot_size, opts, ROLE_CONSUMER)?,
+            opts.wait,
+        ))
+    }
+
+    /// Attach as a consumer through a descriptor of the queue's segment.
+    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
+        Self::from_fd_with(fd, &QueueOptions::default())
+    }
+
+    /// [`Consumer::from_fd`] with options.
+    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(super::from_fd(fd, opts, ROLE_CONSUMER)?, opts.wait))
+    }
+
+    /// Another consumer of the same queue in this process (its own party).
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Self::new(self.sh.reopen(ROLE_CONSUMER)?, self.wait))
+    }
+
+    /// Leave the queue and return a descriptor of its segment for another process.
+    pub fn into_fd(mut self) -> rustix::fd::OwnedFd {
+        self.sh.detach();
+        self.sh.seg.take().expect("segment-backed").into_fd()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.sh.nslots as usize
+    }
+
+    /// Approximate number of messages queued.
+    pub fn len(&self) -> usize {
+        self.sh.len()
+    }
+
+    /// Whether the queue looks empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The queue's shared counters.
+    pub fn stats(&self) -> QueueStats {
+        self.sh.stats()
+    }
+
+    /// Close the queue for everyone (see `Producer::close`).
+    pub fn close(&self) {
+        self.sh.close();
+    }
+
+    /// Change how this end waits.
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.wait = wait;
+    }
+
+    /// Pop the next message, waiting while the queue is empty. [`PopError::Closed`] once
+    /// the queue is closed and drained; [`PopError::Lost`] once for each message whose
+    /// producer died while writing it.
+    pub fn pop(&mut self) -> Result<Vec<u8>, PopError> {
+        let mut v = Vec::new();
+        self.pop_into(&mut v)?;
+        Ok(v)
+    }
+
+    /// [`Consumer::pop`] into a reused buffer; returns the length.
+    pub fn pop_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, PopError> {
+        let t = self.take(Some(Deadline(None)))?;
+        Ok(self.copy_out(t, buf))
+    }
+
+    /// Pop a message if one is ready ([`PopError::Empty`] otherwise).
+    pub fn try_pop(&mut self) -> Result<Vec<u8>, PopError> {
+        let mut v = Vec::new();
+        let t = self.take(None)?;
+        self.copy_out(t, &mut v);
+        Ok(v)
+    }
+
+    /// Pop the next message, waiting at most `timeout`.
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, PopError> {
+        let mut v = Vec::new();
+        let t = self.take(Some(Deadline::after(Some(timeout))))?;
+        self.copy_out(t, &mut v);
+        Ok(v)
+    }
+
+    /// Read the next message in place, waiting while empty; the slot is released when
+    /// the grant drops.
+    pub fn read(&mut self) -> Result<PopGrant<'_>, PopError> {
+        let t = self.take(Some(Deadline(None)))?;
+        Ok(PopGrant { c: self, t })
+    }
+
+    /// [`Consumer::read`] if a message is ready.
+    pub fn try_read(&mut self) -> Result<PopGrant<'_>, PopError> {
+        let t = self.take(None)?;
+        Ok(PopGrant { c: self, t })
+    }
+
+    fn copy_out(&self, t: Taken, buf: &mut Vec<u8>) -> usize {
+        buf.clear();
+        buf.reserve(t.len);
+        // SAFETY: the slot's payload holds `t.len <= slot_size` bytes (checked in take),
+        // published and claimed by us; `buf` has `t.len` bytes of spare capacity.
+        unsafe {
+            crate::ring::layout::copy_bytes(self.sh.payload(t.i), buf.as_mut_ptr(), t.len);
+            buf.set_len(t.len);
+        }
+        release(&self.sh, t);
+        t.len
+    }
+
+    /// Take the next message's slot, waiting per `deadline` (`None`: do not wait).
+    fn take(&mut self, deadline: Option<Deadline>) -> Result<Taken, PopError> {
+        if let Step::Got(t) = try_take_once(&self.sh, false)? {
+            return Ok(t);
+        }
+        let Some(deadline) = deadline else {
+            self.empty_polls += 1;
+            if self.empty_polls >= 1024 {
+                self.empty_polls = 0;
+                if let Step::Got(t) = try_take_once(&self.sh, true)? {
+                    return Ok(t);
+                }
+            }
+            return Err(PopError::Empty);
+        };
+        // Relaxed: a counter.
+        self.sh.ctl().state.empty_waits.fetch_add(1, Ordering::Relaxed);
+        let sh = &self.sh;
+        let waiter = Waiter {
+            word: &sh.ctl().not_empty,
+            strategy: self.wait,
+            asymmetric: sh.asym,
+        };
+        let r = waiter.wait(deadline, |check| match try_take_once(sh, check == Check::Liveness) {
+            Ok(Step::Got(t)) => Some(Ok(t)),
+            Ok(Step::NotYet) => None,
+            Err(e) => Some(Err(e)),
+        });
+        match r {
+            Some(r) => r,
+            None => {
+                // Pass on a wake-up this consumer may have absorbed.
+                if sh.len() > 0 {
+                    sh.ctl().not_empty.notify(sh.asym);
+                }
+                Err(PopError::Timeout)
+            }
+        }
+    }
+}
+
+/// Free slot `t` for the next lap and wake one sleeping producer.
+fn release(sh: &Shared, t: Taken) {
+    // Release: pairs with the Acquire load of the sequence word in the producer's
+    // try_claim_once, so our reads of the payload finish before it is overwritten.
+    sh.seq(t.i).store(
+        slot::encode(slot::next_lap(t.lap), Owner::NONE, EMPTY),
+        Ordering::Release,
+    );
+    sh.ctl().not_full.notify(sh.asym);
+}
+
+/// One attempt at the dequeue position.
+fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
+    let c = sh.ctl();
+    let mut stale = 0u32;
+    loop {
+        // Relaxed: the position is a hint; the slot's sequence word synchronizes.
+        let pos = c.deq.pos.load(Ordering::Relaxed);
+        let i = pos & (sh.nslots - 1);
+        let lap = (pos >> sh.shift) & LAP_MASK;
+        let seq = sh.seq(i);
+        // Acquire: pairs with the Release store of FULL in Producer::publish.
+        let s = seq.load(Ordering::Acquire);
+        let (l, owner, st) = slot::decode(s);
+        if l == lap {
+            match st {
+                FULL => {
+                    if seq
+                        .compare_exchange(
+                            s,
+                            slot::encode(lap, sh.me, READING),
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    // Relaxed: a hint; failure means someone helped.
+                    let _ = c
+                        .deq
+                        .pos
+                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                    // Relaxed: ordered after the Acquire load of FULL above.
+                    let len = sh.len_word(i).load(Ordering::Relaxed);
+                    let t = Taken { i, lap, len: 0 };
+                    if len == super::ABORTED {
+                        // An aborted claim: skip it silently.
+                        release(sh, t);
+                        continue;
+                    }
+                    if len > sh.slot_size {
+                        release(sh, t);
+                        sh.count_lost();
+                        return Err(PopError::Corrupted("slot length above the slot size"));
+                    }
+                    return Ok(Step::Got(Taken { len: len as usize, ..t }));
+                }
+                READING => {
+                    // Another consumer has it: help the position along.
+                    let _ = c
+                        .deq
+                        .pos
+                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                    continue;
+                }
+                WRITING => {
+                    if check_liveness && !sh.owner_alive(owner) {
+                        // Its producer died before publishing: skip the slot, count and
+                        // report the lost message.
+                        if seq
+                            .compare_exchange(
+                                s,
+                                slot::encode(lap, sh.me, READING),
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            )
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        let _ = c
+                            .deq
+                            .pos
+                            .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                        release(sh, Taken { i, lap, len: 0 });
+                        sh.count_lost();
+                        return Err(PopError::Lost);
+                    }
+                    return Ok(Step::NotYet);
+                }
+                _ => {
+                    // EMPTY at our lap: nothing claimed here. Closed and drained? The
+                    // re-load after seeing `closed` pairs with the producer's SeqCst claim
+                    // and re-check: a producer that claims after it sees `closed` and
+                    // aborts.
+                    if sh.closed() {
+                        // SeqCst: see Shared::closed.
+                        let again = seq.load(Ordering::SeqCst);
+                        if again == s {
+                            return Err(PopError::Closed);
+                        }
+                        continue;
+                    }
+                    return Ok(Step::NotYet);
+                }
+            }
+        }
+        if l == slot::next_lap(lap) {
+            // Already taken and freed for the next lap: help the position along.
+            let _ = c
+                .deq
+                .pos
+                .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            continue;
+        }
+        if slot::next_lap(l) == lap {
+            // The previous lap's message is still being read by a slower consumer: our
+            // position has not been written yet.
+            return Ok(Step::NotYet);
+        }
+        stale += 1;
+        if stale > 10_000 {
+            return Err(PopError::Corrupted(
+                "slot sequence out of step with the dequeue position",
+            ));
+        }
+        crate::primitive::spin_hint();
+    }
+}
+
+/// A message read in place: derefs to its bytes; the slot is freed when it drops.
+#[derive(Debug)]
+pub struct PopGrant<'a> {
+    c: &'a mut Consumer,
+    t: Taken,
+}
+
+impl std::ops::Deref for PopGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the claimed slot's payload holds `t.len` published bytes that no one
+        // writes until we release the slot.
+        unsafe { std::slice::from_raw_parts(self.c.sh.payload(self.t.i), self.t.len) }
+    }
+}
+
+impl Drop for PopGrant<'_> {
+    fn drop(&mut self) {
+        release(&self.c.sh, self.t);
+    }
+}

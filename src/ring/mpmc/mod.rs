@@ -1,0 +1,498 @@
+//! Bounded multi-producer multi-consumer queue of fixed-size slots in one shared
+//! segment, for any number of producer and consumer processes.
+//!
+//! The algorithm is Dmitry Vyukov's bounded MPMC queue
+//! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>):
+//! a power-of-two array of slots, each with a sequence word, and two global positions
+//! advanced by CAS. It is changed in one way, for crash safety: the claim is a CAS on
+//! the *slot's* sequence word that records the claimer (see [`slot`]), and the global
+//! positions are advanced afterwards by whoever gets there first. A process killed
+//! between claim and publish therefore leaves a slot that names a dead owner, which
+//! the others reclaim (see `docs/mpmc-design.md` and [`Consumer::pop`]).
+//!
+//! # What can be lost
+//!
+//! - A producer killed after claiming a slot and before publishing it: that message
+//!   (never complete) is skipped by the consumer that reaches the slot, which gets
+//!   [`PopError::Lost`] once for it; counted in [`QueueStats::lost`].
+//! - A consumer killed after claiming a full slot and before releasing it: the message
+//!   it was reading is dropped (at-most-once delivery) when a producer reaches the slot
+//!   a lap later; counted in [`QueueStats::lost`].
+//!
+//! Nothing else: published messages are delivered exactly once.
+//!
+//! Detection of a dead claimer happens on the waiters' liveness tick (50 ms), so a
+//! crash stalls the queue at that slot for at most about that long.
+
+mod consumer;
+mod producer;
+pub mod slot;
+
+pub use consumer::{Consumer, PopGrant};
+pub use producer::{Producer, PushGrant};
+
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::WaitStrategy;
+use crate::sync::wait::WaitWord;
+use crate::{Error, Result};
+use slot::{GEN_MASK, Owner};
+use std::ptr::NonNull;
+
+/// Most parties (producer and consumer ends) attached to one queue at a time.
+pub const MAX_PARTIES: usize = 64;
+/// Largest number of slots.
+pub const MAX_SLOTS: usize = 1 << 24;
+/// Largest slot payload in bytes.
+pub const MAX_SLOT_SIZE: usize = 1 << 26;
+/// First liveness-lock slot of the party table (the SPSC ring uses 0 and 1).
+const PARTY_LOCK_BASE: u32 = 16;
+/// Bytes of a slot header: sequence word and length word.
+const SLOT_HEADER: usize = 16;
+/// The length word's flag for a claim that was aborted: consumers skip the slot.
+const ABORTED: u64 = 1 << 63;
+
+/// Why a push did not take place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The queue is full (`try_push`, `try_claim`).
+    #[error("queue is full")]
+    Full,
+    /// The timeout passed before a slot became free.
+    #[error("timed out waiting for a free slot")]
+    Timeout,
+    /// The queue was closed.
+    #[error("queue is closed")]
+    Closed,
+    /// The message is larger than a slot.
+    #[error("message of {len} bytes exceeds the slot size of {max} bytes")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The slot payload size.
+        max: usize,
+    },
+    /// A slot's sequence word holds an impossible value.
+    #[error("queue corrupted: {0}")]
+    Corrupted(&'static str),
+}
+
+/// Why a pop returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PopError {
+    /// The queue is empty (`try_pop`, `try_read`).
+    #[error("queue is empty")]
+    Empty,
+    /// The timeout passed before a message arrived.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// The queue was closed and every message in it has been taken.
+    #[error("queue is closed")]
+    Closed,
+    /// A message was lost: this consumer skipped a slot whose producer died while
+    /// writing it. Reported once per lost message; the next pop goes on.
+    #[error("a message was lost: its producer died while writing it")]
+    Lost,
+    /// A slot's sequence or length word holds an impossible value.
+    #[error("queue corrupted: {0}")]
+    Corrupted(&'static str),
+}
+
+/// Shared counters of a queue, readable by any attached process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Slots in the queue.
+    pub slots: u64,
+    /// Slot payload size in bytes.
+    pub slot_size: u64,
+    /// Positions claimed by producers (messages pushed, including lost ones).
+    pub pushed: u64,
+    /// Positions taken by consumers (messages popped, including lost ones).
+    pub popped: u64,
+    /// Messages lost to crashed producers or consumers.
+    pub lost: u64,
+    /// Times a producer waited on a full queue.
+    pub full_waits: u64,
+    /// Times a consumer waited on an empty queue.
+    pub empty_waits: u64,
+    /// Parties attached now (live producers and consumers).
+    pub parties: u32,
+}
+
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct PosLine {
+    pos: AtomicU64,
+}
+
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct StateLine {
+    /// 1 once the queue is closed.
+    closed: AtomicU32,
+    reserved: AtomicU32,
+    lost: AtomicU64,
+    full_waits: AtomicU64,
+    empty_waits: AtomicU64,
+}
+
+/// One entry of the party table.
+#[repr(C)]
+#[derive(Debug)]
+struct Party {
+    /// 0 free, 1 producer, 2 consumer.
+    role: AtomicU32,
+    /// Bumped at every attach (14 bits used in sequence words).
+    generation: AtomicU32,
+    pid: AtomicU32,
+    reserved: AtomicU32,
+    start_time: AtomicU64,
+    reserved2: AtomicU64,
+}
+
+/// The control block at the start of the queue's area.
+#[repr(C)]
+#[derive(Debug)]
+struct Control {
+    enq: PosLine,
+    deq: PosLine,
+    /// Consumers sleep here for messages; producers wake one per publish.
+    not_empty: WaitWord,
+    /// Producers sleep here for free slots; consumers wake one per release.
+    not_full: WaitWord,
+    state: StateLine,
+    parties: [Party; MAX_PARTIES],
+}
+
+const CONTROL_SIZE: usize = 5 * 128 + MAX_PARTIES * 32;
+const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_SIZE);
+const _: () = assert!(CONTROL_SIZE % 128 == 0);
+
+const ROLE_PRODUCER: u32 = 1;
+const ROLE_CONSUMER: u32 = 2;
+
+/// The slot size rounded so that slots fill whole 64-byte lines: producers and
+/// consumers working on neighbouring slots never share a line.
+const fn stride_for(slot_size: usize) -> usize {
+    (SLOT_HEADER + slot_size + 63) & !63
+}
+
+/// How a queue is created or opened.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct QueueOptions {
+    /// Segment options (mode, prefault, keep, open timeout, fences).
+    pub segment: SegmentOptions,
+    /// How this end waits when the queue is full (producer) or empty (consumer).
+    pub wait: WaitStrategy,
+}
+
+impl QueueOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set the wait strategy.
+    pub fn wait(mut self, w: WaitStrategy) -> Self {
+        self.wait = w;
+        self
+    }
+    /// Set the segment options.
+    pub fn segment(mut self, s: SegmentOptions) -> Self {
+        self.segment = s;
+        self
+    }
+}
+
+/// One end's view of the queue: its mapping, its party entry and its identity.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    ctl: NonNull<Control>,
+    slots: NonNull<u8>,
+    seg: Option<Segment>,
+    nslots: u64,
+    shift: u32,
+    slot_size: u64,
+    stride: usize,
+    asym: bool,
+    me: Owner,
+    party: usize,
+}
+
+// SAFETY: the control block and slots are shared memory accessed through atomics and
+// bounds-checked copies; the pointers stay valid as long as `seg` (owned) lives.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    #[inline]
+    fn ctl(&self) -> &Control {
+        // SAFETY: `ctl` points into the mapping owned by `seg`, which lives as long as
+        // `self`; Control is all atomics, valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    /// Pointer to slot `i`'s header (`i < nslots`).
+    #[inline]
+    fn slot_ptr(&self, i: u64) -> *mut u8 {
+        assert!(i < self.nslots, "slot index out of bounds");
+        // SAFETY: `i < nslots`, and the mapping holds nslots * stride bytes of slots
+        // (checked at attach).
+        unsafe { self.slots.as_ptr().add(i as usize * self.stride) }
+    }
+
+    #[inline]
+    fn seq(&self, i: u64) -> &AtomicU64 {
+        // SAFETY: the slot header is 64-byte aligned (stride and base are multiples of
+        // 64), in bounds (slot_ptr), all-atomic, and lives as long as `self`.
+        unsafe { &*(self.slot_ptr(i) as *const AtomicU64) }
+    }
+
+    #[inline]
+    fn len_word(&self, i: u64) -> &AtomicU64 {
+        // SAFETY: as in `seq`, 8 bytes further.
+        unsafe { &*(self.slot_ptr(i).add(8) as *const AtomicU64) }
+    }
+
+    #[inline]
+    fn payload(&self, i: u64) -> *mut u8 {
+        // SAFETY: the payload follows the 16-byte header within the slot's stride.
+        unsafe { self.slot_ptr(i).add(SLOT_HEADER) }
+    }
+
+    /// Whether the party `owner` (named in a slot's sequence word) is still attached.
+    fn owner_alive(&self, owner: Owner) -> bool {
+        if owner == self.me {
+            return true;
+        }
+        let idx = owner.idx as usize;
+        if idx >= MAX_PARTIES {
+            return false;
+        }
+        let p = &self.ctl().parties[idx];
+        // Acquire: pairs with the Release stores of generation/role at attach and detach.
+        if p.generation.load(Ordering::Acquire) & GEN_MASK != u32::from(owner.generation)
+            || p.role.load(Ordering::Acquire) == 0
+        {
+            return false;
+        }
+        match &self.seg {
+            Some(seg) => {
+                use rustix::fd::AsFd;
+                crate::shm::liveness::slot_held_by_other(seg.as_fd(), PARTY_LOCK_BASE + idx as u32).unwrap_or(true)
+            }
+            None => true,
+        }
+    }
+
+    fn closed(&self) -> bool {
+        // SeqCst: one of the SeqCst accesses (with the producer's claim CAS and the
+        // consumer's re-load of the slot) that keep a push racing with close() from
+        // stranding a message; see Consumer's `try_take_once`.
+        self.ctl().state.closed.load(Ordering::SeqCst) != 0
+    }
+
+    fn close(&self) {
+        // SeqCst: see closed().
+        self.ctl().state.closed.store(1, Ordering::SeqCst);
+        self.ctl().not_empty.wake_everyone();
+        self.ctl().not_full.wake_everyone();
+    }
+
+    fn count_lost(&self) {
+        // Relaxed: a counter.
+        self.ctl().state.lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> QueueStats {
+        let c = self.ctl();
+        // Relaxed (all): independent counters for display.
+        let parties = c.parties.iter().filter(|p| p.role.load(Ordering::Relaxed) != 0).count() as u32;
+        QueueStats {
+            slots: self.nslots,
+            slot_size: self.slot_size,
+            pushed: c.enq.pos.load(Ordering::Relaxed),
+            popped: c.deq.pos.load(Ordering::Relaxed),
+            lost: c.state.lost.load(Ordering::Relaxed),
+            full_waits: c.state.full_waits.load(Ordering::Relaxed),
+            empty_waits: c.state.empty_waits.load(Ordering::Relaxed),
+            parties,
+        }
+    }
+
+    /// Approximate number of messages in the queue.
+    fn len(&self) -> usize {
+        // Relaxed: an estimate; positions only grow.
+        let deq = self.ctl().deq.pos.load(Ordering::Relaxed);
+        let enq = self.ctl().enq.pos.load(Ordering::Relaxed);
+        enq.saturating_sub(deq).min(self.nslots) as usize
+    }
+
+    /// Map `seg` (a READY MPMC segment) and validate its parameters; no party yet.
+    fn from_segment(seg: Segment) -> Result<Self> {
+        let info = *seg.info();
+        let name = seg.display_name().to_owned();
+        let corrupted = |what: String| Error::Corrupted {
+            name: name.clone(),
+            what,
+        };
+        let (nslots, slot_size, stride) = (info.params[0], info.params[1], info.params[2]);
+        if !nslots.is_power_of_two() || nslots < 2 || nslots > MAX_SLOTS as u64 {
+            return Err(corrupted(format!(
+                "slot count {nslots} is not a power of two in 2..=2^24"
+            )));
+        }
+        if slot_size == 0 || slot_size > MAX_SLOT_SIZE as u64 || stride != stride_for(slot_size as usize) as u64 {
+            return Err(corrupted(format!(
+                "slot size {slot_size} / stride {stride} are inconsistent"
+            )));
+        }
+        if seg.area_len() as u64 != CONTROL_SIZE as u64 + nslots * stride {
+            return Err(corrupted(format!(
+                "area of {} bytes does not hold the slots",
+                seg.area_len()
+            )));
+        }
+        let asym = seg.asymmetric();
+        if asym && !crate::primitive::asymmetric_fences_available() {
+            return Err(Error::InvalidArgument(format!(
+                "segment {name:?} uses asymmetric fences, but membarrier is not available here"
+            )));
+        }
+        let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
+        Ok(Shared {
+            ctl: base.cast(),
+            // SAFETY: the area holds CONTROL_SIZE + nslots * stride bytes (checked).
+            slots: unsafe { base.add(CONTROL_SIZE) },
+            seg: Some(seg),
+            nslots,
+            shift: nslots.trailing_zeros(),
+            slot_size,
+            stride: stride as usize,
+            asym,
+            me: Owner::NONE,
+            party: usize::MAX,
+        })
+    }
+
+    /// Take a free party entry (its liveness lock is the allocation) for `role`.
+    fn attach(&mut self, role: u32) -> Result<()> {
+        use rustix::fd::AsFd;
+        let seg = self.seg.as_ref().expect("segment-backed");
+        let name = seg.display_name().to_owned();
+        for idx in 0..MAX_PARTIES {
+            let got = crate::shm::liveness::try_lock_slot(seg.as_fd(), PARTY_LOCK_BASE + idx as u32)
+                .map_err(|e| Error::io("fcntl(F_OFD_SETLK)", &name, e))?;
+            if !got {
+                continue;
+            }
+            let p = &self.ctl().parties[idx];
+            // Relaxed: we hold the entry's lock, so no live party writes it.
+            let generation = p.generation.load(Ordering::Relaxed).wrapping_add(1);
+            let (pid, start) = crate::shm::liveness::self_identity();
+            p.pid.store(pid, Ordering::Relaxed);
+            p.start_time.store(start, Ordering::Relaxed);
+            // Release (both): pair with the Acquire loads in owner_alive.
+            p.generation.store(generation, Ordering::Release);
+            p.role.store(role, Ordering::Release);
+            self.me = Owner {
+                idx: idx as u8,
+                generation: (generation & GEN_MASK) as u16,
+            };
+            self.party = idx;
+            return Ok(());
+        }
+        Err(Error::InvalidArgument(format!(
+            "queue {name:?} already has {MAX_PARTIES} attached parties"
+        )))
+    }
+
+    /// Leave the party table (the lock goes with the descriptor).
+    fn detach(&mut self) {
+        if self.party < MAX_PARTIES {
+            // Release: pairs with the Acquire load in owner_alive.
+            self.ctl().parties[self.party].role.store(0, Ordering::Release);
+            if let Some(seg) = &self.seg {
+                use rustix::fd::AsFd;
+                crate::shm::liveness::unlock_slot(seg.as_fd(), PARTY_LOCK_BASE + self.party as u32);
+            }
+            self.party = usize::MAX;
+        }
+    }
+
+    /// A second end of the same queue, in this process, with its own party entry.
+    fn reopen(&self, role: u32) -> Result<Self> {
+        let seg = self.seg.as_ref().expect("segment-backed").reopen()?;
+        let mut sh = Shared::from_segment(seg)?;
+        sh.attach(role)?;
+        Ok(sh)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+fn params(slots: usize, slot_size: usize) -> Result<(usize, [u64; 8])> {
+    if !(2..=MAX_SLOTS).contains(&slots) {
+        return Err(Error::InvalidArgument(format!(
+            "slot count {slots} not in 2..={MAX_SLOTS}"
+        )));
+    }
+    if slot_size == 0 || slot_size > MAX_SLOT_SIZE {
+        return Err(Error::InvalidArgument(format!(
+            "slot size {slot_size} not in 1..={MAX_SLOT_SIZE}"
+        )));
+    }
+    let n = slots.next_power_of_two();
+    let stride = stride_for(slot_size);
+    let mut p = [0u64; 8];
+    p[0] = n as u64;
+    p[1] = slot_size as u64;
+    p[2] = stride as u64;
+    Ok((CONTROL_SIZE + n * stride, p))
+}
+
+fn create_named(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions, role: u32) -> Result<Shared> {
+    let (area, p) = params(slots, slot_size)?;
+    let mut seg = Segment::create(name, SegmentKind::MpmcQueue, p, area, &opts.segment)?;
+    seg.publish_ready();
+    let mut sh = Shared::from_segment(seg)?;
+    sh.attach(role)?;
+    Ok(sh)
+}
+
+fn open_named(name: &str, opts: &QueueOptions, role: u32) -> Result<Shared> {
+    let seg = Segment::open(name, SegmentKind::MpmcQueue, &opts.segment)?;
+    let mut sh = Shared::from_segment(seg)?;
+    sh.attach(role)?;
+    Ok(sh)
+}
+
+fn from_fd(fd: rustix::fd::OwnedFd, opts: &QueueOptions, role: u32) -> Result<Shared> {
+    let seg = Segment::from_fd(fd, SegmentKind::MpmcQueue, &opts.segment)?;
+    let mut sh = Shared::from_segment(seg)?;
+    sh.attach(role)?;
+    Ok(sh)
+}
+
+/// A producer and a consumer of a new anonymous (memfd) queue of at least `slots`
+/// slots (rounded up to a power of two) of `slot_size` bytes. Make more ends with
+/// `try_clone`; hand one to another process with `into_fd`.
+pub fn channel(slots: usize, slot_size: usize) -> Result<(Producer, Consumer)> {
+    channel_with(slots, slot_size, &QueueOptions::default())
+}
+
+/// [`channel`] with options.
+pub fn channel_with(slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<(Producer, Consumer)> {
+    let (area, p) = params(slots, slot_size)?;
+    let mut seg = Segment::anonymous(SegmentKind::MpmcQueue, p, area, &opts.segment)?;
+    seg.publish_ready();
+    let seg2 = seg.reopen()?;
+    let mut a = Shared::from_segment(seg)?;
+    a.attach(ROLE_PRODUCER)?;
+    let mut b = Shared::from_segment(seg2)?;
+    b.attach(ROLE_CONSUMER)?;
+    Ok((Producer::new(a, opts.wait), Consumer::new(b, opts.wait)))
+}

@@ -1,0 +1,384 @@
+//! The producer end of the MPMC queue.
+
+use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
+use super::{ABORTED, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
+use crate::Result;
+use crate::primitive::Ordering;
+use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use std::time::Duration;
+
+/// A producer end of an MPMC queue. Any number of producers (in any number of
+/// processes) may push concurrently; each is one party of the queue.
+///
+/// ```
+/// let (mut tx, mut rx) = shmring::ring::mpmc::channel(64, 128)?;
+/// let mut tx2 = tx.try_clone()?;            // a second producer
+/// tx.push(b"from one")?;
+/// tx2.push(b"from two")?;
+/// assert_eq!(rx.pop()?, b"from one");
+/// assert_eq!(rx.pop()?, b"from two");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Producer {
+    sh: Shared,
+    wait: WaitStrategy,
+    /// Full results of try_* since the last liveness check.
+    full_polls: u32,
+}
+
+/// A claimed slot: its position, index and lap.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim {
+    pub(super) i: u64,
+    pub(super) lap: u64,
+}
+
+impl Producer {
+    pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
+        Producer {
+            sh,
+            wait,
+            full_polls: 0,
+        }
+    }
+
+    /// Create the named queue `name` with at least `slots` slots (rounded up to a power
+    /// of two) of `slot_size` bytes, and attach as a producer. The segment is unlinked
+    /// when this end drops (unless `keep` was set).
+    pub fn create(name: &str, slots: usize, slot_size: usize) -> Result<Self> {
+        Self::create_with(name, slots, slot_size, &QueueOptions::default())
+    }
+
+    /// [`Producer::create`] with options.
+    pub fn create_with(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(
+            super::create_named(name, slots, slot_size, opts, ROLE_PRODUCER)?,
+            opts.wait,
+        ))
+    }
+
+    /// Attach as a producer of the existing named queue `name`.
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &QueueOptions::default())
+    }
+
+    /// [`Producer::open`] with options.
+    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(super::open_named(name, opts, ROLE_PRODUCER)?, opts.wait))
+    }
+
+    /// Attach as a producer through a descriptor of the queue's segment (inherited or
+    /// received over `SCM_RIGHTS`, e.g. from [`Producer::into_fd`]).
+    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
+        Self::from_fd_with(fd, &QueueOptions::default())
+    }
+
+    /// [`Producer::from_fd`] with options.
+    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self::new(super::from_fd(fd, opts, ROLE_PRODUCER)?, opts.wait))
+    }
+
+    /// Another producer of the same queue in this process (its own party).
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Self::new(self.sh.reopen(ROLE_PRODUCER)?, self.wait))
+    }
+
+    /// Leave the queue and return a descriptor of its segment, for another process's
+    /// `Producer::from_fd` or `Consumer::from_fd`.
+    pub fn into_fd(mut self) -> rustix::fd::OwnedFd {
+        self.sh.detach();
+        self.sh.seg.take().expect("segment-backed").into_fd()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.sh.nslots as usize
+    }
+
+    /// Largest message (the slot payload size).
+    pub fn slot_size(&self) -> usize {
+        self.sh.slot_size as usize
+    }
+
+    /// Approximate number of messages queued.
+    pub fn len(&self) -> usize {
+        self.sh.len()
+    }
+
+    /// Whether the queue looks empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue looks full.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// The queue's shared counters.
+    pub fn stats(&self) -> QueueStats {
+        self.sh.stats()
+    }
+
+    /// Close the queue for everyone: pushes fail with `Closed`; consumers drain what is
+    /// queued, then get `Closed`.
+    pub fn close(&self) {
+        self.sh.close();
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.sh.closed()
+    }
+
+    /// Change how this end waits.
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.wait = wait;
+    }
+
+    /// Push `msg`, waiting while the queue is full.
+    pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
+        let c = self.claim_slot(msg.len(), Some(Deadline(None)))?;
+        self.fill_and_publish(c, msg);
+        Ok(())
+    }
+
+    /// Push `msg` if a slot is free now ([`PushError::Full`] otherwise).
+    pub fn try_push(&mut self, msg: &[u8]) -> Result<(), PushError> {
+        let c = self.claim_slot(msg.len(), None)?;
+        self.fill_and_publish(c, msg);
+        Ok(())
+    }
+
+    /// Push `msg`, waiting at most `timeout` for a free slot.
+    pub fn push_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PushError> {
+        let c = self.claim_slot(msg.len(), Some(Deadline::after(Some(timeout))))?;
+        self.fill_and_publish(c, msg);
+        Ok(())
+    }
+
+    /// Claim a slot for a `len`-byte message written in place, waiting while full. The
+    /// grant publishes on [`PushGrant::commit`]; dropped, it marks the slot aborted
+    /// (consumers skip it).
+    pub fn claim(&mut self, len: usize) -> Result<PushGrant<'_>, PushError> {
+        let c = self.claim_slot(len, Some(Deadline(None)))?;
+        Ok(PushGrant {
+            p: self,
+            c,
+            len,
+            done: false,
+        })
+    }
+
+    /// [`Producer::claim`] if a slot is free now.
+    pub fn try_claim(&mut self, len: usize) -> Result<PushGrant<'_>, PushError> {
+        let c = self.claim_slot(len, None)?;
+        Ok(PushGrant {
+            p: self,
+            c,
+            len,
+            done: false,
+        })
+    }
+
+    fn fill_and_publish(&self, c: Claim, msg: &[u8]) {
+        // SAFETY: the payload area of a claimed slot holds slot_size >= msg.len() bytes
+        // (checked in claim_slot) and only its claimer writes it until it is published.
+        unsafe { crate::ring::layout::copy_bytes(msg.as_ptr(), self.sh.payload(c.i), msg.len()) };
+        self.publish(c, msg.len() as u64);
+    }
+
+    /// Store the length word and mark the slot FULL; wake one sleeping consumer.
+    fn publish(&self, c: Claim, len_word: u64) {
+        // Relaxed: published by the Release store of the sequence word below.
+        self.sh.len_word(c.i).store(len_word, Ordering::Relaxed);
+        // Release: pairs with the Acquire load of the sequence word in Consumer::take,
+        // so the payload and length written before it are visible to the consumer.
+        self.sh
+            .seq(c.i)
+            .store(slot::encode(c.lap, self.sh.me, FULL), Ordering::Release);
+        self.sh.ctl().not_empty.notify(self.sh.asym);
+    }
+
+    /// Claim the slot at the enqueue position, waiting per `deadline` (`None`: do not).
+    fn claim_slot(&mut self, len: usize, deadline: Option<Deadline>) -> Result<Claim, PushError> {
+        if len as u64 > self.sh.slot_size {
+            return Err(PushError::MessageTooLarge {
+                len,
+                max: self.sh.slot_size as usize,
+            });
+        }
+        if let Some(c) = self.try_claim_once(false)? {
+            return Ok(c);
+        }
+        let Some(deadline) = deadline else {
+            self.full_polls += 1;
+            let check = self.full_polls >= 1024;
+            if check {
+                self.full_polls = 0;
+                if let Some(c) = self.try_claim_once(true)? {
+                    return Ok(c);
+                }
+            }
+            return Err(PushError::Full);
+        };
+        // Relaxed: a counter.
+        self.sh.ctl().state.full_waits.fetch_add(1, Ordering::Relaxed);
+        let sh = &self.sh;
+        let waiter = Waiter {
+            word: &sh.ctl().not_full,
+            strategy: self.wait,
+            asymmetric: sh.asym,
+        };
+        let r = waiter.wait(deadline, |check| match try_claim_once(sh, check == Check::Liveness) {
+            Ok(Some(c)) => Some(Ok(c)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        });
+        match r {
+            Some(r) => r,
+            None => {
+                // Pass on a wake-up this producer may have absorbed.
+                if !sh.closed() && sh.len() < sh.nslots as usize {
+                    sh.ctl().not_full.notify(sh.asym);
+                }
+                Err(PushError::Timeout)
+            }
+        }
+    }
+
+    fn try_claim_once(&self, check_liveness: bool) -> Result<Option<Claim>, PushError> {
+        try_claim_once(&self.sh, check_liveness)
+    }
+}
+
+/// One attempt to claim the slot at the enqueue position: `Ok(None)` when full.
+fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, PushError> {
+    let c = sh.ctl();
+    let mut stale = 0u32;
+    loop {
+        if sh.closed() {
+            return Err(PushError::Closed);
+        }
+        // Relaxed: the position is a hint; the slot's sequence word synchronizes.
+        let pos = c.enq.pos.load(Ordering::Relaxed);
+        let i = pos & (sh.nslots - 1);
+        let lap = (pos >> sh.shift) & LAP_MASK;
+        let seq = sh.seq(i);
+        // Acquire: pairs with the Release stores of the sequence word by the consumer
+        // that freed the slot, so its reads finished before we overwrite the payload.
+        let s = seq.load(Ordering::Acquire);
+        let (l, owner, st) = slot::decode(s);
+        if l == lap {
+            if st == EMPTY {
+                // SeqCst: the claim must be ordered before the re-check of `closed` below
+                // against a consumer that saw this slot EMPTY and then `closed` (see
+                // Consumer::take), so a push racing with close never strands a message.
+                if seq
+                    .compare_exchange(
+                        s,
+                        slot::encode(lap, sh.me, WRITING),
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    // Relaxed: a hint (see above); failure means someone helped.
+                    let _ = c
+                        .enq
+                        .pos
+                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                    let claim = Claim { i, lap };
+                    if sh.closed() {
+                        // Closed meanwhile: give the slot back as an aborted message.
+                        sh.len_word(i).store(ABORTED, Ordering::Relaxed);
+                        // Release: as in Producer::publish.
+                        seq.store(slot::encode(lap, sh.me, FULL), Ordering::Release);
+                        sh.ctl().not_empty.notify(sh.asym);
+                        return Err(PushError::Closed);
+                    }
+                    return Ok(Some(claim));
+                }
+                continue;
+            }
+            // Claimed at this lap, position not advanced yet: help it along.
+            let _ = c
+                .enq
+                .pos
+                .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            continue;
+        }
+        if slot::next_lap(l) == lap {
+            // The previous lap's message is still in the slot: full here. A consumer
+            // that died while reading it leaves READING with a dead owner: reclaim.
+            if st == READING && check_liveness && !sh.owner_alive(owner) {
+                if seq
+                    .compare_exchange(
+                        s,
+                        slot::encode(lap, Owner::NONE, EMPTY),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    sh.count_lost();
+                }
+                continue;
+            }
+            return Ok(None);
+        }
+        // Our position is stale (the slot moved on a lap): reload. A slot whose lap is
+        // neither ours, the previous one, nor ahead with the position is corrupted.
+        stale += 1;
+        if stale > 10_000 {
+            return Err(PushError::Corrupted(
+                "slot sequence out of step with the enqueue position",
+            ));
+        }
+        crate::primitive::spin_hint();
+    }
+}
+
+/// A claimed slot, written in place: derefs to `len` bytes of its payload.
+/// [`PushGrant::commit`] publishes it; dropping it publishes an aborted marker that
+/// consumers skip (a claimed slot cannot be un-claimed once others may have moved past).
+#[derive(Debug)]
+pub struct PushGrant<'a> {
+    p: &'a mut Producer,
+    c: Claim,
+    len: usize,
+    done: bool,
+}
+
+impl PushGrant<'_> {
+    /// Publish the message.
+    pub fn commit(mut self) {
+        self.p.publish(self.c, self.len as u64);
+        self.done = true;
+    }
+}
+
+impl std::ops::Deref for PushGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the claimed slot's payload holds at least `len` bytes and nobody else
+        // touches it until it is published.
+        unsafe { std::slice::from_raw_parts(self.p.sh.payload(self.c.i), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for PushGrant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in Deref; the grant is the only accessor.
+        unsafe { std::slice::from_raw_parts_mut(self.p.sh.payload(self.c.i), self.len) }
+    }
+}
+
+impl Drop for PushGrant<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.p.publish(self.c, ABORTED);
+        }
+    }
+}
