@@ -3,13 +3,15 @@
 //! Inter-process communication through shared memory: lock-free rings in `mmap`'d
 //! memory with futex waits, in the vocabulary of Python's `multiprocessing`.
 //!
-//! This release holds the foundation layer:
+//! This release holds the foundation layer and the MPMC queue:
 //!
 //! - [`shm`]: named (`/dev/shm`) and anonymous (memfd) segments that start with a
 //!   validated header, and the liveness records of the parties attached to them;
 //! - [`sync`]: shared futex waits and the spin -> yield -> futex [`WaitStrategy`];
 //! - [`ring::spsc`]: a single-producer single-consumer byte ring with Agrona-style
-//!   records, zero-copy claim/read grants, and crash detection of the peer.
+//!   records, zero-copy claim/read grants, and crash detection of the peer;
+//! - `ring::mpmc`: a multi-producer multi-consumer queue of slots that survives a
+//!   party killed in the middle of a push or a pop.
 //!
 //! ```
 //! use shmring::ring::spsc;
