@@ -259,7 +259,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     let _ = c
                         .deq
                         .pos
-                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
                     // Relaxed: ordered after the Acquire load of FULL above.
                     let len = sh.len_word(i).load(Ordering::Relaxed);
                     let t = Taken { i, lap, len: 0 };
@@ -280,7 +280,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     let _ = c
                         .deq
                         .pos
-                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
                     continue;
                 }
                 WRITING => {
@@ -298,10 +298,10 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                         {
                             continue;
                         }
-                        let _ = c
-                            .deq
-                            .pos
-                            .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                        let _ =
+                            c.deq
+                                .pos
+                                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
                         release(sh, Taken { i, lap, len: 0 });
                         sh.count_lost();
                         return Err(PopError::Lost);
@@ -330,12 +330,43 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
             let _ = c
                 .deq
                 .pos
-                .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
             continue;
         }
         if slot::next_lap(l) == lap {
             // The previous lap's message is still being read by a slower consumer: our
-            // position has not been written yet.
+            // position has not been written yet. If that consumer died, free the slot for
+            // this lap as a producer would (one lost message): otherwise, when no producer
+            // comes this far again (the producers stopped exactly a lap after it), we
+            // would wait on the dead reader forever and never see `Closed`. Once closed,
+            // look now (not only on the liveness tick), so that the lost message is
+            // counted before `Closed` is reported.
+            if st == READING && (check_liveness || sh.closed()) && !sh.owner_alive(owner) {
+                if seq
+                    .compare_exchange(
+                        s,
+                        slot::encode(lap, Owner::NONE, EMPTY),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    sh.count_lost();
+                    sh.ctl().not_full.notify(sh.asym);
+                }
+                continue;
+            }
+            // Closed: every claimed position was taken (this one cannot have been claimed
+            // while the slot still holds the previous lap), and a producer that claims
+            // it later sees `closed` and aborts, as in the EMPTY case above; so the
+            // queue is drained even though that reader has not released its slot yet.
+            if sh.closed() {
+                // SeqCst: see the EMPTY case.
+                if seq.load(Ordering::SeqCst) == s {
+                    return Err(PopError::Closed);
+                }
+                continue;
+            }
             return Ok(Step::NotYet);
         }
         stale += 1;

@@ -288,7 +288,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                     let _ = c
                         .enq
                         .pos
-                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
                     let claim = Claim { i, lap };
                     if sh.closed() {
                         // Closed meanwhile: give the slot back as an aborted message.
@@ -306,7 +306,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
             let _ = c
                 .enq
                 .pos
-                .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
             continue;
         }
         if slot::next_lap(l) == lap {
