@@ -35,4 +35,5 @@ pub use error::{Error, RecvError, Result, SendError};
 pub use sync::WaitStrategy;
 
 #[doc(hidden)]
+#[cfg(not(loom))]
 pub mod fuzzing;

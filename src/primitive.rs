@@ -89,6 +89,9 @@ pub mod loom_break {
         /// The producer publishes a record's stamp with a Relaxed store instead of
         /// Release, so the consumer may read a record that is not yet visible to it.
         StampPublishRelaxed,
+        /// An MPMC producer marks a slot FULL with a Relaxed store instead of Release, so
+        /// a consumer may read a payload that is not yet visible to it.
+        MpmcPublishRelaxed,
         /// A sleeper skips the heavy fence between registering as waiting and re-checking
         /// the condition, so the waker may miss the flag while the sleeper misses the data:
         /// a lost wake-up.

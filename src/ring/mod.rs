@@ -2,7 +2,6 @@
 //! same over a shared mapping (processes) and over heap memory (threads, loom).
 
 pub(crate) mod layout;
-#[cfg(not(loom))]
 pub mod mpmc;
 pub mod record;
 pub mod spsc;

@@ -150,6 +150,7 @@ impl Consumer {
         Ok(v)
     }
 
+    #[cfg(not(loom))]
     /// Read the next message in place, waiting while empty; the slot is released when
     /// the grant drops.
     pub fn read(&mut self) -> Result<PopGrant<'_>, PopError> {
@@ -157,6 +158,7 @@ impl Consumer {
         Ok(PopGrant { c: self, t })
     }
 
+    #[cfg(not(loom))]
     /// [`Consumer::read`] if a message is ready.
     pub fn try_read(&mut self) -> Result<PopGrant<'_>, PopError> {
         let t = self.take(None)?;
@@ -165,13 +167,7 @@ impl Consumer {
 
     fn copy_out(&self, t: Taken, buf: &mut Vec<u8>) -> usize {
         buf.clear();
-        buf.reserve(t.len);
-        // SAFETY: the slot's payload holds `t.len <= slot_size` bytes (checked in take),
-        // published and claimed by us; `buf` has `t.len` bytes of spare capacity.
-        unsafe {
-            crate::ring::layout::copy_bytes(self.sh.payload(t.i), buf.as_mut_ptr(), t.len);
-            buf.set_len(t.len);
-        }
+        self.sh.read_payload(t.i, buf, t.len);
         release(&self.sh, t);
         t.len
     }
@@ -379,6 +375,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     }
 }
 
+#[cfg(not(loom))]
 /// A message read in place: derefs to its bytes; the slot is freed when it drops.
 #[derive(Debug)]
 pub struct PopGrant<'a> {
@@ -386,6 +383,7 @@ pub struct PopGrant<'a> {
     t: Taken,
 }
 
+#[cfg(not(loom))]
 impl std::ops::Deref for PopGrant<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -395,6 +393,7 @@ impl std::ops::Deref for PopGrant<'_> {
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for PopGrant<'_> {
     fn drop(&mut self) {
         release(&self.c.sh, self.t);

@@ -28,8 +28,12 @@ mod consumer;
 mod producer;
 pub mod slot;
 
-pub use consumer::{Consumer, PopGrant};
-pub use producer::{Producer, PushGrant};
+pub use consumer::Consumer;
+#[cfg(not(loom))]
+pub use consumer::PopGrant;
+pub use producer::Producer;
+#[cfg(not(loom))]
+pub use producer::PushGrant;
 
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
@@ -40,7 +44,11 @@ use slot::{GEN_MASK, Owner};
 use std::ptr::NonNull;
 
 /// Most parties (producer and consumer ends) attached to one queue at a time.
+#[cfg(not(loom))]
 pub const MAX_PARTIES: usize = 64;
+/// Most parties of a loom model's queue (a small table keeps the model small).
+#[cfg(loom)]
+pub const MAX_PARTIES: usize = 4;
 /// Largest number of slots.
 pub const MAX_SLOTS: usize = 1 << 24;
 /// Largest slot payload in bytes.
@@ -165,8 +173,61 @@ struct Control {
 }
 
 const CONTROL_SIZE: usize = 5 * 128 + MAX_PARTIES * 32;
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_SIZE);
 const _: () = assert!(CONTROL_SIZE % 128 == 0);
+
+#[cfg(loom)]
+impl Control {
+    fn new() -> Self {
+        let word = || WaitWord {
+            waiting: AtomicU32::new(0),
+            seq: AtomicU32::new(0),
+        };
+        Control {
+            enq: PosLine { pos: AtomicU64::new(0) },
+            deq: PosLine { pos: AtomicU64::new(0) },
+            not_empty: word(),
+            not_full: word(),
+            state: StateLine {
+                closed: AtomicU32::new(0),
+                reserved: AtomicU32::new(0),
+                lost: AtomicU64::new(0),
+                full_waits: AtomicU64::new(0),
+                empty_waits: AtomicU64::new(0),
+            },
+            parties: std::array::from_fn(|_| Party {
+                role: AtomicU32::new(0),
+                generation: AtomicU32::new(0),
+                pid: AtomicU32::new(0),
+                reserved: AtomicU32::new(0),
+                start_time: AtomicU64::new(0),
+                reserved2: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+/// A loom model's queue: a control block of loom atomics and slots whose payloads are
+/// tracked cells, so a payload read not ordered after its write is reported.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct LoomQueue {
+    ctl: Control,
+    slots: Vec<LoomSlot>,
+}
+
+#[cfg(loom)]
+#[derive(Debug)]
+struct LoomSlot {
+    seq: AtomicU64,
+    len: AtomicU64,
+    payload: loom::cell::UnsafeCell<[u8; LOOM_SLOT_SIZE]>,
+}
+
+/// Slot payload size of loom models.
+#[cfg(loom)]
+pub const LOOM_SLOT_SIZE: usize = 8;
 
 const ROLE_PRODUCER: u32 = 1;
 const ROLE_CONSUMER: u32 = 2;
@@ -206,6 +267,7 @@ impl QueueOptions {
 
 /// One end's view of the queue: its mapping, its party entry and its identity.
 #[derive(Debug)]
+#[cfg_attr(loom, allow(dead_code))] // slots and stride: mapping only
 pub(crate) struct Shared {
     ctl: NonNull<Control>,
     slots: NonNull<u8>,
@@ -217,6 +279,8 @@ pub(crate) struct Shared {
     asym: bool,
     me: Owner,
     party: usize,
+    #[cfg(loom)]
+    ring: Option<std::sync::Arc<LoomQueue>>,
 }
 
 // SAFETY: the control block and slots are shared memory accessed through atomics and
@@ -232,6 +296,7 @@ impl Shared {
     }
 
     /// Pointer to slot `i`'s header (`i < nslots`).
+    #[cfg(not(loom))]
     #[inline]
     fn slot_ptr(&self, i: u64) -> *mut u8 {
         assert!(i < self.nslots, "slot index out of bounds");
@@ -240,6 +305,61 @@ impl Shared {
         unsafe { self.slots.as_ptr().add(i as usize * self.stride) }
     }
 
+    #[cfg(loom)]
+    #[inline]
+    fn seq(&self, i: u64) -> &AtomicU64 {
+        &self.ring.as_ref().expect("loom queue").slots[i as usize].seq
+    }
+
+    #[cfg(loom)]
+    #[inline]
+    fn len_word(&self, i: u64) -> &AtomicU64 {
+        &self.ring.as_ref().expect("loom queue").slots[i as usize].len
+    }
+
+    #[cfg(loom)]
+    fn write_payload(&self, i: u64, msg: &[u8]) {
+        // SAFETY: loom checks that no other access to the cell races with this write.
+        self.ring.as_ref().expect("loom queue").slots[i as usize]
+            .payload
+            .with_mut(|p| unsafe { (&mut *p)[..msg.len()].copy_from_slice(msg) });
+    }
+
+    #[cfg(loom)]
+    fn read_payload(&self, i: u64, buf: &mut Vec<u8>, len: usize) {
+        // SAFETY: loom checks that no write to the cell races with this read.
+        self.ring.as_ref().expect("loom queue").slots[i as usize]
+            .payload
+            .with(|p| buf.extend_from_slice(unsafe { &(&*p)[..len] }));
+    }
+
+    /// Copy `msg` into slot `i`'s payload (`msg.len() <= slot_size`, checked by the
+    /// caller's claim).
+    #[cfg(not(loom))]
+    #[inline]
+    fn write_payload(&self, i: u64, msg: &[u8]) {
+        assert!(msg.len() as u64 <= self.slot_size);
+        // SAFETY: the payload area holds slot_size >= msg.len() bytes and only the
+        // slot's claimer writes it until it is published.
+        unsafe { crate::ring::layout::copy_bytes(msg.as_ptr(), self.payload(i), msg.len()) };
+    }
+
+    /// Append slot `i`'s first `len` payload bytes (`len <= slot_size`) to `buf`.
+    #[cfg(not(loom))]
+    #[inline]
+    fn read_payload(&self, i: u64, buf: &mut Vec<u8>, len: usize) {
+        assert!(len as u64 <= self.slot_size);
+        buf.reserve(len);
+        let at = buf.len();
+        // SAFETY: the payload holds `len` published bytes that nobody writes while we
+        // hold the slot; `buf` has `len` bytes of spare capacity after `at`.
+        unsafe {
+            crate::ring::layout::copy_bytes(self.payload(i), buf.as_mut_ptr().add(at), len);
+            buf.set_len(at + len);
+        }
+    }
+
+    #[cfg(not(loom))]
     #[inline]
     fn seq(&self, i: u64) -> &AtomicU64 {
         // SAFETY: the slot header is 64-byte aligned (stride and base are multiples of
@@ -247,12 +367,14 @@ impl Shared {
         unsafe { &*(self.slot_ptr(i) as *const AtomicU64) }
     }
 
+    #[cfg(not(loom))]
     #[inline]
     fn len_word(&self, i: u64) -> &AtomicU64 {
         // SAFETY: as in `seq`, 8 bytes further.
         unsafe { &*(self.slot_ptr(i).add(8) as *const AtomicU64) }
     }
 
+    #[cfg(not(loom))]
     #[inline]
     fn payload(&self, i: u64) -> *mut u8 {
         // SAFETY: the payload follows the 16-byte header within the slot's stride.
@@ -327,7 +449,18 @@ impl Shared {
         enq.saturating_sub(deq).min(self.nslots) as usize
     }
 
+    /// Under loom the control block is made of loom atomics, which cannot live in a
+    /// mapping: segment-backed queues are not modelled (see `loom_channel`).
+    #[cfg(loom)]
+    fn from_segment(seg: Segment) -> Result<Self> {
+        Err(Error::InvalidArgument(format!(
+            "segment {:?}: shared segments are not modelled under loom",
+            seg.display_name()
+        )))
+    }
+
     /// Map `seg` (a READY MPMC segment) and validate its parameters; no party yet.
+    #[cfg(not(loom))]
     fn from_segment(seg: Segment) -> Result<Self> {
         let info = *seg.info();
         let name = seg.display_name().to_owned();
@@ -372,6 +505,44 @@ impl Shared {
             me: Owner::NONE,
             party: usize::MAX,
         })
+    }
+
+    /// An end of a loom model's queue, with a party taken by CAS (no locks under loom).
+    #[cfg(loom)]
+    fn loom_attach(ring: std::sync::Arc<LoomQueue>, role: u32) -> Result<Self> {
+        let nslots = ring.slots.len() as u64;
+        let mut sh = Shared {
+            ctl: NonNull::from(&ring.ctl),
+            slots: NonNull::dangling(),
+            seg: None,
+            nslots,
+            shift: nslots.trailing_zeros(),
+            slot_size: LOOM_SLOT_SIZE as u64,
+            stride: 0,
+            asym: false,
+            me: Owner::NONE,
+            party: usize::MAX,
+            ring: Some(ring),
+        };
+        for idx in 0..MAX_PARTIES {
+            let p = &sh.ctl().parties[idx];
+            // Acquire/Release: pairs with the Release store of role 0 in detach.
+            if p.role
+                .compare_exchange(0, role, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                let generation = p.generation.load(Ordering::Relaxed).wrapping_add(1);
+                // Release: pairs with the Acquire load in owner_alive.
+                p.generation.store(generation, Ordering::Release);
+                sh.me = Owner {
+                    idx: idx as u8,
+                    generation: (generation & GEN_MASK) as u16,
+                };
+                sh.party = idx;
+                return Ok(sh);
+            }
+        }
+        Err(Error::InvalidArgument("loom queue: no free party".into()))
     }
 
     /// Take a free party entry (its liveness lock is the allocation) for `role`.
@@ -421,6 +592,10 @@ impl Shared {
 
     /// A second end of the same queue, in this process, with its own party entry.
     fn reopen(&self, role: u32) -> Result<Self> {
+        #[cfg(loom)]
+        if let Some(ring) = &self.ring {
+            return Shared::loom_attach(ring.clone(), role);
+        }
         let seg = self.seg.as_ref().expect("segment-backed").reopen()?;
         let mut sh = Shared::from_segment(seg)?;
         sh.attach(role)?;
@@ -495,4 +670,23 @@ pub fn channel_with(slots: usize, slot_size: usize, opts: &QueueOptions) -> Resu
     let mut b = Shared::from_segment(seg2)?;
     b.attach(ROLE_CONSUMER)?;
     Ok((Producer::new(a, opts.wait), Consumer::new(b, opts.wait)))
+}
+
+/// A producer and a consumer of a queue for a loom model: `slots` slots (a power of two)
+/// of [`LOOM_SLOT_SIZE`] bytes.
+#[cfg(loom)]
+pub fn loom_channel(slots: usize, wait: WaitStrategy) -> (Producer, Consumer) {
+    let ring = std::sync::Arc::new(LoomQueue {
+        ctl: Control::new(),
+        slots: (0..slots)
+            .map(|_| LoomSlot {
+                seq: AtomicU64::new(0),
+                len: AtomicU64::new(0),
+                payload: loom::cell::UnsafeCell::new([0; LOOM_SLOT_SIZE]),
+            })
+            .collect(),
+    });
+    let p = Shared::loom_attach(ring.clone(), ROLE_PRODUCER).expect("a fresh table has free parties");
+    let c = Shared::loom_attach(ring, ROLE_CONSUMER).expect("a fresh table has free parties");
+    (Producer::new(p, wait), Consumer::new(c, wait))
 }

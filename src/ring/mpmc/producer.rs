@@ -158,6 +158,7 @@ impl Producer {
         Ok(())
     }
 
+    #[cfg(not(loom))]
     /// Claim a slot for a `len`-byte message written in place, waiting while full. The
     /// grant publishes on [`PushGrant::commit`]; dropped, it marks the slot aborted
     /// (consumers skip it).
@@ -171,6 +172,7 @@ impl Producer {
         })
     }
 
+    #[cfg(not(loom))]
     /// [`Producer::claim`] if a slot is free now.
     pub fn try_claim(&mut self, len: usize) -> Result<PushGrant<'_>, PushError> {
         let c = self.claim_slot(len, None)?;
@@ -183,9 +185,7 @@ impl Producer {
     }
 
     fn fill_and_publish(&self, c: Claim, msg: &[u8]) {
-        // SAFETY: the payload area of a claimed slot holds slot_size >= msg.len() bytes
-        // (checked in claim_slot) and only its claimer writes it until it is published.
-        unsafe { crate::ring::layout::copy_bytes(msg.as_ptr(), self.sh.payload(c.i), msg.len()) };
+        self.sh.write_payload(c.i, msg);
         self.publish(c, msg.len() as u64);
     }
 
@@ -195,9 +195,11 @@ impl Producer {
         self.sh.len_word(c.i).store(len_word, Ordering::Relaxed);
         // Release: pairs with the Acquire load of the sequence word in Consumer::take,
         // so the payload and length written before it are visible to the consumer.
-        self.sh
-            .seq(c.i)
-            .store(slot::encode(c.lap, self.sh.me, FULL), Ordering::Release);
+        let order = Ordering::Release;
+        #[cfg(loom)] // a loom test plants a Relaxed store here to prove the model catches it
+        let order =
+            crate::primitive::loom_break::weaken(crate::primitive::loom_break::LoomBreak::MpmcPublishRelaxed, order);
+        self.sh.seq(c.i).store(slot::encode(c.lap, self.sh.me, FULL), order);
         self.sh.ctl().not_empty.notify(self.sh.asym);
     }
 
@@ -340,6 +342,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
     }
 }
 
+#[cfg(not(loom))]
 /// A claimed slot, written in place: derefs to `len` bytes of its payload.
 /// [`PushGrant::commit`] publishes it; dropping it publishes an aborted marker that
 /// consumers skip (a claimed slot cannot be un-claimed once others may have moved past).
@@ -351,6 +354,7 @@ pub struct PushGrant<'a> {
     done: bool,
 }
 
+#[cfg(not(loom))]
 impl PushGrant<'_> {
     /// Publish the message.
     pub fn commit(mut self) {
@@ -359,6 +363,7 @@ impl PushGrant<'_> {
     }
 }
 
+#[cfg(not(loom))]
 impl std::ops::Deref for PushGrant<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -368,6 +373,7 @@ impl std::ops::Deref for PushGrant<'_> {
     }
 }
 
+#[cfg(not(loom))]
 impl std::ops::DerefMut for PushGrant<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in Deref; the grant is the only accessor.
@@ -375,6 +381,7 @@ impl std::ops::DerefMut for PushGrant<'_> {
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for PushGrant<'_> {
     fn drop(&mut self) {
         if !self.done {
