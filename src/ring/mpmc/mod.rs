@@ -16,8 +16,9 @@
 //!   (never complete) is skipped by the consumer that reaches the slot, which gets
 //!   [`PopError::Lost`] once for it; counted in [`QueueStats::lost`].
 //! - A consumer killed after claiming a full slot and before releasing it: the message
-//!   it was reading is dropped (at-most-once delivery) when a producer reaches the slot
-//!   a lap later; counted in [`QueueStats::lost`].
+//!   it was reading is dropped (at-most-once delivery) and the slot freed by the
+//!   producer that reaches it a lap later, or by a consumer that waits on it when no
+//!   producer comes (e.g. after `close`); counted in [`QueueStats::lost`].
 //!
 //! Nothing else: published messages are delivered exactly once.
 //!
