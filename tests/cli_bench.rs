@@ -73,4 +73,18 @@ fn bench_quick_writes_every_row() {
         rows.iter()
             .any(|r| r["transport"] == "memcpy" && positive(&r["mb_per_s"]))
     );
+    // Issue 3: the MPMC queue across processes and crossbeam's ArrayQueue in-process, in
+    // each topology at 64 B, and the queue's blocking hand-off next to the ring's.
+    for mode in ["1p1c", "2p2c", "4p4c"] {
+        for t in ["shmring-mpmc", "crossbeam-arrayqueue"] {
+            let r = find(t, Some(mode), 64).unwrap_or_else(|| panic!("no {t} {mode} row"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+            assert!(r["rtt_p50_ns"].is_null(), "{r}");
+        }
+    }
+    let r = find("shmring-mpmc", Some("blocking"), 8).expect("no shmring-mpmc blocking RTT row");
+    let (p50, p999) = (r["rtt_p50_ns"].as_f64().unwrap(), r["rtt_p999_ns"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p999 >= p50 && r["msgs_per_s"].is_null(), "{r}");
+    assert!(stdout.contains("targets (issue 3):"), "{stdout}");
+    assert!(stdout.contains("crossbeam-arrayqueue 4p4c"), "{stdout}");
 }

@@ -14,14 +14,21 @@
 //! - latency: an 8-byte message bounced back through two links (one each way),
 //!   timed per round trip on the initiating side after a warm-up;
 //! - idle: a consumer blocked for `--idle` in `recv_timeout` on an empty ring whose
-//!   producer is alive; CPU time over wall time.
+//!   producer is alive; CPU time over wall time;
+//! - MPMC (issue 3): the MPMC queue with 1, 2 or 4 producer processes and as many
+//!   consumer processes, each producer pushing a fixed number of 64-byte messages, next
+//!   to crossbeam's `ArrayQueue` between threads of this process (see
+//!   [`super::mpmc`]), each row the median of three runs; and the queue's blocking
+//!   hand-off, a ping-pong as above through two queues with both ends in blocking mode,
+//!   run right after the SPSC ring's.
 
 use super::launch::{PeerJob, run_peers};
 use super::machine::{self, CpuSnapshot};
+use super::mpmc::{self, Topology};
 use super::peer::{PeerReport, PeerSpec, Role};
 use super::reference;
 use super::report::{self, MEMCPY, Results};
-use super::transports::{Mode, Transport};
+use super::transports::{ARRAYQUEUE, MPMC_SLOTS, Mode, SHMRING_MPMC, Transport, mpmc_options};
 use super::{Result, err};
 use shmring::ring::spsc;
 use std::io::Write as _;
@@ -32,6 +39,14 @@ use std::time::{Duration, Instant};
 pub(crate) const PING_SIZE: usize = 8;
 /// Size of the memcpy reference's buffer.
 const MEMCPY_SIZE: usize = 1 << 20;
+/// Messages of one MPMC throughput run (all producers together) without `--count`.
+const MPMC_MESSAGES: u64 = 2_000_000;
+/// The same with `--quick`.
+const MPMC_MESSAGES_QUICK: u64 = 400_000;
+/// Runs of each MPMC throughput row, whose median is the row: one run of a queue
+/// between two CPUs of a virtual machine may settle into a fast or a slow regime
+/// (crossbeam's 1p1c varies 2x from run to run here), a median of three rarely does.
+const MPMC_RUNS: usize = 3;
 
 /// What `--transports` can select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,6 +64,14 @@ pub(crate) enum Selected {
     Floor,
     /// Reference: single-thread memcpy of a 1 MiB buffer (throughput only).
     Memcpy,
+    /// The shmring MPMC queue, its producers and consumers in separate processes:
+    /// throughput at 64 B in each of `--mpmc-modes`, and the blocking-mode RTT.
+    #[value(alias = "shmring-mpmc")]
+    Mpmc,
+    /// Reference of the MPMC rows: crossbeam's ArrayQueue between threads of this
+    /// process, in each of `--mpmc-modes` (throughput only).
+    #[value(alias = "crossbeam-arrayqueue", alias = "crossbeam")]
+    Arrayqueue,
 }
 
 /// What `--measure` can select.
@@ -68,6 +91,7 @@ pub(crate) enum Measure {
     shmring bench\n  \
     shmring bench --quick\n  \
     shmring bench --transports shmring,unix --modes spin --sizes 64,4K --json out.json\n  \
+    shmring bench --transports mpmc,arrayqueue --mpmc-modes 1p1c --count 2000000\n  \
     shmring bench --measure latency --rounds 1000000 --pin 0,1")]
 pub(crate) struct BenchArgs {
     /// Message sizes of the throughput runs, in bytes (suffixes K/KiB and M/MiB are
@@ -76,12 +100,21 @@ pub(crate) struct BenchArgs {
     sizes: Vec<usize>,
 
     /// Transports to measure; floor and memcpy are the physical references.
-    #[arg(long, value_delimiter = ',', default_value = "shmring,unix,pipe,floor,memcpy")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue"
+    )]
     transports: Vec<Selected>,
 
     /// Wait strategies of the shmring ring (both ends use the same one).
     #[arg(long, value_delimiter = ',', default_value = "spin,adaptive,blocking")]
     modes: Vec<Mode>,
+
+    /// Producers and consumers of the MPMC throughput runs (`mpmc`, `arrayqueue`): 1p1c
+    /// is one producer and one consumer, and so on. The queue's ends wait adaptively.
+    #[arg(long, value_delimiter = ',', default_value = "1p1c,2p2c,4p4c")]
+    mpmc_modes: Vec<Topology>,
 
     /// What to measure.
     #[arg(long, value_delimiter = ',', default_value = "throughput,latency,idle")]
@@ -92,6 +125,8 @@ pub(crate) struct BenchArgs {
     duration: Duration,
 
     /// Send exactly N messages per throughput run instead of running for --duration.
+    /// The MPMC runs always send a count: N per producer [default: 2M (--quick: 400k)
+    /// in all, shared among the producers]; their rows are the median of 3 runs.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
@@ -120,8 +155,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', num_args = 1, value_name = "CPU,CPU")]
     pin: Vec<usize>,
 
-    /// A quick smoke run: 100 ms per throughput run, 20k round trips (2k warm-up),
-    /// 250 ms idle. Overrides --duration, --rounds, --warmup and --idle.
+    /// A quick smoke run: 100 ms per throughput run, one run of 400k messages per MPMC
+    /// row, 20k round trips (2k warm-up), 250 ms idle. Overrides --duration, --rounds,
+    /// --warmup and --idle.
     #[arg(long)]
     quick: bool,
 
@@ -144,6 +180,10 @@ enum Step {
     Latency(Transport),
     Throughput(Transport, usize),
     Idle(Mode),
+    /// The MPMC queue across processes.
+    Mpmc(Topology),
+    /// crossbeam's ArrayQueue between threads.
+    ArrayQueue(Topology),
 }
 
 impl Step {
@@ -154,11 +194,16 @@ impl Step {
             Step::Latency(t) => format!("latency {}", t.label()),
             Step::Throughput(t, s) => format!("throughput {} {}", t.label(), report::size(s as u64)),
             Step::Idle(m) => format!("idle consumer shmring-spsc/{}", m.name()),
+            Step::Mpmc(t) => format!("throughput {SHMRING_MPMC} {} {}", t.name(), report::size(MSG as u64)),
+            Step::ArrayQueue(t) => format!("throughput {ARRAYQUEUE} {} {}", t.name(), report::size(MSG as u64)),
         }
     }
 }
 
-/// The run's steps, in order: references, latency, throughput, idle.
+/// Size of the MPMC rows' messages.
+const MSG: usize = mpmc::MSG_SIZE;
+
+/// The run's steps, in order: references, latency, throughput, MPMC throughput, idle.
 fn steps(a: &BenchArgs) -> Vec<Step> {
     let has = |s: Selected| a.transports.contains(&s);
     let measures = |m: Measure| a.measure.contains(&m);
@@ -185,11 +230,32 @@ fn steps(a: &BenchArgs) -> Vec<Step> {
         if has(Selected::Floor) {
             out.push(Step::Floor);
         }
-        out.extend(transports.iter().map(|&t| Step::Latency(t)));
+        let mut latency: Vec<Transport> = transports.clone();
+        if has(Selected::Mpmc) {
+            // Right after the ring's modes, so that the two blocking hand-offs compared
+            // by issue 3's target run close together in time.
+            let at = latency
+                .iter()
+                .take_while(|t| matches!(t, Transport::Shmring(_)))
+                .count();
+            latency.insert(at, Transport::Mpmc(Mode::Blocking));
+        }
+        out.extend(latency.into_iter().map(Step::Latency));
     }
     if measures(Measure::Throughput) {
         for &size in &a.sizes {
             out.extend(transports.iter().map(|&t| Step::Throughput(t, size)));
+        }
+        let mut topologies = a.mpmc_modes.clone();
+        topologies.sort();
+        topologies.dedup();
+        for t in topologies {
+            if has(Selected::Arrayqueue) {
+                out.push(Step::ArrayQueue(t));
+            }
+            if has(Selected::Mpmc) {
+                out.push(Step::Mpmc(t));
+            }
         }
     }
     if measures(Measure::Idle) && has(Selected::Shmring) {
@@ -347,7 +413,7 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
                     s.rounds
                 )));
             }
-            results.latency(t.name(), t.mode(), PING_SIZE, s);
+            results.latency(t.name(), t.mode().map(Mode::name), PING_SIZE, s);
             Ok(rtt_summary(s))
         }
         Step::Throughput(t, size) => {
@@ -386,7 +452,7 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
             }
             // The first message starts the clock: the other n - 1 are timed.
             let per_s = (*messages - 1) as f64 / (*elapsed_ns as f64 / 1e9);
-            results.throughput(t.name(), t.mode(), size, per_s);
+            results.throughput(t.name(), t.mode().map(Mode::name), size, per_s);
             Ok(format!(
                 "{} msgs/s, {:.1} MB/s ({messages} msgs)",
                 report::rate(per_s),
@@ -416,7 +482,112 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
                 wall_ns as f64 / 1e9
             ))
         }
+        Step::ArrayQueue(topo) => {
+            let runs = (0..mpmc_runs(a))
+                .map(|_| mpmc::arrayqueue(topo, mpmc_count(a, topo), &a.pin, a.timeout))
+                .collect::<Result<Vec<_>>>()?;
+            let (per_s, summary) = mpmc_summary(&runs);
+            results.throughput(ARRAYQUEUE, Some(topo.name()), MSG, per_s);
+            Ok(summary)
+        }
+        Step::Mpmc(topo) => {
+            let runs = (0..mpmc_runs(a))
+                .map(|_| run_mpmc(topo, a))
+                .collect::<Result<Vec<_>>>()?;
+            let (per_s, summary) = mpmc_summary(&runs);
+            results.throughput(SHMRING_MPMC, Some(topo.name()), MSG, per_s);
+            Ok(summary)
+        }
     }
+}
+
+/// Messages per producer of an MPMC run.
+fn mpmc_count(a: &BenchArgs, t: Topology) -> u64 {
+    a.count.unwrap_or_else(|| {
+        let all = if a.quick { MPMC_MESSAGES_QUICK } else { MPMC_MESSAGES };
+        all / t.parties() as u64
+    })
+}
+
+/// Runs per MPMC row: [`MPMC_RUNS`], one with `--quick`.
+fn mpmc_runs(a: &BenchArgs) -> usize {
+    if a.quick { 1 } else { MPMC_RUNS }
+}
+
+/// The median rate of `runs` (the upper one of an even count), and a progress line.
+fn mpmc_summary(runs: &[mpmc::RunResult]) -> (f64, String) {
+    let mut rates: Vec<f64> = runs.iter().map(|r| r.per_s).collect();
+    rates.sort_by(f64::total_cmp);
+    let per_s = rates[rates.len() / 2];
+    let mut line = format!(
+        "{} msgs/s, {:.1} MB/s ({} msgs",
+        report::rate(per_s),
+        per_s * MSG as f64 / 1e6,
+        runs[0].messages
+    );
+    if runs.len() > 1 {
+        let all: Vec<String> = runs.iter().map(|r| report::rate(r.per_s)).collect();
+        line = format!("median {line} x {}: {})", runs.len(), all.join(", "));
+    } else {
+        line.push(')');
+    }
+    (per_s, line)
+}
+
+/// One MPMC run across processes: a queue of [`MPMC_SLOTS`] 64-byte slots, a child per
+/// producer (`[queue, done page]`) and per consumer (`[queue]`), each with an end of its
+/// own. The parent keeps one producer end, to read the queue's counters at the end.
+fn run_mpmc(topo: Topology, a: &BenchArgs) -> Result<mpmc::RunResult> {
+    use shmring::ring::mpmc as queue;
+    let n = mpmc_count(a, topo);
+    let k = topo.parties();
+    let t = Transport::Mpmc(mpmc::THROUGHPUT_MODE);
+    let (tx, rx) = queue::channel_with(MPMC_SLOTS, MSG, &mpmc_options(mpmc::THROUGHPUT_MODE))?;
+    let done = reference::floor_page()?;
+    let mut jobs = Vec::with_capacity(2 * k);
+    for id in 0..k {
+        let mut spec = PeerSpec::new(Role::MpmcProducer, Some(t), MSG);
+        spec.count = Some(n);
+        spec.id = id as u64;
+        spec.producers = k as u64;
+        spec.cpu = cpu(a, 0);
+        let page = done.try_clone().map_err(|e| err(format!("dup: {e}")))?;
+        jobs.push(PeerJob {
+            spec,
+            fds: vec![tx.try_clone()?.into_fd(), page],
+        });
+    }
+    for _ in 0..k {
+        let mut spec = PeerSpec::new(Role::MpmcConsumer, Some(t), MSG);
+        spec.producers = k as u64;
+        spec.cpu = cpu(a, 1);
+        jobs.push(PeerJob {
+            spec,
+            fds: vec![rx.try_clone()?.into_fd()],
+        });
+    }
+    drop((rx, done));
+    let reports = run_peers(jobs, a.timeout)?;
+    let mut consumed = Vec::with_capacity(k);
+    for r in reports {
+        match r {
+            PeerReport::Sent { messages } if messages == n => {}
+            PeerReport::Sent { messages } => {
+                return Err(err(format!("a producer sent {messages} messages instead of {n}")));
+            }
+            PeerReport::Consumed(c) => consumed.push(c),
+            other => return Err(err(format!("unexpected report from an MPMC peer: {other:?}"))),
+        }
+    }
+    let r = mpmc::check_run(k, n, &consumed)?;
+    let s = tx.stats();
+    if s.lost != 0 || s.pushed != r.messages || s.popped != r.messages {
+        return Err(err(format!(
+            "the queue counted {} pushed, {} popped, {} lost for {} messages",
+            s.pushed, s.popped, s.lost, r.messages
+        )));
+    }
+    Ok(r)
 }
 
 fn latency_spec(role: Role, t: Option<Transport>, a: &BenchArgs) -> PeerSpec {
@@ -496,10 +667,20 @@ mod tests {
         let t = T::parse_from(["bench"]);
         let s = steps(&t.a);
         let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
-        // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles.
-        assert_eq!(s.len(), 20 + 6 + 1 + 3, "{labels:?}");
+        // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
+        // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency.
+        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1, "{labels:?}");
         assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));
         assert!(labels.contains(&"latency unix-socket".to_string()));
+        assert!(labels.contains(&"latency shmring-mpmc/blocking".to_string()));
+        for t in ["1p1c", "2p2c", "4p4c"] {
+            assert!(
+                labels.contains(&format!("throughput shmring-mpmc {t} 64 B")),
+                "{labels:?}"
+            );
+            assert!(labels.contains(&format!("throughput crossbeam-arrayqueue {t} 64 B")));
+        }
+        assert_eq!(mpmc_count(&t.a, Topology::P4C4), MPMC_MESSAGES / 4);
         assert!(check(&t.a).is_ok());
         assert_eq!(capacity(&t.a, 1 << 20), 8 << 20);
         assert_eq!(capacity(&t.a, 64), 1 << 20);
@@ -519,5 +700,24 @@ mod tests {
         );
         let t = T::parse_from(["bench", "--sizes", "2M", "--capacity", "1M"]);
         assert!(check(&t.a).is_err());
+        let t = T::parse_from([
+            "bench",
+            "--transports",
+            "shmring-mpmc,crossbeam",
+            "--mpmc-modes",
+            "2p2c",
+            "--count",
+            "1000",
+        ]);
+        let labels: Vec<String> = steps(&t.a).iter().map(|s| s.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "latency shmring-mpmc/blocking",
+                "throughput crossbeam-arrayqueue 2p2c 64 B",
+                "throughput shmring-mpmc 2p2c 64 B"
+            ]
+        );
+        assert_eq!(mpmc_count(&t.a, Topology::P2C2), 1000);
     }
 }

@@ -8,11 +8,14 @@
 //!   [`transports::Rx`] traits;
 //! - [`machine`]: the header line, and the CPU other processes took during each run;
 //! - [`reference`](mod@reference): the physical references (cache-line ping-pong floor, memcpy);
+//! - [`mpmc`]: the MPMC rows: the queue across processes, crossbeam's `ArrayQueue`
+//!   between threads;
 //! - [`report`]: rows, the table, the target checks and the JSON output.
 
 pub(crate) mod bench;
 pub(crate) mod launch;
 pub(crate) mod machine;
+pub(crate) mod mpmc;
 pub(crate) mod peer;
 pub(crate) mod reference;
 pub(crate) mod report;
@@ -36,7 +39,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant, reason = "parsed once")]
 enum Command {
-    /// Measure the SPSC ring against a Unix socket, a pipe and the hardware's floor.
+    /// Measure the SPSC ring against a Unix socket, a pipe and the hardware's floor, and
+    /// the MPMC queue against crossbeam's ArrayQueue.
     ///
     /// Throughput (msgs/s, MB/s) at several message sizes and ping-pong round-trip
     /// latency (median, p99, p99.9) of the SPSC ring in busy-spin, adaptive and blocking
@@ -45,7 +49,10 @@ enum Command {
     /// Producer and consumer run as separate processes (this binary re-executed). Prints
     /// one table with, for every transport and size, the ratio to the shmring ring in
     /// its default (adaptive) mode, the CPU use of an idle consumer, and the issue's
-    /// performance targets with PASS/FAIL. Progress goes to stderr.
+    /// performance targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
+    /// and as many consumer processes at 64 B, next to crossbeam's ArrayQueue between
+    /// threads of one process, and its blocking-mode round trip is compared with the
+    /// SPSC ring's. Progress goes to stderr.
     Bench(bench::BenchArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]

@@ -52,6 +52,11 @@ pub(crate) enum Role {
     FloorPing,
     /// Answer it (fds: `[shared page]`).
     FloorPong,
+    /// Push `count` stamped messages into an MPMC queue; the last producer to finish
+    /// closes it (fds: `[queue, done-counter page]`).
+    MpmcProducer,
+    /// Pop and check until the queue is closed and drained (fds: `[queue]`).
+    MpmcConsumer,
 }
 
 /// The job of one peer process.
@@ -76,6 +81,10 @@ pub(crate) struct PeerSpec {
     pub(crate) warmup: u64,
     /// Pin the process to this CPU.
     pub(crate) cpu: Option<usize>,
+    /// MPMC producer: its id, stamped into its messages.
+    pub(crate) id: u64,
+    /// MPMC roles: the number of producers of the run.
+    pub(crate) producers: u64,
 }
 
 impl PeerSpec {
@@ -91,6 +100,8 @@ impl PeerSpec {
             rounds: 0,
             warmup: 0,
             cpu: None,
+            id: 0,
+            producers: 0,
         }
     }
 }
@@ -149,6 +160,8 @@ pub(crate) enum PeerReport {
         /// Messages echoed.
         messages: u64,
     },
+    /// MPMC consumer: what it got from each producer, and when.
+    Consumed(super::mpmc::Consumed),
     /// Idle consumer: CPU time used while waiting, and the wall time of the wait.
     Idle {
         /// CPU time (user + system) of the process during the wait.
@@ -233,6 +246,8 @@ pub(crate) fn child_main(args: PeerArgs) -> Result<()> {
             let messages = reference::floor_pong(&page);
             PeerReport::Echoed { messages }
         }
+        Role::MpmcProducer => super::mpmc::produce(fd()?, fd()?, &spec)?,
+        Role::MpmcConsumer => super::mpmc::consume(fd()?, &spec)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
@@ -262,7 +277,7 @@ fn pin(cpu: usize) -> Result<()> {
 }
 
 /// Say `ready`, then wait for the parent's `go`.
-fn barrier() -> Result<()> {
+pub(crate) fn barrier() -> Result<()> {
     println!("ready");
     let mut line = String::new();
     std::io::stdin()

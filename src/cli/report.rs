@@ -2,8 +2,9 @@
 //! checks against the issue's targets, and the JSON output.
 
 use super::machine::Interference;
+use super::mpmc::Topology;
 use super::peer::RttStats;
-use super::transports::{Mode, PIPE, SHMRING, UNIX_SOCKET};
+use super::transports::{ARRAYQUEUE, Mode, PIPE, SHMRING, SHMRING_MPMC, UNIX_SOCKET};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -16,9 +17,11 @@ pub(crate) const MEMCPY: &str = "memcpy";
 /// same transport, mode and size share a row; `None` (JSON `null`): not measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Row {
-    /// `shmring-spsc`, `unix-socket`, `pipe`, `floor-cacheline`, `memcpy`.
+    /// `shmring-spsc`, `unix-socket`, `pipe`, `shmring-mpmc`, `crossbeam-arrayqueue`,
+    /// `floor-cacheline`, `memcpy`.
     pub(crate) transport: &'static str,
-    /// `spin`, `adaptive`, `blocking`; `None` for transports without modes.
+    /// `spin`, `adaptive`, `blocking` (the wait strategy), or for the MPMC throughput
+    /// rows `1p1c`, `2p2c`, `4p4c`; `None` for transports without modes.
     pub(crate) mode: Option<&'static str>,
     /// Message size in bytes.
     pub(crate) size: u64,
@@ -54,22 +57,25 @@ const FAR: f64 = 1.5;
 const REF_MODES: [Mode; 3] = [Mode::Adaptive, Mode::Spin, Mode::Blocking];
 
 fn transport_order(t: &str) -> usize {
-    [SHMRING, UNIX_SOCKET, PIPE, FLOOR, MEMCPY]
+    [SHMRING, UNIX_SOCKET, PIPE, SHMRING_MPMC, ARRAYQUEUE, FLOOR, MEMCPY]
         .iter()
         .position(|&n| n == t)
         .unwrap_or(usize::MAX)
 }
 
 fn mode_order(m: Option<&str>) -> usize {
+    let names = REF_MODES
+        .iter()
+        .map(|r| r.name())
+        .chain(Topology::ALL.iter().map(|t| t.name()));
     match m {
         None => 0,
-        Some(m) => 1 + REF_MODES.iter().position(|r| r.name() == m).unwrap_or(9),
+        Some(m) => 1 + names.into_iter().position(|r| r == m).unwrap_or(99),
     }
 }
 
 impl Results {
-    fn row(&mut self, transport: &'static str, mode: Option<Mode>, size: usize) -> &mut Row {
-        let mode = mode.map(Mode::name);
+    fn row(&mut self, transport: &'static str, mode: Option<&'static str>, size: usize) -> &mut Row {
         let i = match self
             .rows
             .iter()
@@ -93,15 +99,21 @@ impl Results {
         &mut self.rows[i]
     }
 
-    /// Record a throughput measurement.
-    pub(crate) fn throughput(&mut self, transport: &'static str, mode: Option<Mode>, size: usize, msgs_per_s: f64) {
+    /// Record a throughput measurement (`mode`: a [`Mode`] or a [`Topology`] name).
+    pub(crate) fn throughput(
+        &mut self,
+        transport: &'static str,
+        mode: Option<&'static str>,
+        size: usize,
+        msgs_per_s: f64,
+    ) {
         let r = self.row(transport, mode, size);
         r.msgs_per_s = Some(msgs_per_s);
         r.mb_per_s = Some(msgs_per_s * size as f64 / 1e6);
     }
 
     /// Record a ping-pong measurement.
-    pub(crate) fn latency(&mut self, transport: &'static str, mode: Option<Mode>, size: usize, s: &RttStats) {
+    pub(crate) fn latency(&mut self, transport: &'static str, mode: Option<&'static str>, size: usize, s: &RttStats) {
         let r = self.row(transport, mode, size);
         r.rtt_p50_ns = Some(s.p50_ns);
         r.rtt_p99_ns = Some(s.p99_ns);
@@ -130,8 +142,7 @@ impl Results {
         rows
     }
 
-    fn find(&self, transport: &str, mode: Option<Mode>, size: u64) -> Option<&Row> {
-        let mode = mode.map(Mode::name);
+    fn find(&self, transport: &str, mode: Option<&str>, size: u64) -> Option<&Row> {
         self.rows
             .iter()
             .find(|r| r.transport == transport && r.mode == mode && r.size == size)
@@ -149,7 +160,7 @@ impl Results {
 
     /// `pick` of the reference mode's shmring row at `size`.
     fn reference<T>(&self, size: u64, pick: impl Fn(&Row) -> Option<T>) -> Option<T> {
-        self.find(SHMRING, self.ref_mode(), size).and_then(pick)
+        self.find(SHMRING, self.ref_mode().map(Mode::name), size).and_then(pick)
     }
 
     /// The table, the idle CPU lines and the target checks.
@@ -166,10 +177,10 @@ impl Results {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:<9} {:>7} {:>10} {:>10} {:>7} | {:>9} {:>9} {:>9} {:>7}",
+            "{:<20} {:<9} {:>7} {:>10} {:>10} {:>7} | {:>9} {:>9} {:>9} {:>7}",
             "transport", "mode", "size", "msgs/s", "MB/s", "x shm", "RTT p50", "p99", "p99.9", "x shm"
         );
-        let _ = writeln!(out, "{}", "-".repeat(106));
+        let _ = writeln!(out, "{}", "-".repeat(110));
         let mut last_size = None;
         for r in self.rows() {
             if last_size.is_some_and(|s| s != r.size) {
@@ -188,7 +199,7 @@ impl Results {
             };
             let _ = writeln!(
                 out,
-                "{:<16} {:<9} {:>7} {:>10} {:>10} {:>7} | {:>9} {:>9} {:>9} {:>7}",
+                "{:<20} {:<9} {:>7} {:>10} {:>10} {:>7} | {:>9} {:>9} {:>9} {:>7}",
                 r.transport,
                 r.mode.unwrap_or("-"),
                 size(r.size),
@@ -220,10 +231,13 @@ impl Results {
                 let _ = writeln!(out, "  {label:<48} {:.2} / {:.2}", i.foreign, i.steal);
             }
         }
+        self.render_mpmc(&mut out);
         let far = self.render_placements(&mut out);
-        let targets = self.targets();
-        if !targets.is_empty() {
-            let _ = writeln!(out, "\ntargets (issue 2):");
+        for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
+            if targets.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\ntargets (issue {issue}):");
             for t in targets {
                 let _ = writeln!(
                     out,
@@ -239,6 +253,84 @@ impl Results {
                     "  (ratios mix placements: {far} run(s) flagged above; rerun to compare)"
                 );
             }
+        }
+        out
+    }
+
+    /// The MPMC comparisons: each topology's queue rows against crossbeam's, and the
+    /// queue's blocking hand-off against the SPSC ring's.
+    fn render_mpmc(&self, out: &mut String) {
+        let size = super::mpmc::MSG_SIZE as u64;
+        let tput = |t: &str, m: &str| self.find(t, Some(m), size).and_then(|r| r.msgs_per_s);
+        let mut lines = Vec::new();
+        for topo in Topology::ALL {
+            let (q, c) = (tput(SHMRING_MPMC, topo.name()), tput(ARRAYQUEUE, topo.name()));
+            if q.is_none() && c.is_none() {
+                continue;
+            }
+            let x = match (q, c) {
+                (Some(q), Some(c)) if c > 0.0 => ratio(q / c),
+                _ => "-".into(),
+            };
+            let show = |v: Option<f64>| v.map_or("-".into(), rate);
+            lines.push(format!("  {:<9} {:>10} {:>10} {:>7}", topo.name(), show(q), show(c), x));
+        }
+        if !lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nMPMC, {size} B messages, msgs/s of all producers together: {SHMRING_MPMC} across processes \
+                 vs {ARRAYQUEUE} between threads of one process (x = queue / crossbeam):"
+            );
+            let _ = writeln!(out, "  {:<9} {:>10} {:>10} {:>7}", "mode", "queue", "crossbeam", "x");
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        if let Some((q, s)) = self.blocking_handoff() {
+            let p50 = |r: &Row| r.rtt_p50_ns.unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "\nblocking hand-off (RTT of {} B, both ends sleeping on the futex): {SHMRING_MPMC} p50 {} \
+                 vs {SHMRING} p50 {}: {}",
+                super::bench::PING_SIZE,
+                ns(p50(q)),
+                ns(p50(s)),
+                ratio(p50(q) as f64 / p50(s).max(1) as f64)
+            );
+        }
+    }
+
+    /// The blocking-mode RTT rows of the MPMC queue and of the SPSC ring, if both ran.
+    fn blocking_handoff(&self) -> Option<(&Row, &Row)> {
+        let ps = super::bench::PING_SIZE as u64;
+        let blocking = Some(Mode::Blocking.name());
+        let q = self
+            .find(SHMRING_MPMC, blocking, ps)
+            .filter(|r| r.rtt_p50_ns.is_some())?;
+        let s = self.find(SHMRING, blocking, ps).filter(|r| r.rtt_p50_ns.is_some())?;
+        Some((q, s))
+    }
+
+    /// Issue 3's performance targets that this run has the data for.
+    pub(crate) fn mpmc_targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        let size = super::mpmc::MSG_SIZE as u64;
+        let one = Some(Topology::P1C1.name());
+        let tput = |t: &str| self.find(t, one, size).and_then(|r| r.msgs_per_s);
+        if let (Some(q), Some(c)) = (tput(SHMRING_MPMC), tput(ARRAYQUEUE)) {
+            out.push(Target::at_least(
+                format!("throughput {size} B 1p1c, mpmc >= 0.8x crossbeam in-process"),
+                q / c,
+                0.8,
+            ));
+        }
+        if let Some((q, s)) = self.blocking_handoff() {
+            let (q, s) = (q.rtt_p50_ns.unwrap_or(0), s.rtt_p50_ns.unwrap_or(0));
+            out.push(Target::at_most(
+                "RTT p50, mpmc blocking <= 1.2x spsc blocking",
+                q as f64 / s.max(1) as f64,
+                1.2,
+            ));
         }
         out
     }
@@ -287,7 +379,7 @@ impl Results {
     /// The issue's performance targets that this run has the data for.
     pub(crate) fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
-        let shm = |m: Mode, size: u64| self.find(SHMRING, Some(m), size);
+        let shm = |m: Mode, size: u64| self.find(SHMRING, Some(m.name()), size);
         let other = |t: &str, size: u64| self.find(t, None, size);
         for (size, want) in [(64u64, 15.0), (8, 30.0)] {
             if let (Some(s), Some(u)) = (
@@ -429,10 +521,10 @@ mod tests {
     fn rows_merge_and_sort_and_serialize_with_nulls() {
         let mut r = Results::default();
         r.throughput(UNIX_SOCKET, None, 8, 1e6);
-        r.throughput(SHMRING, Some(Mode::Adaptive), 8, 40e6);
+        r.throughput(SHMRING, Some("adaptive"), 8, 40e6);
         r.latency(
             SHMRING,
-            Some(Mode::Adaptive),
+            Some("adaptive"),
             8,
             &RttStats {
                 rounds: 1,
@@ -456,6 +548,42 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert!(t[0].pass, "40x >= 30x");
         assert!(r.render("h").contains("40.0x"));
+    }
+
+    #[test]
+    fn mpmc_rows_compare_to_crossbeam_and_to_spsc_blocking() {
+        let mut r = Results::default();
+        r.throughput(ARRAYQUEUE, Some("1p1c"), 64, 10e6);
+        r.throughput(SHMRING_MPMC, Some("4p4c"), 64, 2e6);
+        r.throughput(SHMRING_MPMC, Some("1p1c"), 64, 9e6);
+        let rtt = |p50| RttStats {
+            rounds: 1,
+            p50_ns: p50,
+            p99_ns: p50,
+            p999_ns: p50,
+            max_ns: p50,
+        };
+        r.latency(SHMRING_MPMC, Some("blocking"), 8, &rtt(13_000));
+        r.latency(SHMRING, Some("blocking"), 8, &rtt(10_000));
+        let t = r.mpmc_targets();
+        assert_eq!(t.len(), 2);
+        assert!(t[0].pass && t[0].measured == "0.90x", "{t:?}");
+        assert!(!t[1].pass && t[1].measured == "1.30x", "{t:?}");
+        assert!(r.targets().is_empty(), "no issue-2 data");
+        let order: Vec<(&str, Option<&str>, u64)> = r.rows().iter().map(|r| (r.transport, r.mode, r.size)).collect();
+        assert_eq!(
+            order,
+            [
+                (SHMRING, Some("blocking"), 8),
+                (SHMRING_MPMC, Some("blocking"), 8),
+                (SHMRING_MPMC, Some("1p1c"), 64),
+                (SHMRING_MPMC, Some("4p4c"), 64),
+                (ARRAYQUEUE, Some("1p1c"), 64),
+            ]
+        );
+        let text = r.render("h");
+        assert!(text.contains("targets (issue 3):"), "{text}");
+        assert!(text.contains("1.30x") && text.contains("0.90x"), "{text}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::RecvError;
 use shmring::WaitStrategy;
+use shmring::ring::mpmc::{self, PopError, QueueOptions};
 use shmring::ring::spsc::{self, Consumer, Producer, RingOptions};
 use shmring::shm::SegmentOptions;
 use std::fs::File;
@@ -63,6 +64,10 @@ pub(crate) enum Transport {
     UnixSocket,
     /// An anonymous pipe.
     Pipe,
+    /// The shmring MPMC queue in an anonymous segment ([`MPMC_SLOTS`] slots of
+    /// [`MPMC_SLOT_SIZE`] bytes), used as a one-producer one-consumer link: the sender
+    /// closes the queue when it drops its end. Both ends wait per the mode.
+    Mpmc(Mode),
 }
 
 /// Name of the SPSC ring's rows.
@@ -71,6 +76,15 @@ pub(crate) const SHMRING: &str = "shmring-spsc";
 pub(crate) const UNIX_SOCKET: &str = "unix-socket";
 /// Name of the pipe's rows.
 pub(crate) const PIPE: &str = "pipe";
+/// Name of the MPMC queue's rows.
+pub(crate) const SHMRING_MPMC: &str = "shmring-mpmc";
+/// Name of the in-process reference of the MPMC rows (crossbeam's `ArrayQueue`).
+pub(crate) const ARRAYQUEUE: &str = "crossbeam-arrayqueue";
+
+/// Slots of every MPMC queue (and `ArrayQueue`) of the benchmark.
+pub(crate) const MPMC_SLOTS: usize = 1024;
+/// Slot size of the MPMC queue of a link.
+pub(crate) const MPMC_SLOT_SIZE: usize = 64;
 
 /// Largest frame a stream receiver accepts (the length prefix comes from another process).
 const MAX_FRAME: usize = 1 << 30;
@@ -94,6 +108,13 @@ pub(crate) fn ring_options(mode: Mode) -> RingOptions {
         .segment(SegmentOptions::new().prefault(true))
 }
 
+/// The options of every MPMC queue end of the benchmark, as [`ring_options`].
+pub(crate) fn mpmc_options(mode: Mode) -> QueueOptions {
+    QueueOptions::new()
+        .wait(mode.strategy())
+        .segment(SegmentOptions::new().prefault(true))
+}
+
 impl Transport {
     /// Name of the transport in the table and the JSON.
     pub(crate) fn name(self) -> &'static str {
@@ -101,13 +122,14 @@ impl Transport {
             Transport::Shmring(_) => SHMRING,
             Transport::UnixSocket => UNIX_SOCKET,
             Transport::Pipe => PIPE,
+            Transport::Mpmc(_) => SHMRING_MPMC,
         }
     }
 
     /// The wait strategy, for transports that have one.
     pub(crate) fn mode(self) -> Option<Mode> {
         match self {
-            Transport::Shmring(m) => Some(m),
+            Transport::Shmring(m) | Transport::Mpmc(m) => Some(m),
             _ => None,
         }
     }
@@ -142,6 +164,13 @@ impl Transport {
                     .map_err(|e| err(format!("pipe2: {e}")))?;
                 Ok(Link { tx: w, rx: r })
             }
+            Transport::Mpmc(mode) => {
+                let (p, c) = mpmc::channel_with(MPMC_SLOTS, MPMC_SLOT_SIZE, &mpmc_options(mode))?;
+                Ok(Link {
+                    tx: p.into_fd(),
+                    rx: c.into_fd(),
+                })
+            }
         }
     }
 
@@ -149,6 +178,7 @@ impl Transport {
     pub(crate) fn open_tx(self, fd: OwnedFd) -> Result<AnyTx> {
         Ok(match self {
             Transport::Shmring(mode) => AnyTx::Ring(Producer::from_fd_with(fd, &ring_options(mode))?),
+            Transport::Mpmc(mode) => AnyTx::Mpmc(MpmcTx(mpmc::Producer::from_fd_with(fd, &mpmc_options(mode))?)),
             Transport::UnixSocket | Transport::Pipe => AnyTx::Stream(StreamTx {
                 out: File::from(fd),
                 scratch: Vec::new(),
@@ -160,6 +190,7 @@ impl Transport {
     pub(crate) fn open_rx(self, fd: OwnedFd) -> Result<AnyRx> {
         Ok(match self {
             Transport::Shmring(mode) => AnyRx::Ring(open_consumer(mode, fd)?),
+            Transport::Mpmc(mode) => AnyRx::Mpmc(mpmc::Consumer::from_fd_with(fd, &mpmc_options(mode))?),
             Transport::UnixSocket | Transport::Pipe => AnyRx::Stream(StreamRx {
                 inp: BufReader::with_capacity(64 << 10, File::from(fd)),
             }),
@@ -194,8 +225,20 @@ pub(crate) trait Rx {
 pub(crate) enum AnyTx {
     /// Ring producer.
     Ring(Producer),
+    /// MPMC queue producer.
+    Mpmc(MpmcTx),
     /// Length-prefixed frames on a stream.
     Stream(StreamTx),
+}
+
+/// The MPMC producer of a link: closes the queue when dropped (the end of the stream).
+#[derive(Debug)]
+pub(crate) struct MpmcTx(mpmc::Producer);
+
+impl Drop for MpmcTx {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// The receiving end of any transport.
@@ -207,6 +250,8 @@ pub(crate) enum AnyTx {
 pub(crate) enum AnyRx {
     /// Ring consumer.
     Ring(Consumer),
+    /// MPMC queue consumer.
+    Mpmc(mpmc::Consumer),
     /// Length-prefixed frames on a stream.
     Stream(StreamRx),
 }
@@ -216,6 +261,7 @@ impl Tx for AnyTx {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         match self {
             AnyTx::Ring(p) => p.send(msg).map_err(|e| err(format!("ring send: {e}"))),
+            AnyTx::Mpmc(p) => p.0.push(msg).map_err(|e| err(format!("queue push: {e}"))),
             AnyTx::Stream(s) => s.send(msg),
         }
     }
@@ -229,6 +275,11 @@ impl Rx for AnyRx {
                 Ok(n) => Ok(Some(n)),
                 Err(RecvError::Disconnected) => Ok(None),
                 Err(e) => Err(err(format!("ring recv: {e}"))),
+            },
+            AnyRx::Mpmc(c) => match c.pop_into(buf) {
+                Ok(n) => Ok(Some(n)),
+                Err(PopError::Closed) => Ok(None),
+                Err(e) => Err(err(format!("queue pop: {e}"))),
             },
             AnyRx::Stream(s) => s.recv(buf),
         }
@@ -321,20 +372,28 @@ mod tests {
             Transport::Shmring(Mode::Blocking),
             Transport::UnixSocket,
             Transport::Pipe,
+            Transport::Mpmc(Mode::Adaptive),
+            Transport::Mpmc(Mode::Blocking),
         ] {
             let link = t.link(1 << 16).unwrap();
             let mut tx = t.open_tx(link.tx).unwrap();
             let mut rx = t.open_rx(link.rx).unwrap();
+            // The MPMC queue's messages are at most a slot.
+            let max = if matches!(t, Transport::Mpmc(_)) {
+                MPMC_SLOT_SIZE + 1
+            } else {
+                300
+            };
             let sender = std::thread::spawn(move || {
                 for i in 0..1000u32 {
-                    let msg = vec![i as u8; (i as usize * 7) % 300];
+                    let msg = vec![i as u8; (i as usize * 7) % max];
                     tx.send(&msg).unwrap();
                 }
             });
             let mut buf = Vec::new();
             for i in 0..1000u32 {
                 let n = rx.recv(&mut buf).unwrap().expect("not closed yet");
-                assert_eq!(n, (i as usize * 7) % 300, "{t:?}");
+                assert_eq!(n, (i as usize * 7) % max, "{t:?}");
                 assert!(buf.iter().all(|&b| b == i as u8), "{t:?}");
             }
             sender.join().unwrap();
