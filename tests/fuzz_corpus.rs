@@ -6,33 +6,15 @@
 //! `cargo test --test fuzz_corpus -- --ignored regenerate_seed_corpus`.
 
 use shmring::fuzzing::{Field, patch, segment_image, valid_image};
-use std::path::{Path, PathBuf};
 
-fn dir(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+mod common;
 
-/// The files directly in `d` (none if it does not exist), sorted.
-fn files(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = match std::fs::read_dir(d) {
-        Ok(rd) => rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
-}
+use common::repo_path as dir;
 
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
 fn replay_seed_corpus_and_regressions() {
-    let seeds = files(&dir("fuzz/corpus/segment_image"));
-    assert!(!seeds.is_empty(), "the seed corpus fuzz/corpus/segment_image is empty");
-    let regressions = files(&dir("fuzz/regressions/segment_image"));
-    for f in seeds.iter().chain(&regressions) {
-        let data = std::fs::read(f).unwrap();
-        eprintln!("replaying {} ({} bytes)", f.display(), data.len());
-        segment_image(&data);
-    }
+    common::replay_corpus("segment_image", segment_image);
 }
 
 /// The seeds: valid images (records, padding at the wrap, several capacities, each end

@@ -6,33 +6,15 @@
 //! `cargo test --test fuzz_mpmc_corpus -- --ignored regenerate_seed_corpus`.
 
 use shmring::fuzzing::mpmc_ops;
-use std::path::{Path, PathBuf};
 
-fn dir(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+mod common;
 
-/// The files directly in `d` (none if it does not exist), sorted.
-fn files(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = match std::fs::read_dir(d) {
-        Ok(rd) => rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
-}
+use common::repo_path as dir;
 
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
 fn replay_seed_corpus_and_regressions() {
-    let seeds = files(&dir("fuzz/corpus/mpmc_ops"));
-    assert!(!seeds.is_empty(), "the seed corpus fuzz/corpus/mpmc_ops is empty");
-    let regressions = files(&dir("fuzz/regressions/mpmc_ops"));
-    for f in seeds.iter().chain(&regressions) {
-        let data = std::fs::read(f).unwrap();
-        eprintln!("replaying {} ({} bytes)", f.display(), data.len());
-        mpmc_ops(&data);
-    }
+    common::replay_corpus("mpmc_ops", mpmc_ops);
 }
 
 // Opcodes of `mpmc_ops` (the byte after each is the argument: which end, or for a
