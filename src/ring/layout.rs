@@ -358,12 +358,12 @@ pub(crate) struct HeapBlock {
     layout: std::alloc::Layout,
 }
 
+#[cfg(not(loom))]
 // SAFETY: the block is plain memory accessed only through atomics and bounds-checked
 // copies ordered by the ring's protocol; sharing it between threads is the point.
-#[cfg(not(loom))]
 unsafe impl Send for HeapBlock {}
-// SAFETY: as above.
 #[cfg(not(loom))]
+// SAFETY: as above.
 unsafe impl Sync for HeapBlock {}
 
 #[cfg(not(loom))]

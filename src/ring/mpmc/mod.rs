@@ -320,18 +320,21 @@ impl Shared {
 
     #[cfg(loom)]
     fn write_payload(&self, i: u64, msg: &[u8]) {
-        // SAFETY: loom checks that no other access to the cell races with this write.
-        self.ring.as_ref().expect("loom queue").slots[i as usize]
-            .payload
-            .with_mut(|p| unsafe { (&mut *p)[..msg.len()].copy_from_slice(msg) });
+        let cell = &self.ring.as_ref().expect("loom queue").slots[i as usize].payload;
+        cell.with_mut(|p| {
+            // SAFETY: loom checks that no other access to the cell races with this write.
+            unsafe { (&mut *p)[..msg.len()].copy_from_slice(msg) }
+        });
     }
 
     #[cfg(loom)]
     fn read_payload(&self, i: u64, buf: &mut Vec<u8>, len: usize) {
-        // SAFETY: loom checks that no write to the cell races with this read.
-        self.ring.as_ref().expect("loom queue").slots[i as usize]
-            .payload
-            .with(|p| buf.extend_from_slice(unsafe { &(&*p)[..len] }));
+        let cell = &self.ring.as_ref().expect("loom queue").slots[i as usize].payload;
+        cell.with(|p| {
+            // SAFETY: loom checks that no write to the cell races with this read.
+            let bytes = unsafe { &(&*p)[..len] };
+            buf.extend_from_slice(bytes)
+        });
     }
 
     /// Copy `msg` into slot `i`'s payload (`msg.len() <= slot_size`, checked by the
