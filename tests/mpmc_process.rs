@@ -373,6 +373,25 @@ fn print_stats(what: &str, s: &QueueStats, took: Duration) {
 
 const STRESS_PER_PRODUCER: u64 = 300_000;
 
+/// The environment of a peer of the 3-producer tests: queue name, message size limit,
+/// producer count, messages per producer, and `extra`.
+fn peer_env(
+    name: &str,
+    max_len: usize,
+    per_producer: u64,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("QUEUE", name.to_string()),
+        ("MAX_LEN", max_len.to_string()),
+        ("IDS", "3".to_string()),
+        ("BITS", per_producer.to_string()),
+        ("COUNT", per_producer.to_string()),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
 #[test]
 fn three_producers_three_consumers_exactly_once_in_order() {
     const TEST: &str = "three_producers_three_consumers_exactly_once_in_order";
@@ -383,17 +402,7 @@ fn three_producers_three_consumers_exactly_once_in_order() {
     let name = unique_name("mpmc-3x3");
     // The parent is the creator and a (silent) producer party: it closes the queue.
     let q = Producer::create(&name, 256, 256).unwrap();
-    let env = |extra: &[(&'static str, String)]| {
-        let mut v = vec![
-            ("QUEUE", name.clone()),
-            ("MAX_LEN", "256".to_string()),
-            ("IDS", "3".to_string()),
-            ("BITS", STRESS_PER_PRODUCER.to_string()),
-            ("COUNT", STRESS_PER_PRODUCER.to_string()),
-        ];
-        v.extend_from_slice(extra);
-        v
-    };
+    let env = |extra: &[(&'static str, String)]| peer_env(&name, 256, STRESS_PER_PRODUCER, extra);
     let start = Instant::now();
     let consumers: Vec<Peer> = (0..3).map(|_| Peer::spawn(TEST, "consumer", &env(&[]))).collect();
     let producers: Vec<Peer> = (0..3)
@@ -618,17 +627,7 @@ fn producer_killed_mid_claim_costs_one_lost_message() {
     const BEFORE: u64 = 50; // the victim's messages before its claim
     let name = unique_name("mpmc-pkill");
     let q = Producer::create(&name, 64, 64).unwrap();
-    let env = |extra: &[(&'static str, String)]| {
-        let mut v = vec![
-            ("QUEUE", name.clone()),
-            ("MAX_LEN", "64".to_string()),
-            ("IDS", "3".to_string()),
-            ("BITS", KILL_PER_PRODUCER.to_string()),
-            ("COUNT", KILL_PER_PRODUCER.to_string()),
-        ];
-        v.extend_from_slice(extra);
-        v
-    };
+    let env = |extra: &[(&'static str, String)]| peer_env(&name, 64, KILL_PER_PRODUCER, extra);
     let start = Instant::now();
     let consumers: Vec<Peer> = (0..2).map(|_| Peer::spawn(TEST, "consumer", &env(&[]))).collect();
     let mut victim = Peer::spawn(
@@ -678,17 +677,7 @@ fn consumer_killed_mid_read_costs_one_lost_message() {
     let _dog = Watchdog::new(TEST, Duration::from_secs(90));
     let name = unique_name("mpmc-ckill");
     let mut q = Producer::create(&name, 64, 64).unwrap();
-    let env = |extra: &[(&'static str, String)]| {
-        let mut v = vec![
-            ("QUEUE", name.clone()),
-            ("MAX_LEN", "64".to_string()),
-            ("IDS", "3".to_string()),
-            ("BITS", KILL_PER_PRODUCER.to_string()),
-            ("COUNT", KILL_PER_PRODUCER.to_string()),
-        ];
-        v.extend_from_slice(extra);
-        v
-    };
+    let env = |extra: &[(&'static str, String)]| peer_env(&name, 64, KILL_PER_PRODUCER, extra);
     let start = Instant::now();
     // The message the victim will hold: producer 2, seq 0.
     let mut buf = Vec::new();

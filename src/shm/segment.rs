@@ -469,10 +469,20 @@ impl Segment {
         display(self.name.as_deref())
     }
 
-    /// Whether the creator's choice recorded in the header is asymmetric fences.
+    /// Whether the structure on this segment must use asymmetric fences (the creator's
+    /// choice, recorded in the header); an error if it must and this process cannot
+    /// take part (membarrier unavailable here).
     #[cfg_attr(loom, allow(dead_code))] // rings are not built on segments under loom
-    pub(crate) fn asymmetric(&self) -> bool {
-        self.info.flags & flags::ASYMMETRIC_FENCES != 0
+    pub(crate) fn asymmetric_fences(&self) -> Result<bool> {
+        let asym = self.info.flags & flags::ASYMMETRIC_FENCES != 0;
+        if asym && !crate::primitive::asymmetric_fences_available() {
+            return Err(Error::InvalidArgument(format!(
+                "segment {:?} was created with asymmetric fences, but membarrier(GLOBAL_EXPEDITED) \
+                 is not available in this process; recreate it with SegmentOptions::asymmetric_fences(false)",
+                self.display_name()
+            )));
+        }
+        Ok(asym)
     }
 
     /// Keep a named segment when this (creating) mapping drops.

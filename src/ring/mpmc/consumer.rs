@@ -224,6 +224,21 @@ fn release(sh: &Shared, t: Taken) {
     sh.ctl().not_full.notify(sh.asym);
 }
 
+/// Claim slot `seq` (found holding `s`) for reading at `lap`, recording this party as
+/// the owner.
+#[inline]
+fn claim_for_reading(sh: &Shared, seq: &crate::primitive::AtomicU64, s: u64, lap: u64) -> bool {
+    // AcqRel: Acquire pairs with the producer's Release store of FULL (the payload is
+    // read after this); Release orders the claim before our later writes to the slot.
+    seq.compare_exchange(
+        s,
+        slot::encode(lap, sh.me, READING),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
 /// One attempt at the dequeue position.
 fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     let c = sh.ctl();
@@ -240,22 +255,10 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
         if l == lap {
             match st {
                 FULL => {
-                    if seq
-                        .compare_exchange(
-                            s,
-                            slot::encode(lap, sh.me, READING),
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_err()
-                    {
+                    if !claim_for_reading(sh, seq, s, lap) {
                         continue;
                     }
-                    // Relaxed: a hint; failure means someone helped.
-                    let _ = c
-                        .deq
-                        .pos
-                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+                    c.deq.advance(pos);
                     // Relaxed: ordered after the Acquire load of FULL above.
                     let len = sh.len_word(i).load(Ordering::Relaxed);
                     let t = Taken { i, lap, len: 0 };
@@ -273,31 +276,17 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                 }
                 READING => {
                     // Another consumer has it: help the position along.
-                    let _ = c
-                        .deq
-                        .pos
-                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+                    c.deq.advance(pos);
                     continue;
                 }
                 WRITING => {
                     if check_liveness && !sh.owner_alive(owner) {
                         // Its producer died before publishing: skip the slot, count and
                         // report the lost message.
-                        if seq
-                            .compare_exchange(
-                                s,
-                                slot::encode(lap, sh.me, READING),
-                                Ordering::AcqRel,
-                                Ordering::Relaxed,
-                            )
-                            .is_err()
-                        {
+                        if !claim_for_reading(sh, seq, s, lap) {
                             continue;
                         }
-                        let _ =
-                            c.deq
-                                .pos
-                                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+                        c.deq.advance(pos);
                         release(sh, Taken { i, lap, len: 0 });
                         sh.count_lost();
                         return Err(PopError::Lost);
@@ -323,10 +312,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
         }
         if l == slot::next_lap(lap) {
             // Already taken and freed for the next lap: help the position along.
-            let _ = c
-                .deq
-                .pos
-                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+            c.deq.advance(pos);
             continue;
         }
         if slot::next_lap(l) == lap {

@@ -134,6 +134,18 @@ struct PosLine {
     pos: AtomicU64,
 }
 
+impl PosLine {
+    /// Move the position past `pos` unless someone (its claimer or a helper) already did.
+    #[inline]
+    fn advance(&self, pos: u64) {
+        // Relaxed: positions are hints; the slots' sequence words synchronize. Failure
+        // means someone else advanced it.
+        let _ = self
+            .pos
+            .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
 #[repr(C, align(128))]
 #[derive(Debug)]
 struct StateLine {
@@ -489,12 +501,7 @@ impl Shared {
                 seg.area_len()
             )));
         }
-        let asym = seg.asymmetric();
-        if asym && !crate::primitive::asymmetric_fences_available() {
-            return Err(Error::InvalidArgument(format!(
-                "segment {name:?} uses asymmetric fences, but membarrier is not available here"
-            )));
-        }
+        let asym = seg.asymmetric_fences()?;
         let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
         Ok(Shared {
             ctl: base.cast(),

@@ -286,11 +286,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                     )
                     .is_ok()
                 {
-                    // Relaxed: a hint (see above); failure means someone helped.
-                    let _ = c
-                        .enq
-                        .pos
-                        .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+                    c.enq.advance(pos);
                     let claim = Claim { i, lap };
                     if sh.closed() {
                         // Closed meanwhile: give the slot back as an aborted message.
@@ -305,10 +301,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                 continue;
             }
             // Claimed at this lap, position not advanced yet: help it along.
-            let _ = c
-                .enq
-                .pos
-                .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+            c.enq.advance(pos);
             continue;
         }
         if slot::next_lap(l) == lap {

@@ -271,13 +271,7 @@ impl Shared {
         if info.params[1] != max_msg {
             return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
         }
-        let asym = seg.asymmetric();
-        if asym && !crate::primitive::asymmetric_fences_available() {
-            return Err(Error::InvalidArgument(format!(
-                "segment {name:?} was created with asymmetric fences, but membarrier(GLOBAL_EXPEDITED) \
-                 is not available in this process; recreate it with SegmentOptions::asymmetric_fences(false)"
-            )));
-        }
+        let asym = seg.asymmetric_fences()?;
         let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
         // SAFETY: the area holds CONTROL_SIZE + cap bytes (checked above); the data
         // region starts CONTROL_SIZE bytes in (128-aligned), is `cap` bytes, and lives as
