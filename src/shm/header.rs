@@ -26,6 +26,18 @@ pub enum SegmentKind {
     SpscRing = 1,
     /// A multi-producer multi-consumer queue of slots ([`crate::ring::mpmc`]).
     MpmcQueue = 2,
+    /// A robust process-shared mutex guarding a value ([`crate::sync::Mutex`]).
+    Mutex = 3,
+    /// A reentrant robust lock ([`crate::sync::RLock`]).
+    RLock = 4,
+    /// A counting semaphore ([`crate::sync::Semaphore`], [`crate::sync::BoundedSemaphore`]).
+    Semaphore = 5,
+    /// An event flag ([`crate::sync::Event`]).
+    Event = 6,
+    /// A mutex-guarded value with a condition variable ([`crate::sync::Condition`]).
+    Condition = 7,
+    /// A barrier ([`crate::sync::Barrier`]).
+    Barrier = 8,
     /// A segment whose area the user lays out (shmring only manages the header).
     Raw = 100,
 }
@@ -36,6 +48,12 @@ impl SegmentKind {
         match raw {
             1 => Some(SegmentKind::SpscRing),
             2 => Some(SegmentKind::MpmcQueue),
+            3 => Some(SegmentKind::Mutex),
+            4 => Some(SegmentKind::RLock),
+            5 => Some(SegmentKind::Semaphore),
+            6 => Some(SegmentKind::Event),
+            7 => Some(SegmentKind::Condition),
+            8 => Some(SegmentKind::Barrier),
             100 => Some(SegmentKind::Raw),
             _ => None,
         }
@@ -46,6 +64,12 @@ impl SegmentKind {
         match self {
             SegmentKind::SpscRing => "spsc",
             SegmentKind::MpmcQueue => "mpmc",
+            SegmentKind::Mutex => "mutex",
+            SegmentKind::RLock => "rlock",
+            SegmentKind::Semaphore => "semaphore",
+            SegmentKind::Event => "event",
+            SegmentKind::Condition => "condition",
+            SegmentKind::Barrier => "barrier",
             SegmentKind::Raw => "raw",
         }
     }

@@ -1,0 +1,1009 @@
+//! A robust, process-shared mutex: [`RawMutex`] (embeddable in your own `#[repr(C)]`
+//! shared struct), [`Mutex<T>`] (a segment holding the lock and a `Pod` value), and the
+//! reentrant [`RLock`].
+//!
+//! # Algorithm
+//!
+//! Drepper's three-state futex mutex ("Futexes Are Tricky", mutex2), with the owner's
+//! identity in the lock word as in the kernel's robust futexes, and the sleepers on a
+//! separate 32-bit sequence word because the lock word is 64 bits wide (a futex is 32):
+//!
+//! - lock: one compare-and-swap `0 -> me` (`me` = [`Owner`], TID and start time); on
+//!   failure, a short spin, then sleep: set `WAITERS` in the word, sleep on `seq`.
+//! - unlock: swap the word to 0; if `WAITERS` was set, bump `seq` and wake one sleeper,
+//!   which re-locks with `WAITERS` set (others may still sleep).
+//! - robustness: a waiter checks the owner's liveness every
+//!   [`LIVENESS_INTERVAL`](super::wait::LIVENESS_INTERVAL) (and once more before a timed
+//!   lock gives up); a dead owner's word is replaced by the waiter's with one
+//!   compare-and-swap, so exactly one party recovers it, and the lock becomes
+//!   *inconsistent*: that locker, and every later one until someone calls
+//!   [`MutexGuard::mark_consistent`], gets [`OwnerDied`] carrying the guard.
+//!   A holder killed while nobody waits is found by the next locker after at most one
+//!   interval of sleep; one killed while others sleep, by the first sleeper to wake.
+//!
+//! # State words
+//!
+//! `word` (`AtomicU64`):
+//!
+//! | value              | meaning                                   | written by                     |
+//! |--------------------|-------------------------------------------|--------------------------------|
+//! | `0`                | unlocked, nobody asleep                   | unlock (swap)                  |
+//! | `WAITERS`          | unlocked, sleepers may exist              | left by requeue / a leaver     |
+//! | `owner`            | locked by `owner`, nobody asleep          | lock (CAS from 0)              |
+//! | `owner \| WAITERS` | locked, sleepers may exist: unlock wakes  | a sleeper (CAS), a recoverer   |
+//!
+//! `owner` is bits 0..=62 (TID << 32 | start ticks), never 0; `WAITERS` is bit 63. A word
+//! naming a thread that is gone (also after corruption) is recovered as a dead owner.
+//!
+//! `seq` (`AtomicU32`, the futex word): bumped with Release by an unlock that swapped out
+//! `WAITERS`; a sleeper reads it (Acquire) *before* its last look at `word`, so an unlock
+//! between that look and the sleep changes `seq` and the futex wait returns at once.
+//!
+//! `state` (`AtomicU32`): 0 consistent; anything else inconsistent (set by the locker
+//! that recovered from a dead owner, cleared by `mark_consistent`).
+//!
+//! `depth` (`AtomicU32`, [`RLock`] only): extra acquisitions by the owning thread; only
+//! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
+//! make the lock release early or late, never cause undefined behaviour or a panic).
+
+use super::owner::Owner;
+use super::wait::LIVENESS_INTERVAL;
+use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Bit 63 of the lock word: sleepers may exist.
+pub(crate) const WAITERS: u64 = 1 << 63;
+
+/// Spin iterations (pause hints) before a locker sleeps.
+const SPINS: u32 = 100;
+
+/// The previous holder died holding the lock (or a previous recoverer did not mark the
+/// data consistent). The lock **is held**: `into_inner` gives the guard, with which the
+/// data can be checked, repaired and marked consistent.
+pub struct OwnerDied<G> {
+    guard: G,
+}
+
+impl<G> OwnerDied<G> {
+    pub(crate) fn new(guard: G) -> Self {
+        OwnerDied { guard }
+    }
+
+    /// The guard of the now-held lock.
+    pub fn into_inner(self) -> G {
+        self.guard
+    }
+
+    /// A reference to the guard.
+    pub fn get_ref(&self) -> &G {
+        &self.guard
+    }
+
+    /// A mutable reference to the guard.
+    pub fn get_mut(&mut self) -> &mut G {
+        &mut self.guard
+    }
+
+    /// Apply `f` to the guard (turn a raw acquisition into a typed guard).
+    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {
+        OwnerDied { guard: f(self.guard) }
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerDied").finish_non_exhaustive()
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the previous holder of the lock died holding it; the protected data may be inconsistent")
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+/// The outcome of a lock call that may fail: `Ok(guard)`, or the lock was taken from a
+/// dead owner (`Err(OwnerDied)`, lock held).
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+
+/// Why `try_lock` or `lock_timeout` did not return a clean guard.
+pub enum LockError<G> {
+    /// Acquired, but from a dead owner (see [`OwnerDied`]): the lock is held.
+    OwnerDied(OwnerDied<G>),
+    /// `try_lock`: the lock is held by another thread.
+    WouldBlock,
+    /// `lock_timeout`: the time passed and the lock is held by a live thread.
+    Timeout,
+}
+
+impl<G> LockError<G> {
+    /// The guard, if the lock was acquired (from a dead owner).
+    pub fn into_guard(self) -> Option<G> {
+        match self {
+            LockError::OwnerDied(o) => Some(o.into_inner()),
+            _ => None,
+        }
+    }
+
+    #[cfg_attr(loom, allow(dead_code))]
+    fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+        match self {
+            LockError::OwnerDied(o) => LockError::OwnerDied(o.map(f)),
+            LockError::WouldBlock => LockError::WouldBlock,
+            LockError::Timeout => LockError::Timeout,
+        }
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::WouldBlock => f.write_str("WouldBlock"),
+            LockError::Timeout => f.write_str("Timeout"),
+        }
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(o) => o.fmt(f),
+            LockError::WouldBlock => f.write_str("the lock is held by another thread"),
+            LockError::Timeout => f.write_str("timed out waiting for the lock"),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+/// How the slow path ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slow {
+    Acquired,
+    Recovered,
+    TimedOut,
+}
+
+/// A robust process-shared mutex without data: 24 bytes that may live anywhere in shared
+/// memory (all-zero bytes are an unlocked mutex). Place it in your own `#[repr(C)]`
+/// struct in a segment; every process that maps the struct can lock it.
+///
+/// All parties must be in one pid namespace (see [`crate::sync`]'s module docs).
+///
+/// ```
+/// use shmring::sync::RawMutex;
+/// let m = RawMutex::new();
+/// assert!(m.lock().is_ok());
+/// assert!(m.is_locked());
+/// // SAFETY: this thread holds the lock.
+/// unsafe { m.unlock() };
+/// assert!(!m.is_locked());
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct RawMutex {
+    word: AtomicU64,
+    seq: AtomicU32,
+    state: AtomicU32,
+    depth: AtomicU32,
+    _reserved: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<RawMutex>() == 24);
+
+impl Default for RawMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RawMutex {
+    /// An unlocked, consistent mutex.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        RawMutex {
+            word: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            depth: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
+        }
+    }
+
+    /// An unlocked, consistent mutex.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        RawMutex {
+            word: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            depth: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
+        }
+    }
+
+    /// Lock, sleeping while another thread holds it. `Err(OwnerDied)`: the lock is held
+    /// by this thread, but its previous holder died with it (or the data was never marked
+    /// consistent since).
+    #[inline]
+    pub fn lock(&self) -> LockResult<()> {
+        let me = Owner::current().0;
+        // Acquire: pairs with the Release swap in `unlock`, so the previous holder's
+        // writes to the protected data are visible once we hold the lock.
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(Slow::Acquired);
+        }
+        self.acquired(self.lock_slow(me, None))
+    }
+
+    /// Lock if it is free now (never sleeps, never checks the owner's liveness).
+    #[inline]
+    pub fn try_lock(&self) -> Result<(), LockError<()>> {
+        let me = Owner::current().0;
+        let mut w = self.word.load(Ordering::Relaxed);
+        while w & !WAITERS == 0 {
+            // Acquire: as in `lock`.
+            match self
+                .word
+                .compare_exchange(w, me | (w & WAITERS), Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied),
+                Err(now) => w = now,
+            }
+        }
+        Err(LockError::WouldBlock)
+    }
+
+    /// Lock, sleeping at most `timeout`. Before giving up it checks whether the holder is
+    /// dead (then it recovers the lock: `LockError::OwnerDied`).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<(), LockError<()>> {
+        let me = Owner::current().0;
+        // Acquire: as in `lock`.
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
+        }
+        match self.lock_slow(me, Some(Instant::now() + timeout)) {
+            Slow::TimedOut => Err(LockError::Timeout),
+            s => self.acquired(s).map_err(LockError::OwnerDied),
+        }
+    }
+
+    /// Unlock.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread holds the lock (acquired by `lock`, `try_lock` or
+    /// `lock_timeout`, including through `OwnerDied`), and the data it protects is no
+    /// longer accessed through this acquisition.
+    #[inline]
+    pub unsafe fn unlock(&self) {
+        // Release: pairs with the Acquire CAS of the next locker (fast path, slow path,
+        // recovery), publishing our writes to the protected data.
+        let prev = self.word.swap(0, Ordering::Release);
+        if prev & WAITERS != 0 {
+            self.wake_one();
+        }
+    }
+
+    /// Whether some thread holds the lock (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: an advisory snapshot.
+        self.word.load(Ordering::Relaxed) & !WAITERS != 0
+    }
+
+    /// Whether the calling thread holds the lock.
+    pub fn is_owned_by_current_thread(&self) -> bool {
+        // Relaxed: only this thread writes its own identity into the word, and it reads
+        // its own latest write (or a later value) by coherence.
+        self.word.load(Ordering::Relaxed) & !WAITERS == Owner::current().0
+    }
+
+    /// Whether the data is marked consistent (no holder died since the last
+    /// [`RawMutex::mark_consistent`]).
+    pub fn is_consistent(&self) -> bool {
+        // Relaxed: advisory when not holding the lock; ordered by the lock's Acquire when
+        // holding it.
+        self.state.load(Ordering::Relaxed) == 0
+    }
+
+    /// Declare the protected data consistent again after repairing it (call while holding
+    /// the lock): later lockers get a clean `Ok`.
+    pub fn mark_consistent(&self) {
+        // Relaxed: published to the next locker by the Release of `unlock`.
+        self.state.store(0, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn acquired(&self, how: Slow) -> LockResult<()> {
+        if how == Slow::Recovered {
+            // Relaxed: we hold the lock; published by our unlock's Release.
+            self.state.store(1, Ordering::Relaxed);
+            return Err(OwnerDied::new(()));
+        }
+        // Relaxed: written only by holders of the lock, ordered by the Acquire that
+        // acquired it.
+        if self.state.load(Ordering::Relaxed) != 0 {
+            Err(OwnerDied::new(()))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_one(&self) {
+        // Release: pairs with the Acquire load of `seq` by a sleeper in `lock_slow`.
+        self.seq.fetch_add(1, Ordering::Release);
+        primitive::futex_wake(&self.seq, 1);
+    }
+
+    /// The contended path: spin, then sleep, checking the owner's liveness every interval
+    /// and before a timeout.
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self, me: u64, deadline: Option<Instant>) -> Slow {
+        let mut slept = false;
+        let mut spins = 0u32;
+        let mut next_check: Option<Instant> = None;
+        loop {
+            // Relaxed: the CAS below carries the Acquire.
+            let w = self.word.load(Ordering::Relaxed);
+            if w & !WAITERS == 0 {
+                // Free. After a sleep, others may still sleep: keep WAITERS set so our
+                // unlock wakes the next one.
+                let new = me | if slept { WAITERS } else { w & WAITERS };
+                // Acquire: as in `lock`.
+                if self
+                    .word
+                    .compare_exchange(w, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Slow::Acquired;
+                }
+                continue;
+            }
+            if !slept && spins < SPINS && w & WAITERS == 0 {
+                primitive::spin_hint();
+                spins += 1;
+                continue;
+            }
+            let now = Instant::now();
+            let next = *next_check.get_or_insert(now + LIVENESS_INTERVAL);
+            let expired = deadline.is_some_and(|d| now >= d);
+            if now >= next || expired {
+                next_check = Some(now + LIVENESS_INTERVAL);
+                if Owner(w & !WAITERS).is_dead() {
+                    // Exactly one party wins this CAS on the dead owner's word. WAITERS:
+                    // others may sleep. Acquire: the dead owner wrote no Release; this
+                    // orders our reads after whatever its last unlock published.
+                    if self
+                        .word
+                        .compare_exchange(w, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Slow::Recovered;
+                    }
+                    continue;
+                }
+                if expired {
+                    return Slow::TimedOut;
+                }
+            }
+            // Acquire: pairs with the Release bump in `wake_one`. Read before the last
+            // look at `word`: an unlock after that look bumps `seq` after this read, so
+            // the futex wait below returns at once.
+            let key = self.seq.load(Ordering::Acquire);
+            // Relaxed: ordered after the Acquire load above.
+            let w = self.word.load(Ordering::Relaxed);
+            if w & !WAITERS == 0 {
+                continue;
+            }
+            // Relaxed: the unlock's swap is an RMW of the same word, so it either sees
+            // our WAITERS or our CAS fails.
+            if w & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let nap = match deadline {
+                Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
+                None => LIVENESS_INTERVAL,
+            };
+            primitive::futex_wait(&self.seq, key, Some(nap));
+            slept = true;
+        }
+    }
+
+    // ---- reentrant use (RLock) -------------------------------------------------------
+
+    /// Lock reentrantly: if this thread already holds it, count one more acquisition.
+    /// `timeout`: `None` try once, `Some(None)` block, `Some(Some(t))` wait at most `t`.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn lock_reentrant(&self, timeout: Option<Option<Duration>>) -> Result<(), LockError<()>> {
+        if self.is_owned_by_current_thread() {
+            // Relaxed (both): only the owner touches `depth`.
+            let d = self.depth.load(Ordering::Relaxed);
+            self.depth.store(d.wrapping_add(1), Ordering::Relaxed);
+            return Ok(());
+        }
+        let r = match timeout {
+            None => self.try_lock(),
+            Some(None) => self.lock().map_err(LockError::OwnerDied),
+            Some(Some(t)) => self.lock_timeout(t),
+        };
+        if matches!(r, Ok(()) | Err(LockError::OwnerDied(_))) {
+            // Relaxed: we hold the lock.
+            self.depth.store(0, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// # Safety
+    /// The calling thread holds the lock through a reentrant acquisition.
+    #[cfg_attr(loom, allow(dead_code))]
+    unsafe fn unlock_reentrant(&self) {
+        // Relaxed (both): only the owner touches `depth`.
+        let d = self.depth.load(Ordering::Relaxed);
+        if d == 0 {
+            // SAFETY: forwarded from the caller: this thread holds the lock.
+            unsafe { self.unlock() };
+        } else {
+            self.depth.store(d - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requeue support for a condition variable: the futex word sleepers wait on.
+    #[allow(dead_code)] // used by the condition variable (in progress)
+    pub(crate) fn seq_word(&self) -> &AtomicU32 {
+        &self.seq
+    }
+
+    /// Mark that sleepers may exist (before requeueing condition waiters onto `seq`).
+    #[allow(dead_code)] // used by the condition variable (in progress)
+    pub(crate) fn set_waiters(&self) {
+        // Relaxed: an RMW of the lock word; the unlock's swap sees it or precedes it.
+        self.word.fetch_or(WAITERS, Ordering::Relaxed);
+    }
+
+    /// Lock after a condition wait: like `lock`, but always leaving `WAITERS` set, since
+    /// other condition waiters may have been requeued onto this mutex.
+    #[allow(dead_code)] // used by the condition variable (in progress)
+    pub(crate) fn lock_after_wait(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
+        let me = Owner::current().0;
+        // Acquire: as in `lock`.
+        if self
+            .word
+            .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            || self
+                .word
+                .compare_exchange(WAITERS, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
+        }
+        match self.lock_slow(me, deadline) {
+            Slow::TimedOut => Err(LockError::Timeout),
+            s => self.acquired(s).map_err(LockError::OwnerDied),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub use segment_backed::*;
+
+#[cfg(not(loom))]
+mod segment_backed {
+    use super::*;
+    use crate::error::Result;
+    use crate::shm::{SegmentKind, SegmentOptions};
+    use crate::sync::shared::{Area, check_type, type_fingerprint};
+    use bytemuck::Pod;
+    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::cell::UnsafeCell;
+    use std::marker::PhantomData;
+    use std::ops::{Deref, DerefMut};
+
+    #[repr(C)]
+    pub(crate) struct MutexArea<T> {
+        pub(crate) raw: RawMutex,
+        pub(crate) data: UnsafeCell<T>,
+    }
+
+    /// A robust process-shared mutex guarding a `T` in its own segment, like Python's
+    /// `multiprocessing.Lock` plus the value it protects (`Value(..., lock=True)`).
+    ///
+    /// `T` is [`bytemuck::Pod`]: plain data, valid for any bytes a peer may write, with
+    /// no pointers (which would mean nothing in another process). Use `()` for a bare
+    /// lock.
+    ///
+    /// If a holder dies (even by `SIGKILL`), the next locker gets [`OwnerDied`] with the
+    /// guard; see the [module docs](crate::sync::mutex) for the protocol.
+    ///
+    /// ```
+    /// use shmring::sync::Mutex;
+    /// let m = Mutex::anonymous(0u64)?;          // hand to a child with `as_fd`
+    /// *m.lock().unwrap() += 1;
+    /// assert_eq!(*m.lock().unwrap(), 1);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
+    pub struct Mutex<T> {
+        area: Area<MutexArea<T>>,
+    }
+
+    // SAFETY: the value is only reached through the lock; T: Pod + Send holds no
+    // thread-bound state.
+    unsafe impl<T: Pod + Send> Send for Mutex<T> {}
+    // SAFETY: as above; `&Mutex` only gives `&mut T` to the lock holder.
+    unsafe impl<T: Pod + Send> Sync for Mutex<T> {}
+
+    impl<T> fmt::Debug for Mutex<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Mutex")
+                .field("name", &self.area.name())
+                .field("raw", &self.area.get().raw)
+                .finish()
+        }
+    }
+
+    fn params<T>() -> [u64; 8] {
+        let mut p = [0u64; 8];
+        p[0] = std::mem::size_of::<T>() as u64;
+        p[1] = type_fingerprint::<T>();
+        p
+    }
+
+    impl<T: Pod + Send> Mutex<T> {
+        fn create_in(name: Option<&str>, kind: SegmentKind, value: T, opts: &SegmentOptions) -> Result<Self> {
+            let area = Area::create(name, kind, params::<T>(), opts, |a: &MutexArea<T>| {
+                // SAFETY: the segment is not published yet: nobody else maps it.
+                unsafe { a.data.get().write(value) };
+            })?;
+            Ok(Mutex { area })
+        }
+
+        /// Create the named mutex `name` holding `value` (unlinked when this handle
+        /// drops, unless [`Mutex::keep`]).
+        pub fn create(name: &str, value: T) -> Result<Self> {
+            Self::create_in(Some(name), SegmentKind::Mutex, value, &SegmentOptions::default())
+        }
+
+        /// [`Mutex::create`] with segment options (mode, keep, prefault, ...).
+        pub fn create_with(name: &str, value: T, opts: &SegmentOptions) -> Result<Self> {
+            Self::create_in(Some(name), SegmentKind::Mutex, value, opts)
+        }
+
+        /// An anonymous (memfd) mutex holding `value`; hand it to a child through
+        /// [`AsFd`] and [`Mutex::from_fd`].
+        pub fn anonymous(value: T) -> Result<Self> {
+            Self::create_in(None, SegmentKind::Mutex, value, &SegmentOptions::default())
+        }
+
+        /// Open the named mutex `name`, which must have been created for this `T`.
+        pub fn open(name: &str) -> Result<Self> {
+            let area = Area::open(name, SegmentKind::Mutex, |p| check_type::<T>(p, 1, "mutex"))?;
+            Ok(Mutex { area })
+        }
+
+        /// Map a mutex received as a descriptor.
+        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+            let area = Area::from_fd(fd, SegmentKind::Mutex, |p| check_type::<T>(p, 1, "mutex"))?;
+            Ok(Mutex { area })
+        }
+
+        /// Another handle on the same mutex (a second mapping).
+        pub fn try_clone(&self) -> Result<Self> {
+            Ok(Mutex {
+                area: self.area.try_clone()?,
+            })
+        }
+
+        /// Keep the named segment when this creating handle drops.
+        pub fn keep(&mut self) {
+            self.area.keep();
+        }
+
+        /// The segment's name (`None` if anonymous).
+        pub fn name(&self) -> Option<&str> {
+            self.area.name()
+        }
+
+        /// The lock itself.
+        pub fn raw(&self) -> &RawMutex {
+            &self.area.get().raw
+        }
+
+        fn guard(&self) -> MutexGuard<'_, T> {
+            MutexGuard {
+                mutex: self,
+                _not_send: PhantomData,
+            }
+        }
+
+        /// Lock, sleeping while another thread holds it.
+        pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+            match self.raw().lock() {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
+        /// Lock if free now.
+        pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+            match self.raw().try_lock() {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
+        /// Lock, waiting at most `timeout`.
+        pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+            match self.raw().lock_timeout(timeout) {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
+        /// A copy of the value, read under the lock (recovering from a dead owner).
+        pub fn get(&self) -> T {
+            *self.lock().unwrap_or_else(OwnerDied::into_inner)
+        }
+    }
+
+    impl<T> AsFd for Mutex<T> {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.area.as_fd()
+        }
+    }
+
+    /// Access to a [`Mutex`]'s value; unlocks when dropped. Not `Send`: the lock
+    /// records the locking thread.
+    pub struct MutexGuard<'a, T: Pod + Send> {
+        mutex: &'a Mutex<T>,
+        _not_send: PhantomData<*const ()>,
+    }
+
+    impl<T: Pod + Send> MutexGuard<'_, T> {
+        /// Declare the value consistent after repairing it following [`OwnerDied`].
+        pub fn mark_consistent(&self) {
+            self.mutex.raw().mark_consistent();
+        }
+
+        #[allow(dead_code)] // used by the condition variable (in progress)
+        pub(crate) fn mutex(&self) -> &Mutex<T> {
+            self.mutex
+        }
+    }
+
+    impl<T: Pod + Send> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: we hold the lock, so no other party (that follows the protocol)
+            // accesses the value; it is valid for any bytes (Pod) and lives in the
+            // mapping, which outlives the guard.
+            unsafe { &*self.mutex.area.get().data.get() }
+        }
+    }
+
+    impl<T: Pod + Send> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: as in `deref`; the guard is borrowed mutably.
+            unsafe { &mut *self.mutex.area.get().data.get() }
+        }
+    }
+
+    impl<T: Pod + Send> Drop for MutexGuard<'_, T> {
+        fn drop(&mut self) {
+            // SAFETY: the guard exists only while this thread holds the lock.
+            unsafe { self.mutex.raw().unlock() };
+        }
+    }
+
+    impl<T: Pod + Send + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(&**self, f)
+        }
+    }
+
+    /// A reentrant robust lock (Python's `multiprocessing.RLock`): the holding thread may
+    /// lock it again; it is released when every acquisition has been released.
+    ///
+    /// ```
+    /// use shmring::sync::RLock;
+    /// let l = RLock::anonymous()?;
+    /// let a = l.lock().unwrap();
+    /// let b = l.lock().unwrap(); // same thread: no deadlock
+    /// drop(b);
+    /// drop(a);
+    /// assert!(!l.raw().is_locked());
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
+    pub struct RLock {
+        area: Area<RawMutex>,
+    }
+
+    impl fmt::Debug for RLock {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("RLock")
+                .field("name", &self.area.name())
+                .field("raw", self.area.get())
+                .finish()
+        }
+    }
+
+    impl RLock {
+        fn create_in(name: Option<&str>, opts: &SegmentOptions) -> Result<Self> {
+            let area = Area::create(name, SegmentKind::RLock, [0; 8], opts, |_| {})?;
+            Ok(RLock { area })
+        }
+
+        /// Create the named lock `name`.
+        pub fn create(name: &str) -> Result<Self> {
+            Self::create_in(Some(name), &SegmentOptions::default())
+        }
+
+        /// An anonymous (memfd) lock.
+        pub fn anonymous() -> Result<Self> {
+            Self::create_in(None, &SegmentOptions::default())
+        }
+
+        /// Open the named lock `name`.
+        pub fn open(name: &str) -> Result<Self> {
+            Ok(RLock {
+                area: Area::open(name, SegmentKind::RLock, |_| Ok(()))?,
+            })
+        }
+
+        /// Map a lock received as a descriptor.
+        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+            Ok(RLock {
+                area: Area::from_fd(fd, SegmentKind::RLock, |_| Ok(()))?,
+            })
+        }
+
+        /// The lock word.
+        pub fn raw(&self) -> &RawMutex {
+            self.area.get()
+        }
+
+        fn guard(&self) -> RLockGuard<'_> {
+            RLockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            }
+        }
+
+        /// Lock (again, if this thread holds it).
+        pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
+            match self.raw().lock_reentrant(Some(None)) {
+                Ok(()) => Ok(self.guard()),
+                Err(LockError::OwnerDied(o)) => Err(o.map(|()| self.guard())),
+                Err(_) => unreachable!("a blocking lock only returns Ok or OwnerDied"),
+            }
+        }
+
+        /// Lock if free or held by this thread.
+        pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+            match self.raw().lock_reentrant(None) {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
+        /// Lock, waiting at most `timeout`.
+        pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+            match self.raw().lock_reentrant(Some(Some(timeout))) {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+    }
+
+    impl AsFd for RLock {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.area.as_fd()
+        }
+    }
+
+    /// One acquisition of an [`RLock`]; released when dropped.
+    #[derive(Debug)]
+    pub struct RLockGuard<'a> {
+        lock: &'a RLock,
+        _not_send: PhantomData<*const ()>,
+    }
+
+    impl RLockGuard<'_> {
+        /// Declare the protected state consistent after [`OwnerDied`].
+        pub fn mark_consistent(&self) {
+            self.lock.raw().mark_consistent();
+        }
+    }
+
+    impl Drop for RLockGuard<'_> {
+        fn drop(&mut self) {
+            // SAFETY: the guard exists only while this thread holds the lock.
+            unsafe { self.lock.raw().unlock_reentrant() };
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn threads_count_exactly() {
+        let m = Arc::new(Mutex::anonymous(0u64).unwrap());
+        let ts: Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50_000 {
+                        *m.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(m.get(), 200_000);
+        assert!(!m.raw().is_locked());
+    }
+
+    #[test]
+    fn try_lock_and_timeout() {
+        let m = Arc::new(Mutex::anonymous([0u8; 3]).unwrap());
+        let g = m.lock().unwrap();
+        let m2 = m.clone();
+        std::thread::spawn(move || {
+            assert!(matches!(m2.try_lock(), Err(LockError::WouldBlock)));
+            let t = Instant::now();
+            assert!(matches!(
+                m2.lock_timeout(Duration::from_millis(30)),
+                Err(LockError::Timeout)
+            ));
+            assert!(t.elapsed() >= Duration::from_millis(30));
+        })
+        .join()
+        .unwrap();
+        drop(g);
+        assert!(m.try_lock().is_ok());
+    }
+
+    #[test]
+    fn dead_thread_owner_is_recovered_once() {
+        let m = Arc::new(Mutex::anonymous(7u32).unwrap());
+        let m2 = m.clone();
+        // A thread that exits holding the lock (its guard leaked) is a dead owner.
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        assert!(m.raw().is_locked());
+        let t = Instant::now();
+        let died = m.lock().expect_err("the owner died");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let g = died.into_inner();
+        assert_eq!(*g, 7);
+        drop(g);
+        // Not marked consistent: the next locker is told again.
+        let g = m.lock().expect_err("still inconsistent").into_inner();
+        g.mark_consistent();
+        drop(g);
+        assert!(m.lock().is_ok());
+    }
+
+    #[test]
+    fn dead_owner_found_by_timed_and_sleeping_waiters() {
+        let m = Arc::new(Mutex::anonymous(()).unwrap());
+        let m2 = m.clone();
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        assert!(matches!(
+            m.lock_timeout(Duration::from_millis(1)),
+            Err(LockError::OwnerDied(_))
+        ));
+        // Sleepers present when the owner dies.
+        let m = Arc::new(Mutex::anonymous(0u32).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m2 = m.clone();
+        let holder = std::thread::spawn(move || {
+            std::mem::forget(m2.lock().unwrap());
+            rx.recv().unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || match m.lock() {
+                    Ok(mut g) => *g += 1,
+                    Err(d) => {
+                        let mut g = d.into_inner();
+                        *g += 1;
+                        g.mark_consistent();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        holder.join().unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(m.get(), 3);
+    }
+
+    #[test]
+    fn rlock_reentrant_and_exclusive() {
+        let l = Arc::new(RLock::anonymous().unwrap());
+        let a = l.lock().unwrap();
+        let b = l.try_lock().unwrap();
+        let l2 = l.clone();
+        std::thread::spawn(move || assert!(matches!(l2.try_lock(), Err(LockError::WouldBlock))))
+            .join()
+            .unwrap();
+        drop(b);
+        assert!(l.raw().is_locked());
+        drop(a);
+        assert!(!l.raw().is_locked());
+    }
+
+    #[test]
+    fn corrupted_words() {
+        let r = RawMutex::new();
+        // A word naming no live thread: recovered as a dead owner.
+        r.word.store(0x7fff_fffe_0000_0001, Ordering::Relaxed);
+        assert!(matches!(
+            r.lock_timeout(Duration::from_millis(1)),
+            Err(LockError::OwnerDied(_))
+        ));
+        // SAFETY: we hold it.
+        unsafe { r.unlock() };
+        // WAITERS alone is an unlocked lock.
+        r.word.store(WAITERS, Ordering::Relaxed);
+        r.mark_consistent();
+        assert!(r.try_lock().is_ok());
+        // SAFETY: we hold it.
+        unsafe { r.unlock() };
+        // A garbage state word reads as inconsistent, never as a failure to lock.
+        r.state.store(0xdead_beef, Ordering::Relaxed);
+        assert!(r.lock().is_err());
+        r.mark_consistent();
+        // SAFETY: we hold it.
+        unsafe { r.unlock() };
+        assert!(r.lock().is_ok());
+        // SAFETY: we hold it.
+        unsafe { r.unlock() };
+    }
+
+    #[test]
+    fn named_open_checks_type() {
+        let name = format!("shmring-unit-mutex-{}", std::process::id());
+        let m = Mutex::create(&name, 5u64).unwrap();
+        let o = Mutex::<u64>::open(&name).unwrap();
+        assert_eq!(o.get(), 5);
+        assert!(Mutex::<u32>::open(&name).is_err());
+        assert!(RLock::open(&name).is_err());
+        drop(m);
+        assert!(Mutex::<u64>::open(&name).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! The segment that holds one synchronization primitive: created by name or anonymously,
+//! opened by name or from a descriptor, validated, and mapped as a typed area.
+//!
+//! Parameter words of the header used by every primitive:
+//!
+//! | param | meaning                                                        |
+//! |-------|----------------------------------------------------------------|
+//! | 0..=5 | the primitive's own (sizes, counts; see each type)              |
+//! | 6     | size of the area the primitive needs, checked against the file  |
+//! | 7     | inode of the creator's pid namespace (owner words hold TIDs)    |
+
+use crate::error::{Error, Result};
+use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::owner::pid_namespace;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::marker::PhantomData;
+
+/// A mapped segment whose area starts with an `A`.
+///
+/// `A` must be `#[repr(C)]`, made of atomics and `Pod` data only (valid for any bit
+/// pattern, since any peer may write any bytes), with an alignment of at most 128.
+#[derive(Debug)]
+pub(crate) struct Area<A> {
+    seg: Segment,
+    _a: PhantomData<A>,
+}
+
+// SAFETY: the area is made of atomics and `Pod` data reached through the primitive's
+// own synchronization; the segment itself is plain memory and a descriptor.
+unsafe impl<A: Sync> Send for Area<A> {}
+// SAFETY: as above: shared access goes through atomics or the primitive's lock.
+unsafe impl<A: Sync> Sync for Area<A> {}
+
+impl<A> Area<A> {
+    /// Create a segment (named if `name` is given, else anonymous) whose area holds an
+    /// `A`, let `init` set it up, then publish it.
+    pub(crate) fn create(
+        name: Option<&str>,
+        kind: SegmentKind,
+        mut params: [u64; 8],
+        opts: &SegmentOptions,
+        init: impl FnOnce(&A),
+    ) -> Result<Self> {
+        if std::mem::align_of::<A>() > 128 {
+            return Err(Error::InvalidArgument(format!(
+                "a {} needs an alignment of {} > 128 bytes",
+                kind.name(),
+                std::mem::align_of::<A>()
+            )));
+        }
+        let size = std::mem::size_of::<A>();
+        params[6] = size as u64;
+        params[7] = pid_namespace();
+        let mut seg = match name {
+            Some(n) => Segment::create(n, kind, params, size, opts)?,
+            None => Segment::anonymous(kind, params, size, opts)?,
+        };
+        let area = Area { seg, _a: PhantomData };
+        init(area.get());
+        seg = area.seg;
+        seg.publish_ready();
+        Ok(Area { seg, _a: PhantomData })
+    }
+
+    /// Open the named segment `name`, which must hold a `kind` whose parameters pass
+    /// `check`.
+    pub(crate) fn open(name: &str, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
+        let seg = Segment::open(name, kind, &SegmentOptions::default())?;
+        Self::validate(seg, kind, check)
+    }
+
+    /// Map a segment received as a descriptor (inherited or over `SCM_RIGHTS`).
+    pub(crate) fn from_fd(fd: OwnedFd, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
+        let seg = Segment::from_fd(fd, kind, &SegmentOptions::default())?;
+        Self::validate(seg, kind, check)
+    }
+
+    fn validate(seg: Segment, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
+        let p = seg.info().params;
+        let name = seg.display_name().to_owned();
+        let size = std::mem::size_of::<A>();
+        if p[6] != size as u64 || seg.area_len() < size {
+            return Err(Error::Corrupted {
+                name,
+                what: format!(
+                    "{} area of {} bytes (header says {}, file holds {}), this build needs {}",
+                    kind.name(),
+                    p[6],
+                    p[6],
+                    seg.area_len(),
+                    size
+                ),
+            });
+        }
+        let ns = pid_namespace();
+        if p[7] != ns {
+            return Err(Error::InvalidArgument(format!(
+                "{} {name:?} was created in another pid namespace (inode {} here, {} there): \
+                 its owner records are thread ids, which only mean something within one namespace",
+                kind.name(),
+                ns,
+                p[7]
+            )));
+        }
+        check(&p)?;
+        Ok(Area { seg, _a: PhantomData })
+    }
+
+    /// The primitive.
+    pub(crate) fn get(&self) -> &A {
+        // SAFETY: the area is at least size_of::<A>() bytes (checked at create and
+        // validate), 128-byte aligned (Segment::area_ptr) with align_of::<A>() <= 128,
+        // and A is valid for any bit pattern; the mapping lives as long as `self`.
+        unsafe { &*(self.seg.area_ptr() as *const A) }
+    }
+
+    /// Another mapping of the same segment (for another owner in this process).
+    pub(crate) fn try_clone(&self) -> Result<Self> {
+        Ok(Area {
+            seg: self.seg.reopen()?,
+            _a: PhantomData,
+        })
+    }
+
+    /// The segment's name, `None` if anonymous.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.seg.name()
+    }
+
+    /// Keep a named segment when this creating handle drops.
+    pub(crate) fn keep(&mut self) {
+        self.seg.keep();
+    }
+}
+
+impl<A> AsFd for Area<A> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.seg.as_fd()
+    }
+}
+
+/// A 64-bit fingerprint of a type (its name and size), stored by the creator of a typed
+/// primitive so that an opener with another `T` gets an error instead of a reinterpretation.
+pub(crate) fn type_fingerprint<T>() -> u64 {
+    // FNV-1a over the type name, then the size and alignment.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let name = std::any::type_name::<T>();
+    for b in name
+        .bytes()
+        .chain((std::mem::size_of::<T>() as u64).to_le_bytes())
+        .chain((std::mem::align_of::<T>() as u64).to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Check that a typed primitive's stored fingerprint is `T`'s.
+pub(crate) fn check_type<T>(p: &[u64; 8], slot: usize, what: &str) -> Result<()> {
+    if p[slot] != type_fingerprint::<T>() {
+        return Err(Error::InvalidArgument(format!(
+            "this {what} was created for another type than {} (fingerprint {:#x}, expected {:#x})",
+            std::any::type_name::<T>(),
+            p[slot],
+            type_fingerprint::<T>()
+        )));
+    }
+    Ok(())
+}
