@@ -96,6 +96,16 @@ pub mod loom_break {
         /// the condition, so the waker may miss the flag while the sleeper misses the data:
         /// a lost wake-up.
         HeavyFenceSkipped,
+        /// A semaphore's releaser or an event's setter skips the SeqCst fence between
+        /// changing its state word and reading the waiter count, so it may miss a sleeper
+        /// that misses the change: a lost wake-up.
+        WakerFenceSkipped,
+        /// A mutex sleeper goes to sleep without setting the WAITERS bit of the lock
+        /// word, so the holder's unlock does not wake it (a lost wake-up).
+        MutexWaitersBitSkipped,
+        /// A condition waiter registers in the waiter count after releasing the mutex
+        /// instead of before: a notifier can see no waiter and skip the wake.
+        CondvarCountAfterUnlock,
     }
 
     std::thread_local! {
@@ -221,6 +231,24 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
     #[cfg(loom)]
     {
         let _ = (word, n);
+        loom_futex::wake_all();
+    }
+}
+
+/// Wake one waiter sleeping on `word` and move up to `n` others to sleep on `target`
+/// instead (`FUTEX_CMP_REQUEUE`), if `word` still holds `expected`; otherwise wake
+/// everyone on `word` (they re-check). Under loom: wake everyone.
+pub(crate) fn futex_requeue(word: &AtomicU32, expected: u32, target: &AtomicU32, n: u32) {
+    #[cfg(not(loom))]
+    {
+        use rustix::thread::futex;
+        if futex::cmp_requeue(word, futex::Flags::empty(), 1, n, target, expected).is_err() {
+            let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+        }
+    }
+    #[cfg(loom)]
+    {
+        let _ = (word, expected, target, n);
         loom_futex::wake_all();
     }
 }

@@ -30,13 +30,13 @@ pub enum SegmentKind {
     Mutex = 3,
     /// A reentrant robust lock ([`crate::sync::RLock`]).
     RLock = 4,
-    /// A counting semaphore ([`crate::sync::Semaphore`], [`crate::sync::BoundedSemaphore`]).
+    /// A counting semaphore (`sync::Semaphore`, `sync::BoundedSemaphore`).
     Semaphore = 5,
-    /// An event flag ([`crate::sync::Event`]).
+    /// An event flag (`sync::Event`).
     Event = 6,
     /// A mutex-guarded value with a condition variable ([`crate::sync::Condition`]).
     Condition = 7,
-    /// A barrier ([`crate::sync::Barrier`]).
+    /// A barrier (`sync::Barrier`).
     Barrier = 8,
     /// A segment whose area the user lays out (shmring only manages the header).
     Raw = 100,

@@ -3,10 +3,11 @@
 //! - [`futex`]: shared futex wait/wake; [`WaitStrategy`] and the waiter protocol of the
 //!   rings (spin -> yield -> futex, no syscall when nobody sleeps).
 //! - The primitives of Python's `multiprocessing`, living in shared memory and usable
-//!   from any number of processes: [`Mutex`] (`Lock`), [`RLock`], `Semaphore`,
-//!   `BoundedSemaphore`, `Event`, `Condition`, `Barrier`. Each is a
+//!   from any number of processes: [`Mutex`] (`Lock`), [`RLock`], [`Semaphore`],
+//!   [`BoundedSemaphore`], [`Event`], `Condition`, `Barrier`. Each is a
 //!   `#[repr(C)]` state that lives in a segment of its own (`create`/`open` by name,
-//!   `anonymous` + `from_fd` to hand to a child), and the raw forms ([`RawMutex`], ...)
+//!   `anonymous` + `from_fd` to hand to a child), and the raw forms ([`RawMutex`],
+//!   [`RawSemaphore`], [`RawEvent`], ...)
 //!   can be embedded in your own shared `#[repr(C)]` struct (all-zero bytes are a valid
 //!   initial state unless the type says otherwise).
 //!
@@ -15,7 +16,7 @@
 //! A lock records its holder as a thread id plus that thread's start time (see
 //! `owner.rs` for why this and not the kernel's robust-futex list). A holder that dies —
 //! `SIGKILL` included — is detected by the next locker within
-//! [`LIVENESS_INTERVAL`](wait::LIVENESS_INTERVAL) of sleep, which takes the lock and is
+//! [`LIVENESS_INTERVAL`] of sleep, which takes the lock and is
 //! told so ([`OwnerDied`], carrying the guard). A barrier party that dies while others
 //! wait breaks the barrier (`Broken`). Parties must share a pid
 //! namespace; segments created here check it when opened.
@@ -29,8 +30,15 @@ pub mod mutex;
 pub(crate) mod shared;
 
 pub(crate) use wait::{Check, Deadline, Waiter};
-pub use wait::{WaitStrategy, WaitWord};
+pub use wait::{LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
 pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
 #[cfg(not(loom))]
 pub use mutex::{Mutex, MutexGuard, RLock, RLockGuard};
+
+// [semaphore-event]
+// [barrier]
+pub mod condvar;
+pub use condvar::RawCondvar;
+#[cfg(not(loom))]
+pub use condvar::{Condition, ConditionGuard, WaitTimeoutResult};

@@ -8,12 +8,12 @@
 //! identity in the lock word as in the kernel's robust futexes, and the sleepers on a
 //! separate 32-bit sequence word because the lock word is 64 bits wide (a futex is 32):
 //!
-//! - lock: one compare-and-swap `0 -> me` (`me` = [`Owner`], TID and start time); on
+//! - lock: one compare-and-swap `0 -> me` (`me` = the thread's TID and start time); on
 //!   failure, a short spin, then sleep: set `WAITERS` in the word, sleep on `seq`.
 //! - unlock: swap the word to 0; if `WAITERS` was set, bump `seq` and wake one sleeper,
 //!   which re-locks with `WAITERS` set (others may still sleep).
 //! - robustness: a waiter checks the owner's liveness every
-//!   [`LIVENESS_INTERVAL`](super::wait::LIVENESS_INTERVAL) (and once more before a timed
+//!   [`LIVENESS_INTERVAL`] (and once more before a timed
 //!   lock gives up); a dead owner's word is replaced by the waiter's with one
 //!   compare-and-swap, so exactly one party recovers it, and the lock becomes
 //!   *inconsistent*: that locker, and every later one until someone calls
@@ -55,8 +55,12 @@ use std::time::{Duration, Instant};
 /// Bit 63 of the lock word: sleepers may exist.
 pub(crate) const WAITERS: u64 = 1 << 63;
 
-/// Spin iterations (pause hints) before a locker sleeps.
+/// Spin iterations (pause hints) before a locker sleeps (none under loom, where every
+/// spin would be another scheduling point to explore).
+#[cfg(not(loom))]
 const SPINS: u32 = 100;
+#[cfg(loom)]
+const SPINS: u32 = 0;
 
 /// The previous holder died holding the lock (or a previous recoverer did not mark the
 /// data consistent). The lock **is held**: `into_inner` gives the guard, with which the
@@ -413,7 +417,12 @@ impl RawMutex {
             }
             // Relaxed: the unlock's swap is an RMW of the same word, so it either sees
             // our WAITERS or our CAS fails.
+            #[cfg(loom)]
+            let planted = primitive::loom_break::active(primitive::loom_break::LoomBreak::MutexWaitersBitSkipped);
+            #[cfg(not(loom))]
+            let planted = false;
             if w & WAITERS == 0
+                && !planted
                 && self
                     .word
                     .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
@@ -469,13 +478,11 @@ impl RawMutex {
     }
 
     /// Requeue support for a condition variable: the futex word sleepers wait on.
-    #[allow(dead_code)] // used by the condition variable (in progress)
     pub(crate) fn seq_word(&self) -> &AtomicU32 {
         &self.seq
     }
 
     /// Mark that sleepers may exist (before requeueing condition waiters onto `seq`).
-    #[allow(dead_code)] // used by the condition variable (in progress)
     pub(crate) fn set_waiters(&self) {
         // Relaxed: an RMW of the lock word; the unlock's swap sees it or precedes it.
         self.word.fetch_or(WAITERS, Ordering::Relaxed);
@@ -483,7 +490,6 @@ impl RawMutex {
 
     /// Lock after a condition wait: like `lock`, but always leaving `WAITERS` set, since
     /// other condition waiters may have been requeued onto this mutex.
-    #[allow(dead_code)] // used by the condition variable (in progress)
     pub(crate) fn lock_after_wait(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
@@ -683,11 +689,6 @@ mod segment_backed {
         /// Declare the value consistent after repairing it following [`OwnerDied`].
         pub fn mark_consistent(&self) {
             self.mutex.raw().mark_consistent();
-        }
-
-        #[allow(dead_code)] // used by the condition variable (in progress)
-        pub(crate) fn mutex(&self) -> &Mutex<T> {
-            self.mutex
         }
     }
 

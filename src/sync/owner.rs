@@ -6,7 +6,7 @@
 //! thread for the life of the machine: a recycled TID belongs to a thread that started
 //! later. A holder is judged dead when `/proc/TID` is gone, is a zombie, or started at
 //! another time. The check reads `/proc` (a few µs), so waits run it only every
-//! [`LIVENESS_INTERVAL`](super::wait::LIVENESS_INTERVAL), never on a fast path.
+//! [`LIVENESS_INTERVAL`], never on a fast path.
 //!
 //! # Why not the kernel's robust-futex list
 //!
@@ -121,22 +121,22 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    //! Under loom every model thread gets a distinct id and no holder ever dies (death
-    //! is tested across real processes, not in the models).
+    //! Under loom every model thread gets a distinct id (its loom thread id; no thread
+    //! local, whose teardown after a reported deadlock would abort the process) and no
+    //! holder ever dies (death is tested across real processes, not in the models).
     use super::Owner;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-
-    loom::thread_local! {
-        static ME: Owner = Owner(NEXT.fetch_add(1, Ordering::Relaxed) << 32 | 1);
-    }
 
     pub(super) fn current() -> Owner {
-        ME.with(|m| *m)
+        let id = format!("{:?}", loom::thread::current().id());
+        let n: u64 = id
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0);
+        Owner(((n + 1) << 32) | 1)
     }
 
-    #[allow(dead_code)] // used by the barrier (in progress)
     pub(super) fn current_process() -> Owner {
         current()
     }

@@ -91,7 +91,7 @@ impl WaitStrategy {
 
 /// How often a blocked wait wakes to check that its peer is alive. Bounds the time to
 /// report a dead peer as `Disconnected`.
-pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
+pub const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A waiting flag and a futex sequence word, on a cache line of their own.
 #[repr(C, align(128))]

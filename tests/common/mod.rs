@@ -2,6 +2,8 @@
 //! handing it descriptors, a watchdog, and deterministic message contents.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

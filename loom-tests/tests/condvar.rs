@@ -1,0 +1,93 @@
+//! Loom models of the condition variable (`shmring::sync::condvar` module docs): a
+//! waiter that checks its predicate under the mutex and sleeps is always woken by a
+//! notifier that changed the state under the mutex — with `notify_one`, and with
+//! `notify_all` from the mutex's holder (the requeue path, modelled as a wake-all).
+
+mod common;
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+use shmring::ring::spsc::loom_break::{self, LoomBreak};
+use shmring::sync::{RawCondvar, RawMutex};
+use std::mem::ManuallyDrop;
+
+/// Run `f` on a loom thread that hands its handle back: when loom reports a deadlock it
+/// tears blocked threads down, and a loom `Arc` dropped then would abort the process
+/// instead of failing the test, so handles are dropped by the main thread after joining.
+fn spawn(s: &Arc<Shared>, f: impl FnOnce(&Shared) + 'static) -> thread::JoinHandle<ManuallyDrop<Arc<Shared>>> {
+    let s = ManuallyDrop::new(s.clone());
+    thread::spawn(move || {
+        f(&s);
+        s
+    })
+}
+
+fn join(t: thread::JoinHandle<ManuallyDrop<Arc<Shared>>>) {
+    drop(ManuallyDrop::into_inner(t.join().unwrap()));
+}
+
+struct Shared {
+    lock: RawMutex,
+    cv: RawCondvar,
+    ready: UnsafeCell<bool>,
+}
+
+// SAFETY: `ready` is only accessed by the holder of `lock`.
+unsafe impl Sync for Shared {}
+
+fn waiter(s: &Shared) {
+    s.lock.lock().unwrap();
+    // SAFETY (both closures): we hold the lock whenever `ready` is read.
+    while !s.ready.with(|r| unsafe { *r }) {
+        // SAFETY: this thread holds `lock`; no reference into `ready` is kept.
+        unsafe { s.cv.wait_until(&s.lock, None) }.unwrap();
+    }
+    // SAFETY: this thread holds the lock.
+    unsafe { s.lock.unlock() };
+}
+
+fn model(notify_all_holding: bool) {
+    let s = ManuallyDrop::new(Arc::new(Shared {
+        lock: RawMutex::new(),
+        cv: RawCondvar::new(),
+        ready: UnsafeCell::new(false),
+    }));
+    let w = spawn(&s, waiter);
+    let n = spawn(&s, move |s| {
+        s.lock.lock().unwrap();
+        // SAFETY: we hold the lock.
+        s.ready.with_mut(|r| unsafe { *r = true });
+        if notify_all_holding {
+            s.cv.notify_all(&s.lock);
+            // SAFETY: this thread holds the lock.
+            unsafe { s.lock.unlock() };
+        } else {
+            // SAFETY: this thread holds the lock.
+            unsafe { s.lock.unlock() };
+            s.cv.notify_one();
+        }
+    });
+    join(w);
+    join(n);
+    drop(ManuallyDrop::into_inner(s));
+}
+
+#[test]
+fn condvar_notify_one_after_unlock_wakes_the_waiter() {
+    common::check("condvar_notify_one_after_unlock_wakes_the_waiter", || model(false));
+}
+
+#[test]
+fn condvar_notify_all_holding_the_mutex_wakes_the_waiter() {
+    common::check("condvar_notify_all_holding_the_mutex_wakes_the_waiter", || model(true));
+}
+
+/// The waiter counts itself after releasing the mutex: the notifier can find no waiter,
+/// skip the wake, and leave the waiter asleep forever.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn condvar_model_catches_late_waiter_count() {
+    let _bug = loom_break::set(LoomBreak::CondvarCountAfterUnlock);
+    common::check("condvar_model_catches_late_waiter_count", || model(false));
+}
