@@ -39,7 +39,6 @@ impl Owner {
 
     /// Identity of the calling process: its pid and its start time (for parties of a
     /// barrier, whose liveness is per process).
-    #[allow(dead_code)] // used by the barrier (in progress)
     pub(crate) fn current_process() -> Owner {
         imp::current_process()
     }
@@ -61,6 +60,9 @@ impl Owner {
 #[cfg(not(loom))]
 mod imp {
     use super::Owner;
+    use std::cell::Cell;
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     fn pack(tid: u32, start: u64) -> Owner {
         Owner((u64::from(tid & 0x7fff_ffff) << 32) | (start & 0xffff_ffff))
@@ -78,20 +80,48 @@ mod imp {
         Some((state, start))
     }
 
+    /// Bumped in the child after every `fork`: a forked child's only thread inherits the
+    /// parent thread's cached identity, which names another thread.
+    static FORK_GEN: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) extern "C" fn after_fork_in_child() {
+        // Relaxed: read by this same (only) thread of the child.
+        FORK_GEN.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn compute() -> Owner {
+        static ATFORK: Once = Once::new();
+        ATFORK.call_once(|| {
+            // SAFETY: registers a handler that only bumps an atomic (async-signal-safe);
+            // the function lives for the whole program.
+            unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        });
+        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+        let start = stat("/proc/thread-self/stat").map(|s| s.1).unwrap_or(0);
+        pack(tid, start)
+    }
+
     thread_local! {
-        static ME: Owner = {
-            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-            let start = stat("/proc/thread-self/stat").map(|s| s.1).unwrap_or(0);
-            pack(tid, start)
-        };
+        /// (fork generation when computed, identity).
+        pub(super) static ME: Cell<(u32, Owner)> = Cell::new((u32::MAX, Owner(0)));
     }
 
     #[inline]
     pub(super) fn current() -> Owner {
-        ME.with(|m| *m)
+        ME.with(|m| {
+            let (generation, me) = m.get();
+            // Relaxed: only this thread's own fork bumps it in the child (see above).
+            let now = FORK_GEN.load(Ordering::Relaxed);
+            if generation == now {
+                me
+            } else {
+                let me = compute();
+                m.set((now, me));
+                me
+            }
+        })
     }
 
-    #[allow(dead_code)] // used by the barrier (in progress)
     pub(super) fn current_process() -> Owner {
         static PROCESS: std::sync::OnceLock<Owner> = std::sync::OnceLock::new();
         // Not cached across fork: a forked child has another pid. Recompute on mismatch.
@@ -174,5 +204,18 @@ mod tests {
         assert!(!Owner::current_process().is_dead());
         assert_eq!(Owner::current_process().tid(), std::process::id());
         assert_ne!(pid_namespace(), 0);
+    }
+
+    #[test]
+    fn identity_is_recomputed_after_fork() {
+        // What the atfork child handler does in a forked child: the cached identity is
+        // thrown away and recomputed (here it comes out the same: same thread).
+        let before = Owner::current();
+        imp::after_fork_in_child();
+        assert_eq!(Owner::current(), before);
+        imp::ME.with(|m| m.set((m.get().0, Owner(12345))));
+        assert_eq!(Owner::current(), Owner(12345), "cached within one fork generation");
+        imp::after_fork_in_child();
+        assert_eq!(Owner::current(), before, "recomputed in a new generation");
     }
 }
