@@ -3,7 +3,8 @@
 //! Inter-process communication through shared memory: lock-free rings in `mmap`'d
 //! memory with futex waits, in the vocabulary of Python's `multiprocessing`.
 //!
-//! This release holds the foundation layer and the MPMC queue:
+//! This release holds the foundation layer, the MPMC queue and the synchronization
+//! primitives:
 //!
 //! - [`shm`]: named (`/dev/shm`) and anonymous (memfd) segments that start with a
 //!   validated header, and the liveness records of the parties attached to them;
@@ -11,7 +12,10 @@
 //! - [`ring::spsc`]: a single-producer single-consumer byte ring with Agrona-style
 //!   records, zero-copy claim/read grants, and crash detection of the peer;
 //! - `ring::mpmc`: a multi-producer multi-consumer queue of slots that survives a
-//!   party killed in the middle of a push or a pop.
+//!   party killed in the middle of a push or a pop;
+//! - [`sync`] also holds the process-shared primitives of `multiprocessing` — `Mutex`
+//!   (Lock), `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` —
+//!   robust to a holder or party killed while others wait.
 //!
 //! ```
 //! use shmring::ring::spsc;

@@ -4,7 +4,7 @@
 //!   rings (spin -> yield -> futex, no syscall when nobody sleeps).
 //! - The primitives of Python's `multiprocessing`, living in shared memory and usable
 //!   from any number of processes: [`Mutex`] (`Lock`), [`RLock`], [`Semaphore`],
-//!   [`BoundedSemaphore`], [`Event`], `Condition`, `Barrier`. Each is a
+//!   [`BoundedSemaphore`], [`Event`], `Condition`, [`Barrier`]. Each is a
 //!   `#[repr(C)]` state that lives in a segment of its own (`create`/`open` by name,
 //!   `anonymous` + `from_fd` to hand to a child), and the raw forms ([`RawMutex`],
 //!   [`RawSemaphore`], [`RawEvent`], ...)
@@ -18,7 +18,7 @@
 //! `SIGKILL` included — is detected by the next locker within
 //! [`LIVENESS_INTERVAL`] of sleep, which takes the lock and is
 //! told so ([`OwnerDied`], carrying the guard). A barrier party that dies while others
-//! wait breaks the barrier (`Broken`). Parties must share a pid
+//! wait breaks the barrier ([`BarrierError::Broken`]). Parties must share a pid
 //! namespace; segments created here check it when opened.
 
 pub mod futex;
@@ -36,8 +36,19 @@ pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
 #[cfg(not(loom))]
 pub use mutex::{Mutex, MutexGuard, RLock, RLockGuard};
 
-// [semaphore-event]
-// [barrier]
+pub mod event;
+pub mod semaphore;
+
+#[cfg(not(loom))]
+pub use event::Event;
+pub use event::RawEvent;
+pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
+#[cfg(not(loom))]
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub mod barrier;
+#[cfg(not(loom))]
+pub use barrier::Barrier;
+pub use barrier::{BarrierError, BarrierWaitResult, RawBarrier};
 pub mod condvar;
 pub use condvar::RawCondvar;
 #[cfg(not(loom))]

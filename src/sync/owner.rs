@@ -103,7 +103,7 @@ mod imp {
 
     thread_local! {
         /// (fork generation when computed, identity).
-        pub(super) static ME: Cell<(u32, Owner)> = Cell::new((u32::MAX, Owner(0)));
+        pub(super) static ME: Cell<(u32, Owner)> = const { Cell::new((u32::MAX, Owner(0))) };
     }
 
     #[inline]

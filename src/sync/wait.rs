@@ -269,3 +269,16 @@ impl Waiter<'_> {
         }
     }
 }
+
+/// Tests: yield until `done()` holds; fail (never hang) if that takes more than 20 s.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn spin_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still waiting for {what} after 20 s"
+        );
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,1213 @@
+//! A robust process-shared barrier, Python's `multiprocessing.Barrier`: [`RawBarrier`]
+//! (embeddable in your own `#[repr(C)]` shared struct) and [`Barrier`] (a segment of its
+//! own).
+//!
+//! # Algorithm
+//!
+//! A generation ("sense-reversing") barrier over one 64-bit state word, as in
+//! Mellor-Crummey and Scott, "Algorithms for Scalable Synchronization on Shared-Memory
+//! Multiprocessors" (1991, the central counter barrier), with Python's `threading.Barrier`
+//! semantics for breaking, aborting and resetting:
+//!
+//! - wait: one compare-and-swap adds the caller to the arrived count; the arrival index
+//!   is the count before it. The last arrival (the *leader*) instead swaps the count to
+//!   0 and bumps the generation, then wakes everyone. The others spin briefly, then sleep
+//!   on a futex until the generation (or the reset epoch, or the `BROKEN` bit) changes.
+//! - break (a timed-out waiter, [`RawBarrier::abort`], a dead party): set `BROKEN`; every
+//!   waiter of that generation, and every later caller until a reset, gets
+//!   [`BarrierError::Broken`].
+//! - reset: bump the reset epoch, clear the count and `BROKEN`. Waiters of the ended
+//!   generation get `Broken`; later waits work normally.
+//!
+//! A waiter decides its outcome by the *first* event that ended its generation: a
+//! release means `Ok`, even if the barrier is broken or reset before the waiter wakes
+//! up; a break or a reset means `Broken`. Since release and reset both change the word,
+//! the epoch (resets) and the generation (releases) are separate fields: a waiter that
+//! finds only the generation changed was released, only the epoch changed was reset.
+//! If it finds both changed (a release and a reset happened while it slept), it reads
+//! the *reset log*, where reset number `e` records the generation it ended: reset
+//! `e0 + 1` (the first after the waiter arrived in epoch `e0`) ended the waiter's
+//! generation, or a later one if the release came first. If that entry is not there
+//! (its resetter is between its two writes, or eight more resets overwrote it), the
+//! waiter reports `Broken`: a wrong answer may only ever be a conservative one.
+//!
+//! # Robustness
+//!
+//! Every handle registers its process in a table of [`MAX_HANDLES`] slots (the process's
+//! pid and start time, see `owner.rs`) and clears its slot when dropped. A waiter sleeps
+//! at most [`LIVENESS_INTERVAL`] at a time and, once per interval, scans the table: a
+//! registered process that is dead (`SIGKILL`, a crash, an exit without dropping its
+//! handle) breaks the barrier — its slot is cleared after `BROKEN` is set, and everyone is
+//! woken — so every waiter returns `Broken` within about one interval of the death.
+//!
+//! Limits, honestly:
+//!
+//! - Liveness is per *process*: a thread that dies (or parks forever) while its process
+//!   lives is not detected.
+//! - A process that drops its handle and exits normally before arriving has *left*, not
+//!   died: it is not detected, and the others wait for it (use a timed wait).
+//! - A process that exits without dropping its handle (`std::process::exit` skips the
+//!   destructors of locals, `abort`) counts as dead and breaks the barrier.
+//! - Every handle counts: the creator's too. A coordinating parent that created the
+//!   barrier for its children is a registered live party (harmless); if it dies, the
+//!   barrier breaks.
+//! - At most [`MAX_HANDLES`] handles (across all processes) at once; one more is an
+//!   error at open. A raw barrier that nobody registered with is not robust.
+//! - A death is found by a *waiter*: a party that dies while nobody waits breaks the
+//!   barrier at the first interval of the next wait that sleeps. [`RawBarrier::reset`]
+//!   clears the slots of dead processes without breaking (it ends the generation
+//!   anyway), so a barrier broken by a death can be reset and reused with a replacement
+//!   party.
+//! - A handle inherited through `fork` (without `exec`) is not registered in the child;
+//!   open one there (or `try_clone`).
+//!
+//! # State words
+//!
+//! `state` (`AtomicU64`):
+//!
+//! | bits      | field      | meaning                                   | written by                      |
+//! |-----------|------------|-------------------------------------------|---------------------------------|
+//! | 63        | `BROKEN`   | the current generation is broken          | timeout, abort, liveness (set); reset (clears) |
+//! | 48..=62   | epoch      | resets so far (wraps at 2^15)             | reset                           |
+//! | 16..=47   | generation | rounds released so far (wraps at 2^32)    | the leader                      |
+//! | 0..=15    | count      | arrivals in this generation, `< parties`  | arrivals (+1); leader, reset (0)|
+//!
+//! After initialization every write of `state` is a read-modify-write, so a waiter's
+//! Acquire load of any later value synchronizes with the leader's Release that ended its
+//! generation (a release sequence), even when resets or breaks came after it.
+//!
+//! `seq` (`AtomicU32`, the futex word): bumped with Release after every change that ends
+//! a wait (release, break, reset), then every sleeper is woken. A sleeper reads it
+//! (Acquire) *before* its last look at `state`, so a change after that look moves `seq`
+//! and the futex wait returns at once.
+//!
+//! `parties` (`AtomicU32`): 1..=[`MAX_PARTIES`], written once before the barrier is
+//! shared; every wait re-reads and checks it.
+//!
+//! `reset_log` (8 × `AtomicU64`): entry `e % 8` = `e << 32 | generation` — the generation
+//! that reset number `e` ended; written by that reset, after its compare-and-swap.
+//!
+//! `table` ([`MAX_HANDLES`] × `AtomicU64`): 0 (free) or a registered handle's process
+//! identity (bit 63 clear). Set by registration (CAS from 0), cleared by the handle's drop,
+//! or by whoever finds the process dead.
+//!
+//! Area layout (byte offsets, stable): `state` 0, `seq` 8, `parties` 12, `reset_log` 128,
+//! `table` 256; 768 bytes, 128-byte aligned.
+//!
+//! # Untrusted peers
+//!
+//! A count `>= parties`, a count that went backwards within a generation, a `parties`
+//! word that is 0, too large or not the one the segment was created with, or a table
+//! entry with bit 63 set is reported as [`BarrierError::Corrupted`] (and breaks the
+//! barrier, so nobody keeps waiting for the reporter); a table entry naming no live
+//! process breaks the barrier as a death would. A peer that writes a *plausible* value
+//! (another count, a new generation) can hasten or delay a round like a misbehaving party
+//! can; it cannot cause undefined behaviour, a panic, or a timed wait that does not end.
+
+use super::owner::Owner;
+use super::wait::LIVENESS_INTERVAL;
+use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The largest number of parties a barrier may have.
+pub const MAX_PARTIES: u32 = 0xffff;
+
+/// The number of handles (across all processes) that can be registered with one barrier
+/// at a time.
+pub const MAX_HANDLES: usize = 64;
+
+/// Bit 63 of `state`: the current generation is broken.
+const BROKEN: u64 = 1 << 63;
+const EPOCH_SHIFT: u32 = 48;
+const EPOCH_MASK: u32 = 0x7fff;
+const GEN_SHIFT: u32 = 16;
+const COUNT_MASK: u64 = 0xffff;
+
+/// Entries of the reset log.
+const RESET_LOG: usize = 8;
+
+/// Polls of `state` (pause hints) before a waiter sleeps.
+const SPINS: u32 = 200;
+
+/// Looks at the reset log (a yield each) before an ambiguous waiter settles for `Broken`.
+const LOG_POLLS: u32 = 100;
+
+fn count(s: u64) -> u32 {
+    (s & COUNT_MASK) as u32
+}
+
+fn generation(s: u64) -> u32 {
+    (s >> GEN_SHIFT) as u32
+}
+
+fn epoch(s: u64) -> u32 {
+    (s >> EPOCH_SHIFT) as u32 & EPOCH_MASK
+}
+
+/// A state word (`BROKEN` clear).
+fn pack(epoch: u32, generation: u32, count: u32) -> u64 {
+    (u64::from(epoch & EPOCH_MASK) << EPOCH_SHIFT) | (u64::from(generation) << GEN_SHIFT) | u64::from(count)
+}
+
+/// Why a barrier wait failed.
+///
+/// ```
+/// use shmring::sync::{BarrierError, RawBarrier};
+/// let b = RawBarrier::new(2);
+/// b.abort();
+/// assert_eq!(b.wait().unwrap_err(), BarrierError::Broken);
+/// assert_eq!(BarrierError::Broken.to_string(), "the barrier is broken");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierError {
+    /// The barrier is broken (a waiter timed out, a party died, someone called `abort`),
+    /// or it was reset while this party waited. Every wait fails this way until
+    /// `reset`.
+    Broken,
+    /// `wait_timeout`: the time passed before the round completed. The barrier is now
+    /// broken: the other waiters get [`BarrierError::Broken`].
+    Timeout,
+    /// The shared state holds a value no correct party writes (the word that failed
+    /// which check). The barrier is broken so that nobody keeps waiting; `reset` clears
+    /// it if the cause was transient.
+    Corrupted(&'static str),
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BarrierError::Broken => f.write_str("the barrier is broken"),
+            BarrierError::Timeout => f.write_str("timed out waiting at the barrier (it is now broken)"),
+            BarrierError::Corrupted(what) => write!(f, "the barrier's shared state is corrupted: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for BarrierError {}
+
+/// The outcome of a successful wait: this party's arrival index in its round.
+///
+/// ```
+/// use shmring::sync::RawBarrier;
+/// let b = RawBarrier::new(1);
+/// let r = b.wait().unwrap();
+/// assert_eq!(r.index, 0);
+/// assert!(r.is_leader()); // alone, so the last to arrive
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarrierWaitResult {
+    /// The arrival order in this round: `0..parties`, unique within a round (Python's
+    /// return value of `wait`).
+    pub index: u32,
+    leader: bool,
+}
+
+impl BarrierWaitResult {
+    /// Whether this party released the round (the last to arrive, index `parties - 1`):
+    /// exactly one party per round is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.leader
+    }
+}
+
+/// How a waiter's generation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Waiting,
+    Released,
+    Broken,
+    Corrupted(&'static str),
+}
+
+/// What a sweep of the party table found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Dead,
+    Garbage,
+}
+
+/// A robust process-shared barrier without a segment: 768 bytes that may live anywhere
+/// in shared memory. Set it up with [`RawBarrier::new`] or, in place in zeroed memory,
+/// [`RawBarrier::init`] (all-zero bytes are *not* a usable barrier: `parties` is 0).
+///
+/// Each process that uses it should hold a [`BarrierRegistration`] (see
+/// [`RawBarrier::register`]) so that its death breaks the barrier instead of hanging it;
+/// see the [module docs](crate::sync::barrier).
+///
+/// ```
+/// use shmring::sync::RawBarrier;
+/// use std::sync::Arc;
+/// let b = Arc::new(RawBarrier::new(2));
+/// let b2 = b.clone();
+/// let t = std::thread::spawn(move || b2.wait().unwrap());
+/// let mine = b.wait().unwrap();
+/// let theirs = t.join().unwrap();
+/// assert_eq!(mine.index + theirs.index, 1); // indices 0 and 1
+/// assert!(mine.is_leader() != theirs.is_leader());
+/// ```
+#[repr(C, align(128))]
+pub struct RawBarrier {
+    state: AtomicU64,
+    seq: AtomicU32,
+    parties: AtomicU32,
+    _pad0: [u64; 14],
+    reset_log: [AtomicU64; RESET_LOG],
+    _pad1: [u64; 8],
+    table: [AtomicU64; MAX_HANDLES],
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<RawBarrier>() == 768);
+    assert!(std::mem::align_of::<RawBarrier>() == 128);
+    assert!(std::mem::offset_of!(RawBarrier, state) == 0);
+    assert!(std::mem::offset_of!(RawBarrier, seq) == 8);
+    assert!(std::mem::offset_of!(RawBarrier, parties) == 12);
+    assert!(std::mem::offset_of!(RawBarrier, reset_log) == 128);
+    assert!(std::mem::offset_of!(RawBarrier, table) == 256);
+};
+
+impl fmt::Debug for RawBarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display.
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("RawBarrier")
+            .field("parties", &self.parties.load(Ordering::Relaxed))
+            .field("broken", &(s & BROKEN != 0))
+            .field("epoch", &epoch(s))
+            .field("generation", &generation(s))
+            .field("count", &count(s))
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_parties(parties: u32) -> bool {
+    (1..=MAX_PARTIES).contains(&parties)
+}
+
+impl RawBarrier {
+    /// A barrier for `parties` parties.
+    ///
+    /// # Panics
+    ///
+    /// If `parties` is 0 or more than [`MAX_PARTIES`].
+    #[cfg(not(loom))]
+    pub const fn new(parties: u32) -> Self {
+        assert!(
+            parties >= 1 && parties <= MAX_PARTIES,
+            "a barrier needs 1..=MAX_PARTIES parties"
+        );
+        RawBarrier {
+            state: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
+            parties: AtomicU32::new(parties),
+            _pad0: [0; 14],
+            reset_log: [const { AtomicU64::new(0) }; RESET_LOG],
+            _pad1: [0; 8],
+            table: [const { AtomicU64::new(0) }; MAX_HANDLES],
+        }
+    }
+
+    /// A barrier for `parties` parties.
+    ///
+    /// # Panics
+    ///
+    /// If `parties` is 0 or more than [`MAX_PARTIES`].
+    #[cfg(loom)]
+    pub fn new(parties: u32) -> Self {
+        assert!(check_parties(parties), "a barrier needs 1..=MAX_PARTIES parties");
+        RawBarrier {
+            state: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
+            parties: AtomicU32::new(parties),
+            _pad0: [0; 14],
+            reset_log: std::array::from_fn(|_| AtomicU64::new(0)),
+            _pad1: [0; 8],
+            table: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Set up a barrier for `parties` parties in place, in zeroed shared memory, before
+    /// any other party uses it. `InvalidArgument` if `parties` is 0 or more than
+    /// [`MAX_PARTIES`].
+    pub fn init(&self, parties: u32) -> crate::Result<()> {
+        if !check_parties(parties) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "a barrier needs 1..={MAX_PARTIES} parties, not {parties}"
+            )));
+        }
+        // Relaxed (both): nobody uses the barrier yet; whatever shares the memory
+        // afterwards (a segment's READY, a thread spawn) publishes them.
+        self.parties.store(parties, Ordering::Relaxed);
+        self.state.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The number of parties, as stored (a peer may have corrupted it; waits check it).
+    pub fn parties(&self) -> u32 {
+        // Relaxed: written once before sharing.
+        self.parties.load(Ordering::Relaxed)
+    }
+
+    /// The number of parties waiting in the current round (0 while broken). A snapshot.
+    pub fn n_waiting(&self) -> u32 {
+        // Relaxed: an advisory snapshot.
+        let s = self.state.load(Ordering::Relaxed);
+        if s & BROKEN != 0 { 0 } else { count(s) }
+    }
+
+    /// Whether the barrier is broken (a snapshot).
+    pub fn is_broken(&self) -> bool {
+        // Relaxed: an advisory snapshot.
+        self.state.load(Ordering::Relaxed) & BROKEN != 0
+    }
+
+    /// Register the calling process as a party, so that its death breaks the barrier;
+    /// the registration ends when the returned value drops. `None` if all
+    /// [`MAX_HANDLES`] slots are taken.
+    ///
+    /// ```
+    /// use shmring::sync::RawBarrier;
+    /// let b = RawBarrier::new(2);
+    /// let reg = b.register().expect("a free slot");
+    /// drop(reg); // unregistered
+    /// ```
+    pub fn register(&self) -> Option<BarrierRegistration<'_>> {
+        self.register_slot()
+            .map(|slot| BarrierRegistration { barrier: self, slot })
+    }
+
+    fn register_slot(&self) -> Option<usize> {
+        let me = Owner::current_process().0;
+        self.table.iter().position(|slot| {
+            // Relaxed: a slot is a self-contained identity; nothing else is published
+            // through it (a scanner that misses a fresh registration misses a live
+            // process, which it would not act on anyway).
+            slot.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        })
+    }
+
+    fn unregister_slot(&self, slot: usize) {
+        // In a forked child this is another process than the one that registered: the
+        // compare-and-swap fails and the parent's slot stays.
+        let me = Owner::current_process().0;
+        if let Some(s) = self.table.get(slot) {
+            // Relaxed: as in `register_slot`. Fails harmlessly if a scanner cleared the
+            // slot (only possible after corruption).
+            let _ = s.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Wait until all parties have called `wait` (this round's release), then return this
+    /// party's arrival index. `Err(Broken)` if the barrier is or becomes broken, or is
+    /// reset, before the round completes.
+    pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_inner(None, None)
+    }
+
+    /// [`RawBarrier::wait`], at most `timeout`: when it passes, the barrier breaks (as in
+    /// Python) and this call returns [`BarrierError::Timeout`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
+        // An overflowing deadline is no deadline.
+        self.wait_inner(None, Instant::now().checked_add(timeout))
+    }
+
+    /// Break the barrier: current and future waiters get [`BarrierError::Broken`] until
+    /// [`RawBarrier::reset`].
+    pub fn abort(&self) {
+        self.break_barrier();
+    }
+
+    /// Return the barrier to its empty, unbroken state. Parties waiting at this moment
+    /// get [`BarrierError::Broken`]; later waits work normally. Also frees the table
+    /// slots of dead processes (see the [module docs](crate::sync::barrier)).
+    pub fn reset(&self) {
+        self.sweep(Owner::current_process().0, false);
+        // Relaxed: the compare-and-swap below validates it.
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let e = epoch(s).wrapping_add(1) & EPOCH_MASK;
+            let new = pack(e, generation(s), 0);
+            // Relaxed: a reset publishes no data; the wake below orders the change for
+            // sleepers (Release on `seq`), and spinning waiters see it by coherence.
+            match self
+                .state
+                .compare_exchange(s, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    // Relaxed: the entry is self-contained (tagged with its epoch); a
+                    // reader that needs it polls until the tag appears.
+                    self.reset_log[e as usize % RESET_LOG]
+                        .store(u64::from(e) << 32 | u64::from(generation(s)), Ordering::Relaxed);
+                    break;
+                }
+                Err(now) => s = now,
+            }
+        }
+        self.wake_all();
+    }
+
+    /// Set `BROKEN` in the current generation and wake everyone.
+    fn break_barrier(&self) {
+        // Relaxed: a break publishes no data; the wake's Release on `seq` orders it for
+        // sleepers, and spinning waiters see it by coherence. An RMW, which keeps the
+        // release sequence of the last leader going.
+        self.state.fetch_or(BROKEN, Ordering::Relaxed);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        // Release: pairs with the Acquire load of `seq` by a sleeper in `wait_release`
+        // (taken before its last look at `state`): a sleeper that read the old value
+        // is woken by the wake below or finds `seq` changed.
+        self.seq.fetch_add(1, Ordering::Release);
+        primitive::futex_wake(&self.seq, i32::MAX as u32);
+    }
+
+    /// The checked number of parties (`expect`: the segment's own record of it).
+    fn checked_parties(&self, expect: Option<u32>) -> Result<u32, BarrierError> {
+        let p = self.parties();
+        if !check_parties(p) {
+            self.break_barrier();
+            return Err(BarrierError::Corrupted("parties word out of range"));
+        }
+        if expect.is_some_and(|e| e != p) {
+            self.break_barrier();
+            return Err(BarrierError::Corrupted("parties word differs from the segment header"));
+        }
+        Ok(p)
+    }
+
+    fn wait_inner(&self, expect: Option<u32>, deadline: Option<Instant>) -> Result<BarrierWaitResult, BarrierError> {
+        let parties = self.checked_parties(expect)?;
+        // Relaxed: the compare-and-swap below validates it (and orders the arrival).
+        let mut s = self.state.load(Ordering::Relaxed);
+        let my = loop {
+            if s & BROKEN != 0 {
+                return Err(BarrierError::Broken);
+            }
+            let c = count(s);
+            if c >= parties {
+                self.break_barrier();
+                return Err(BarrierError::Corrupted("arrived count >= parties"));
+            }
+            if c + 1 == parties {
+                // The leader: release the round.
+                let next = pack(epoch(s), generation(s).wrapping_add(1), 0);
+                // AcqRel: Acquire pairs with the Release arrivals of this round (their
+                // RMWs form a release sequence up to the value we read), Release pairs
+                // with the Acquire loads of `state` by the waiters: every party's writes
+                // before its wait become visible to every party after it. Relaxed on
+                // failure: the value read is only retried (and validated) by the loop.
+                match self
+                    .state
+                    .compare_exchange(s, next, Ordering::AcqRel, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        self.wake_all();
+                        return Ok(BarrierWaitResult { index: c, leader: true });
+                    }
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            // Release: pairs with the leader's Acquire (through the release sequence of
+            // arrivals), publishing this party's writes before its wait. Relaxed on
+            // failure: as above.
+            match self
+                .state
+                .compare_exchange(s, s + 1, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break s,
+                Err(now) => s = now,
+            }
+        };
+        let index = count(my);
+        match self.wait_release(my, parties, deadline) {
+            Ok(()) => Ok(BarrierWaitResult { index, leader: false }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How the generation the caller arrived in (`my`: the state word its arrival
+    /// replaced) stands, given the current word `s`.
+    fn round(&self, my: u64, s: u64, parties: u32) -> Round {
+        match (epoch(s) == epoch(my), generation(s) == generation(my)) {
+            (true, true) if s & BROKEN != 0 => Round::Broken,
+            (true, true) if count(s) >= parties => Round::Corrupted("arrived count >= parties"),
+            (true, true) if count(s) <= count(my) => Round::Corrupted("arrived count went backwards"),
+            (true, true) => Round::Waiting,
+            (true, false) => Round::Released,
+            (false, true) => Round::Broken,
+            (false, false) => self.reset_or_release(my),
+        }
+    }
+
+    /// Both a reset and a release happened since the caller arrived: which came first?
+    #[cold]
+    fn reset_or_release(&self, my: u64) -> Round {
+        let want = epoch(my).wrapping_add(1) & EPOCH_MASK;
+        for _ in 0..LOG_POLLS {
+            // Relaxed: the entry is self-contained, tagged with its epoch.
+            let e = self.reset_log[want as usize % RESET_LOG].load(Ordering::Relaxed);
+            if (e >> 32) as u32 == want {
+                // Reset `want` ended our generation, or a later one (we were released).
+                return if e as u32 == generation(my) {
+                    Round::Broken
+                } else {
+                    Round::Released
+                };
+            }
+            primitive::yield_now();
+        }
+        Round::Broken
+    }
+
+    /// Turn a finished round into the wait's result.
+    fn finish(&self, r: Round) -> Option<Result<(), BarrierError>> {
+        match r {
+            Round::Waiting => None,
+            Round::Released => Some(Ok(())),
+            Round::Broken => Some(Err(BarrierError::Broken)),
+            Round::Corrupted(what) => {
+                self.break_barrier();
+                Some(Err(BarrierError::Corrupted(what)))
+            }
+        }
+    }
+
+    /// Wait until the caller's generation ends: spin, then sleep in naps of at most
+    /// [`LIVENESS_INTERVAL`], sweeping the party table once per interval.
+    #[cold]
+    #[inline(never)]
+    fn wait_release(&self, my: u64, parties: u32, deadline: Option<Instant>) -> Result<(), BarrierError> {
+        for _ in 0..SPINS {
+            // Acquire: pairs with the leader's Release (directly or through the release
+            // sequence of later RMWs).
+            let s = self.state.load(Ordering::Acquire);
+            if let Some(r) = self.finish(self.round(my, s, parties)) {
+                return r;
+            }
+            primitive::spin_hint();
+        }
+        let me = Owner::current_process().0;
+        let mut next_sweep = Instant::now() + LIVENESS_INTERVAL;
+        loop {
+            // Acquire: pairs with the Release bump in `wake_all`. Read before the look at
+            // `state` below: a change after that look bumps `seq` after this read, so the
+            // futex wait returns at once.
+            let key = self.seq.load(Ordering::Acquire);
+            // Acquire: as in the spin loop.
+            let s = self.state.load(Ordering::Acquire);
+            if let Some(r) = self.finish(self.round(my, s, parties)) {
+                return r;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return self.time_out(my, parties);
+            }
+            if now >= next_sweep {
+                next_sweep = now + LIVENESS_INTERVAL;
+                if let Some(found) = self.sweep(me, true) {
+                    // The barrier is broken now; our round may have been released first.
+                    // Acquire: as in the spin loop.
+                    let s = self.state.load(Ordering::Acquire);
+                    return match self.round(my, s, parties) {
+                        Round::Released => Ok(()),
+                        _ if found == Found::Garbage => Err(BarrierError::Corrupted("party table entry")),
+                        _ => Err(BarrierError::Broken),
+                    };
+                }
+                continue;
+            }
+            let mut nap = next_sweep - now;
+            if let Some(d) = deadline {
+                nap = nap.min(d - now);
+            }
+            primitive::futex_wait(&self.seq, key, Some(nap));
+        }
+    }
+
+    /// The deadline passed while the caller's generation was still open: break it (unless
+    /// it ended meanwhile, which decides instead).
+    fn time_out(&self, my: u64, parties: u32) -> Result<(), BarrierError> {
+        // Acquire: as in `wait_release`.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if let Some(r) = self.finish(self.round(my, s, parties)) {
+                return r;
+            }
+            // Acquire on failure: the new value decides as in `wait_release`. Relaxed on
+            // success: a break publishes no data (see `break_barrier`).
+            match self
+                .state
+                .compare_exchange(s, s | BROKEN, Ordering::Relaxed, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    self.wake_all();
+                    return Err(BarrierError::Timeout);
+                }
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Scan the party table for dead processes and garbage entries (other than `me`,
+    /// which is alive). With `breaking`, each one breaks the barrier (before its slot is
+    /// freed: a sweeper that dies in between leaves it for the next); without, it is
+    /// only freed (`reset`, which ends the generation anyway).
+    fn sweep(&self, me: u64, breaking: bool) -> Option<Found> {
+        let mut found = None;
+        for slot in &self.table {
+            // Relaxed: a self-contained identity (see `register_slot`).
+            let v = slot.load(Ordering::Relaxed);
+            if v == 0 || v == me {
+                continue;
+            }
+            let what = if v & (1 << 63) != 0 {
+                Found::Garbage
+            } else if Owner(v).is_dead() {
+                Found::Dead
+            } else {
+                continue;
+            };
+            if breaking {
+                // Relaxed: as in `break_barrier`; the wake follows after the sweep.
+                self.state.fetch_or(BROKEN, Ordering::Relaxed);
+            }
+            // Relaxed: frees the slot; fails harmlessly if another sweeper freed it.
+            let _ = slot.compare_exchange(v, 0, Ordering::Relaxed, Ordering::Relaxed);
+            if found != Some(Found::Garbage) {
+                found = Some(what);
+            }
+        }
+        if breaking && found.is_some() {
+            self.wake_all();
+        }
+        found
+    }
+}
+
+/// A process's registration in a [`RawBarrier`]'s party table: while it lives, the
+/// death of this process breaks the barrier. Dropping it unregisters (the process
+/// *leaves*, which is not detected).
+///
+/// ```
+/// use shmring::sync::RawBarrier;
+/// use shmring::sync::barrier::BarrierRegistration;
+/// let b = RawBarrier::new(1);
+/// let reg: BarrierRegistration<'_> = b.register().unwrap();
+/// assert_eq!(reg.barrier().parties(), 1);
+/// ```
+#[derive(Debug)]
+pub struct BarrierRegistration<'a> {
+    barrier: &'a RawBarrier,
+    slot: usize,
+}
+
+impl BarrierRegistration<'_> {
+    /// The barrier this registration is in.
+    pub fn barrier(&self) -> &RawBarrier {
+        self.barrier
+    }
+}
+
+impl Drop for BarrierRegistration<'_> {
+    fn drop(&mut self) {
+        self.barrier.unregister_slot(self.slot);
+    }
+}
+
+#[cfg(not(loom))]
+pub use segment_backed::Barrier;
+
+#[cfg(not(loom))]
+mod segment_backed {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::shm::{SegmentKind, SegmentOptions};
+    use crate::sync::shared::Area;
+    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+
+    /// A robust process-shared barrier in a segment of its own: Python's
+    /// `multiprocessing.Barrier`.
+    ///
+    /// Every handle (`create`, `open`, `from_fd`, `try_clone`) registers its process; a
+    /// registered process that dies while others wait breaks the barrier (they get
+    /// [`BarrierError::Broken`] within about [`LIVENESS_INTERVAL`]). See the
+    /// [module docs](crate::sync::barrier) for the protocol and its limits.
+    ///
+    /// The header's parameter 0 holds the number of parties.
+    ///
+    /// ```
+    /// use shmring::sync::Barrier;
+    /// let b = Barrier::anonymous(2)?;          // hand to a child with `as_fd`
+    /// let b2 = b.try_clone()?;
+    /// let t = std::thread::spawn(move || b2.wait().unwrap().index);
+    /// let mine = b.wait().unwrap();
+    /// assert_eq!(mine.index + t.join().unwrap(), 1);
+    /// assert_eq!(b.n_waiting(), 0);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
+    pub struct Barrier {
+        area: Area<RawBarrier>,
+        parties: u32,
+        pub(super) slot: usize,
+    }
+
+    impl fmt::Debug for Barrier {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Barrier")
+                .field("name", &self.area.name())
+                .field("parties", &self.parties)
+                .field("raw", self.area.get())
+                .finish()
+        }
+    }
+
+    fn display(name: Option<&str>) -> &str {
+        name.unwrap_or("<anonymous>")
+    }
+
+    /// The number of parties in a barrier segment's header.
+    fn header_parties(p: &[u64; 8], name: &str) -> Result<u32> {
+        match u32::try_from(p[0]) {
+            Ok(n) if check_parties(n) => Ok(n),
+            _ => Err(Error::Corrupted {
+                name: name.to_owned(),
+                what: format!("barrier of {} parties (1..={MAX_PARTIES} allowed)", p[0]),
+            }),
+        }
+    }
+
+    impl Barrier {
+        fn create_in(name: Option<&str>, parties: u32, opts: &SegmentOptions) -> Result<Self> {
+            if !check_parties(parties) {
+                return Err(Error::InvalidArgument(format!(
+                    "a barrier needs 1..={MAX_PARTIES} parties, not {parties}"
+                )));
+            }
+            let mut params = [0u64; 8];
+            params[0] = u64::from(parties);
+            let area = Area::create(name, SegmentKind::Barrier, params, opts, |b: &RawBarrier| {
+                // Relaxed: the segment is not published yet; READY's Release orders it.
+                b.parties.store(parties, Ordering::Relaxed);
+            })?;
+            Self::attach(area, parties)
+        }
+
+        /// Validate the opened segment's area against its header, then register.
+        fn opened(area: Area<RawBarrier>, parties: u32) -> Result<Self> {
+            let raw = area.get().parties();
+            if raw != parties {
+                return Err(Error::Corrupted {
+                    name: display(area.name()).to_owned(),
+                    what: format!("barrier parties word {raw} differs from the header's {parties}"),
+                });
+            }
+            Self::attach(area, parties)
+        }
+
+        fn attach(area: Area<RawBarrier>, parties: u32) -> Result<Self> {
+            let raw = area.get();
+            let slot = match raw.register_slot() {
+                Some(s) => s,
+                None => {
+                    // Full: entries of dead processes (which break the barrier, as their
+                    // death would at the next wait) may be hogging slots.
+                    raw.sweep(Owner::current_process().0, true);
+                    raw.register_slot().ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "barrier {:?}: all {MAX_HANDLES} party slots are held by live handles \
+                             (drop some handles first)",
+                            display(area.name())
+                        ))
+                    })?
+                }
+            };
+            Ok(Barrier { area, parties, slot })
+        }
+
+        /// Create the named barrier `name` for `parties` parties (unlinked when this
+        /// handle drops, unless [`Barrier::keep`]). `InvalidArgument` if `parties` is 0
+        /// or more than [`MAX_PARTIES`].
+        pub fn create(name: &str, parties: u32) -> Result<Self> {
+            Self::create_in(Some(name), parties, &SegmentOptions::default())
+        }
+
+        /// [`Barrier::create`] with segment options (mode, keep, prefault, ...).
+        pub fn create_with(name: &str, parties: u32, opts: &SegmentOptions) -> Result<Self> {
+            Self::create_in(Some(name), parties, opts)
+        }
+
+        /// An anonymous (memfd) barrier for `parties` parties; hand it to a child
+        /// through [`AsFd`] and [`Barrier::from_fd`].
+        pub fn anonymous(parties: u32) -> Result<Self> {
+            Self::create_in(None, parties, &SegmentOptions::default())
+        }
+
+        /// Open the named barrier `name` (and register this process in it).
+        pub fn open(name: &str) -> Result<Self> {
+            let mut parties = 0;
+            let area = Area::open(name, SegmentKind::Barrier, |p| {
+                parties = header_parties(p, name)?;
+                Ok(())
+            })?;
+            Self::opened(area, parties)
+        }
+
+        /// Map a barrier received as a descriptor (and register this process in it).
+        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+            let mut parties = 0;
+            let area = Area::from_fd(fd, SegmentKind::Barrier, |p| {
+                parties = header_parties(p, "<anonymous>")?;
+                Ok(())
+            })?;
+            Self::opened(area, parties)
+        }
+
+        /// Another handle on the same barrier (a second mapping and registration).
+        pub fn try_clone(&self) -> Result<Self> {
+            Self::attach(self.area.try_clone()?, self.parties)
+        }
+
+        /// Keep the named segment when this creating handle drops.
+        pub fn keep(&mut self) {
+            self.area.keep();
+        }
+
+        /// The segment's name (`None` if anonymous).
+        pub fn name(&self) -> Option<&str> {
+            self.area.name()
+        }
+
+        /// The barrier state itself.
+        pub fn raw(&self) -> &RawBarrier {
+            self.area.get()
+        }
+
+        /// The number of parties (from the header, validated at open).
+        pub fn parties(&self) -> u32 {
+            self.parties
+        }
+
+        /// The number of parties waiting in the current round (0 while broken).
+        pub fn n_waiting(&self) -> u32 {
+            self.raw().n_waiting()
+        }
+
+        /// Whether the barrier is broken.
+        pub fn is_broken(&self) -> bool {
+            self.raw().is_broken()
+        }
+
+        /// Wait until all parties have called `wait`; see [`RawBarrier::wait`].
+        pub fn wait(&self) -> std::result::Result<BarrierWaitResult, BarrierError> {
+            self.raw().wait_inner(Some(self.parties), None)
+        }
+
+        /// Wait at most `timeout`; when it passes the barrier breaks and this call
+        /// returns [`BarrierError::Timeout`] (the others get `Broken`).
+        pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<BarrierWaitResult, BarrierError> {
+            self.raw()
+                .wait_inner(Some(self.parties), Instant::now().checked_add(timeout))
+        }
+
+        /// Break the barrier; see [`RawBarrier::abort`].
+        pub fn abort(&self) {
+            self.raw().abort();
+        }
+
+        /// Return the barrier to its empty state; see [`RawBarrier::reset`].
+        pub fn reset(&self) {
+            self.raw().reset();
+        }
+    }
+
+    impl Drop for Barrier {
+        fn drop(&mut self) {
+            self.area.get().unregister_slot(self.slot);
+        }
+    }
+
+    impl AsFd for Barrier {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.area.as_fd()
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! Relaxed throughout: planted values are written before the code under test reads
+    //! them (or are garbage on purpose), and the counters are ordered by the barrier.
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64 as StdU64;
+
+    #[test]
+    fn threads_thousand_rounds_one_leader_each() {
+        const N: u32 = 4;
+        const ROUNDS: u64 = 1000;
+        let b = Arc::new(Barrier::anonymous(N).unwrap());
+        let arrived = Arc::new(StdU64::new(0));
+        let leaders = Arc::new(StdU64::new(0));
+        let ts: Vec<_> = (0..N)
+            .map(|_| {
+                let (b, arrived, leaders) = (b.try_clone().unwrap(), arrived.clone(), leaders.clone());
+                std::thread::spawn(move || {
+                    for round in 0..ROUNDS {
+                        // Relaxed: the barrier orders it.
+                        arrived.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let r = b.wait().unwrap();
+                        assert!(r.index < N);
+                        assert_eq!(r.is_leader(), r.index == N - 1);
+                        let seen = arrived.load(std::sync::atomic::Ordering::Relaxed);
+                        assert!(
+                            seen >= u64::from(N) * (round + 1),
+                            "passed early: {seen} in round {round}"
+                        );
+                        if r.is_leader() {
+                            leaders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(leaders.load(std::sync::atomic::Ordering::Relaxed), ROUNDS);
+        assert_eq!(b.n_waiting(), 0);
+        assert!(!b.is_broken());
+    }
+
+    #[test]
+    fn timeout_breaks_for_everyone_and_reset_recovers() {
+        let b = Arc::new(RawBarrier::new(3));
+        let b2 = b.clone();
+        let other = std::thread::spawn(move || b2.wait());
+        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
+        let t = Instant::now();
+        assert_eq!(b.wait_timeout(Duration::from_millis(30)), Err(BarrierError::Timeout));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert_eq!(other.join().unwrap(), Err(BarrierError::Broken));
+        assert!(b.is_broken());
+        assert_eq!(b.n_waiting(), 0);
+        assert_eq!(b.wait(), Err(BarrierError::Broken));
+        assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::Broken));
+        b.reset();
+        assert!(!b.is_broken());
+        // A round works again; a huge timeout is no timeout.
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || b.wait_timeout(Duration::MAX).unwrap())
+            })
+            .collect();
+        let mine = b.wait().unwrap();
+        let mut idx: Vec<u32> = ts.into_iter().map(|t| t.join().unwrap().index).collect();
+        idx.push(mine.index);
+        idx.sort();
+        assert_eq!(idx, [0, 1, 2]);
+    }
+
+    #[test]
+    fn zero_timeout_of_the_last_arrival_still_releases() {
+        let b = Arc::new(RawBarrier::new(2));
+        let b2 = b.clone();
+        let other = std::thread::spawn(move || b2.wait());
+        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
+        let r = b.wait_timeout(Duration::ZERO).unwrap();
+        assert!(r.is_leader());
+        assert_eq!(r.index, 1);
+        assert_eq!(other.join().unwrap().unwrap().index, 0);
+    }
+
+    #[test]
+    fn abort_and_reset_break_current_waiters() {
+        for reset in [false, true] {
+            let b = Arc::new(RawBarrier::new(3));
+            let ws: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = b.clone();
+                    std::thread::spawn(move || b.wait())
+                })
+                .collect();
+            crate::sync::wait::spin_until("two waiting parties", || b.n_waiting() == 2);
+            if reset {
+                b.reset();
+                assert!(!b.is_broken());
+            } else {
+                b.abort();
+                assert!(b.is_broken());
+                assert_eq!(b.wait(), Err(BarrierError::Broken));
+            }
+            for w in ws {
+                assert_eq!(w.join().unwrap(), Err(BarrierError::Broken));
+            }
+        }
+    }
+
+    #[test]
+    fn outcome_is_decided_by_the_first_event() {
+        let b = RawBarrier::new(2);
+        let my = pack(3, 10, 0); // arrived first in epoch 3, generation 10
+        let waiting = pack(3, 10, 1);
+        assert_eq!(b.round(my, waiting, 2), Round::Waiting);
+        assert_eq!(b.round(my, waiting | BROKEN, 2), Round::Broken);
+        // Released, then broken in the next generation: still released.
+        assert_eq!(b.round(my, pack(3, 11, 0) | BROKEN, 2), Round::Released);
+        // Reset before any release.
+        assert_eq!(b.round(my, pack(4, 10, 0), 2), Round::Broken);
+        assert_eq!(b.round(my, pack(5, 10, 1), 2), Round::Broken);
+        // Released, then reset (reset 4 ended generation 11): released.
+        b.reset_log[4].store(4 << 32 | 11, Ordering::Relaxed);
+        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Released);
+        // Reset (ending generation 10), then a round without us: broken.
+        b.reset_log[4].store(4 << 32 | 10, Ordering::Relaxed);
+        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Broken);
+        // The entry is missing (stale tag): conservatively broken.
+        b.reset_log[4].store(12 << 32 | 11, Ordering::Relaxed);
+        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Broken);
+        // Corruption within the round.
+        assert!(matches!(b.round(my, pack(3, 10, 2), 2), Round::Corrupted(_)));
+        assert!(matches!(b.round(my, pack(3, 10, 0), 2), Round::Corrupted(_)));
+    }
+
+    #[test]
+    fn release_then_reset_before_the_waiter_looks_is_ok() {
+        let b = RawBarrier::new(2);
+        let my = b.state.load(Ordering::Relaxed);
+        // Arrive by hand, as a waiter that has not yet looked.
+        b.state.store(my + 1, Ordering::Relaxed);
+        let leader = b.wait().unwrap();
+        assert!(leader.is_leader());
+        b.reset();
+        assert_eq!(b.round(my, b.state.load(Ordering::Relaxed), 2), Round::Released);
+        // ... and a later round completed by others does not change it.
+        let b = Arc::new(b);
+        let b2 = b.clone();
+        let t = std::thread::spawn(move || b2.wait().unwrap());
+        b.wait().unwrap();
+        t.join().unwrap();
+        assert_eq!(b.round(my, b.state.load(Ordering::Relaxed), 2), Round::Released);
+    }
+
+    #[test]
+    fn corrupted_words_give_errors() {
+        let b = RawBarrier::new(3);
+        // Count >= parties.
+        b.state.store(pack(0, 0, 3), Ordering::Relaxed);
+        assert!(matches!(b.wait(), Err(BarrierError::Corrupted(_))));
+        assert!(b.is_broken());
+        b.reset();
+        assert_eq!(b.n_waiting(), 0);
+        // Parties 0 and huge.
+        for p in [0, MAX_PARTIES + 1, u32::MAX] {
+            b.parties.store(p, Ordering::Relaxed);
+            assert!(matches!(
+                b.wait_timeout(Duration::from_secs(5)),
+                Err(BarrierError::Corrupted(_))
+            ));
+            b.reset();
+        }
+        b.parties.store(1, Ordering::Relaxed);
+        assert!(b.wait().unwrap().is_leader());
+        // A count that goes backwards under a waiter.
+        let b = Arc::new(RawBarrier::new(3));
+        let b2 = b.clone();
+        let w = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(10)));
+        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
+        b.state.fetch_sub(1, Ordering::Relaxed);
+        b.wake_all();
+        assert!(matches!(w.join().unwrap(), Err(BarrierError::Corrupted(_))));
+        assert!(b.is_broken());
+        // Unregistering a garbage slot index does nothing.
+        b.unregister_slot(usize::MAX);
+    }
+
+    #[test]
+    fn dead_or_garbage_table_entries_break_sleepers() {
+        // A process id that cannot exist (pid 0x7fff_fff0): dead.
+        let dead = 0x7fff_fff0u64 << 32 | 1;
+        for (entry, want) in [
+            (dead, BarrierError::Broken),
+            (u64::MAX, BarrierError::Corrupted("party table entry")),
+        ] {
+            let b = RawBarrier::new(2);
+            let _me = b.register().unwrap();
+            b.table[5].store(entry, Ordering::Relaxed);
+            let t = Instant::now();
+            assert_eq!(b.wait_timeout(Duration::from_secs(20)), Err(want));
+            eprintln!("table entry {entry:#x}: {want:?} after {:?}", t.elapsed());
+            assert!(b.is_broken());
+            assert_eq!(b.table[5].load(Ordering::Relaxed), 0, "the entry is freed");
+            b.reset();
+            assert!(!b.is_broken());
+        }
+        // Reset frees a dead slot without breaking.
+        let b = RawBarrier::new(1);
+        b.table[7].store(dead, Ordering::Relaxed);
+        b.reset();
+        assert_eq!(b.table[7].load(Ordering::Relaxed), 0);
+        assert!(!b.is_broken());
+    }
+
+    #[test]
+    fn registrations_and_the_handle_limit() {
+        let b = Barrier::anonymous(2).unwrap();
+        let used = |b: &Barrier| b.raw().table.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count();
+        assert_eq!(used(&b), 1);
+        let mut clones: Vec<Barrier> = (1..MAX_HANDLES).map(|_| b.try_clone().unwrap()).collect();
+        assert_eq!(used(&b), MAX_HANDLES);
+        let e = b.try_clone().unwrap_err();
+        assert!(e.to_string().contains("party slots"), "{e}");
+        // A dead entry is swept (breaking the barrier) to make room.
+        clones[10].raw().table[clones[10].slot].store(0x7fff_fff0u64 << 32 | 1, Ordering::Relaxed);
+        let c = b.try_clone().unwrap();
+        assert!(b.is_broken());
+        clones.push(c);
+        clones.truncate(0);
+        assert_eq!(used(&b), 1);
+        b.reset();
+        assert!(!b.is_broken());
+    }
+
+    #[test]
+    fn create_rejects_bad_parties_and_open_checks_words() {
+        assert!(matches!(Barrier::anonymous(0), Err(crate::Error::InvalidArgument(_))));
+        assert!(matches!(
+            Barrier::anonymous(MAX_PARTIES + 1),
+            Err(crate::Error::InvalidArgument(_))
+        ));
+        assert!(RawBarrier::new(1).init(0).is_err());
+        let name = format!("shmring-unit-barrier-{}", std::process::id());
+        let b = Barrier::create(&name, 3).unwrap();
+        let o = Barrier::open(&name).unwrap();
+        assert_eq!((o.parties(), o.name()), (3, Some(name.as_str())));
+        // A parties word that disagrees with the header.
+        b.raw().parties.store(4, Ordering::Relaxed);
+        assert!(matches!(Barrier::open(&name), Err(crate::Error::Corrupted { .. })));
+        assert!(matches!(o.wait(), Err(BarrierError::Corrupted(_))));
+        b.raw().parties.store(3, Ordering::Relaxed);
+        b.reset();
+        drop(o);
+        drop(b);
+        assert!(Barrier::open(&name).is_err());
+    }
+
+    #[test]
+    fn raw_barrier_in_place_init() {
+        // SAFETY: all-zero bytes are a valid RawBarrier (atomics and integers).
+        let b: RawBarrier = unsafe { std::mem::zeroed() };
+        assert!(matches!(b.wait(), Err(BarrierError::Corrupted(_))));
+        b.init(1).unwrap();
+        assert!(b.wait().unwrap().is_leader());
+        assert!(format!("{b:?}").contains("parties: 1"));
+    }
+}

@@ -1,0 +1,941 @@
+//! Process-shared counting semaphores: [`RawSemaphore`] (16 bytes, embeddable in your own
+//! `#[repr(C)]` shared struct), and [`Semaphore`] and [`BoundedSemaphore`] (a segment
+//! each), with the semantics of Python's `multiprocessing.Semaphore` and
+//! `multiprocessing.BoundedSemaphore`.
+//!
+//! # Algorithm
+//!
+//! The value is the futex word itself, as in Drepper's "Futexes Are Tricky" and glibc's
+//! semaphores (`nptl/sem_waitcommon.c`), with a count of sleepers beside it so that a
+//! release makes no syscall when nobody sleeps:
+//!
+//! - acquire: a compare-and-swap loop `v -> v - 1` while `v > 0` (Acquire); at 0, a short
+//!   spin (about 100 pause hints), then sleep: register in `waiters`, fence, re-check the
+//!   value, `futex_wait(value, 0)` for at most one nap, deregister, try again.
+//! - release(k): a compare-and-swap loop `v -> v + k` (Release), refused if it would pass
+//!   `u32::MAX` or the bound; then a fence, and `futex_wake(value, k)` only if `waiters`
+//!   is not 0.
+//!
+//! # Why no wake-up is lost
+//!
+//! ```text
+//! sleeper (acquire_slow)                          waker (release)
+//! waiters += 1 (saturating, Relaxed) (S1)         value: CAS v -> v + k, Release   (W1)
+//! fence(SeqCst)                      (S2)         fence(SeqCst)                    (W2)
+//! v = value.load(Relaxed)            (S3)         if waiters.load(Relaxed) != 0    (W3)
+//! if v == 0: futex_wait(value, 0)    (S4)             futex_wake(value, k)         (W4)
+//! waiters -= 1 (saturating, Relaxed) (S5)
+//! ```
+//!
+//! (S1, S2, S3) against (W1, W2, W3) is a store-load (Dekker) pair. The fences S2 and W2
+//! are ordered in the single total order of SeqCst operations: if S2 comes first, W3
+//! reads S1's increment (or a later value) and the waker wakes; if W2 comes first, S3
+//! reads W1's value (or a later one) and the sleeper does not sleep. When the waker
+//! wakes, the kernel compares `value` with 0 at S4 under the futex bucket lock that W4
+//! also takes: the sleeper either sees the new value and returns at once, or is queued
+//! before W4 and is woken by it. A woken sleeper that loses the permit to another
+//! acquirer sleeps again: the permit was not lost, someone took it.
+//!
+//! Every nap is bounded by [`LIVENESS_INTERVAL`] (and by the deadline of a timed call),
+//! and the value is re-checked after each: a `waiters` word zeroed by a faulty peer costs
+//! a sleeper at most one nap, never a hang.
+//!
+//! # State words
+//!
+//! `value` (`AtomicU32`, the futex word): the number of permits.
+//!
+//! | value                | meaning                                   | written by                 |
+//! |----------------------|-------------------------------------------|----------------------------|
+//! | `0`                  | no permit: acquirers sleep                | acquire (CAS, Acquire)     |
+//! | `1..=max`            | that many permits                         | acquire, release (CAS)     |
+//! | `> bound` (bounded)  | corrupted: every call is `Corrupted`      | only a faulty peer         |
+//!
+//! `max` is the bound of a bounded semaphore, `u32::MAX` otherwise.
+//!
+//! `waiters` (`AtomicU32`): sleepers registered (S1..S5), written only by them with
+//! saturating arithmetic (a compare-and-swap loop; the sleep path can afford it). A
+//! wrong count is harmless: too high costs a wake syscall per release; too low (0 with
+//! sleepers) costs a sleeper up to one nap per missed wake, and the count is exact again
+//! once the sleepers present when it was overwritten have left (a wrapping count would
+//! stay off by their number for good).
+//!
+//! `bound` (`AtomicU32`) and `flags` (`AtomicU32`): written once when the semaphore is
+//! set up ([`RawSemaphore::new`], [`RawSemaphore::bounded`], [`RawSemaphore::init`]),
+//! read by every call of the raw type. `flags` is `0` (unbounded; `bound` unused) or
+//! `1` (bounded by `bound`); any other value is `Corrupted`. The segment-backed types
+//! read the bound once at open (from the header, cross-checked against these words)
+//! and use their private copy afterwards.
+//!
+//! All-zero bytes are an unbounded semaphore with value 0.
+//!
+//! # Robustness
+//!
+//! Like Python's and POSIX semaphores, these are **not** robust to a holder dying: a
+//! permit acquired by a process that is killed before it releases it is lost for good
+//! (a semaphore does not know who holds its permits). Use a [`Mutex`](super::Mutex),
+//! which recovers from a dead owner, where that matters.
+//!
+//! Any value a peer writes into the words is handled without undefined behaviour or
+//! panic, and timed calls stay bounded by their timeout: a bounded semaphore whose value
+//! exceeds its bound, or whose `flags` word is unknown, answers
+//! [`AcquireError::Corrupted`] / [`ReleaseError::Corrupted`] and changes nothing; an
+//! unbounded semaphore has no invalid value (a garbage value is merely a wrong count).
+
+use super::wait::LIVENESS_INTERVAL;
+use crate::primitive::{self, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Spin iterations (pause hints, each followed by a re-check) before a waiter sleeps.
+/// Short under loom, where every spin is a scheduling point of the model.
+pub(super) const SPINS: u32 = if cfg!(loom) { 1 } else { 100 };
+
+/// Bit 0 of `flags`: the semaphore is bounded by `bound`.
+const BOUNDED: u32 = 1;
+
+/// The waker's fence (W2 in the module docs): after the store that changed the state,
+/// before the load of the waiter count. Loom builds can plant its omission.
+#[inline]
+pub(super) fn waker_fence() {
+    #[cfg(loom)]
+    if primitive::loom_break::active(primitive::loom_break::LoomBreak::WakerFenceSkipped) {
+        return;
+    }
+    primitive::fence(Ordering::SeqCst);
+}
+
+/// The length of the next nap: at most [`LIVENESS_INTERVAL`] and at most what is left
+/// until `deadline`; `None` if the deadline has passed.
+#[inline]
+pub(super) fn nap(deadline: Option<Instant>) -> Option<Duration> {
+    match deadline {
+        None => Some(LIVENESS_INTERVAL),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            (!left.is_zero()).then(|| left.min(LIVENESS_INTERVAL))
+        }
+    }
+}
+
+/// Register as a sleeper (S1): a saturating increment of `waiters`.
+#[inline]
+pub(super) fn register(waiters: &AtomicU32) {
+    // Relaxed (both orderings): ordered before the re-check by the SeqCst fence that
+    // follows (S2); nothing is published through the count.
+    let _ = waiters.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| Some(w.saturating_add(1)));
+}
+
+/// Deregister as a sleeper (S5): a saturating decrement of `waiters`.
+#[inline]
+pub(super) fn deregister(waiters: &AtomicU32) {
+    // Relaxed (both orderings): a count; nothing is published through it, and a stale
+    // count only costs a wake syscall or a nap (see the state table).
+    let _ = waiters.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| Some(w.saturating_sub(1)));
+}
+
+/// `now + timeout`, or `None` (no deadline) if that is not representable.
+pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Why an acquire did not take a permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    /// `try_acquire`: no permit is available now.
+    #[error("no permit is available")]
+    WouldBlock,
+    /// `acquire_timeout`: the time passed without a permit becoming available.
+    #[error("timed out waiting for a permit")]
+    Timeout,
+    /// The shared state is invalid (a bounded semaphore whose value exceeds its bound, or
+    /// an unknown `flags` word): a faulty peer wrote it. Nothing was changed.
+    #[error("the semaphore's shared state is corrupted (value above its bound, or unknown flags)")]
+    Corrupted,
+}
+
+/// Why a release did not add its permits. Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    /// The value would pass `u32::MAX`.
+    #[error("releasing would overflow the semaphore's value (u32::MAX)")]
+    Overflow,
+    /// A bounded semaphore would exceed its bound: released more times than acquired
+    /// (Python's `ValueError: semaphore or lock released too many times`).
+    #[error("released too many times: the value would exceed the semaphore's bound")]
+    AboveBound,
+    /// The shared state is invalid (see [`AcquireError::Corrupted`]).
+    #[error("the semaphore's shared state is corrupted (value above its bound, or unknown flags)")]
+    Corrupted,
+}
+
+/// The largest value a semaphore may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// `u32::MAX`; exceeding it is `Overflow`.
+    Unbounded,
+    /// The bound; exceeding it is `AboveBound`.
+    Bound(u32),
+}
+
+impl Limit {
+    fn max(self) -> u32 {
+        match self {
+            Limit::Unbounded => u32::MAX,
+            Limit::Bound(b) => b,
+        }
+    }
+
+    fn exceeded(self) -> ReleaseError {
+        match self {
+            Limit::Unbounded => ReleaseError::Overflow,
+            Limit::Bound(_) => ReleaseError::AboveBound,
+        }
+    }
+}
+
+/// A process-shared counting semaphore without a segment: 16 bytes that may live
+/// anywhere in shared memory (all-zero bytes are an unbounded semaphore with value 0).
+/// Place it in your own `#[repr(C)]` struct in a segment, set it up with
+/// [`RawSemaphore::init`] before publishing the struct, and every process that maps it
+/// can use it. See the [module docs](self) for the protocol and its limits.
+///
+/// ```
+/// use shmring::sync::{RawSemaphore, AcquireError, ReleaseError};
+/// let s = RawSemaphore::bounded(1);
+/// s.acquire()?;
+/// assert_eq!(s.try_acquire(), Err(AcquireError::WouldBlock));
+/// s.release(1)?;
+/// assert_eq!(s.release(1), Err(ReleaseError::AboveBound));
+/// assert_eq!(s.value(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct RawSemaphore {
+    value: AtomicU32,
+    waiters: AtomicU32,
+    bound: AtomicU32,
+    flags: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<RawSemaphore>() == 16);
+
+impl Default for RawSemaphore {
+    /// An unbounded semaphore with value 0 (the all-zero state).
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl RawSemaphore {
+    /// An unbounded semaphore holding `value` permits.
+    #[cfg(not(loom))]
+    pub const fn new(value: u32) -> Self {
+        Self::with(value, 0, 0)
+    }
+
+    /// A bounded semaphore holding `value` permits, which may never hold more.
+    #[cfg(not(loom))]
+    pub const fn bounded(value: u32) -> Self {
+        Self::with(value, value, BOUNDED)
+    }
+
+    #[cfg(not(loom))]
+    const fn with(value: u32, bound: u32, flags: u32) -> Self {
+        RawSemaphore {
+            value: AtomicU32::new(value),
+            waiters: AtomicU32::new(0),
+            bound: AtomicU32::new(bound),
+            flags: AtomicU32::new(flags),
+        }
+    }
+
+    /// An unbounded semaphore holding `value` permits.
+    #[cfg(loom)]
+    pub fn new(value: u32) -> Self {
+        Self::with(value, 0, 0)
+    }
+
+    /// A bounded semaphore holding `value` permits, which may never hold more.
+    #[cfg(loom)]
+    pub fn bounded(value: u32) -> Self {
+        Self::with(value, value, BOUNDED)
+    }
+
+    #[cfg(loom)]
+    fn with(value: u32, bound: u32, flags: u32) -> Self {
+        RawSemaphore {
+            value: AtomicU32::new(value),
+            waiters: AtomicU32::new(0),
+            bound: AtomicU32::new(bound),
+            flags: AtomicU32::new(flags),
+        }
+    }
+
+    /// Set the semaphore up in place: `value` permits, bounded by `value` if `bounded`.
+    /// For a semaphore in (zeroed) shared memory, before other parties use it and before
+    /// the memory is published to them; calling it while others use the semaphore is not
+    /// undefined behaviour but breaks their counts.
+    pub fn init(&self, value: u32, bounded: bool) {
+        // Relaxed (all three): published to other parties by whatever publishes the
+        // memory (for the segment-backed types, the Release store of READY).
+        self.value.store(value, Ordering::Relaxed);
+        self.bound.store(if bounded { value } else { 0 }, Ordering::Relaxed);
+        self.flags.store(if bounded { BOUNDED } else { 0 }, Ordering::Relaxed);
+    }
+
+    /// The limit recorded in the state words, or `None` if `flags` is unknown.
+    fn limit(&self) -> Option<Limit> {
+        // Relaxed (both): written once at setup and published with the memory; a later
+        // change by a faulty peer only yields another (checked) limit.
+        match self.flags.load(Ordering::Relaxed) {
+            0 => Some(Limit::Unbounded),
+            BOUNDED => Some(Limit::Bound(self.bound.load(Ordering::Relaxed))),
+            _ => None,
+        }
+    }
+
+    /// The bound of a bounded semaphore (`None`: unbounded, or an unknown `flags` word).
+    pub fn bound(&self) -> Option<u32> {
+        match self.limit() {
+            Some(Limit::Bound(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The number of permits now (a snapshot; Python's `get_value`).
+    pub fn value(&self) -> u32 {
+        // Relaxed: an advisory snapshot that orders nothing.
+        self.value.load(Ordering::Relaxed)
+    }
+
+    /// Take a permit, sleeping while there is none.
+    pub fn acquire(&self) -> Result<(), AcquireError> {
+        self.acquire_in(self.limit().ok_or(AcquireError::Corrupted)?, None)
+    }
+
+    /// Take a permit if one is available now (never sleeps).
+    pub fn try_acquire(&self) -> Result<(), AcquireError> {
+        self.try_acquire_in(self.limit().ok_or(AcquireError::Corrupted)?)
+    }
+
+    /// Take a permit, waiting at most `timeout` for one.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
+        let limit = self.limit().ok_or(AcquireError::Corrupted)?;
+        self.acquire_in(limit, deadline_after(timeout))
+    }
+
+    /// Add `k` permits and wake up to `k` sleepers. Refused, with nothing changed, if
+    /// the value would pass `u32::MAX` (`Overflow`) or the bound (`AboveBound`).
+    pub fn release(&self, k: u32) -> Result<(), ReleaseError> {
+        self.release_in(k, self.limit().ok_or(ReleaseError::Corrupted)?)
+    }
+
+    /// Take a permit if the value is positive: `Ok(true)` taken, `Ok(false)` none left.
+    #[inline]
+    fn take(&self, limit: Limit) -> Result<bool, AcquireError> {
+        // Relaxed: the CAS below carries the Acquire.
+        let mut v = self.value.load(Ordering::Relaxed);
+        loop {
+            if v > limit.max() {
+                return Err(AcquireError::Corrupted);
+            }
+            if v == 0 {
+                return Ok(false);
+            }
+            // Acquire: pairs with the Release CAS in `release_in` (W1), so the releaser's
+            // writes before its release are visible to the new holder of the permit.
+            match self
+                .value
+                .compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(true),
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    fn try_acquire_in(&self, limit: Limit) -> Result<(), AcquireError> {
+        if self.take(limit)? {
+            Ok(())
+        } else {
+            Err(AcquireError::WouldBlock)
+        }
+    }
+
+    /// `deadline`: `None` blocks (also for a timeout too long to represent); `Some(t)`
+    /// gives up at `t`.
+    #[inline]
+    fn acquire_in(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+        if self.take(limit)? {
+            return Ok(());
+        }
+        self.acquire_slow(limit, deadline)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+        for _ in 0..SPINS {
+            primitive::spin_hint();
+            if self.take(limit)? {
+                return Ok(());
+            }
+        }
+        loop {
+            // The last `take` (above, or at the end of the previous nap) failed.
+            let Some(nap) = nap(deadline) else {
+                return Err(AcquireError::Timeout);
+            };
+            // (S1) A count, because any number of parties may sleep.
+            register(&self.waiters);
+            // (S2) SeqCst: pairs with the waker's fence (W2) in `release_in`.
+            primitive::fence(Ordering::SeqCst);
+            // (S3) Relaxed: ordered after (S1) by the fence; `take` carries the Acquire.
+            if self.value.load(Ordering::Relaxed) == 0 {
+                // (S4) Returns at once if the value is no longer 0.
+                primitive::futex_wait(&self.value, 0, Some(nap));
+            }
+            // (S5)
+            deregister(&self.waiters);
+            if self.take(limit)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn release_in(&self, k: u32, limit: Limit) -> Result<(), ReleaseError> {
+        // Relaxed: the CAS below carries the Release.
+        let mut v = self.value.load(Ordering::Relaxed);
+        loop {
+            if v > limit.max() {
+                return Err(ReleaseError::Corrupted);
+            }
+            let new = match v.checked_add(k) {
+                Some(n) if n <= limit.max() => n,
+                _ => return Err(limit.exceeded()),
+            };
+            if k == 0 {
+                return Ok(());
+            }
+            // (W1) Release: pairs with the Acquire CAS in `take`.
+            match self
+                .value
+                .compare_exchange_weak(v, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        // (W2) SeqCst: pairs with the sleeper's fence (S2) in `acquire_slow`.
+        waker_fence();
+        // (W3) Relaxed: ordered after (W1) by the fence (W2).
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            // (W4) The kernel takes the count as an int.
+            primitive::futex_wake(&self.value, k.min(i32::MAX as u32));
+        }
+        Ok(())
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn words(&self) -> [&AtomicU32; 4] {
+        [&self.value, &self.waiters, &self.bound, &self.flags]
+    }
+}
+
+#[cfg(not(loom))]
+pub use segment_backed::*;
+
+#[cfg(not(loom))]
+mod segment_backed {
+    //! Segment parameters of a [`SegmentKind::Semaphore`] (see also `shared.rs`):
+    //!
+    //! | param | meaning                                                        |
+    //! |-------|----------------------------------------------------------------|
+    //! | 0     | `1` a [`Semaphore`], `2` a [`BoundedSemaphore`]                 |
+    //! | 1     | the bound of a `BoundedSemaphore` (its initial value), else `0` |
+
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::shm::{SegmentKind, SegmentOptions};
+    use crate::sync::shared::Area;
+    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::fmt;
+
+    const UNBOUNDED_TAG: u64 = 1;
+    const BOUNDED_TAG: u64 = 2;
+
+    /// The segment and the limit read at open, shared by both handle types.
+    struct Handle {
+        area: Area<RawSemaphore>,
+        limit: Limit,
+    }
+
+    fn params(limit: Limit) -> [u64; 8] {
+        let mut p = [0u64; 8];
+        match limit {
+            Limit::Unbounded => p[0] = UNBOUNDED_TAG,
+            Limit::Bound(b) => (p[0], p[1]) = (BOUNDED_TAG, u64::from(b)),
+        }
+        p
+    }
+
+    /// The limit the parameters record, checked against the type the caller opens as.
+    fn parse(p: &[u64; 8], bounded: bool, name: &str) -> Result<Limit> {
+        let what = |b: bool| if b { "bounded semaphore" } else { "semaphore" };
+        let limit = match (p[0], u32::try_from(p[1])) {
+            (UNBOUNDED_TAG, Ok(0)) => Limit::Unbounded,
+            (BOUNDED_TAG, Ok(b)) => Limit::Bound(b),
+            _ => {
+                return Err(Error::Corrupted {
+                    name: name.to_owned(),
+                    what: format!("semaphore parameters {:#x}, {:#x}", p[0], p[1]),
+                });
+            }
+        };
+        let is_bounded = matches!(limit, Limit::Bound(_));
+        if is_bounded != bounded {
+            return Err(Error::WrongKind {
+                name: name.to_owned(),
+                expected: what(bounded),
+                found: what(is_bounded).to_owned(),
+            });
+        }
+        Ok(limit)
+    }
+
+    impl Handle {
+        fn create(name: Option<&str>, value: u32, bounded: bool, opts: &SegmentOptions) -> Result<Self> {
+            let limit = if bounded { Limit::Bound(value) } else { Limit::Unbounded };
+            let area = Area::create(
+                name,
+                SegmentKind::Semaphore,
+                params(limit),
+                opts,
+                |raw: &RawSemaphore| raw.init(value, bounded),
+            )?;
+            Ok(Handle { area, limit })
+        }
+
+        fn attach(
+            name: &str,
+            bounded: bool,
+            map: impl FnOnce(&mut dyn FnMut(&[u64; 8]) -> Result<()>) -> Result<Area<RawSemaphore>>,
+        ) -> Result<Self> {
+            let mut limit = None;
+            let area = map(&mut |p| {
+                limit = Some(parse(p, bounded, name)?);
+                Ok(())
+            })?;
+            // `map` runs the check before it returns a mapping; without one, refuse.
+            let Some(limit) = limit else {
+                return Err(Error::InvalidArgument(format!(
+                    "semaphore {name:?}: parameters not checked"
+                )));
+            };
+            // The words must say what the header says (they never change after setup).
+            if area.get().limit() != Some(limit) {
+                return Err(Error::Corrupted {
+                    name: name.to_owned(),
+                    what: format!(
+                        "semaphore state records limit {:?}, the header {limit:?}",
+                        area.get().limit()
+                    ),
+                });
+            }
+            Ok(Handle { area, limit })
+        }
+
+        fn open(name: &str, bounded: bool) -> Result<Self> {
+            Self::attach(name, bounded, |check| Area::open(name, SegmentKind::Semaphore, check))
+        }
+
+        fn from_fd(fd: OwnedFd, bounded: bool) -> Result<Self> {
+            Self::attach("", bounded, |check| Area::from_fd(fd, SegmentKind::Semaphore, check))
+        }
+
+        fn try_clone(&self) -> Result<Self> {
+            Ok(Handle {
+                area: self.area.try_clone()?,
+                limit: self.limit,
+            })
+        }
+
+        fn raw(&self) -> &RawSemaphore {
+            self.area.get()
+        }
+
+        fn acquire(&self) -> Result<(), AcquireError> {
+            self.raw().acquire_in(self.limit, None)
+        }
+
+        fn try_acquire(&self) -> Result<(), AcquireError> {
+            self.raw().try_acquire_in(self.limit)
+        }
+
+        fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
+            self.raw().acquire_in(self.limit, deadline_after(timeout))
+        }
+
+        fn release(&self, k: u32) -> Result<(), ReleaseError> {
+            self.raw().release_in(k, self.limit)
+        }
+
+        fn guard(&self) -> Result<SemaphoreGuard<'_>, AcquireError> {
+            self.acquire()?;
+            Ok(SemaphoreGuard {
+                raw: self.raw(),
+                limit: self.limit,
+            })
+        }
+
+        fn debug(&self, f: &mut fmt::Formatter<'_>, ty: &str) -> fmt::Result {
+            f.debug_struct(ty)
+                .field("name", &self.area.name())
+                .field("value", &self.raw().value())
+                .field("limit", &self.limit)
+                .finish()
+        }
+    }
+
+    /// A counting semaphore in a segment of its own, shared by any number of processes:
+    /// Python's `multiprocessing.Semaphore`. Its value is at most `u32::MAX`.
+    ///
+    /// Not robust to a holder dying: a permit taken by a process killed before it
+    /// releases it is lost (see the [module docs](crate::sync::semaphore)).
+    ///
+    /// ```
+    /// use shmring::sync::Semaphore;
+    /// use std::time::Duration;
+    /// let s = Semaphore::anonymous(2)?; // hand to a child with `as_fd` + `from_fd`
+    /// s.acquire()?;
+    /// s.acquire()?;
+    /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_err());
+    /// s.release(2)?;
+    /// assert_eq!(s.value(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Semaphore {
+        inner: Handle,
+    }
+
+    /// A semaphore whose value may never exceed its initial value: Python's
+    /// `multiprocessing.BoundedSemaphore`. A release that would exceed it is
+    /// [`ReleaseError::AboveBound`] and changes nothing.
+    ///
+    /// Not robust to a holder dying: a permit taken by a process killed before it
+    /// releases it is lost (see the [module docs](crate::sync::semaphore)).
+    ///
+    /// ```
+    /// use shmring::sync::{BoundedSemaphore, ReleaseError};
+    /// let s = BoundedSemaphore::anonymous(1)?;
+    /// {
+    ///     let _permit = s.acquire_guard()?; // released when dropped
+    ///     assert_eq!(s.value(), 0);
+    /// }
+    /// assert_eq!(s.release(1), Err(ReleaseError::AboveBound));
+    /// assert_eq!((s.value(), s.bound()), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct BoundedSemaphore {
+        inner: Handle,
+    }
+
+    impl fmt::Debug for Semaphore {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.debug(f, "Semaphore")
+        }
+    }
+
+    impl fmt::Debug for BoundedSemaphore {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.debug(f, "BoundedSemaphore")
+        }
+    }
+
+    /// The methods both segment-backed semaphores share; `$bounded` tells which it is.
+    macro_rules! shared_methods {
+        ($ty:ident, $bounded:expr) => {
+            impl $ty {
+                /// Create the named semaphore `name` holding `value` permits (unlinked when
+                /// this handle drops, unless [`keep`](Self::keep)).
+                pub fn create(name: &str, value: u32) -> Result<Self> {
+                    Self::create_with(name, value, &SegmentOptions::default())
+                }
+
+                /// [`create`](Self::create) with segment options (mode, keep, ...).
+                pub fn create_with(name: &str, value: u32, opts: &SegmentOptions) -> Result<Self> {
+                    Ok($ty {
+                        inner: Handle::create(Some(name), value, $bounded, opts)?,
+                    })
+                }
+
+                /// An anonymous (memfd) semaphore holding `value` permits; hand it to a
+                /// child through [`AsFd`] and [`from_fd`](Self::from_fd).
+                pub fn anonymous(value: u32) -> Result<Self> {
+                    Ok($ty {
+                        inner: Handle::create(None, value, $bounded, &SegmentOptions::default())?,
+                    })
+                }
+
+                /// Open the named semaphore `name`; it must have been created as this
+                /// type (else [`Error::WrongKind`]).
+                pub fn open(name: &str) -> Result<Self> {
+                    Ok($ty {
+                        inner: Handle::open(name, $bounded)?,
+                    })
+                }
+
+                /// Map a semaphore received as a descriptor; it must have been created as
+                /// this type (else [`Error::WrongKind`]).
+                pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                    Ok($ty {
+                        inner: Handle::from_fd(fd, $bounded)?,
+                    })
+                }
+
+                /// Another handle on the same semaphore (a second mapping).
+                pub fn try_clone(&self) -> Result<Self> {
+                    Ok($ty {
+                        inner: self.inner.try_clone()?,
+                    })
+                }
+
+                /// Keep the named segment when this creating handle drops.
+                pub fn keep(&mut self) {
+                    self.inner.area.keep();
+                }
+
+                /// The segment's name (`None` if anonymous).
+                pub fn name(&self) -> Option<&str> {
+                    self.inner.area.name()
+                }
+
+                /// The semaphore's state in the segment.
+                pub fn raw(&self) -> &RawSemaphore {
+                    self.inner.raw()
+                }
+
+                /// Take a permit, sleeping while there is none.
+                pub fn acquire(&self) -> Result<(), AcquireError> {
+                    self.inner.acquire()
+                }
+
+                /// Take a permit if one is available now (never sleeps):
+                /// `Err(WouldBlock)` if none is.
+                pub fn try_acquire(&self) -> Result<(), AcquireError> {
+                    self.inner.try_acquire()
+                }
+
+                /// Take a permit, waiting at most `timeout`: `Err(Timeout)` if none
+                /// became available.
+                pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
+                    self.inner.acquire_timeout(timeout)
+                }
+
+                /// Take a permit and return a guard that releases it when dropped.
+                pub fn acquire_guard(&self) -> Result<SemaphoreGuard<'_>, AcquireError> {
+                    self.inner.guard()
+                }
+
+                /// Add `k` permits, waking up to `k` sleepers (no syscall when nobody
+                /// sleeps). Nothing changes on error.
+                pub fn release(&self, k: u32) -> Result<(), ReleaseError> {
+                    self.inner.release(k)
+                }
+
+                /// The number of permits now (a snapshot; Python's `get_value`).
+                pub fn value(&self) -> u32 {
+                    self.raw().value()
+                }
+            }
+
+            impl AsFd for $ty {
+                fn as_fd(&self) -> BorrowedFd<'_> {
+                    self.inner.area.as_fd()
+                }
+            }
+        };
+    }
+
+    shared_methods!(Semaphore, false);
+    shared_methods!(BoundedSemaphore, true);
+
+    impl BoundedSemaphore {
+        /// The bound: the initial value, which the value may never exceed.
+        pub fn bound(&self) -> u32 {
+            self.inner.limit.max()
+        }
+    }
+
+    /// A permit taken by `acquire_guard`; released when dropped. A release that fails
+    /// on drop (a peer released too many times or corrupted the state) is ignored.
+    #[derive(Debug)]
+    #[must_use = "the permit is released when the guard drops"]
+    pub struct SemaphoreGuard<'a> {
+        raw: &'a RawSemaphore,
+        limit: Limit,
+    }
+
+    impl Drop for SemaphoreGuard<'_> {
+        fn drop(&mut self) {
+            let _ = self.raw.release_in(1, self.limit);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32 as StdAtomicU32;
+
+    #[test]
+    fn counts_and_bounds() {
+        let s = RawSemaphore::new(2);
+        assert_eq!(s.bound(), None);
+        assert!(s.try_acquire().is_ok() && s.try_acquire().is_ok());
+        assert_eq!(s.try_acquire(), Err(AcquireError::WouldBlock));
+        assert_eq!(s.acquire_timeout(Duration::from_millis(5)), Err(AcquireError::Timeout));
+        assert_eq!(s.release(0), Ok(()));
+        s.release(u32::MAX).unwrap();
+        assert_eq!(s.release(1), Err(ReleaseError::Overflow));
+        assert_eq!(s.value(), u32::MAX);
+
+        let b = RawSemaphore::bounded(2);
+        assert_eq!(b.bound(), Some(2));
+        b.acquire().unwrap();
+        assert_eq!(b.release(2), Err(ReleaseError::AboveBound));
+        assert_eq!(b.value(), 1);
+        b.release(1).unwrap();
+        assert_eq!(b.release(1), Err(ReleaseError::AboveBound));
+        assert_eq!(b.value(), 2);
+
+        // All-zero bytes: unbounded, value 0.
+        let z = RawSemaphore::default();
+        assert_eq!((z.value(), z.bound()), (0, None));
+        z.init(3, true);
+        assert_eq!((z.value(), z.bound()), (3, Some(3)));
+        // A huge timeout is no deadline, and no panic.
+        assert_eq!(z.acquire_timeout(Duration::MAX), Ok(()));
+    }
+
+    #[test]
+    fn threads_never_exceed_permits() {
+        let s = Arc::new(Semaphore::anonymous(3).unwrap());
+        let inside = Arc::new(StdAtomicU32::new(0));
+        let max = Arc::new(StdAtomicU32::new(0));
+        let ts: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, inside, max) = (s.clone(), inside.clone(), max.clone());
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        let _g = s.acquire_guard().unwrap();
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        max.fetch_max(now, Ordering::SeqCst);
+                        if i % 64 == 0 {
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        let max = max.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&max), "max holders {max}");
+        assert_eq!(s.value(), 3);
+        assert_eq!(s.raw().words()[1].load(Ordering::SeqCst), 0, "waiters deregistered");
+    }
+
+    #[test]
+    fn release_wakes_sleeper() {
+        let s = Arc::new(BoundedSemaphore::anonymous(0).unwrap());
+        // Bound 0: no release is ever allowed.
+        assert_eq!(s.release(1), Err(ReleaseError::AboveBound));
+        let s = Arc::new(Semaphore::anonymous(0).unwrap());
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || s2.acquire().unwrap());
+        crate::sync::wait::spin_until("a sleeper", || s.raw().words()[1].load(Ordering::SeqCst) != 0);
+        s.release(1).unwrap();
+        t.join().unwrap();
+        assert_eq!(s.value(), 0);
+    }
+
+    #[test]
+    fn corrupted_words() {
+        let b = RawSemaphore::bounded(2);
+        let [value, waiters, bound, flags] = b.words();
+        // A value above the bound: every call is Corrupted and changes nothing.
+        value.store(7, Ordering::Relaxed);
+        assert_eq!(b.try_acquire(), Err(AcquireError::Corrupted));
+        assert_eq!(b.acquire(), Err(AcquireError::Corrupted));
+        assert_eq!(
+            b.acquire_timeout(Duration::from_millis(1)),
+            Err(AcquireError::Corrupted)
+        );
+        assert_eq!(b.release(1), Err(ReleaseError::Corrupted));
+        assert_eq!(b.value(), 7);
+        // Unknown flags: Corrupted too.
+        value.store(1, Ordering::Relaxed);
+        flags.store(0xdead_beef, Ordering::Relaxed);
+        assert_eq!(
+            (b.try_acquire(), b.release(1)),
+            (Err(AcquireError::Corrupted), Err(ReleaseError::Corrupted))
+        );
+        assert_eq!(b.bound(), None);
+        // A changed bound is just another bound.
+        flags.store(BOUNDED, Ordering::Relaxed);
+        bound.store(1, Ordering::Relaxed);
+        assert_eq!(b.release(1), Err(ReleaseError::AboveBound));
+        // A waiter count at u32::MAX saturates (no wrap to 0, no panic); a release with a
+        // garbage count makes a useless wake-up syscall and still succeeds.
+        waiters.store(u32::MAX, Ordering::Relaxed);
+        b.acquire().unwrap();
+        assert_eq!(b.acquire_timeout(Duration::from_millis(1)), Err(AcquireError::Timeout));
+        assert!(waiters.load(Ordering::Relaxed) >= u32::MAX - 1);
+        b.release(1).unwrap();
+
+        // A waiter count zeroed under a sleeper: the release skips the wake, and the
+        // sleeper finds the permit after at most one nap.
+        let s = Arc::new(RawSemaphore::new(0));
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || s2.acquire().unwrap());
+        crate::sync::wait::spin_until("a sleeper", || s.words()[1].load(Ordering::SeqCst) != 0);
+        s.words()[1].store(0, Ordering::SeqCst);
+        s.release(1).unwrap();
+        t.join().unwrap();
+        // The sleeper's deregistration saturated at 0: the count is exact again.
+        assert_eq!(s.words()[1].load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn segment_open_checks_variant_and_state() {
+        let name = format!("shmring-unit-sem-{}", std::process::id());
+        let s = Semaphore::create(&name, 4).unwrap();
+        assert_eq!(s.name(), Some(name.as_str()));
+        let o = Semaphore::open(&name).unwrap();
+        o.acquire().unwrap();
+        assert_eq!(s.value(), 3);
+        assert!(matches!(BoundedSemaphore::open(&name), Err(Error::WrongKind { .. })));
+        // The state words must agree with the header.
+        s.raw().words()[3].store(BOUNDED, Ordering::Relaxed);
+        assert!(matches!(Semaphore::open(&name), Err(Error::Corrupted { .. })));
+        drop((s, o));
+        assert!(Semaphore::open(&name).is_err(), "unlinked by its creator");
+
+        let b = BoundedSemaphore::create(&name, 2).unwrap();
+        assert!(matches!(Semaphore::open(&name), Err(Error::WrongKind { .. })));
+        let c = b.try_clone().unwrap();
+        assert_eq!((c.bound(), c.value()), (2, 2));
+        let fd = rustix::fd::AsFd::as_fd(&b).try_clone_to_owned().unwrap();
+        let f = BoundedSemaphore::from_fd(fd).unwrap();
+        f.acquire().unwrap();
+        assert_eq!(b.value(), 1);
+        let fd = rustix::fd::AsFd::as_fd(&b).try_clone_to_owned().unwrap();
+        assert!(matches!(Semaphore::from_fd(fd), Err(Error::WrongKind { .. })));
+    }
+}
