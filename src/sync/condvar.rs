@@ -553,6 +553,29 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_words_cost_at_most_a_nap() {
+        let (m, cv) = (RawMutex::new(), RawCondvar::new());
+        // Garbage in both words: notify works, and waits still end (by timeout or a
+        // spurious wake-up), with the mutex held again.
+        cv.seq.store(0xdead_beef, Ordering::Relaxed);
+        cv.waiters.store(u32::MAX, Ordering::Relaxed);
+        cv.notify_all(&m);
+        m.lock().unwrap();
+        let start = Instant::now();
+        // SAFETY: this thread holds `m`.
+        let _ = unsafe { cv.wait_until(&m, Some(start + Duration::from_millis(5))) };
+        assert!(m.is_owned_by_current_thread());
+        // A waiter count of 0 under a sleeper (a skipped wake) costs at most one nap.
+        cv.waiters.store(0, Ordering::Relaxed);
+        // SAFETY: this thread holds `m`.
+        let _ = unsafe { cv.wait_until(&m, None) };
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(m.is_owned_by_current_thread());
+        // SAFETY: this thread holds `m`.
+        unsafe { m.unlock() };
+    }
+
+    #[test]
     fn timeouts() {
         let c = Condition::anonymous(0u8).unwrap();
         let t = Instant::now();

@@ -20,6 +20,10 @@
 //! told so ([`OwnerDied`], carrying the guard). A barrier party that dies while others
 //! wait breaks the barrier ([`BarrierError::Broken`]). Parties must share a pid
 //! namespace; segments created here check it when opened.
+//!
+//! Semaphores are not robust to a holder dying: a permit taken by a process that is then
+//! killed is lost, as with Python's and POSIX semaphores (a semaphore does not know who
+//! holds its permits). Use a [`Mutex`] when a holder's death must be detected.
 
 pub mod futex;
 mod owner;
