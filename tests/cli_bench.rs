@@ -1,5 +1,5 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
-//! rows the issue specifies, with every transport and mode measured.
+//! rows the issue specifies, with every transport and mode measured, and the lock rows.
 
 mod common;
 
@@ -87,4 +87,19 @@ fn bench_quick_writes_every_row() {
     assert!(p50 > 0.0 && p999 >= p50 && r["msgs_per_s"].is_null(), "{r}");
     assert!(stdout.contains("targets (issue 3):"), "{stdout}");
     assert!(stdout.contains("crossbeam-arrayqueue 4p4c"), "{stdout}");
+    // The lock rows: shmring's robust mutex and the pthread baselines, one thread alone
+    // and two processes contending; Python's lock where python3 runs (else the table
+    // says it was skipped, and no row is written).
+    for t in ["shmring-mutex", "pthread-mutex", "pthread-robust"] {
+        for mode in ["uncontended", "2proc"] {
+            let r = find(t, Some(mode), 8).unwrap_or_else(|| panic!("no {t} {mode} row"));
+            assert!(positive(&r["msgs_per_s"]) && r["mb_per_s"].is_null(), "{r}");
+        }
+    }
+    let python = find("python-mp-lock", Some("uncontended"), 8);
+    assert!(
+        python.is_some_and(|r| positive(&r["msgs_per_s"])) || stdout.contains("python-mp-lock   skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("targets (locks):"), "{stdout}");
 }

@@ -20,9 +20,13 @@
 //!   to crossbeam's `ArrayQueue` between threads of this process (see
 //!   [`super::mpmc`]), each row the median of three runs; and the queue's blocking
 //!   hand-off, a ping-pong as above through two queues with both ends in blocking mode,
-//!   run right after the SPSC ring's.
+//!   run right after the SPSC ring's;
+//! - locks: the robust mutex uncontended (one thread) and with two contending processes,
+//!   next to process-shared pthread mutexes and Python's `multiprocessing.Lock` (see
+//!   [`super::lock`]).
 
 use super::launch::{PeerJob, run_peers};
+use super::lock::{self, LockKind, LockMode};
 use super::machine::{self, CpuSnapshot};
 use super::mpmc::{self, Topology};
 use super::peer::{PeerReport, PeerSpec, Role};
@@ -72,6 +76,10 @@ pub(crate) enum Selected {
     /// process, in each of `--mpmc-modes` (throughput only).
     #[value(alias = "crossbeam-arrayqueue", alias = "crossbeam")]
     Arrayqueue,
+    /// The lock rows: the kinds of `--locks` in the modes of `--lock-modes` (`--measure`
+    /// does not apply to them).
+    #[value(alias = "lock")]
+    Locks,
 }
 
 /// What `--measure` can select.
@@ -103,7 +111,7 @@ pub(crate) struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue"
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks"
     )]
     transports: Vec<Selected>,
 
@@ -116,11 +124,23 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1p1c,2p2c,4p4c")]
     mpmc_modes: Vec<Topology>,
 
+    /// Locks of the lock rows (`locks`): shmring's robust `Mutex<u64>`, a process-shared
+    /// pthread mutex, a robust one, Python's `multiprocessing.Lock` (skipped, and said
+    /// so, if python3 is missing).
+    #[arg(long, value_delimiter = ',', default_value = "shmring,pthread,pthread-robust,python")]
+    locks: Vec<LockKind>,
+
+    /// Modes of the lock rows: one thread alone (ns per lock+unlock, median of batches),
+    /// and two processes contending for --duration (ops/s, median of 3 runs).
+    #[arg(long, value_delimiter = ',', default_value = "uncontended,contended")]
+    lock_modes: Vec<LockMode>,
+
     /// What to measure.
     #[arg(long, value_delimiter = ',', default_value = "throughput,latency,idle")]
     measure: Vec<Measure>,
 
-    /// How long the producer of each throughput run sends (e.g. 500ms, 1s, 0.5).
+    /// How long the producer of each throughput run sends (e.g. 500ms, 1s, 0.5), and how
+    /// long the two processes of each contended lock run contend.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     duration: Duration,
 
@@ -156,8 +176,9 @@ pub(crate) struct BenchArgs {
     pin: Vec<usize>,
 
     /// A quick smoke run: 100 ms per throughput run, one run of 400k messages per MPMC
-    /// row, 20k round trips (2k warm-up), 250 ms idle. Overrides --duration, --rounds,
-    /// --warmup and --idle.
+    /// row, 20k round trips (2k warm-up), 250 ms idle, one 100 ms run per contended lock
+    /// and fewer uncontended batches. Overrides --duration, --rounds, --warmup and
+    /// --idle.
     #[arg(long)]
     quick: bool,
 
@@ -184,6 +205,10 @@ enum Step {
     Mpmc(Topology),
     /// crossbeam's ArrayQueue between threads.
     ArrayQueue(Topology),
+    /// The selected locks, one thread, no contention.
+    LockUncontended,
+    /// The selected locks, two processes contending.
+    LockContended,
 }
 
 impl Step {
@@ -196,6 +221,8 @@ impl Step {
             Step::Idle(m) => format!("idle consumer shmring-spsc/{}", m.name()),
             Step::Mpmc(t) => format!("throughput {SHMRING_MPMC} {} {}", t.name(), report::size(MSG as u64)),
             Step::ArrayQueue(t) => format!("throughput {ARRAYQUEUE} {} {}", t.name(), report::size(MSG as u64)),
+            Step::LockUncontended => format!("locks {}", lock::UNCONTENDED),
+            Step::LockContended => format!("locks {}", lock::CONTENDED),
         }
     }
 }
@@ -203,7 +230,8 @@ impl Step {
 /// Size of the MPMC rows' messages.
 const MSG: usize = mpmc::MSG_SIZE;
 
-/// The run's steps, in order: references, latency, throughput, MPMC throughput, idle.
+/// The run's steps, in order: references, latency, throughput, MPMC throughput, idle,
+/// locks.
 fn steps(a: &BenchArgs) -> Vec<Step> {
     let has = |s: Selected| a.transports.contains(&s);
     let measures = |m: Measure| a.measure.contains(&m);
@@ -261,6 +289,14 @@ fn steps(a: &BenchArgs) -> Vec<Step> {
     if measures(Measure::Idle) && has(Selected::Shmring) {
         out.extend(modes.iter().map(|&m| Step::Idle(m)));
     }
+    if has(Selected::Locks) && !a.locks.is_empty() {
+        if a.lock_modes.contains(&LockMode::Uncontended) {
+            out.push(Step::LockUncontended);
+        }
+        if a.lock_modes.contains(&LockMode::Contended) {
+            out.push(Step::LockContended);
+        }
+    }
     out
 }
 
@@ -316,7 +352,7 @@ pub(crate) fn run(mut a: BenchArgs) -> Result<()> {
     eprintln!("done in {:.1} s\n", started.elapsed().as_secs_f64());
     print!("{}", results.render(&header));
     if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&results.rows())?;
+        let text = serde_json::to_string_pretty(&results.json_rows())?;
         std::fs::write(path, text + "\n").map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {}", path.display());
     }
@@ -498,7 +534,20 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
             results.throughput(SHMRING_MPMC, Some(topo.name()), MSG, per_s);
             Ok(summary)
         }
+        Step::LockUncontended => lock::run_uncontended(&lock_kinds(a), a.quick, a.timeout, results.locks()),
+        Step::LockContended => {
+            let runs = if a.quick { 1 } else { lock::RUNS };
+            lock::run_contended(&lock_kinds(a), a.duration, runs, &a.pin, a.timeout, results.locks())
+        }
     }
+}
+
+/// The selected locks, each once, in the rows' order.
+fn lock_kinds(a: &BenchArgs) -> Vec<LockKind> {
+    let mut k = a.locks.clone();
+    k.sort();
+    k.dedup();
+    k
 }
 
 /// Messages per producer of an MPMC run.
@@ -668,8 +717,11 @@ mod tests {
         let s = steps(&t.a);
         let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
         // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
-        // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency.
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1, "{labels:?}");
+        // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
+        // lock steps (last).
+        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2, "{labels:?}");
+        assert_eq!(labels[labels.len() - 2..], ["locks uncontended", "locks 2proc"]);
+        assert_eq!(lock_kinds(&t.a), LockKind::ALL);
         assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));
         assert!(labels.contains(&"latency unix-socket".to_string()));
         assert!(labels.contains(&"latency shmring-mpmc/blocking".to_string()));
@@ -719,5 +771,17 @@ mod tests {
             ]
         );
         assert_eq!(mpmc_count(&t.a, Topology::P2C2), 1000);
+        let t = T::parse_from([
+            "bench",
+            "--transports",
+            "lock",
+            "--locks",
+            "python-mp-lock,shmring",
+            "--lock-modes",
+            "contended",
+        ]);
+        let labels: Vec<String> = steps(&t.a).iter().map(|s| s.label()).collect();
+        assert_eq!(labels, ["locks 2proc"]);
+        assert_eq!(lock_kinds(&t.a), [LockKind::Shmring, LockKind::Python]);
     }
 }

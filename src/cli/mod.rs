@@ -10,10 +10,13 @@
 //! - [`reference`](mod@reference): the physical references (cache-line ping-pong floor, memcpy);
 //! - [`mpmc`]: the MPMC rows: the queue across processes, crossbeam's `ArrayQueue`
 //!   between threads;
+//! - [`lock`]: the lock rows: shmring's robust mutex against process-shared pthread
+//!   mutexes and Python's `multiprocessing.Lock`, uncontended and with two processes;
 //! - [`report`]: rows, the table, the target checks and the JSON output.
 
 pub(crate) mod bench;
 pub(crate) mod launch;
+pub(crate) mod lock;
 pub(crate) mod machine;
 pub(crate) mod mpmc;
 pub(crate) mod peer;
@@ -52,7 +55,9 @@ enum Command {
     /// performance targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
     /// and as many consumer processes at 64 B, next to crossbeam's ArrayQueue between
     /// threads of one process, and its blocking-mode round trip is compared with the
-    /// SPSC ring's. Progress goes to stderr.
+    /// SPSC ring's. The robust mutex (`shmring::sync::Mutex`) is timed uncontended and
+    /// with two processes contending, next to a process-shared pthread mutex, a robust
+    /// one and Python's `multiprocessing.Lock`. Progress goes to stderr.
     Bench(bench::BenchArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]

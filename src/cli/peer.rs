@@ -57,6 +57,9 @@ pub(crate) enum Role {
     MpmcProducer,
     /// Pop and check until the queue is closed and drained (fds: `[queue]`).
     MpmcConsumer,
+    /// Take the lock of `lock` in a loop with another contender, for `duration_ns`
+    /// (fds: `[lock segment, control page]`).
+    LockContender,
 }
 
 /// The job of one peer process.
@@ -85,6 +88,8 @@ pub(crate) struct PeerSpec {
     pub(crate) id: u64,
     /// MPMC roles: the number of producers of the run.
     pub(crate) producers: u64,
+    /// Lock contender: which lock the descriptor holds.
+    pub(crate) lock: Option<super::lock::LockKind>,
 }
 
 impl PeerSpec {
@@ -102,6 +107,7 @@ impl PeerSpec {
             cpu: None,
             id: 0,
             producers: 0,
+            lock: None,
         }
     }
 }
@@ -162,6 +168,8 @@ pub(crate) enum PeerReport {
     },
     /// MPMC consumer: what it got from each producer, and when.
     Consumed(super::mpmc::Consumed),
+    /// Lock contender: its operations and hand-offs.
+    Contended(super::lock::Contender),
     /// Idle consumer: CPU time used while waiting, and the wall time of the wait.
     Idle {
         /// CPU time (user + system) of the process during the wait.
@@ -248,6 +256,7 @@ pub(crate) fn child_main(args: PeerArgs) -> Result<()> {
         }
         Role::MpmcProducer => super::mpmc::produce(fd()?, fd()?, &spec)?,
         Role::MpmcConsumer => super::mpmc::consume(fd()?, &spec)?,
+        Role::LockContender => super::lock::contend(fd()?, fd()?, &spec)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

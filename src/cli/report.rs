@@ -1,6 +1,7 @@
 //! Results of `shmring bench`: one row per (transport, mode, size), the table, the
 //! checks against the issue's targets, and the JSON output.
 
+use super::lock::LockResults;
 use super::machine::Interference;
 use super::mpmc::Topology;
 use super::peer::RttStats;
@@ -47,6 +48,8 @@ pub(crate) struct Results {
     disturbed: Vec<(String, Interference)>,
     /// The CPUs of the placement probe, and its round trip before and after each run.
     placements: Vec<(String, [usize; 2], [u64; 2])>,
+    /// The lock rows (kept apart from the table of the transports).
+    locks: LockResults,
 }
 
 /// A run whose placement probe is this much slower or faster than the run's median
@@ -135,6 +138,18 @@ impl Results {
         self.placements.push((label, cpus, rtt));
     }
 
+    /// The lock rows' results.
+    pub(crate) fn locks(&mut self) -> &mut LockResults {
+        &mut self.locks
+    }
+
+    /// The rows of the JSON output: the table's, then the lock rows.
+    pub(crate) fn json_rows(&self) -> Vec<Row> {
+        let mut rows = self.rows();
+        rows.extend(self.locks.rows());
+        rows
+    }
+
     /// The rows, sorted by size, then transport, then mode.
     pub(crate) fn rows(&self) -> Vec<Row> {
         let mut rows = self.rows.clone();
@@ -167,6 +182,59 @@ impl Results {
     pub(crate) fn render(&self, header: &str) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "{header}");
+        self.render_table(&mut out);
+        if !self.idle.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nidle consumer (blocked in recv_timeout, no messages), CPU time / wall time:"
+            );
+            for (m, pct) in &self.idle {
+                let _ = writeln!(out, "  shmring-spsc {:<9} {pct:6.2}% of a core", m.name());
+            }
+        }
+        if !self.disturbed.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nwarning: {} run(s) shared the CPUs with other work (average cores taken by others / stolen):",
+                self.disturbed.len()
+            );
+            for (label, i) in &self.disturbed {
+                let _ = writeln!(out, "  {label:<48} {:.2} / {:.2}", i.foreign, i.steal);
+            }
+        }
+        self.render_mpmc(&mut out);
+        self.locks.render(&mut out);
+        let far = self.render_placements(&mut out);
+        for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
+            if targets.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\ntargets (issue {issue}):");
+            for t in targets {
+                let _ = writeln!(
+                    out,
+                    "  [{}] {:<58} {}",
+                    if t.pass { "PASS" } else { "FAIL" },
+                    t.what,
+                    t.measured
+                );
+            }
+            if far > 0 {
+                let _ = writeln!(
+                    out,
+                    "  (ratios mix placements: {far} run(s) flagged above; rerun to compare)"
+                );
+            }
+        }
+        self.locks.render_targets(&mut out, far);
+        out
+    }
+
+    /// The table of the transports (nothing if only the lock rows ran).
+    fn render_table(&self, out: &mut String) {
+        if self.rows.is_empty() {
+            return;
+        }
         let _ = writeln!(
             out,
             "x shm = ratio to shmring-spsc in {} mode at the same size:\n\
@@ -212,49 +280,6 @@ impl Results {
                 rtt_x,
             );
         }
-        if !self.idle.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nidle consumer (blocked in recv_timeout, no messages), CPU time / wall time:"
-            );
-            for (m, pct) in &self.idle {
-                let _ = writeln!(out, "  shmring-spsc {:<9} {pct:6.2}% of a core", m.name());
-            }
-        }
-        if !self.disturbed.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nwarning: {} run(s) shared the CPUs with other work (average cores taken by others / stolen):",
-                self.disturbed.len()
-            );
-            for (label, i) in &self.disturbed {
-                let _ = writeln!(out, "  {label:<48} {:.2} / {:.2}", i.foreign, i.steal);
-            }
-        }
-        self.render_mpmc(&mut out);
-        let far = self.render_placements(&mut out);
-        for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
-            if targets.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\ntargets (issue {issue}):");
-            for t in targets {
-                let _ = writeln!(
-                    out,
-                    "  [{}] {:<58} {}",
-                    if t.pass { "PASS" } else { "FAIL" },
-                    t.what,
-                    t.measured
-                );
-            }
-            if far > 0 {
-                let _ = writeln!(
-                    out,
-                    "  (ratios mix placements: {far} run(s) flagged above; rerun to compare)"
-                );
-            }
-        }
-        out
     }
 
     /// The MPMC comparisons: each topology's queue rows against crossbeam's, and the
