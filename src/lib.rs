@@ -29,6 +29,7 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
+pub mod codec;
 mod error;
 pub(crate) mod primitive;
 pub mod ring;
