@@ -7,25 +7,9 @@ mod common;
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::thread;
 use shmring::ring::spsc::loom_break::{self, LoomBreak};
 use shmring::sync::{RawCondvar, RawMutex};
 use std::mem::ManuallyDrop;
-
-/// Run `f` on a loom thread that hands its handle back: when loom reports a deadlock it
-/// tears blocked threads down, and a loom `Arc` dropped then would abort the process
-/// instead of failing the test, so handles are dropped by the main thread after joining.
-fn spawn(s: &Arc<Shared>, f: impl FnOnce(&Shared) + 'static) -> thread::JoinHandle<ManuallyDrop<Arc<Shared>>> {
-    let s = ManuallyDrop::new(s.clone());
-    thread::spawn(move || {
-        f(&s);
-        s
-    })
-}
-
-fn join(t: thread::JoinHandle<ManuallyDrop<Arc<Shared>>>) {
-    drop(ManuallyDrop::into_inner(t.join().unwrap()));
-}
 
 struct Shared {
     lock: RawMutex,
@@ -53,8 +37,8 @@ fn model(notify_all_holding: bool) {
         cv: RawCondvar::new(),
         ready: UnsafeCell::new(false),
     }));
-    let w = spawn(&s, waiter);
-    let n = spawn(&s, move |s| {
+    let w = common::spawn(&s, waiter);
+    let n = common::spawn(&s, move |s| {
         s.lock.lock().unwrap();
         // SAFETY: we hold the lock.
         s.ready.with_mut(|r| unsafe { *r = true });
@@ -68,8 +52,8 @@ fn model(notify_all_holding: bool) {
             s.cv.notify_one();
         }
     });
-    join(w);
-    join(n);
+    common::join(w);
+    common::join(n);
     drop(ManuallyDrop::into_inner(s));
 }
 

@@ -7,25 +7,9 @@ mod common;
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::thread;
 use shmring::ring::spsc::loom_break::{self, LoomBreak};
 use shmring::sync::RawMutex;
 use std::mem::ManuallyDrop;
-
-/// Run `f` on a loom thread that hands its handle back: when loom reports a deadlock it
-/// tears blocked threads down, and a loom `Arc` dropped then would abort the process
-/// instead of failing the test, so handles are dropped by the main thread after joining.
-fn spawn(s: &Arc<Shared>, f: impl FnOnce(&Shared) + 'static) -> thread::JoinHandle<ManuallyDrop<Arc<Shared>>> {
-    let s = ManuallyDrop::new(s.clone());
-    thread::spawn(move || {
-        f(&s);
-        s
-    })
-}
-
-fn join(t: thread::JoinHandle<ManuallyDrop<Arc<Shared>>>) {
-    drop(ManuallyDrop::into_inner(t.join().unwrap()));
-}
 
 struct Shared {
     lock: RawMutex,
@@ -50,9 +34,9 @@ fn contended_model() {
         lock: RawMutex::new(),
         count: UnsafeCell::new(0),
     }));
-    let ts: Vec<_> = (0..2).map(|_| spawn(&s, increment)).collect();
+    let ts: Vec<_> = (0..2).map(|_| common::spawn(&s, increment)).collect();
     for t in ts {
-        join(t);
+        common::join(t);
     }
     s.lock.lock().unwrap();
     // SAFETY: we hold the lock and every other thread has finished.
@@ -73,13 +57,13 @@ fn handoff_model() {
         lock: RawMutex::new(),
         count: UnsafeCell::new(0),
     }));
-    let a = spawn(&s, |s| {
+    let a = common::spawn(&s, |s| {
         increment(s);
         increment(s);
     });
-    let b = spawn(&s, increment);
-    join(a);
-    join(b);
+    let b = common::spawn(&s, increment);
+    common::join(a);
+    common::join(b);
     // SAFETY: every other thread has finished.
     assert_eq!(s.count.with(|c| unsafe { *c }), 3);
     drop(ManuallyDrop::into_inner(s));

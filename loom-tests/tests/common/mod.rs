@@ -41,3 +41,25 @@ pub fn check_bounded(name: &str, cap: Option<usize>, f: impl Fn() + Sync + Send 
         b.preemption_bound
     );
 }
+
+/// Run `f` on a loom thread that hands its handle back: when loom reports a deadlock it
+/// tears blocked threads down, and a loom `Arc` dropped then would abort the process
+/// instead of failing the test, so handles are dropped by the main thread after joining
+/// (see [`join`]).
+#[allow(dead_code)] // not every test file uses it
+pub fn spawn<S: 'static>(
+    s: &loom::sync::Arc<S>,
+    f: impl FnOnce(&S) + 'static,
+) -> loom::thread::JoinHandle<std::mem::ManuallyDrop<loom::sync::Arc<S>>> {
+    let s = std::mem::ManuallyDrop::new(s.clone());
+    loom::thread::spawn(move || {
+        f(&s);
+        s
+    })
+}
+
+/// Join a thread of [`spawn`] and drop its handle.
+#[allow(dead_code)] // not every test file uses it
+pub fn join<S>(t: loom::thread::JoinHandle<std::mem::ManuallyDrop<loom::sync::Arc<S>>>) {
+    drop(std::mem::ManuallyDrop::into_inner(t.join().unwrap()));
+}
