@@ -35,6 +35,9 @@ pub(crate) mod primitive;
 pub mod ring;
 pub mod shm;
 pub mod sync;
+// [connection]
+// [queue]
+pub mod value;
 
 pub use error::{Error, RecvError, Result, SendError};
 pub use sync::WaitStrategy;

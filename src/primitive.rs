@@ -106,6 +106,10 @@ pub mod loom_break {
         /// A condition waiter registers in the waiter count after releasing the mutex
         /// instead of before: a notifier can see no waiter and skip the wake.
         CondvarCountAfterUnlock,
+        /// A seqlock writer skips the Release fence between making the sequence odd and
+        /// writing the data words, so a reader may see a new word with the old, even
+        /// sequence on both sides of its copy: a torn read that passes the check.
+        SeqlockWriterFenceSkipped,
     }
 
     std::thread_local! {

@@ -38,6 +38,10 @@ pub enum SegmentKind {
     Condition = 7,
     /// A barrier (`sync::Barrier`).
     Barrier = 8,
+    /// A typed shared value (`value::Value`, `value::RawValue`).
+    Value = 9,
+    /// A typed shared array (`value::Array`, `value::RawArray`).
+    Array = 10,
     /// A segment whose area the user lays out (shmring only manages the header).
     Raw = 100,
 }
@@ -54,6 +58,8 @@ impl SegmentKind {
             6 => Some(SegmentKind::Event),
             7 => Some(SegmentKind::Condition),
             8 => Some(SegmentKind::Barrier),
+            9 => Some(SegmentKind::Value),
+            10 => Some(SegmentKind::Array),
             100 => Some(SegmentKind::Raw),
             _ => None,
         }
@@ -70,6 +76,8 @@ impl SegmentKind {
             SegmentKind::Event => "event",
             SegmentKind::Condition => "condition",
             SegmentKind::Barrier => "barrier",
+            SegmentKind::Value => "value",
+            SegmentKind::Array => "array",
             SegmentKind::Raw => "raw",
         }
     }

@@ -33,6 +33,8 @@ pub mod mutex;
 #[cfg(not(loom))]
 pub(crate) mod shared;
 
+#[cfg(not(loom))]
+pub(crate) use owner::pid_namespace;
 pub(crate) use wait::{Check, Deadline, Waiter};
 pub use wait::{LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 

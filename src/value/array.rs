@@ -1,0 +1,581 @@
+//! [`Array`] and [`RawArray`]: `len` elements of `T` in a segment of their own (see
+//! `store.rs` for the segment and its parameters).
+
+use super::elems::Integer;
+use super::seqlock::{SeqWriteGuard, Torn};
+use super::store::{LOCKED, RAW, Store};
+use crate::error::Result;
+use crate::primitive::Ordering;
+use crate::shm::SegmentOptions;
+use bytemuck::Pod;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// Why an indexed access or a bulk copy was refused. Nothing was read or written.
+///
+/// ```
+/// use shmring::value::{Array, ArrayError};
+/// let a = Array::anonymous(&[1u8, 2])?;
+/// assert_eq!(a.get(2), Err(ArrayError::OutOfBounds { index: 2, len: 2 }));
+/// assert_eq!(
+///     a.copy_from_slice(&[1]),
+///     Err(ArrayError::LengthMismatch { expected: 2, found: 1 })
+/// );
+/// # Ok::<(), shmring::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArrayError {
+    /// The index is not below the length.
+    #[error("index {index} is out of bounds for an array of {len} elements")]
+    OutOfBounds {
+        /// The index given.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// `copy_from_slice` got a slice of another length.
+    #[error("a slice of {found} elements cannot replace an array of {expected}")]
+    LengthMismatch {
+        /// The array's length.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
+}
+
+/// The methods `Array` and `RawArray` share, with their docs.
+macro_rules! common {
+    ($ty:ident, $flavor:expr) => {
+        // SAFETY: the elements are reached only through atomic accesses and the array's
+        // lock; T: Pod + Send holds no thread-bound state.
+        unsafe impl<T: Pod + Send> Send for $ty<T> {}
+        // SAFETY: as above: `&self` methods access the shared words atomically only.
+        unsafe impl<T: Pod + Send> Sync for $ty<T> {}
+
+        impl<T: Pod> $ty<T> {
+            /// Create the named array `name` holding a copy of `init` (unlinked when
+            /// this handle drops, unless [`keep`](Self::keep)).
+            pub fn create(name: &str, init: &[T]) -> Result<Self> {
+                Self::create_with(name, init, &SegmentOptions::default())
+            }
+
+            /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
+            pub fn create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<Self> {
+                Ok($ty(Store::create(
+                    Some(name),
+                    $flavor,
+                    init.len(),
+                    Some(init),
+                    opts,
+                )?))
+            }
+
+            /// Create the named array `name` of `len` zeroed elements.
+            pub fn create_zeroed(name: &str, len: usize) -> Result<Self> {
+                Ok($ty(Store::create(
+                    Some(name),
+                    $flavor,
+                    len,
+                    None,
+                    &SegmentOptions::default(),
+                )?))
+            }
+
+            /// An anonymous (memfd) array holding a copy of `init`; hand it to a child
+            /// through [`AsFd`] and [`from_fd`](Self::from_fd).
+            pub fn anonymous(init: &[T]) -> Result<Self> {
+                Ok($ty(Store::create(
+                    None,
+                    $flavor,
+                    init.len(),
+                    Some(init),
+                    &SegmentOptions::default(),
+                )?))
+            }
+
+            /// An anonymous array of `len` zeroed elements.
+            pub fn anonymous_zeroed(len: usize) -> Result<Self> {
+                Ok($ty(Store::create(
+                    None,
+                    $flavor,
+                    len,
+                    None,
+                    &SegmentOptions::default(),
+                )?))
+            }
+
+            /// Open the named array `name`, which must have been created by this type
+            /// for this `T` (another `T` or flavor is an error, a corrupted length
+            /// `Error::Corrupted`).
+            pub fn open(name: &str) -> Result<Self> {
+                Ok($ty(Store::open(name, $flavor)?))
+            }
+
+            /// Map an array received as a descriptor (inherited or over `SCM_RIGHTS`).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                Ok($ty(Store::from_fd(fd, $flavor)?))
+            }
+
+            /// Another handle on the same array (a second mapping).
+            pub fn try_clone(&self) -> Result<Self> {
+                Ok($ty(self.0.try_clone()?))
+            }
+
+            /// Keep the named segment when this creating handle drops.
+            pub fn keep(&mut self) {
+                self.0.seg.keep();
+            }
+
+            /// The segment's name (`None` if anonymous).
+            pub fn name(&self) -> Option<&str> {
+                self.0.seg.name()
+            }
+
+            /// The number of elements (fixed at creation).
+            pub fn len(&self) -> usize {
+                self.0.len
+            }
+
+            /// Whether the array has no elements.
+            pub fn is_empty(&self) -> bool {
+                self.0.len == 0
+            }
+
+            /// Element `i`: one atomic load (elements of up to 8 bytes) or a seqlock read
+            /// of the element (never torn by a live writer; after a writer died
+            /// mid-write, what it left: see [`is_torn`](Self::is_torn)).
+            pub fn get(&self, i: usize) -> std::result::Result<T, ArrayError> {
+                self.0.get(i)
+            }
+
+            /// A copy of all elements, consistent with respect to every write that goes
+            /// through the lock (`copy_from_slice`, wide `set`s, guards); each
+            /// lock-free element write is atomic on its own. After a writer died
+            /// mid-write, what it left (see [`to_vec_checked`](Self::to_vec_checked)).
+            pub fn to_vec(&self) -> Vec<T> {
+                self.0.read_all().unwrap_or_else(Torn::into_inner)
+            }
+
+            /// [`to_vec`](Self::to_vec), or `Err(Torn(elements))` while the array is
+            /// flagged torn by a writer that died mid-write (until a whole write:
+            /// `copy_from_slice` or a guard's `mark_consistent`).
+            pub fn to_vec_checked(&self) -> std::result::Result<Vec<T>, Torn<Vec<T>>> {
+                self.0.read_all()
+            }
+
+            /// Replace every element by `src`'s (which must have [`len`](Self::len)
+            /// elements), in one write section under the lock: readers of
+            /// [`to_vec`](Self::to_vec) see all or nothing of it. Clears a torn flag.
+            pub fn copy_from_slice(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
+                self.0.copy_from_slice(src)
+            }
+
+            /// Whether the array is flagged torn (a snapshot).
+            pub fn is_torn(&self) -> bool {
+                self.0.sl().is_torn()
+            }
+        }
+
+        /// Lock-free atomic operations on integer elements; arithmetic wraps around.
+        impl<T: Integer> $ty<T> {
+            /// Element `i`, one atomic load (Acquire).
+            pub fn load(&self, i: usize) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // Acquire: pairs with the Release of the element's writes.
+                Ok(self.0.elems().load(i, Ordering::Acquire))
+            }
+
+            /// Store `v` in element `i`, one atomic store (Release); never takes the
+            /// lock.
+            pub fn store(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
+                let i = self.0.index(i)?;
+                // Release: pairs with the Acquire of `load`/`get`.
+                self.0.elems().store(i, v, Ordering::Release);
+                Ok(())
+            }
+
+            /// Add `v` to element `i`; return its previous value.
+            pub fn fetch_add(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: pairs with the Acquire/Release of every other access.
+                Ok(self.0.elems().fetch_add(i, v, Ordering::AcqRel))
+            }
+
+            /// Subtract `v` from element `i`; return its previous value.
+            pub fn fetch_sub(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: as in `fetch_add`.
+                Ok(self.0.elems().fetch_sub(i, v, Ordering::AcqRel))
+            }
+
+            /// Bitwise and of element `i` with `v`; return its previous value.
+            pub fn fetch_and(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: as in `fetch_add`.
+                Ok(self.0.elems().fetch_and(i, v, Ordering::AcqRel))
+            }
+
+            /// Bitwise or of element `i` with `v`; return its previous value.
+            pub fn fetch_or(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: as in `fetch_add`.
+                Ok(self.0.elems().fetch_or(i, v, Ordering::AcqRel))
+            }
+
+            /// Bitwise xor of element `i` with `v`; return its previous value.
+            pub fn fetch_xor(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: as in `fetch_add`.
+                Ok(self.0.elems().fetch_xor(i, v, Ordering::AcqRel))
+            }
+
+            /// Store `v` in element `i`; return its previous value.
+            pub fn swap(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel: as in `fetch_add`.
+                Ok(self.0.elems().swap(i, v, Ordering::AcqRel))
+            }
+
+            /// Store `new` in element `i` if it is `current`: `Ok(Ok(previous))`, else
+            /// `Ok(Err(actual))`; `Err` if `i` is out of bounds.
+            pub fn compare_exchange(
+                &self,
+                i: usize,
+                current: T,
+                new: T,
+            ) -> std::result::Result<std::result::Result<T, T>, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel (Acquire on failure): as in `fetch_add`.
+                Ok(self.0.elems().compare_exchange(i, current, new, Ordering::AcqRel))
+            }
+
+            /// Store the maximum of element `i` and `v`; return its previous value.
+            pub fn fetch_max(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel (Acquire when unchanged): as in `fetch_add`.
+                Ok(self.0.elems().fetch_extremum(i, v, true, Ordering::AcqRel))
+            }
+
+            /// Store the minimum of element `i` and `v`; return its previous value.
+            pub fn fetch_min(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+                let i = self.0.index(i)?;
+                // AcqRel (Acquire when unchanged): as in `fetch_add`.
+                Ok(self.0.elems().fetch_extremum(i, v, false, Ordering::AcqRel))
+            }
+        }
+
+        impl<T> AsFd for $ty<T> {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.seg.as_fd()
+            }
+        }
+
+        impl<T> fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("name", &self.0.seg.name())
+                    .field("len", &self.0.len)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// `len` elements of `T` in shared memory with a lock, like Python's
+/// `multiprocessing.Array(..., lock=True)`.
+///
+/// Reads ([`get`](Array::get), [`to_vec`](Array::to_vec)) never block; plain writes
+/// ([`set`](Array::set), [`copy_from_slice`](Array::copy_from_slice)) take the lock, so
+/// they are serialized with [`lock`](Array::lock) compound updates; integer elements add
+/// lock-free per-element `load`, `store`, `fetch_add`, `compare_exchange`, ... which do
+/// not take it. Every index is bounds-checked ([`ArrayError`], never a panic). See the
+/// [module docs](crate::value) for the storage and the seqlock.
+///
+/// ```
+/// use shmring::value::Array;
+///
+/// let hist = Array::<u32>::anonymous_zeroed(4)?; // a child maps it with `Array::from_fd`
+/// hist.fetch_add(1, 1)?;
+/// hist.set(3, 9)?;
+/// {
+///     let mut all = hist.lock();                  // &mut [u32] under the lock
+///     all.rotate_left(1);
+/// }
+/// assert_eq!(hist.to_vec(), [1, 0, 9, 0]);
+/// assert!(hist.get(4).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Array<T>(Store<T>);
+
+common!(Array, LOCKED);
+
+impl<T: Pod> Array<T> {
+    /// Store `v` in element `i`, under the lock (waiting for a [`lock`](Array::lock)
+    /// guard): one atomic store, or one seqlock write section for elements wider than 8
+    /// bytes.
+    pub fn set(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
+        self.0.set(i, v, true)
+    }
+
+    /// Lock the array for a compound update. The guard dereferences to `&mut [T]`, a
+    /// copy of the elements taken now (one allocation of `2 * len` elements); when it
+    /// drops, the elements that changed are written back in one seqlock write section,
+    /// so [`to_vec`](Array::to_vec) sees the update all at once, and a holder killed
+    /// before dropping its guard changes nothing. Lock-free element operations do not
+    /// wait for the lock: one on an element the guard changed is overwritten by the
+    /// write-back; elements the guard did not change keep theirs.
+    ///
+    /// The lock is not reentrant: calling `lock`, [`set`](Array::set) or
+    /// [`copy_from_slice`](Array::copy_from_slice) while this thread holds the guard
+    /// deadlocks (reads and lock-free element operations are fine).
+    pub fn lock(&self) -> ArrayGuard<'_, T> {
+        let lock = self.0.sl().write_lock();
+        let e = self.0.elems();
+        // No write section can be open now: read the elements directly. Acquire: pairs
+        // with the Release of lock-free element writes.
+        let data: Vec<T> = (0..e.len()).map(|i| e.load(i, Ordering::Acquire)).collect();
+        ArrayGuard {
+            store: &self.0,
+            lock,
+            orig: data.clone(),
+            data,
+            whole: false,
+        }
+    }
+}
+
+/// `len` elements of `T` in shared memory without a user-visible lock, like Python's
+/// `multiprocessing.RawArray`: reading or writing an element of up to 8 bytes is a
+/// single lock-free atomic access.
+///
+/// Elements wider than 8 bytes, and [`copy_from_slice`](RawArray::copy_from_slice),
+/// still write inside a seqlock section under the array's internal writer lock (held
+/// for the copy only), so readers never see a torn element and concurrent writers are
+/// safe.
+///
+/// ```
+/// use shmring::value::RawArray;
+///
+/// let a = RawArray::anonymous(&[[0u8; 3]; 2])?;   // 3-byte elements: one word each
+/// a.set(1, [1, 2, 3])?;
+/// assert_eq!(a.get(1)?, [1, 2, 3]);
+/// let b = RawArray::<i16>::anonymous_zeroed(3)?;
+/// b.fetch_sub(0, 1)?;
+/// assert_eq!(b.to_vec(), [-1, 0, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RawArray<T>(Store<T>);
+
+common!(RawArray, RAW);
+
+impl<T: Pod> RawArray<T> {
+    /// Store `v` in element `i`: one atomic store (up to 8 bytes), or one seqlock write
+    /// section under the internal writer lock.
+    pub fn set(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
+        self.0.set(i, v, false)
+    }
+}
+
+/// The lock of an [`Array`], held, with a copy of its elements to update
+/// (`Deref<Target = [T]>`); writes back the changed elements and unlocks when dropped.
+/// Not `Send`: the lock records the locking thread.
+///
+/// ```
+/// use shmring::value::Array;
+/// let a = Array::anonymous(&[3u64, 1, 2])?;
+/// a.lock().sort();
+/// assert_eq!(a.to_vec(), [1, 2, 3]);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+pub struct ArrayGuard<'a, T: Pod> {
+    store: &'a Store<T>,
+    lock: SeqWriteGuard<'a>,
+    data: Vec<T>,
+    orig: Vec<T>,
+    whole: bool,
+}
+
+impl<T: Pod> ArrayGuard<'_, T> {
+    /// Whether the array was flagged torn when the lock was taken (a writer died in the
+    /// middle of a write).
+    pub fn is_torn(&self) -> bool {
+        self.store.sl().is_torn()
+    }
+
+    /// Declare the guard's copy whole: every element is written back on drop, which
+    /// clears a torn flag.
+    pub fn mark_consistent(&mut self) {
+        self.whole = true;
+    }
+}
+
+impl<T: Pod> Deref for ArrayGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.data
+    }
+}
+
+impl<T: Pod> DerefMut for ArrayGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+}
+
+impl<T: Pod> Drop for ArrayGuard<'_, T> {
+    fn drop(&mut self) {
+        let changed = |i: &usize| bytemuck::bytes_of(&self.data[*i]) != bytemuck::bytes_of(&self.orig[*i]);
+        let whole = self.whole;
+        if !whole && !(0..self.data.len()).any(|i| changed(&i)) {
+            return;
+        }
+        let e = self.store.elems();
+        let write = || {
+            for i in (0..self.data.len()).filter(|i| whole || changed(i)) {
+                // Release: pairs with the Acquire load of lock-free readers (`get`).
+                e.store(i, self.data[i], Ordering::Release);
+            }
+        };
+        if whole {
+            self.lock.write_all(write);
+        } else {
+            self.lock.write(write);
+        }
+        // `lock` drops next and unlocks.
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.data, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn bounds_are_errors() {
+        let a = Array::anonymous(&[1u32, 2, 3]).unwrap();
+        let oob = Err(ArrayError::OutOfBounds { index: 3, len: 3 });
+        assert_eq!(a.get(3), oob);
+        assert_eq!(a.set(3, 0), Err(ArrayError::OutOfBounds { index: 3, len: 3 }));
+        assert_eq!(
+            a.fetch_add(usize::MAX, 1),
+            Err(ArrayError::OutOfBounds {
+                index: usize::MAX,
+                len: 3
+            })
+        );
+        assert_eq!(a.load(3), oob);
+        assert!(a.compare_exchange(3, 0, 1).is_err());
+        assert_eq!(a.to_vec(), [1, 2, 3]);
+        let e = RawArray::<u8>::anonymous_zeroed(0).unwrap();
+        assert!(e.is_empty());
+        assert_eq!(e.get(0), Err(ArrayError::OutOfBounds { index: 0, len: 0 }));
+        assert_eq!(e.to_vec(), Vec::<u8>::new());
+        assert!(Array::<()>::anonymous_zeroed(3).is_err());
+    }
+
+    #[test]
+    fn element_kinds() {
+        let a = RawArray::anonymous(&[1u8, 2, 3, 4, 5]).unwrap();
+        a.fetch_add(4, 251).unwrap();
+        assert_eq!(a.to_vec(), [1, 2, 3, 4, 0]);
+        let w = Array::anonymous(&[[1u32; 5], [2; 5], [3; 5]]).unwrap();
+        w.set(1, [9; 5]).unwrap();
+        assert_eq!(w.get(1), Ok([9; 5]));
+        assert_eq!(w.to_vec(), [[1; 5], [9; 5], [3; 5]]);
+        w.copy_from_slice(&[[4; 5]; 3]).unwrap();
+        assert_eq!(w.to_vec_checked(), Ok(vec![[4; 5]; 3]));
+        let f = Array::anonymous(&[0.5f32, 1.5]).unwrap();
+        f.lock()[0] = 2.5;
+        assert_eq!(f.to_vec(), [2.5, 1.5]);
+    }
+
+    #[test]
+    fn guard_keeps_lock_free_updates_of_untouched_elements() {
+        let a = Array::anonymous(&[0u64, 0]).unwrap();
+        {
+            let mut g = a.lock();
+            g[0] = 5;
+            a.fetch_add(1, 7).unwrap();
+            a.fetch_add(0, 100).unwrap(); // overwritten by the write-back
+        }
+        assert_eq!(a.to_vec(), [5, 7]);
+    }
+
+    #[test]
+    fn threads_count_per_element_and_snapshot_is_consistent() {
+        let a = Arc::new(Array::<u16>::anonymous_zeroed(5).unwrap());
+        let ts: Vec<_> = (0..4)
+            .map(|_| {
+                let a = a.clone();
+                std::thread::spawn(move || {
+                    for k in 0..10_000usize {
+                        a.fetch_add(k % 5, 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(a.to_vec(), [8_000; 5]);
+        // Guards update all elements together: a snapshot never sees them differ.
+        let w = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2_000 {
+                    for x in a.lock().iter_mut() {
+                        *x = x.wrapping_add(1);
+                    }
+                }
+            })
+        };
+        while !w.is_finished() {
+            let v = a.to_vec();
+            assert!(v.iter().all(|x| *x == v[0]), "mixed snapshot {v:?}");
+        }
+        w.join().unwrap();
+        assert_eq!(a.to_vec(), [10_000; 5]);
+    }
+
+    #[test]
+    fn dead_thread_mid_write_back_is_torn() {
+        let a = Arc::new(Array::anonymous(&[[1u64; 2]; 3]).unwrap());
+        let a2 = a.clone();
+        std::thread::spawn(move || {
+            let g = a2.0.sl().write_lock();
+            let e = a2.0.elems();
+            g.abandon_in_section(|| e.store(0, [2; 2], Ordering::Relaxed));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(a.get(1), Ok([1; 2]), "readers recover");
+        assert!(a.is_torn());
+        assert_eq!(a.to_vec_checked(), Err(Torn(vec![[2; 2], [1; 2], [1; 2]])));
+        a.lock().mark_consistent();
+        assert!(!a.is_torn());
+        assert_eq!(a.to_vec_checked(), Ok(vec![[2; 2], [1; 2], [1; 2]]));
+    }
+
+    #[test]
+    fn named_open_checks_type_flavor_and_length() {
+        let name = format!("shmring-unit-array-{}", std::process::id());
+        let a = Array::create(&name, &[1u32, 2]).unwrap();
+        let o = Array::<u32>::open(&name).unwrap();
+        assert_eq!(o.len(), 2);
+        o.store(1, 5).unwrap();
+        assert_eq!(a.to_vec(), [1, 5]);
+        assert!(Array::<i32>::open(&name).is_err());
+        assert!(RawArray::<u32>::open(&name).is_err());
+        assert!(crate::value::Value::<u32>::open(&name).is_err());
+        drop(a);
+        assert!(Array::<u32>::open(&name).is_err());
+    }
+}

@@ -1,0 +1,642 @@
+//! [`Value`] and [`RawValue`]: one `T` in a segment of its own.
+//!
+//! Parameter words of the segment header (besides 6 and 7, see `sync/shared.rs`):
+//!
+//! | param | meaning                                        |
+//! |-------|------------------------------------------------|
+//! | 0     | `size_of::<T>()`                               |
+//! | 1     | fingerprint of `T` (its name, size, alignment) |
+//! | 2     | 1: a [`Value`] (with a lock), 0: a [`RawValue`] |
+
+use super::elems::{Elems, Integer, Repr, data_size};
+use super::seqlock::{RawSeqLock, SeqWriteGuard, Torn};
+use crate::error::{Error, Result};
+use crate::primitive::Ordering;
+use crate::shm::{SegmentKind, SegmentOptions};
+use crate::sync::shared::{Area, check_type, type_fingerprint};
+use bytemuck::Pod;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
+
+const LOCKED: u64 = 1;
+const RAW: u64 = 0;
+
+fn flavor_name(f: u64) -> &'static str {
+    match f {
+        LOCKED => "Value",
+        RAW => "RawValue",
+        _ => "value of unknown flavor",
+    }
+}
+
+/// A `T` padded to a multiple of 8 bytes (its alignment, at least 8): at least
+/// `data_size::<T>(1)` bytes (the size of `T` rounded up to its storage word).
+#[repr(C, align(8))]
+struct Padded<T>(T);
+
+#[repr(C)]
+struct ValueArea<T> {
+    seq: RawSeqLock,
+    /// The storage of the value, padding included, all inside the `UnsafeCell`: it is
+    /// only ever accessed through atomics made from this cell's pointer.
+    data: UnsafeCell<MaybeUninit<Padded<T>>>,
+}
+
+/// What `Value` and `RawValue` share.
+struct Cell<T> {
+    area: Area<ValueArea<T>>,
+}
+
+impl<T: Pod> Cell<T> {
+    const NARROW: bool = Repr::of::<T>().is_narrow();
+
+    fn elems_of(a: &ValueArea<T>) -> Elems<'_, T> {
+        debug_assert!(data_size::<T>(1).is_some_and(|n| n <= std::mem::size_of::<Padded<T>>()));
+        // SAFETY: `data` is 8-byte aligned (Padded's alignment) and at least
+        // data_size::<T>(1) bytes (T's size rounded up to 8, or to 4 for 3-4 bytes, both
+        // within Padded's size, a multiple of its alignment of at least 8), all inside
+        // the UnsafeCell; it lives as long as the borrow of the area, and only Elems<T>
+        // touches it.
+        unsafe { Elems::new(a.data.get() as *const u8, 1) }
+    }
+
+    fn elems(&self) -> Elems<'_, T> {
+        Self::elems_of(self.area.get())
+    }
+
+    fn sl(&self) -> &RawSeqLock {
+        &self.area.get().seq
+    }
+
+    fn create(name: Option<&str>, flavor: u64, value: T, opts: &SegmentOptions) -> Result<Self> {
+        let mut p = [0u64; 8];
+        p[0] = std::mem::size_of::<T>() as u64;
+        p[1] = type_fingerprint::<T>();
+        p[2] = flavor;
+        let area = Area::create(name, SegmentKind::Value, p, opts, |a: &ValueArea<T>| {
+            // Relaxed: published to openers by the Release store of READY.
+            Self::elems_of(a).store(0, value, Ordering::Relaxed);
+        })?;
+        Ok(Cell { area })
+    }
+
+    fn check(p: &[u64; 8], flavor: u64) -> Result<()> {
+        check_type::<T>(p, 1, "value")?;
+        if p[2] != flavor {
+            return Err(Error::InvalidArgument(format!(
+                "this segment holds a {}, not a {}",
+                flavor_name(p[2]),
+                flavor_name(flavor)
+            )));
+        }
+        Ok(())
+    }
+
+    fn open(name: &str, flavor: u64) -> Result<Self> {
+        let area = Area::open(name, SegmentKind::Value, |p| Self::check(p, flavor))?;
+        Ok(Cell { area })
+    }
+
+    fn from_fd(fd: OwnedFd, flavor: u64) -> Result<Self> {
+        let area = Area::from_fd(fd, SegmentKind::Value, |p| Self::check(p, flavor))?;
+        Ok(Cell { area })
+    }
+
+    fn try_clone(&self) -> Result<Self> {
+        Ok(Cell {
+            area: self.area.try_clone()?,
+        })
+    }
+
+    fn load(&self) -> Result<T, Torn<T>> {
+        let e = self.elems();
+        if Self::NARROW {
+            // Acquire: pairs with the Release of `store` and of the read-modify-writes.
+            Ok(e.load(0, Ordering::Acquire))
+        } else {
+            self.sl().read(|| e.load(0, Ordering::Relaxed))
+        }
+    }
+
+    /// Write `v` with the lock held: a single atomic store, or a whole write section.
+    fn write_locked(&self, g: &mut SeqWriteGuard<'_>, v: T) {
+        let e = self.elems();
+        if Self::NARROW {
+            // Release: pairs with the Acquire load in `load`.
+            e.store(0, v, Ordering::Release);
+        } else {
+            g.write_all(|| e.store(0, v, Ordering::Relaxed));
+        }
+    }
+
+    fn store_locked(&self, v: T) {
+        let mut g = self.sl().write_lock();
+        self.write_locked(&mut g, v);
+    }
+
+    fn store_raw(&self, v: T) {
+        if Self::NARROW {
+            // Release: pairs with the Acquire load in `load`.
+            self.elems().store(0, v, Ordering::Release);
+        } else {
+            self.store_locked(v);
+        }
+    }
+
+    fn abandon_store_midway(&self, v: T) {
+        let g = self.sl().write_lock();
+        match Repr::of::<T>() {
+            Repr::Wide(n) => {
+                let e = self.elems();
+                g.abandon_in_section(|| e.store_words(0, v, Ordering::Relaxed, n / 2));
+            }
+            _ => std::mem::forget(g),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Cell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Value")
+            .field("name", &self.area.name())
+            .field("seq", &self.area.get().seq)
+            .finish()
+    }
+}
+
+/// The methods `Value` and `RawValue` share, with their docs.
+macro_rules! common {
+    ($ty:ident, $flavor:expr) => {
+        // SAFETY: the value is reached only through atomic accesses and the cell's lock;
+        // T: Pod + Send holds no thread-bound state.
+        unsafe impl<T: Pod + Send> Send for $ty<T> {}
+        // SAFETY: as above: `&self` methods access the shared words atomically only.
+        unsafe impl<T: Pod + Send> Sync for $ty<T> {}
+
+        impl<T: Pod> $ty<T> {
+            /// Create the named cell `name` holding `value` (unlinked when this handle
+            /// drops, unless [`keep`](Self::keep)).
+            pub fn create(name: &str, value: T) -> Result<Self> {
+                Self::create_with(name, value, &SegmentOptions::default())
+            }
+
+            /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
+            pub fn create_with(name: &str, value: T, opts: &SegmentOptions) -> Result<Self> {
+                Ok($ty(Cell::create(Some(name), $flavor, value, opts)?))
+            }
+
+            /// An anonymous (memfd) cell holding `value`; hand it to a child through
+            /// [`AsFd`] and [`from_fd`](Self::from_fd).
+            pub fn anonymous(value: T) -> Result<Self> {
+                Ok($ty(Cell::create(
+                    None,
+                    $flavor,
+                    value,
+                    &SegmentOptions::default(),
+                )?))
+            }
+
+            /// Open the named cell `name`, which must have been created by this type for
+            /// this `T` (another `T` or flavor is an error).
+            pub fn open(name: &str) -> Result<Self> {
+                Ok($ty(Cell::open(name, $flavor)?))
+            }
+
+            /// Map a cell received as a descriptor (inherited or over `SCM_RIGHTS`).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                Ok($ty(Cell::from_fd(fd, $flavor)?))
+            }
+
+            /// Another handle on the same cell (a second mapping).
+            pub fn try_clone(&self) -> Result<Self> {
+                Ok($ty(self.0.try_clone()?))
+            }
+
+            /// Keep the named segment when this creating handle drops.
+            pub fn keep(&mut self) {
+                self.0.area.keep();
+            }
+
+            /// The segment's name (`None` if anonymous).
+            pub fn name(&self) -> Option<&str> {
+                self.0.area.name()
+            }
+
+            /// The value: one complete store, never a mix of two. Never blocks a writer
+            /// (see the [module docs](crate::value) for the slow path). After a writer
+            /// died in the middle of a store, the words it left (flagged: see
+            /// [`load_checked`](Self::load_checked)).
+            pub fn load(&self) -> T {
+                self.0.load().unwrap_or_else(Torn::into_inner)
+            }
+
+            /// [`load`](Self::load), or `Err(Torn(words))` while the value is flagged
+            /// torn by a writer that died in the middle of a store (until the next
+            /// `store`). Narrow values are never torn.
+            pub fn load_checked(&self) -> Result<T, Torn<T>> {
+                self.0.load()
+            }
+
+            /// Whether the value is flagged torn (a snapshot).
+            pub fn is_torn(&self) -> bool {
+                self.0.sl().is_torn()
+            }
+
+            /// Test hook: start a store of `v` and stop half-way with the writer lock
+            /// held (wide `T`: the sequence odd and the first half of the words
+            /// written; narrow: nothing written) — what a writer killed mid-store leaves.
+            /// The calling thread must then exit or be killed.
+            #[doc(hidden)]
+            pub fn abandon_store_midway(&self, v: T) {
+                self.0.abandon_store_midway(v);
+            }
+        }
+
+        /// Lock-free atomic operations of integer cells; arithmetic wraps around.
+        impl<T: Integer> $ty<T> {
+            /// Add `v`; return the previous value.
+            pub fn fetch_add(&self, v: T) -> T {
+                // AcqRel: pairs with the Acquire/Release of every other access.
+                self.0.elems().fetch_add(0, v, Ordering::AcqRel)
+            }
+
+            /// Subtract `v`; return the previous value.
+            pub fn fetch_sub(&self, v: T) -> T {
+                // AcqRel: as in `fetch_add`.
+                self.0.elems().fetch_sub(0, v, Ordering::AcqRel)
+            }
+
+            /// Bitwise and with `v`; return the previous value.
+            pub fn fetch_and(&self, v: T) -> T {
+                // AcqRel: as in `fetch_add`.
+                self.0.elems().fetch_and(0, v, Ordering::AcqRel)
+            }
+
+            /// Bitwise or with `v`; return the previous value.
+            pub fn fetch_or(&self, v: T) -> T {
+                // AcqRel: as in `fetch_add`.
+                self.0.elems().fetch_or(0, v, Ordering::AcqRel)
+            }
+
+            /// Bitwise xor with `v`; return the previous value.
+            pub fn fetch_xor(&self, v: T) -> T {
+                // AcqRel: as in `fetch_add`.
+                self.0.elems().fetch_xor(0, v, Ordering::AcqRel)
+            }
+
+            /// Store `v`; return the previous value.
+            pub fn swap(&self, v: T) -> T {
+                // AcqRel: as in `fetch_add`.
+                self.0.elems().swap(0, v, Ordering::AcqRel)
+            }
+
+            /// Store `new` if the value is `current`: `Ok(previous)`, else
+            /// `Err(actual)`.
+            pub fn compare_exchange(&self, current: T, new: T) -> std::result::Result<T, T> {
+                // AcqRel (Acquire on failure): as in `fetch_add`.
+                self.0.elems().compare_exchange(0, current, new, Ordering::AcqRel)
+            }
+
+            /// Store the maximum of the value and `v`; return the previous value.
+            pub fn fetch_max(&self, v: T) -> T {
+                // AcqRel (Acquire when unchanged): as in `fetch_add`.
+                self.0.elems().fetch_extremum(0, v, true, Ordering::AcqRel)
+            }
+
+            /// Store the minimum of the value and `v`; return the previous value.
+            pub fn fetch_min(&self, v: T) -> T {
+                // AcqRel (Acquire when unchanged): as in `fetch_add`.
+                self.0.elems().fetch_extremum(0, v, false, Ordering::AcqRel)
+            }
+        }
+
+        impl<T> AsFd for $ty<T> {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.area.as_fd()
+            }
+        }
+
+        impl<T> fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($ty)).field(&self.0).finish()
+            }
+        }
+    };
+}
+
+/// A `T` in shared memory with a lock, like Python's `multiprocessing.Value(..., lock=True)`.
+///
+/// [`load`](Value::load) never blocks and never returns a torn value;
+/// [`store`](Value::store) takes the lock (so it is serialized with
+/// [`get_lock`](Value::get_lock) compound updates); integer cells add lock-free
+/// `fetch_add`, `swap`, `compare_exchange`, ... which do not take the lock. Values wider
+/// than 8 bytes are a seqlock. See the [module docs](crate::value) for the storage, the
+/// protocol and what happens when a writer is killed mid-store.
+///
+/// ```
+/// use shmring::value::Value;
+///
+/// let counter = Value::anonymous(0i64)?;   // a child maps it with `Value::from_fd`
+/// counter.fetch_add(5);
+/// {
+///     let mut g = counter.get_lock();      // a compound update under the lock
+///     *g = *g * 2 + 1;
+/// }
+/// assert_eq!(counter.load(), 11);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+pub struct Value<T>(Cell<T>);
+
+common!(Value, LOCKED);
+
+impl<T: Pod> Value<T> {
+    /// Store `v`, under the lock (waiting for a [`get_lock`](Value::get_lock) guard).
+    /// Wide values: one seqlock write section, which also clears a torn flag.
+    pub fn store(&self, v: T) {
+        self.0.store_locked(v);
+    }
+
+    /// Lock the value for a compound update. The guard dereferences to a copy of the
+    /// value taken now, and writes it back when dropped, if changed (one atomic store,
+    /// or one seqlock write section) — so readers see the update all at once, and a
+    /// holder killed before dropping its guard changes nothing. Atomic operations
+    /// (`fetch_add`, ...) do not wait for the lock: one that runs while a guard is held
+    /// is overwritten by the guard's write-back.
+    ///
+    /// A holder that died with the lock is recovered here (see the module docs); the
+    /// guard's [`is_torn`](ValueGuard::is_torn) says whether it died mid-store. The lock
+    /// is not reentrant: calling `get_lock` or [`store`](Value::store) while this
+    /// thread holds the guard deadlocks (`load` and the atomic operations are fine).
+    pub fn get_lock(&self) -> ValueGuard<'_, T> {
+        let lock = self.0.sl().write_lock();
+        // No writer can be in a section now: read the words directly. Acquire: pairs
+        // with the Release of lock-free writes (narrow values).
+        let value = self.0.elems().load(0, Ordering::Acquire);
+        ValueGuard {
+            cell: &self.0,
+            lock,
+            value,
+            orig: value,
+            whole: false,
+        }
+    }
+}
+
+/// A `T` in shared memory without a user-visible lock, like Python's
+/// `multiprocessing.RawValue`: every operation on a value of up to 8 bytes is a single
+/// lock-free atomic access.
+///
+/// Values wider than 8 bytes are still a seqlock: their [`store`](RawValue::store)
+/// serializes on the cell's internal writer lock for the duration of the copy (never
+/// across user code), so concurrent writers are safe (the last to take the lock wins
+/// whole) and readers never see a torn value.
+///
+/// ```
+/// use shmring::value::RawValue;
+///
+/// let flags = RawValue::anonymous(0u32)?;
+/// flags.fetch_or(0b100);
+/// assert_eq!(flags.compare_exchange(0b100, 0b110), Ok(0b100));
+/// let wide = RawValue::anonymous([0u64; 4])?;
+/// wide.store([7; 4]);
+/// assert_eq!(wide.load(), [7; 4]);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+pub struct RawValue<T>(Cell<T>);
+
+common!(RawValue, RAW);
+
+impl<T: Pod> RawValue<T> {
+    /// Store `v`: one atomic store (up to 8 bytes), or one seqlock write section under
+    /// the internal writer lock (which also clears a torn flag).
+    pub fn store(&self, v: T) {
+        self.0.store_raw(v);
+    }
+}
+
+/// The lock of a [`Value`], held, with a copy of the value to update; writes the copy
+/// back (if changed) and unlocks when dropped. Not `Send`: the lock records the locking
+/// thread.
+///
+/// ```
+/// use shmring::value::Value;
+/// let v = Value::anonymous([1u32, 2, 3, 4, 5])?;
+/// let mut g = v.get_lock();
+/// g.swap(0, 4);
+/// drop(g);
+/// assert_eq!(v.load(), [5, 2, 3, 4, 1]);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+pub struct ValueGuard<'a, T: Pod> {
+    cell: &'a Cell<T>,
+    lock: SeqWriteGuard<'a>,
+    value: T,
+    orig: T,
+    whole: bool,
+}
+
+impl<T: Pod> ValueGuard<'_, T> {
+    /// Whether the value was flagged torn when the lock was taken (a writer died in
+    /// the middle of a store).
+    pub fn is_torn(&self) -> bool {
+        self.cell.sl().is_torn()
+    }
+
+    /// Declare the guard's copy whole: it is written back on drop even if unchanged,
+    /// which clears a torn flag.
+    pub fn mark_consistent(&mut self) {
+        self.whole = true;
+    }
+}
+
+impl<T: Pod> Deref for ValueGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Pod> DerefMut for ValueGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T: Pod> Drop for ValueGuard<'_, T> {
+    fn drop(&mut self) {
+        if self.whole || bytemuck::bytes_of(&self.value) != bytemuck::bytes_of(&self.orig) {
+            self.cell.write_locked(&mut self.lock, self.value);
+        }
+        // `lock` drops next and unlocks.
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.value, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn narrow_kinds_round_trip() {
+        let v = Value::anonymous(1.5f64).unwrap();
+        assert_eq!(v.load(), 1.5);
+        v.store(-2.25);
+        assert_eq!(v.load_checked(), Ok(-2.25));
+        let v = RawValue::anonymous([1u8, 2, 3]).unwrap();
+        v.store([4, 5, 6]);
+        assert_eq!(v.load(), [4, 5, 6]);
+        let v = Value::anonymous(()).unwrap();
+        v.store(());
+        assert_eq!(v.load(), ());
+        let v = Value::anonymous(u128::MAX).unwrap();
+        assert_eq!(v.load(), u128::MAX);
+    }
+
+    #[test]
+    fn integer_ops() {
+        let v = Value::anonymous(10u16).unwrap();
+        assert_eq!(v.fetch_add(u16::MAX), 10);
+        assert_eq!(v.load(), 9);
+        assert_eq!(v.fetch_sub(10), 9);
+        assert_eq!(v.load(), u16::MAX);
+        assert_eq!(v.fetch_and(0xf0), u16::MAX);
+        assert_eq!(v.fetch_or(0x0f), 0xf0);
+        assert_eq!(v.fetch_xor(0xff), 0xff);
+        assert_eq!(v.swap(7), 0);
+        assert_eq!(v.compare_exchange(8, 9), Err(7));
+        assert_eq!(v.compare_exchange(7, 9), Ok(7));
+        assert_eq!(v.fetch_max(3), 9);
+        assert_eq!(v.fetch_min(3), 9);
+        assert_eq!(v.load(), 3);
+        let v = RawValue::anonymous(-1isize).unwrap();
+        assert_eq!(v.fetch_max(-5), -1);
+        assert_eq!(v.fetch_min(-5), -1);
+        assert_eq!(v.fetch_add(10), -5);
+        assert_eq!(v.load(), 5);
+        let v = Value::anonymous(i8::MIN).unwrap();
+        assert_eq!(v.fetch_sub(1), i8::MIN);
+        assert_eq!(v.load(), i8::MAX);
+    }
+
+    #[test]
+    fn threads_fetch_add_exactly() {
+        let v = Arc::new(Value::anonymous(0u32).unwrap());
+        let ts: Vec<_> = (0..4)
+            .map(|_| {
+                let v = v.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50_000 {
+                        v.fetch_add(1);
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(v.load(), 200_000);
+    }
+
+    #[test]
+    fn guard_writes_back_only_changes() {
+        let v = Value::anonymous(5u64).unwrap();
+        {
+            let g = v.get_lock();
+            // Unchanged: no write-back, so a lock-free update meanwhile survives.
+            v.fetch_add(1);
+            assert_eq!(*g, 5);
+        }
+        assert_eq!(v.load(), 6);
+        {
+            let mut g = v.get_lock();
+            *g += 10;
+            assert_eq!(v.load(), 6, "not visible before the guard drops");
+        }
+        assert_eq!(v.load(), 16);
+    }
+
+    #[test]
+    fn wide_guard_and_threads_see_whole_values() {
+        let v = Arc::new(Value::anonymous([0u64; 8]).unwrap());
+        let w = {
+            let v = v.clone();
+            std::thread::spawn(move || {
+                for i in 1..=5_000u64 {
+                    if i % 2 == 0 {
+                        v.store([i; 8]);
+                    } else {
+                        let mut g = v.get_lock();
+                        *g = [i; 8];
+                    }
+                }
+            })
+        };
+        let mut distinct = 0;
+        let mut last = 0;
+        while !w.is_finished() {
+            let x = v.load();
+            assert!(x.iter().all(|e| *e == x[0]), "torn {x:?}");
+            if x[0] != last {
+                distinct += 1;
+                last = x[0];
+            }
+        }
+        w.join().unwrap();
+        assert_eq!(v.load(), [5_000; 8]);
+        eprintln!("{distinct} distinct values seen");
+    }
+
+    #[test]
+    fn dead_thread_mid_store_is_recovered_as_torn() {
+        let v = Arc::new(Value::anonymous([1u64; 4]).unwrap());
+        let v2 = v.clone();
+        std::thread::spawn(move || v2.abandon_store_midway([2; 4]))
+            .join()
+            .unwrap();
+        let t = Instant::now();
+        assert_eq!(v.load(), [2, 2, 1, 1]);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(v.is_torn());
+        assert_eq!(v.load_checked(), Err(Torn([2, 2, 1, 1])));
+        {
+            let mut g = v.get_lock();
+            assert!(g.is_torn());
+            g.mark_consistent();
+        }
+        assert_eq!(v.load_checked(), Ok([2, 2, 1, 1]));
+        // A narrow cell's dead holder: the next store recovers, nothing is torn.
+        let n = Arc::new(Value::anonymous(1u32).unwrap());
+        let n2 = n.clone();
+        std::thread::spawn(move || n2.abandon_store_midway(2)).join().unwrap();
+        n.store(3);
+        assert_eq!(n.load_checked(), Ok(3));
+    }
+
+    #[test]
+    fn named_open_checks_type_and_flavor() {
+        let name = format!("shmring-unit-value-{}", std::process::id());
+        let v = Value::create(&name, 5u64).unwrap();
+        let o = Value::<u64>::open(&name).unwrap();
+        o.fetch_add(1);
+        assert_eq!(v.load(), 6);
+        assert_eq!(o.name(), Some(name.as_str()));
+        assert!(Value::<i64>::open(&name).is_err());
+        assert!(Value::<u32>::open(&name).is_err());
+        assert!(RawValue::<u64>::open(&name).is_err());
+        assert!(crate::sync::Mutex::<u64>::open(&name).is_err());
+        let c = v.try_clone().unwrap();
+        drop(v);
+        assert!(Value::<u64>::open(&name).is_err(), "unlinked by the creator");
+        assert_eq!(c.load(), 6);
+    }
+}
