@@ -36,7 +36,8 @@ pub mod ring;
 pub mod shm;
 pub mod sync;
 // [connection]
-// [queue]
+#[cfg(not(loom))]
+pub mod queue;
 pub mod value;
 
 pub use error::{Error, RecvError, Result, SendError};
