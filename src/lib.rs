@@ -3,19 +3,28 @@
 //! Inter-process communication through shared memory: lock-free rings in `mmap`'d
 //! memory with futex waits, in the vocabulary of Python's `multiprocessing`.
 //!
-//! This release holds the foundation layer, the MPMC queue and the synchronization
-//! primitives:
+//! The layers, bottom up:
 //!
 //! - [`shm`]: named (`/dev/shm`) and anonymous (memfd) segments that start with a
 //!   validated header, and the liveness records of the parties attached to them;
-//! - [`sync`]: shared futex waits and the spin -> yield -> futex [`WaitStrategy`];
+//! - [`sync`]: shared futex waits and the spin -> yield -> futex [`WaitStrategy`], and
+//!   the process-shared primitives of `multiprocessing` — `Mutex` (Lock), `RLock`,
+//!   `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` — robust to a
+//!   holder or party killed while others wait;
 //! - [`ring::spsc`]: a single-producer single-consumer byte ring with Agrona-style
 //!   records, zero-copy claim/read grants, and crash detection of the peer;
 //! - `ring::mpmc`: a multi-producer multi-consumer queue of slots that survives a
 //!   party killed in the middle of a push or a pop;
-//! - [`sync`] also holds the process-shared primitives of `multiprocessing` — `Mutex`
-//!   (Lock), `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` —
-//!   robust to a holder or party killed while others wait.
+//! - [`value`]: `Value`, `RawValue`, `Array`, `RawArray` — typed shared cells with
+//!   lock-free integer operations and torn-free wide values (seqlock);
+//! - [`codec`]: how typed messages become bytes (postcard for serde types, `Pod` as is);
+//! - `connection`: `pipe(duplex)` -> two `Connection`s (typed `send`/`recv`, any message
+//!   size through chunking), and `wait` over many connections (`futex_waitv`);
+//! - `queue`: `Queue`, `SimpleQueue`, `JoinableQueue` for any number of producer and
+//!   consumer processes.
+//!
+//! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
+//! equivalent.
 //!
 //! ```
 //! use shmring::ring::spsc;
@@ -30,18 +39,25 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
 pub mod codec;
+#[cfg(not(loom))]
+pub mod connection;
 mod error;
 pub(crate) mod primitive;
+#[cfg(not(loom))]
+pub mod queue;
 pub mod ring;
 pub mod shm;
 pub mod sync;
-// [connection]
-#[cfg(not(loom))]
-pub mod queue;
 pub mod value;
 
+#[cfg(not(loom))]
+pub use connection::{ConnError, Connection, pipe, wait};
 pub use error::{Error, RecvError, Result, SendError};
+#[cfg(not(loom))]
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sync::WaitStrategy;
+#[cfg(not(loom))]
+pub use value::{Array, RawArray, RawValue, Value};
 
 #[doc(hidden)]
 #[cfg(not(loom))]

@@ -419,6 +419,48 @@ impl Consumer {
     }
 }
 
+/// Read-only hooks for `connection::wait`, which sleeps on many consumers at once with
+/// the same waiter protocol as [`Consumer`]'s own waits (see `crate::sync::wait`). None
+/// of them consumes anything or changes the ring's state.
+#[cfg(not(loom))]
+impl Consumer {
+    /// Whether a record (a message, or a bad header that `recv` will report) is
+    /// published at the read position, looking past one padding record at the wrap.
+    /// Does not consume it.
+    pub(crate) fn has_record(&self) -> bool {
+        let sh = &self.sh;
+        let mut head = self.st.head;
+        // At most one padding record per lap, so two looks suffice; a third published
+        // record would be the producer's fault, which `recv` reports.
+        for _ in 0..2 {
+            let off = head & (sh.cap - 1);
+            // The stamp is the publication (see ring::record): Acquire inside load_stamp.
+            if sh.region().load_stamp(off) != super::stamp(head) {
+                return false;
+            }
+            match record::parse(sh.region().read_header(off), head, sh.cap, sh.max_msg) {
+                Ok(rec) if rec.padding => head += rec.total,
+                // A message, or a bad header: either way `recv` returns at once.
+                _ => return true,
+            }
+        }
+        true
+    }
+
+    /// Whether the producer closed its end or (when `check_liveness`, a syscall) died.
+    /// Records it published before may still be waiting to be read.
+    pub(crate) fn producer_gone(&self, check_liveness: bool) -> bool {
+        self.sh
+            .peer_gone(&self.sh.ctl().roles.producer, role::PRODUCER_SLOT, check_liveness)
+    }
+
+    /// The word this consumer sleeps on for data, and whether the segment uses
+    /// asymmetric fences (the sleeper's heavy fence must then be a `membarrier`).
+    pub(crate) fn data_wait(&self) -> (&crate::sync::WaitWord, bool) {
+        (&self.sh.ctl().data_wait, self.sh.asym)
+    }
+}
+
 /// A message read in place: derefs to its bytes in the ring. The space is released to
 /// the producer when the grant drops.
 #[cfg(not(loom))]

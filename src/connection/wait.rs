@@ -1,0 +1,339 @@
+//! [`wait`]: sleep until one of several connections is ready, as Python's
+//! `multiprocessing.connection.wait`.
+//!
+//! The waiter protocol of [`crate::sync::WaitWord`] (an eventcount per ring), applied
+//! to every receiving ring at once:
+//!
+//! ```text
+//! for each ring: key_i = seq_i.load(Acquire)        (1)
+//!                waiting_i.fetch_add(1, Relaxed)     (2)
+//! heavy_fence                                        (3)
+//! if any ring is ready: deregister, return it        (4)
+//! futex_waitv([(seq_i, key_i)...], nap)              (5)
+//! for each ring: waiting_i.fetch_sub(1, Relaxed)     (6)
+//! ```
+//!
+//! Each producer publishes, fences, and bumps `seq_i` and wakes only if it sees
+//! `waiting_i != 0` (`WaitWord::notify`): the same store-load pair as a single
+//! consumer's wait, so a message published after (4) looked either makes the producer
+//! see our registration — its bump then changes `seq_i` after we read `key_i`, and (5)
+//! returns at once or is woken — or was visible to (4). `futex_waitv` returns on the
+//! first word that is woken or no longer holds its key. Naps last at most
+//! [`LIVENESS_INTERVAL`], after which the peers' liveness locks are checked: a producer
+//! killed without closing never wakes anyone. A producer that closes wakes its
+//! consumer's word, so a clean close is seen at once.
+//!
+//! Fallback: where `futex_waitv` is missing (Linux before 5.16: `ENOSYS`, remembered
+//! for the process) or more than 128 rings are watched (the kernel's limit), the wait
+//! polls every ring and naps 1 ms between polls — a wake-up latency of up to about a
+//! millisecond instead of the futex's few microseconds, at no cost to the producers.
+
+use super::Connection;
+use crate::primitive::{self, Ordering};
+use crate::sync::LIVENESS_INTERVAL;
+use rustix::io::Errno;
+use rustix::thread::futex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// The most futexes one `futex_waitv` call accepts (`FUTEX_WAITV_MAX`).
+const WAITV_MAX: usize = 128;
+/// The nap between polls when `futex_waitv` cannot be used.
+const NAP: Duration = Duration::from_millis(1);
+
+/// Set once `futex_waitv` failed with something other than a wake-up, a timeout or a
+/// signal (`ENOSYS` on old kernels): later waits nap instead.
+static WAITV_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Wait until at least one of `conns` is ready, or `timeout` passes (`None`: no limit;
+/// `Some(Duration::ZERO)`: just look), and return the indices of the ready ones — an
+/// empty list on timeout. As Python's `multiprocessing.connection.wait`.
+///
+/// A connection is ready when a receive will not wait for a message to start: a frame
+/// is there, or the peer closed or died (a peer killed without closing is noticed
+/// within about 50 ms), or the connection cannot receive (closed, send-only, or broken
+/// by a bad frame) — the receive then returns the reason at once. With no connections,
+/// it sleeps for `timeout` (returns at once for `None`: nothing can become ready).
+///
+/// Sleeps in the kernel on all the rings at once with `futex_waitv`, registered as a
+/// waiter on each ring as a single receive would be (see the [module docs](super)),
+/// falling back to 1 ms naps where that is unavailable or for more than 128
+/// connections.
+///
+/// ```
+/// use shmring::connection::{pipe, wait};
+/// use std::time::Duration;
+/// let (a, mut b) = pipe(true)?;
+/// let (c, mut d) = pipe(true)?;
+/// assert!(wait(&[&a, &c], Some(Duration::from_millis(1))).is_empty());
+/// d.send(&1)?;
+/// assert_eq!(wait(&[&a, &c], None), [1]);
+/// b.close();
+/// assert_eq!(wait(&[&a, &c], None), [0, 1]); // `a`'s peer closed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait(conns: &[&Connection], timeout: Option<Duration>) -> Vec<usize> {
+    // Relaxed: a hint; a stale `false` costs one more failing syscall.
+    let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
+    wait_impl(conns, timeout, waitv)
+}
+
+/// The indices of the ready connections.
+fn ready(conns: &[&Connection], check_liveness: bool) -> Vec<usize> {
+    conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_ready(check_liveness))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// [`wait`], sleeping with `futex_waitv` when `waitv` is set (and possible), else with
+/// naps.
+pub(crate) fn wait_impl(conns: &[&Connection], timeout: Option<Duration>, mut waitv: bool) -> Vec<usize> {
+    let start = Instant::now();
+    // A deadline too far to represent is no deadline.
+    let deadline = timeout.and_then(|t| start.checked_add(t));
+    if conns.is_empty() {
+        if let Some(t) = timeout
+            && deadline.is_some()
+        {
+            std::thread::sleep(t);
+        }
+        return Vec::new();
+    }
+    let r = ready(conns, false);
+    if !r.is_empty() {
+        return r;
+    }
+    if conns.len() > WAITV_MAX {
+        waitv = false;
+    }
+    let mut last_liveness: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let liveness = last_liveness.is_none_or(|t| now.duration_since(t) >= LIVENESS_INTERVAL);
+        if liveness {
+            last_liveness = Some(now);
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(now));
+        if left == Some(Duration::ZERO) {
+            // A last look, which checks the peers' liveness the first time round (the
+            // zero timeout of `poll`).
+            return ready(conns, liveness);
+        }
+        let nap = left.map_or(LIVENESS_INTERVAL, |l| l.min(LIVENESS_INTERVAL));
+        let r = if waitv {
+            match sleep_waitv(conns, liveness, nap) {
+                Some(r) => r,
+                None => {
+                    waitv = false;
+                    continue;
+                }
+            }
+        } else {
+            let r = ready(conns, liveness);
+            if r.is_empty() {
+                std::thread::sleep(nap.min(NAP));
+            }
+            r
+        };
+        if !r.is_empty() {
+            return r;
+        }
+    }
+}
+
+/// One round of (1)-(6) of the module docs: register on every receiving ring's word,
+/// re-check, sleep at most `nap` on all of them, deregister, look again. `None`:
+/// `futex_waitv` is unavailable (nothing was slept).
+fn sleep_waitv(conns: &[&Connection], check_liveness: bool, nap: Duration) -> Option<Vec<usize>> {
+    let words: Vec<_> = conns
+        .iter()
+        .filter_map(|c| c.receiver())
+        .map(|rx| rx.data_wait())
+        .collect();
+    let mut waiters = Vec::with_capacity(words.len());
+    let mut asymmetric = false;
+    for &(w, asym) in &words {
+        // (1) Acquire: pairs with the Release bump in WaitWord::wake, so that a bump we
+        // read comes with the publication that preceded it.
+        let key = w.seq.load(Ordering::Acquire);
+        // (2) Relaxed: ordered before the re-check (4) by the heavy fence (3), as in
+        // Waiter::wait; a count, because a consumer's own wait uses the same word.
+        w.waiting.fetch_add(1, Ordering::Relaxed);
+        asymmetric |= asym;
+        let mut fw = futex::Wait::new();
+        fw.val = u64::from(key);
+        fw.uaddr = futex::WaitPtr::new(w.seq.as_ptr().cast());
+        // A shared (not PRIVATE) 32-bit futex: the word lives in a shared mapping.
+        fw.flags = futex::WaitFlags::SIZE_U32;
+        waiters.push(fw);
+    }
+    // (3) A full fence, plus membarrier if any ring's producer uses a compiler fence.
+    primitive::heavy_fence(asymmetric);
+    // (4)
+    let mut r = ready(conns, check_liveness);
+    let mut unavailable = false;
+    if r.is_empty() {
+        // (5) The timeout of futex_waitv is absolute.
+        let until = monotonic_after(nap);
+        match futex::waitv(
+            &waiters,
+            futex::WaitvFlags::empty(),
+            Some(&until),
+            futex::ClockId::Monotonic,
+        ) {
+            // Woken; a word no longer held its key; the nap ended; a signal.
+            Ok(_) | Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INTR) => {}
+            // ENOSYS (before Linux 5.16), or anything else the kernel refuses.
+            Err(_) => unavailable = true,
+        }
+    }
+    // (6)
+    for &(w, _) in &words {
+        // Relaxed: as the increment.
+        w.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+    if unavailable {
+        // Relaxed: see `wait`.
+        WAITV_UNAVAILABLE.store(true, Ordering::Relaxed);
+        return None;
+    }
+    if r.is_empty() {
+        r = ready(conns, false);
+    }
+    Some(r)
+}
+
+/// `CLOCK_MONOTONIC` now plus `d`.
+fn monotonic_after(d: Duration) -> futex::Timespec {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let mut sec = now.tv_sec.saturating_add(d.as_secs().min(i64::MAX as u64) as i64);
+    let mut nsec = now.tv_nsec + i64::from(d.subsec_nanos());
+    if nsec >= 1_000_000_000 {
+        nsec -= 1_000_000_000;
+        sec = sec.saturating_add(1);
+    }
+    futex::Timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConnError, Connection, ConnectionOptions, pipe, pipe_with};
+    use super::*;
+
+    /// `n` pipes, each fed by a thread that sends `per` messages `(pipe, seq)` with
+    /// pseudo-random pauses; the main thread waits on all and receives each exactly once.
+    fn fan_in(waitv: bool, n: usize, per: u32) {
+        let mut rxs = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..n {
+            let (r, mut w) = pipe_with(false, 1024, &ConnectionOptions::new()).unwrap();
+            rxs.push(r);
+            threads.push(std::thread::spawn(move || {
+                let mut x = i as u64 + 1;
+                for seq in 0..per {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 4 == 0 {
+                        std::thread::sleep(Duration::from_micros(x % 300));
+                    }
+                    w.send(&(i, seq)).unwrap();
+                }
+            }));
+        }
+        let mut next = vec![0u32; n];
+        let mut open: Vec<usize> = (0..n).collect();
+        let start = Instant::now();
+        while !open.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(60), "fan-in stalled: {next:?}");
+            let view: Vec<&Connection> = open.iter().map(|&i| &rxs[i]).collect();
+            let ready = wait_impl(&view, Some(Duration::from_secs(10)), waitv);
+            assert!(!ready.is_empty(), "nothing ready for 10 s: {next:?}");
+            let mut closed = Vec::new();
+            for k in ready {
+                let i = open[k];
+                match rxs[i].recv::<(usize, u32)>() {
+                    Ok((from, seq)) => {
+                        assert_eq!((from, seq), (i, next[i]), "lost, duplicated or misrouted");
+                        next[i] += 1;
+                    }
+                    Err(ConnError::Disconnected) => closed.push(i),
+                    Err(e) => panic!("pipe {i}: {e}"),
+                }
+            }
+            open.retain(|i| !closed.contains(i));
+        }
+        assert!(next.iter().all(|&c| c == per), "{next:?}");
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn connection_wait_with_futex_waitv_receives_every_message_once() {
+        fan_in(true, 4, 2000);
+        // Where the kernel has futex_waitv (an empty list is EINVAL, not ENOSYS), the
+        // waits above used it and never fell back to naps.
+        let probe = futex::waitv(&[], futex::WaitvFlags::empty(), None, futex::ClockId::Monotonic);
+        if probe != Err(Errno::NOSYS) {
+            assert!(
+                !WAITV_UNAVAILABLE.load(Ordering::Relaxed),
+                "futex_waitv fell back: {probe:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connection_wait_with_naps_receives_every_message_once() {
+        fan_in(false, 4, 300);
+    }
+
+    #[test]
+    fn connection_wait_times_out_and_reports_closed_and_unusable_ends() {
+        for waitv in [true, false] {
+            let (a, mut b) = pipe(true).unwrap();
+            let (c, d) = pipe(true).unwrap();
+            let start = Instant::now();
+            assert!(wait_impl(&[&a, &c], Some(Duration::from_millis(20)), waitv).is_empty());
+            assert!(start.elapsed() >= Duration::from_millis(20));
+            assert!(wait_impl(&[&a, &c], Some(Duration::ZERO), waitv).is_empty());
+            // A peer that closes while we sleep wakes the wait.
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                drop(d);
+            });
+            assert_eq!(wait_impl(&[&a, &c], None, waitv), [1]);
+            t.join().unwrap();
+            // A message published while we sleep wakes it.
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                b.send(&1u8).unwrap();
+                b
+            });
+            assert_eq!(wait_impl(&[&a], Some(Duration::from_secs(30)), waitv), [0]);
+            let _b = t.join().unwrap();
+            let (_r, w) = pipe(false).unwrap();
+            assert_eq!(wait_impl(&[&a, &w], None, waitv), [0, 1]);
+        }
+        assert!(wait(&[], Some(Duration::from_millis(1))).is_empty());
+        assert!(wait(&[], None).is_empty());
+    }
+
+    #[test]
+    fn connection_wait_over_more_rings_than_futex_waitv_takes() {
+        let pipes: Vec<_> = (0..WAITV_MAX + 2)
+            .map(|_| pipe_with(true, 128, &ConnectionOptions::new()).unwrap())
+            .collect();
+        let mut pipes = pipes;
+        let (_, last) = pipes.last_mut().unwrap();
+        last.send(&1u8).unwrap();
+        let view: Vec<&Connection> = pipes.iter().map(|(a, _)| a).collect();
+        assert_eq!(wait(&view, Some(Duration::from_secs(10))), [WAITV_MAX + 1]);
+    }
+}
