@@ -1,0 +1,45 @@
+//! The other half of `ticks_producer` (see there): opens the named queue
+//! `shmring-example-ticks` (waiting up to 30 s for the producer to create it), takes
+//! ticks until the final `None`, and checks that none is missing or out of order.
+
+use serde::{Deserialize, Serialize};
+use shmring::{Error, Queue};
+use std::time::{Duration, Instant};
+
+/// The producer's type (in a real system, a shared crate).
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Tick {
+    seq: u64,
+    symbol: String,
+    price: f64,
+    qty: u32,
+}
+
+const NAME: &str = "shmring-example-ticks";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut q: Queue<Option<Tick>> = loop {
+        match Queue::open(NAME) {
+            Ok(q) => break q,
+            Err(Error::NotFound { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    eprintln!("consumer: opened {NAME}");
+    let start = Instant::now();
+    let mut next = 0u64;
+    let mut notional = 0.0;
+    while let Some(t) = q.get()? {
+        if t.seq != next {
+            return Err(format!("tick {} arrived where {next} was expected", t.seq).into());
+        }
+        notional += t.price * f64::from(t.qty);
+        next += 1;
+    }
+    eprintln!(
+        "consumer: {next} ticks in order in {:.2?}, notional {notional:.2}",
+        start.elapsed()
+    );
+    Ok(())
+}
