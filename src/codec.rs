@@ -18,6 +18,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Why a value could not be encoded or decoded. Small; never allocates.
+///
+/// ```
+/// use shmring::codec::{decode, CodecError};
+/// assert!(matches!(decode::<u32>(&[]), Err(CodecError::Decode(_))));
+/// assert_eq!(decode::<u8>(&[1, 2]), Err(CodecError::TrailingBytes { extra: 1 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CodecError {

@@ -240,6 +240,15 @@ mod segment_backed {
     }
 
     /// Whether a timed wait returned because its time passed.
+    ///
+    /// ```
+    /// use shmring::sync::Condition;
+    /// use std::time::Duration;
+    /// let c = Condition::anonymous(0u8)?;
+    /// let (_g, r) = c.wait_timeout_while(c.lock().unwrap(), Duration::from_millis(1), |v| *v == 0).unwrap();
+    /// assert!(r.timed_out());
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct WaitTimeoutResult(bool);
 
@@ -451,6 +460,16 @@ mod segment_backed {
     }
 
     /// Access to a [`Condition`]'s value; unlocks when dropped.
+    ///
+    /// ```
+    /// use shmring::sync::Condition;
+    /// let c = Condition::anonymous([0u32; 2])?;
+    /// let mut g = c.lock().unwrap();
+    /// g[1] = 7; // the guard derefs to the value
+    /// drop(g); // unlocks
+    /// assert_eq!(c.lock().unwrap()[1], 7);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
     pub struct ConditionGuard<'a, T: Pod + Send> {
         cond: &'a Condition<T>,
         _not_send: PhantomData<*const ()>,

@@ -72,6 +72,19 @@ const MAX_BACKOFF_SHIFT: u32 = 6;
 /// The previous holder died holding the lock (or a previous recoverer did not mark the
 /// data consistent). The lock **is held**: `into_inner` gives the guard, with which the
 /// data can be checked, repaired and marked consistent.
+///
+/// ```
+/// use shmring::sync::Mutex;
+/// let m = std::sync::Arc::new(Mutex::anonymous(1u32)?);
+/// let m2 = m.clone();
+/// // A thread that ends holding the lock is a dead owner, like a killed process.
+/// std::thread::spawn(move || std::mem::forget(m2.lock().unwrap())).join().unwrap();
+/// let died = m.lock().expect_err("the holder died");
+/// let g = died.into_inner(); // the lock is held: check and repair the value
+/// assert_eq!(*g, 1);
+/// g.mark_consistent();
+/// # Ok::<(), shmring::Error>(())
+/// ```
 pub struct OwnerDied<G> {
     guard: G,
 }
@@ -121,6 +134,21 @@ impl<G> std::error::Error for OwnerDied<G> {}
 pub type LockResult<G> = Result<G, OwnerDied<G>>;
 
 /// Why `try_lock` or `lock_timeout` did not return a clean guard.
+///
+/// ```
+/// use shmring::sync::{LockError, Mutex};
+/// use std::time::Duration;
+/// let m = std::sync::Arc::new(Mutex::anonymous(())?);
+/// let _g = m.lock().unwrap();
+/// let m2 = m.clone();
+/// std::thread::spawn(move || {
+///     assert!(matches!(m2.try_lock(), Err(LockError::WouldBlock)));
+///     assert!(matches!(m2.lock_timeout(Duration::from_millis(1)), Err(LockError::Timeout)));
+/// })
+/// .join()
+/// .unwrap();
+/// # Ok::<(), shmring::Error>(())
+/// ```
 pub enum LockError<G> {
     /// Acquired, but from a dead owner (see [`OwnerDied`]): the lock is held.
     OwnerDied(OwnerDied<G>),
@@ -689,6 +717,17 @@ mod segment_backed {
 
     /// Access to a [`Mutex`]'s value; unlocks when dropped. Not `Send`: the lock
     /// records the locking thread.
+    ///
+    /// ```
+    /// use shmring::sync::Mutex;
+    /// let m = Mutex::anonymous([0u64; 4])?;
+    /// {
+    ///     let mut g = m.lock().unwrap();
+    ///     g[0] += 1; // DerefMut to the shared value
+    /// } // unlocked here
+    /// assert_eq!(m.get(), [1, 0, 0, 0]);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
     pub struct MutexGuard<'a, T: Pod + Send> {
         mutex: &'a Mutex<T>,
         _not_send: PhantomData<*const ()>,
@@ -832,6 +871,17 @@ mod segment_backed {
     }
 
     /// One acquisition of an [`RLock`]; released when dropped.
+    ///
+    /// ```
+    /// use shmring::sync::RLock;
+    /// let l = RLock::anonymous()?;
+    /// let outer = l.lock().unwrap();
+    /// let inner = l.lock().unwrap(); // the same thread may nest
+    /// drop(inner);
+    /// assert!(l.raw().is_locked()); // still held by `outer`
+    /// drop(outer);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
     #[derive(Debug)]
     pub struct RLockGuard<'a> {
         lock: &'a RLock,

@@ -138,6 +138,15 @@ pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
 }
 
 /// Why an acquire did not take a permit.
+///
+/// ```
+/// use shmring::sync::{AcquireError, Semaphore};
+/// use std::time::Duration;
+/// let s = Semaphore::anonymous(0)?;
+/// assert_eq!(s.try_acquire(), Err(AcquireError::WouldBlock));
+/// assert_eq!(s.acquire_timeout(Duration::from_millis(1)), Err(AcquireError::Timeout));
+/// # Ok::<(), shmring::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
     /// `try_acquire`: no permit is available now.
@@ -153,6 +162,14 @@ pub enum AcquireError {
 }
 
 /// Why a release did not add its permits. Nothing was changed.
+///
+/// ```
+/// use shmring::sync::{BoundedSemaphore, ReleaseError};
+/// let s = BoundedSemaphore::anonymous(1)?;
+/// assert_eq!(s.release(1), Err(ReleaseError::AboveBound)); // nothing changed
+/// assert_eq!(s.value(), 1);
+/// # Ok::<(), shmring::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReleaseError {
     /// The value would pass `u32::MAX`.
@@ -770,6 +787,17 @@ mod segment_backed {
 
     /// A permit taken by `acquire_guard`; released when dropped. A release that fails
     /// on drop (a peer released too many times or corrupted the state) is ignored.
+    ///
+    /// ```
+    /// use shmring::sync::Semaphore;
+    /// let s = Semaphore::anonymous(1)?;
+    /// {
+    ///     let _permit = s.acquire_guard().unwrap();
+    ///     assert_eq!(s.value(), 0);
+    /// } // released here
+    /// assert_eq!(s.value(), 1);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
     #[derive(Debug)]
     #[must_use = "the permit is released when the guard drops"]
     pub struct SemaphoreGuard<'a> {
