@@ -2,20 +2,12 @@
 //! `shmring-example-ticks` (waiting up to 30 s for the producer to create it), takes
 //! ticks until the final `None`, and checks that none is missing or out of order.
 
-use serde::{Deserialize, Serialize};
 use shmring::{Error, Queue};
 use std::time::{Duration, Instant};
 
-/// The producer's type (in a real system, a shared crate).
-#[derive(Serialize, Deserialize, Debug)]
-pub struct Tick {
-    seq: u64,
-    symbol: String,
-    price: f64,
-    qty: u32,
-}
-
-const NAME: &str = "shmring-example-ticks";
+#[path = "shared/tick.rs"]
+mod tick;
+use tick::{NAME, Tick};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(30);

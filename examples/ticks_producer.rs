@@ -10,20 +10,12 @@
 //! typed ticks into it, then a final `None`; it removes the name when it exits, after
 //! waiting for the consumer to drain the queue (at most 30 s).
 
-use serde::{Deserialize, Serialize};
 use shmring::Queue;
 use std::time::{Duration, Instant};
 
-/// What travels: a serde type, encoded with postcard by the queue.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct Tick {
-    seq: u64,
-    symbol: String,
-    price: f64,
-    qty: u32,
-}
-
-const NAME: &str = "shmring-example-ticks";
+#[path = "shared/tick.rs"]
+mod tick;
+use tick::{NAME, Tick};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::args()

@@ -1,0 +1,16 @@
+//! What `ticks_producer` and `ticks_consumer` exchange (in a real system, a crate both
+//! depend on): a serde type, encoded with postcard by the queue.
+
+use serde::{Deserialize, Serialize};
+
+/// One trade tick.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Tick {
+    pub seq: u64,
+    pub symbol: String,
+    pub price: f64,
+    pub qty: u32,
+}
+
+/// The name both programs use: `/dev/shm/shmring-example-ticks`.
+pub const NAME: &str = "shmring-example-ticks";
