@@ -1,5 +1,6 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
-//! rows the issue specifies, with every transport and mode measured, and the lock rows.
+//! rows the issue specifies, with every transport and mode measured, the lock rows and
+//! the typed-message rows.
 
 mod common;
 
@@ -102,4 +103,38 @@ fn bench_quick_writes_every_row() {
         "{stdout}"
     );
     assert!(stdout.contains("targets (locks):"), "{stdout}");
+    // Issue 5: a small typed message through shmring's pipe and queue and a Unix socket
+    // (one write per message, and batched), all carrying the same 22 postcard bytes;
+    // Python's multiprocessing.Pipe and Queue where python3 runs (else said skipped).
+    for (t, mode) in [
+        ("shmring-pipe", "typed"),
+        ("shmring-queue", "typed"),
+        ("unix-socket", "typed"),
+        ("unix-socket", "typed-batched"),
+    ] {
+        let r = find(t, Some(mode), 22).unwrap_or_else(|| panic!("no {t} {mode} row"));
+        assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+        assert!(r["rtt_p50_ns"].is_null(), "{r}");
+    }
+    for t in ["python-mp-pipe", "python-mp-queue"] {
+        let row = find(t, Some("typed"), 22);
+        assert!(
+            row.is_some_and(|r| positive(&r["msgs_per_s"])) || stdout.contains(&format!("{t:<30} skipped")),
+            "{t}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("targets (issue 5):"), "{stdout}");
+    for target in [
+        "shmring-pipe >= 10x unix-socket",
+        "shmring-queue >= 10x unix-socket",
+        "shmring-pipe >= 100x python-mp-pipe",
+        "shmring-queue >= 100x python-mp-queue",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(target) && ["[PASS]", "[FAIL]", "[SKIP]"].iter().any(|t| l.contains(t))),
+            "no target line {target:?}: {stdout}"
+        );
+    }
 }

@@ -23,7 +23,11 @@
 //!   run right after the SPSC ring's;
 //! - locks: the robust mutex uncontended (one thread) and with two contending processes,
 //!   next to process-shared pthread mutexes and Python's `multiprocessing.Lock` (see
-//!   [`super::lock`]).
+//!   [`super::lock`]);
+//! - typed messages (issue 5): a small serde message from one producer process to one
+//!   consumer process through shmring's `Pipe` and `Queue`, a Unix socket carrying the
+//!   same postcard bytes, and Python's `multiprocessing.Pipe` and `Queue` (see
+//!   [`super::vocab`]), each row the median of three runs.
 
 use super::launch::{PeerJob, run_peers};
 use super::lock::{self, LockKind, LockMode};
@@ -33,6 +37,7 @@ use super::peer::{PeerReport, PeerSpec, Role};
 use super::reference;
 use super::report::{self, MEMCPY, Results};
 use super::transports::{ARRAYQUEUE, MPMC_SLOTS, Mode, SHMRING_MPMC, Transport, mpmc_options};
+use super::vocab::{self, VocabKind};
 use super::{Result, err};
 use shmring::ring::spsc;
 use std::io::Write as _;
@@ -80,6 +85,9 @@ pub(crate) enum Selected {
     /// does not apply to them).
     #[value(alias = "lock")]
     Locks,
+    /// The typed-message rows (issue 5): the rows of `--vocab`, throughput only.
+    #[value(alias = "typed")]
+    Vocab,
 }
 
 /// What `--measure` can select.
@@ -100,6 +108,7 @@ pub(crate) enum Measure {
     shmring bench --quick\n  \
     shmring bench --transports shmring,unix --modes spin --sizes 64,4K --json out.json\n  \
     shmring bench --transports mpmc,arrayqueue --mpmc-modes 1p1c --count 2000000\n  \
+    shmring bench --transports vocab --vocab pipe,unix,python-pipe\n  \
     shmring bench --measure latency --rounds 1000000 --pin 0,1")]
 pub(crate) struct BenchArgs {
     /// Message sizes of the throughput runs, in bytes (suffixes K/KiB and M/MiB are
@@ -111,7 +120,7 @@ pub(crate) struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks"
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab"
     )]
     transports: Vec<Selected>,
 
@@ -135,6 +144,20 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "uncontended,contended")]
     lock_modes: Vec<LockMode>,
 
+    /// Rows of the typed-message step (`vocab`): a small serde message sent by one
+    /// process to another through shmring's pipe (`send`/`recv`) and queue
+    /// (`put`/`get`), a Unix socket (one `write` per length-prefixed message; and
+    /// unix-batched: through a 64 KiB BufWriter), and Python's `multiprocessing.Pipe`
+    /// and `Queue` (skipped, and said so, if python3 is missing). Each row is the median
+    /// of 3 runs (--quick: 1) of a count of messages per row sized to about 1 s in all,
+    /// or of --count.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pipe,queue,unix,unix-batched,python-pipe,python-queue"
+    )]
+    vocab: Vec<VocabKind>,
+
     /// What to measure.
     #[arg(long, value_delimiter = ',', default_value = "throughput,latency,idle")]
     measure: Vec<Measure>,
@@ -146,7 +169,9 @@ pub(crate) struct BenchArgs {
 
     /// Send exactly N messages per throughput run instead of running for --duration.
     /// The MPMC runs always send a count: N per producer [default: 2M (--quick: 400k)
-    /// in all, shared among the producers]; their rows are the median of 3 runs.
+    /// in all, shared among the producers]; their rows are the median of 3 runs. The
+    /// typed runs (`vocab`) send N each [default: per row, 50k (Python's queue) to 4M
+    /// (the batched socket); --quick: a tenth].
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
@@ -177,8 +202,8 @@ pub(crate) struct BenchArgs {
 
     /// A quick smoke run: 100 ms per throughput run, one run of 400k messages per MPMC
     /// row, 20k round trips (2k warm-up), 250 ms idle, one 100 ms run per contended lock
-    /// and fewer uncontended batches. Overrides --duration, --rounds, --warmup and
-    /// --idle.
+    /// and fewer uncontended batches, one run of a tenth of the messages per typed row.
+    /// Overrides --duration, --rounds, --warmup and --idle.
     #[arg(long)]
     quick: bool,
 
@@ -209,6 +234,8 @@ enum Step {
     LockUncontended,
     /// The selected locks, two processes contending.
     LockContended,
+    /// The selected typed-message rows.
+    Vocab,
 }
 
 impl Step {
@@ -223,6 +250,7 @@ impl Step {
             Step::ArrayQueue(t) => format!("throughput {ARRAYQUEUE} {} {}", t.name(), report::size(MSG as u64)),
             Step::LockUncontended => format!("locks {}", lock::UNCONTENDED),
             Step::LockContended => format!("locks {}", lock::CONTENDED),
+            Step::Vocab => format!("typed messages of {} B", vocab::encoded_size()),
         }
     }
 }
@@ -231,7 +259,7 @@ impl Step {
 const MSG: usize = mpmc::MSG_SIZE;
 
 /// The run's steps, in order: references, latency, throughput, MPMC throughput, idle,
-/// locks.
+/// locks, typed messages.
 fn steps(a: &BenchArgs) -> Vec<Step> {
     let has = |s: Selected| a.transports.contains(&s);
     let measures = |m: Measure| a.measure.contains(&m);
@@ -296,6 +324,9 @@ fn steps(a: &BenchArgs) -> Vec<Step> {
         if a.lock_modes.contains(&LockMode::Contended) {
             out.push(Step::LockContended);
         }
+    }
+    if has(Selected::Vocab) && measures(Measure::Throughput) && !a.vocab.is_empty() {
+        out.push(Step::Vocab);
     }
     out
 }
@@ -539,7 +570,27 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
             let runs = if a.quick { 1 } else { lock::RUNS };
             lock::run_contended(&lock_kinds(a), a.duration, runs, &a.pin, a.timeout, results.locks())
         }
+        Step::Vocab => {
+            let runs = if a.quick { 1 } else { vocab::RUNS };
+            vocab::run(
+                &vocab_kinds(a),
+                a.count,
+                a.quick,
+                runs,
+                &a.pin,
+                a.timeout,
+                results.vocab(),
+            )
+        }
     }
+}
+
+/// The selected typed rows, each once, in the table's order.
+fn vocab_kinds(a: &BenchArgs) -> Vec<VocabKind> {
+    let mut k = a.vocab.clone();
+    k.sort();
+    k.dedup();
+    k
 }
 
 /// The selected locks, each once, in the rows' order.
@@ -718,10 +769,15 @@ mod tests {
         let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
         // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
-        // lock steps (last).
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2, "{labels:?}");
-        assert_eq!(labels[labels.len() - 2..], ["locks uncontended", "locks 2proc"]);
+        // lock steps, the typed step (last).
+        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1, "{labels:?}");
+        assert_eq!(
+            labels[labels.len() - 3..labels.len() - 1],
+            ["locks uncontended", "locks 2proc"]
+        );
+        assert!(matches!(s[s.len() - 1], Step::Vocab), "{labels:?}");
         assert_eq!(lock_kinds(&t.a), LockKind::ALL);
+        assert_eq!(vocab_kinds(&t.a), VocabKind::ALL);
         assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));
         assert!(labels.contains(&"latency unix-socket".to_string()));
         assert!(labels.contains(&"latency shmring-mpmc/blocking".to_string()));
@@ -783,5 +839,19 @@ mod tests {
         let labels: Vec<String> = steps(&t.a).iter().map(|s| s.label()).collect();
         assert_eq!(labels, ["locks 2proc"]);
         assert_eq!(lock_kinds(&t.a), [LockKind::Shmring, LockKind::Python]);
+        let t = T::parse_from([
+            "bench",
+            "--transports",
+            "typed",
+            "--vocab",
+            "python-mp-queue,shmring-pipe,unix-socket,shmring-pipe",
+        ]);
+        assert_eq!(steps(&t.a).len(), 1);
+        assert_eq!(
+            vocab_kinds(&t.a),
+            [VocabKind::Pipe, VocabKind::Unix, VocabKind::PythonQueue]
+        );
+        let t = T::parse_from(["bench", "--transports", "vocab", "--measure", "latency"]);
+        assert!(steps(&t.a).is_empty(), "the typed rows are throughput");
     }
 }

@@ -12,6 +12,9 @@
 //!   between threads;
 //! - [`lock`]: the lock rows: shmring's robust mutex against process-shared pthread
 //!   mutexes and Python's `multiprocessing.Lock`, uncontended and with two processes;
+//! - [`vocab`]: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
+//!   socket carrying the same encoded messages and Python's `multiprocessing.Pipe` and
+//!   `Queue`;
 //! - [`report`]: rows, the table, the target checks and the JSON output.
 
 pub(crate) mod bench;
@@ -23,6 +26,7 @@ pub(crate) mod peer;
 pub(crate) mod reference;
 pub(crate) mod report;
 pub(crate) mod transports;
+pub(crate) mod vocab;
 
 use clap::{Parser, Subcommand};
 
@@ -57,7 +61,10 @@ enum Command {
     /// threads of one process, and its blocking-mode round trip is compared with the
     /// SPSC ring's. The robust mutex (`shmring::sync::Mutex`) is timed uncontended and
     /// with two processes contending, next to a process-shared pthread mutex, a robust
-    /// one and Python's `multiprocessing.Lock`. Progress goes to stderr.
+    /// one and Python's `multiprocessing.Lock`. Small typed messages go through
+    /// shmring's `Pipe` and `Queue`, a Unix socket and Python's `multiprocessing.Pipe`
+    /// and `Queue`, one producer process to one consumer process. Progress goes to
+    /// stderr.
     Bench(bench::BenchArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]

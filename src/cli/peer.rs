@@ -60,6 +60,10 @@ pub(crate) enum Role {
     /// Take the lock of `lock` in a loop with another contender, for `duration_ns`
     /// (fds: `[lock segment, control page]`).
     LockContender,
+    /// Send `count` typed messages through the end of `vocab` (fds: `[end]`).
+    TypedProducer,
+    /// Receive and check them, then the end of the stream (fds: `[end]`).
+    TypedConsumer,
 }
 
 /// The job of one peer process.
@@ -90,6 +94,8 @@ pub(crate) struct PeerSpec {
     pub(crate) producers: u64,
     /// Lock contender: which lock the descriptor holds.
     pub(crate) lock: Option<super::lock::LockKind>,
+    /// Typed roles: which row's end the descriptor is.
+    pub(crate) vocab: Option<super::vocab::VocabKind>,
 }
 
 impl PeerSpec {
@@ -108,6 +114,7 @@ impl PeerSpec {
             id: 0,
             producers: 0,
             lock: None,
+            vocab: None,
         }
     }
 }
@@ -257,6 +264,8 @@ pub(crate) fn child_main(args: PeerArgs) -> Result<()> {
         Role::MpmcProducer => super::mpmc::produce(fd()?, fd()?, &spec)?,
         Role::MpmcConsumer => super::mpmc::consume(fd()?, &spec)?,
         Role::LockContender => super::lock::contend(fd()?, fd()?, &spec)?,
+        Role::TypedProducer => super::vocab::produce(fd()?, &spec)?,
+        Role::TypedConsumer => super::vocab::consume(fd()?, &spec)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

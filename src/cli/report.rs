@@ -6,6 +6,7 @@ use super::machine::Interference;
 use super::mpmc::Topology;
 use super::peer::RttStats;
 use super::transports::{ARRAYQUEUE, Mode, PIPE, SHMRING, SHMRING_MPMC, UNIX_SOCKET};
+use super::vocab::VocabResults;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -19,10 +20,13 @@ pub(crate) const MEMCPY: &str = "memcpy";
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Row {
     /// `shmring-spsc`, `unix-socket`, `pipe`, `shmring-mpmc`, `crossbeam-arrayqueue`,
-    /// `floor-cacheline`, `memcpy`.
+    /// `floor-cacheline`, `memcpy`; the lock rows' locks; `shmring-pipe`,
+    /// `shmring-queue`, `python-mp-pipe`, `python-mp-queue` (and `unix-socket`) for the
+    /// typed-message rows.
     pub(crate) transport: &'static str,
     /// `spin`, `adaptive`, `blocking` (the wait strategy), or for the MPMC throughput
-    /// rows `1p1c`, `2p2c`, `4p4c`; `None` for transports without modes.
+    /// rows `1p1c`, `2p2c`, `4p4c`; `typed` or `typed-batched` for the typed-message
+    /// rows; `None` for transports without modes.
     pub(crate) mode: Option<&'static str>,
     /// Message size in bytes.
     pub(crate) size: u64,
@@ -50,6 +54,8 @@ pub(crate) struct Results {
     placements: Vec<(String, [usize; 2], [u64; 2])>,
     /// The lock rows (kept apart from the table of the transports).
     locks: LockResults,
+    /// The typed-message rows (kept apart too).
+    vocab: VocabResults,
 }
 
 /// A run whose placement probe is this much slower or faster than the run's median
@@ -143,10 +149,17 @@ impl Results {
         &mut self.locks
     }
 
-    /// The rows of the JSON output: the table's, then the lock rows.
+    /// The typed-message rows' results.
+    pub(crate) fn vocab(&mut self) -> &mut VocabResults {
+        &mut self.vocab
+    }
+
+    /// The rows of the JSON output: the table's, then the lock rows, then the typed
+    /// rows.
     pub(crate) fn json_rows(&self) -> Vec<Row> {
         let mut rows = self.rows();
         rows.extend(self.locks.rows());
+        rows.extend(self.vocab.rows());
         rows
     }
 
@@ -204,6 +217,7 @@ impl Results {
         }
         self.render_mpmc(&mut out);
         self.locks.render(&mut out);
+        self.vocab.render(&mut out);
         let far = self.render_placements(&mut out);
         for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
             if targets.is_empty() {
@@ -227,6 +241,7 @@ impl Results {
             }
         }
         self.locks.render_targets(&mut out, far);
+        self.vocab.render_targets(&mut out, far);
         out
     }
 
