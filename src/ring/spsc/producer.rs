@@ -423,8 +423,14 @@ impl Producer {
     /// the next record may start here and end inside that payload, so the cleared
     /// frontier falls back to just past this record's header.
     fn grant(&mut self, slot: Slot, len: usize) -> WriteGrant<'_> {
+        let cleared_before = self.st.cleared;
         self.st.cleared = self.st.cleared.min(slot.pos + record::HEADER_LEN);
-        WriteGrant { p: self, slot, len }
+        WriteGrant {
+            p: self,
+            slot,
+            len,
+            cleared_before,
+        }
     }
 }
 
@@ -438,6 +444,9 @@ pub struct WriteGrant<'a> {
     p: &'a mut Producer,
     slot: Slot,
     len: usize,
+    /// The cleared frontier when the grant was made: restored at commit (see
+    /// `commit_inner`).
+    cleared_before: u64,
 }
 
 #[cfg(not(loom))]
@@ -457,8 +466,18 @@ impl<'a> WriteGrant<'a> {
 
     fn commit_inner(self) -> &'a mut Producer {
         // No Drop impl: an uncommitted grant is aborted by never storing its stamp.
-        let WriteGrant { p, slot, .. } = self;
+        let WriteGrant {
+            p,
+            slot,
+            cleared_before,
+            ..
+        } = self;
         p.commit_slot(slot);
+        // The payload may have overwritten cleared header slots, but only inside this
+        // record (`slot.pos..slot.end`), which is behind the tail once committed: the
+        // slots from `slot.end` to the frontier found at the grant are still zero. Not
+        // restoring it made every committed grant re-clear a whole chunk ahead.
+        p.st.cleared = p.st.cleared.max(cleared_before);
         p
     }
 }
