@@ -932,23 +932,9 @@ impl LockResults {
     /// The targets block (after the other issues' targets).
     pub(crate) fn render_targets(&self, out: &mut String, far: usize) {
         let targets = self.targets();
-        if targets.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "\ntargets (locks):");
-        for t in targets {
-            let tag = match t.pass {
-                Some(true) => "PASS",
-                Some(false) => "FAIL",
-                None => "SKIP",
-            };
-            let _ = writeln!(out, "  [{tag}] {:<58} {}", t.what, t.measured);
-        }
-        if far > 0 {
-            let _ = writeln!(
-                out,
-                "  (ratios mix placements: {far} run(s) flagged above; rerun to compare)"
-            );
+        if !targets.is_empty() {
+            let lines = targets.iter().map(|t| (t.pass, t.what, t.measured.as_str()));
+            super::report::render_target_lines(out, "locks", lines, far);
         }
     }
 }

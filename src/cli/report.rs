@@ -480,6 +480,32 @@ impl Results {
     }
 }
 
+/// Print a targets block: `targets (title):`, one `[PASS]` / `[FAIL]` / `[SKIP]` line per
+/// `(pass, what, measured)` (`pass` is `None` when the data is missing), and a warning
+/// when the runs mixed CPU placements (`far` of them were flagged).
+pub(crate) fn render_target_lines<'a>(
+    out: &mut String,
+    title: &str,
+    lines: impl IntoIterator<Item = (Option<bool>, &'a str, &'a str)>,
+    far: usize,
+) {
+    let _ = writeln!(out, "\ntargets ({title}):");
+    for (pass, what, measured) in lines {
+        let tag = match pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "SKIP",
+        };
+        let _ = writeln!(out, "  [{tag}] {what:<58} {measured}");
+    }
+    if far > 0 {
+        let _ = writeln!(
+            out,
+            "  (ratios mix placements: {far} run(s) flagged above; rerun to compare)"
+        );
+    }
+}
+
 /// One performance target and how this run did.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
