@@ -37,10 +37,8 @@ use serde::{Deserialize, Serialize};
 use shmring::shm::{Segment, SegmentKind, SegmentOptions};
 use shmring::sync::Mutex;
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::mem::{MaybeUninit, offset_of, size_of};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -675,60 +673,19 @@ struct PyContended {
 /// (the rows are then skipped, never estimated); `Err`: it ran and printed nonsense, or
 /// took longer than `timeout`.
 fn python<T: serde::de::DeserializeOwned>(args: &[&str], timeout: Duration) -> Result<Result<T, String>> {
-    use std::os::unix::process::CommandExt as _;
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c")
-        .arg(PY_SCRIPT)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the hook runs in the forked child before exec and only calls prctl, which
-    // is async-signal-safe; it allocates nothing and touches no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("python3 not found".into())),
-        Err(e) => return Ok(Err(format!("cannot start python3: {e}"))),
+    let o = match super::python::run_script(PY_SCRIPT, args, timeout)? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
     };
-    // The outputs are small (a line, or a traceback): they fit in the pipes until the
-    // child exits.
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait()? {
-            Some(s) => break s,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err(format!(
-                    "python3 took longer than {:.0} s (killed)",
-                    timeout.as_secs_f64()
-                )));
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    let (mut out, mut errs) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut out)?;
+    if !o.status.success() {
+        let why = if o.last_err.is_empty() {
+            "no message"
+        } else {
+            o.last_err.as_str()
+        };
+        return Ok(Err(format!("python3 failed ({}): {why}", o.status)));
     }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut errs)?;
-    }
-    if !status.success() {
-        let last = errs
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        return Ok(Err(format!("python3 failed ({status}): {}", last.trim())));
-    }
-    let line = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = &o.last_out;
     let v = serde_json::from_str(line).map_err(|e| err(format!("python3 printed {line:?}: {e}")))?;
     Ok(Ok(v))
 }

@@ -23,6 +23,7 @@ pub(crate) mod lock;
 pub(crate) mod machine;
 pub(crate) mod mpmc;
 pub(crate) mod peer;
+pub(crate) mod python;
 pub(crate) mod reference;
 pub(crate) mod report;
 pub(crate) mod transports;

@@ -52,7 +52,6 @@ use std::fmt::Write as _;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The typed message of the rows.
@@ -530,70 +529,21 @@ struct PyRun {
 /// row is then skipped, never estimated); `Err`: it ran and failed a check, printed
 /// nonsense, or took longer than `timeout`.
 fn run_python(kind: VocabKind, n: u64, pin: &[usize], timeout: Duration) -> Result<Result<f64, String>> {
-    use std::os::unix::process::CommandExt as _;
     let what = if kind == VocabKind::PythonPipe { "pipe" } else { "queue" };
     let cpu = |i: usize| pin.get(i).map_or("-1".to_owned(), |c| c.to_string());
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c")
-        .arg(PY_SCRIPT)
-        .args([what, &n.to_string(), &cpu(0), &cpu(1)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the hook runs in the forked child before exec and only calls prctl, which
-    // is async-signal-safe; it allocates nothing and touches no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Err("python3 not found".into())),
-        Err(e) => return Ok(Err(format!("cannot start python3: {e}"))),
+    let o = match super::python::run_script(PY_SCRIPT, &[what, &n.to_string(), &cpu(0), &cpu(1)], timeout)? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
     };
-    // The outputs are small (a line, or a traceback): they fit in the pipes until the
-    // child exits.
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait()? {
-            Some(s) => break s,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err(format!(
-                    "python3 took longer than {:.0} s (killed)",
-                    timeout.as_secs_f64()
-                )));
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    let (mut out, mut errs) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut out)?;
-    }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut errs)?;
-    }
-    let last = |s: &str| {
-        s.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_owned()
-    };
-    if !status.success() {
-        let why = last(&errs);
+    if !o.status.success() {
+        let why = &o.last_err;
         // A failed check is a failure of the row, not a reason to skip it.
-        if status.code() == Some(PY_FAILED) {
+        if o.status.code() == Some(PY_FAILED) {
             return Err(err(format!("{}: {why}", kind.name())));
         }
-        return Ok(Err(format!("python3 failed ({status}): {why}")));
+        return Ok(Err(format!("python3 failed ({}): {why}", o.status)));
     }
-    let line = last(&out);
+    let line = o.last_out;
     let r: PyRun = serde_json::from_str(&line).map_err(|e| err(format!("python3 printed {line:?}: {e}")))?;
     if r.messages != n || r.elapsed_s <= 0.0 {
         return Err(err(format!("python3 reported {line}")));
