@@ -31,7 +31,7 @@
 use super::launch::{PeerJob, run_peers};
 use super::peer::{PeerReport, PeerSpec, Role, barrier};
 use super::reference::{SharedWord, floor_page};
-use super::report::{Row, ns, rate};
+use super::report::{OptTarget, Row, ns, rate, ratio};
 use super::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::shm::{Segment, SegmentKind, SegmentOptions};
@@ -705,17 +705,6 @@ pub(crate) struct LockResults {
     python_loop_ns: Option<f64>,
 }
 
-/// One PASS / FAIL (or SKIP, without the data) line.
-#[derive(Debug, Clone)]
-pub(crate) struct LockTarget {
-    /// What is required.
-    pub(crate) what: &'static str,
-    /// The measured ratio, or why it is missing.
-    pub(crate) measured: String,
-    /// `None`: not measured.
-    pub(crate) pass: Option<bool>,
-}
-
 impl LockResults {
     fn skip(&mut self, kind: LockKind, why: String) {
         if !self.skipped.iter().any(|(k, _)| *k == kind) {
@@ -832,20 +821,20 @@ impl LockResults {
     }
 
     /// The lock targets that this run has the data for (SKIP where Python was missing).
-    pub(crate) fn targets(&self) -> Vec<LockTarget> {
+    pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
         let s = LockKind::Shmring;
         let (su, sc) = (self.unc(s), self.con(s).map(|c| c.per_s));
         if let (Some(s), Some(p)) = (su, self.unc(LockKind::Pthread)) {
-            out.push(LockTarget {
-                what: "uncontended, shmring-mutex <= 1.2x pthread-mutex",
+            out.push(OptTarget {
+                what: "uncontended, shmring-mutex <= 1.2x pthread-mutex".into(),
                 measured: format!("{:.2}x ({} vs {})", s / p, ns_f(s), ns_f(p)),
                 pass: Some(s / p <= 1.2),
             });
         }
         if let (Some(s), Some(p)) = (sc, self.con(LockKind::Pthread)) {
-            out.push(LockTarget {
-                what: "2proc ops/s, shmring-mutex >= pthread-mutex",
+            out.push(OptTarget {
+                what: "2proc ops/s, shmring-mutex >= pthread-mutex".into(),
                 measured: format!("{:.2}x ({}/s vs {}/s)", s / p.per_s, rate(s), rate(p.per_s)),
                 pass: Some(s >= p.per_s),
             });
@@ -854,13 +843,13 @@ impl LockResults {
         if let Some(s) = su {
             let what = "uncontended, shmring-mutex >= 50x python-mp-lock";
             match (self.unc(LockKind::Python), skipped) {
-                (Some(p), _) => out.push(LockTarget {
-                    what,
+                (Some(p), _) => out.push(OptTarget {
+                    what: what.into(),
                     measured: format!("{:.1}x ({} vs {})", p / s, ns_f(p), ns_f(s)),
                     pass: Some(p / s >= 50.0),
                 }),
-                (None, Some((_, why))) => out.push(LockTarget {
-                    what,
+                (None, Some((_, why))) => out.push(OptTarget {
+                    what: what.into(),
                     measured: format!("not measured: {why}"),
                     pass: None,
                 }),
@@ -870,13 +859,13 @@ impl LockResults {
         if let Some(s) = sc {
             let what = "2proc ops/s, shmring-mutex >= 50x python-mp-lock";
             match (self.con(LockKind::Python), skipped) {
-                (Some(p), _) => out.push(LockTarget {
-                    what,
+                (Some(p), _) => out.push(OptTarget {
+                    what: what.into(),
                     measured: format!("{:.1}x ({}/s vs {}/s)", s / p.per_s, rate(s), rate(p.per_s)),
                     pass: Some(s / p.per_s >= 50.0),
                 }),
-                (None, Some((_, why))) => out.push(LockTarget {
-                    what,
+                (None, Some((_, why))) => out.push(OptTarget {
+                    what: what.into(),
                     measured: format!("not measured: {why}"),
                     pass: None,
                 }),
@@ -888,11 +877,7 @@ impl LockResults {
 
     /// The targets block (after the other issues' targets).
     pub(crate) fn render_targets(&self, out: &mut String, far: usize) {
-        let targets = self.targets();
-        if !targets.is_empty() {
-            let lines = targets.iter().map(|t| (t.pass, t.what, t.measured.as_str()));
-            super::report::render_target_lines(out, "locks", lines, far);
-        }
+        super::report::render_target_lines(out, "locks", &self.targets(), far);
     }
 }
 
@@ -902,16 +887,6 @@ fn ns_f(v: f64) -> String {
         format!("{v:.1} ns")
     } else {
         ns(v.round() as u64)
-    }
-}
-
-fn ratio(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}x")
-    } else if v >= 10.0 {
-        format!("{v:.1}x")
-    } else {
-        format!("{v:.2}x")
     }
 }
 

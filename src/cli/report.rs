@@ -480,17 +480,26 @@ impl Results {
     }
 }
 
-/// Print a targets block: `targets (title):`, one `[PASS]` / `[FAIL]` / `[SKIP]` line per
-/// `(pass, what, measured)` (`pass` is `None` when the data is missing), and a warning
-/// when the runs mixed CPU placements (`far` of them were flagged).
-pub(crate) fn render_target_lines<'a>(
-    out: &mut String,
-    title: &str,
-    lines: impl IntoIterator<Item = (Option<bool>, &'a str, &'a str)>,
-    far: usize,
-) {
+/// One PASS / FAIL line, or SKIP when the data is missing (`pass: None`).
+#[derive(Debug, Clone)]
+pub(crate) struct OptTarget {
+    /// What is required.
+    pub(crate) what: String,
+    /// The measured ratio, or why it is missing.
+    pub(crate) measured: String,
+    /// `None`: not measured.
+    pub(crate) pass: Option<bool>,
+}
+
+/// Print a targets block (nothing if there is no target): `targets (title):`, one
+/// `[PASS]` / `[FAIL]` / `[SKIP]` line per target, and a warning when the runs mixed CPU
+/// placements (`far` of them were flagged).
+pub(crate) fn render_target_lines(out: &mut String, title: &str, targets: &[OptTarget], far: usize) {
+    if targets.is_empty() {
+        return;
+    }
     let _ = writeln!(out, "\ntargets ({title}):");
-    for (pass, what, measured) in lines {
+    for OptTarget { what, measured, pass } in targets {
         let tag = match pass {
             Some(true) => "PASS",
             Some(false) => "FAIL",
@@ -534,7 +543,8 @@ impl Target {
     }
 }
 
-fn ratio(v: f64) -> String {
+/// `123x`, `12.3x`, `1.23x`.
+pub(crate) fn ratio(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}x")
     } else if v >= 10.0 {

@@ -42,7 +42,7 @@
 
 use super::launch::{PeerJob, run_peers};
 use super::peer::{PeerReport, PeerSpec, Role, barrier};
-use super::report::{Row, rate};
+use super::report::{OptTarget, Row, rate, ratio};
 use super::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::codec;
@@ -625,17 +625,6 @@ pub(crate) struct VocabResults {
     skipped: Vec<(VocabKind, String)>,
 }
 
-/// One PASS / FAIL (or SKIP, without the data) line.
-#[derive(Debug, Clone)]
-pub(crate) struct VocabTarget {
-    /// What is required.
-    pub(crate) what: String,
-    /// The measured ratio, or why it is missing.
-    pub(crate) measured: String,
-    /// `None`: not measured.
-    pub(crate) pass: Option<bool>,
-}
-
 impl VocabResults {
     fn get(&self, k: VocabKind) -> Option<f64> {
         self.rows.iter().find(|(x, _)| *x == k).map(|(_, r)| r.per_s)
@@ -725,7 +714,7 @@ impl VocabResults {
 
     /// The issue's four targets that this run has the data for (SKIP where Python was
     /// missing).
-    pub(crate) fn targets(&self) -> Vec<VocabTarget> {
+    pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
         for (a, b, want) in [
             (VocabKind::Pipe, VocabKind::Unix, 10.0),
@@ -738,12 +727,12 @@ impl VocabResults {
             };
             let what = format!("typed msgs/s, {} >= {want}x {}", a.label(), b.label());
             match (self.get(b), self.skipped(b)) {
-                (Some(y), _) => out.push(VocabTarget {
+                (Some(y), _) => out.push(OptTarget {
                     what,
                     measured: format!("{} ({}/s vs {}/s)", ratio(x / y), rate(x), rate(y)),
                     pass: Some(x / y >= want),
                 }),
-                (None, Some(why)) => out.push(VocabTarget {
+                (None, Some(why)) => out.push(OptTarget {
                     what,
                     measured: format!("not measured: {why}"),
                     pass: None,
@@ -756,21 +745,7 @@ impl VocabResults {
 
     /// The targets block.
     pub(crate) fn render_targets(&self, out: &mut String, far: usize) {
-        let targets = self.targets();
-        if !targets.is_empty() {
-            let lines = targets.iter().map(|t| (t.pass, &*t.what, t.measured.as_str()));
-            super::report::render_target_lines(out, "issue 5", lines, far);
-        }
-    }
-}
-
-fn ratio(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}x")
-    } else if v >= 10.0 {
-        format!("{v:.1}x")
-    } else {
-        format!("{v:.2}x")
+        super::report::render_target_lines(out, "issue 5", &self.targets(), far);
     }
 }
 
