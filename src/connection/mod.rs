@@ -156,6 +156,10 @@ pub enum ConnError {
     /// This connection was closed with [`Connection::close`].
     #[error("connection closed")]
     Closed,
+    /// A blocking call gave up because an interrupt is pending (`signal::Interrupt`:
+    /// `SIGINT` and friends, or a programmatic trigger). Nothing was consumed or sent.
+    #[error("interrupted")]
+    Interrupted,
     /// This end of a one-way pipe cannot do that.
     #[error("wrong direction: this end of a one-way pipe can only {allowed}")]
     WrongDirection {

@@ -26,6 +26,7 @@
 //! holds its permits). Use a [`Mutex`] when a holder's death must be detected.
 
 pub mod futex;
+pub(crate) mod interrupt;
 mod owner;
 pub(crate) mod wait;
 
