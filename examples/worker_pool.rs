@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in first..first + count {
         tasks.put(&n)?;
     }
-    tasks.join();
+    tasks.join()?;
     // Every task is done, so every result is already in the queue.
     let mut primes = 0;
     for _ in 0..count {

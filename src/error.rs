@@ -117,6 +117,10 @@ pub enum SendError {
     /// The timeout passed before space became free.
     #[error("timed out waiting for space")]
     Timeout,
+    /// A blocking send found the process-wide interrupt flag raised (see
+    /// `shmring::signal::Interrupt`) before space became free. Nothing was sent.
+    #[error("interrupted while waiting for space")]
+    Interrupted,
     /// The consumer closed its end or died.
     #[error("consumer disconnected")]
     Disconnected,
@@ -142,6 +146,10 @@ pub enum RecvError {
     /// The timeout passed before a message arrived.
     #[error("timed out waiting for a message")]
     Timeout,
+    /// A blocking receive found the process-wide interrupt flag raised (see
+    /// `shmring::signal::Interrupt`) while the ring was empty.
+    #[error("interrupted while waiting for a message")]
+    Interrupted,
     /// The producer closed its end or died, and every message it sent has been received.
     #[error("producer disconnected")]
     Disconnected,

@@ -213,7 +213,7 @@ fn one_type_across_processes(kind: &str, by_fd: bool) {
     }
     if let Requests::Joinable(q) = &req {
         // Every reply was put before its task_done: all N are there once join returns.
-        q.join();
+        q.join().unwrap();
         assert_eq!(q.unfinished_tasks(), 0);
         for i in 0..N {
             assert_eq!(rep.get_nowait().unwrap(), reply(request(i)), "{kind} by {how}");
@@ -527,7 +527,7 @@ fn joinable_queue_join_returns_exactly_when_all_tasks_are_done() {
     for t in 0..TASKS {
         q.put(&t).unwrap();
     }
-    q.join();
+    q.join().unwrap();
     // Every worker counts a task before marking it done: had join returned with a task
     // outstanding, the counter would be short.
     let counted = *done.lock().unwrap();
@@ -541,7 +541,7 @@ fn joinable_queue_join_returns_exactly_when_all_tasks_are_done() {
     for t in 0..TASKS {
         q.put(&t).unwrap();
     }
-    q.join();
+    q.join().unwrap();
     assert_eq!(*done.lock().unwrap(), 2 * TASKS);
     q.close();
     let mut did = 0;

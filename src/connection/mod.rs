@@ -97,7 +97,7 @@ mod wait;
 
 pub use frame::FrameError;
 pub use pipe::{Connection, pipe, pipe_with};
-pub use wait::wait;
+pub use wait::{wait, wait_interruptible};
 
 use crate::codec::CodecError;
 use crate::ring::spsc::RingOptions;
@@ -174,6 +174,7 @@ impl From<crate::SendError> for ConnError {
         match e {
             S::Full => ConnError::WouldBlock,
             S::Timeout => ConnError::Timeout,
+            S::Interrupted => ConnError::Interrupted,
             S::Disconnected => ConnError::Disconnected,
             // Frames are sized to the ring's records; kept for completeness.
             S::MessageTooLarge { len, max } => ConnError::MessageTooLarge { len: len as u64, max },
@@ -188,6 +189,7 @@ impl From<crate::RecvError> for ConnError {
         match e {
             R::Empty => ConnError::WouldBlock,
             R::Timeout => ConnError::Timeout,
+            R::Interrupted => ConnError::Interrupted,
             R::Disconnected => ConnError::Disconnected,
             R::Corrupted(what) => ConnError::Corrupted(what),
         }

@@ -546,10 +546,15 @@ impl Connection {
     /// Whether a message is ready to receive, waiting at most `timeout` for one (`None`:
     /// as long as it takes; `Some(Duration::ZERO)`: just look). Also true when the peer
     /// closed or died (the receive then reports [`ConnError::Disconnected`]) and after a
-    /// bad frame, as in Python. See [`super::wait`] for many connections.
+    /// bad frame, as in Python. See [`super::wait`] for many connections. A pending
+    /// interrupt (see `shmring::signal::Interrupt`) ends the wait with
+    /// [`ConnError::Interrupted`].
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
         self.check_rx()?;
-        Ok(!super::wait::wait(&[self], timeout).is_empty())
+        match super::wait::wait_interruptible(&[self], timeout) {
+            Ok(r) => Ok(!r.is_empty()),
+            Err(_) => Err(ConnError::Interrupted),
+        }
     }
 
     /// Whether a receive would return without waiting for a message to start (see

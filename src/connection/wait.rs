@@ -30,7 +30,7 @@
 
 use super::Connection;
 use crate::primitive::{self, Ordering};
-use crate::sync::LIVENESS_INTERVAL;
+use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
 use rustix::io::Errno;
 use rustix::thread::futex;
 use std::sync::atomic::AtomicBool;
@@ -75,7 +75,27 @@ static WAITV_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 pub fn wait(conns: &[&Connection], timeout: Option<Duration>) -> Vec<usize> {
     // Relaxed: a hint; a stale `false` costs one more failing syscall.
     let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
-    wait_impl(conns, timeout, waitv)
+    wait_impl(conns, timeout, waitv, false).unwrap_or_default()
+}
+
+/// [`wait`] that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
+/// `Err(Interrupted)` when no connection is ready and the flag is raised (checked before
+/// each sleep and after each wake). [`wait`] keeps its signature and is not
+/// interruptible; [`Connection::poll`] is.
+///
+/// ```
+/// use shmring::connection::{pipe, wait_interruptible};
+/// use std::time::Duration;
+/// let (a, mut b) = pipe(true)?;
+/// assert_eq!(wait_interruptible(&[&a], Some(Duration::from_millis(1))), Ok(vec![]));
+/// b.send(&1)?;
+/// assert_eq!(wait_interruptible(&[&a], None), Ok(vec![0]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait_interruptible(conns: &[&Connection], timeout: Option<Duration>) -> Result<Vec<usize>, Interrupted> {
+    // Relaxed: as in `wait`.
+    let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
+    wait_impl(conns, timeout, waitv, true)
 }
 
 /// The indices of the ready connections.
@@ -89,8 +109,13 @@ fn ready(conns: &[&Connection], check_liveness: bool) -> Vec<usize> {
 }
 
 /// [`wait`], sleeping with `futex_waitv` when `waitv` is set (and possible), else with
-/// naps.
-pub(crate) fn wait_impl(conns: &[&Connection], timeout: Option<Duration>, mut waitv: bool) -> Vec<usize> {
+/// naps; with `interruptible`, a pending interrupt ends it before a sleep.
+pub(crate) fn wait_impl(
+    conns: &[&Connection],
+    timeout: Option<Duration>,
+    mut waitv: bool,
+    interruptible: bool,
+) -> Result<Vec<usize>, Interrupted> {
     let start = Instant::now();
     // A deadline too far to represent is no deadline.
     let deadline = timeout.and_then(|t| start.checked_add(t));
@@ -100,11 +125,11 @@ pub(crate) fn wait_impl(conns: &[&Connection], timeout: Option<Duration>, mut wa
         {
             std::thread::sleep(t);
         }
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let r = ready(conns, false);
     if !r.is_empty() {
-        return r;
+        return Ok(r);
     }
     if conns.len() > WAITV_MAX {
         waitv = false;
@@ -120,7 +145,10 @@ pub(crate) fn wait_impl(conns: &[&Connection], timeout: Option<Duration>, mut wa
         if left == Some(Duration::ZERO) {
             // A last look, which checks the peers' liveness the first time round (the
             // zero timeout of `poll`).
-            return ready(conns, liveness);
+            return Ok(ready(conns, liveness));
+        }
+        if interruptible && interrupt::pending() {
+            return Err(Interrupted);
         }
         let nap = left.map_or(LIVENESS_INTERVAL, |l| l.min(LIVENESS_INTERVAL));
         let r = if waitv {
@@ -139,7 +167,7 @@ pub(crate) fn wait_impl(conns: &[&Connection], timeout: Option<Duration>, mut wa
             r
         };
         if !r.is_empty() {
-            return r;
+            return Ok(r);
         }
     }
 }
@@ -253,7 +281,7 @@ mod tests {
         while !open.is_empty() {
             assert!(start.elapsed() < Duration::from_secs(60), "fan-in stalled: {next:?}");
             let view: Vec<&Connection> = open.iter().map(|&i| &rxs[i]).collect();
-            let ready = wait_impl(&view, Some(Duration::from_secs(10)), waitv);
+            let ready = wait_impl(&view, Some(Duration::from_secs(10)), waitv, false).unwrap();
             assert!(!ready.is_empty(), "nothing ready for 10 s: {next:?}");
             let mut closed = Vec::new();
             for k in ready {
@@ -300,15 +328,23 @@ mod tests {
             let (a, mut b) = pipe(true).unwrap();
             let (c, d) = pipe(true).unwrap();
             let start = Instant::now();
-            assert!(wait_impl(&[&a, &c], Some(Duration::from_millis(20)), waitv).is_empty());
+            assert!(
+                wait_impl(&[&a, &c], Some(Duration::from_millis(20)), waitv, false)
+                    .unwrap()
+                    .is_empty()
+            );
             assert!(start.elapsed() >= Duration::from_millis(20));
-            assert!(wait_impl(&[&a, &c], Some(Duration::ZERO), waitv).is_empty());
+            assert!(
+                wait_impl(&[&a, &c], Some(Duration::ZERO), waitv, false)
+                    .unwrap()
+                    .is_empty()
+            );
             // A peer that closes while we sleep wakes the wait.
             let t = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
                 drop(d);
             });
-            assert_eq!(wait_impl(&[&a, &c], None, waitv), [1]);
+            assert_eq!(wait_impl(&[&a, &c], None, waitv, false).unwrap(), [1]);
             t.join().unwrap();
             // A message published while we sleep wakes it.
             let t = std::thread::spawn(move || {
@@ -316,10 +352,13 @@ mod tests {
                 b.send(&1u8).unwrap();
                 b
             });
-            assert_eq!(wait_impl(&[&a], Some(Duration::from_secs(30)), waitv), [0]);
+            assert_eq!(
+                wait_impl(&[&a], Some(Duration::from_secs(30)), waitv, false).unwrap(),
+                [0]
+            );
             let _b = t.join().unwrap();
             let (_r, w) = pipe(false).unwrap();
-            assert_eq!(wait_impl(&[&a, &w], None, waitv), [0, 1]);
+            assert_eq!(wait_impl(&[&a, &w], None, waitv, false).unwrap(), [0, 1]);
         }
         assert!(wait(&[], Some(Duration::from_millis(1))).is_empty());
         assert!(wait(&[], None).is_empty());

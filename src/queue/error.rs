@@ -25,6 +25,10 @@ pub enum PutError {
     /// The queue was closed.
     #[error("queue is closed")]
     Closed,
+    /// A blocking `put` found an interrupt pending (`signal::Interrupt`) while the
+    /// queue was full. Nothing was put.
+    #[error("interrupted while waiting for room in the queue")]
+    Interrupted,
     /// The message is larger than the configured limit.
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge {
@@ -49,6 +53,7 @@ impl From<PushError> for PutError {
         match e {
             PushError::Full => PutError::Full,
             PushError::Timeout => PutError::Timeout,
+            PushError::Interrupted => PutError::Interrupted,
             PushError::Closed => PutError::Closed,
             // Records are sized against the slot before they are pushed.
             PushError::MessageTooLarge { len, max } => PutError::MessageTooLarge { len, max },
@@ -79,6 +84,10 @@ pub enum GetError {
     /// The queue was closed and every message in it has been taken.
     #[error("queue is closed")]
     Closed,
+    /// A blocking `get` found an interrupt pending (`signal::Interrupt`) while the
+    /// queue was empty. Nothing was taken.
+    #[error("interrupted while waiting for a message")]
+    Interrupted,
     /// A message was lost: its producer died while putting it. Reported once per lost
     /// message; the next `get` goes on.
     #[error("a message was lost: its producer died while putting it")]
@@ -104,6 +113,7 @@ impl From<PopError> for GetError {
         match e {
             PopError::Empty => GetError::Empty,
             PopError::Timeout => GetError::Timeout,
+            PopError::Interrupted => GetError::Interrupted,
             PopError::Closed => GetError::Closed,
             PopError::Lost => GetError::Lost,
             PopError::Corrupted(what) => GetError::Corrupted(what),
@@ -192,6 +202,12 @@ pub enum JoinError {
     /// The timeout passed with tasks still unfinished.
     #[error("timed out with {unfinished} unfinished tasks")]
     Timeout {
+        /// Unfinished tasks when the wait ended.
+        unfinished: u64,
+    },
+    /// An interrupt is pending (`signal::Interrupt`) with tasks still unfinished.
+    #[error("interrupted with {unfinished} unfinished tasks")]
+    Interrupted {
         /// Unfinished tasks when the wait ended.
         unfinished: u64,
     },

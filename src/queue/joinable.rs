@@ -66,7 +66,7 @@ struct Tasks {
 /// for n in 0..10 {
 ///     q.put(&n)?;
 /// }
-/// q.join(); // every item was got and marked done
+/// q.join()?; // every item was got and marked done
 /// assert_eq!(q.unfinished_tasks(), 0);
 /// q.close(); // the worker's get fails with Closed
 /// t.join().unwrap();
@@ -236,24 +236,29 @@ impl<T> JoinableQueue<T> {
         Ok(())
     }
 
-    /// Wait until every item put so far has been marked done.
-    pub fn join(&self) {
-        let g = self.lock();
-        drop(match self.tasks.wait_while(g, |t| t.unfinished != 0) {
-            Ok(g) => g,
-            Err(died) => consistent(died.into_inner()),
-        });
+    /// Wait until every item put so far has been marked done. The only error is
+    /// [`JoinError::Interrupted`]: an interrupt is pending (see `shmring::signal`).
+    pub fn join(&self) -> Result<(), JoinError> {
+        self.join_until(None)
     }
 
     /// [`JoinableQueue::join`] for at most `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
+        self.join_until(Some(timeout))
+    }
+
+    fn join_until(&self, timeout: Option<Duration>) -> Result<(), JoinError> {
         let g = self.lock();
-        let g = match self.tasks.wait_timeout_while(g, timeout, |t| t.unfinished != 0) {
-            Ok((g, _)) => g,
-            Err(died) => consistent(died.into_inner().0),
+        let (g, r) = match self.tasks.wait_while_interruptible(g, timeout, |t| t.unfinished != 0) {
+            Ok(x) => x,
+            Err(died) => {
+                let (g, r) = died.into_inner();
+                (consistent(g), r)
+            }
         };
         match g.unfinished {
             0 => Ok(()),
+            unfinished if r.interrupted() => Err(JoinError::Interrupted { unfinished }),
             unfinished => Err(JoinError::Timeout { unfinished }),
         }
     }

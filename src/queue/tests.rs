@@ -256,7 +256,7 @@ fn joinable_counts() {
     // Bytes that are no u32: a codec error, marked done by get itself.
     assert!(matches!(q.get(), Err(GetError::Codec(_))));
     assert_eq!(q.unfinished_tasks(), 0);
-    q.join();
+    q.join().unwrap();
     assert_eq!(q.task_done(), Err(TaskDoneError::TooOften));
     assert_eq!(q.unfinished_tasks(), 0);
 }
@@ -272,7 +272,7 @@ fn joinable_named_and_fds_tie_together() {
     let mut c: JoinableQueue<u32> = JoinableQueue::from_fds(qfd, tfd).unwrap();
     assert_eq!(c.get().unwrap(), 7);
     c.task_done().unwrap();
-    b.join();
+    b.join().unwrap();
     // A counter from another queue is refused.
     let other: JoinableQueue<u32> = JoinableQueue::new(2).unwrap();
     let (_, foreign) = other.into_fds().unwrap();

@@ -104,6 +104,7 @@
 //! (another count, a new generation) can hasten or delay a round like a misbehaving party
 //! can; it cannot cause undefined behaviour, a panic, or a timed wait that does not end.
 
+use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
@@ -168,6 +169,10 @@ pub enum BarrierError {
     /// `wait_timeout`: the time passed before the round completed. The barrier is now
     /// broken: the other waiters get [`BarrierError::Broken`].
     Timeout,
+    /// An interrupt is pending (see `shmring::signal::Interrupt`) and the round had not
+    /// completed. As with a timeout, this party left and broke the barrier: the other
+    /// waiters get [`BarrierError::Broken`].
+    Interrupted,
     /// The shared state holds a value no correct party writes (the word that failed
     /// which check). The barrier is broken so that nobody keeps waiting; `reset` clears
     /// it if the cause was transient.
@@ -179,6 +184,7 @@ impl fmt::Display for BarrierError {
         match self {
             BarrierError::Broken => f.write_str("the barrier is broken"),
             BarrierError::Timeout => f.write_str("timed out waiting at the barrier (it is now broken)"),
+            BarrierError::Interrupted => f.write_str("interrupted while waiting at the barrier (it is now broken)"),
             BarrierError::Corrupted(what) => write!(f, "the barrier's shared state is corrupted: {what}"),
         }
     }
@@ -608,7 +614,10 @@ impl RawBarrier {
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return self.time_out(my, parties);
+                return self.time_out(my, parties, BarrierError::Timeout);
+            }
+            if interrupt::pending() {
+                return self.time_out(my, parties, BarrierError::Interrupted);
             }
             if now >= next_sweep {
                 next_sweep = now + LIVENESS_INTERVAL;
@@ -632,9 +641,10 @@ impl RawBarrier {
         }
     }
 
-    /// The deadline passed while the caller's generation was still open: break it (unless
-    /// it ended meanwhile, which decides instead).
-    fn time_out(&self, my: u64, parties: u32) -> Result<(), BarrierError> {
+    /// The deadline passed (or an interrupt is pending) while the caller's generation was
+    /// still open: break it (unless it ended meanwhile, which decides instead) and return
+    /// `why`.
+    fn time_out(&self, my: u64, parties: u32, why: BarrierError) -> Result<(), BarrierError> {
         // Acquire: as in `wait_release`.
         let mut s = self.state.load(Ordering::Acquire);
         loop {
@@ -649,7 +659,7 @@ impl RawBarrier {
             {
                 Ok(_) => {
                     self.wake_all();
-                    return Err(BarrierError::Timeout);
+                    return Err(why);
                 }
                 Err(now) => s = now,
             }

@@ -42,6 +42,7 @@
 //! Any value of either word is valid: a corrupted `seq` is a spurious wake-up, a
 //! corrupted `waiters` a wasted or a skipped wake (then the waiter wakes at its nap).
 
+use super::interrupt;
 use super::mutex::{LockError, OwnerDied, RawMutex};
 use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, Ordering};
@@ -102,6 +103,23 @@ impl RawCondvar {
     /// The calling thread holds `mutex`, and no reference into the data it protects is
     /// used across this call.
     pub unsafe fn wait_until(&self, mutex: &RawMutex, deadline: Option<Instant>) -> Result<bool, OwnerDied<bool>> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.wait_in(mutex, deadline, false) }
+    }
+
+    /// [`RawCondvar::wait_until`]; with `interruptible`, a pending interrupt (see
+    /// `shmring::signal`) skips the sleep (a spurious wake-up: the caller's loop, which
+    /// checks the flag, decides).
+    ///
+    /// # Safety
+    ///
+    /// As [`RawCondvar::wait_until`].
+    pub(crate) unsafe fn wait_in(
+        &self,
+        mutex: &RawMutex,
+        deadline: Option<Instant>,
+        interruptible: bool,
+    ) -> Result<bool, OwnerDied<bool>> {
         // (1) Relaxed: read under the mutex; see the module docs.
         let key = self.seq.load(Ordering::Relaxed);
         #[cfg(loom)]
@@ -124,7 +142,7 @@ impl RawCondvar {
             Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
             None => LIVENESS_INTERVAL,
         };
-        if !nap.is_zero() {
+        if !nap.is_zero() && !(interruptible && interrupt::pending()) {
             // (4)
             primitive::futex_wait(&self.seq, key, Some(nap));
         }
@@ -136,7 +154,9 @@ impl RawCondvar {
         match mutex.lock_after_wait(None) {
             Ok(()) => Ok(timed_out),
             Err(LockError::OwnerDied(o)) => Err(o.map(|()| timed_out)),
-            Err(LockError::WouldBlock | LockError::Timeout) => unreachable!("a lock without deadline cannot time out"),
+            Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted) => {
+                unreachable!("an uninterruptible lock without deadline cannot time out")
+            }
         }
     }
 
@@ -250,12 +270,19 @@ mod segment_backed {
     /// # Ok::<(), shmring::Error>(())
     /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct WaitTimeoutResult(bool);
+    pub struct WaitTimeoutResult(bool, bool);
 
     impl WaitTimeoutResult {
         /// The time passed (the condition may still have become true).
         pub fn timed_out(&self) -> bool {
             self.0
+        }
+
+        /// [`Condition::wait_while_interruptible`] only: the wait ended because an
+        /// interrupt is pending (see `shmring::signal::Interrupt`), with the condition
+        /// still holding.
+        pub fn interrupted(&self) -> bool {
+            self.1
         }
     }
 
@@ -339,9 +366,7 @@ mod segment_backed {
         pub fn try_lock(&self) -> Result<ConditionGuard<'_, T>, LockError<ConditionGuard<'_, T>>> {
             match self.raw_mutex().try_lock() {
                 Ok(()) => Ok(self.guard()),
-                Err(LockError::OwnerDied(o)) => Err(LockError::OwnerDied(o.map(|()| self.guard()))),
-                Err(LockError::WouldBlock) => Err(LockError::WouldBlock),
-                Err(LockError::Timeout) => Err(LockError::Timeout),
+                Err(e) => Err(e.map(|()| self.guard())),
             }
         }
 
@@ -352,24 +377,27 @@ mod segment_backed {
         ) -> Result<ConditionGuard<'_, T>, LockError<ConditionGuard<'_, T>>> {
             match self.raw_mutex().lock_timeout(timeout) {
                 Ok(()) => Ok(self.guard()),
-                Err(LockError::OwnerDied(o)) => Err(LockError::OwnerDied(o.map(|()| self.guard()))),
-                Err(LockError::WouldBlock) => Err(LockError::WouldBlock),
-                Err(LockError::Timeout) => Err(LockError::Timeout),
+                Err(e) => Err(e.map(|()| self.guard())),
             }
         }
 
-        fn wait_raw(&self, guard: ConditionGuard<'_, T>, deadline: Option<Instant>) -> Result<bool, OwnerDied<bool>> {
+        fn wait_raw(
+            &self,
+            guard: ConditionGuard<'_, T>,
+            deadline: Option<Instant>,
+            interruptible: bool,
+        ) -> Result<bool, OwnerDied<bool>> {
             std::mem::forget(guard);
             let a = self.area.get();
             // SAFETY: the guard (now forgotten, so it will not unlock) proved this thread
             // holds the mutex; no reference into the value outlives it.
-            unsafe { a.cv.wait_until(&a.mutex, deadline) }
+            unsafe { a.cv.wait_in(&a.mutex, deadline, interruptible) }
         }
 
         /// Release the lock, sleep until notified, lock again. May wake spuriously
         /// (loop on your condition, or use [`Condition::wait_while`]).
         pub fn wait<'a>(&'a self, guard: ConditionGuard<'a, T>) -> LockResult<ConditionGuard<'a, T>> {
-            match self.wait_raw(guard, None) {
+            match self.wait_raw(guard, None, false) {
                 Ok(_) => Ok(self.guard()),
                 Err(o) => Err(o.map(|_| self.guard())),
             }
@@ -381,9 +409,9 @@ mod segment_backed {
             guard: ConditionGuard<'a, T>,
             timeout: Duration,
         ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-            match self.wait_raw(guard, Some(Instant::now() + timeout)) {
-                Ok(t) => Ok((self.guard(), WaitTimeoutResult(t))),
-                Err(o) => Err(o.map(|t| (self.guard(), WaitTimeoutResult(t)))),
+            match self.wait_raw(guard, Some(Instant::now() + timeout), false) {
+                Ok(t) => Ok((self.guard(), WaitTimeoutResult(t, false))),
+                Err(o) => Err(o.map(|t| (self.guard(), WaitTimeoutResult(t, false)))),
             }
         }
 
@@ -395,8 +423,34 @@ mod segment_backed {
             guard: ConditionGuard<'a, T>,
             condition: impl FnMut(&mut T) -> bool,
         ) -> LockResult<ConditionGuard<'a, T>> {
-            let (g, _, died) = self.wait_loop(guard, None, condition);
+            let (g, _, died) = self.wait_loop(guard, None, false, condition);
             if died { Err(OwnerDied::new(g)) } else { Ok(g) }
+        }
+
+        /// [`Condition::wait_timeout_while`] (`timeout` `None`: no limit) that also ends
+        /// when an interrupt is pending (see `shmring::signal::Interrupt`): then the
+        /// condition still holds and [`WaitTimeoutResult::interrupted`] is `true`. The
+        /// lock is held on return either way. [`Condition::wait`] and the other waits
+        /// are not interruptible.
+        ///
+        /// ```
+        /// use shmring::sync::Condition;
+        /// use std::time::Duration;
+        /// let c = Condition::anonymous(0u32)?;
+        /// let g = c.lock().unwrap();
+        /// let (g, r) = c.wait_while_interruptible(g, Some(Duration::from_millis(1)), |v| *v == 0).unwrap();
+        /// assert!(r.timed_out() && !r.interrupted() && *g == 0);
+        /// # Ok::<(), shmring::Error>(())
+        /// ```
+        pub fn wait_while_interruptible<'a>(
+            &'a self,
+            guard: ConditionGuard<'a, T>,
+            timeout: Option<Duration>,
+            condition: impl FnMut(&mut T) -> bool,
+        ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            let (g, r, died) = self.wait_loop(guard, deadline, true, condition);
+            if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
         }
 
         /// [`Condition::wait_while`] for at most `timeout`.
@@ -406,26 +460,26 @@ mod segment_backed {
             timeout: Duration,
             condition: impl FnMut(&mut T) -> bool,
         ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-            let (g, t, died) = self.wait_loop(guard, Some(Instant::now() + timeout), condition);
-            if died {
-                Err(OwnerDied::new((g, WaitTimeoutResult(t))))
-            } else {
-                Ok((g, WaitTimeoutResult(t)))
-            }
+            let (g, r, died) = self.wait_loop(guard, Some(Instant::now() + timeout), false, condition);
+            if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
         }
 
         fn wait_loop<'a>(
             &'a self,
             mut guard: ConditionGuard<'a, T>,
             deadline: Option<Instant>,
+            interruptible: bool,
             mut condition: impl FnMut(&mut T) -> bool,
-        ) -> (ConditionGuard<'a, T>, bool, bool) {
+        ) -> (ConditionGuard<'a, T>, WaitTimeoutResult, bool) {
             let mut died = false;
             while condition(&mut guard) {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return (guard, true, died);
+                    return (guard, WaitTimeoutResult(true, false), died);
                 }
-                guard = match self.wait_raw(guard, deadline) {
+                if interruptible && interrupt::pending() {
+                    return (guard, WaitTimeoutResult(false, true), died);
+                }
+                guard = match self.wait_raw(guard, deadline, interruptible) {
                     Ok(_) => self.guard(),
                     Err(_) => {
                         died = true;
@@ -433,7 +487,7 @@ mod segment_backed {
                     }
                 };
             }
-            (guard, false, died)
+            (guard, WaitTimeoutResult(false, false), died)
         }
 
         /// Wake one waiter.

@@ -62,7 +62,9 @@
 //! a timed wait that outlives its timeout. A waiter asleep through exactly 2^31 sets
 //! and clears within one nap would miss them; that cannot happen in practice.
 
+use super::interrupt;
 use super::semaphore::{SPINS, deadline_after, deregister, nap, register, waker_fence};
+use super::wait::Interrupted;
 use crate::primitive::{self, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -175,6 +177,29 @@ impl RawEvent {
         self.wait_in(deadline_after(timeout))
     }
 
+    /// [`wait`](Self::wait) (`timeout` `None`) or [`wait_timeout`](Self::wait_timeout)
+    /// that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
+    /// `Ok(true)` set, `Ok(false)` timed out, `Err(Interrupted)` still clear and an
+    /// interrupt pending (checked before each sleep). `wait` and `wait_timeout` keep
+    /// their signatures and are not interruptible.
+    ///
+    /// ```
+    /// use shmring::sync::RawEvent;
+    /// use std::time::Duration;
+    /// let e = RawEvent::new();
+    /// assert_eq!(e.wait_interruptible(Some(Duration::from_millis(1))), Ok(false));
+    /// e.set();
+    /// assert_eq!(e.wait_interruptible(None), Ok(true));
+    /// ```
+    pub fn wait_interruptible(&self, timeout: Option<Duration>) -> Result<bool, Interrupted> {
+        // Acquire: pairs with the Release CAS in `set` (W1).
+        let w0 = self.state.load(Ordering::Acquire);
+        if w0 & SET != 0 {
+            return Ok(true);
+        }
+        self.wait_slow(w0, timeout.and_then(deadline_after), true)
+    }
+
     /// How many waiters are registered as (about to be) asleep: a snapshot, for
     /// diagnostics and tests. Each counted waiter took its snapshot of the word before
     /// registering, so it will return from a `set` made after this call.
@@ -192,26 +217,29 @@ impl RawEvent {
         if w0 & SET != 0 {
             return true;
         }
-        self.wait_slow(w0, deadline)
+        self.wait_slow(w0, deadline, false) == Ok(true)
     }
 
     #[cold]
     #[inline(never)]
-    fn wait_slow(&self, w0: u32, deadline: Option<Instant>) -> bool {
+    fn wait_slow(&self, w0: u32, deadline: Option<Instant>, interruptible: bool) -> Result<bool, Interrupted> {
         // From a clear word, only a `set` (or a faulty peer) changes the word.
         // Acquire: pairs with the Release CAS in `set` (W1).
         let signaled = || self.state.load(Ordering::Acquire) != w0;
         for _ in 0..SPINS {
             primitive::spin_hint();
             if signaled() {
-                return true;
+                return Ok(true);
             }
         }
         loop {
             // The last check (above, or after the previous nap) found the word unchanged.
             let Some(nap) = nap(deadline) else {
-                return false;
+                return Ok(false);
             };
+            if interruptible && interrupt::pending() {
+                return Err(Interrupted);
+            }
             // (S1)
             register(&self.waiters);
             // (S2) SeqCst: pairs with the setter's fence (W2) in `set`.
@@ -224,7 +252,7 @@ impl RawEvent {
             // (S5)
             deregister(&self.waiters);
             if signaled() {
-                return true;
+                return Ok(true);
             }
         }
     }
@@ -358,6 +386,12 @@ mod segment_backed {
         /// `false` on timeout (see [`RawEvent::wait_timeout`]).
         pub fn wait_timeout(&self, timeout: Duration) -> bool {
             self.raw().wait_timeout(timeout)
+        }
+
+        /// Block until set, at most `timeout` (`None`: no limit), or until an interrupt
+        /// is pending (see [`RawEvent::wait_interruptible`]).
+        pub fn wait_interruptible(&self, timeout: Option<Duration>) -> std::result::Result<bool, Interrupted> {
+            self.raw().wait_interruptible(timeout)
         }
     }
 

@@ -36,8 +36,8 @@ pub(crate) mod shared;
 
 #[cfg(not(loom))]
 pub(crate) use owner::pid_namespace;
-pub(crate) use wait::{Check, Deadline, Waiter};
-pub use wait::{LIVENESS_INTERVAL, WaitStrategy, WaitWord};
+pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
+pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
 pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
 #[cfg(not(loom))]

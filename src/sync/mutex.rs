@@ -46,6 +46,7 @@
 //! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
 //! make the lock release early or late, never cause undefined behaviour or a panic).
 
+use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
@@ -156,6 +157,10 @@ pub enum LockError<G> {
     WouldBlock,
     /// `lock_timeout`: the time passed and the lock is held by a live thread.
     Timeout,
+    /// `lock_interruptible`, `lock_timeout`: an interrupt is pending (see
+    /// `shmring::signal::Interrupt`) and the lock is held by a live thread. The lock
+    /// was not taken.
+    Interrupted,
 }
 
 impl<G> LockError<G> {
@@ -168,11 +173,12 @@ impl<G> LockError<G> {
     }
 
     #[cfg_attr(loom, allow(dead_code))]
-    fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
         match self {
             LockError::OwnerDied(o) => LockError::OwnerDied(o.map(f)),
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::Timeout => LockError::Timeout,
+            LockError::Interrupted => LockError::Interrupted,
         }
     }
 }
@@ -183,6 +189,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
             LockError::WouldBlock => f.write_str("WouldBlock"),
             LockError::Timeout => f.write_str("Timeout"),
+            LockError::Interrupted => f.write_str("Interrupted"),
         }
     }
 }
@@ -193,6 +200,7 @@ impl<G> fmt::Display for LockError<G> {
             LockError::OwnerDied(o) => o.fmt(f),
             LockError::WouldBlock => f.write_str("the lock is held by another thread"),
             LockError::Timeout => f.write_str("timed out waiting for the lock"),
+            LockError::Interrupted => f.write_str("interrupted while waiting for the lock"),
         }
     }
 }
@@ -205,6 +213,7 @@ enum Slow {
     Acquired,
     Recovered,
     TimedOut,
+    Interrupted,
 }
 
 /// A robust process-shared mutex without data: 24 bytes that may live anywhere in shared
@@ -281,7 +290,35 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired);
         }
-        self.acquired(self.lock_slow(me, None))
+        self.acquired(self.lock_slow(me, None, false))
+    }
+
+    /// [`lock`](Self::lock), but a pending interrupt (see `shmring::signal::Interrupt`)
+    /// ends the wait with [`LockError::Interrupted`] (checked before each sleep and after
+    /// each wake; a free lock is still taken).
+    ///
+    /// `lock` itself stays uninterruptible: shmring takes locks internally around short
+    /// critical sections (seqlocks, queue counters) that must not fail half-way, and its
+    /// `LockResult` has no room for the error.
+    pub fn lock_interruptible(&self) -> Result<(), LockError<()>> {
+        let me = Owner::current().0;
+        // Acquire: as in `lock`.
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
+        }
+        self.finish_slow(self.lock_slow(me, None, true))
+    }
+
+    fn finish_slow(&self, s: Slow) -> Result<(), LockError<()>> {
+        match s {
+            Slow::TimedOut => Err(LockError::Timeout),
+            Slow::Interrupted => Err(LockError::Interrupted),
+            s => self.acquired(s).map_err(LockError::OwnerDied),
+        }
     }
 
     /// Lock if it is free now (never sleeps, never checks the owner's liveness).
@@ -303,7 +340,8 @@ impl RawMutex {
     }
 
     /// Lock, sleeping at most `timeout`. Before giving up it checks whether the holder is
-    /// dead (then it recovers the lock: `LockError::OwnerDied`).
+    /// dead (then it recovers the lock: `LockError::OwnerDied`). A pending interrupt
+    /// ends the wait early: [`LockError::Interrupted`].
     pub fn lock_timeout(&self, timeout: Duration) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
@@ -314,10 +352,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        match self.lock_slow(me, Some(Instant::now() + timeout)) {
-            Slow::TimedOut => Err(LockError::Timeout),
-            s => self.acquired(s).map_err(LockError::OwnerDied),
-        }
+        self.finish_slow(self.lock_slow(me, Some(Instant::now() + timeout), true))
     }
 
     /// Unlock.
@@ -390,10 +425,10 @@ impl RawMutex {
     }
 
     /// The contended path: spin, then sleep, checking the owner's liveness every interval
-    /// and before a timeout.
+    /// and before a timeout, and (`interruptible`) the interrupt flag before each sleep.
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: u64, deadline: Option<Instant>) -> Slow {
+    fn lock_slow(&self, me: u64, deadline: Option<Instant>, interruptible: bool) -> Slow {
         let mut slept = false;
         let mut spins = 0u32;
         let mut next_check: Option<Instant> = None;
@@ -442,6 +477,9 @@ impl RawMutex {
                 if expired {
                     return Slow::TimedOut;
                 }
+            }
+            if interruptible && interrupt::pending() {
+                return Slow::Interrupted;
             }
             // Acquire: pairs with the Release bump in `wake_one`. Read before the last
             // look at `word`: an unlock after that look bumps `seq` after this read, so
@@ -541,10 +579,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        match self.lock_slow(me, deadline) {
-            Slow::TimedOut => Err(LockError::Timeout),
-            s => self.acquired(s).map_err(LockError::OwnerDied),
-        }
+        self.finish_slow(self.lock_slow(me, deadline, false))
     }
 }
 

@@ -81,6 +81,7 @@
 //! [`AcquireError::Corrupted`] / [`ReleaseError::Corrupted`] and changes nothing; an
 //! unbounded semaphore has no invalid value (a garbage value is merely a wrong count).
 
+use super::interrupt;
 use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -155,6 +156,10 @@ pub enum AcquireError {
     /// `acquire_timeout`: the time passed without a permit becoming available.
     #[error("timed out waiting for a permit")]
     Timeout,
+    /// `acquire`, `acquire_timeout`: an interrupt is pending (see
+    /// `shmring::signal::Interrupt`) and no permit is available. Nothing was taken.
+    #[error("interrupted while waiting for a permit")]
+    Interrupted,
     /// The shared state is invalid (a bounded semaphore whose value exceeds its bound, or
     /// an unknown `flags` word): a faulty peer wrote it. Nothing was changed.
     #[error("the semaphore's shared state is corrupted (value above its bound, or unknown flags)")]
@@ -404,6 +409,9 @@ impl RawSemaphore {
             let Some(nap) = nap(deadline) else {
                 return Err(AcquireError::Timeout);
             };
+            if interrupt::pending() {
+                return Err(AcquireError::Interrupted);
+            }
             // (S1) A count, because any number of parties may sleep.
             register(&self.waiters);
             // (S2) SeqCst: pairs with the waker's fence (W2) in `release_in`.

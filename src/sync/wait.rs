@@ -31,6 +31,7 @@
 //! When no one sleeps, the waker's cost is (b) and one load of a line that nobody
 //! writes: no syscall, no locked instruction.
 
+use super::interrupt;
 use crate::primitive::{self, AtomicU32, FutexWait, Ordering};
 use std::time::{Duration, Instant};
 
@@ -173,6 +174,27 @@ pub(crate) struct Waiter<'a> {
     pub(crate) asymmetric: bool,
 }
 
+/// A blocking wait gave up because an interrupt is pending (see
+/// `shmring::signal::Interrupt`): the error of the interruptible variants of calls whose
+/// own result has no room for it ([`RawEvent::wait_interruptible`](super::RawEvent::wait_interruptible)).
+///
+/// ```
+/// use shmring::sync::Interrupted;
+/// assert_eq!(Interrupted.to_string(), "interrupted");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Why a [`Waiter::wait`] ended without its condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitEnd {
+    /// The deadline passed.
+    Timeout,
+    /// The process-wide interrupt flag ([`super::interrupt`]) is raised.
+    Interrupted,
+}
+
 /// How much a poll of a waiting loop checks besides its condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -186,13 +208,23 @@ pub(crate) enum Check {
 }
 
 impl Waiter<'_> {
-    /// Wait until `poll` returns `Some`, or the deadline passes (`None`).
+    /// Wait until `poll` returns `Some`, the deadline passes ([`WaitEnd::Timeout`]), or
+    /// the interrupt flag is raised ([`WaitEnd::Interrupted`]).
     ///
     /// `poll(check)` re-checks the condition, and with [`Check::State`] or
     /// [`Check::Liveness`] whether the peer closed or died; the wait asks for liveness
     /// at most every [`LIVENESS_INTERVAL`]. No clock is read before the 256th spin, so
-    /// a wait that ends quickly costs only its polls.
-    pub(crate) fn wait<R>(&self, deadline: Deadline, mut poll: impl FnMut(Check) -> Option<R>) -> Option<R> {
+    /// a wait that ends quickly costs only its polls. The interrupt flag is read where
+    /// the clock is (every 256th spin), before each sleep and after each wake, always
+    /// after a poll that found nothing: a message that is there is taken, not lost to
+    /// the interrupt.
+    pub(crate) fn wait<R>(&self, deadline: Deadline, mut poll: impl FnMut(Check) -> Option<R>) -> Result<R, WaitEnd> {
+        let stop = |deadline: &Deadline, now: Instant| {
+            if interrupt::pending() {
+                return Err(WaitEnd::Interrupted);
+            }
+            deadline.left(now).ok_or(WaitEnd::Timeout)
+        };
         let mut last_check: Option<Instant> = None;
         let due = |last_check: &mut Option<Instant>, now: Instant| match last_check {
             Some(t) if now.duration_since(*t) >= LIVENESS_INTERVAL => {
@@ -223,11 +255,11 @@ impl Waiter<'_> {
                 let now = Instant::now();
                 let check = due(&mut last_check, now);
                 if let Some(r) = poll(check) {
-                    return Some(r);
+                    return Ok(r);
                 }
-                deadline.left(now)?;
+                stop(&deadline, now)?;
             } else if let Some(r) = poll(Check::Fast) {
-                return Some(r);
+                return Ok(r);
             }
             primitive::spin_hint();
             i += 1;
@@ -235,13 +267,13 @@ impl Waiter<'_> {
         for _ in 0..yields {
             primitive::yield_now();
             if let Some(r) = poll(Check::State) {
-                return Some(r);
+                return Ok(r);
             }
         }
         // Sleep phase.
         loop {
             let now = Instant::now();
-            let left = deadline.left(now)?;
+            let left = stop(&deadline, now)?;
             let check = due(&mut last_check, now);
             // (1) Acquire: pairs with the Release bump in WaitWord::wake.
             let key = self.word.seq.load(Ordering::Acquire);
@@ -251,7 +283,7 @@ impl Waiter<'_> {
             primitive::heavy_fence(self.asymmetric);
             if let Some(r) = poll(check) {
                 self.word.waiting.fetch_sub(1, Ordering::Relaxed);
-                return Some(r);
+                return Ok(r);
             }
             let nap = match left {
                 Some(l) => l.min(LIVENESS_INTERVAL),
@@ -264,8 +296,10 @@ impl Waiter<'_> {
                 last_check = Instant::now().checked_sub(LIVENESS_INTERVAL);
             }
             if let Some(r) = poll(Check::State) {
-                return Some(r);
+                return Ok(r);
             }
+            // After a wake (EINTR included: the thread that ran the signal handler is
+            // back here at once) the loop's head reads the flag before sleeping again.
         }
     }
 }

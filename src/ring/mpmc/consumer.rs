@@ -4,7 +4,7 @@ use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
 use super::{PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
-use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// A consumer end of an MPMC queue. Any number of consumers (in any number of
@@ -201,13 +201,16 @@ impl Consumer {
             Err(e) => Some(Err(e)),
         });
         match r {
-            Some(r) => r,
-            None => {
+            Ok(r) => r,
+            Err(end) => {
                 // Pass on a wake-up this consumer may have absorbed.
                 if sh.len() > 0 {
                     sh.ctl().not_empty.notify(sh.asym);
                 }
-                Err(PopError::Timeout)
+                Err(match end {
+                    WaitEnd::Timeout => PopError::Timeout,
+                    WaitEnd::Interrupted => PopError::Interrupted,
+                })
             }
         }
     }

@@ -70,6 +70,10 @@ pub enum PushError {
     /// The timeout passed before a slot became free.
     #[error("timed out waiting for a free slot")]
     Timeout,
+    /// A blocking push found the process-wide interrupt flag raised (see
+    /// `shmring::signal::Interrupt`) while the queue was full. Nothing was pushed.
+    #[error("interrupted while waiting for a free slot")]
+    Interrupted,
     /// The queue was closed.
     #[error("queue is closed")]
     Closed,
@@ -95,6 +99,10 @@ pub enum PopError {
     /// The timeout passed before a message arrived.
     #[error("timed out waiting for a message")]
     Timeout,
+    /// A blocking pop found the process-wide interrupt flag raised (see
+    /// `shmring::signal::Interrupt`) while the queue was empty.
+    #[error("interrupted while waiting for a message")]
+    Interrupted,
     /// The queue was closed and every message in it has been taken.
     #[error("queue is closed")]
     Closed,

@@ -4,7 +4,7 @@ use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
 use super::{ABORTED, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
-use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// A producer end of an MPMC queue. Any number of producers (in any number of
@@ -239,13 +239,16 @@ impl Producer {
             Err(e) => Some(Err(e)),
         });
         match r {
-            Some(r) => r,
-            None => {
+            Ok(r) => r,
+            Err(end) => {
                 // Pass on a wake-up this producer may have absorbed.
                 if !sh.closed() && sh.len() < sh.nslots as usize {
                     sh.ctl().not_full.notify(sh.asym);
                 }
-                Err(PushError::Timeout)
+                Err(match end {
+                    WaitEnd::Timeout => PushError::Timeout,
+                    WaitEnd::Interrupted => PushError::Interrupted,
+                })
             }
         }
     }

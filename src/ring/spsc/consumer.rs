@@ -4,7 +4,7 @@ use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
 use crate::ring::layout::{Backing, role};
 use crate::ring::record;
-use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
 use crate::{RecvError, Result};
 use std::time::Duration;
 
@@ -288,9 +288,11 @@ impl Consumer {
             strategy: st.wait,
             asymmetric: sh.asym,
         };
-        waiter
-            .wait(deadline, |check| st.poll(sh, check))
-            .unwrap_or(Err(RecvError::Timeout))
+        match waiter.wait(deadline, |check| st.poll(sh, check)) {
+            Ok(r) => r,
+            Err(WaitEnd::Timeout) => Err(RecvError::Timeout),
+            Err(WaitEnd::Interrupted) => Err(RecvError::Interrupted),
+        }
     }
 
     fn take_into(&mut self, m: Msg, buf: &mut Vec<u8>) {

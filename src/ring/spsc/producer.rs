@@ -4,7 +4,7 @@ use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
 use crate::ring::layout::role;
 use crate::ring::record::{self, MESSAGE, PADDING};
-use crate::sync::{Check, Deadline, WaitStrategy, Waiter};
+use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
 use crate::{Result, SendError};
 use std::time::Duration;
 
@@ -389,7 +389,11 @@ impl Producer {
             }
             None
         });
-        r.unwrap_or(Err(SendError::Timeout))
+        match r {
+            Ok(r) => r,
+            Err(WaitEnd::Timeout) => Err(SendError::Timeout),
+            Err(WaitEnd::Interrupted) => Err(SendError::Interrupted),
+        }
     }
 
     /// Reserve `len` bytes in place if there is space now ([`SendError::Full`]
