@@ -21,7 +21,10 @@
 //! - `connection`: `pipe(duplex)` -> two `Connection`s (typed `send`/`recv`, any message
 //!   size through chunking), and `wait` over many connections (`futex_waitv`);
 //! - `queue`: `Queue`, `SimpleQueue`, `JoinableQueue` for any number of producer and
-//!   consumer processes.
+//!   consumer processes;
+//! - `signal`: signals as events, an `Interrupt` that makes blocking waits return
+//!   `Interrupted` (Ctrl+C in `recv`), `notify` (kill) and real-time signals carrying a
+//!   value (`queue`, `ValueSignals`).
 //!
 //! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
 //! equivalent.
@@ -47,6 +50,8 @@ pub(crate) mod primitive;
 pub mod queue;
 pub mod ring;
 pub mod shm;
+#[cfg(not(loom))]
+pub mod signal;
 pub mod sync;
 pub mod value;
 
