@@ -722,6 +722,15 @@ mod segment_backed {
             }
         }
 
+        /// Lock, sleeping while another thread holds it, unless an interrupt is pending
+        /// ([`LockError::Interrupted`], see [`RawMutex::lock_interruptible`]).
+        pub fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+            match self.raw().lock_interruptible() {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
         /// Lock if free now.
         pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
             match self.raw().try_lock() {
