@@ -142,7 +142,8 @@ impl RawCondvar {
             Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
             None => LIVENESS_INTERVAL,
         };
-        if !nap.is_zero() && !(interruptible && interrupt::pending()) {
+        let interrupted = interruptible && interrupt::pending();
+        if !nap.is_zero() && !interrupted {
             // (4)
             primitive::futex_wait(&self.seq, key, Some(nap));
         }
