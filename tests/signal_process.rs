@@ -10,8 +10,9 @@ mod common;
 
 use common::peer::*;
 use common::*;
-use shmring::connection::{ConnError, Connection, pipe};
-use shmring::queue::{GetError, JoinError, JoinableQueue, Queue};
+use shmring::WaitStrategy;
+use shmring::connection::{ConnError, Connection, ConnectionOptions, pipe, pipe_with};
+use shmring::queue::{GetError, JoinError, JoinableQueue, PutError, Queue};
 use shmring::signal::{self, Interrupt, SIGINT, SIGUSR1, SignalRecvError, Signals, ValueSignals};
 use shmring::sync::AcquireError;
 use shmring::sync::{Barrier, BarrierError, Condition, Event, Interrupted, LockError, Mutex, Semaphore};
@@ -287,6 +288,25 @@ fn lock_peer() -> Result<(), String> {
     {
         return Err("poll / wait_interruptible".into());
     }
+    // A spinning receiver (no futex sleep: the flag is read every 256 spins), a send
+    // into a full ring, a put into a full queue.
+    let spin = ConnectionOptions::new().wait(WaitStrategy::Spin);
+    let (mut srx, mut stx) = pipe_with(false, 4096, &spin).map_err(err("spin pipe"))?;
+    if srx.recv::<u32>() != Err(ConnError::Interrupted) {
+        return Err("spinning recv".into());
+    }
+    let mut filled = 0;
+    while stx.try_send_bytes(&[0u8; 512]).is_ok() {
+        filled += 1;
+    }
+    if filled == 0 || stx.send_bytes(&[0u8; 512]) != Err(ConnError::Interrupted) {
+        return Err("send into a full ring".into());
+    }
+    let mut fullq: Queue<u8> = Queue::new(2).map_err(err("queue"))?;
+    while fullq.put_nowait(&0).is_ok() {}
+    if !matches!(fullq.put(&1), Err(PutError::Interrupted)) {
+        return Err("put into a full queue".into());
+    }
     // try_* calls never report it.
     if !matches!(m.try_lock(), Err(LockError::WouldBlock)) || sem.try_acquire() != Err(AcquireError::WouldBlock) {
         return Err("try_* reported the interrupt".into());
@@ -330,7 +350,7 @@ fn sigint_ends_a_lock_held_by_the_parent_and_every_other_wait() {
     );
     let line = peer.expect("all-interrupted", Duration::from_secs(10));
     println!(
-        "the other 13 waits returned Interrupted in {} ms together",
+        "the other waits (lock_timeout, acquire, acquire_timeout, event, condition, barrier, join, poll, wait, spinning recv, full send, full put) returned Interrupted in {} ms together",
         field(&line, "ms")
     );
     peer.expect("cleared", Duration::from_secs(10));

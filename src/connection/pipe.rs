@@ -267,8 +267,12 @@ impl Connection {
         if self.abort_pending
             && let Some(tx) = &mut self.tx
         {
-            // Disconnected: nobody is left to read it.
-            let _ = send_record(tx, &ABORT_FRAME, Mode::Block);
+            // Disconnected: nobody is left to read it. Interrupted: the frame must still
+            // go (the next owner's messages would otherwise continue the cut one), so
+            // wait for space in 1 ms naps while the interrupt flag is up.
+            while let Err(ConnError::Interrupted) = send_record(tx, &ABORT_FRAME, Mode::Block) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         (
             self.rx.take().and_then(Consumer::into_fd),

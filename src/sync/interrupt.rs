@@ -15,7 +15,6 @@ static PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Whether an interrupt is pending. Cheap: one Relaxed load.
 #[inline]
-#[allow(dead_code)] // checked by the blocking waits
 pub(crate) fn pending() -> bool {
     // Relaxed: the flag carries no data; a waiter that misses a store made this instant
     // sees it at its next check, at most one nap (LIVENESS_INTERVAL) later.
@@ -23,14 +22,14 @@ pub(crate) fn pending() -> bool {
 }
 
 /// Raise the flag. Async-signal-safe.
-#[allow(dead_code)] // raised by signal::Interrupt
+#[cfg_attr(loom, allow(dead_code))] // raised by signal::Interrupt (not built under loom)
 pub(crate) fn raise() {
     // Relaxed: see `pending`.
     PENDING.store(true, Ordering::Relaxed);
 }
 
 /// Lower the flag; later blocking waits sleep normally again.
-#[allow(dead_code)] // lowered by signal::Interrupt
+#[cfg_attr(loom, allow(dead_code))] // lowered by signal::Interrupt (not built under loom)
 pub(crate) fn clear() {
     // Relaxed: see `pending`.
     PENDING.store(false, Ordering::Relaxed);
