@@ -15,7 +15,7 @@ use shmring::connection::{ConnError, Connection, ConnectionOptions, pipe, pipe_w
 use shmring::queue::{GetError, JoinError, JoinableQueue, PutError, Queue};
 use shmring::signal::{self, Interrupt, SIGINT, SIGUSR1, SignalRecvError, Signals, ValueSignals};
 use shmring::sync::AcquireError;
-use shmring::sync::{Barrier, BarrierError, Condition, Event, Interrupted, LockError, Mutex, Semaphore};
+use shmring::sync::{Barrier, BarrierError, Condition, Event, Interrupted, LockError, Mutex, RLock, Semaphore};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -256,6 +256,22 @@ fn lock_peer() -> Result<(), String> {
     if !matches!(m.lock_timeout(long), Err(LockError::Interrupted)) {
         return Err("lock_timeout".into());
     }
+    // An RLock held by another thread of this process.
+    let rl = std::sync::Arc::new(RLock::anonymous().map_err(err("rlock"))?);
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let rl2 = rl.clone();
+    let holder = std::thread::spawn(move || {
+        let _g = rl2.lock();
+        let _ = held_tx.send(());
+        let _ = go_rx.recv();
+    });
+    held_rx.recv().map_err(err("holder"))?;
+    if !matches!(rl.lock_interruptible(), Err(LockError::Interrupted)) {
+        return Err("rlock".into());
+    }
+    let _ = go_tx.send(());
+    holder.join().map_err(|_| "holder panicked")?;
     let sem = Semaphore::anonymous(0).map_err(err("semaphore"))?;
     if sem.acquire() != Err(AcquireError::Interrupted) || sem.acquire_timeout(long) != Err(AcquireError::Interrupted) {
         return Err("semaphore".into());
@@ -350,7 +366,7 @@ fn sigint_ends_a_lock_held_by_the_parent_and_every_other_wait() {
     );
     let line = peer.expect("all-interrupted", Duration::from_secs(10));
     println!(
-        "the other waits (lock_timeout, acquire, acquire_timeout, event, condition, barrier, join, poll, wait, spinning recv, full send, full put) returned Interrupted in {} ms together",
+        "the other waits (lock_timeout, RLock, acquire, acquire_timeout, event, condition, barrier, join, poll, wait, spinning recv, full send, full put) returned Interrupted in {} ms together",
         field(&line, "ms")
     );
     peer.expect("cleared", Duration::from_secs(10));

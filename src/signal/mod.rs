@@ -47,8 +47,9 @@
 //! [`RecvError::Interrupted`](crate::RecvError::Interrupted)), the MPMC ring's
 //! `push`/`pop`, [`Queue`](crate::Queue) `get`/`put` and
 //! [`JoinableQueue::join`](crate::JoinableQueue::join),
-//! [`Mutex::lock_interruptible`](crate::sync::Mutex::lock_interruptible) and
-//! `lock_timeout`, semaphore `acquire`/`acquire_timeout`, `Barrier::wait` (which breaks
+//! [`Mutex::lock_interruptible`](crate::sync::Mutex::lock_interruptible),
+//! [`RLock::lock_interruptible`](crate::sync::RLock::lock_interruptible) and both
+//! `lock_timeout`s, semaphore `acquire`/`acquire_timeout`, `Barrier::wait` (which breaks
 //! the barrier, as a timeout does), [`Event::wait_interruptible`](crate::sync::Event::wait_interruptible),
 //! [`Condition::wait_while_interruptible`](crate::sync::Condition::wait_while_interruptible).
 //! `try_*` calls never return `Interrupted`. Not interruptible, because their result

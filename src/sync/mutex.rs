@@ -516,21 +516,17 @@ impl RawMutex {
 
     // ---- reentrant use (RLock) -------------------------------------------------------
 
-    /// Lock reentrantly: if this thread already holds it, count one more acquisition.
-    /// `timeout`: `None` try once, `Some(None)` block, `Some(Some(t))` wait at most `t`.
+    /// Lock reentrantly: if this thread already holds it, count one more acquisition;
+    /// otherwise acquire it with `acquire` (`try_lock`, `lock_timeout`, ...).
     #[cfg_attr(loom, allow(dead_code))]
-    fn lock_reentrant(&self, timeout: Option<Option<Duration>>) -> Result<(), LockError<()>> {
+    fn lock_reentrant(&self, acquire: impl FnOnce(&Self) -> Result<(), LockError<()>>) -> Result<(), LockError<()>> {
         if self.is_owned_by_current_thread() {
             // Relaxed (both): only the owner touches `depth`.
             let d = self.depth.load(Ordering::Relaxed);
             self.depth.store(d.wrapping_add(1), Ordering::Relaxed);
             return Ok(());
         }
-        let r = match timeout {
-            None => self.try_lock(),
-            Some(None) => self.lock().map_err(LockError::OwnerDied),
-            Some(Some(t)) => self.lock_timeout(t),
-        };
+        let r = acquire(self);
         if matches!(r, Ok(()) | Err(LockError::OwnerDied(_))) {
             // Relaxed: we hold the lock.
             self.depth.store(0, Ordering::Relaxed);
@@ -884,7 +880,7 @@ mod segment_backed {
 
         /// Lock (again, if this thread holds it).
         pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-            match self.raw().lock_reentrant(Some(None)) {
+            match self.raw().lock_reentrant(|m| m.lock().map_err(LockError::OwnerDied)) {
                 Ok(()) => Ok(self.guard()),
                 Err(LockError::OwnerDied(o)) => Err(o.map(|()| self.guard())),
                 Err(_) => unreachable!("a blocking lock only returns Ok or OwnerDied"),
@@ -893,7 +889,7 @@ mod segment_backed {
 
         /// Lock if free or held by this thread.
         pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-            match self.raw().lock_reentrant(None) {
+            match self.raw().lock_reentrant(RawMutex::try_lock) {
                 Ok(()) => Ok(self.guard()),
                 Err(e) => Err(e.map(|()| self.guard())),
             }
@@ -901,7 +897,17 @@ mod segment_backed {
 
         /// Lock, waiting at most `timeout`.
         pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-            match self.raw().lock_reentrant(Some(Some(timeout))) {
+            match self.raw().lock_reentrant(|m| m.lock_timeout(timeout)) {
+                Ok(()) => Ok(self.guard()),
+                Err(e) => Err(e.map(|()| self.guard())),
+            }
+        }
+
+        /// Lock (again, if this thread holds it), unless an interrupt is pending while
+        /// another thread holds it ([`LockError::Interrupted`], see
+        /// [`RawMutex::lock_interruptible`]).
+        pub fn lock_interruptible(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+            match self.raw().lock_reentrant(RawMutex::lock_interruptible) {
                 Ok(()) => Ok(self.guard()),
                 Err(e) => Err(e.map(|()| self.guard())),
             }
