@@ -111,7 +111,8 @@ impl Inherit {
         self.vars.is_empty()
     }
 
-    /// Set up `cmd`: strip inherited `SHMRING_HANDOFF_*` variables, set this handoff's,
+    /// Set up `cmd`: strip inherited `SHMRING_HANDOFF_*` variables and
+    /// [`ENTRY_VAR`](crate::process::ENTRY_VAR), set this handoff's variables,
     /// and clear close-on-exec on its descriptors in the forked child. The caller keeps
     /// `self` alive until `cmd.spawn()` returned (the hook refers to the numbers).
     pub(crate) fn apply(&self, cmd: &mut Command) {
@@ -120,6 +121,8 @@ impl Inherit {
                 cmd.env_remove(k);
             }
         }
+        // Nor should a child run the entry this process was started for.
+        cmd.env_remove(crate::process::ENTRY_VAR);
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
