@@ -117,9 +117,11 @@ pub fn recv_parcel_max(sock: impl AsFd, timeout: Option<Duration>, max_fds: usiz
     let max_fds = max_fds.min(MAX_FDS);
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut hdr = [0u8; HEADER_LEN];
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-    let room = if max_fds == 0 { 0 } else { rustix::cmsg_space!(ScmRights(max_fds)) };
-    let mut control = RecvAncillaryBuffer::new(&mut space[..room]);
+    // An aligned buffer cut to exactly CMSG_SPACE(max_fds descriptors), so that the
+    // kernel truncates (MSG_CTRUNC) any message with more than fit.
+    let mut space = ControlSpace([MaybeUninit::uninit(); CONTROL_LEN]);
+    let room = if max_fds == 0 { 0 } else { cmsg_room(max_fds) };
+    let mut control = RecvAncillaryBuffer::new(&mut space.0[..room]);
     let msg = loop {
         wait_readable(sock, deadline)?;
         match rustix::net::recvmsg(
@@ -141,7 +143,8 @@ pub fn recv_parcel_max(sock: impl AsFd, timeout: Option<Duration>, max_fds: usiz
             fds.extend(it);
         }
     }
-    if msg.flags.contains(ReturnFlags::CTRUNC) {
+    // CMSG_SPACE rounds up to 8 bytes: room for an odd max_fds takes one more.
+    if msg.flags.contains(ReturnFlags::CTRUNC) || fds.len() > max_fds {
         return Err(HandoffError::Truncated(
             "control data (more descriptors than the receiver accepts)",
         ));
@@ -167,6 +170,20 @@ pub fn recv_parcel_max(sock: impl AsFd, timeout: Option<Duration>, max_fds: usiz
     }
     parse(&hdr, fds, max_fds)
 }
+
+/// `CMSG_SPACE` of `n` descriptors: an aligned `cmsghdr` and the aligned data.
+const fn cmsg_room(n: usize) -> usize {
+    let a = std::mem::align_of::<libc::cmsghdr>();
+    std::mem::size_of::<libc::cmsghdr>().next_multiple_of(a) + (n * std::mem::size_of::<libc::c_int>()).next_multiple_of(a)
+}
+
+const CONTROL_LEN: usize = cmsg_room(MAX_FDS);
+
+/// Receive control buffer, aligned for `cmsghdr` so that no byte is lost to alignment.
+#[repr(C, align(8))]
+struct ControlSpace([MaybeUninit<u8>; CONTROL_LEN]);
+
+const _: () = assert!(std::mem::align_of::<libc::cmsghdr>() <= 8);
 
 /// Check a received header against what arrived; never trust its counts beyond `max_fds`.
 fn parse(hdr: &[u8; HEADER_LEN], fds: Vec<OwnedFd>, max_fds: usize) -> Result<Parcel, HandoffError> {
