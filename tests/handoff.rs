@@ -256,5 +256,8 @@ fn refusals_close_every_received_descriptor() {
     for l in &lines {
         eprintln!("{l}");
     }
-    assert!(lines.iter().any(|l| l.ends_with("refusals ok")), "peer output: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("refusals ok")),
+        "peer output: {lines:?}"
+    );
 }

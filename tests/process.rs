@@ -66,12 +66,21 @@ fn main() {
     let _w = Watchdog::new("process tests", Duration::from_secs(240));
     let checks: [(&str, Check); 7] = [
         ("exit codes 0 and 7 come back", exit_codes),
-        ("arguments reach the entry and stdout can be piped", arguments_and_stdout),
+        (
+            "arguments reach the entry and stdout can be piped",
+            arguments_and_stdout,
+        ),
         ("unknown entry exits non-zero with a message", unknown_entry),
-        ("terminate and kill a sleeping child: exitcode -15 / -9", terminate_and_kill),
+        (
+            "terminate and kill a sleeping child: exitcode -15 / -9",
+            terminate_and_kill,
+        ),
         ("join_timeout expires while the child runs", join_timeout_expires),
         ("queues passed to the child carry jobs and results", queues_to_child),
-        ("die_with_parent: the grandchild dies with a SIGKILLed middle", parent_death),
+        (
+            "die_with_parent: the grandchild dies with a SIGKILLed middle",
+            parent_death,
+        ),
     ];
     let mut failed = 0;
     for (name, check) in checks {
@@ -113,17 +122,25 @@ fn arguments_and_stdout() -> Result<(), String> {
     ensure(p.exitcode().is_none() && !p.is_alive(), || "state before start".into())?;
     p.start().map_err(|e| e.to_string())?;
     let mut out = String::new();
-    p.take_stdout().ok_or("no stdout pipe")?.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    p.take_stdout()
+        .ok_or("no stdout pipe")?
+        .read_to_string(&mut out)
+        .map_err(|e| e.to_string())?;
     ensure(out == "args a b||c\n", || format!("child printed {out:?}"))?;
     ensure(p.join().map_err(|e| e.to_string())? == 0, || "non-zero exit".into())?;
-    ensure(matches!(p.start(), Err(process::ProcessError::AlreadyStarted)), || "started twice".into())
+    ensure(matches!(p.start(), Err(process::ProcessError::AlreadyStarted)), || {
+        "started twice".into()
+    })
 }
 
 fn unknown_entry() -> Result<(), String> {
     let mut p = Process::new("no_such_entry", Vec::<String>::new()).stderr(Stdio::piped());
     p.start().map_err(|e| e.to_string())?;
     let mut err = String::new();
-    p.take_stderr().ok_or("no stderr pipe")?.read_to_string(&mut err).map_err(|e| e.to_string())?;
+    p.take_stderr()
+        .ok_or("no stderr pipe")?
+        .read_to_string(&mut err)
+        .map_err(|e| e.to_string())?;
     let code = p.join().map_err(|e| e.to_string())?;
     ensure(code == UNKNOWN_ENTRY, || format!("exit code {code}"))?;
     ensure(err.contains("\"no_such_entry\"") && err.contains("squares"), || {
@@ -151,7 +168,9 @@ fn join_timeout_expires() -> Result<(), String> {
     let t = Instant::now();
     let r = p.join_timeout(Duration::from_millis(100)).map_err(|e| e.to_string())?;
     println!("      join_timeout(100 ms) returned {r:?} after {:?}", t.elapsed());
-    ensure(r.is_none(), || format!("join_timeout returned {r:?} for a sleeping child"))?;
+    ensure(r.is_none(), || {
+        format!("join_timeout returned {r:?} for a sleeping child")
+    })?;
     ensure(p.is_alive(), || "not alive after an expired join_timeout".into())?;
     p.kill().map_err(|e| e.to_string())?;
     let r = p.join_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
@@ -171,7 +190,9 @@ fn queues_to_child() -> Result<(), String> {
     let n = 500u64;
     for i in 1..=n {
         jobs.put(&i).map_err(|e| e.to_string())?;
-        let r = results.get_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+        let r = results
+            .get_timeout(Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
         ensure(r == i * i, || format!("job {i}: result {r}"))?;
     }
     jobs.put(&0).map_err(|e| e.to_string())?;
@@ -204,7 +225,9 @@ fn parent_death() -> Result<(), String> {
         .ok_or_else(|| format!("middle printed {line:?}"))?;
     ensure(alive(pid), || format!("grandchild {pid} not running before the kill"))?;
     m.kill().map_err(|e| e.to_string())?;
-    ensure(m.join().map_err(|e| e.to_string())? == -9, || "middle not killed".into())?;
+    ensure(m.join().map_err(|e| e.to_string())? == -9, || {
+        "middle not killed".into()
+    })?;
     let t = Instant::now();
     while alive(pid) {
         if t.elapsed() > Duration::from_secs(30) {

@@ -15,9 +15,7 @@ use rustix::fd::{AsFd, OwnedFd};
 
 /// A duplicate of `x`'s descriptor (same open file description), then `x` dropped.
 fn dup_of<T: AsFd>(x: T) -> Result<OwnedFd, HandoffError> {
-    x.as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| HandoffError::io("dup", e))
+    x.as_fd().try_clone_to_owned().map_err(|e| HandoffError::io("dup", e))
 }
 
 fn one(kind: Kind, meta: u64, fd: OwnedFd) -> Parcel {

@@ -41,9 +41,9 @@
 //!
 //! // Usually the two ends of the socket are in different processes.
 //! let (a, b) = UnixStream::pair()?;
-//! let q: Queue<String> = Queue::new(16)?;
+//! let mut q: Queue<String> = Queue::new(16)?;
 //! handoff::send(&a, q.try_clone()?)?;
-//! let theirs: Queue<String> = handoff::recv(&b, Some(Duration::from_secs(5)))?;
+//! let mut theirs: Queue<String> = handoff::recv(&b, Some(Duration::from_secs(5)))?;
 //! q.put(&"through a passed descriptor".to_string())?;
 //! assert_eq!(theirs.get()?, "through a passed descriptor");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -163,7 +163,7 @@ impl std::fmt::Display for Kind {
 /// use shmring::Queue;
 /// let p = Queue::<u32>::new(4)?.into_parcel()?;
 /// assert_eq!((p.kind, p.fds.len()), (Kind::Queue, 1));
-/// let q = Queue::<u32>::from_parcel(p)?;
+/// let mut q = Queue::<u32>::from_parcel(p)?;
 /// q.put(&7)?;
 /// assert_eq!(q.get()?, 7);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

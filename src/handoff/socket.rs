@@ -174,7 +174,8 @@ pub fn recv_parcel_max(sock: impl AsFd, timeout: Option<Duration>, max_fds: usiz
 /// `CMSG_SPACE` of `n` descriptors: an aligned `cmsghdr` and the aligned data.
 const fn cmsg_room(n: usize) -> usize {
     let a = std::mem::align_of::<libc::cmsghdr>();
-    std::mem::size_of::<libc::cmsghdr>().next_multiple_of(a) + (n * std::mem::size_of::<libc::c_int>()).next_multiple_of(a)
+    std::mem::size_of::<libc::cmsghdr>().next_multiple_of(a)
+        + (n * std::mem::size_of::<libc::c_int>()).next_multiple_of(a)
 }
 
 const CONTROL_LEN: usize = cmsg_room(MAX_FDS);

@@ -17,12 +17,12 @@
 //! [`Process::kill`] (SIGKILL), [`Process::pid`]. [`Process::die_with_parent`] asks the
 //! kernel to SIGKILL the child when its parent goes away (`PR_SET_PDEATHSIG`).
 //!
-//! ```no_run
+//! ```
 //! use shmring::{Queue, handoff, process::{self, Process}};
 //!
 //! fn square(_args: &[String]) -> i32 {
-//!     let jobs: Queue<u64> = handoff::from_env("jobs").expect("jobs");
-//!     let results: Queue<u64> = handoff::from_env("results").expect("results");
+//!     let mut jobs: Queue<u64> = handoff::from_env("jobs").expect("jobs");
+//!     let mut results: Queue<u64> = handoff::from_env("results").expect("results");
 //!     while let Ok(n) = jobs.get() {
 //!         if n == 0 { break }
 //!         results.put(&(n * n)).expect("put");
@@ -32,7 +32,7 @@
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     process::run_if_child(&[("square", square)]); // must come first
-//!     let (jobs, results) = (Queue::<u64>::new(16)?, Queue::<u64>::new(16)?);
+//!     let (mut jobs, mut results) = (Queue::<u64>::new(16)?, Queue::<u64>::new(16)?);
 //!     let mut p = Process::new("square", Vec::<String>::new())
 //!         .pass("jobs", jobs.try_clone()?)?
 //!         .pass("results", results.try_clone()?)?
@@ -126,15 +126,24 @@ fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> ProcessError {
 /// Dropping a `Process` neither kills nor waits for the child (as in Python, a child
 /// outlives its handle); call [`Process::join`] (or `kill` then `join`) to reap it.
 ///
-/// ```no_run
-/// use shmring::process::Process;
+/// ```
+/// use shmring::process::{self, Process};
 /// use std::time::Duration;
-/// let mut p = Process::spawn("sleeper", ["60"])?;
-/// assert!(p.is_alive());
-/// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
-/// p.terminate()?;
-/// assert_eq!(p.join()?, -15); // killed by SIGTERM
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+///
+/// fn sleeper(args: &[String]) -> i32 {
+///     std::thread::sleep(Duration::from_secs(args[0].parse().unwrap()));
+///     0
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     process::run_if_child(&[("sleeper", sleeper)]);
+///     let mut p = Process::spawn("sleeper", ["60"])?;
+///     assert!(p.is_alive());
+///     assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
+///     p.terminate()?;
+///     assert_eq!(p.join()?, -15); // killed by SIGTERM
+///     Ok(())
+/// }
 /// ```
 #[derive(Debug)]
 pub struct Process {
