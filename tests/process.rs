@@ -53,6 +53,30 @@ fn middle(_: &[String]) -> i32 {
     0
 }
 
+/// Start this program again by hand (plain `Command`: the environment, including the
+/// handoff variable meant for this process, is inherited) to run `env_probe`.
+fn env_relay(_: &[String]) -> i32 {
+    let st = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env(process::ENTRY_VAR, "env_probe")
+        .status()
+        .expect("spawn probe");
+    st.code().unwrap_or(-1)
+}
+
+/// A grandchild must not take an object passed to its parent: exit 0 if refused.
+fn env_probe(_: &[String]) -> i32 {
+    match handoff::from_env::<Queue<u64>>("probe") {
+        Err(handoff::HandoffError::Env { reason, .. }) if reason.contains("parent") => {
+            println!("refused: {reason}");
+            0
+        }
+        other => {
+            println!("not refused: {other:?}");
+            1
+        }
+    }
+}
+
 type Check = fn() -> Result<(), String>;
 
 fn main() {
@@ -62,9 +86,11 @@ fn main() {
         ("sleeper", sleeper),
         ("squares", squares),
         ("middle", middle),
+        ("env_relay", env_relay),
+        ("env_probe", env_probe),
     ]);
     let _w = Watchdog::new("process tests", Duration::from_secs(240));
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 8] = [
         ("exit codes 0 and 7 come back", exit_codes),
         (
             "arguments reach the entry and stdout can be piped",
@@ -77,6 +103,10 @@ fn main() {
         ),
         ("join_timeout expires while the child runs", join_timeout_expires),
         ("queues passed to the child carry jobs and results", queues_to_child),
+        (
+            "a grandchild cannot take what was passed to its parent",
+            grandchild_refused,
+        ),
         (
             "die_with_parent: the grandchild dies with a SIGKILLed middle",
             parent_death,
@@ -105,7 +135,33 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
 fn exit_codes() -> Result<(), String> {
+    // Spawn + join through Process, against the same re-execution by hand (printed).
+    let (mut ours, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let t = Instant::now();
+        let code = Process::spawn("exit_with", ["3"]).and_then(|mut p| p.join());
+        ours.push(t.elapsed());
+        ensure(matches!(code, Ok(3)), || format!("Process exit_with 3: {code:?}"))?;
+        let t = Instant::now();
+        let st = std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+            .env(process::ENTRY_VAR, "exit_with")
+            .arg("3")
+            .status()
+            .map_err(|e| e.to_string())?;
+        plain.push(t.elapsed());
+        ensure(st.code() == Some(3), || format!("Command exit_with 3: {st}"))?;
+    }
+    let (a, b) = (median(ours), median(plain));
+    println!(
+        "      spawn+join median of 20: Process {a:?}, Command {b:?} (ratio {:.2})",
+        a.as_secs_f64() / b.as_secs_f64()
+    );
     for code in [0, 7] {
         let mut p = Process::spawn("exit_with", [code.to_string()]).map_err(|e| e.to_string())?;
         ensure(p.pid().is_some(), || "no pid".into())?;
@@ -198,6 +254,24 @@ fn queues_to_child() -> Result<(), String> {
     jobs.put(&0).map_err(|e| e.to_string())?;
     let code = p.join().map_err(|e| e.to_string())?;
     ensure(code == 0, || format!("squares exited {code}"))
+}
+
+fn grandchild_refused() -> Result<(), String> {
+    let q: Queue<u64> = Queue::new(4).map_err(|e| e.to_string())?;
+    let mut p = Process::new("env_relay", Vec::<String>::new())
+        .pass("probe", q)
+        .map_err(|e| e.to_string())?
+        .stdout(Stdio::piped());
+    p.start().map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    p.take_stdout()
+        .ok_or("no stdout")?
+        .read_to_string(&mut out)
+        .map_err(|e| e.to_string())?;
+    let code = p.join().map_err(|e| e.to_string())?;
+    ensure(code == 0, || format!("probe exit {code}: {out:?}"))?;
+    println!("      {}", out.trim());
+    Ok(())
 }
 
 fn alive(pid: u32) -> bool {

@@ -69,6 +69,11 @@ pub type Entry = fn(&[String]) -> i32;
 ///
 /// An unknown name prints a message listing the known ones on stderr and exits with
 /// [`UNKNOWN_ENTRY`]. A panicking entry exits as a panicking `main` does (101).
+///
+/// The child keeps [`ENTRY_VAR`] in its environment (removing a variable is `unsafe`
+/// in Rust 2024): a plain `Command` of the same program started from an entry runs
+/// that entry again unless it calls `.env_remove(ENTRY_VAR)`; children started with
+/// [`Process`] or [`Inherit::spawn`](crate::handoff::Inherit::spawn) get the right value.
 pub fn run_if_child(entries: &[(&str, Entry)]) {
     let Some(name) = std::env::var_os(ENTRY_VAR) else {
         return;
