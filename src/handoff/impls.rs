@@ -267,6 +267,42 @@ mod tests {
         assert!(e.is_set());
         let m = trip(Mutex::<u32>::anonymous(8).unwrap());
         assert_eq!(m.get(), 8);
+
+        let (p, c) = mpmc::channel(8, 64).unwrap();
+        let (mut p, mut c) = (trip(p), trip(c));
+        p.push(b"slot").unwrap();
+        assert_eq!(c.pop().unwrap(), b"slot");
+
+        let a = trip(Array::<u16>::anonymous(&[1, 2, 3]).unwrap());
+        assert_eq!((a.len(), a.get(2).unwrap()), (3, 3));
+        let ra = trip(RawArray::<u16>::anonymous(&[4]).unwrap());
+        assert_eq!(ra.load(0).unwrap(), 4);
+        let rv = trip(RawValue::<u32>::anonymous(11).unwrap());
+        assert_eq!(rv.load(), 11);
+        let s = trip(Semaphore::anonymous(1).unwrap());
+        s.try_acquire().unwrap();
+        let bs = trip(BoundedSemaphore::anonymous(1).unwrap());
+        bs.try_acquire().unwrap();
+        let r = trip(RLock::anonymous().unwrap());
+        drop(r.try_lock().unwrap());
+        let cv = trip(Condition::<u8>::anonymous(2).unwrap());
+        assert_eq!(*cv.lock().unwrap(), 2);
+        let b = trip(Barrier::anonymous(3).unwrap());
+        assert_eq!(b.parties(), 3);
+
+        // A bare segment: its kind travels in the metadata and is checked on arrival.
+        let e = Event::anonymous().unwrap();
+        let seg = Segment::from_fd(
+            e.as_fd().try_clone_to_owned().unwrap(),
+            SegmentKind::Event,
+            &Default::default(),
+        )
+        .unwrap();
+        let seg = trip(seg);
+        assert_eq!(seg.info().kind, SegmentKind::Event as u32);
+        let mut p = seg.into_parcel().unwrap();
+        p.meta = SegmentKind::Mutex as u64;
+        assert!(matches!(Segment::from_parcel(p), Err(HandoffError::Attach(_))));
     }
 
     #[test]
