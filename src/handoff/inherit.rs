@@ -20,7 +20,7 @@
 //! every `SHMRING_HANDOFF_*` variable from the environment of the children they start.
 
 use super::{Handoff, HandoffError, Kind, Parcel};
-use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::HashSet;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
@@ -209,9 +209,10 @@ fn parcel_from_env(name: &str) -> Result<Parcel, HandoffError> {
         return Err(env_err("already taken in this process".into()));
     }
     for &n in &numbers {
-        // SAFETY: only inspects the flags of the number; a closed number is EBADF.
-        let open = rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(n) }).is_ok();
-        if !open {
+        // SAFETY: fcntl(F_GETFD) on a plain integer only reads that number's flags (a
+        // closed number is EBADF); no memory is passed.
+        let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
+        if flags == -1 {
             return Err(env_err(format!("descriptor {n} is not open")));
         }
     }
