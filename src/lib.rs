@@ -26,6 +26,11 @@
 //!   `Interrupted` (Ctrl+C in `recv`), `notify` (kill) and real-time signals carrying a
 //!   value (`queue`, `ValueSignals`).
 //!
+//! - [`handoff`]: any of these objects sent to another process as descriptors, over a
+//!   Unix socket (`SCM_RIGHTS`) or by inheritance to a child;
+//! - [`process`]: `Process`, a registered function run in a re-executed copy of the
+//!   current program (`multiprocessing.Process` with the spawn start method).
+//!
 //! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
 //! equivalent.
 //!
@@ -45,7 +50,11 @@ pub mod codec;
 #[cfg(not(loom))]
 pub mod connection;
 mod error;
+#[cfg(not(loom))]
+pub mod handoff;
 pub(crate) mod primitive;
+#[cfg(not(loom))]
+pub mod process;
 #[cfg(not(loom))]
 pub mod queue;
 pub mod ring;

@@ -1,0 +1,336 @@
+//! [`Handoff`] for every shmring object that lives in descriptors, through each type's
+//! own `into_fd(s)` / `from_fd(s)` (or `AsFd` and a duplicate, for the primitives whose
+//! handles have no `into_fd`).
+
+use super::{Handoff, HandoffError, Kind, Parcel};
+use crate::connection::Connection;
+use crate::queue::{JoinableQueue, Queue, SimpleQueue};
+use crate::ring::{mpmc, spsc};
+use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::shared::type_fingerprint;
+use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
+use crate::value::{Array, RawArray, RawValue, Value};
+use bytemuck::Pod;
+use rustix::fd::{AsFd, OwnedFd};
+
+/// A duplicate of `x`'s descriptor (same open file description), then `x` dropped.
+fn dup_of<T: AsFd>(x: T) -> Result<OwnedFd, HandoffError> {
+    x.as_fd().try_clone_to_owned().map_err(|e| HandoffError::io("dup", e))
+}
+
+fn one(kind: Kind, meta: u64, fd: OwnedFd) -> Parcel {
+    Parcel {
+        kind,
+        meta,
+        fds: vec![fd],
+    }
+}
+
+/// The single descriptor of a parcel checked to hold one.
+fn single<T: Handoff>(p: Parcel) -> Result<(u64, OwnedFd), HandoffError> {
+    let (meta, mut fds) = p.expect::<T>(1)?;
+    Ok((meta, fds.pop().expect("one descriptor")))
+}
+
+/// Check the message type fingerprint a typed queue's parcel carries.
+fn check_type<T>(kind: Kind, found: u64) -> Result<(), HandoffError> {
+    let expected = type_fingerprint::<T>();
+    if found != expected {
+        return Err(HandoffError::WrongType { kind, expected, found });
+    }
+    Ok(())
+}
+
+impl Handoff for Connection {
+    const KIND: Kind = Kind::Connection;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        let (rx, tx) = self.into_fds();
+        let meta = u64::from(rx.is_some()) | (u64::from(tx.is_some()) << 1);
+        Ok(Parcel {
+            kind: Kind::Connection,
+            meta,
+            fds: rx.into_iter().chain(tx).collect(),
+        })
+    }
+
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let n = (p.meta & 1) as usize + ((p.meta >> 1) & 1) as usize;
+        if p.meta > 3 {
+            return Err(HandoffError::Malformed(format!("connection metadata {:#x}", p.meta)));
+        }
+        let (meta, fds) = p.expect::<Self>(n)?;
+        let mut it = fds.into_iter();
+        let rx = if meta & 1 != 0 { it.next() } else { None };
+        let tx = if meta & 2 != 0 { it.next() } else { None };
+        Ok(Connection::from_fds(rx, tx)?)
+    }
+}
+
+impl<T> Handoff for Queue<T> {
+    const KIND: Kind = Kind::Queue;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        Ok(one(Kind::Queue, type_fingerprint::<T>(), self.into_fd()))
+    }
+
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (meta, fd) = single::<Self>(p)?;
+        check_type::<T>(Kind::Queue, meta)?;
+        Ok(Queue::from_fd(fd)?)
+    }
+}
+
+impl<T> Handoff for SimpleQueue<T> {
+    const KIND: Kind = Kind::SimpleQueue;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        Ok(one(Kind::SimpleQueue, type_fingerprint::<T>(), self.into_fd()))
+    }
+
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (meta, fd) = single::<Self>(p)?;
+        check_type::<T>(Kind::SimpleQueue, meta)?;
+        Ok(SimpleQueue::from_fd(fd)?)
+    }
+}
+
+impl<T> Handoff for JoinableQueue<T> {
+    const KIND: Kind = Kind::JoinableQueue;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        let (queue, tasks) = self.into_fds()?;
+        Ok(Parcel {
+            kind: Kind::JoinableQueue,
+            meta: type_fingerprint::<T>(),
+            fds: vec![queue, tasks],
+        })
+    }
+
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (meta, fds) = p.expect::<Self>(2)?;
+        check_type::<T>(Kind::JoinableQueue, meta)?;
+        let [queue, tasks]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
+        Ok(JoinableQueue::from_fds(queue, tasks)?)
+    }
+}
+
+macro_rules! ring_end {
+    ($ty:ty, $kind:expr, optional) => {
+        impl Handoff for $ty {
+            const KIND: Kind = $kind;
+
+            fn into_parcel(self) -> Result<Parcel, HandoffError> {
+                let fd = self.into_fd().ok_or(HandoffError::NotTransferable(
+                    "an in-process (heap) ring has no descriptor",
+                ))?;
+                Ok(one($kind, 0, fd))
+            }
+
+            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+                let (_, fd) = single::<Self>(p)?;
+                Ok(<$ty>::from_fd(fd)?)
+            }
+        }
+    };
+    ($ty:ty, $kind:expr) => {
+        impl Handoff for $ty {
+            const KIND: Kind = $kind;
+
+            fn into_parcel(self) -> Result<Parcel, HandoffError> {
+                Ok(one($kind, 0, self.into_fd()))
+            }
+
+            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+                let (_, fd) = single::<Self>(p)?;
+                Ok(<$ty>::from_fd(fd)?)
+            }
+        }
+    };
+}
+
+ring_end!(spsc::Producer, Kind::SpscProducer, optional);
+ring_end!(spsc::Consumer, Kind::SpscConsumer, optional);
+ring_end!(mpmc::Producer, Kind::MpmcProducer);
+ring_end!(mpmc::Consumer, Kind::MpmcConsumer);
+
+impl Handoff for Segment {
+    const KIND: Kind = Kind::Segment;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        let kind = u64::from(self.info().kind);
+        Ok(one(Kind::Segment, kind, self.into_fd()))
+    }
+
+    /// Maps the segment with default [`SegmentOptions`], expecting the segment kind
+    /// the sender's header had (validated again against the file).
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (meta, fd) = single::<Self>(p)?;
+        let kind = u32::try_from(meta)
+            .ok()
+            .and_then(SegmentKind::from_u32)
+            .ok_or_else(|| HandoffError::Malformed(format!("unknown segment kind {meta}")))?;
+        Ok(Segment::from_fd(fd, kind, &SegmentOptions::default())?)
+    }
+}
+
+/// Objects without `into_fd`: a duplicate of their descriptor travels; `from_fd` checks
+/// the segment kind and, for typed ones, `T` against the creator's.
+macro_rules! by_dup {
+    ($kind:expr, $ty:ident, [$($b:tt)+]) => {
+        impl<T: $($b)+> Handoff for $ty<T> {
+            const KIND: Kind = $kind;
+
+            fn into_parcel(self) -> Result<Parcel, HandoffError> {
+                Ok(one($kind, 0, dup_of(self)?))
+            }
+
+            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+                let (_, fd) = single::<Self>(p)?;
+                Ok($ty::from_fd(fd)?)
+            }
+        }
+    };
+    ($kind:expr, $ty:ident) => {
+        impl Handoff for $ty {
+            const KIND: Kind = $kind;
+
+            fn into_parcel(self) -> Result<Parcel, HandoffError> {
+                Ok(one($kind, 0, dup_of(self)?))
+            }
+
+            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+                let (_, fd) = single::<Self>(p)?;
+                Ok($ty::from_fd(fd)?)
+            }
+        }
+    };
+}
+
+by_dup!(Kind::Value, Value, [Pod]);
+by_dup!(Kind::RawValue, RawValue, [Pod]);
+by_dup!(Kind::Array, Array, [Pod]);
+by_dup!(Kind::RawArray, RawArray, [Pod]);
+by_dup!(Kind::Mutex, Mutex, [Pod + Send]);
+by_dup!(Kind::Condition, Condition, [Pod + Send]);
+by_dup!(Kind::RLock, RLock);
+by_dup!(Kind::Semaphore, Semaphore);
+by_dup!(Kind::BoundedSemaphore, BoundedSemaphore);
+by_dup!(Kind::Event, Event);
+by_dup!(Kind::Barrier, Barrier);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::pipe;
+
+    fn trip<T: Handoff>(x: T) -> T {
+        T::from_parcel(x.into_parcel().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_kind_survives_a_parcel_round_trip() {
+        let (mut a, b) = pipe(true).unwrap();
+        let mut b = trip(b);
+        a.send(&1u32).unwrap();
+        assert_eq!(b.recv::<u32>().unwrap(), 1);
+        b.send(&2u32).unwrap();
+        assert_eq!(a.recv::<u32>().unwrap(), 2);
+
+        let (rx, tx) = pipe(false).unwrap(); // Python order: (reader, writer)
+        let (mut tx, mut rx) = (trip(tx), trip(rx));
+        tx.send(&"one way").unwrap();
+        assert_eq!(rx.recv::<String>().unwrap(), "one way");
+
+        let mut q = trip(Queue::<u64>::new(4).unwrap());
+        q.put(&9).unwrap();
+        assert_eq!(q.get().unwrap(), 9);
+        let mut sq = trip(SimpleQueue::<u8>::new().unwrap());
+        sq.put(&3).unwrap();
+        assert_eq!(sq.get().unwrap(), 3);
+        let mut jq = trip(JoinableQueue::<u8>::new(4).unwrap());
+        jq.put(&4).unwrap();
+        assert_eq!(jq.get().unwrap(), 4);
+        jq.task_done().unwrap();
+
+        let (p, c) = spsc::channel(4096).unwrap();
+        let (mut p, mut c) = (trip(p), trip(c));
+        p.send(b"ring").unwrap();
+        assert_eq!(c.recv().unwrap(), b"ring");
+
+        let v = Value::<u64>::anonymous(5).unwrap();
+        let v2 = trip(v.try_clone().unwrap());
+        v2.store(6);
+        assert_eq!(v.load(), 6);
+        let e = Event::anonymous().unwrap();
+        trip(e.try_clone().unwrap()).set();
+        assert!(e.is_set());
+        let m = trip(Mutex::<u32>::anonymous(8).unwrap());
+        assert_eq!(m.get(), 8);
+
+        let (p, c) = mpmc::channel(8, 64).unwrap();
+        let (mut p, mut c) = (trip(p), trip(c));
+        p.push(b"slot").unwrap();
+        assert_eq!(c.pop().unwrap(), b"slot");
+
+        let a = trip(Array::<u16>::anonymous(&[1, 2, 3]).unwrap());
+        assert_eq!((a.len(), a.get(2).unwrap()), (3, 3));
+        let ra = trip(RawArray::<u16>::anonymous(&[4]).unwrap());
+        assert_eq!(ra.load(0).unwrap(), 4);
+        let rv = trip(RawValue::<u32>::anonymous(11).unwrap());
+        assert_eq!(rv.load(), 11);
+        let s = trip(Semaphore::anonymous(1).unwrap());
+        s.try_acquire().unwrap();
+        let bs = trip(BoundedSemaphore::anonymous(1).unwrap());
+        bs.try_acquire().unwrap();
+        let r = trip(RLock::anonymous().unwrap());
+        drop(r.try_lock().unwrap());
+        let cv = trip(Condition::<u8>::anonymous(2).unwrap());
+        assert_eq!(*cv.lock().unwrap(), 2);
+        let b = trip(Barrier::anonymous(3).unwrap());
+        assert_eq!(b.parties(), 3);
+
+        // A bare segment: its kind travels in the metadata and is checked on arrival.
+        let e = Event::anonymous().unwrap();
+        let seg = Segment::from_fd(
+            e.as_fd().try_clone_to_owned().unwrap(),
+            SegmentKind::Event,
+            &Default::default(),
+        )
+        .unwrap();
+        let seg = trip(seg);
+        assert_eq!(seg.info().kind, SegmentKind::Event as u32);
+        let mut p = seg.into_parcel().unwrap();
+        p.meta = SegmentKind::Mutex as u64;
+        assert!(matches!(Segment::from_parcel(p), Err(HandoffError::Attach(_))));
+    }
+
+    #[test]
+    fn wrong_kind_and_wrong_type_are_refused() {
+        let p = Queue::<u64>::new(4).unwrap().into_parcel().unwrap();
+        assert!(matches!(
+            Queue::<String>::from_parcel(p),
+            Err(HandoffError::WrongType { kind: Kind::Queue, .. })
+        ));
+        let p = Queue::<u64>::new(4).unwrap().into_parcel().unwrap();
+        assert!(matches!(
+            spsc::Consumer::from_parcel(p),
+            Err(HandoffError::WrongKind {
+                expected: Kind::SpscConsumer,
+                found: Kind::Queue
+            })
+        ));
+        let mut p = Queue::<u64>::new(4).unwrap().into_parcel().unwrap();
+        p.fds.clear();
+        assert!(matches!(
+            Queue::<u64>::from_parcel(p),
+            Err(HandoffError::FdCount { expected: 1, got: 0 })
+        ));
+    }
+
+    #[test]
+    fn in_process_ring_is_not_transferable() {
+        let (p, _c) = spsc::local_channel(4096, crate::WaitStrategy::default()).unwrap();
+        assert!(matches!(p.into_parcel(), Err(HandoffError::NotTransferable(_))));
+    }
+}
