@@ -21,7 +21,10 @@
 //! - `connection`: `pipe(duplex)` -> two `Connection`s (typed `send`/`recv`, any message
 //!   size through chunking), and `wait` over many connections (`futex_waitv`);
 //! - `queue`: `Queue`, `SimpleQueue`, `JoinableQueue` for any number of producer and
-//!   consumer processes.
+//!   consumer processes;
+//! - `net`: `Listener`/`Client` with an authkey over Unix, abstract and TCP sockets,
+//!   giving socket connections with the methods of a pipe's `Connection` (both
+//!   implement `connection::MessageConnection`).
 //!
 //! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
 //! equivalent.
@@ -42,6 +45,8 @@ pub mod codec;
 #[cfg(not(loom))]
 pub mod connection;
 mod error;
+#[cfg(not(loom))]
+pub mod net;
 pub(crate) mod primitive;
 #[cfg(not(loom))]
 pub mod queue;
@@ -51,7 +56,7 @@ pub mod sync;
 pub mod value;
 
 #[cfg(not(loom))]
-pub use connection::{ConnError, Connection, pipe, wait};
+pub use connection::{ConnError, Connection, MessageConnection, pipe, wait};
 pub use error::{Error, RecvError, Result, SendError};
 #[cfg(not(loom))]
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
