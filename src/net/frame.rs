@@ -103,6 +103,12 @@ impl FrameReader {
         self.max = max;
     }
 
+    /// The bytes held for a message too large for the read buffer (at most its length,
+    /// which is at most the limit).
+    pub(crate) fn gathered_len(&self) -> usize {
+        self.big.as_ref().map_or(0, |b| b.data.len())
+    }
+
     /// Whether a whole frame, or an error, is waiting: a receive returns without reading.
     pub(crate) fn has_frame(&self) -> bool {
         if self.broken.is_some() || self.big.as_ref().is_some_and(|b| b.got == b.len) {
@@ -132,6 +138,7 @@ impl FrameReader {
                 // Grow by what was received so far (at least a read buffer): the
                 // allocation follows the bytes that actually arrive.
                 let step = b.got.max(READ_BUF).min(b.len - b.got);
+                b.data.reserve_exact(step);
                 b.data.resize(b.got + step, 0);
             }
             return &mut b.data[b.got..];

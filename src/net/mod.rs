@@ -74,8 +74,8 @@
 //! ```
 
 mod addr;
-mod auth;
-mod conn;
+pub(crate) mod auth;
+pub(crate) mod conn;
 pub(crate) mod frame;
 mod listener;
 
