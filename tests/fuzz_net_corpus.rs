@@ -66,7 +66,11 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("raw-1gib-header", raw(MIB, 0, &header(MESSAGE, 1 << 30))),
         (
             "raw-too-large-then-small",
-            raw(KIB, 100, &[frame(MESSAGE, &pattern(2000)), frame(MESSAGE, b"ok")].concat()),
+            raw(
+                KIB,
+                100,
+                &[frame(MESSAGE, &pattern(2000)), frame(MESSAGE, b"ok")].concat(),
+            ),
         ),
         ("raw-unknown-kind", raw(MIB, 0, &[9, 0, 0, 0, 1, 0, 0, 0, 0])),
         ("raw-reserved-bits", raw(MIB, 0, &[1, 0, 0, 1, 0, 0, 0, 0])),
@@ -76,8 +80,14 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "round-trip-small",
             round_trip(MIB, 7, &[b"a".to_vec(), Vec::new(), pattern(64), pattern(300)]),
         ),
-        ("round-trip-over-limit", round_trip(KIB, 0, &[pattern(1025), pattern(1024), b"x".to_vec()])),
-        ("round-trip-tiny-limit", round_trip(3, 2, &[b"abc".to_vec(), b"abcd".to_vec()])),
+        (
+            "round-trip-over-limit",
+            round_trip(KIB, 0, &[pattern(1025), pattern(1024), b"x".to_vec()]),
+        ),
+        (
+            "round-trip-tiny-limit",
+            round_trip(3, 2, &[b"abc".to_vec(), b"abcd".to_vec()]),
+        ),
     ]
 }
 
@@ -101,15 +111,30 @@ fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let welcome = b"WELCOME".to_vec();
     vec![
         // Against the client: a keyless listener's messages (this run succeeds).
-        ("client-keyless-ok", items(hs(true, false, true), &[hello(0), welcome.clone()])),
+        (
+            "client-keyless-ok",
+            items(hs(true, false, true), &[hello(0), welcome.clone()]),
+        ),
         // A listener that does not know the key cannot answer the client's challenge.
         (
             "client-keyed-fake-listener",
-            items(hs(true, true, true), &[hello(1), [welcome.clone(), vec![0; 32]].concat()]),
+            items(
+                hs(true, true, true),
+                &[hello(1), [welcome.clone(), vec![0; 32]].concat()],
+            ),
         ),
-        ("client-failure", items(hs(true, true, true), &[hello(1), b"FAILURE\x01".to_vec()])),
-        ("client-other-version", items(hs(true, false, true), &[b"shmring-net/9xyz".to_vec()])),
-        ("client-http", [vec![hs(true, true, false)], b"HTTP/1.1 200 OK\r\n\r\n".to_vec()].concat()),
+        (
+            "client-failure",
+            items(hs(true, true, true), &[hello(1), b"FAILURE\x01".to_vec()]),
+        ),
+        (
+            "client-other-version",
+            items(hs(true, false, true), &[b"shmring-net/9xyz".to_vec()]),
+        ),
+        (
+            "client-http",
+            [vec![hs(true, true, false)], b"HTTP/1.1 200 OK\r\n\r\n".to_vec()].concat(),
+        ),
         ("client-silent", vec![hs(true, true, false)]),
         // Against the listener: a client's response without and with a key.
         (
@@ -118,7 +143,10 @@ fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "server-keyed-wrong-mac",
-            items(hs(false, true, true), &[[tag.clone(), vec![1], vec![7; 32], vec![0; 32]].concat()]),
+            items(
+                hs(false, true, true),
+                &[[tag.clone(), vec![1], vec![7; 32], vec![0; 32]].concat()],
+            ),
         ),
         (
             "server-keyed-no-key",
@@ -126,9 +154,16 @@ fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "server-message-first",
-            [vec![hs(false, false, false)], frame(MESSAGE, b"data before the handshake")].concat(),
+            [
+                vec![hs(false, false, false)],
+                frame(MESSAGE, b"data before the handshake"),
+            ]
+            .concat(),
         ),
-        ("server-garbage", [vec![hs(false, true, false)], b"\x02\0\0\0\xff\xff\xff\xff".to_vec()].concat()),
+        (
+            "server-garbage",
+            [vec![hs(false, true, false)], b"\x02\0\0\0\xff\xff\xff\xff".to_vec()].concat(),
+        ),
     ]
 }
 

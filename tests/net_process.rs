@@ -246,7 +246,10 @@ fn wrong_authkey_rejected_on_both_sides_with_nothing_delivered() {
         p.expect("sent", Duration::from_secs(10));
         p.finish(Duration::from_secs(10));
         assert_eq!(s.recv_bytes(), Err(ConnError::Disconnected));
-        assert_eq!(l.accept_timeout(Duration::from_millis(100)).err(), Some(ConnError::Timeout));
+        assert_eq!(
+            l.accept_timeout(Duration::from_millis(100)).err(),
+            Some(ConnError::Timeout)
+        );
     }
     // A listener without a key refuses a client with one; a fake listener that does not
     // know the key is refused by the client (it cannot answer the client's challenge).
@@ -295,7 +298,10 @@ fn a_silent_client_times_out_in_the_handshake() {
     let raw = std::os::unix::net::UnixListener::bind(&raw_path).unwrap();
     let start = Instant::now();
     let r = Client::connect_with(&raw_path.as_path().into(), Some(KEY), &opts);
-    eprintln!("connect to a silent listener returned {r:?} after {:?}", start.elapsed());
+    eprintln!(
+        "connect to a silent listener returned {r:?} after {:?}",
+        start.elapsed()
+    );
     assert_eq!(r.err(), Some(ConnError::HandshakeTimeout { after_ms: 300 }));
     drop(raw);
 }
@@ -367,7 +373,11 @@ fn hostile_frames_are_refused_without_allocating_or_waiting() {
             max: LIMIT
         })
     );
-    assert_eq!(s2.recv::<String>().unwrap(), "after the big one", "usable after a refused message");
+    assert_eq!(
+        s2.recv::<String>().unwrap(),
+        "after the big one",
+        "usable after a refused message"
+    );
 
     let mut s3 = l.accept().unwrap();
     let bad = s3.recv_bytes();
@@ -379,7 +389,11 @@ fn hostile_frames_are_refused_without_allocating_or_waiting() {
     eprintln!("a non-shmring client: {}", r.unwrap_err());
     p.expect("garbage sent", Duration::from_secs(10));
     p.kill9();
-    assert_eq!(s1.recv_bytes(), Err(ConnError::Disconnected), "the cut message is dropped");
+    assert_eq!(
+        s1.recv_bytes(),
+        Err(ConnError::Disconnected),
+        "the cut message is dropped"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -431,7 +445,13 @@ fn thirty_two_concurrent_clients_are_all_served() {
         let local = l.local_addr().to_string();
         let start = Instant::now();
         let peers: Vec<Peer> = (0..CLIENT_PROCS)
-            .map(|i| spawn(TEST, "many-clients", &[("ADDR", local.clone()), ("PROC", i.to_string())]))
+            .map(|i| {
+                spawn(
+                    TEST,
+                    "many-clients",
+                    &[("ADDR", local.clone()), ("PROC", i.to_string())],
+                )
+            })
             .collect();
         let mut servers = Vec::new();
         for _ in 0..clients {
@@ -451,7 +471,11 @@ fn thirty_two_concurrent_clients_are_all_served() {
         }
         let mut seen: Vec<u32> = servers.into_iter().map(|t| t.join().unwrap().unwrap().0).collect();
         seen.sort_unstable();
-        assert_eq!(seen, (0..clients as u32).collect::<Vec<_>>(), "every client served once");
+        assert_eq!(
+            seen,
+            (0..clients as u32).collect::<Vec<_>>(),
+            "every client served once"
+        );
         for mut p in peers {
             p.expect("all served", Duration::from_secs(60));
             p.finish(Duration::from_secs(30));

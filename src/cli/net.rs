@@ -83,7 +83,11 @@ fn fill(i: u64, msg: &mut [u8]) {
 #[inline]
 fn check(i: u64, size: usize, msg: &[u8]) -> Result<()> {
     if msg.len() != size || msg[..8] != i.to_le_bytes() {
-        return Err(err(format!("message {i}: {} bytes starting {:?}", msg.len(), &msg[..msg.len().min(8)])));
+        return Err(err(format!(
+            "message {i}: {} bytes starting {:?}",
+            msg.len(),
+            &msg[..msg.len().min(8)]
+        )));
     }
     Ok(())
 }
@@ -276,7 +280,12 @@ pub(crate) fn run(
             sorted.sort_by(f64::total_cmp);
             let per_s = sorted[sorted.len() / 2];
             line.push(format!("{} {} B {}/s", kind.name(), size, rate(per_s)));
-            res.rows.push(NetRow { kind, size, per_s, runs });
+            res.rows.push(NetRow {
+                kind,
+                size,
+                per_s,
+                runs,
+            });
         }
     }
     Ok(line.join(", "))
@@ -303,7 +312,10 @@ pub(crate) struct NetResults {
 
 impl NetResults {
     fn get(&self, k: NetKind, size: usize) -> Option<f64> {
-        self.rows.iter().find(|r| r.kind == k && r.size == size).map(|r| r.per_s)
+        self.rows
+            .iter()
+            .find(|r| r.kind == k && r.size == size)
+            .map(|r| r.per_s)
     }
 
     /// The JSON rows (mode `socket`; no RTTs).
@@ -335,7 +347,11 @@ impl NetResults {
              send_bytes/recv_bytes_into; unix-socket = raw stream, one write per length-prefixed message; \
              msgs/s of the median run."
         );
-        let _ = writeln!(out, "  {:<16} {:>8} {:>10} {:>9}  runs", "row", "size", "msgs/s", "x raw");
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>8} {:>10} {:>9}  runs",
+            "row", "size", "msgs/s", "x raw"
+        );
         for r in &self.rows {
             let raw = self.get(NetKind::Raw, r.size);
             let x = raw.filter(|&v| v > 0.0).map_or("-".into(), |v| ratio(r.per_s / v));

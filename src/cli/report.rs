@@ -4,9 +4,9 @@
 use super::lock::LockResults;
 use super::machine::Interference;
 use super::mpmc::Topology;
+use super::net::NetResults;
 use super::peer::RttStats;
 use super::transports::{ARRAYQUEUE, Mode, PIPE, SHMRING, SHMRING_MPMC, UNIX_SOCKET};
-use super::net::NetResults;
 use super::vocab::VocabResults;
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -67,7 +67,10 @@ impl FromStr for Address {
     type Err = AddressParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| AddressParseError { text: s.to_owned(), reason };
+        let err = |reason| AddressParseError {
+            text: s.to_owned(),
+            reason,
+        };
         if let Some(rest) = s.strip_prefix("unix:") {
             return match rest.strip_prefix('@') {
                 Some(name) => Ok(Address::Abstract(name.to_owned())),
@@ -85,7 +88,9 @@ impl FromStr for Address {
         let Some((host, port)) = hp.rsplit_once(':') else {
             return Err(err("expected a path (/..., ./..., unix:...), @name, or host:port"));
         };
-        let port = port.parse::<u16>().map_err(|_| err("the port is not a number 0-65535"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| err("the port is not a number 0-65535"))?;
         let host = match host.strip_prefix('[') {
             Some(h) => h.strip_suffix(']').ok_or_else(|| err("unclosed '[' around the host"))?,
             None if host.contains(':') => return Err(err("write an IPv6 host in brackets: [::1]:port")),

@@ -70,15 +70,24 @@ fn nonce() -> Result<[u8; NONCE_LEN], ConnError> {
 }
 
 /// The handshake's own errors: a timeout names the handshake.
-fn recv_hs(conn: &mut SocketConnection, buf: &mut Vec<u8>, deadline: Instant, timeout: Duration) -> Result<(), ConnError> {
+fn recv_hs(
+    conn: &mut SocketConnection,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), ConnError> {
     match conn.recv_frame(buf, Mode::Until(deadline)) {
         Ok((HANDSHAKE, _)) => Ok(()),
-        Ok(_) => Err(ConnError::Handshake("the peer sent a message before the handshake ended".into())),
+        Ok(_) => Err(ConnError::Handshake(
+            "the peer sent a message before the handshake ended".into(),
+        )),
         Err(ConnError::Timeout) => Err(ConnError::HandshakeTimeout {
             after_ms: timeout.as_millis() as u64,
         }),
         Err(ConnError::BadFrame(_) | ConnError::MessageTooLarge { .. }) => Err(not_shmring()),
-        Err(ConnError::Disconnected) => Err(ConnError::Handshake("the peer closed the connection during the handshake".into())),
+        Err(ConnError::Disconnected) => Err(ConnError::Handshake(
+            "the peer closed the connection during the handshake".into(),
+        )),
         Err(e) => Err(e),
     }
 }
@@ -88,7 +97,9 @@ fn send_hs(conn: &mut SocketConnection, msg: &[u8], deadline: Instant, timeout: 
         Err(ConnError::Timeout) => Err(ConnError::HandshakeTimeout {
             after_ms: timeout.as_millis() as u64,
         }),
-        Err(ConnError::Disconnected) => Err(ConnError::Handshake("the peer closed the connection during the handshake".into())),
+        Err(ConnError::Disconnected) => Err(ConnError::Handshake(
+            "the peer closed the connection during the handshake".into(),
+        )),
         r => r,
     }
 }

@@ -199,7 +199,7 @@ impl FrameReader {
             Ok(x) => x,
             Err(e) => {
                 self.broken = Some(e);
-                    return Err(ConnError::BadFrame(e));
+                return Err(ConnError::BadFrame(e));
             }
         };
         if len > self.max {
@@ -299,7 +299,10 @@ mod tests {
         let got = feed(&mut r, &stream, 7);
         assert_eq!(
             got,
-            vec![Err(ConnError::MessageTooLarge { len: 101, max: 100 }), Ok(b"next".to_vec())]
+            vec![
+                Err(ConnError::MessageTooLarge { len: 101, max: 100 }),
+                Ok(b"next".to_vec())
+            ]
         );
         // A header alone announcing 4 GiB - 1: refused at once, nothing allocated.
         let mut r = FrameReader::new(64 << 20);

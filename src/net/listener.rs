@@ -211,7 +211,10 @@ fn replace_stale(addr: &Address, path: &PathBuf) -> Result<()> {
     if !md.file_type().is_socket() {
         return Err(bind_err(
             addr,
-            io::Error::new(io::ErrorKind::AddrInUse, "a file that is not a socket exists at this path"),
+            io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "a file that is not a socket exists at this path",
+            ),
         ));
     }
     match UnixStream::connect(path) {
