@@ -125,7 +125,6 @@ fn check_tag(msg: &[u8]) -> Result<&[u8], ConnError> {
 /// challenge. On error the caller drops (closes) the socket.
 pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Instant::now() + timeout;
-    let max = conn.max_message_len();
     conn.set_recv_limit(MAX_HANDSHAKE_FRAME);
     let nonce_s = nonce()?;
     let mut hello = Vec::with_capacity(TAG.len() + 1 + NONCE_LEN);
@@ -168,7 +167,7 @@ pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: D
                 w.extend_from_slice(&mac(key, SERVER_LABEL, &nonce_s, &nonce_c).finalize().into_bytes());
             }
             send_hs(conn, &w, deadline, timeout)?;
-            conn.set_recv_limit(max);
+            conn.end_handshake();
             Ok(())
         }
         Err((why, e)) => {
@@ -185,7 +184,6 @@ pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: D
 /// its answer. On error the caller drops (closes) the socket.
 pub(crate) fn client(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Instant::now() + timeout;
-    let max = conn.max_message_len();
     conn.set_recv_limit(MAX_HANDSHAKE_FRAME);
     let mut hello = Vec::new();
     recv_hs(conn, &mut hello, deadline, timeout)?;
@@ -224,6 +222,6 @@ pub(crate) fn client(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: D
         None if mac_s.is_empty() => {}
         None => return Err(not_shmring()),
     }
-    conn.set_recv_limit(max);
+    conn.end_handshake();
     Ok(())
 }

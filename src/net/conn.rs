@@ -2,7 +2,7 @@
 //! sends and receives of a pipe's `Connection` over a stream socket, in the frame
 //! format of `frame.rs`.
 
-use super::frame::{FrameReader, HANDSHAKE, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
+use super::frame::{FrameReader, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
 use crate::codec;
 use crate::connection::ConnError;
 use crate::sync::{LIVENESS_INTERVAL, interrupt};
@@ -199,6 +199,12 @@ impl SocketConnection {
         self.reader.set_max(max.min(MAX_FRAME_LEN));
     }
 
+    /// The handshake succeeded: only MESSAGE frames from now on.
+    pub(crate) fn end_handshake(&mut self) {
+        self.reader.end_handshake();
+        self.set_recv_limit(self.max);
+    }
+
     fn set_timeout(&mut self, which: sockopt::Timeout, nap: Duration) -> Result<(), ConnError> {
         let cur = match which {
             sockopt::Timeout::Recv => &mut self.rcvtimeo,
@@ -376,11 +382,9 @@ impl SocketConnection {
     fn recv_message(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<usize, ConnError> {
         match self.recv_frame(out, mode)? {
             (MESSAGE, n) => Ok(n),
-            // A handshake frame after the handshake: the peer lost its place.
-            (kind, _) => {
-                debug_assert_eq!(kind, HANDSHAKE);
-                Err(ConnError::Io("handshake frame after the handshake".into()))
-            }
+            // Only before the handshake ended (the reader refuses them after): a
+            // receive on a connection still in its handshake, which users never hold.
+            (kind, _) => Err(ConnError::BadFrame(crate::connection::FrameError::UnknownKind(kind))),
         }
     }
 

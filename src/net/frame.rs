@@ -8,8 +8,8 @@
 //! ```
 //!
 //! `kind` is [`MESSAGE`] for user messages and [`HANDSHAKE`] for the messages of the
-//! authentication handshake (`auth.rs`); anything else, or non-zero reserved bytes, is
-//! a [`FrameError`]. A sender writes the header and the payload with one `sendmsg`
+//! authentication handshake (`auth.rs`, and only until it ended); anything else, or
+//! non-zero reserved bytes, is a [`FrameError`]. A sender writes the header and the payload with one `sendmsg`
 //! (two I/O vectors); the receiver reads through a 64 KiB buffer, so a batch of small
 //! frames costs one `recv`.
 //!
@@ -46,10 +46,11 @@ pub(crate) fn header(kind: u8, len: usize) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Parse a header: its kind and payload length. Checks the format only, not the limit.
-pub(crate) fn parse_header(h: &[u8; HEADER_LEN]) -> Result<(u8, usize), FrameError> {
+/// Parse a header: its kind and payload length. Checks the format only, not the limit;
+/// `handshake`: whether HANDSHAKE frames are allowed (only until the handshake ended).
+pub(crate) fn parse_header(h: &[u8; HEADER_LEN], handshake: bool) -> Result<(u8, usize), FrameError> {
     let kind = h[0];
-    if kind != MESSAGE && kind != HANDSHAKE {
+    if kind != MESSAGE && !(handshake && kind == HANDSHAKE) {
         return Err(FrameError::UnknownKind(kind));
     }
     let reserved = u32::from_le_bytes([h[1], h[2], h[3], 0]);
@@ -82,6 +83,8 @@ pub(crate) struct FrameReader {
     /// Payload bytes of a refused (too large) message still to be discarded.
     skip: u64,
     broken: Option<FrameError>,
+    /// HANDSHAKE frames are still allowed.
+    handshake: bool,
 }
 
 impl FrameReader {
@@ -95,12 +98,18 @@ impl FrameReader {
             big: None,
             skip: 0,
             broken: None,
+            handshake: true,
         }
     }
 
     /// Accept frames of at most `max` bytes from now on (bytes already buffered stay).
     pub(crate) fn set_max(&mut self, max: usize) {
         self.max = max;
+    }
+
+    /// The handshake ended: a HANDSHAKE frame from now on breaks the stream.
+    pub(crate) fn end_handshake(&mut self) {
+        self.handshake = false;
     }
 
     /// The bytes held for a message too large for the read buffer (at most its length,
@@ -124,7 +133,7 @@ impl FrameReader {
             return false;
         }
         let h: &[u8; HEADER_LEN] = avail[..HEADER_LEN].try_into().expect("header length");
-        match parse_header(h) {
+        match parse_header(h, self.handshake) {
             Ok((_, len)) => len > self.max || avail.len() - HEADER_LEN >= len,
             Err(_) => true,
         }
@@ -195,7 +204,7 @@ impl FrameReader {
         let h: &[u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .expect("header length");
-        let (kind, len) = match parse_header(h) {
+        let (kind, len) = match parse_header(h, self.handshake) {
             Ok(x) => x,
             Err(e) => {
                 self.broken = Some(e);
@@ -322,9 +331,11 @@ mod tests {
         for (bytes, err) in [
             (vec![9, 0, 0, 0, 0, 0, 0, 0], FrameError::UnknownKind(9)),
             (vec![1, 0, 1, 0, 0, 0, 0, 0], FrameError::ReservedBits(0x100)),
+            (header(HANDSHAKE, 0).to_vec(), FrameError::UnknownKind(HANDSHAKE)),
             (b"GET / HTTP/1.1\r\n".to_vec(), FrameError::UnknownKind(b'G')),
         ] {
             let mut r = FrameReader::new(1 << 20);
+            r.end_handshake();
             let got = feed(&mut r, &bytes, 3);
             assert_eq!(got, vec![Err(ConnError::BadFrame(err))]);
             assert!(r.has_frame());
