@@ -315,3 +315,62 @@ impl Client {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("shmring-test-net-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_stale_socket_file_is_an_error_unless_replacing_is_asked() {
+        let dir = temp_dir("stale");
+        let path = dir.join("stale.sock");
+        let addr = Address::from(path.as_path());
+        // A socket file left behind: std's listener does not remove its file.
+        drop(UnixListener::bind(&path).unwrap());
+        let e = Listener::bind(&addr, None).unwrap_err().to_string();
+        assert!(e.contains("replace_stale"), "{e}");
+        let replace = NetOptions::new().replace_stale(true);
+        let l = Listener::bind_with(&addr, None, &replace).unwrap();
+        // A live listener is never replaced.
+        let e = Listener::bind_with(&addr, None, &replace).unwrap_err().to_string();
+        assert!(e.contains("alive"), "{e}");
+        drop(l);
+        assert!(!path.exists());
+        // Nor a file that is not a socket.
+        std::fs::write(&path, b"data").unwrap();
+        let e = Listener::bind_with(&addr, None, &replace).unwrap_err().to_string();
+        assert!(e.contains("not a socket"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn drop_removes_only_the_file_the_listener_created() {
+        let dir = temp_dir("owner");
+        let path = dir.join("owner.sock");
+        let l = Listener::bind(&Address::from(path.as_path()), None).unwrap();
+        // Someone replaced the file meanwhile: it is theirs, not ours to remove.
+        std::fs::remove_file(&path).unwrap();
+        let other = UnixListener::bind(&path).unwrap();
+        drop(l);
+        assert!(path.exists(), "the listener removed a file it did not create");
+        drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tcp_port_zero_reports_the_bound_port() {
+        let l = Listener::bind(&"127.0.0.1:0".parse().unwrap(), None).unwrap();
+        match l.local_addr() {
+            Address::Tcp { host, port } => assert!(host == "127.0.0.1" && *port != 0),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.accept_timeout(Duration::from_millis(20)).err(), Some(ConnError::Timeout));
+    }
+}
