@@ -6,7 +6,7 @@
 //!
 //! - **shmring-socket**: the consumer binds a `Listener` (abstract name, authkey)
 //!   before it says `ready`; after `go` the producer connects with `Client::connect`,
-//!   then sends with `send_bytes` (header and payload in one `sendmsg`); the consumer
+//!   then sends with `send_bytes` (header and payload in one system call); the consumer
 //!   accepts (the handshake) and receives with `recv_bytes_into` (a 64 KiB read buffer).
 //! - **unix-socket** (the baseline): a `SOCK_STREAM` socket pair; each message is a
 //!   4-byte little-endian length and the payload, written with **one `write` per

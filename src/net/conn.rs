@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// A typed receive keeps its decoding buffer between calls unless it grew past this.
 const SCRATCH_KEEP: usize = 1 << 20;
+/// Frames up to this size (header included) are copied into one buffer and sent with
+/// `send(2)`; larger ones with `sendmsg(2)` over the header and the caller's bytes.
+const SMALL_FRAME: usize = 1 << 10;
 /// The shortest nap given to `SO_RCVTIMEO`/`SO_SNDTIMEO` (zero would mean "forever").
 const MIN_NAP: Duration = Duration::from_millis(1);
 
@@ -111,6 +114,8 @@ pub struct SocketConnection {
     sndtimeo: Option<Duration>,
     /// The encoding buffer of typed sends and the decoding buffer of typed receives.
     scratch: Vec<u8>,
+    /// A small frame being sent, header and payload together.
+    wbuf: Vec<u8>,
 }
 
 impl std::fmt::Debug for SocketConnection {
@@ -138,6 +143,7 @@ impl SocketConnection {
             rcvtimeo: None,
             sndtimeo: None,
             scratch: Vec::new(),
+            wbuf: Vec::new(),
         }
     }
 
@@ -219,7 +225,7 @@ impl SocketConnection {
 
     // -- sending ---------------------------------------------------------------------
 
-    /// Send one frame of `kind` carrying `msg`: header and payload in one `sendmsg`.
+    /// Send one frame of `kind` carrying `msg`: header and payload in one system call.
     pub(crate) fn send_frame(&mut self, kind: u8, msg: &[u8], mode: Mode) -> Result<(), ConnError> {
         self.fd()?;
         if msg.len() > self.max {
@@ -233,6 +239,14 @@ impl SocketConnection {
         }
         let h = header(kind, msg.len());
         let total = HEADER_LEN + msg.len();
+        // A small frame is copied into one buffer and sent with `send`; a larger one goes
+        // from the caller's bytes with `sendmsg` (two I/O vectors). One call either way.
+        let small = total <= SMALL_FRAME;
+        if small {
+            self.wbuf.clear();
+            self.wbuf.extend_from_slice(&h);
+            self.wbuf.extend_from_slice(msg);
+        }
         let mut sent = 0usize;
         loop {
             let started = sent > 0;
@@ -250,16 +264,20 @@ impl SocketConnection {
                 };
                 self.set_timeout(sockopt::Timeout::Send, nap)?;
             }
-            let iov_buf;
-            let iov: &[IoSlice<'_>] = if sent < HEADER_LEN {
-                iov_buf = [IoSlice::new(&h[sent..]), IoSlice::new(msg)];
-                &iov_buf
+            let res = if small {
+                rustix::net::send(&self.fd, &self.wbuf[sent..], flags)
             } else {
-                iov_buf = [IoSlice::new(&msg[sent - HEADER_LEN..]), IoSlice::new(&[])];
-                &iov_buf[..1]
+                let iov_buf;
+                let iov: &[IoSlice<'_>] = if sent < HEADER_LEN {
+                    iov_buf = [IoSlice::new(&h[sent..]), IoSlice::new(msg)];
+                    &iov_buf
+                } else {
+                    iov_buf = [IoSlice::new(&msg[sent - HEADER_LEN..]), IoSlice::new(&[])];
+                    &iov_buf[..1]
+                };
+                rustix::net::sendmsg(&self.fd, iov, &mut SendAncillaryBuffer::default(), flags)
             };
-            let fd = self.fd()?;
-            match rustix::net::sendmsg(fd, iov, &mut SendAncillaryBuffer::default(), flags) {
+            match res {
                 Ok(n) => {
                     sent += n;
                     if sent >= total {

@@ -9,9 +9,9 @@
 //!
 //! `kind` is [`MESSAGE`] for user messages and [`HANDSHAKE`] for the messages of the
 //! authentication handshake (`auth.rs`, and only until it ended); anything else, or
-//! non-zero reserved bytes, is a [`FrameError`]. A sender writes the header and the payload with one `sendmsg`
-//! (two I/O vectors); the receiver reads through a 64 KiB buffer, so a batch of small
-//! frames costs one `recv`.
+//! non-zero reserved bytes, is a [`FrameError`]. A sender writes the header and the
+//! payload with one system call (`conn.rs`); the receiver reads through a 64 KiB
+//! buffer, so a batch of small frames costs one `recv`.
 //!
 //! # Trust
 //!

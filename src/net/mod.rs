@@ -28,8 +28,9 @@
 //! [kind: u8][reserved: 3 bytes, zero][len: u32 LE][payload: len bytes]
 //! ```
 //!
-//! A send writes the header and the payload with one `sendmsg(2)` (a 64-byte message
-//! is one system call); a receive reads through a 64 KiB buffer, so a batch of small
+//! A send writes the header and the payload with one system call (a frame up to 1 KiB
+//! is copied into one buffer for `send(2)`, a larger one goes out with `sendmsg(2)` of
+//! the header and the caller's bytes); a receive reads through a 64 KiB buffer, so a batch of small
 //! messages costs one `recv(2)`. The frames come from another process or machine and
 //! are checked as untrusted input:
 //!
