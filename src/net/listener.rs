@@ -371,6 +371,9 @@ mod tests {
             Address::Tcp { host, port } => assert!(host == "127.0.0.1" && *port != 0),
             other => panic!("{other:?}"),
         }
-        assert_eq!(l.accept_timeout(Duration::from_millis(20)).err(), Some(ConnError::Timeout));
+        assert_eq!(
+            l.accept_timeout(Duration::from_millis(20)).err(),
+            Some(ConnError::Timeout)
+        );
     }
 }
