@@ -67,9 +67,10 @@ impl NetKind {
         }
     }
 
-    /// Messages per run of `size` bytes: about half a second here.
+    /// Messages per run of `size` bytes: about a second on the 2-CPU VM of
+    /// docs/benchmarks.md (the step takes ~15 s in all).
     fn default_count(size: usize, quick: bool) -> u64 {
-        let n = if size <= 256 { 1_000_000 } else { 300_000 };
+        let n = if size <= 256 { 400_000 } else { 150_000 };
         if quick { n / 10 } else { n }
     }
 }
