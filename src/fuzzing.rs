@@ -11,6 +11,9 @@
 //! panic, hang or crash on any input; the only assertions check that messages sent
 //! through a ring that opened and drained cleanly come back intact, then `Disconnected`.
 
+mod net;
+pub use net::{net_frames, net_handshake};
+
 use crate::ring::layout::{CONTROL_SIZE, Control};
 use crate::ring::spsc::{self, Consumer, Producer, RingOptions};
 use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
@@ -910,7 +913,7 @@ pub fn frames(data: &[u8]) {
 }
 
 /// Decode `bytes` as a few types; errors are fine, panics are not.
-fn decode_all(bytes: &[u8]) {
+pub(crate) fn decode_all(bytes: &[u8]) {
     use crate::codec::{decode, decode_pod};
     #[derive(serde::Deserialize)]
     #[allow(dead_code)]

@@ -24,12 +24,14 @@
 //!   consumer processes;
 //! - `signal`: signals as events, an `Interrupt` that makes blocking waits return
 //!   `Interrupted` (Ctrl+C in `recv`), `notify` (kill) and real-time signals carrying a
-//!   value (`queue`, `ValueSignals`).
-//!
+//!   value (`queue`, `ValueSignals`);
 //! - [`handoff`]: any of these objects sent to another process as descriptors, over a
 //!   Unix socket (`SCM_RIGHTS`) or by inheritance to a child;
 //! - [`process`]: `Process`, a registered function run in a re-executed copy of the
-//!   current program (`multiprocessing.Process` with the spawn start method).
+//!   current program (`multiprocessing.Process` with the spawn start method);
+//! - `net`: `Listener`/`Client` with an authkey over Unix, abstract and TCP sockets,
+//!   giving socket connections with the methods of a pipe's `Connection` (both
+//!   implement `connection::MessageConnection`).
 //!
 //! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
 //! equivalent.
@@ -52,6 +54,8 @@ pub mod connection;
 mod error;
 #[cfg(not(loom))]
 pub mod handoff;
+#[cfg(not(loom))]
+pub mod net;
 pub(crate) mod primitive;
 #[cfg(not(loom))]
 pub mod process;
@@ -65,7 +69,7 @@ pub mod sync;
 pub mod value;
 
 #[cfg(not(loom))]
-pub use connection::{ConnError, Connection, pipe, wait};
+pub use connection::{ConnError, Connection, MessageConnection, pipe, wait};
 pub use error::{Error, RecvError, Result, SendError};
 #[cfg(not(loom))]
 pub use queue::{JoinableQueue, Queue, SimpleQueue};

@@ -1,6 +1,6 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
-//! rows the issue specifies, with every transport and mode measured, the lock rows and
-//! the typed-message rows.
+//! rows the issue specifies, with every transport and mode measured, the lock rows,
+//! the typed-message rows and the socket rows.
 
 mod common;
 
@@ -134,6 +134,24 @@ fn bench_quick_writes_every_row() {
             stdout
                 .lines()
                 .any(|l| l.contains(target) && ["[PASS]", "[FAIL]", "[SKIP]"].iter().any(|t| l.contains(t))),
+            "no target line {target:?}: {stdout}"
+        );
+    }
+    // Issue 6: the socket connection against a raw Unix socket, 64 B and 4 KiB.
+    for t in ["shmring-socket", "unix-socket"] {
+        for size in [64, 4096] {
+            let r = find(t, Some("socket"), size).unwrap_or_else(|| panic!("no {t} socket row at {size}"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+            assert!(r["rtt_p50_ns"].is_null(), "{r}");
+        }
+    }
+    assert!(stdout.contains("targets (issue 6):"), "{stdout}");
+    for size in ["64 B", "4 KiB"] {
+        let target = format!("socket msgs/s at {size}, shmring-socket >= 1/1.3 unix-socket");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(&target) && (l.contains("[PASS]") || l.contains("[FAIL]"))),
             "no target line {target:?}: {stdout}"
         );
     }

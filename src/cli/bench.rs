@@ -27,12 +27,17 @@
 //! - typed messages (issue 5): a small serde message from one producer process to one
 //!   consumer process through shmring's `Pipe` and `Queue`, a Unix socket carrying the
 //!   same postcard bytes, and Python's `multiprocessing.Pipe` and `Queue` (see
-//!   [`super::vocab`]), each row the median of three runs.
+//!   [`super::vocab`]), each row the median of three runs;
+//! - sockets (issue 6): 64 B and 4 KiB messages from one producer process to one
+//!   consumer process over `shmring::net`'s socket connection (Unix socket, authkey,
+//!   after the handshake) and over a raw Unix stream socket (see [`super::net`]), each
+//!   row the median of three runs.
 
 use super::launch::{PeerJob, run_peers};
 use super::lock::{self, LockKind, LockMode};
 use super::machine::{self, CpuSnapshot};
 use super::mpmc::{self, Topology};
+use super::net;
 use super::peer::{PeerReport, PeerSpec, Role};
 use super::reference;
 use super::report::{self, MEMCPY, Results};
@@ -88,6 +93,10 @@ pub(crate) enum Selected {
     /// The typed-message rows (issue 5): the rows of `--vocab`, throughput only.
     #[value(alias = "typed")]
     Vocab,
+    /// The socket rows (issue 6): `shmring::net`'s socket connection against a raw Unix
+    /// socket, 64 B and 4 KiB messages, throughput only.
+    #[value(alias = "sockets")]
+    Net,
 }
 
 /// What `--measure` can select.
@@ -120,7 +129,7 @@ pub(crate) struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab"
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab,net"
     )]
     transports: Vec<Selected>,
 
@@ -236,6 +245,8 @@ enum Step {
     LockContended,
     /// The selected typed-message rows.
     Vocab,
+    /// The socket rows.
+    Net,
 }
 
 impl Step {
@@ -251,6 +262,7 @@ impl Step {
             Step::LockUncontended => format!("locks {}", lock::UNCONTENDED),
             Step::LockContended => format!("locks {}", lock::CONTENDED),
             Step::Vocab => format!("typed messages of {} B", vocab::encoded_size()),
+            Step::Net => "sockets 64 B, 4 KiB".into(),
         }
     }
 }
@@ -327,6 +339,9 @@ fn steps(a: &BenchArgs) -> Vec<Step> {
     }
     if has(Selected::Vocab) && measures(Measure::Throughput) && !a.vocab.is_empty() {
         out.push(Step::Vocab);
+    }
+    if has(Selected::Net) && measures(Measure::Throughput) {
+        out.push(Step::Net);
     }
     out
 }
@@ -582,6 +597,10 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
                 results.vocab(),
             )
         }
+        Step::Net => {
+            let runs = if a.quick { 1 } else { net::RUNS };
+            net::run(a.count, a.quick, runs, &a.pin, a.timeout, results.net())
+        }
     }
 }
 
@@ -769,13 +788,14 @@ mod tests {
         let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
         // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
-        // lock steps, the typed step (last).
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1, "{labels:?}");
+        // lock steps, the typed step, the socket step (last).
+        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1, "{labels:?}");
         assert_eq!(
-            labels[labels.len() - 3..labels.len() - 1],
+            labels[labels.len() - 4..labels.len() - 2],
             ["locks uncontended", "locks 2proc"]
         );
-        assert!(matches!(s[s.len() - 1], Step::Vocab), "{labels:?}");
+        assert!(matches!(s[s.len() - 2], Step::Vocab), "{labels:?}");
+        assert!(matches!(s[s.len() - 1], Step::Net), "{labels:?}");
         assert_eq!(lock_kinds(&t.a), LockKind::ALL);
         assert_eq!(vocab_kinds(&t.a), VocabKind::ALL);
         assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));

@@ -15,6 +15,8 @@
 //! - [`vocab`]: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
 //!   socket carrying the same encoded messages and Python's `multiprocessing.Pipe` and
 //!   `Queue`;
+//! - [`net`](mod@net): the socket rows: `shmring::net`'s socket connection (authkey,
+//!   after the handshake) against a raw Unix stream socket carrying the same bytes;
 //! - [`report`]: rows, the table, the target checks and the JSON output.
 
 pub(crate) mod bench;
@@ -22,6 +24,7 @@ pub(crate) mod launch;
 pub(crate) mod lock;
 pub(crate) mod machine;
 pub(crate) mod mpmc;
+pub(crate) mod net;
 pub(crate) mod peer;
 pub(crate) mod python;
 pub(crate) mod reference;

@@ -64,6 +64,12 @@ pub(crate) enum Role {
     TypedProducer,
     /// Receive and check them, then the end of the stream (fds: `[end]`).
     TypedConsumer,
+    /// Send `count` messages of `size` bytes over the socket row of `net` (fds: `[end]`
+    /// for the raw socket; none for the socket connection, which connects to `address`).
+    NetProducer,
+    /// Receive and check them, then the end of the stream (fds as the producer's; the
+    /// socket connection's consumer listens at `address`).
+    NetConsumer,
 }
 
 /// The job of one peer process.
@@ -96,6 +102,10 @@ pub(crate) struct PeerSpec {
     pub(crate) lock: Option<super::lock::LockKind>,
     /// Typed roles: which row's end the descriptor is.
     pub(crate) vocab: Option<super::vocab::VocabKind>,
+    /// Socket roles: which row.
+    pub(crate) net: Option<super::net::NetKind>,
+    /// Socket roles of the socket connection's row: where the consumer listens.
+    pub(crate) address: Option<String>,
 }
 
 impl PeerSpec {
@@ -115,6 +125,8 @@ impl PeerSpec {
             producers: 0,
             lock: None,
             vocab: None,
+            net: None,
+            address: None,
         }
     }
 }
@@ -266,6 +278,8 @@ pub(crate) fn child_main(args: PeerArgs) -> Result<()> {
         Role::LockContender => super::lock::contend(fd()?, fd()?, &spec)?,
         Role::TypedProducer => super::vocab::produce(fd()?, &spec)?,
         Role::TypedConsumer => super::vocab::consume(fd()?, &spec)?,
+        Role::NetProducer => super::net::produce(fd().ok(), &spec)?,
+        Role::NetConsumer => super::net::consume(fd().ok(), &spec)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -4,6 +4,7 @@
 use super::lock::LockResults;
 use super::machine::Interference;
 use super::mpmc::Topology;
+use super::net::NetResults;
 use super::peer::RttStats;
 use super::transports::{ARRAYQUEUE, Mode, PIPE, SHMRING, SHMRING_MPMC, UNIX_SOCKET};
 use super::vocab::VocabResults;
@@ -56,6 +57,8 @@ pub(crate) struct Results {
     locks: LockResults,
     /// The typed-message rows (kept apart too).
     vocab: VocabResults,
+    /// The socket rows (kept apart too).
+    net: NetResults,
 }
 
 /// A run whose placement probe is this much slower or faster than the run's median
@@ -154,12 +157,18 @@ impl Results {
         &mut self.vocab
     }
 
+    /// The socket rows' results.
+    pub(crate) fn net(&mut self) -> &mut NetResults {
+        &mut self.net
+    }
+
     /// The rows of the JSON output: the table's, then the lock rows, then the typed
-    /// rows.
+    /// rows, then the socket rows.
     pub(crate) fn json_rows(&self) -> Vec<Row> {
         let mut rows = self.rows();
         rows.extend(self.locks.rows());
         rows.extend(self.vocab.rows());
+        rows.extend(self.net.rows());
         rows
     }
 
@@ -218,6 +227,7 @@ impl Results {
         self.render_mpmc(&mut out);
         self.locks.render(&mut out);
         self.vocab.render(&mut out);
+        self.net.render(&mut out);
         let far = self.render_placements(&mut out);
         for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
             if targets.is_empty() {
@@ -242,6 +252,7 @@ impl Results {
         }
         self.locks.render_targets(&mut out, far);
         self.vocab.render_targets(&mut out, far);
+        self.net.render_targets(&mut out, far);
         out
     }
 

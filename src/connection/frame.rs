@@ -100,6 +100,10 @@ pub enum FrameError {
         /// The payload's length.
         len: usize,
     },
+    /// A socket frame header whose reserved bytes are not zero (`net`): the peer does
+    /// not speak this frame format, or the stream lost its place.
+    #[error("socket frame header with non-zero reserved bytes {0:#08x}")]
+    ReservedBits(u32),
 }
 
 fn kind_name(kind: u8) -> &'static str {

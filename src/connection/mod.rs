@@ -93,10 +93,12 @@
 
 pub(crate) mod frame;
 mod pipe;
+mod transport;
 mod wait;
 
 pub use frame::FrameError;
 pub use pipe::{Connection, pipe, pipe_with};
+pub use transport::MessageConnection;
 pub use wait::{wait, wait_interruptible};
 
 use crate::codec::CodecError;
@@ -160,6 +162,24 @@ pub enum ConnError {
     /// `SIGINT` and friends, or a programmatic trigger). Nothing was consumed or sent.
     #[error("interrupted")]
     Interrupted,
+    /// The socket handshake failed because the keys differ, or one side has an authkey
+    /// and the other not (`net`): the connection was closed and no message crossed it.
+    #[error("authentication failed: {0}")]
+    Authentication(&'static str),
+    /// The socket handshake failed because the peer does not speak the protocol (or
+    /// another version of it), or closed the connection during it (`net`).
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    /// The peer did not complete the socket handshake within the handshake timeout
+    /// (`net`: a silent or trickling peer); the connection was closed.
+    #[error("the peer did not complete the handshake within {after_ms} ms")]
+    HandshakeTimeout {
+        /// The handshake timeout, in milliseconds.
+        after_ms: u64,
+    },
+    /// A system call on a socket failed (`net`): the operation and the kernel's error.
+    #[error("{0}")]
+    Io(String),
     /// This end of a one-way pipe cannot do that.
     #[error("wrong direction: this end of a one-way pipe can only {allowed}")]
     WrongDirection {

@@ -1,0 +1,558 @@
+//! [`SocketConnection`]: one end of a socket connection after its handshake — the
+//! sends and receives of a pipe's `Connection` over a stream socket, in the frame
+//! format of `frame.rs`.
+
+use super::frame::{FrameReader, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
+use crate::codec;
+use crate::connection::ConnError;
+use crate::sync::{LIVENESS_INTERVAL, interrupt};
+use bytemuck::Pod;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, sockopt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+/// A typed receive keeps its decoding buffer between calls unless it grew past this.
+const SCRATCH_KEEP: usize = 1 << 20;
+/// Frames up to this size (header included) are copied into one buffer and sent with
+/// `send(2)`; larger ones with `sendmsg(2)` over the header and the caller's bytes.
+const SMALL_FRAME: usize = 1 << 10;
+/// The shortest nap given to `SO_RCVTIMEO`/`SO_SNDTIMEO` (zero would mean "forever").
+const MIN_NAP: Duration = Duration::from_millis(1);
+
+/// How long a send or receive may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// As long as it takes.
+    Block,
+    /// Not at all.
+    Try,
+    /// Until this instant.
+    Until(Instant),
+}
+
+impl Mode {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Instant::now().checked_add(timeout).map_or(Mode::Block, Mode::Until)
+    }
+
+    /// The next nap of a blocking call: at most [`LIVENESS_INTERVAL`], at most what is
+    /// left; `None` when the deadline passed.
+    fn nap(self) -> Option<Duration> {
+        match self {
+            Mode::Block => Some(LIVENESS_INTERVAL),
+            Mode::Try => None,
+            Mode::Until(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                (!left.is_zero()).then(|| left.clamp(MIN_NAP, LIVENESS_INTERVAL))
+            }
+        }
+    }
+}
+
+/// The error of a failed system call on the socket.
+pub(crate) fn io_err(op: &str, e: impl std::fmt::Display) -> ConnError {
+    ConnError::Io(format!("{op}: {e}"))
+}
+
+/// One end of a socket connection, made by [`Listener::accept`](super::Listener::accept)
+/// or [`Client::connect`](super::Client::connect) once the handshake succeeded. It has
+/// the methods of a pipe's [`Connection`](crate::Connection), with the same names and
+/// meanings (and implements [`MessageConnection`](crate::connection::MessageConnection)
+/// as it does), so code written for one runs over the other.
+///
+/// The differences a stream socket makes:
+///
+/// - a message over the receiver's limit is refused from its header
+///   ([`ConnError::MessageTooLarge`]); its bytes are skipped as they arrive and the
+///   connection stays usable, as with a pipe;
+/// - `try_send*` and `send*_timeout` give up ([`ConnError::WouldBlock`],
+///   [`ConnError::Timeout`]) only while no byte of the message is in the socket: a
+///   stream cannot take back half a frame, so once the first bytes went out the rest
+///   is written, waiting for the peer to read (an interrupt is likewise only noticed
+///   before the first byte);
+/// - a message cut by the peer's close or death is dropped (the receive reports
+///   [`ConnError::Disconnected`]).
+///
+/// Blocking calls sleep in the kernel (`SO_RCVTIMEO`/`SO_SNDTIMEO`) in naps of at most
+/// [`LIVENESS_INTERVAL`] and return [`ConnError::Interrupted`] when an interrupt is
+/// pending (`shmring::signal`).
+///
+/// ```
+/// use shmring::net::{Client, Listener};
+///
+/// let l = Listener::bind(&"127.0.0.1:0".parse()?, Some(b"secret"))?;
+/// let addr = l.local_addr().clone();
+/// let t = std::thread::spawn(move || -> Result<u64, shmring::ConnError> {
+///     let mut c = Client::connect(&addr, Some(b"secret"))?;
+///     c.send(&("ping", 1u64))?;
+///     c.recv::<u64>()
+/// });
+/// let mut s = l.accept()?;
+/// let (word, n): (String, u64) = s.recv()?;
+/// assert_eq!(word, "ping");
+/// s.send(&(n + 1))?;
+/// assert_eq!(t.join().unwrap()?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SocketConnection {
+    fd: OwnedFd,
+    /// [`SocketConnection::close`] was called (the socket is shut down).
+    closed: bool,
+    reader: FrameReader,
+    max: usize,
+    /// The peer shut its sending side or the connection was reset: after what is
+    /// buffered, receives report `Disconnected`.
+    eof: bool,
+    /// A send found the peer gone.
+    tx_gone: bool,
+    /// The socket's current `SO_RCVTIMEO` / `SO_SNDTIMEO` (`None`: never set).
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
+    /// The encoding buffer of typed sends and the decoding buffer of typed receives.
+    scratch: Vec<u8>,
+    /// A small frame being sent, header and payload together.
+    wbuf: Vec<u8>,
+}
+
+impl std::fmt::Debug for SocketConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketConnection")
+            .field("fd", &self.fd)
+            .field("closed", &self.closed)
+            .field("max_message_len", &self.max)
+            .field("eof", &self.eof)
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketConnection {
+    /// Wrap a connected stream socket (blocking mode), before its handshake.
+    pub(crate) fn new(fd: OwnedFd, max: usize) -> Self {
+        SocketConnection {
+            fd,
+            closed: false,
+            reader: FrameReader::new(max.min(MAX_FRAME_LEN)),
+            max: max.min(MAX_FRAME_LEN),
+            eof: false,
+            tx_gone: false,
+            rcvtimeo: None,
+            sndtimeo: None,
+            scratch: Vec::new(),
+            wbuf: Vec::new(),
+        }
+    }
+
+    /// Close the connection: the peer receives what was sent, then
+    /// [`ConnError::Disconnected`]; every later operation here returns
+    /// [`ConnError::Closed`].
+    pub fn close(&mut self) {
+        if !self.closed {
+            // Both directions: the peer reads what was sent, then the end of the stream.
+            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
+        }
+        self.closed = true;
+        self.scratch = Vec::new();
+    }
+
+    /// Whether [`SocketConnection::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether this end can receive: always (socket connections are duplex).
+    pub fn readable(&self) -> bool {
+        true
+    }
+
+    /// Whether this end can send: always (socket connections are duplex).
+    pub fn writable(&self) -> bool {
+        true
+    }
+
+    /// The largest message this end sends or accepts
+    /// ([`NetOptions::max_message_len`](super::NetOptions::max_message_len)).
+    pub fn max_message_len(&self) -> usize {
+        self.max
+    }
+
+    /// The socket, for code that needs the descriptor itself (e.g. to pass descriptors
+    /// over a Unix socket with `SCM_RIGHTS`). Bytes already read into this end's
+    /// receive buffer are dropped with it: hand it over between messages. The socket is
+    /// left in blocking mode with no send or receive timeout. `None` if closed.
+    pub fn into_inner(self) -> Option<OwnedFd> {
+        if self.closed {
+            return None;
+        }
+        let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Recv, None);
+        let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, None);
+        Some(self.fd)
+    }
+
+    fn fd(&self) -> Result<BorrowedFd<'_>, ConnError> {
+        if self.closed {
+            return Err(ConnError::Closed);
+        }
+        Ok(self.fd.as_fd())
+    }
+
+    /// Use the receive limit `max` (the handshake reads with a small one).
+    pub(crate) fn set_recv_limit(&mut self, max: usize) {
+        self.reader.set_max(max.min(MAX_FRAME_LEN));
+    }
+
+    /// The handshake succeeded: only MESSAGE frames from now on.
+    pub(crate) fn end_handshake(&mut self) {
+        self.reader.end_handshake();
+        self.set_recv_limit(self.max);
+    }
+
+    fn set_timeout(&mut self, which: sockopt::Timeout, nap: Duration) -> Result<(), ConnError> {
+        let cur = match which {
+            sockopt::Timeout::Recv => &mut self.rcvtimeo,
+            sockopt::Timeout::Send => &mut self.sndtimeo,
+        };
+        if *cur != Some(nap) {
+            sockopt::set_socket_timeout(&self.fd, which, Some(nap)).map_err(|e| io_err("setsockopt", e))?;
+            *cur = Some(nap);
+        }
+        Ok(())
+    }
+
+    // -- sending ---------------------------------------------------------------------
+
+    /// Send one frame of `kind` carrying `msg`: header and payload in one system call.
+    pub(crate) fn send_frame(&mut self, kind: u8, msg: &[u8], mode: Mode) -> Result<(), ConnError> {
+        self.fd()?;
+        if msg.len() > self.max {
+            return Err(ConnError::MessageTooLarge {
+                len: msg.len() as u64,
+                max: self.max,
+            });
+        }
+        if self.tx_gone {
+            return Err(ConnError::Disconnected);
+        }
+        let h = header(kind, msg.len());
+        let total = HEADER_LEN + msg.len();
+        // A small frame is copied into one buffer and sent with `send`; a larger one goes
+        // from the caller's bytes with `sendmsg` (two I/O vectors). One call either way.
+        let small = total <= SMALL_FRAME;
+        if small {
+            self.wbuf.clear();
+            self.wbuf.extend_from_slice(&h);
+            self.wbuf.extend_from_slice(msg);
+        }
+        let mut sent = 0usize;
+        loop {
+            let started = sent > 0;
+            let mut flags = SendFlags::NOSIGNAL;
+            if mode == Mode::Try && !started {
+                flags |= SendFlags::DONTWAIT;
+            } else {
+                if !started && interrupt::pending() {
+                    return Err(ConnError::Interrupted);
+                }
+                // A started frame is finished whatever the mode: naps of the usual length.
+                let nap = if started { Some(LIVENESS_INTERVAL) } else { mode.nap() };
+                let Some(nap) = nap else {
+                    return Err(ConnError::Timeout);
+                };
+                self.set_timeout(sockopt::Timeout::Send, nap)?;
+            }
+            let res = if small {
+                rustix::net::send(&self.fd, &self.wbuf[sent..], flags)
+            } else {
+                let iov_buf;
+                let iov: &[IoSlice<'_>] = if sent < HEADER_LEN {
+                    iov_buf = [IoSlice::new(&h[sent..]), IoSlice::new(msg)];
+                    &iov_buf
+                } else {
+                    iov_buf = [IoSlice::new(&msg[sent - HEADER_LEN..]), IoSlice::new(&[])];
+                    &iov_buf[..1]
+                };
+                rustix::net::sendmsg(&self.fd, iov, &mut SendAncillaryBuffer::default(), flags)
+            };
+            match res {
+                Ok(n) => {
+                    sent += n;
+                    if sent >= total {
+                        return Ok(());
+                    }
+                }
+                Err(Errno::AGAIN) if !started && mode == Mode::Try => return Err(ConnError::WouldBlock),
+                Err(Errno::AGAIN | Errno::INTR) => {}
+                Err(Errno::PIPE | Errno::CONNRESET) => {
+                    self.tx_gone = true;
+                    return Err(ConnError::Disconnected);
+                }
+                Err(e) => return Err(io_err("sendmsg", e)),
+            }
+        }
+    }
+
+    /// Send the bytes of `msg` as one message, waiting while the socket is full.
+    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
+        self.send_frame(MESSAGE, msg, Mode::Block)
+    }
+
+    /// Send `msg` without waiting: [`ConnError::WouldBlock`] if the socket takes none of
+    /// it now (then the peer receives nothing of it). Once part of it is in the socket,
+    /// the rest is written, waiting if need be (see the type's docs).
+    pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
+        self.send_frame(MESSAGE, msg, Mode::Try)
+    }
+
+    /// Send `msg`, waiting at most `timeout` for the socket to take its first bytes
+    /// ([`ConnError::Timeout`]: the peer receives nothing of it).
+    pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ConnError> {
+        self.send_frame(MESSAGE, msg, Mode::after(timeout))
+    }
+
+    fn send_value<T: Serialize + ?Sized>(&mut self, value: &T, mode: Mode) -> Result<(), ConnError> {
+        self.fd()?;
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let r = codec::encode(value, &mut buf)
+            .map_err(ConnError::from)
+            .and_then(|()| self.send_frame(MESSAGE, &buf, mode));
+        self.keep_scratch(buf);
+        r
+    }
+
+    /// Send a serde value (postcard's format), waiting while the socket is full.
+    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
+        self.send_value(value, Mode::Block)
+    }
+
+    /// [`SocketConnection::send`] without waiting (see [`SocketConnection::try_send_bytes`]).
+    pub fn try_send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
+        self.send_value(value, Mode::Try)
+    }
+
+    /// [`SocketConnection::send`], waiting at most `timeout` (see
+    /// [`SocketConnection::send_bytes_timeout`]).
+    pub fn send_timeout<T: Serialize + ?Sized>(&mut self, value: &T, timeout: Duration) -> Result<(), ConnError> {
+        self.send_value(value, Mode::after(timeout))
+    }
+
+    /// Send a plain-old-data value as its bytes (no encoding step).
+    pub fn send_pod<T: Pod>(&mut self, value: &T) -> Result<(), ConnError> {
+        self.send_frame(MESSAGE, codec::encode_pod(value), Mode::Block)
+    }
+
+    // -- receiving -------------------------------------------------------------------
+
+    /// Read once from the socket into the frame reader, waiting per `mode`.
+    fn fill(&mut self, mode: Mode) -> Result<(), ConnError> {
+        loop {
+            let flags = if mode == Mode::Try {
+                RecvFlags::DONTWAIT
+            } else {
+                if interrupt::pending() {
+                    return Err(ConnError::Interrupted);
+                }
+                let Some(nap) = mode.nap() else {
+                    return Err(ConnError::Timeout);
+                };
+                self.set_timeout(sockopt::Timeout::Recv, nap)?;
+                RecvFlags::empty()
+            };
+            match rustix::net::recv(&self.fd, self.reader.read_buf(), flags) {
+                Ok((0, _)) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok((n, _)) => {
+                    self.reader.filled(n);
+                    return Ok(());
+                }
+                Err(Errno::AGAIN) if mode == Mode::Try => return Err(ConnError::WouldBlock),
+                Err(Errno::AGAIN | Errno::INTR) => {}
+                Err(Errno::CONNRESET) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(io_err("recv", e)),
+            }
+        }
+    }
+
+    /// Receive the next frame into `out`, waiting per `mode`: its kind and length.
+    pub(crate) fn recv_frame(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<(u8, usize), ConnError> {
+        self.fd()?;
+        loop {
+            if let Some(frame) = self.reader.next_frame(out)? {
+                return Ok(frame);
+            }
+            if self.eof {
+                // A message cut by the end of the stream is dropped.
+                return Err(ConnError::Disconnected);
+            }
+            self.fill(mode)?;
+        }
+    }
+
+    fn recv_message(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<usize, ConnError> {
+        match self.recv_frame(out, mode)? {
+            (MESSAGE, n) => Ok(n),
+            // Only before the handshake ended (the reader refuses them after): a
+            // receive on a connection still in its handshake, which users never hold.
+            (kind, _) => Err(ConnError::BadFrame(crate::connection::FrameError::UnknownKind(kind))),
+        }
+    }
+
+    /// Receive the next message into `out` (its previous contents are replaced; its
+    /// allocation is reused for messages that fit the read buffer), waiting while none
+    /// is there. Returns its length.
+    pub fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
+        self.recv_message(out, Mode::Block)
+    }
+
+    /// [`SocketConnection::recv_bytes_into`] without waiting: [`ConnError::WouldBlock`]
+    /// if no whole message is there (the bytes of one that arrived so far are kept).
+    pub fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
+        self.recv_message(out, Mode::Try)
+    }
+
+    /// [`SocketConnection::recv_bytes_into`], waiting at most `timeout` in all.
+    pub fn recv_bytes_into_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, ConnError> {
+        self.recv_message(out, Mode::after(timeout))
+    }
+
+    /// Receive the next message's bytes, waiting while none is there.
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
+        let mut v = Vec::new();
+        self.recv_message(&mut v, Mode::Block)?;
+        Ok(v)
+    }
+
+    /// [`SocketConnection::recv_bytes`] without waiting ([`ConnError::WouldBlock`]).
+    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
+        let mut v = Vec::new();
+        self.recv_message(&mut v, Mode::Try)?;
+        Ok(v)
+    }
+
+    /// [`SocketConnection::recv_bytes`], waiting at most `timeout`.
+    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ConnError> {
+        let mut v = Vec::new();
+        self.recv_message(&mut v, Mode::after(timeout))?;
+        Ok(v)
+    }
+
+    fn recv_with<R>(
+        &mut self,
+        mode: Mode,
+        decode: impl FnOnce(&[u8]) -> Result<R, codec::CodecError>,
+    ) -> Result<R, ConnError> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        let r = self
+            .recv_message(&mut buf, mode)
+            .and_then(|_| decode(&buf).map_err(ConnError::from));
+        self.keep_scratch(buf);
+        r
+    }
+
+    fn keep_scratch(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= SCRATCH_KEEP && !self.is_closed() {
+            self.scratch = buf;
+        }
+    }
+
+    /// Receive a serde value (postcard's format), waiting while no message is there. A
+    /// message that does not decode as a `T` is consumed and reported as
+    /// [`ConnError::Codec`].
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
+        self.recv_with(Mode::Block, codec::decode)
+    }
+
+    /// [`SocketConnection::recv`] without waiting ([`ConnError::WouldBlock`]).
+    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
+        self.recv_with(Mode::Try, codec::decode)
+    }
+
+    /// [`SocketConnection::recv`], waiting at most `timeout`.
+    pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, ConnError> {
+        self.recv_with(Mode::after(timeout), codec::decode)
+    }
+
+    /// Receive a plain-old-data value sent by `send_pod`: the message must be exactly
+    /// its size ([`ConnError::Codec`] otherwise).
+    pub fn recv_pod<T: Pod>(&mut self) -> Result<T, ConnError> {
+        self.recv_with(Mode::Block, codec::decode_pod)
+    }
+
+    /// Whether a receive would return without waiting for a message to start, waiting
+    /// at most `timeout` (`None`: as long as it takes; `Some(Duration::ZERO)`: just
+    /// look): a whole message is buffered, bytes are in the socket, the peer closed
+    /// (the receive then reports [`ConnError::Disconnected`]), or a bad frame broke the
+    /// stream. Sleeps in `poll(2)` naps of at most [`LIVENESS_INTERVAL`]
+    /// ([`ConnError::Interrupted`] if an interrupt is pending).
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
+        let fd = self.fd()?;
+        if self.eof || self.reader.has_frame() {
+            return Ok(true);
+        }
+        let mode = timeout.map_or(Mode::Block, Mode::after);
+        let mut first = true;
+        loop {
+            let nap = if first && timeout == Some(Duration::ZERO) {
+                Duration::ZERO
+            } else {
+                if interrupt::pending() {
+                    return Err(ConnError::Interrupted);
+                }
+                match mode.nap() {
+                    Some(n) => n,
+                    None => return Ok(false),
+                }
+            };
+            first = false;
+            if poll_fd(fd, libc::POLLIN, nap).map_err(|e| io_err("poll", e))? {
+                return Ok(true);
+            }
+            if nap.is_zero() {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl AsFd for SocketConnection {
+    /// The socket (shut down in both directions if the connection was closed).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Wait at most `timeout` for `events` (or an error or hang-up) on `fd`.
+pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // Round a sub-millisecond nap up: 0 would not sleep at all.
+    let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
+    // SAFETY: `p` is one valid pollfd that lives across the call; nfds is 1.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    match r {
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
