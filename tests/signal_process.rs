@@ -1,5 +1,5 @@
 //! Cross-process tests of `shmring::signal`: SIGINT ends blocking waits in another
-//! process with `Interrupted`; `Signals` receives a signal another process sent; a
+//! process with `Interrupted` (rings, queues, locks, sockets); `Signals` receives a signal another process sent; a
 //! child's `sigqueue` values reach the parent's `ValueSignals` in order.
 //!
 //! Every handler for SIGINT is installed in a child (the test binary re-executed as a
@@ -23,6 +23,7 @@ fn run_peer(role: &str) -> ! {
     exit_with(match role {
         "recv" => recv_peer(),
         "queue-get" => queue_get_peer(),
+        "socket-recv" => socket_recv_peer(),
         "lock" => lock_peer(),
         "signals" => signals_peer(),
         "values" => values_peer(),
@@ -229,6 +230,59 @@ fn sigint_ends_a_queue_get_blocked_in_another_process() {
     );
     peer.expect("cleared", Duration::from_secs(10));
     q.put(&1234).unwrap();
+    let (st, _) = peer.exit(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(0), "child exit status {st}");
+}
+
+// ---------------------------------------------------------------------------------------
+// SIGINT to a process blocked in a socket connection's recv
+
+fn socket_recv_peer() -> Result<(), String> {
+    let interrupt = Interrupt::install(&[SIGINT]).map_err(err("install"))?;
+    let addr: shmring::net::Address = env_str("ADDR").parse().map_err(err("address"))?;
+    let mut c = shmring::net::Client::connect(&addr, Some(b"key")).map_err(err("connect"))?;
+    say("ready");
+    let start = Instant::now();
+    let r = c.recv::<u64>();
+    let waited = start.elapsed();
+    if r != Err(ConnError::Interrupted) {
+        return Err(format!("recv: {r:?}, expected Interrupted"));
+    }
+    say(&format!("interrupted blocked_ms={}", ms(waited)));
+    interrupt.clear();
+    say("cleared");
+    let v = c.recv::<u64>().map_err(err("recv after clear"))?;
+    if v != 77 {
+        return Err(format!("got {v}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn sigint_ends_a_socket_recv_blocked_in_another_process() {
+    dispatch();
+    let _w = Watchdog::new("sigint socket recv", Duration::from_secs(60));
+    let addr: shmring::net::Address = format!("@shmring-test-sigint-{}", std::process::id()).parse().unwrap();
+    let listener = shmring::net::Listener::bind(&addr, Some(b"key")).unwrap();
+    let mut peer = Peer::spawn(
+        "sigint_ends_a_socket_recv_blocked_in_another_process",
+        "socket-recv",
+        &[("ADDR", addr.to_string())],
+    );
+    let mut conn = listener.accept().unwrap();
+    peer.expect("ready", Duration::from_secs(10));
+    std::thread::sleep(SETTLE);
+    let sent = Instant::now();
+    signal::notify(peer.pid(), SIGINT).unwrap();
+    let line = peer.expect("interrupted", Duration::from_secs(10));
+    println!(
+        "SIGINT (process-directed) -> SocketConnection::recv returned Interrupted: {} ms from kill to the \
+         child's report (blocked {} ms)",
+        ms(sent.elapsed()),
+        field(&line, "blocked_ms")
+    );
+    peer.expect("cleared", Duration::from_secs(10));
+    conn.send(&77u64).unwrap();
     let (st, _) = peer.exit(Duration::from_secs(10));
     assert_eq!(st.code(), Some(0), "child exit status {st}");
 }
