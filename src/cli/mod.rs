@@ -17,6 +17,7 @@
 //!   `Queue`;
 //! - [`report`]: rows, the table, the target checks and the JSON output.
 
+pub(crate) mod admin;
 pub(crate) mod bench;
 pub(crate) mod launch;
 pub(crate) mod lock;
@@ -67,6 +68,14 @@ enum Command {
     /// and `Queue`, one producer process to one consumer process. Progress goes to
     /// stderr.
     Bench(bench::BenchArgs),
+    /// List the shmring segments in /dev/shm: kind, size, capacity, fill level and the
+    /// attached parties with their liveness.
+    Ls(admin::LsArgs),
+    /// Remove named segments (refuses segments in use unless --force, and files that
+    /// are not shmring's).
+    Rm(admin::RmArgs),
+    /// Remove the shmring segments whose every party is dead (dry run unless --force).
+    Gc(admin::GcArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer(peer::PeerArgs),
@@ -77,6 +86,9 @@ pub(crate) fn main() -> i32 {
     let cli = Cli::parse();
     let (who, result) = match cli.command {
         Command::Bench(args) => ("shmring bench", bench::run(args)),
+        Command::Ls(args) => ("shmring ls", admin::ls(args)),
+        Command::Rm(args) => ("shmring rm", admin::rm(args)),
+        Command::Gc(args) => ("shmring gc", admin::gc(args)),
         Command::BenchPeer(args) => ("shmring __bench-peer", peer::child_main(args)),
     };
     match result {

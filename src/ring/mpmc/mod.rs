@@ -26,12 +26,16 @@
 //! crash stalls the queue at that slot for at most about that long.
 
 mod consumer;
+#[cfg(not(loom))]
+mod inspect;
 mod producer;
 pub mod slot;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::PopGrant;
+#[cfg(not(loom))]
+pub use inspect::{PartyReport, QueueReport, inspect};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::PushGrant;

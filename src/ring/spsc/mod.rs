@@ -55,11 +55,15 @@
 //! ```
 
 mod consumer;
+#[cfg(not(loom))]
+mod inspect;
 mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+#[cfg(not(loom))]
+pub use inspect::{EndReport, EndState, RingReport, inspect};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::WriteGrant;
