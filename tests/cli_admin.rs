@@ -67,7 +67,7 @@ impl Drop for Cleanup {
     }
 }
 
-fn parties(v: &serde_json::Value) -> Vec<(String, u64, bool)> {
+fn parties(v: &serde_json::Value) -> Vec<(String, u64, bool, String)> {
     v["parties"]
         .as_array()
         .expect("parties")
@@ -77,6 +77,7 @@ fn parties(v: &serde_json::Value) -> Vec<(String, u64, bool)> {
                 p["role"].as_str().unwrap().to_owned(),
                 p["pid"].as_u64().unwrap(),
                 p["alive"].as_bool().unwrap(),
+                p["state"].as_str().unwrap().to_owned(),
             )
         })
         .collect()
@@ -103,20 +104,32 @@ fn ls_sees_another_process_and_its_death() {
         "one 100-byte message: 16-byte header + 100, rounded up to 16"
     );
     assert_eq!(r["in_use"], true);
-    assert!(parties(&r).contains(&("producer".into(), pid, true)), "{r}");
+    assert!(
+        parties(&r).contains(&("producer".into(), pid, true, "alive".into())),
+        "{r}"
+    );
     let q = entry(&queue).expect("ls lists the queue");
     assert_eq!(q["kind"], "mpmc");
     assert_eq!(q["capacity"], 8);
     assert_eq!(q["used"], 2);
-    assert!(parties(&q).contains(&("producer".into(), pid, true)), "{q}");
+    assert!(
+        parties(&q).contains(&("producer".into(), pid, true, "alive".into())),
+        "{q}"
+    );
 
     peer.kill9();
     let r = entry(&ring).expect("the dead process's ring is still listed");
     assert_eq!(r["in_use"], false, "{r}");
-    assert!(parties(&r).contains(&("producer".into(), pid, false)), "{r}");
+    assert!(
+        parties(&r).contains(&("producer".into(), pid, false, "dead".into())),
+        "{r}"
+    );
     let q = entry(&queue).expect("queue still listed");
     assert_eq!(q["in_use"], false, "{q}");
-    assert!(parties(&q).contains(&("producer".into(), pid, false)), "{q}");
+    assert!(
+        parties(&q).contains(&("producer".into(), pid, false, "dead".into())),
+        "{q}"
+    );
 
     // The table form names both.
     let out = shmring(&["ls"]);

@@ -21,6 +21,9 @@ pub(crate) struct PartyView {
     pub role: String,
     pub pid: u32,
     pub alive: bool,
+    /// `alive`, `dead` (its process is gone without detaching), `closed` (detached
+    /// cleanly), or `invalid` (a corrupt role record).
+    pub state: &'static str,
 }
 
 /// What `ls` shows of one file.
@@ -93,13 +96,19 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
                     v.capacity = Some(r.stats.capacity);
                     v.used = Some(r.used);
                     for (role, end) in [("producer", r.producer), ("consumer", r.consumer)] {
-                        if end.pid != 0 && end.state != spsc::EndState::Vacant {
-                            v.parties.push(PartyView {
-                                role: role.into(),
-                                pid: end.pid,
-                                alive: end.alive,
-                            });
-                        }
+                        let state = match end.state {
+                            spsc::EndState::Vacant => continue,
+                            spsc::EndState::Closed => "closed",
+                            spsc::EndState::Invalid(_) => "invalid",
+                            _ if end.alive => "alive",
+                            _ => "dead",
+                        };
+                        v.parties.push(PartyView {
+                            role: role.into(),
+                            pid: end.pid,
+                            alive: end.alive,
+                            state,
+                        });
                     }
                 }
                 Err(e) => v.error = Some(e.to_string()),
@@ -112,6 +121,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
                         role: p.role.into(),
                         pid: p.pid,
                         alive: p.alive,
+                        state: if p.alive { "alive" } else { "dead" },
                     }));
                 }
                 Err(e) => v.error = Some(e.to_string()),
@@ -129,6 +139,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
                 role: "process".into(),
                 pid,
                 alive: true,
+                state: "alive",
             });
         }
     }
@@ -223,7 +234,7 @@ pub(crate) fn ls(args: LsArgs) -> Result<()> {
         let mut parties: Vec<String> = v
             .parties
             .iter()
-            .map(|p| format!("{} {} {}", p.role, p.pid, if p.alive { "alive" } else { "dead" }))
+            .map(|p| format!("{} {} {}", p.role, p.pid, p.state))
             .collect();
         if parties.is_empty() && v.shmring {
             parties.push("none".into());

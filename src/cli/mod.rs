@@ -19,6 +19,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod bench;
+pub(crate) mod bridge;
 pub(crate) mod launch;
 pub(crate) mod lock;
 pub(crate) mod machine;
@@ -76,6 +77,14 @@ enum Command {
     Rm(admin::RmArgs),
     /// Remove the shmring segments whose every party is dead (dry run unless --force).
     Gc(admin::GcArgs),
+    /// Show the live counters of one ring, queue or primitive (--watch: refresh with rates).
+    Stat(bridge::StatArgs),
+    /// Create a named ring, queue or primitive that stays in /dev/shm for others to open.
+    Create(bridge::CreateArgs),
+    /// Send stdin to a ring or queue: one message per line, or length-prefixed records.
+    Send(bridge::SendArgs),
+    /// Write the messages of a ring or queue to stdout: one per line, or length-prefixed.
+    Recv(bridge::RecvArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer(peer::PeerArgs),
@@ -89,6 +98,10 @@ pub(crate) fn main() -> i32 {
         Command::Ls(args) => ("shmring ls", admin::ls(args)),
         Command::Rm(args) => ("shmring rm", admin::rm(args)),
         Command::Gc(args) => ("shmring gc", admin::gc(args)),
+        Command::Stat(args) => ("shmring stat", bridge::stat(args)),
+        Command::Create(args) => ("shmring create", bridge::create(args)),
+        Command::Send(args) => ("shmring send", bridge::send(args)),
+        Command::Recv(args) => ("shmring recv", bridge::recv(args)),
         Command::BenchPeer(args) => ("shmring __bench-peer", peer::child_main(args)),
     };
     match result {
