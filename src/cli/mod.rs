@@ -25,6 +25,7 @@ pub(crate) mod lock;
 pub(crate) mod machine;
 pub(crate) mod mpmc;
 pub(crate) mod peer;
+pub(crate) mod plot;
 pub(crate) mod python;
 pub(crate) mod reference;
 pub(crate) mod report;
