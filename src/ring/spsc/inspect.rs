@@ -65,7 +65,18 @@ pub struct RingReport {
 /// ```
 pub fn inspect(name: &str) -> Result<RingReport> {
     let opts = SegmentOptions::new().open_timeout(std::time::Duration::ZERO);
-    let seg = Segment::open(name, SegmentKind::SpscRing, &opts)?;
+    report(Segment::open(name, SegmentKind::SpscRing, &opts)?)
+}
+
+/// [`inspect`] of a ring received as a descriptor (for the fuzz target: a hostile
+/// image must give a report or an error, never a panic).
+#[doc(hidden)]
+pub fn inspect_fd(fd: rustix::fd::OwnedFd) -> Result<RingReport> {
+    let opts = SegmentOptions::new().open_timeout(std::time::Duration::ZERO);
+    report(Segment::from_fd(fd, SegmentKind::SpscRing, &opts)?)
+}
+
+fn report(seg: Segment) -> Result<RingReport> {
     let sh = Shared::from_segment(seg)?;
     let stats = sh.stats();
     let end = |slot: u32| {

@@ -63,7 +63,7 @@ pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
 #[cfg(not(loom))]
-pub use inspect::{EndReport, EndState, RingReport, inspect};
+pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::WriteGrant;
