@@ -230,3 +230,33 @@ fn stat_counts_messages() {
     assert_eq!(count("messages out"), 3, "{text}");
     assert!(text.contains("producer") && text.contains("closed"), "{text}");
 }
+
+#[test]
+fn stat_watch_refreshes_with_rates() {
+    let _dog = Watchdog::new("stat_watch_refreshes_with_rates", LIMIT);
+    let name = unique_name("cli-watch");
+    let _c = create(&["mpmc", &name, "--slots", "16", "--slot-size", "32"]);
+    let mut watch = bin()
+        .args(["stat", "--watch", "--interval", "0.1", &name])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = watch.stdout.take().unwrap();
+    // Two refreshes with rates, then stop reading.
+    let mut lines = BufReader::new(out).lines();
+    let mut refreshes = 0;
+    while refreshes < 2 {
+        let line = lines.next().expect("stat --watch ended early").unwrap();
+        if line.contains("messages in") && line.ends_with("/s") {
+            refreshes += 1;
+        }
+        if line.contains("\x1b[H") {
+            assert!(
+                line.contains(&name),
+                "each refresh starts at the top with the name: {line:?}"
+            );
+        }
+    }
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}

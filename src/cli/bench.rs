@@ -733,7 +733,7 @@ fn rtt_summary(s: &super::peer::RttStats) -> String {
 }
 
 /// `4096`, `4K`, `4KiB`, `1M`, `1MiB` (powers of 1024).
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

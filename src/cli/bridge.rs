@@ -6,6 +6,7 @@
 //! little-endian length, then the bytes). In send/recv mode nothing but data goes to
 //! stdout; progress and errors go to stderr.
 
+use super::bench::parse_size;
 use super::{Result, err};
 use shmring::ring::{mpmc, spsc};
 use shmring::shm::inspect::{self, Probe};
@@ -38,7 +39,7 @@ pub(crate) enum Kind {
 
 /// Arguments of `shmring create`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  shmring create spsc feed --capacity 1048576\n  \
+#[command(after_help = "Examples:\n  shmring create spsc feed --capacity 1M\n  \
 shmring create mpmc jobs --slots 1024 --slot-size 256\n  shmring create semaphore slots --value 4\n  \
 shmring create barrier start --parties 3")]
 pub(crate) struct CreateArgs {
@@ -46,14 +47,15 @@ pub(crate) struct CreateArgs {
     kind: Kind,
     /// Its name in /dev/shm ([A-Za-z0-9._-], 1 to 200 bytes).
     name: String,
-    /// Ring size in bytes (spsc; rounded up to a power of two).
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Ring size in bytes (spsc; rounded up to a power of two; K/M suffixes are powers
+    /// of 1024).
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
     capacity: usize,
     /// Number of slots (mpmc; rounded up to a power of two).
     #[arg(long, default_value_t = 1024)]
     slots: usize,
-    /// Largest message in bytes (mpmc).
-    #[arg(long, default_value_t = 256)]
+    /// Largest message in bytes (mpmc; K/M suffixes as for --capacity).
+    #[arg(long, default_value = "256", value_parser = parse_size)]
     slot_size: usize,
     /// Initial value (mutex, condition: the guarded u64; semaphores: the count).
     #[arg(long, default_value_t = 0)]

@@ -15,7 +15,10 @@
 //! - [`vocab`]: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
 //!   socket carrying the same encoded messages and Python's `multiprocessing.Pipe` and
 //!   `Queue`;
-//! - [`report`]: rows, the table, the target checks and the JSON output.
+//! - [`report`]: rows, the table, the target checks and the JSON output;
+//! - [`plot`]: `bench --plot FILE.svg`;
+//! - [`admin`]: `shmring ls`, `rm`, `gc`;
+//! - [`bridge`]: `shmring create`, `send`, `recv`, `stat`.
 
 pub(crate) mod admin;
 pub(crate) mod bench;
