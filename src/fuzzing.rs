@@ -233,6 +233,17 @@ fn drain(c: &mut Consumer) -> (Vec<Vec<u8>>, Option<RecvError>) {
 
 /// Open `image` as the consumer (and, if its role is free, as the producer) and drain it.
 fn open_and_drain(image: &[u8]) {
+    // What `shmring ls`/`stat` read of it: a report or an error, never a panic.
+    if image.len() >= HEADER_SIZE {
+        let head: &[u8; HEADER_SIZE] = image[..HEADER_SIZE].try_into().expect("header-sized");
+        let parsed = crate::shm::inspect::parse_header(head);
+        assert_eq!(parsed.is_some(), field(image, Field::Magic) == MAGIC);
+    }
+    if let Some(fd) = memfd_with(image) {
+        if let Ok(r) = spsc::inspect_fd(fd) {
+            assert!(r.used <= r.stats.capacity);
+        }
+    }
     let Some(fd) = memfd_with(image) else {
         return;
     };

@@ -1,7 +1,9 @@
 //! `shmring`: the command-line tool of the shmring crate.
 //!
-//! Today it has one subcommand, `shmring bench`, which measures the SPSC ring against a
-//! Unix domain socket and a pipe, next to two physical references (see [`cli::bench`]).
+//! Subcommands: `ls`, `stat`, `rm`, `gc` (see and clean up what lives in `/dev/shm`),
+//! `create`, `send`, `recv` (make rings from the shell and bridge them to stdin/stdout),
+//! and `bench` (the cross-process benchmark against sockets, pipes and Python; see
+//! [`cli::bench`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 

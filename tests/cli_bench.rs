@@ -1,6 +1,6 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
 //! rows the issue specifies, with every transport and mode measured, the lock rows,
-//! the typed-message rows and the socket rows.
+//! the typed-message rows and the socket rows, and draws them with `--plot`.
 
 mod common;
 
@@ -11,9 +11,12 @@ use std::time::Duration;
 fn bench_quick_writes_every_row() {
     let _dog = common::Watchdog::new("shmring bench --quick", Duration::from_secs(300));
     let json = std::env::temp_dir().join(format!("shmring-bench-{}.json", std::process::id()));
+    let svg = std::env::temp_dir().join(format!("shmring-bench-{}.svg", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
         .args(["bench", "--quick", "--json"])
         .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
         .output()
         .expect("run shmring bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -28,6 +31,13 @@ fn bench_quick_writes_every_row() {
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     std::fs::remove_file(&json).unwrap();
+    // The plot: an SVG with both charts and a label of the main transports.
+    let plot = std::fs::read_to_string(&svg).expect("--plot wrote the SVG");
+    std::fs::remove_file(&svg).unwrap();
+    assert!(plot.starts_with("<svg"), "not an SVG");
+    for text in ["Throughput", "Round trip", "shmring-spsc", "unix-socket"] {
+        assert!(plot.contains(text), "the plot lacks {text:?}");
+    }
     let keys = [
         "transport",
         "mode",

@@ -225,6 +225,11 @@ pub(crate) struct BenchArgs {
     /// (null where not measured).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+
+    /// Also draw throughput and round-trip percentiles per transport against message
+    /// size into the SVG file PATH (log-log, one line per transport and mode).
+    #[arg(long, value_name = "PATH")]
+    plot: Option<PathBuf>,
 }
 
 /// One measurement of the run.
@@ -402,10 +407,29 @@ pub(crate) fn run(mut a: BenchArgs) -> Result<()> {
         std::fs::write(path, text + "\n").map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {}", path.display());
     }
+    if let Some(path) = &a.plot {
+        super::plot::plot(&results.json_rows(), path)?;
+        eprintln!("drew {}", path.display());
+    }
     Ok(())
 }
 
 fn check(a: &BenchArgs) -> Result<()> {
+    for (flag, path) in [("--json", &a.json), ("--plot", &a.plot)] {
+        if let Some(p) = path {
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !dir.is_dir() {
+                return Err(err(format!(
+                    "{flag} {}: directory {} does not exist",
+                    p.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
     if !a.pin.is_empty() && a.pin.len() != 2 {
         return Err(err("--pin takes two CPUs, e.g. --pin 0,1"));
     }
@@ -728,7 +752,7 @@ fn rtt_summary(s: &super::peer::RttStats) -> String {
 }
 
 /// `4096`, `4K`, `4KiB`, `1M`, `1MiB` (powers of 1024).
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

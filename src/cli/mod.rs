@@ -17,15 +17,21 @@
 //!   `Queue`;
 //! - [`net`](mod@net): the socket rows: `shmring::net`'s socket connection (authkey,
 //!   after the handshake) against a raw Unix stream socket carrying the same bytes;
-//! - [`report`]: rows, the table, the target checks and the JSON output.
+//! - [`report`]: rows, the table, the target checks and the JSON output;
+//! - [`plot`]: `bench --plot FILE.svg`;
+//! - [`admin`]: `shmring ls`, `rm`, `gc`;
+//! - [`bridge`]: `shmring create`, `send`, `recv`, `stat`.
 
+pub(crate) mod admin;
 pub(crate) mod bench;
+pub(crate) mod bridge;
 pub(crate) mod launch;
 pub(crate) mod lock;
 pub(crate) mod machine;
 pub(crate) mod mpmc;
 pub(crate) mod net;
 pub(crate) mod peer;
+pub(crate) mod plot;
 pub(crate) mod python;
 pub(crate) mod reference;
 pub(crate) mod report;
@@ -70,6 +76,22 @@ enum Command {
     /// and `Queue`, one producer process to one consumer process. Progress goes to
     /// stderr.
     Bench(bench::BenchArgs),
+    /// List the shmring segments in /dev/shm: kind, size, capacity, fill level and the
+    /// attached parties with their liveness.
+    Ls(admin::LsArgs),
+    /// Remove named segments (refuses segments in use unless --force, and files that
+    /// are not shmring's).
+    Rm(admin::RmArgs),
+    /// Remove the shmring segments whose every party is dead (dry run unless --force).
+    Gc(admin::GcArgs),
+    /// Show the live counters of one ring, queue or primitive (--watch: refresh with rates).
+    Stat(bridge::StatArgs),
+    /// Create a named ring, queue or primitive that stays in /dev/shm for others to open.
+    Create(bridge::CreateArgs),
+    /// Send stdin to a ring or queue: one message per line, or length-prefixed records.
+    Send(bridge::SendArgs),
+    /// Write the messages of a ring or queue to stdout: one per line, or length-prefixed.
+    Recv(bridge::RecvArgs),
     /// One side of a benchmark link (internal: started by `shmring bench`).
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer(peer::PeerArgs),
@@ -80,6 +102,13 @@ pub(crate) fn main() -> i32 {
     let cli = Cli::parse();
     let (who, result) = match cli.command {
         Command::Bench(args) => ("shmring bench", bench::run(args)),
+        Command::Ls(args) => ("shmring ls", admin::ls(args)),
+        Command::Rm(args) => ("shmring rm", admin::rm(args)),
+        Command::Gc(args) => ("shmring gc", admin::gc(args)),
+        Command::Stat(args) => ("shmring stat", bridge::stat(args)),
+        Command::Create(args) => ("shmring create", bridge::create(args)),
+        Command::Send(args) => ("shmring send", bridge::send(args)),
+        Command::Recv(args) => ("shmring recv", bridge::recv(args)),
         Command::BenchPeer(args) => ("shmring __bench-peer", peer::child_main(args)),
     };
     match result {

@@ -12,6 +12,8 @@
 //! by a recycled pid.
 
 mod header;
+#[cfg(not(loom))]
+pub mod inspect;
 pub mod liveness;
 mod name;
 mod segment;

@@ -852,6 +852,11 @@ mod segment_backed {
             Self::create_in(None, &SegmentOptions::default())
         }
 
+        /// Keep the named segment when this creating handle drops.
+        pub fn keep(&mut self) {
+            self.area.keep();
+        }
+
         /// Open the named lock `name`.
         pub fn open(name: &str) -> Result<Self> {
             Ok(RLock {

@@ -26,12 +26,16 @@
 //! crash stalls the queue at that slot for at most about that long.
 
 mod consumer;
+#[cfg(not(loom))]
+mod inspect;
 mod producer;
 pub mod slot;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::PopGrant;
+#[cfg(not(loom))]
+pub use inspect::{PartyReport, QueueReport, inspect};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::PushGrant;
@@ -655,6 +659,32 @@ fn create_named(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions,
     let mut sh = Shared::from_segment(seg)?;
     sh.attach(role)?;
     Ok(sh)
+}
+
+/// Create the named queue `name` (at least `slots` slots of `slot_size` bytes) with no
+/// party attached, and leave it in `/dev/shm` (nobody's drop unlinks it): for tools
+/// such as `shmring create`, so that producers and consumers started later can all
+/// `open` it. Remove it with [`shm::unlink`](crate::shm::unlink).
+///
+/// ```
+/// use shmring::ring::mpmc::{self, Consumer, Producer, QueueOptions};
+///
+/// let name = format!("shmring-doc-mpmc-detached-{}", std::process::id());
+/// mpmc::create_detached(&name, 16, 64, &QueueOptions::new())?;
+/// let mut tx = Producer::open(&name)?;
+/// let mut rx = Consumer::open(&name)?;
+/// tx.push(b"job")?;
+/// assert_eq!(rx.pop()?, b"job");
+/// shmring::shm::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(not(loom))]
+pub fn create_detached(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<()> {
+    let (area, p) = params(slots, slot_size)?;
+    let mut seg = Segment::create(name, SegmentKind::MpmcQueue, p, area, &opts.segment)?;
+    seg.publish_ready();
+    seg.keep();
+    Shared::from_segment(seg).map(drop)
 }
 
 fn open_named(name: &str, opts: &QueueOptions, role: u32) -> Result<Shared> {

@@ -55,11 +55,15 @@
 //! ```
 
 mod consumer;
+#[cfg(not(loom))]
+mod inspect;
 mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+#[cfg(not(loom))]
+pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::WriteGrant;
@@ -447,6 +451,33 @@ fn create_named(name: &str, capacity: usize, opts: &RingOptions, side: Side) -> 
     let sh = Shared::from_segment(seg)?;
     sh.attach_role(side.slot(), false, side.name())?;
     Ok(sh)
+}
+
+/// Create the named ring `name` of at least `capacity` bytes with neither end
+/// attached, and leave it in `/dev/shm` (it is not unlinked by anyone's drop): for
+/// tools such as `shmring create`, so that a producer and a consumer started later can
+/// both [`Producer::open`] / [`Consumer::open`] it. Remove it with
+/// [`shm::unlink`](crate::shm::unlink).
+///
+/// ```
+/// use shmring::ring::spsc::{self, Consumer, Producer, RingOptions};
+///
+/// let name = format!("shmring-doc-detached-{}", std::process::id());
+/// spsc::create_detached(&name, 4096, &RingOptions::new())?;
+/// let mut tx = Producer::open(&name)?;
+/// let mut rx = Consumer::open(&name)?;
+/// tx.send(b"hi")?;
+/// assert_eq!(rx.recv()?, b"hi");
+/// shmring::shm::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn create_detached(name: &str, capacity: usize, opts: &RingOptions) -> Result<()> {
+    let (cap, params) = ring_params(capacity)?;
+    let mut seg = Segment::create(name, SegmentKind::SpscRing, params, CONTROL_SIZE + cap, &opts.segment)?;
+    seg.publish_ready();
+    seg.keep();
+    // Validate what was written, as an opener will.
+    Shared::from_segment(seg).map(drop)
 }
 
 fn open_named(name: &str, opts: &RingOptions, side: Side) -> Result<Shared> {

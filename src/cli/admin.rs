@@ -1,0 +1,376 @@
+//! `shmring ls`, `shmring rm` and `shmring gc`: see and clean up what lives in
+//! `/dev/shm`.
+//!
+//! Every file is first [`probe`]d (its header read with `pread`, nothing mapped): files
+//! that are not shmring segments are skipped (`ls --all` shows them as `foreign`) and
+//! never removed. For rings and queues the role records and their kernel-released
+//! liveness locks say which parties are alive; for every kind, `/proc` says which
+//! processes map the segment or hold a descriptor of it. A segment is *in use* when any
+//! of those is alive; `gc` removes only segments that are not.
+
+use super::{Result, err};
+use serde::Serialize;
+use shmring::ring::{mpmc, spsc};
+use shmring::shm::inspect::{self, Probe};
+use shmring::shm::{HeaderInfo, SegmentKind};
+
+/// One attached party.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PartyView {
+    /// `producer`, `consumer`, or `process` (a process that maps the segment).
+    pub role: String,
+    pub pid: u32,
+    pub alive: bool,
+    /// `alive`, `dead` (its process is gone without detaching), `closed` (detached
+    /// cleanly), or `invalid` (a corrupt role record).
+    pub state: &'static str,
+}
+
+/// What `ls` shows of one file.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SegmentView {
+    pub name: String,
+    /// `spsc`, `mpmc`, `mutex`, ..., `unknown(N)`, or `foreign`/`empty` (`--all`).
+    pub kind: String,
+    pub shmring: bool,
+    /// READY published by its creator (false: being created, or its creator died then).
+    pub ready: bool,
+    /// File size in bytes.
+    pub size: u64,
+    /// Ring bytes or queue slots.
+    pub capacity: Option<u64>,
+    /// Bytes (spsc) or messages (mpmc) waiting.
+    pub used: Option<u64>,
+    /// `used / capacity`.
+    pub fill: Option<f64>,
+    pub creator_pid: Option<u32>,
+    /// Role records (rings) and processes mapping the segment.
+    pub parties: Vec<PartyView>,
+    /// Some party is alive, or some process maps the segment.
+    pub in_use: bool,
+    /// Why some details are missing (e.g. permission denied, a corrupt header).
+    pub error: Option<String>,
+}
+
+/// Look at the file `name` in `/dev/shm`.
+pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
+    let probe = inspect::probe(name)?;
+    let mut v = SegmentView {
+        name: name.to_owned(),
+        kind: String::new(),
+        shmring: false,
+        ready: false,
+        size: 0,
+        capacity: None,
+        used: None,
+        fill: None,
+        creator_pid: None,
+        parties: Vec::new(),
+        in_use: false,
+        error: None,
+    };
+    let info: HeaderInfo = match probe {
+        Probe::Foreign { size } => {
+            v.kind = "foreign".into();
+            v.size = size;
+            return Ok(v);
+        }
+        Probe::Empty => {
+            v.kind = "empty".into();
+            return Ok(v);
+        }
+        Probe::Shmring(info) => info,
+    };
+    v.shmring = true;
+    v.ready = info.is_ready();
+    v.size = info.total_size;
+    v.creator_pid = Some(info.creator_pid);
+    v.kind = match info.segment_kind() {
+        Some(k) => k.name().to_owned(),
+        None => format!("unknown({})", info.kind),
+    };
+    if v.ready {
+        match info.segment_kind() {
+            Some(SegmentKind::SpscRing) => match spsc::inspect(name) {
+                Ok(r) => {
+                    v.capacity = Some(r.stats.capacity);
+                    v.used = Some(r.used);
+                    for (role, end) in [("producer", r.producer), ("consumer", r.consumer)] {
+                        let state = match end.state {
+                            spsc::EndState::Vacant => continue,
+                            spsc::EndState::Closed => "closed",
+                            spsc::EndState::Invalid(_) => "invalid",
+                            _ if end.alive => "alive",
+                            _ => "dead",
+                        };
+                        v.parties.push(PartyView {
+                            role: role.into(),
+                            pid: end.pid,
+                            alive: end.alive,
+                            state,
+                        });
+                    }
+                }
+                Err(e) => v.error = Some(e.to_string()),
+            },
+            Some(SegmentKind::MpmcQueue) => match mpmc::inspect(name) {
+                Ok(r) => {
+                    v.capacity = Some(r.stats.slots);
+                    v.used = Some(r.len);
+                    v.parties.extend(r.parties.iter().map(|p| PartyView {
+                        role: p.role.into(),
+                        pid: p.pid,
+                        alive: p.alive,
+                        state: if p.alive { "alive" } else { "dead" },
+                    }));
+                }
+                Err(e) => v.error = Some(e.to_string()),
+            },
+            _ => {}
+        }
+    }
+    if let (Some(u), Some(c)) = (v.used, v.capacity) {
+        v.fill = Some(if c == 0 { 0.0 } else { u as f64 / c as f64 });
+    }
+    let me = std::process::id();
+    for pid in inspect::attached_processes(name) {
+        if pid != me && !v.parties.iter().any(|p| p.pid == pid && p.alive) {
+            v.parties.push(PartyView {
+                role: "process".into(),
+                pid,
+                alive: true,
+                state: "alive",
+            });
+        }
+    }
+    v.in_use = v.parties.iter().any(|p| p.alive);
+    Ok(v)
+}
+
+/// Every file in `/dev/shm` (`all`) or every shmring segment, viewed.
+pub(crate) fn scan(all: bool) -> Result<Vec<SegmentView>> {
+    let mut out = Vec::new();
+    for name in inspect::list()? {
+        if shmring::shm::validate_name(&name).is_err() {
+            if all {
+                out.push(SegmentView {
+                    kind: "foreign".into(),
+                    error: Some("name shmring does not use".into()),
+                    ..empty_view(&name)
+                });
+            }
+            continue;
+        }
+        match view(&name) {
+            Ok(v) if v.shmring || all => out.push(v),
+            Ok(_) => {}
+            // Gone between the listing and the probe.
+            Err(shmring::Error::NotFound { .. }) => {}
+            Err(e) if all => out.push(SegmentView {
+                kind: "?".into(),
+                error: Some(e.to_string()),
+                ..empty_view(&name)
+            }),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn empty_view(name: &str) -> SegmentView {
+    SegmentView {
+        name: name.to_owned(),
+        kind: String::new(),
+        shmring: false,
+        ready: false,
+        size: 0,
+        capacity: None,
+        used: None,
+        fill: None,
+        creator_pid: None,
+        parties: Vec::new(),
+        in_use: false,
+        error: None,
+    }
+}
+
+/// Arguments of `shmring ls`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  shmring ls\n  shmring ls --json | jq '.[] | select(.in_use == false) | .name'\n  shmring ls --all"
+)]
+pub(crate) struct LsArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also list files in /dev/shm that are not shmring segments.
+    #[arg(long)]
+    all: bool,
+}
+
+/// `shmring ls`.
+pub(crate) fn ls(args: LsArgs) -> Result<()> {
+    let views = scan(args.all)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    let width = views.iter().map(|v| v.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:<width$}  {:<10} {:>10} {:>10} {:>6}  PARTIES",
+        "NAME", "KIND", "SIZE", "CAPACITY", "FILL"
+    );
+    for v in &views {
+        let kind = if v.ready || !v.shmring {
+            v.kind.clone()
+        } else {
+            format!("{}*", v.kind)
+        };
+        let cap = v.capacity.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        let fill = v
+            .fill
+            .map(|f| format!("{:.0}%", f * 100.0))
+            .unwrap_or_else(|| "-".into());
+        let mut parties: Vec<String> = v
+            .parties
+            .iter()
+            .map(|p| format!("{} {} {}", p.role, p.pid, p.state))
+            .collect();
+        if parties.is_empty() && v.shmring {
+            parties.push("none".into());
+        }
+        if let Some(e) = &v.error {
+            parties.push(format!("({e})"));
+        }
+        println!(
+            "{:<width$}  {:<10} {:>10} {:>10} {:>6}  {}",
+            v.name,
+            kind,
+            v.size,
+            cap,
+            fill,
+            parties.join(", ")
+        );
+    }
+    if views.iter().any(|v| v.shmring && !v.ready) {
+        println!("(* = not ready: being created, or its creator died while creating it)");
+    }
+    Ok(())
+}
+
+/// Arguments of `shmring rm`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  shmring rm feed\n  shmring rm --force feed jobs")]
+pub(crate) struct RmArgs {
+    /// Names of segments in /dev/shm.
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Remove segments that are still in use (their processes keep their mappings;
+    /// new opens fail).
+    #[arg(long)]
+    force: bool,
+}
+
+/// `shmring rm`.
+pub(crate) fn rm(args: RmArgs) -> Result<()> {
+    if let [name] = args.names.as_slice() {
+        rm_one(name, args.force)?;
+        eprintln!("removed {name}");
+        return Ok(());
+    }
+    let mut failed = Vec::new();
+    for name in &args.names {
+        match rm_one(name, args.force) {
+            Ok(()) => eprintln!("removed {name}"),
+            Err(e) => {
+                eprintln!("shmring rm: {e}");
+                failed.push(name.as_str());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "{} of {} not removed: {}",
+            failed.len(),
+            args.names.len(),
+            failed.join(" ")
+        )))
+    }
+}
+
+fn rm_one(name: &str, force: bool) -> Result<()> {
+    let v = match view(name) {
+        Ok(v) => v,
+        Err(shmring::Error::NotFound { .. }) => {
+            return Err(err(format!("{name}: no such segment in /dev/shm (see `shmring ls`)")));
+        }
+        Err(e) => return Err(err(format!("{name}: {e}"))),
+    };
+    if !v.shmring {
+        return Err(err(format!(
+            "{name}: not a shmring segment ({}); not removed — remove it with rm /dev/shm/{name} if you are sure",
+            v.kind
+        )));
+    }
+    if v.in_use && !force {
+        let pids: Vec<String> = v
+            .parties
+            .iter()
+            .filter(|p| p.alive)
+            .map(|p| p.pid.to_string())
+            .collect();
+        return Err(err(format!(
+            "{name}: in use by pid {}; not removed — pass --force to remove it anyway",
+            pids.join(",")
+        )));
+    }
+    shmring::shm::unlink(name).map_err(|e| err(format!("{name}: {e}")))
+}
+
+/// Arguments of `shmring gc`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  shmring gc                          # list what would be removed\n  shmring gc --force                  # remove it\n  shmring gc --force --prefix myapp-  # only segments named myapp-*"
+)]
+pub(crate) struct GcArgs {
+    /// Remove the segments (without it, only list them).
+    #[arg(long)]
+    force: bool,
+    /// Only segments whose name starts with this (e.g. your application's prefix).
+    #[arg(long, default_value = "")]
+    prefix: String,
+}
+
+/// `shmring gc`: shmring segments nobody alive uses.
+pub(crate) fn gc(args: GcArgs) -> Result<()> {
+    let mut n = 0;
+    for v in scan(false)? {
+        if !v.name.starts_with(&args.prefix) || !v.shmring || v.in_use || v.error.is_some() {
+            continue;
+        }
+        if !args.force {
+            println!("would remove {} ({}, {} bytes)", v.name, v.kind, v.size);
+            n += 1;
+            continue;
+        }
+        // Look again right before removing: a process may have attached meanwhile.
+        match view(&v.name) {
+            Ok(now) if now.shmring && !now.in_use => match shmring::shm::unlink(&v.name) {
+                Ok(()) => {
+                    println!("removed {} ({}, {} bytes)", v.name, v.kind, v.size);
+                    n += 1;
+                }
+                Err(e) => eprintln!("shmring gc: {}: {e}", v.name),
+            },
+            _ => {}
+        }
+    }
+    if n == 0 {
+        eprintln!("nothing to remove");
+    } else if !args.force {
+        eprintln!("{n} segment(s) would be removed; run `shmring gc --force` to remove them");
+    }
+    Ok(())
+}
