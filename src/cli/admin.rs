@@ -55,20 +55,7 @@ pub(crate) struct SegmentView {
 /// Look at the file `name` in `/dev/shm`.
 pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
     let probe = inspect::probe(name)?;
-    let mut v = SegmentView {
-        name: name.to_owned(),
-        kind: String::new(),
-        shmring: false,
-        ready: false,
-        size: 0,
-        capacity: None,
-        used: None,
-        fill: None,
-        creator_pid: None,
-        parties: Vec::new(),
-        in_use: false,
-        error: None,
-    };
+    let mut v = empty_view(name);
     let info: HeaderInfo = match probe {
         Probe::Foreign { size } => {
             v.kind = "foreign".into();
