@@ -6,6 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
+/// The proxy owns no `K` or `V`: it is `Send` and `Sync` whatever they are.
+type Types<K, V> = fn(K, V) -> (K, V);
+
 /// A dict on the manager's server, as Python's `Manager().dict()`: every method is one
 /// round trip to the server (`update_with` one per attempt), and sees every write that
 /// returned before it, from any client.
@@ -38,7 +41,7 @@ pub struct DictProxy<K, V> {
     conn: Shared,
     id: u32,
     name: String,
-    _types: PhantomData<fn(K, V) -> (K, V)>,
+    _types: PhantomData<Types<K, V>>,
 }
 
 impl<K, V> std::fmt::Debug for DictProxy<K, V> {
