@@ -20,6 +20,7 @@ fn run_peer(role: &str) -> ! {
         "incrementer" => incrementer_peer(),
         "remote-user" => remote_user_peer(),
         "server" => server_peer(),
+        "writer" => writer_peer(),
         other => Err(format!("unknown role {other}")),
     })
 }
@@ -84,7 +85,12 @@ fn four_processes_increment_one_key_exactly() {
     let t = Instant::now();
     let mut lasts = Vec::new();
     for mut p in peers {
-        lasts.push(p.expect("last ", Duration::from_secs(240)).trim().parse::<u64>().unwrap());
+        lasts.push(
+            p.expect("last ", Duration::from_secs(240))
+                .trim()
+                .parse::<u64>()
+                .unwrap(),
+        );
         p.finish(Duration::from_secs(30));
     }
     let total = 4 * INCREMENTS;
@@ -94,7 +100,10 @@ fn four_processes_increment_one_key_exactly() {
         total as f64 / t.elapsed().as_secs_f64()
     );
     let m = Manager::connect(&addr, Some(KEY)).unwrap();
-    assert_eq!(m.dict::<String, u64>("counter").unwrap().get(&"n".into()).unwrap(), Some(total));
+    assert_eq!(
+        m.dict::<String, u64>("counter").unwrap().get(&"n".into()).unwrap(),
+        Some(total)
+    );
     // The client whose last increment came last saw the final value.
     assert_eq!(lasts.iter().max(), Some(&total));
     server.shutdown();
@@ -163,14 +172,21 @@ fn server_peer() -> Result<(), String> {
 #[test]
 fn a_killed_server_turns_every_call_into_manager_gone() {
     dispatch();
-    let _w = Watchdog::new("a_killed_server_turns_every_call_into_manager_gone", Duration::from_secs(60));
+    let _w = Watchdog::new(
+        "a_killed_server_turns_every_call_into_manager_gone",
+        Duration::from_secs(60),
+    );
     for addr in [abstract_addr("mgr-kill"), "127.0.0.1:0".parse().unwrap()] {
         let mut server = Peer::spawn(
             "a_killed_server_turns_every_call_into_manager_gone",
             "server",
             &[("ADDR", addr.to_string())],
         );
-        let addr: Address = server.expect("listening ", Duration::from_secs(20)).trim().parse().unwrap();
+        let addr: Address = server
+            .expect("listening ", Duration::from_secs(20))
+            .trim()
+            .parse()
+            .unwrap();
         let (m1, m2) = (
             Manager::connect(&addr, Some(KEY)).unwrap(),
             Manager::connect(&addr, Some(KEY)).unwrap(),
@@ -179,6 +195,9 @@ fn a_killed_server_turns_every_call_into_manager_gone() {
         let l = m2.list::<u32>("l").unwrap();
         let ns = m2.namespace("ns").unwrap();
         d.insert(&1, &1).unwrap();
+        // Read once: over a Unix socket, the next get of the unchanged key is a cache hit.
+        assert_eq!(d.get(&1).unwrap(), Some(1));
+        assert_eq!(d.is_cached(), matches!(addr, Address::Abstract(_)), "{addr}");
         l.push(&1).unwrap();
         server.kill9();
         let t = Instant::now();
@@ -190,13 +209,104 @@ fn a_killed_server_turns_every_call_into_manager_gone() {
             ("open", m1.list::<u8>("other").map(drop)),
         ];
         for (what, r) in calls {
-            assert!(matches!(r, Err(ManagerError::ManagerGone(_))), "{addr}: {what} gave {r:?}");
+            assert!(
+                matches!(r, Err(ManagerError::ManagerGone(_))),
+                "{addr}: {what} gave {r:?}"
+            );
         }
         // Gone stays gone.
         assert!(matches!(d.len(), Err(ManagerError::ManagerGone(_))));
-        eprintln!("{addr}: 6 calls after the kill returned ManagerGone in {:?}", t.elapsed());
-        assert!(matches!(Manager::connect(&addr, Some(KEY)), Err(ManagerError::Connect(_))));
+        eprintln!(
+            "{addr}: 6 calls after the kill returned ManagerGone in {:?}",
+            t.elapsed()
+        );
+        assert!(matches!(
+            Manager::connect(&addr, Some(KEY)),
+            Err(ManagerError::Connect(_))
+        ));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The cache: a get after a write returned (in another process) sees that write
+
+const WRITES: u64 = 3000;
+
+/// Write `k` = i, then publish i in `done` (a round trip, uncached): whoever reads
+/// `done` = i knows the write of i returned.
+fn writer_peer() -> Result<(), String> {
+    let m = Manager::connect(&peer_addr()?, None).map_err(err)?;
+    let d = m.dict::<String, u64>("data").map_err(err)?;
+    let done = m.dict::<String, u64>("done").map_err(err)?;
+    say("ready");
+    for i in 1..=WRITES {
+        d.insert(&"k".into(), &i).map_err(err)?;
+        // Another key of the dict changes too (other buckets; most gets stay hits).
+        if i % 100 == 0 {
+            d.insert(&format!("other{i}"), &i).map_err(err)?;
+        }
+        done.insert(&"i".into(), &i).map_err(err)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_cached_get_sees_every_write_that_returned_in_another_process() {
+    dispatch();
+    let _w = Watchdog::new(
+        "a_cached_get_sees_every_write_that_returned_in_another_process",
+        Duration::from_secs(120),
+    );
+    let addr = abstract_addr("mgr-cache");
+    let server = Manager::serve(&addr, None).unwrap();
+    let m = Manager::connect(&addr, None).unwrap();
+    let d = m.dict::<String, u64>("data").unwrap();
+    let done = m.dict::<String, u64>("done").unwrap().without_cache();
+    assert!(d.is_cached() && !done.is_cached());
+    let mut w = Peer::spawn(
+        "a_cached_get_sees_every_write_that_returned_in_another_process",
+        "writer",
+        &[("ADDR", addr.to_string())],
+    );
+    w.expect("ready", Duration::from_secs(20));
+    let (mut checks, mut last) = (0u64, 0u64);
+    loop {
+        let published = done.get(&"i".into()).unwrap().unwrap_or(0);
+        // Several gets per publication: the later ones hit the cache when nothing moved.
+        for _ in 0..4 {
+            let seen = d.get(&"k".into()).unwrap().unwrap_or(0);
+            assert!(
+                seen >= published,
+                "get returned {seen} after the write of {published} returned"
+            );
+            assert!(seen >= last, "get went back from {last} to {seen}");
+            last = seen;
+            checks += 1;
+        }
+        if published == WRITES {
+            break;
+        }
+    }
+    w.finish(Duration::from_secs(30));
+    assert_eq!(d.get(&"k".into()).unwrap(), Some(WRITES));
+    // Unchanged since: hits, and still right; a write from here invalidates too.
+    let t = Instant::now();
+    for _ in 0..100_000 {
+        assert_eq!(d.get(&"k".into()).unwrap(), Some(WRITES));
+    }
+    eprintln!(
+        "{checks} interleaved checks; 100000 unchanged gets in {:?}",
+        t.elapsed()
+    );
+    let other = Manager::connect(&addr, None)
+        .unwrap()
+        .dict::<String, u64>("data")
+        .unwrap();
+    other.insert(&"k".into(), &0).unwrap();
+    assert_eq!(d.get(&"k".into()).unwrap(), Some(0));
+    d.clear().unwrap();
+    assert_eq!(other.get(&"k".into()).unwrap(), None);
+    server.shutdown();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -229,7 +339,10 @@ fn a_stalled_client_does_not_block_the_others() {
     drop(stalled);
     server.shutdown();
     assert!(matches!(d.get(&7), Err(ManagerError::ManagerGone(_))));
-    assert_eq!(silent.recv_bytes_timeout(Duration::from_secs(5)), Err(shmring::ConnError::Disconnected));
+    assert_eq!(
+        silent.recv_bytes_timeout(Duration::from_secs(5)),
+        Err(shmring::ConnError::Disconnected)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -243,7 +356,10 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 #[test]
 fn random_operations_match_a_local_model() {
     let _w = Watchdog::new("random_operations_match_a_local_model", Duration::from_secs(120));
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_u64);
     eprintln!("seed {seed} (set SEED to replay another)");
     let mut rng = fastrand::Rng::with_seed(seed);
     let server = Manager::serve(&abstract_addr("mgr-model"), None).unwrap();
@@ -264,14 +380,20 @@ fn random_operations_match_a_local_model() {
             1 => assert_eq!(d.insert(&k, &v).unwrap(), dm.insert(k, v), "{ctx}"),
             2 => assert_eq!(d.remove(&k).unwrap(), dm.remove(&k), "{ctx}"),
             3 => assert_eq!(d.contains_key(&k).unwrap(), dm.contains_key(&k), "{ctx}"),
-            4 => assert_eq!(d.pop(&k, "none".into()).unwrap(), dm.remove(&k).unwrap_or("none".into()), "{ctx}"),
+            4 => assert_eq!(
+                d.pop(&k, "none".into()).unwrap(),
+                dm.remove(&k).unwrap_or("none".into()),
+                "{ctx}"
+            ),
             5 => assert_eq!(
                 d.get_or_insert(&k, &v).unwrap(),
                 dm.entry(k).or_insert(v).clone(),
                 "{ctx}"
             ),
             6 => {
-                let new = d.update_with(&k, |old| format!("{}+", old.unwrap_or_default())).unwrap();
+                let new = d
+                    .update_with(&k, |old| format!("{}+", old.unwrap_or_default()))
+                    .unwrap();
                 let e = dm.entry(k).or_default();
                 e.push('+');
                 assert_eq!(&new, e, "{ctx}");
@@ -302,16 +424,25 @@ fn random_operations_match_a_local_model() {
                     2 => assert_eq!(l.get(i).unwrap(), lm.get(i).copied(), "{ctx}"),
                     3 => match lm.get_mut(i) {
                         Some(slot) => assert_eq!(l.set(i, &x).unwrap(), std::mem::replace(slot, x), "{ctx}"),
-                        None => assert!(matches!(l.set(i, &x), Err(ManagerError::IndexOutOfRange { .. })), "{ctx}"),
+                        None => assert!(
+                            matches!(l.set(i, &x), Err(ManagerError::IndexOutOfRange { .. })),
+                            "{ctx}"
+                        ),
                     },
                     4 => assert_eq!(l.pop().unwrap(), lm.pop(), "{ctx}"),
                     5 if i <= lm.len() => {
                         l.insert(i, &x).unwrap();
                         lm.insert(i, x);
                     }
-                    5 => assert!(matches!(l.insert(i, &x), Err(ManagerError::IndexOutOfRange { .. })), "{ctx}"),
+                    5 => assert!(
+                        matches!(l.insert(i, &x), Err(ManagerError::IndexOutOfRange { .. })),
+                        "{ctx}"
+                    ),
                     6 if i < lm.len() => assert_eq!(l.remove(i).unwrap(), lm.remove(i), "{ctx}"),
-                    6 => assert!(matches!(l.remove(i), Err(ManagerError::IndexOutOfRange { .. })), "{ctx}"),
+                    6 => assert!(
+                        matches!(l.remove(i), Err(ManagerError::IndexOutOfRange { .. })),
+                        "{ctx}"
+                    ),
                     _ => assert_eq!(l.len().unwrap(), lm.len(), "{ctx}"),
                 }
             }

@@ -2,9 +2,13 @@
 //! shared by its proxies behind a mutex; every call is one request and one reply.
 
 use super::ManagerError;
+use super::cache::VersionTable;
 use super::protocol::{Reply, Request};
 use crate::ConnError;
+use crate::handoff::{self, Handoff};
 use crate::net::SocketConnection;
+use crate::shm::Segment;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +35,43 @@ impl Shared {
 
     pub(crate) fn set_timeout(&self, timeout: Duration) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).timeout = timeout;
+    }
+
+    /// Ask for dict `id`'s version table: the server sends a handoff parcel (the
+    /// segment, or none), then its reply; read in that order on the raw socket, whose
+    /// read-ahead buffer is empty between round trips. `Ok(None)`: the server offers
+    /// no cache (the call still succeeded). With the table comes a duplicate of the
+    /// socket, for the cache's liveness check.
+    pub(crate) fn open_cache(&self, id: u32) -> Result<Option<(VersionTable, OwnedFd)>, ManagerError> {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = g.timeout;
+        let Some(conn) = g.conn.as_mut() else {
+            return Err(ManagerError::ManagerGone(g.gone.clone()));
+        };
+        let r = conn.send(&Request::OpenCache { id }).and_then(|()| {
+            let parcel = handoff::recv_parcel(conn.as_fd(), Some(timeout));
+            let reply = conn.recv_timeout::<Reply>(timeout)?;
+            Ok((parcel, reply))
+        });
+        match r {
+            Ok((Ok(p), Reply::Ok)) if !p.fds.is_empty() => {
+                let seg = Segment::from_parcel(p).map_err(|e| ManagerError::Protocol(e.to_string()))?;
+                let sock = conn
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| ManagerError::Protocol(format!("dup the socket: {e}")))?;
+                Ok(Some((VersionTable::from_segment(seg)?, sock)))
+            }
+            Ok((Ok(_), _)) => Ok(None),
+            Ok((Err(e), _)) => Err(self.broken(&mut g, format!("the version table did not arrive: {e}"))),
+            Err(e) => Err(self.broken(&mut g, e.to_string())),
+        }
+    }
+
+    fn broken(&self, g: &mut Conn, why: String) -> ManagerError {
+        g.conn = None;
+        g.gone = why.clone();
+        ManagerError::ManagerGone(why)
     }
 
     /// One round trip. A failure of the connection (the server closed it, died, or

@@ -1,10 +1,49 @@
 //! [`DictProxy`]: a typed view of a dict held by the server.
 
+use super::cache::VersionTable;
 use super::protocol::{DictOp, Reply, Request};
 use super::{ManagerError, Shared, dec, enc, unexpected};
+use crate::net::conn::poll_fd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A client's cache holds at most this many keys; it starts afresh when full.
+const MAX_CACHED: usize = 1 << 16;
+
+/// The client side of the fast path (`cache.rs`): the server's bucket counters and the
+/// (value bytes, counter) pairs read through round trips.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    table: VersionTable,
+    entries: Mutex<HashMap<Vec<u8>, (Option<Vec<u8>>, u64)>>,
+    /// A duplicate of the connection's socket: between round trips nothing is to read
+    /// on it, so readable means the server closed it (exited, killed).
+    sock: OwnedFd,
+}
+
+impl Cache {
+    pub(crate) fn new((table, sock): (VersionTable, OwnedFd)) -> Self {
+        Cache {
+            table,
+            entries: Mutex::new(HashMap::new()),
+            sock,
+        }
+    }
+
+    /// Whether the server may still be there: no hang-up or end of stream on the socket
+    /// (one `poll(2)` that does not wait).
+    fn server_alive(&self) -> bool {
+        !matches!(
+            poll_fd(self.sock.as_fd(), libc::POLLIN | libc::POLLRDHUP, Duration::ZERO),
+            Ok(true)
+        )
+    }
+}
 
 /// The proxy owns no `K` or `V`: it is `Send` and `Sync` whatever they are.
 type Types<K, V> = fn(K, V) -> (K, V);
@@ -41,6 +80,7 @@ pub struct DictProxy<K, V> {
     conn: Shared,
     id: u32,
     name: String,
+    cache: Option<Arc<Cache>>,
     _types: PhantomData<Types<K, V>>,
 }
 
@@ -56,19 +96,33 @@ impl<K, V> Clone for DictProxy<K, V> {
             conn: self.conn.clone(),
             id: self.id,
             name: self.name.clone(),
+            cache: self.cache.clone(),
             _types: PhantomData,
         }
     }
 }
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
-    pub(crate) fn new(conn: Shared, id: u32, name: String) -> Self {
+    pub(crate) fn new(conn: Shared, id: u32, name: String, cache: Option<Cache>) -> Self {
         DictProxy {
             conn,
             id,
             name,
+            cache: cache.map(Arc::new),
             _types: PhantomData,
         }
+    }
+
+    /// Whether [`DictProxy::get`] reads through the shared-memory cache (a manager
+    /// connected over a Unix socket; see the [module documentation](super#fast-path)).
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// This proxy without the cache: every `get` is a round trip.
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// The name this dict has on the server.
@@ -94,9 +148,36 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         }
     }
 
-    /// The value of `key`, if any.
+    /// The value of `key`, if any. With the cache ([`DictProxy::is_cached`]), a key
+    /// read before and not written since (no write to its bucket) costs no round
+    /// trip (a look at the bucket's counter, and a `poll(2)` of the socket that tells a
+    /// dead server); the result is the same as a round trip's.
     pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
-        self.value(DictOp::Get(enc(key)?))
+        let k = enc(key)?;
+        let Some(cache) = &self.cache else {
+            return self.value(DictOp::Get(k));
+        };
+        let now = cache.table.load(&k);
+        {
+            let entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((v, ver)) = entries.get(&k)
+                && *ver == now
+                && cache.server_alive()
+            {
+                return v.as_deref().map(dec).transpose();
+            }
+        }
+        let (value, version) = match self.call(DictOp::GetCached(k.clone()))? {
+            Reply::Cached { value, version } => (value, version),
+            r => return Err(unexpected(r)),
+        };
+        let out = value.as_deref().map(dec).transpose();
+        let mut entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED {
+            entries.clear();
+        }
+        entries.insert(k, (value, version));
+        out
     }
 
     /// Set `key` to `value`; the previous value, if any.

@@ -29,6 +29,27 @@
 //! computes, and sends a compare-and-set that succeeds only if the version is
 //! unchanged, else retries on the value the server returns.
 //!
+//! # Fast path
+//!
+//! A [`DictProxy`] of a manager connected over a Unix socket (path or abstract name:
+//! the server is on this machine) reads through a cache: the server hands it, over
+//! the socket, a shared-memory table of per-bucket version counters (4096 buckets,
+//! keys hashed to them) that it increments on every write, before replying to the
+//! writer. The proxy keeps the value it last read for each key with its bucket's
+//! counter; a `get` whose bucket counter has not moved returns that value without a
+//! round trip (after one `poll(2)` of the socket, so a dead server is still
+//! [`ManagerError::ManagerGone`]). Writes, and every other operation, go to the
+//! server.
+//!
+//! Guarantee: the cache changes no result. A `get` that starts after a write to its
+//! key returned — in any process that learnt of that write (its reply, a message, a
+//! join) — returns that write's value or a later one, as a round trip would; gets
+//! stay linearizable with the writes. A write to another key of the same bucket only
+//! costs a round trip. Clients over TCP always make the round trip
+//! ([`DictProxy::is_cached`], [`DictProxy::without_cache`]). A client with the key can
+//! write the table (its mapping is writable), which can only make other clients'
+//! gets stale: the authkey is the trust boundary, as for every request.
+//!
 //! # Failure
 //!
 //! When the server is gone (its process killed or exited, [`ServerHandle::shutdown`],
@@ -40,9 +61,9 @@
 //!
 //! # Not here (yet)
 //!
-//! The shared-memory fast path for gets on the same machine, server-side `Queue`,
+//! Server-side `Queue`,
 //! `Lock`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and `Value` objects
-//! (and releasing a lock of a client that died), and a `shmring bench` row. While a
+//! (and releasing a lock of a client that died); caches of lists and namespaces. While a
 //! client runs its authkey handshake (at most [`NetOptions::handshake_timeout`]) the
 //! server accepts no other client; connected clients are not held up.
 //!
@@ -62,6 +83,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cache;
 mod client;
 mod dict;
 mod list;
@@ -244,7 +266,12 @@ impl Manager {
         V: Serialize + DeserializeOwned,
     {
         let id = self.open(Kind::Dict, name)?;
-        Ok(DictProxy::new(self.conn.clone(), id, name.to_owned()))
+        // The fast path is for clients on the server's machine: over a Unix socket.
+        let cache = match self.address {
+            Address::Tcp { .. } => None,
+            _ => self.conn.open_cache(id)?.map(dict::Cache::new),
+        };
+        Ok(DictProxy::new(self.conn.clone(), id, name.to_owned(), cache))
     }
 
     /// The list named `name`, created empty if the server has no object of that name.

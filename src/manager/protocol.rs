@@ -30,6 +30,9 @@ pub(crate) enum Request {
     Open { kind: Kind, name: String },
     /// An operation on the dict or namespace `id`.
     Dict { id: u32, op: DictOp },
+    /// Send the version table of dict `id` over the socket (a handoff parcel), then
+    /// `Ok`; or an empty parcel, then `BadRequest` (see `cache.rs`).
+    OpenCache { id: u32 },
     /// An operation on the list `id`.
     List { id: u32, op: ListOp },
 }
@@ -41,6 +44,8 @@ pub(crate) enum DictOp {
     Get(Vec<u8>),
     /// -> `Versioned`: the value and its version (for `update_with`).
     GetVersioned(Vec<u8>),
+    /// -> `Cached`: the value and its bucket's counter, read together.
+    GetCached(Vec<u8>),
     /// -> `Value` (the previous value)
     Insert(Vec<u8>, Vec<u8>),
     /// -> `Value` (the removed value)
@@ -102,6 +107,10 @@ pub(crate) enum Reply {
     },
     Value(Option<Vec<u8>>),
     Versioned(Option<(Vec<u8>, u64)>),
+    Cached {
+        value: Option<Vec<u8>>,
+        version: u64,
+    },
     Bool(bool),
     Len(u64),
     Many(Vec<Vec<u8>>),

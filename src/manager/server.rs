@@ -8,8 +8,10 @@
 //! per-dict counter (never reused, so a key removed and inserted again does not look
 //! unchanged); `CompareAndSet` compares it.
 
+use super::cache::VersionTable;
 use super::protocol::{DictOp, Kind, ListOp, Reply, Request};
 use crate::ConnError;
+use crate::handoff::{self, Parcel};
 use crate::net::{Address, Listener, NetOptions, SocketConnection};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -31,6 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct DictState {
     map: HashMap<Vec<u8>, (Vec<u8>, u64)>,
     next_version: u64,
+    /// The bucket counters of the clients' caches, once one asked (`cache.rs`).
+    table: Option<VersionTable>,
 }
 
 impl DictState {
@@ -39,9 +43,23 @@ impl DictState {
         self.next_version
     }
 
+    /// Every change of the map goes through `insert` and `remove`, which tell the
+    /// caches after the change (the reply goes out after them).
     fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) -> Option<Vec<u8>> {
         let ver = self.version();
-        self.map.insert(k, (v, ver)).map(|(old, _)| old)
+        let old = self.map.insert(k.clone(), (v, ver)).map(|(old, _)| old);
+        if let Some(t) = &self.table {
+            t.bump(&k);
+        }
+        old
+    }
+
+    fn remove(&mut self, k: &[u8]) -> Option<Vec<u8>> {
+        let old = self.map.remove(k).map(|(v, _)| v);
+        if let (Some(t), Some(_)) = (&self.table, &old) {
+            t.bump(k);
+        }
+        old
     }
 
     fn apply(&mut self, op: DictOp) -> Reply {
@@ -49,7 +67,11 @@ impl DictState {
             DictOp::Get(k) => Reply::Value(self.map.get(&k).map(|(v, _)| v.clone())),
             DictOp::GetVersioned(k) => Reply::Versioned(self.map.get(&k).cloned()),
             DictOp::Insert(k, v) => Reply::Value(self.insert(k, v)),
-            DictOp::Remove(k) => Reply::Value(self.map.remove(&k).map(|(v, _)| v)),
+            DictOp::Remove(k) => Reply::Value(self.remove(&k)),
+            DictOp::GetCached(k) => Reply::Cached {
+                value: self.map.get(&k).map(|(v, _)| v.clone()),
+                version: self.table.as_ref().map_or(0, |t| t.load(&k)),
+            },
             DictOp::Contains(k) => Reply::Bool(self.map.contains_key(&k)),
             DictOp::Len => Reply::Len(self.map.len() as u64),
             DictOp::Keys => Reply::Many(self.map.keys().cloned().collect()),
@@ -63,6 +85,9 @@ impl DictState {
             }
             DictOp::Clear => {
                 self.map.clear();
+                if let Some(t) = &self.table {
+                    t.bump_all();
+                }
                 Reply::Ok
             }
             DictOp::GetOrInsert(k, v) => {
@@ -85,7 +110,7 @@ impl DictState {
                         self.insert(key, v);
                     }
                     None => {
-                        self.map.remove(&key);
+                        self.remove(&key);
                     }
                 }
                 Reply::Cas {
@@ -145,6 +170,8 @@ struct State {
     stop: AtomicBool,
     /// A duplicate of each open connection's socket, to `shutdown(2)` it on stop.
     conns: Mutex<HashMap<u64, OwnedFd>>,
+    /// Whether clients connect over a Unix socket (on this machine: caches offered).
+    unix: bool,
 }
 
 impl State {
@@ -178,6 +205,7 @@ impl State {
                 Some(Object::Dict(d)) => lock(d).apply(op),
                 _ => Reply::BadRequest(format!("no dict with id {id}")),
             },
+            Request::OpenCache { .. } => Reply::BadRequest("OpenCache outside a connection".into()),
             Request::List { id, op } => match self.object(id).as_deref() {
                 Some(Object::List(l)) => apply_list(&mut lock(l), op),
                 _ => Reply::BadRequest(format!("no list with id {id}")),
@@ -185,9 +213,49 @@ impl State {
         }
     }
 
+    /// Hand `id`'s version table to the client over its Unix socket: the parcel (the
+    /// segment, or no descriptor if there is none to give), then the reply. The
+    /// client reads them in that order, so its connection's read-ahead never takes
+    /// the parcel's bytes (and drops its descriptor).
+    fn open_cache(&self, conn: &SocketConnection, id: u32) -> Reply {
+        let table = match self.object(id).as_deref() {
+            _ if !self.unix => Err("caches are for Unix-socket clients".to_string()),
+            Some(Object::Dict(d)) => {
+                let mut d = lock(d);
+                if d.table.is_none() {
+                    match VersionTable::create() {
+                        Ok(t) => d.table = Some(t),
+                        Err(e) => return self.no_cache(conn, e),
+                    }
+                }
+                d.table.as_ref().map_or(Err("no table".into()), VersionTable::share)
+            }
+            _ => Err(format!("no dict with id {id}")),
+        };
+        match table {
+            Ok(seg) => match handoff::send(conn.as_fd(), seg) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::BadRequest(format!("cannot hand over the version table: {e}")),
+            },
+            Err(why) => self.no_cache(conn, why),
+        }
+    }
+
+    /// An empty parcel where the table would be, then the reason.
+    fn no_cache(&self, conn: &SocketConnection, why: String) -> Reply {
+        let empty = Parcel {
+            kind: handoff::Kind::Segment,
+            meta: 0,
+            fds: Vec::new(),
+        };
+        let _ = handoff::send_parcel(conn.as_fd(), &empty);
+        Reply::BadRequest(why)
+    }
+
     fn serve(&self, mut conn: SocketConnection) {
         loop {
             let reply = match conn.recv::<Request>() {
+                Ok(Request::OpenCache { id }) => self.open_cache(&conn, id),
                 Ok(req) => self.handle(req),
                 // A message that is not a request: say so, keep the connection.
                 Err(ConnError::Codec(e)) => Reply::BadRequest(e.to_string()),
@@ -240,7 +308,10 @@ impl ServerHandle {
     pub(crate) fn start(addr: &Address, authkey: Option<&[u8]>, opts: &NetOptions) -> Result<Self, String> {
         let listener = Listener::bind_with(addr, authkey, opts).map_err(|e| e.to_string())?;
         let address = listener.local_addr().clone();
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            unix: !matches!(address, Address::Tcp { .. }),
+            ..State::default()
+        });
         let st = state.clone();
         let accept = std::thread::Builder::new()
             .name("shmring-manager-accept".into())
