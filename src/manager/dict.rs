@@ -15,12 +15,15 @@ use std::time::Duration;
 /// A client's cache holds at most this many keys; it starts afresh when full.
 const MAX_CACHED: usize = 1 << 16;
 
+/// A cached read: the value's bytes (`None`: absent) and its bucket's counter then.
+type Entry = (Option<Vec<u8>>, u64);
+
 /// The client side of the fast path (`cache.rs`): the server's bucket counters and the
 /// (value bytes, counter) pairs read through round trips.
 #[derive(Debug)]
 pub(crate) struct Cache {
     table: VersionTable,
-    entries: Mutex<HashMap<Vec<u8>, (Option<Vec<u8>>, u64)>>,
+    entries: Mutex<HashMap<Vec<u8>, Entry>>,
     /// A duplicate of the connection's socket: between round trips nothing is to read
     /// on it, so readable means the server closed it (exited, killed).
     sock: OwnedFd,

@@ -153,7 +153,7 @@ fn apply_list(list: &mut Vec<Vec<u8>>, op: ListOp) -> Reply {
 }
 
 enum Object {
-    Dict(Mutex<DictState>),
+    Dict(Box<Mutex<DictState>>),
     List(Mutex<Vec<Vec<u8>>>),
 }
 
@@ -194,7 +194,7 @@ impl State {
                     return Reply::BadRequest("too many objects".into());
                 };
                 let obj = match kind {
-                    Kind::Dict | Kind::Namespace => Object::Dict(Mutex::default()),
+                    Kind::Dict | Kind::Namespace => Object::Dict(Box::default()),
                     Kind::List => Object::List(Mutex::default()),
                 };
                 reg.objects.push(Arc::new(obj));
