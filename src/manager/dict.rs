@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A cache hit trusts the socket seen open this recently: a server that died is
+/// noticed by cached gets at most this late (every round trip notices at once).
+const ALIVE_FOR: Duration = Duration::from_millis(1);
 
 /// A client's cache holds at most this many keys; it starts afresh when full.
 const MAX_CACHED: usize = 1 << 16;
@@ -27,6 +31,8 @@ pub(crate) struct Cache {
     /// A duplicate of the connection's socket: between round trips nothing is to read
     /// on it, so readable means the server closed it (exited, killed).
     sock: OwnedFd,
+    /// When the socket was last seen open.
+    alive_at: Mutex<Option<Instant>>,
 }
 
 impl Cache {
@@ -35,16 +41,22 @@ impl Cache {
             table,
             entries: Mutex::new(HashMap::new()),
             sock,
+            alive_at: Mutex::new(None),
         }
     }
 
     /// Whether the server may still be there: no hang-up or end of stream on the socket
-    /// (one `poll(2)` that does not wait).
+    /// (one `poll(2)` that does not wait), looked at most once per [`ALIVE_FOR`].
     fn server_alive(&self) -> bool {
-        !matches!(
-            poll_fd(self.sock.as_fd(), libc::POLLIN | libc::POLLRDHUP, Duration::ZERO),
-            Ok(true)
-        )
+        let now = Instant::now();
+        let mut last = self.alive_at.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| now.saturating_duration_since(t) < ALIVE_FOR) {
+            return true;
+        }
+        let events = libc::POLLIN | libc::POLLRDHUP;
+        let alive = !matches!(poll_fd(self.sock.as_fd(), events, Duration::ZERO), Ok(true));
+        *last = alive.then_some(now);
+        alive
     }
 }
 
@@ -153,8 +165,9 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 
     /// The value of `key`, if any. With the cache ([`DictProxy::is_cached`]), a key
     /// read before and not written since (no write to its bucket) costs no round
-    /// trip (a look at the bucket's counter, and a `poll(2)` of the socket that tells a
-    /// dead server); the result is the same as a round trip's.
+    /// trip (a look at the bucket's counter, and at most once a millisecond a `poll(2)`
+    /// of the socket that tells a dead server); the result is the same as a round
+    /// trip's.
     pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
         let k = enc(key)?;
         let Some(cache) = &self.cache else {

@@ -37,9 +37,9 @@
 //! keys hashed to them) that it increments on every write, before replying to the
 //! writer. The proxy keeps the value it last read for each key with its bucket's
 //! counter; a `get` whose bucket counter has not moved returns that value without a
-//! round trip (after one `poll(2)` of the socket, so a dead server is still
-//! [`ManagerError::ManagerGone`]). Writes, and every other operation, go to the
-//! server.
+//! round trip. At most once a millisecond such a hit also `poll(2)`s the socket, so a
+//! dead server turns cached gets into [`ManagerError::ManagerGone`] too, within 1 ms.
+//! Writes, and every other operation, go to the server.
 //!
 //! Guarantee: the cache changes no result. A `get` that starts after a write to its
 //! key returned — in any process that learnt of that write (its reply, a message, a
@@ -54,7 +54,8 @@
 //!
 //! When the server is gone (its process killed or exited, [`ServerHandle::shutdown`],
 //! the connection reset) the next call of every proxy returns
-//! [`ManagerError::ManagerGone`] — the kernel reports the closed socket at once. A
+//! [`ManagerError::ManagerGone`] — the kernel reports the closed socket at once (a
+//! cached get of an unchanged key: within 1 ms, see [Fast path](#fast-path)). A
 //! server that is alive but does not answer within the handle's timeout
 //! ([`DEFAULT_CALL_TIMEOUT`], [`Manager::set_timeout`]) counts as gone too: a call never
 //! hangs. After `ManagerGone`, a handle stays gone; connect again to a new server.
