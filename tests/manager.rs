@@ -21,6 +21,8 @@ fn run_peer(role: &str) -> ! {
         "remote-user" => remote_user_peer(),
         "server" => server_peer(),
         "writer" => writer_peer(),
+        "lock-holder" => lock_holder_peer(),
+        "lock-counter" => lock_counter_peer(),
         other => Err(format!("unknown role {other}")),
     })
 }
@@ -310,6 +312,74 @@ fn a_cached_get_sees_every_write_that_returned_in_another_process() {
     assert_eq!(d.get(&"k".into()).unwrap(), Some(0));
     d.clear().unwrap();
     assert_eq!(other.get(&"k".into()).unwrap(), None);
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------
+// The server-side lock: mutual exclusion across processes, released when its holder dies
+
+fn lock_holder_peer() -> Result<(), String> {
+    let m = Manager::connect(&peer_addr()?, None).map_err(err)?;
+    m.lock("l").map_err(err)?.acquire().map_err(err)?;
+    say("holding");
+    std::thread::sleep(Duration::from_secs(60));
+    Err("not killed".into())
+}
+
+const LOCKED_INCREMENTS: u64 = 1000;
+
+/// Read-modify-write of "n" in two round trips (a race without the lock), under it.
+fn lock_counter_peer() -> Result<(), String> {
+    let m = Manager::connect(&peer_addr()?, None).map_err(err)?;
+    let l = m.lock("l").map_err(err)?;
+    let d = m.dict::<String, u64>("d").map_err(err)?;
+    for _ in 0..LOCKED_INCREMENTS {
+        l.acquire().map_err(err)?;
+        let n = d.get(&"n".into()).map_err(err)?.unwrap_or(0);
+        d.insert(&"n".into(), &(n + 1)).map_err(err)?;
+        l.release().map_err(err)?;
+    }
+    say("done");
+    Ok(())
+}
+
+#[test]
+fn the_server_lock_excludes_across_processes_and_is_released_when_its_holder_dies() {
+    dispatch();
+    const TEST: &str = "the_server_lock_excludes_across_processes_and_is_released_when_its_holder_dies";
+    let _w = Watchdog::new(TEST, Duration::from_secs(120));
+    let addr = abstract_addr("mgr-lock");
+    let server = Manager::serve(&addr, None).unwrap();
+    let m = Manager::connect(&addr, None).unwrap();
+    let l = m.lock("l").unwrap();
+    // Not held: releasing is an error; acquire/release work.
+    assert!(matches!(l.release(), Err(ManagerError::NotOwner(_))));
+    l.acquire().unwrap();
+    l.release().unwrap();
+    // Two processes incrementing under the lock: no update lost.
+    let peers: Vec<Peer> = (0..2)
+        .map(|_| Peer::spawn(TEST, "lock-counter", &[("ADDR", addr.to_string())]))
+        .collect();
+    for mut p in peers {
+        p.expect("done", Duration::from_secs(90));
+        p.finish(Duration::from_secs(10));
+    }
+    let d = m.dict::<String, u64>("d").unwrap();
+    assert_eq!(d.get(&"n".into()).unwrap(), Some(2 * LOCKED_INCREMENTS));
+    // A holder killed: the server releases its lock when its connection closes.
+    let mut holder = Peer::spawn(TEST, "lock-holder", &[("ADDR", addr.to_string())]);
+    holder.expect("holding", Duration::from_secs(20));
+    assert!(!l.acquire_timeout(Duration::from_millis(50)).unwrap());
+    // Someone else's lock is not ours to release.
+    assert!(matches!(l.release(), Err(ManagerError::NotOwner(_))));
+    holder.kill9();
+    let t = Instant::now();
+    assert!(
+        l.acquire_timeout(Duration::from_secs(10)).unwrap(),
+        "the dead holder's lock stayed held"
+    );
+    eprintln!("acquired {:?} after the holder was killed", t.elapsed());
+    l.release().unwrap();
     server.shutdown();
 }
 

@@ -1,12 +1,12 @@
-//! Manager: a server holding named dicts, lists and namespaces, and typed proxies that
-//! call into it from any process — Python's `multiprocessing.Manager`.
+//! Manager: a server holding named dicts, lists, namespaces and locks, and typed
+//! proxies that call into it from any process — Python's `multiprocessing.Manager`.
 //!
 //! [`Manager::serve`] runs the server on threads of the current process, listening at
 //! an [`Address`] (a Unix socket path, a Linux abstract name, or TCP `host:port` for
 //! clients on other machines) with an optional authkey; [`Manager::start`] runs it in a
 //! child process instead. [`Manager::connect`] connects from any process and gives
-//! [`Manager::dict`], [`Manager::list`] and [`Manager::namespace`]: proxies of the
-//! object of that name, created on first use.
+//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`] and [`Manager::lock`]:
+//! proxies of the object of that name, created on first use.
 //!
 //! # Protocol
 //!
@@ -62,10 +62,9 @@
 //!
 //! # Not here (yet)
 //!
-//! Server-side `Queue`,
-//! `Lock`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and `Value` objects
-//! (and releasing a lock of a client that died); caches of lists and namespaces. While a
-//! client runs its authkey handshake (at most [`NetOptions::handshake_timeout`]) the
+//! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
+//! `Value` objects (the server-side lock, [`LockProxy`], is here); caches of lists
+//! and namespaces. While a client runs its authkey handshake (at most [`NetOptions::handshake_timeout`]) the
 //! server accepts no other client; connected clients are not held up.
 //!
 //! ```
@@ -88,12 +87,14 @@ mod cache;
 mod client;
 mod dict;
 mod list;
+mod lock;
 mod namespace;
 mod protocol;
 mod server;
 
 pub use dict::DictProxy;
 pub use list::ListProxy;
+pub use lock::LockProxy;
 pub use namespace::NamespaceProxy;
 pub use server::ServerHandle;
 
@@ -159,6 +160,9 @@ pub enum ManagerError {
     /// The server rejected a request or answered out of protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A release of a lock this connection does not hold.
+    #[error("release of lock {0:?}, which this connection does not hold")]
+    NotOwner(String),
     /// The process's interrupt flag ([`signal`](crate::signal)) ended the wait for a
     /// reply; the handle is gone afterwards (the reply may still come).
     #[error("interrupted")]
@@ -286,6 +290,14 @@ impl Manager {
     pub fn namespace(&self, name: &str) -> Result<NamespaceProxy, ManagerError> {
         let id = self.open(Kind::Namespace, name)?;
         Ok(NamespaceProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The lock named `name`, created unlocked if the server has no object of that
+    /// name. See [`LockProxy`]: released by the server when its holder's connection
+    /// ends.
+    pub fn lock(&self, name: &str) -> Result<LockProxy, ManagerError> {
+        let id = self.open(Kind::Lock, name)?;
+        Ok(LockProxy::new(self.conn.clone(), id, name.to_owned()))
     }
 
     /// Run a server in a child process (this program re-executed, see

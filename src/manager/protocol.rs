@@ -11,6 +11,7 @@ pub(crate) enum Kind {
     Dict,
     List,
     Namespace,
+    Lock,
 }
 
 impl Kind {
@@ -19,6 +20,7 @@ impl Kind {
             Kind::Dict => "dict",
             Kind::List => "list",
             Kind::Namespace => "namespace",
+            Kind::Lock => "lock",
         }
     }
 }
@@ -35,6 +37,10 @@ pub(crate) enum Request {
     OpenCache { id: u32 },
     /// An operation on the list `id`.
     List { id: u32, op: ListOp },
+    /// Take the lock `id` for this connection, waiting at most `wait_ms` -> `Bool`.
+    Acquire { id: u32, wait_ms: u64 },
+    /// Release the lock `id`, held by this connection -> `Ok`, or `NotOwner`.
+    Release { id: u32 },
 }
 
 /// Dict (and namespace) operations; keys and values are postcard bytes.
@@ -128,6 +134,8 @@ pub(crate) enum Reply {
         index: u64,
         len: u64,
     },
+    /// A release of a lock this connection does not hold.
+    NotOwner,
     /// A request the server does not understand (unknown id, undecodable message).
     BadRequest(String),
 }

@@ -16,7 +16,7 @@ use crate::net::{Address, Listener, NetOptions, SocketConnection};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -155,6 +155,8 @@ fn apply_list(list: &mut Vec<Vec<u8>>, op: ListOp) -> Reply {
 enum Object {
     Dict(Box<Mutex<DictState>>),
     List(Mutex<Vec<Vec<u8>>>),
+    /// A lock: the id of the connection holding it, and a condition to wait for it.
+    Lock(Mutex<Option<u64>>, Condvar),
 }
 
 #[derive(Default)]
@@ -196,6 +198,7 @@ impl State {
                 let obj = match kind {
                     Kind::Dict | Kind::Namespace => Object::Dict(Box::default()),
                     Kind::List => Object::List(Mutex::default()),
+                    Kind::Lock => Object::Lock(Mutex::new(None), Condvar::new()),
                 };
                 reg.objects.push(Arc::new(obj));
                 reg.names.insert(name, (kind, id));
@@ -205,7 +208,9 @@ impl State {
                 Some(Object::Dict(d)) => lock(d).apply(op),
                 _ => Reply::BadRequest(format!("no dict with id {id}")),
             },
-            Request::OpenCache { .. } => Reply::BadRequest("OpenCache outside a connection".into()),
+            Request::OpenCache { .. } | Request::Acquire { .. } | Request::Release { .. } => {
+                Reply::BadRequest("a connection's request outside its connection".into())
+            }
             Request::List { id, op } => match self.object(id).as_deref() {
                 Some(Object::List(l)) => apply_list(&mut lock(l), op),
                 _ => Reply::BadRequest(format!("no list with id {id}")),
@@ -252,10 +257,68 @@ impl State {
         Reply::BadRequest(why)
     }
 
-    fn serve(&self, mut conn: SocketConnection) {
+    /// Take lock `id` for connection `conn`, waiting at most `wait` (in slices, to see a
+    /// shutdown).
+    fn acquire(&self, id: u32, conn: u64, wait: Duration, held: &mut Vec<u32>) -> Reply {
+        let Some(obj) = self.object(id) else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let Object::Lock(holder, cv) = &*obj else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let deadline = std::time::Instant::now() + wait;
+        let mut h = lock(holder);
+        while h.is_some() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                return Reply::Bool(false);
+            }
+            h = cv
+                .wait_timeout(h, left.min(ACCEPT_NAP))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *h = Some(conn);
+        held.push(id);
+        Reply::Bool(true)
+    }
+
+    /// Release lock `id` if connection `conn` holds it.
+    fn release(&self, id: u32, conn: u64, held: &mut Vec<u32>) -> Reply {
+        let Some(obj) = self.object(id) else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let Object::Lock(holder, cv) = &*obj else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let mut h = lock(holder);
+        if *h != Some(conn) {
+            return Reply::NotOwner;
+        }
+        *h = None;
+        cv.notify_one();
+        if let Some(i) = held.iter().position(|&x| x == id) {
+            held.swap_remove(i);
+        }
+        Reply::Ok
+    }
+
+    /// Serve one connection; when it ends (the client closed it, died, or the server
+    /// stops), release the locks it held.
+    fn serve(&self, conn: SocketConnection, conn_id: u64) {
+        let mut held = Vec::new();
+        self.serve_requests(conn, conn_id, &mut held);
+        for id in held.clone() {
+            self.release(id, conn_id, &mut held);
+        }
+    }
+
+    fn serve_requests(&self, mut conn: SocketConnection, conn_id: u64, held: &mut Vec<u32>) {
         loop {
             let reply = match conn.recv::<Request>() {
                 Ok(Request::OpenCache { id }) => self.open_cache(&conn, id),
+                Ok(Request::Acquire { id, wait_ms }) => self.acquire(id, conn_id, Duration::from_millis(wait_ms), held),
+                Ok(Request::Release { id }) => self.release(id, conn_id, held),
                 Ok(req) => self.handle(req),
                 // A message that is not a request: say so, keep the connection.
                 Err(ConnError::Codec(e)) => Reply::BadRequest(e.to_string()),
@@ -388,7 +451,7 @@ fn accept_loop(listener: Listener, state: Arc<State>) {
         let spawned = std::thread::Builder::new()
             .name(format!("shmring-manager-conn-{id}"))
             .spawn(move || {
-                st.serve(conn);
+                st.serve(conn, id);
                 lock(&st.conns).remove(&id);
             });
         if spawned.is_err() {
