@@ -420,6 +420,35 @@ fn a_stalled_client_does_not_block_the_others() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Messages past the limit: an error for that call, the connection intact
+
+#[test]
+fn a_reply_or_request_past_the_limit_is_an_error_not_a_lost_connection() {
+    let _w = Watchdog::new("a_reply_or_request_past_the_limit", Duration::from_secs(60));
+    let small = shmring::net::NetOptions::new().max_message_len(4096);
+    let server = Manager::serve_with(&abstract_addr("mgr-limit"), None, &small).unwrap();
+    let m = Manager::connect(server.address(), None).unwrap();
+    let d = m.dict::<u32, Vec<u8>>("d").unwrap();
+    for i in 0..10 {
+        d.insert(&i, &vec![7u8; 1000]).unwrap();
+    }
+    // The snapshot (~10 KB) is past the server's limit: refused, the client stays.
+    let r = d.items();
+    assert!(matches!(r, Err(ManagerError::Protocol(_))), "{r:?}");
+    // A request past the server's limit: the server skips it and says so.
+    let r = d.insert(&99, &vec![0u8; 10_000]);
+    assert!(matches!(r, Err(ManagerError::Protocol(_))), "{r:?}");
+    // A request past the client's own limit is refused before it is sent.
+    let tiny = Manager::connect_with(server.address(), None, &small).unwrap();
+    let r = tiny.dict::<u32, Vec<u8>>("d").unwrap().insert(&98, &vec![0u8; 10_000]);
+    assert!(matches!(r, Err(ManagerError::Protocol(_))), "{r:?}");
+    assert_eq!(d.len().unwrap(), 10);
+    assert_eq!(d.get(&3).unwrap(), Some(vec![7u8; 1000]));
+    assert_eq!(tiny.dict::<u32, Vec<u8>>("d").unwrap().len().unwrap(), 10);
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------
 // Random operation sequences against a model
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {

@@ -84,7 +84,15 @@ impl Shared {
         let Some(conn) = g.conn.as_mut() else {
             return Err(ManagerError::ManagerGone(g.gone.clone()));
         };
-        let r = conn.send(req).and_then(|()| conn.recv_timeout::<Reply>(timeout));
+        let r = match conn.send(req) {
+            // Refused before a byte went out: the connection is intact.
+            Err(ConnError::MessageTooLarge { len, max }) => {
+                return Err(ManagerError::Protocol(format!(
+                    "the request of {len} bytes exceeds the message limit of {max}"
+                )));
+            }
+            sent => sent.and_then(|()| conn.recv_timeout::<Reply>(timeout)),
+        };
         match r {
             Ok(Reply::BadRequest(why)) => Err(ManagerError::Protocol(why)),
             Ok(reply) => Ok(reply),

@@ -334,8 +334,17 @@ impl State {
                 // Disconnected, shut down, a broken stream: this client is done.
                 Err(_) => return,
             };
-            if conn.send(&reply).is_err() {
-                return;
+            match conn.send(&reply) {
+                Ok(()) => {}
+                // Refused before a byte went out (a snapshot past the message limit):
+                // the stream is intact, say why instead.
+                Err(ConnError::MessageTooLarge { len, max }) => {
+                    let why = format!("the reply of {len} bytes exceeds the message limit of {max}");
+                    if conn.send(&Reply::BadRequest(why)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
             }
         }
     }
