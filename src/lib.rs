@@ -31,7 +31,9 @@
 //!   current program (`multiprocessing.Process` with the spawn start method);
 //! - `net`: `Listener`/`Client` with an authkey over Unix, abstract and TCP sockets,
 //!   giving socket connections with the methods of a pipe's `Connection` (both
-//!   implement `connection::MessageConnection`).
+//!   implement `connection::MessageConnection`);
+//! - `manager`: Python's `Manager` — a server holding named dicts, lists and
+//!   namespaces, and typed proxies calling into it from any process or machine.
 //!
 //! `docs/python-to-shmring.md` maps each Python `multiprocessing` call to its
 //! equivalent.
@@ -54,6 +56,8 @@ pub mod connection;
 mod error;
 #[cfg(not(loom))]
 pub mod handoff;
+#[cfg(not(loom))]
+pub mod manager;
 #[cfg(not(loom))]
 pub mod net;
 pub(crate) mod primitive;

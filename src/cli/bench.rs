@@ -31,11 +31,15 @@
 //! - sockets (issue 6): 64 B and 4 KiB messages from one producer process to one
 //!   consumer process over `shmring::net`'s socket connection (Unix socket, authkey,
 //!   after the handshake) and over a raw Unix stream socket (see [`super::net`]), each
-//!   row the median of three runs.
+//!   row the median of three runs;
+//! - manager (issue 7, `--transports manager`, not run by default): a manager dict's
+//!   set, get and cached get against Python's `multiprocessing.Manager().dict()` (see
+//!   [`super::manager`]), each row the median of three runs.
 
 use super::launch::{PeerJob, run_peers};
 use super::lock::{self, LockKind, LockMode};
 use super::machine::{self, CpuSnapshot};
+use super::manager;
 use super::mpmc::{self, Topology};
 use super::net;
 use super::peer::{PeerReport, PeerSpec, Role};
@@ -97,6 +101,9 @@ pub(crate) enum Selected {
     /// socket, 64 B and 4 KiB messages, throughput only.
     #[value(alias = "sockets")]
     Net,
+    /// The manager rows (issue 7): a `DictProxy`'s set, get and cached get against
+    /// Python's `multiprocessing.Manager().dict()` (not in the default set).
+    Manager,
 }
 
 /// What `--measure` can select.
@@ -252,6 +259,8 @@ enum Step {
     Vocab,
     /// The socket rows.
     Net,
+    /// The manager rows.
+    Manager,
 }
 
 impl Step {
@@ -268,6 +277,7 @@ impl Step {
             Step::LockContended => format!("locks {}", lock::CONTENDED),
             Step::Vocab => format!("typed messages of {} B", vocab::encoded_size()),
             Step::Net => "sockets 64 B, 4 KiB".into(),
+            Step::Manager => "manager dict set/get/cached get".into(),
         }
     }
 }
@@ -347,6 +357,9 @@ fn steps(a: &BenchArgs) -> Vec<Step> {
     }
     if has(Selected::Net) && measures(Measure::Throughput) {
         out.push(Step::Net);
+    }
+    if has(Selected::Manager) && measures(Measure::Throughput) {
+        out.push(Step::Manager);
     }
     out
 }
@@ -624,6 +637,10 @@ fn run_step(step: Step, a: &BenchArgs, results: &mut Results) -> Result<String> 
         Step::Net => {
             let runs = if a.quick { 1 } else { net::RUNS };
             net::run(a.count, a.quick, runs, &a.pin, a.timeout, results.net())
+        }
+        Step::Manager => {
+            let runs = if a.quick { 1 } else { manager::RUNS };
+            manager::run(a.quick, runs, a.timeout, results.manager())
         }
     }
 }

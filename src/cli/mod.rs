@@ -17,6 +17,8 @@
 //!   `Queue`;
 //! - [`net`](mod@net): the socket rows: `shmring::net`'s socket connection (authkey,
 //!   after the handshake) against a raw Unix stream socket carrying the same bytes;
+//! - [`manager`](mod@manager): the manager rows: a `DictProxy`'s set, get and cached
+//!   get against Python's `multiprocessing.Manager().dict()`;
 //! - [`report`]: rows, the table, the target checks and the JSON output;
 //! - [`plot`]: `bench --plot FILE.svg`;
 //! - [`admin`]: `shmring ls`, `rm`, `gc`;
@@ -28,6 +30,7 @@ pub(crate) mod bridge;
 pub(crate) mod launch;
 pub(crate) mod lock;
 pub(crate) mod machine;
+pub(crate) mod manager;
 pub(crate) mod mpmc;
 pub(crate) mod net;
 pub(crate) mod peer;

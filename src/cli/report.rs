@@ -3,6 +3,7 @@
 
 use super::lock::LockResults;
 use super::machine::Interference;
+use super::manager::ManagerResults;
 use super::mpmc::Topology;
 use super::net::NetResults;
 use super::peer::RttStats;
@@ -59,6 +60,8 @@ pub(crate) struct Results {
     vocab: VocabResults,
     /// The socket rows (kept apart too).
     net: NetResults,
+    /// The manager rows (kept apart too).
+    manager: ManagerResults,
 }
 
 /// A run whose placement probe is this much slower or faster than the run's median
@@ -162,6 +165,11 @@ impl Results {
         &mut self.net
     }
 
+    /// The manager rows' results.
+    pub(crate) fn manager(&mut self) -> &mut ManagerResults {
+        &mut self.manager
+    }
+
     /// The rows of the JSON output: the table's, then the lock rows, then the typed
     /// rows, then the socket rows.
     pub(crate) fn json_rows(&self) -> Vec<Row> {
@@ -228,6 +236,7 @@ impl Results {
         self.locks.render(&mut out);
         self.vocab.render(&mut out);
         self.net.render(&mut out);
+        self.manager.render(&mut out);
         let far = self.render_placements(&mut out);
         for (issue, targets) in [(2, self.targets()), (3, self.mpmc_targets())] {
             if targets.is_empty() {
@@ -253,6 +262,7 @@ impl Results {
         self.locks.render_targets(&mut out, far);
         self.vocab.render_targets(&mut out, far);
         self.net.render_targets(&mut out, far);
+        self.manager.render_targets(&mut out, far);
         out
     }
 

@@ -1,0 +1,441 @@
+//! Manager: a server holding named dicts, lists, namespaces and locks, and typed
+//! proxies that call into it from any process — Python's `multiprocessing.Manager`.
+//!
+//! [`Manager::serve`] runs the server on threads of the current process, listening at
+//! an [`Address`] (a Unix socket path, a Linux abstract name, or TCP `host:port` for
+//! clients on other machines) with an optional authkey; [`Manager::start`] runs it in a
+//! child process instead. [`Manager::connect`] connects from any process and gives
+//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`] and [`Manager::lock`]:
+//! proxies of the object of that name, created on first use.
+//!
+//! # Protocol
+//!
+//! Each [`Manager`] handle is one socket connection of [`net`](crate::net) (its
+//! HMAC-SHA256 authkey handshake, its message-size limit and frame checks), shared by
+//! the proxies made from it. Every proxy call sends one request and waits for one
+//! reply: a postcard enum naming the object and the operation, with keys and values
+//! already encoded as postcard bytes, so the server stores bytes and serves any types
+//! (keys compare by their encoding, see [`DictProxy`]). The server answers each
+//! connection on its own thread, and each object has its own lock, so a slow client
+//! holds up only itself.
+//!
+//! # Consistency
+//!
+//! Every operation runs as one step on the server, under the object's lock: all
+//! operations on an object are linearizable — a call that starts after another
+//! returned (in any process) sees its effect. [`DictProxy::update_with`] is an atomic
+//! read-modify-write with a closure run in the client, by optimistic concurrency: each
+//! key carries a version that every write changes; the client reads (value, version),
+//! computes, and sends a compare-and-set that succeeds only if the version is
+//! unchanged, else retries on the value the server returns.
+//!
+//! # Fast path
+//!
+//! A [`DictProxy`] of a manager connected over a Unix socket (path or abstract name:
+//! the server is on this machine) reads through a cache: the server hands it, over
+//! the socket, a shared-memory table of per-bucket version counters (4096 buckets,
+//! keys hashed to them) that it increments on every write, before replying to the
+//! writer. The proxy keeps the value it last read for each key with its bucket's
+//! counter; a `get` whose bucket counter has not moved returns that value without a
+//! round trip. At most once a millisecond such a hit also `poll(2)`s the socket, so a
+//! dead server turns cached gets into [`ManagerError::ManagerGone`] too, within 1 ms.
+//! Writes, and every other operation, go to the server.
+//!
+//! Guarantee: the cache changes no result. A `get` that starts after a write to its
+//! key returned — in any process that learnt of that write (its reply, a message, a
+//! join) — returns that write's value or a later one, as a round trip would; gets
+//! stay linearizable with the writes. A write to another key of the same bucket only
+//! costs a round trip. Clients over TCP always make the round trip
+//! ([`DictProxy::is_cached`], [`DictProxy::without_cache`]). A client with the key can
+//! write the table (its mapping is writable), which can only make other clients'
+//! gets stale: the authkey is the trust boundary, as for every request.
+//!
+//! # Failure
+//!
+//! When the server is gone (its process killed or exited, [`ServerHandle::shutdown`],
+//! the connection reset) the next call of every proxy returns
+//! [`ManagerError::ManagerGone`] — the kernel reports the closed socket at once (a
+//! cached get of an unchanged key: within 1 ms, see [Fast path](#fast-path)). A
+//! server that is alive but does not answer within the handle's timeout
+//! ([`DEFAULT_CALL_TIMEOUT`], [`Manager::set_timeout`]) counts as gone too: a call never
+//! hangs. After `ManagerGone`, a handle stays gone; connect again to a new server.
+//!
+//! # Not here (yet)
+//!
+//! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
+//! `Value` objects (the server-side lock, [`LockProxy`], is here); caches of lists
+//! and namespaces. While a client runs its authkey handshake (at most [`NetOptions::handshake_timeout`]) the
+//! server accepts no other client; connected clients are not held up.
+//!
+//! ```
+//! use shmring::manager::Manager;
+//! use shmring::net::Address;
+//!
+//! let addr: Address = format!("@shmring-doc-manager-{}", std::process::id()).parse()?;
+//! let server = Manager::serve(&addr, Some(b"secret"))?;
+//! // In any process that knows the address and the key:
+//! let m = Manager::connect(&addr, Some(b"secret"))?;
+//! let hits = m.dict::<String, u64>("hits")?;
+//! hits.update_with(&"/index".into(), |n| n.unwrap_or(0) + 1)?;
+//! assert_eq!(hits.get(&"/index".into())?, Some(1));
+//! server.shutdown();
+//! assert!(matches!(hits.len(), Err(shmring::manager::ManagerError::ManagerGone(_))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cache;
+mod client;
+mod dict;
+mod list;
+mod lock;
+mod namespace;
+mod protocol;
+mod server;
+
+pub use dict::DictProxy;
+pub use list::ListProxy;
+pub use lock::LockProxy;
+pub use namespace::NamespaceProxy;
+pub use server::ServerHandle;
+
+use crate::ConnError;
+use crate::net::{Address, Client, NetOptions};
+use crate::process::{Entry, Process};
+use client::Shared;
+use protocol::{Kind, Reply, Request};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// How long a proxy call waits for the server's reply before it reports
+/// [`ManagerError::ManagerGone`]: 30 s.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a manager call failed.
+///
+/// ```
+/// use shmring::manager::ManagerError;
+/// let e = ManagerError::IndexOutOfRange { index: 5, len: 2 };
+/// assert!(e.to_string().contains("5"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// The server is gone: it closed the connection (shut down, exited, was killed),
+    /// the connection broke, or it did not answer in time. Every later call on the
+    /// same [`Manager`] handle returns this too.
+    #[error("the manager's server is gone: {0}")]
+    ManagerGone(String),
+    /// Connecting failed: nothing listens at the address, or the handshake failed
+    /// ([`ConnError::Authentication`] for a wrong or missing key).
+    #[error("cannot connect to the manager: {0}")]
+    Connect(ConnError),
+    /// Starting the server failed (binding the address, spawning its process).
+    #[error("cannot start the manager's server: {0}")]
+    Start(String),
+    /// The name is taken by an object of another kind.
+    #[error("{name:?} is a {found} on the server, not a {wanted}")]
+    WrongKind {
+        /// The object's name.
+        name: String,
+        /// What the server holds under that name.
+        found: &'static str,
+        /// What was asked for.
+        wanted: &'static str,
+    },
+    /// A list index past the end.
+    #[error("list index {index} out of range (length {len})")]
+    IndexOutOfRange {
+        /// The index given.
+        index: u64,
+        /// The list's length.
+        len: u64,
+    },
+    /// A key, value or item that does not encode, or stored bytes that do not decode
+    /// as the proxy's type.
+    #[error("encoding: {0}")]
+    Codec(String),
+    /// The server rejected a request or answered out of protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A release of a lock this connection does not hold.
+    #[error("release of lock {0:?}, which this connection does not hold")]
+    NotOwner(String),
+    /// The process's interrupt flag ([`signal`](crate::signal)) ended the wait for a
+    /// reply; the handle is gone afterwards (the reply may still come).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+pub(crate) fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
+    crate::codec::to_vec(v).map_err(|e| ManagerError::Codec(e.to_string()))
+}
+
+pub(crate) fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
+    crate::codec::decode(b).map_err(|e| ManagerError::Codec(e.to_string()))
+}
+
+pub(crate) fn unexpected(r: Reply) -> ManagerError {
+    ManagerError::Protocol(format!("unexpected reply {r:?}"))
+}
+
+/// A connection to a manager's server; makes proxies of its named objects. Proxies
+/// share the handle's connection (one call at a time per handle: give each thread
+/// its own [`Manager::connect`] for parallel calls).
+///
+/// ```
+/// use shmring::manager::{Manager, ManagerError};
+///
+/// let addr = format!("@shmring-doc-connect-{}", std::process::id()).parse()?;
+/// let _server = Manager::serve(&addr, Some(b"right"))?;
+/// let e = Manager::connect(&addr, Some(b"wrong")).unwrap_err();
+/// assert!(matches!(e, ManagerError::Connect(shmring::ConnError::Authentication(_))));
+/// let m = Manager::connect(&addr, Some(b"right"))?;
+/// m.dict::<u8, u8>("x")?;
+/// assert!(matches!(m.list::<u8>("x"), Err(ManagerError::WrongKind { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Manager {
+    conn: Shared,
+    address: Address,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager").field("address", &self.address).finish()
+    }
+}
+
+impl Manager {
+    /// Run a server on threads of this process, listening at `addr` with `authkey`
+    /// (clients must give the same key, or none if `None`). Default [`NetOptions`].
+    pub fn serve(addr: &Address, authkey: Option<&[u8]>) -> Result<ServerHandle, ManagerError> {
+        Self::serve_with(addr, authkey, &NetOptions::default())
+    }
+
+    /// [`Manager::serve`] with socket options (message limit, handshake timeout,
+    /// replacing a stale socket file).
+    pub fn serve_with(addr: &Address, authkey: Option<&[u8]>, opts: &NetOptions) -> Result<ServerHandle, ManagerError> {
+        ServerHandle::start(addr, authkey, opts).map_err(ManagerError::Start)
+    }
+
+    /// Connect to the server at `addr` with `authkey`.
+    pub fn connect(addr: &Address, authkey: Option<&[u8]>) -> Result<Manager, ManagerError> {
+        Self::connect_with(addr, authkey, &NetOptions::default())
+    }
+
+    /// [`Manager::connect`] with socket options.
+    pub fn connect_with(addr: &Address, authkey: Option<&[u8]>, opts: &NetOptions) -> Result<Manager, ManagerError> {
+        let conn = Client::connect_with(addr, authkey, opts).map_err(ManagerError::Connect)?;
+        Ok(Manager {
+            conn: Shared::new(conn, DEFAULT_CALL_TIMEOUT),
+            address: addr.clone(),
+        })
+    }
+
+    /// The address this handle connected to.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// How long a call waits for its reply before reporting
+    /// [`ManagerError::ManagerGone`] (default [`DEFAULT_CALL_TIMEOUT`]); for every
+    /// proxy of this handle and its clones.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.conn.set_timeout(timeout);
+    }
+
+    fn open(&self, kind: Kind, name: &str) -> Result<u32, ManagerError> {
+        let req = Request::Open {
+            kind,
+            name: name.to_owned(),
+        };
+        match self.conn.call(&req)? {
+            Reply::Opened { id } => Ok(id),
+            Reply::WrongKind { name, found } => Err(ManagerError::WrongKind {
+                name,
+                found: found.name(),
+                wanted: kind.name(),
+            }),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The dict named `name`, created empty if the server has no object of that name.
+    pub fn dict<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        let id = self.open(Kind::Dict, name)?;
+        // The fast path is for clients on the server's machine: over a Unix socket.
+        let cache = match self.address {
+            Address::Tcp { .. } => None,
+            _ => self.conn.open_cache(id)?.map(dict::Cache::new),
+        };
+        Ok(DictProxy::new(self.conn.clone(), id, name.to_owned(), cache))
+    }
+
+    /// The list named `name`, created empty if the server has no object of that name.
+    pub fn list<T: Serialize + DeserializeOwned>(&self, name: &str) -> Result<ListProxy<T>, ManagerError> {
+        let id = self.open(Kind::List, name)?;
+        Ok(ListProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The namespace named `name`, created empty if the server has no object of that
+    /// name.
+    pub fn namespace(&self, name: &str) -> Result<NamespaceProxy, ManagerError> {
+        let id = self.open(Kind::Namespace, name)?;
+        Ok(NamespaceProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The lock named `name`, created unlocked if the server has no object of that
+    /// name. See [`LockProxy`]: released by the server when its holder's connection
+    /// ends.
+    pub fn lock(&self, name: &str) -> Result<LockProxy, ManagerError> {
+        let id = self.open(Kind::Lock, name)?;
+        Ok(LockProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// Run a server in a child process (this program re-executed, see
+    /// [`process`](crate::process)), listening at `addr` with `authkey`; returns once
+    /// it listens. The program must register [`SERVER_ENTRY`] in its
+    /// [`run_if_child`](crate::process::run_if_child) table. The key goes to the child
+    /// through a pipe (not its arguments or environment). The child is killed when
+    /// this process ends (`PR_SET_PDEATHSIG`), or by [`ManagerProcess::shutdown`].
+    ///
+    /// ```
+    /// use shmring::manager::{self, Manager, ManagerError};
+    /// use shmring::process;
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     process::run_if_child(&[manager::SERVER_ENTRY]); // must come first
+    ///     let addr = format!("@shmring-doc-start-{}", std::process::id()).parse()?;
+    ///     let server = Manager::start(&addr, Some(b"key"))?;
+    ///     let m = Manager::connect(server.address(), Some(b"key"))?;
+    ///     let l = m.list::<u32>("l")?;
+    ///     l.push(&5)?;
+    ///     assert_eq!(l.to_vec()?, [5]);
+    ///     server.shutdown()?; // kills the child
+    ///     assert!(matches!(l.len(), Err(ManagerError::ManagerGone(_))));
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn start(addr: &Address, authkey: Option<&[u8]>) -> Result<ManagerProcess, ManagerError> {
+        let err = |e: &dyn std::fmt::Display| ManagerError::Start(e.to_string());
+        let mut p = Process::new(SERVER_ENTRY.0, [addr.to_string()])
+            .die_with_parent(true)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        p.start().map_err(|e| err(&e))?;
+        let mut child = ManagerProcess {
+            process: p,
+            address: addr.clone(),
+        };
+        let mut stdin = child.process.take_stdin().ok_or_else(|| err(&"no stdin pipe"))?;
+        // [has key: u8][key bytes], then EOF.
+        let mut msg = vec![u8::from(authkey.is_some())];
+        msg.extend_from_slice(authkey.unwrap_or_default());
+        stdin.write_all(&msg).map_err(|e| err(&e))?;
+        drop(stdin);
+        let out = child.process.take_stdout().ok_or_else(|| err(&"no stdout pipe"))?;
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).map_err(|e| err(&e))?;
+        match line.trim_end().strip_prefix(LISTENING) {
+            Some(a) => {
+                child.address = a.parse().map_err(|e| err(&e))?;
+                Ok(child)
+            }
+            None => {
+                let _ = child.process.kill();
+                let _ = child.process.join();
+                Err(err(&format!(
+                    "the server process did not start (is manager::SERVER_ENTRY registered in run_if_child?): {:?}",
+                    line.trim_end()
+                )))
+            }
+        }
+    }
+}
+
+const LISTENING: &str = "shmring-manager listening at ";
+
+/// The entry of the child process of [`Manager::start`]: register it in the program's
+/// [`run_if_child`](crate::process::run_if_child) table.
+pub const SERVER_ENTRY: (&str, Entry) = ("shmring-manager-server", server_entry);
+
+fn server_entry(args: &[String]) -> i32 {
+    let run = || -> Result<(), String> {
+        let addr: Address = args
+            .first()
+            .ok_or("no address argument")?
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let mut msg = Vec::new();
+        std::io::stdin().read_to_end(&mut msg).map_err(|e| e.to_string())?;
+        let key = match msg.split_first() {
+            Some((1, key)) => Some(key),
+            _ => None,
+        };
+        let server = Manager::serve(&addr, key).map_err(|e| e.to_string())?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{LISTENING}{}", server.address())
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())?;
+        drop(out);
+        server.wait();
+        Ok(())
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("shmring manager server: {e}");
+            println!("failed: {e}");
+            1
+        }
+    }
+}
+
+/// A server running in a child process, from [`Manager::start`].
+#[derive(Debug)]
+pub struct ManagerProcess {
+    process: Process,
+    address: Address,
+}
+
+impl ManagerProcess {
+    /// The address the server listens at (for TCP port 0, the port chosen).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// Stop the server: SIGKILL the child and reap it. Its clients' next calls return
+    /// [`ManagerError::ManagerGone`].
+    pub fn shutdown(mut self) -> Result<(), ManagerError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), ManagerError> {
+        if self.process.is_alive() {
+            self.process.kill().map_err(|e| ManagerError::Start(e.to_string()))?;
+        }
+        self.process
+            .join()
+            .map(drop)
+            .map_err(|e| ManagerError::Start(e.to_string()))
+    }
+}
+
+impl Drop for ManagerProcess {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,470 @@
+//! The server: named objects in this process, each client connection served by its own
+//! thread.
+//!
+//! Objects live in a registry (`name -> (kind, id)`) and a table of `id -> object`,
+//! each object behind its own mutex, so clients working on different objects do not
+//! wait for each other, and a client that is slow to send or to read its replies only
+//! holds up its own thread. Every write to a dict gives the key a fresh version from a
+//! per-dict counter (never reused, so a key removed and inserted again does not look
+//! unchanged); `CompareAndSet` compares it.
+
+use super::cache::VersionTable;
+use super::protocol::{DictOp, Kind, ListOp, Reply, Request};
+use crate::ConnError;
+use crate::handoff::{self, Parcel};
+use crate::net::{Address, Listener, NetOptions, SocketConnection};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the accept loop looks at the shutdown flag.
+const ACCEPT_NAP: Duration = Duration::from_millis(100);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while serving one request leaves consistent maps (every operation is a
+    // single map call): keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct DictState {
+    map: HashMap<Vec<u8>, (Vec<u8>, u64)>,
+    next_version: u64,
+    /// The bucket counters of the clients' caches, once one asked (`cache.rs`).
+    table: Option<VersionTable>,
+}
+
+impl DictState {
+    fn version(&mut self) -> u64 {
+        self.next_version += 1;
+        self.next_version
+    }
+
+    /// Every change of the map goes through `insert` and `remove`, which tell the
+    /// caches after the change (the reply goes out after them).
+    fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) -> Option<Vec<u8>> {
+        let ver = self.version();
+        let old = self.map.insert(k.clone(), (v, ver)).map(|(old, _)| old);
+        if let Some(t) = &self.table {
+            t.bump(&k);
+        }
+        old
+    }
+
+    fn remove(&mut self, k: &[u8]) -> Option<Vec<u8>> {
+        let old = self.map.remove(k).map(|(v, _)| v);
+        if let (Some(t), Some(_)) = (&self.table, &old) {
+            t.bump(k);
+        }
+        old
+    }
+
+    fn apply(&mut self, op: DictOp) -> Reply {
+        match op {
+            DictOp::Get(k) => Reply::Value(self.map.get(&k).map(|(v, _)| v.clone())),
+            DictOp::GetVersioned(k) => Reply::Versioned(self.map.get(&k).cloned()),
+            DictOp::Insert(k, v) => Reply::Value(self.insert(k, v)),
+            DictOp::Remove(k) => Reply::Value(self.remove(&k)),
+            DictOp::GetCached(k) => Reply::Cached {
+                value: self.map.get(&k).map(|(v, _)| v.clone()),
+                version: self.table.as_ref().map_or(0, |t| t.load(&k)),
+            },
+            DictOp::Contains(k) => Reply::Bool(self.map.contains_key(&k)),
+            DictOp::Len => Reply::Len(self.map.len() as u64),
+            DictOp::Keys => Reply::Many(self.map.keys().cloned().collect()),
+            DictOp::Values => Reply::Many(self.map.values().map(|(v, _)| v.clone()).collect()),
+            DictOp::Items => Reply::Pairs(self.map.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect()),
+            DictOp::Update(pairs) => {
+                for (k, v) in pairs {
+                    self.insert(k, v);
+                }
+                Reply::Ok
+            }
+            DictOp::Clear => {
+                self.map.clear();
+                if let Some(t) = &self.table {
+                    t.bump_all();
+                }
+                Reply::Ok
+            }
+            DictOp::GetOrInsert(k, v) => {
+                if let Some((cur, _)) = self.map.get(&k) {
+                    return Reply::Value(Some(cur.clone()));
+                }
+                self.insert(k, v.clone());
+                Reply::Value(Some(v))
+            }
+            DictOp::CompareAndSet { key, expected, new } => {
+                let current = self.map.get(&key).map(|(_, ver)| *ver);
+                if current != expected {
+                    return Reply::Cas {
+                        done: false,
+                        current: self.map.get(&key).cloned(),
+                    };
+                }
+                match new {
+                    Some(v) => {
+                        self.insert(key, v);
+                    }
+                    None => {
+                        self.remove(&key);
+                    }
+                }
+                Reply::Cas {
+                    done: true,
+                    current: None,
+                }
+            }
+        }
+    }
+}
+
+fn apply_list(list: &mut Vec<Vec<u8>>, op: ListOp) -> Reply {
+    let len = list.len() as u64;
+    let out_of_range = |index| Reply::IndexOutOfRange { index, len };
+    match op {
+        ListOp::Push(v) => {
+            list.push(v);
+            Reply::Ok
+        }
+        ListOp::Extend(vs) => {
+            list.extend(vs);
+            Reply::Ok
+        }
+        ListOp::Get(i) => Reply::Value(usize::try_from(i).ok().and_then(|i| list.get(i)).cloned()),
+        ListOp::Set(i, v) => match usize::try_from(i).ok().and_then(|i| list.get_mut(i)) {
+            Some(slot) => Reply::Value(Some(std::mem::replace(slot, v))),
+            None => out_of_range(i),
+        },
+        ListOp::Pop => Reply::Value(list.pop()),
+        ListOp::Insert(i, v) if i <= len => {
+            list.insert(i as usize, v);
+            Reply::Ok
+        }
+        ListOp::Insert(i, _) => out_of_range(i),
+        ListOp::Remove(i) if i < len => Reply::Value(Some(list.remove(i as usize))),
+        ListOp::Remove(i) => out_of_range(i),
+        ListOp::Len => Reply::Len(len),
+        ListOp::ToVec => Reply::Many(list.clone()),
+    }
+}
+
+enum Object {
+    Dict(Box<Mutex<DictState>>),
+    List(Mutex<Vec<Vec<u8>>>),
+    /// A lock: the id of the connection holding it, and a condition to wait for it.
+    Lock(Mutex<Option<u64>>, Condvar),
+}
+
+#[derive(Default)]
+struct Registry {
+    names: HashMap<String, (Kind, u32)>,
+    objects: Vec<Arc<Object>>,
+}
+
+/// What the connection threads share.
+#[derive(Default)]
+struct State {
+    registry: Mutex<Registry>,
+    stop: AtomicBool,
+    /// A duplicate of each open connection's socket, to `shutdown(2)` it on stop.
+    conns: Mutex<HashMap<u64, OwnedFd>>,
+    /// Whether clients connect over a Unix socket (on this machine: caches offered).
+    unix: bool,
+}
+
+impl State {
+    fn object(&self, id: u32) -> Option<Arc<Object>> {
+        lock(&self.registry).objects.get(id as usize).cloned()
+    }
+
+    fn handle(&self, req: Request) -> Reply {
+        match req {
+            Request::Open { kind, name } => {
+                let mut reg = lock(&self.registry);
+                if let Some(&(found, id)) = reg.names.get(&name) {
+                    return if found == kind {
+                        Reply::Opened { id }
+                    } else {
+                        Reply::WrongKind { name, found }
+                    };
+                }
+                let Ok(id) = u32::try_from(reg.objects.len()) else {
+                    return Reply::BadRequest("too many objects".into());
+                };
+                let obj = match kind {
+                    Kind::Dict | Kind::Namespace => Object::Dict(Box::default()),
+                    Kind::List => Object::List(Mutex::default()),
+                    Kind::Lock => Object::Lock(Mutex::new(None), Condvar::new()),
+                };
+                reg.objects.push(Arc::new(obj));
+                reg.names.insert(name, (kind, id));
+                Reply::Opened { id }
+            }
+            Request::Dict { id, op } => match self.object(id).as_deref() {
+                Some(Object::Dict(d)) => lock(d).apply(op),
+                _ => Reply::BadRequest(format!("no dict with id {id}")),
+            },
+            Request::OpenCache { .. } | Request::Acquire { .. } | Request::Release { .. } => {
+                Reply::BadRequest("a connection's request outside its connection".into())
+            }
+            Request::List { id, op } => match self.object(id).as_deref() {
+                Some(Object::List(l)) => apply_list(&mut lock(l), op),
+                _ => Reply::BadRequest(format!("no list with id {id}")),
+            },
+        }
+    }
+
+    /// Hand `id`'s version table to the client over its Unix socket: the parcel (the
+    /// segment, or no descriptor if there is none to give), then the reply. The
+    /// client reads them in that order, so its connection's read-ahead never takes
+    /// the parcel's bytes (and drops its descriptor).
+    fn open_cache(&self, conn: &SocketConnection, id: u32) -> Reply {
+        let table = match self.object(id).as_deref() {
+            _ if !self.unix => Err("caches are for Unix-socket clients".to_string()),
+            Some(Object::Dict(d)) => {
+                let mut d = lock(d);
+                if d.table.is_none() {
+                    match VersionTable::create() {
+                        Ok(t) => d.table = Some(t),
+                        Err(e) => return self.no_cache(conn, e),
+                    }
+                }
+                d.table.as_ref().map_or(Err("no table".into()), VersionTable::share)
+            }
+            _ => Err(format!("no dict with id {id}")),
+        };
+        match table {
+            Ok(seg) => match handoff::send(conn.as_fd(), seg) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::BadRequest(format!("cannot hand over the version table: {e}")),
+            },
+            Err(why) => self.no_cache(conn, why),
+        }
+    }
+
+    /// An empty parcel where the table would be, then the reason.
+    fn no_cache(&self, conn: &SocketConnection, why: String) -> Reply {
+        let empty = Parcel {
+            kind: handoff::Kind::Segment,
+            meta: 0,
+            fds: Vec::new(),
+        };
+        let _ = handoff::send_parcel(conn.as_fd(), &empty);
+        Reply::BadRequest(why)
+    }
+
+    /// Take lock `id` for connection `conn`, waiting at most `wait` (in slices, to see a
+    /// shutdown).
+    fn acquire(&self, id: u32, conn: u64, wait: Duration, held: &mut Vec<u32>) -> Reply {
+        let Some(obj) = self.object(id) else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let Object::Lock(holder, cv) = &*obj else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let deadline = std::time::Instant::now() + wait;
+        let mut h = lock(holder);
+        while h.is_some() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                return Reply::Bool(false);
+            }
+            h = cv
+                .wait_timeout(h, left.min(ACCEPT_NAP))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *h = Some(conn);
+        held.push(id);
+        Reply::Bool(true)
+    }
+
+    /// Release lock `id` if connection `conn` holds it.
+    fn release(&self, id: u32, conn: u64, held: &mut Vec<u32>) -> Reply {
+        let Some(obj) = self.object(id) else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let Object::Lock(holder, cv) = &*obj else {
+            return Reply::BadRequest(format!("no lock with id {id}"));
+        };
+        let mut h = lock(holder);
+        if *h != Some(conn) {
+            return Reply::NotOwner;
+        }
+        *h = None;
+        cv.notify_one();
+        if let Some(i) = held.iter().position(|&x| x == id) {
+            held.swap_remove(i);
+        }
+        Reply::Ok
+    }
+
+    /// Serve one connection; when it ends (the client closed it, died, or the server
+    /// stops), release the locks it held.
+    fn serve(&self, conn: SocketConnection, conn_id: u64) {
+        let mut held = Vec::new();
+        self.serve_requests(conn, conn_id, &mut held);
+        for id in held.clone() {
+            self.release(id, conn_id, &mut held);
+        }
+    }
+
+    fn serve_requests(&self, mut conn: SocketConnection, conn_id: u64, held: &mut Vec<u32>) {
+        loop {
+            let reply = match conn.recv::<Request>() {
+                Ok(Request::OpenCache { id }) => self.open_cache(&conn, id),
+                Ok(Request::Acquire { id, wait_ms }) => self.acquire(id, conn_id, Duration::from_millis(wait_ms), held),
+                Ok(Request::Release { id }) => self.release(id, conn_id, held),
+                Ok(req) => self.handle(req),
+                // A message that is not a request: say so, keep the connection.
+                Err(ConnError::Codec(e)) => Reply::BadRequest(e.to_string()),
+                Err(ConnError::MessageTooLarge { len, max }) => {
+                    Reply::BadRequest(format!("request of {len} bytes exceeds the server's limit of {max}"))
+                }
+                // An interrupt of this process is for its owner's code, not for the
+                // server threads: the owner stops the server with `shutdown`.
+                Err(ConnError::Interrupted) if !self.stop.load(Ordering::Relaxed) => {
+                    std::thread::sleep(ACCEPT_NAP);
+                    continue;
+                }
+                // Disconnected, shut down, a broken stream: this client is done.
+                Err(_) => return,
+            };
+            match conn.send(&reply) {
+                Ok(()) => {}
+                // Refused before a byte went out (a snapshot past the message limit):
+                // the stream is intact, say why instead.
+                Err(ConnError::MessageTooLarge { len, max }) => {
+                    let why = format!("the reply of {len} bytes exceeds the message limit of {max}");
+                    if conn.send(&Reply::BadRequest(why)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A server running on threads of this process, returned by
+/// [`Manager::serve`](super::Manager::serve). Dropping it shuts the server down.
+///
+/// ```
+/// use shmring::manager::Manager;
+/// use shmring::net::Address;
+///
+/// let server = Manager::serve(&"127.0.0.1:0".parse::<Address>()?, Some(b"key"))?;
+/// let addr = server.address().clone(); // the port the kernel chose
+/// let m = Manager::connect(&addr, Some(b"key"))?;
+/// m.dict::<String, u32>("d")?.insert(&"a".into(), &1)?;
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ServerHandle {
+    address: Address,
+    state: Arc<State>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").field("address", &self.address).finish()
+    }
+}
+
+impl ServerHandle {
+    pub(crate) fn start(addr: &Address, authkey: Option<&[u8]>, opts: &NetOptions) -> Result<Self, String> {
+        let listener = Listener::bind_with(addr, authkey, opts).map_err(|e| e.to_string())?;
+        let address = listener.local_addr().clone();
+        let state = Arc::new(State {
+            unix: !matches!(address, Address::Tcp { .. }),
+            ..State::default()
+        });
+        let st = state.clone();
+        let accept = std::thread::Builder::new()
+            .name("shmring-manager-accept".into())
+            .spawn(move || accept_loop(listener, st))
+            .map_err(|e| format!("spawn the manager's accept thread: {e}"))?;
+        Ok(ServerHandle {
+            address,
+            state,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address clients connect to (for TCP port 0, the port the kernel chose).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Stop accepting, close every client connection (their next calls return
+    /// [`ManagerError::ManagerGone`](super::ManagerError::ManagerGone)), and wait for
+    /// the accept thread. The objects are dropped with the last connection thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.state.stop.store(true, Ordering::Relaxed);
+        for fd in lock(&self.state.conns).values() {
+            let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+        }
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Serve until the process ends (for a server process whose only job this is).
+    pub fn wait(mut self) {
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(listener: Listener, state: Arc<State>) {
+    let mut next_id = 0u64;
+    while !state.stop.load(Ordering::Relaxed) {
+        let conn = match listener.accept_timeout(ACCEPT_NAP) {
+            Ok(c) => c,
+            // No client yet; or a client that failed its handshake (wrong key, not our
+            // protocol, silent): the listener serves the next one.
+            Err(ConnError::Interrupted) => {
+                std::thread::sleep(ACCEPT_NAP);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let id = next_id;
+        next_id += 1;
+        if let Ok(fd) = conn.as_fd().try_clone_to_owned() {
+            lock(&state.conns).insert(id, fd);
+        }
+        // A shutdown that ran between the check above and the registration did not
+        // see this connection: close it here.
+        if state.stop.load(Ordering::Relaxed) {
+            lock(&state.conns).remove(&id);
+            break;
+        }
+        let st = state.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("shmring-manager-conn-{id}"))
+            .spawn(move || {
+                st.serve(conn, id);
+                lock(&st.conns).remove(&id);
+            });
+        if spawned.is_err() {
+            lock(&state.conns).remove(&id);
+        }
+    }
+}
