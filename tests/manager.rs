@@ -419,6 +419,40 @@ fn a_stalled_client_does_not_block_the_others() {
     );
 }
 
+/// A client stuck in its authkey handshake (connected, silent) does not keep others
+/// from connecting: the server runs each handshake on the connection's own thread.
+/// The server's handshake timeout (60 s) is far longer than the second client's (5 s),
+/// so a server that ran handshakes in its accept loop would fail the second connect.
+#[test]
+fn a_client_silent_in_its_handshake_does_not_block_new_clients() {
+    let _w = Watchdog::new(
+        "a_client_silent_in_its_handshake_does_not_block_new_clients",
+        Duration::from_secs(60),
+    );
+    let addr = abstract_addr("mgr-handshake-stall");
+    let opts = shmring::net::NetOptions::default().handshake_timeout(Duration::from_secs(60));
+    let server = Manager::serve_with(&addr, Some(b"key"), &opts).unwrap();
+    let Address::Abstract(name) = &addr else { unreachable!() };
+    let raw = {
+        use std::os::linux::net::SocketAddrExt;
+        let sa = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        std::os::unix::net::UnixStream::connect_addr(&sa).unwrap()
+    };
+    // Let the server take the silent connection first.
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let m = Manager::connect(&addr, Some(b"key")).expect("a second client connects while the first is silent");
+    let d = m.dict::<u32, u32>("d").unwrap();
+    d.insert(&1, &2).unwrap();
+    assert_eq!(d.get(&1).unwrap(), Some(2));
+    eprintln!(
+        "connected and served beside a client silent in its handshake in {:?}",
+        t.elapsed()
+    );
+    drop(raw);
+    server.shutdown();
+}
+
 // ---------------------------------------------------------------------------------------
 // Messages past the limit: an error for that call, the connection intact
 

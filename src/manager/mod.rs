@@ -64,8 +64,7 @@
 //!
 //! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
 //! `Value` objects (the server-side lock, [`LockProxy`], is here); caches of lists
-//! and namespaces. While a client runs its authkey handshake (at most [`NetOptions::handshake_timeout`]) the
-//! server accepts no other client; connected clients are not held up.
+//! and namespaces.
 //!
 //! ```
 //! use shmring::manager::Manager;

@@ -435,10 +435,11 @@ impl Drop for ServerHandle {
 fn accept_loop(listener: Listener, state: Arc<State>) {
     let mut next_id = 0u64;
     while !state.stop.load(Ordering::Relaxed) {
-        let conn = match listener.accept_timeout(ACCEPT_NAP) {
+        // The handshake runs on the connection's thread (below): a silent or slow
+        // client delays nobody else, not even clients connecting after it.
+        let pending = match listener.accept_pending_timeout(ACCEPT_NAP) {
             Ok(c) => c,
-            // No client yet; or a client that failed its handshake (wrong key, not our
-            // protocol, silent): the listener serves the next one.
+            // No client yet: look at the stop flag again.
             Err(ConnError::Interrupted) => {
                 std::thread::sleep(ACCEPT_NAP);
                 continue;
@@ -447,7 +448,7 @@ fn accept_loop(listener: Listener, state: Arc<State>) {
         };
         let id = next_id;
         next_id += 1;
-        if let Ok(fd) = conn.as_fd().try_clone_to_owned() {
+        if let Ok(fd) = pending.as_fd().try_clone_to_owned() {
             lock(&state.conns).insert(id, fd);
         }
         // A shutdown that ran between the check above and the registration did not
@@ -460,7 +461,11 @@ fn accept_loop(listener: Listener, state: Arc<State>) {
         let spawned = std::thread::Builder::new()
             .name(format!("shmring-manager-conn-{id}"))
             .spawn(move || {
-                st.serve(conn, id);
+                // A client that fails its handshake (wrong key, not our protocol,
+                // silent past the handshake timeout) is dropped; nobody waited for it.
+                if let Ok(conn) = pending.handshake() {
+                    st.serve(conn, id);
+                }
                 lock(&st.conns).remove(&id);
             });
         if spawned.is_err() {

@@ -163,7 +163,25 @@ impl Listener {
         self.accept_until(Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future)))
     }
 
+    /// Wait for a client to connect, but do not run the handshake: the returned
+    /// [`PendingConnection`] runs it with [`PendingConnection::handshake`], e.g. on the
+    /// thread that will serve the client, so that a slow or silent client delays nobody
+    /// else. Errors as [`Listener::accept`] before the handshake.
+    pub fn accept_pending(&self) -> std::result::Result<PendingConnection, ConnError> {
+        self.pending_until(None)
+    }
+
+    /// [`Listener::accept_pending`], waiting at most `timeout` for a client to connect
+    /// ([`ConnError::Timeout`]).
+    pub fn accept_pending_timeout(&self, timeout: Duration) -> std::result::Result<PendingConnection, ConnError> {
+        self.pending_until(Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future)))
+    }
+
     fn accept_until(&self, deadline: Option<Instant>) -> std::result::Result<SocketConnection, ConnError> {
+        self.pending_until(deadline)?.handshake()
+    }
+
+    fn pending_until(&self, deadline: Option<Instant>) -> std::result::Result<PendingConnection, ConnError> {
         let fd = loop {
             let accepted = match &self.inner {
                 Inner::Unix(l) => l.accept().map(|(s, _)| OwnedFd::from(s)),
@@ -195,8 +213,45 @@ impl Listener {
             poll_fd(self.as_fd(), libc::POLLIN, nap).map_err(|e| io_err("poll", e))?;
         };
         // The accepted socket is blocking (accept4 does not inherit O_NONBLOCK).
-        let mut conn = SocketConnection::new(fd, self.opts.max_message_len);
-        auth::server(&mut conn, self.authkey.as_deref(), self.opts.handshake_timeout)?;
+        Ok(PendingConnection {
+            conn: SocketConnection::new(fd, self.opts.max_message_len),
+            authkey: self.authkey.clone(),
+            timeout: self.opts.handshake_timeout,
+        })
+    }
+}
+
+/// A client accepted by [`Listener::accept_pending`] whose handshake has not run yet.
+/// No user data can be sent or received before [`PendingConnection::handshake`]
+/// succeeds; dropping it closes the socket.
+///
+/// ```
+/// use shmring::net::{Address, Client, Listener};
+///
+/// let name = format!("shmring-doc-pending-{}", std::process::id());
+/// let l = Listener::bind(&Address::Abstract(name.clone()), Some(b"key"))?;
+/// let client = std::thread::spawn(move || Client::connect(&Address::Abstract(name), Some(b"key")));
+/// let pending = l.accept_pending()?;
+/// // e.g. hand `pending` to the thread that will serve this client
+/// let mut conn = std::thread::spawn(move || pending.handshake()).join().unwrap()?;
+/// let mut c = client.join().unwrap()?;
+/// c.send(&7u32)?;
+/// assert_eq!(conn.recv::<u32>()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PendingConnection {
+    conn: SocketConnection,
+    authkey: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl PendingConnection {
+    /// Run the server side of the handshake (at most the listener's
+    /// [`NetOptions::handshake_timeout`]); the errors of [`Listener::accept`].
+    pub fn handshake(self) -> std::result::Result<SocketConnection, ConnError> {
+        let mut conn = self.conn;
+        auth::server(&mut conn, self.authkey.as_deref(), self.timeout)?;
         Ok(conn)
     }
 }
@@ -226,6 +281,12 @@ fn replace_stale(addr: &Address, path: &PathBuf) -> Result<()> {
             std::fs::remove_file(path).map_err(|e| bind_err(addr, e))
         }
         Err(e) => Err(bind_err(addr, e)),
+    }
+}
+
+impl AsFd for PendingConnection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.conn.as_fd()
     }
 }
 

@@ -82,7 +82,7 @@ mod listener;
 
 pub use addr::{Address, AddressParseError};
 pub use conn::SocketConnection;
-pub use listener::{Client, Listener};
+pub use listener::{Client, Listener, PendingConnection};
 
 use std::time::Duration;
 
