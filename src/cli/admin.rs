@@ -50,10 +50,29 @@ pub(crate) struct SegmentView {
     pub in_use: bool,
     /// Why some details are missing (e.g. permission denied, a corrupt header).
     pub error: Option<String>,
+    /// The ring's or queue's report the view was made from (for `stat`'s counters).
+    #[serde(skip)]
+    pub detail: Detail,
+}
+
+/// The structure-specific report behind a [`SegmentView`].
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Detail {
+    /// Not a ring or queue, not ready, or unreadable.
+    #[default]
+    None,
+    Spsc(spsc::RingReport),
+    Mpmc(mpmc::QueueReport),
 }
 
 /// Look at the file `name` in `/dev/shm`.
 pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
+    view_with(name, &inspect::Attachments::scan())
+}
+
+/// [`view`] with the processes' attachments already read (one `/proc` pass for many
+/// names).
+fn view_with(name: &str, attached: &inspect::Attachments) -> shmring::Result<SegmentView> {
     let probe = inspect::probe(name)?;
     let mut v = empty_view(name);
     let info: HeaderInfo = match probe {
@@ -97,6 +116,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
                             state,
                         });
                     }
+                    v.detail = Detail::Spsc(r);
                 }
                 Err(e) => v.error = Some(e.to_string()),
             },
@@ -110,6 +130,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
                         alive: p.alive,
                         state: if p.alive { "alive" } else { "dead" },
                     }));
+                    v.detail = Detail::Mpmc(r);
                 }
                 Err(e) => v.error = Some(e.to_string()),
             },
@@ -120,7 +141,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
         v.fill = Some(if c == 0 { 0.0 } else { u as f64 / c as f64 });
     }
     let me = std::process::id();
-    for pid in inspect::attached_processes(name) {
+    for &pid in attached.of(name) {
         if pid != me && !v.parties.iter().any(|p| p.pid == pid && p.alive) {
             v.parties.push(PartyView {
                 role: "process".into(),
@@ -137,6 +158,7 @@ pub(crate) fn view(name: &str) -> shmring::Result<SegmentView> {
 /// Every file in `/dev/shm` (`all`) or every shmring segment, viewed.
 pub(crate) fn scan(all: bool) -> Result<Vec<SegmentView>> {
     let mut out = Vec::new();
+    let attached = inspect::Attachments::scan();
     for name in inspect::list()? {
         if shmring::shm::validate_name(&name).is_err() {
             if all {
@@ -148,7 +170,7 @@ pub(crate) fn scan(all: bool) -> Result<Vec<SegmentView>> {
             }
             continue;
         }
-        match view(&name) {
+        match view_with(&name, &attached) {
             Ok(v) if v.shmring || all => out.push(v),
             Ok(_) => {}
             // Gone between the listing and the probe.
@@ -178,6 +200,7 @@ fn empty_view(name: &str) -> SegmentView {
         parties: Vec::new(),
         in_use: false,
         error: None,
+        detail: Detail::None,
     }
 }
 

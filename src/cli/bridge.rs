@@ -6,6 +6,7 @@
 //! little-endian length, then the bytes). In send/recv mode nothing but data goes to
 //! stdout; progress and errors go to stderr.
 
+use super::admin::Detail;
 use super::bench::parse_size;
 use super::{Result, err};
 use shmring::ring::{mpmc, spsc};
@@ -375,13 +376,15 @@ fn counters(name: &str) -> Result<(String, Vec<(&'static str, u64)>)> {
     if !v.shmring {
         return Err(err(format!("{name} is not a shmring segment")));
     }
+    if let Some(e) = &v.error {
+        return Err(err(format!("{name}: {e}")));
+    }
     let mut head = format!("{name}: {} segment, {} bytes", v.kind, v.size);
     for p in &v.parties {
         head.push_str(&format!("\n  {} {} {}", p.role, p.pid, p.state));
     }
-    let c = match inspect::probe(name)? {
-        Probe::Shmring(info) if info.segment_kind() == Some(SegmentKind::SpscRing) && info.is_ready() => {
-            let r = spsc::inspect(name)?;
+    let c = match &v.detail {
+        Detail::Spsc(r) => {
             let s = r.stats;
             vec![
                 ("capacity bytes", s.capacity),
@@ -394,8 +397,7 @@ fn counters(name: &str) -> Result<(String, Vec<(&'static str, u64)>)> {
                 ("consumer waits (empty)", s.empty_waits),
             ]
         }
-        Probe::Shmring(info) if info.segment_kind() == Some(SegmentKind::MpmcQueue) && info.is_ready() => {
-            let r = mpmc::inspect(name)?;
+        Detail::Mpmc(r) => {
             let s = r.stats;
             vec![
                 ("slots", s.slots),
@@ -409,7 +411,7 @@ fn counters(name: &str) -> Result<(String, Vec<(&'static str, u64)>)> {
                 ("parties attached", u64::from(s.parties)),
             ]
         }
-        _ => Vec::new(),
+        Detail::None => Vec::new(),
     };
     Ok((head, c))
 }

@@ -34,6 +34,7 @@ use super::name::validate_name;
 use crate::{Error, Result};
 use rustix::fs::Mode;
 use rustix::io::Errno;
+use std::collections::{BTreeSet, HashMap};
 
 /// The directory named segments live in.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -132,47 +133,63 @@ pub fn parse_header(b: &[u8; HEADER_SIZE]) -> Option<HeaderInfo> {
 
 /// The pids of the processes that map `/dev/shm/name` or hold a descriptor of it,
 /// sorted, this process included if it does. Processes whose `/proc` entries this user
-/// cannot read are not seen.
+/// cannot read are not seen. For many names, scan once with [`Attachments::scan`].
 pub fn attached_processes(name: &str) -> Vec<u32> {
-    let path = format!("{SHM_DIR}/{name}");
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = procs
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|&pid| maps_file(pid, &path) || holds_fd(pid, &path))
-        .collect();
-    pids.sort_unstable();
-    pids
+    Attachments::scan().of(name).to_vec()
 }
 
-/// Whether `/proc/pid/maps` has a mapping of `path` (deleted or not).
-fn maps_file(pid: u32, path: &str) -> bool {
-    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-        return false;
-    };
-    maps.lines().any(|l| {
-        // The path is the last field; an unlinked file shows " (deleted)" after it.
-        l.split_once(" /")
-            .map(|(_, p)| {
-                let p = format!("/{p}");
-                p == path || p.strip_suffix(" (deleted)") == Some(path)
-            })
-            .unwrap_or(false)
-    })
-}
+/// Which processes map or hold a descriptor of each file in [`SHM_DIR`]: one pass over
+/// `/proc/*/maps` and `/proc/*/fd` (what `fuser` does), for all names at once.
+#[derive(Debug, Clone, Default)]
+pub struct Attachments(HashMap<String, Vec<u32>>);
 
-/// Whether a descriptor in `/proc/pid/fd` points at `path`.
-fn holds_fd(pid: u32, path: &str) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.filter_map(|e| e.ok()).any(|e| {
-        std::fs::read_link(e.path())
-            .map(|t| t.as_os_str() == path)
-            .unwrap_or(false)
-    })
+impl Attachments {
+    /// Read `/proc` once. Processes whose entries this user cannot read are not seen.
+    pub fn scan() -> Self {
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return Attachments(by_name);
+        };
+        let prefix = format!("{SHM_DIR}/");
+        let pids = procs
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()));
+        for pid in pids {
+            let mut names = BTreeSet::new();
+            if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+                // The path is the last field; an unlinked file shows " (deleted)" after it.
+                for l in maps.lines() {
+                    if let Some((_, p)) = l.split_once(" /") {
+                        let p = p.strip_suffix(" (deleted)").unwrap_or(p);
+                        if let Some(n) = p.strip_prefix(&prefix[1..]) {
+                            names.insert(n.to_owned());
+                        }
+                    }
+                }
+            }
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                for e in fds.filter_map(|e| e.ok()) {
+                    if let Ok(t) = std::fs::read_link(e.path())
+                        && let Some(n) = t.to_str().and_then(|t| t.strip_prefix(&prefix))
+                    {
+                        names.insert(n.to_owned());
+                    }
+                }
+            }
+            for n in names {
+                by_name.entry(n).or_default().push(pid);
+            }
+        }
+        for pids in by_name.values_mut() {
+            pids.sort_unstable();
+        }
+        Attachments(by_name)
+    }
+
+    /// The pids attached to `name`, sorted (empty if none).
+    pub fn of(&self, name: &str) -> &[u32] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
 #[cfg(test)]
