@@ -274,6 +274,19 @@ pub fn queue(pid: u32, signal: i32, value: i32) -> Result<(), SignalError> {
     Ok(())
 }
 
+/// How long a receive may still sleep. `deadline`: `None` do not wait (`Empty`);
+/// `Some(None)` no limit; `Some(Some(t))` until `t` (`Timeout` once it passed).
+fn time_left(deadline: Option<Option<std::time::Instant>>) -> Result<Option<std::time::Duration>, SignalRecvError> {
+    match deadline {
+        None => Err(SignalRecvError::Empty),
+        Some(None) => Ok(None),
+        Some(Some(d)) => match d.checked_duration_since(std::time::Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(SignalRecvError::Timeout),
+        },
+    }
+}
+
 /// Sleep until `fd` is readable, at most `timeout` (`None`: no limit; rounded up to
 /// whole milliseconds). A signal (`EINTR`) or an error ends the sleep early: callers
 /// loop, re-checking their state.

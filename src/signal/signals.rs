@@ -131,14 +131,7 @@ impl Signals {
             if !self.queue.is_empty() {
                 continue;
             }
-            let timeout = match deadline {
-                None => return Err(SignalRecvError::Empty),
-                Some(None) => None,
-                Some(Some(d)) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(SignalRecvError::Timeout),
-                },
-            };
+            let timeout = super::time_left(deadline)?;
             super::poll_in(self.delivery.get_read(), timeout);
         }
     }

@@ -135,14 +135,7 @@ impl ValueSignals {
                 // EAGAIN: empty. (Nothing else is expected of a pipe we own.)
                 Err(_) => {}
             }
-            let timeout = match deadline {
-                None => return Err(SignalRecvError::Empty),
-                Some(None) => None,
-                Some(Some(d)) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(SignalRecvError::Timeout),
-                },
-            };
+            let timeout = super::time_left(deadline)?;
             super::poll_in(&self.read, timeout);
         }
     }
