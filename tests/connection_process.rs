@@ -26,12 +26,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 /// Serializes "dup inheritable descriptors, spawn, close them": a child spawned by one
 /// test must not inherit another test's descriptors (it would hold that end's liveness
 /// lock, hiding the death of the process that should be its only holder).
@@ -124,7 +118,7 @@ fn ping_pong_peer() -> Result<(), String> {
 #[test]
 fn duplex_ping_pong_of_100k_typed_messages() {
     const TEST: &str = "duplex_ping_pong_of_100k_typed_messages";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(240));
     let (mut a, b) = pipe_with(true, 1 << 16, &ConnectionOptions::new()).unwrap();
     let peer = spawn_with(TEST, "ping-pong", b, &[]);
@@ -165,7 +159,7 @@ fn big_echo_peer() -> Result<(), String> {
 #[test]
 fn sixteen_mib_messages_through_a_64_kib_ring_both_ways() {
     const TEST: &str = "sixteen_mib_messages_through_a_64_kib_ring_both_ways";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(120));
     let (mut a, b) = pipe_with(true, 1 << 16, &ConnectionOptions::new()).unwrap();
     let mut peer = spawn_with(TEST, "big-echo", b, &[]);
@@ -220,7 +214,7 @@ fn feeder_peer() -> Result<(), String> {
 #[test]
 fn wait_over_8_connections_fed_by_8_processes() {
     const TEST: &str = "wait_over_8_connections_fed_by_8_processes";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(180));
     let mut conns = Vec::new();
     let mut peers = Vec::new();
@@ -289,7 +283,7 @@ fn one_way_reader_peer() -> Result<(), String> {
 #[test]
 fn one_way_pipe_across_processes() {
     const TEST: &str = "one_way_pipe_across_processes";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let (r, mut w) = pipe_with(false, 4096, &ConnectionOptions::new()).unwrap();
     let mut peer = spawn_with(TEST, "one-way-reader", r, &[]);
@@ -323,7 +317,7 @@ fn named_opener_peer() -> Result<(), String> {
 #[test]
 fn named_connection_opened_by_another_process() {
     const TEST: &str = "named_connection_opened_by_another_process";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let name = unique_name("conn-named");
     let mut a = Connection::create(&name, 1 << 14).unwrap();
@@ -361,7 +355,7 @@ fn sleeper_peer() -> Result<(), String> {
 #[test]
 fn killed_peer_is_disconnected_and_ready() {
     const TEST: &str = "killed_peer_is_disconnected_and_ready";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let (mut a, b) = pipe_with(true, 1 << 16, &ConnectionOptions::new()).unwrap();
     let (c, _d) = pipe_with(true, 1 << 12, &ConnectionOptions::new()).unwrap();
@@ -431,7 +425,7 @@ fn limits_peer() -> Result<(), String> {
 #[test]
 fn message_too_large_both_ways_across_processes() {
     const TEST: &str = "message_too_large_both_ways_across_processes";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let opts = ConnectionOptions::new().max_message_len(PARENT_MAX);
     let (mut a, b) = pipe_with(true, 1 << 14, &opts).unwrap();
@@ -492,7 +486,7 @@ fn echo_peer() -> Result<(), String> {
 #[ignore]
 fn wake_up_latency_of_wait_vs_recv() {
     const TEST: &str = "wake_up_latency_of_wait_vs_recv";
-    dispatch();
+    common::dispatch(run_peer);
     const ROUNDS: usize = 3000;
     for (mode, strategy) in [
         ("wait", "blocking"),

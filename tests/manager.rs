@@ -27,12 +27,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -68,7 +62,7 @@ fn incrementer_peer() -> Result<(), String> {
 
 #[test]
 fn four_processes_increment_one_key_exactly() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("four_processes_increment_one_key_exactly", Duration::from_secs(300));
     let addr = abstract_addr("mgr-incr");
     let server = Manager::serve(&addr, Some(KEY)).unwrap();
@@ -138,7 +132,7 @@ fn remote_user_peer() -> Result<(), String> {
 
 #[test]
 fn remote_use_over_tcp_with_an_authkey() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("remote_use_over_tcp_with_an_authkey", Duration::from_secs(60));
     let server = Manager::serve(&"127.0.0.1:0".parse().unwrap(), Some(KEY)).unwrap();
     let addr = server.address().clone();
@@ -173,7 +167,7 @@ fn server_peer() -> Result<(), String> {
 
 #[test]
 fn a_killed_server_turns_every_call_into_manager_gone() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(
         "a_killed_server_turns_every_call_into_manager_gone",
         Duration::from_secs(60),
@@ -258,7 +252,7 @@ fn writer_peer() -> Result<(), String> {
 
 #[test]
 fn a_cached_get_sees_every_write_that_returned_in_another_process() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(
         "a_cached_get_sees_every_write_that_returned_in_another_process",
         Duration::from_secs(120),
@@ -345,7 +339,7 @@ fn lock_counter_peer() -> Result<(), String> {
 
 #[test]
 fn the_server_lock_excludes_across_processes_and_is_released_when_its_holder_dies() {
-    dispatch();
+    common::dispatch(run_peer);
     const TEST: &str = "the_server_lock_excludes_across_processes_and_is_released_when_its_holder_dies";
     let _w = Watchdog::new(TEST, Duration::from_secs(120));
     let addr = abstract_addr("mgr-lock");

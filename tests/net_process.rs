@@ -26,12 +26,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 /// Serializes spawning: the pipe test hands its child inheritable descriptors, which
 /// no other test's child may inherit.
 static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -162,7 +156,7 @@ fn serve_typed(mut s: SocketConnection) -> Result<u64, String> {
 #[test]
 fn typed_round_trips_across_processes_over_unix_abstract_and_tcp() {
     const TEST: &str = "typed_round_trips_across_processes_over_unix_abstract_and_tcp";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(180));
     let dir = TempDir::new("net-typed");
     for addr in addresses(&dir, "typed") {
@@ -225,7 +219,7 @@ fn wrong_key_client_peer() -> Result<(), String> {
 #[test]
 fn wrong_authkey_rejected_on_both_sides_with_nothing_delivered() {
     const TEST: &str = "wrong_authkey_rejected_on_both_sides_with_nothing_delivered";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let dir = TempDir::new("net-auth");
     for addr in addresses(&dir, "auth") {
@@ -274,7 +268,7 @@ fn silent_client_peer() -> Result<(), String> {
 #[test]
 fn a_silent_client_times_out_in_the_handshake() {
     const TEST: &str = "a_silent_client_times_out_in_the_handshake";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let dir = TempDir::new("net-silent");
     let path = dir.0.join("silent.sock");
@@ -342,7 +336,7 @@ fn hostile_client_peer() -> Result<(), String> {
 #[test]
 fn hostile_frames_are_refused_without_allocating_or_waiting() {
     const TEST: &str = "hostile_frames_are_refused_without_allocating_or_waiting";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     let dir = TempDir::new("net-hostile");
     let path = dir.0.join("hostile.sock");
@@ -434,7 +428,7 @@ fn many_clients_peer() -> Result<(), String> {
 #[test]
 fn thirty_two_concurrent_clients_are_all_served() {
     const TEST: &str = "thirty_two_concurrent_clients_are_all_served";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(120));
     let clients = (CLIENT_PROCS * THREADS_PER_PROC) as usize;
     for addr in [
@@ -543,7 +537,7 @@ fn generic_client_peer() -> Result<(), String> {
 #[test]
 fn one_generic_function_runs_over_a_pipe_and_a_socket() {
     const TEST: &str = "one_generic_function_runs_over_a_pipe_and_a_socket";
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(TEST, Duration::from_secs(60));
     // Over a pipe: the child gets its end as inherited descriptors.
     let (mut a, b) = shmring::pipe(true).unwrap();

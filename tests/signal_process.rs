@@ -31,12 +31,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 /// Serializes "dup inheritable descriptors, spawn, close them" (see
 /// connection_process.rs): a child must not inherit another test's descriptors.
 static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -140,7 +134,7 @@ fn recv_peer() -> Result<(), String> {
 
 #[test]
 fn sigint_ends_a_recv_blocked_in_another_process_with_interrupted() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("sigint recv", Duration::from_secs(60));
     let (rx, mut tx) = pipe(false).unwrap();
     let (r, _) = rx.into_fds();
@@ -206,7 +200,7 @@ fn queue_get_peer() -> Result<(), String> {
 
 #[test]
 fn sigint_ends_a_queue_get_blocked_in_another_process() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("sigint queue get", Duration::from_secs(60));
     let mut q: Queue<u64> = Queue::new(8).unwrap();
     let fd = q.try_clone().unwrap().into_fd();
@@ -260,7 +254,7 @@ fn socket_recv_peer() -> Result<(), String> {
 
 #[test]
 fn sigint_ends_a_socket_recv_blocked_in_another_process() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("sigint socket recv", Duration::from_secs(60));
     let addr: shmring::net::Address = format!("@shmring-test-sigint-{}", std::process::id()).parse().unwrap();
     let listener = shmring::net::Listener::bind(&addr, Some(b"key")).unwrap();
@@ -394,7 +388,7 @@ fn lock_peer() -> Result<(), String> {
 
 #[test]
 fn sigint_ends_a_lock_held_by_the_parent_and_every_other_wait() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("sigint lock", Duration::from_secs(60));
     let m: Mutex<u64> = Mutex::anonymous(0).unwrap();
     let fd = m.as_fd().try_clone_to_owned().unwrap();
@@ -460,7 +454,7 @@ fn signals_peer() -> Result<(), String> {
 
 #[test]
 fn signals_receives_sigusr1_from_another_process_and_close_ends_the_iterator() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("signals", Duration::from_secs(60));
     let mut peer = Peer::spawn(
         "signals_receives_sigusr1_from_another_process_and_close_ends_the_iterator",
@@ -500,7 +494,7 @@ fn values_peer() -> Result<(), String> {
 
 #[test]
 fn sigqueue_values_from_a_child_arrive_in_order_with_its_pid() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("sigqueue values", Duration::from_secs(60));
     // Own real-time signal of this test (the library's unit tests use others, in
     // another process anyway).

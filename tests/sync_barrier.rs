@@ -24,12 +24,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 fn now_nanos() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -168,7 +162,7 @@ fn rounds_peer() -> Result<(), String> {
 #[test]
 fn four_processes_thousand_rounds_nobody_passes_early() {
     const TEST: &str = "four_processes_thousand_rounds_nobody_passes_early";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(150));
     let b = Barrier::anonymous(PARTIES).unwrap();
     let c = Counters::create();
@@ -213,7 +207,7 @@ fn four_processes_thousand_rounds_nobody_passes_early() {
 #[test]
 fn killed_party_breaks_the_barrier_for_every_waiter() {
     const TEST: &str = "killed_party_breaks_the_barrier_for_every_waiter";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(60));
     // Parties: the victim, two waiter processes, and a waiting thread of this process.
     let b = Barrier::anonymous(4).unwrap();
@@ -280,7 +274,7 @@ fn killed_party_breaks_the_barrier_for_every_waiter() {
 #[test]
 fn timeout_breaks_a_named_barrier_for_every_process() {
     const TEST: &str = "timeout_breaks_a_named_barrier_for_every_process";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(60));
     let name = unique_name("barrier-timeout");
     let b = Barrier::create(&name, 3).unwrap();
@@ -335,7 +329,7 @@ fn cycle_peer() -> Result<(), String> {
 #[test]
 fn abort_then_reset_then_a_normal_round() {
     const TEST: &str = "abort_then_reset_then_a_normal_round";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(60));
     let b = Barrier::anonymous(2).unwrap();
     let fd = inheritable(&b.as_fd().try_clone_to_owned().unwrap());
@@ -376,7 +370,7 @@ fn abort_then_reset_then_a_normal_round() {
 #[test]
 fn n_waiting_counts_waiting_processes() {
     const TEST: &str = "n_waiting_counts_waiting_processes";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(60));
     let b = Barrier::anonymous(3).unwrap();
     assert_eq!((b.parties(), b.n_waiting(), b.name()), (3, 0, None));
@@ -418,7 +412,7 @@ fn n_waiting_counts_waiting_processes() {
 #[test]
 fn corrupted_words_give_errors_not_panics_or_hangs() {
     const TEST: &str = "corrupted_words_give_errors_not_panics_or_hangs";
-    dispatch();
+    common::dispatch(run_peer);
     let _dog = Watchdog::new(TEST, Duration::from_secs(60));
     let name = unique_name("barrier-corrupt");
     let b = Barrier::create(&name, 2).unwrap();

@@ -20,12 +20,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // 4 processes x 250,000 increments of a shared counter
 
@@ -44,7 +38,7 @@ fn incrementer_peer() -> Result<(), String> {
 
 #[test]
 fn four_processes_count_exactly_under_the_mutex() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("four_processes_count_exactly", Duration::from_secs(180));
     let name = unique_name("mutex-count");
     let m = Mutex::create(&name, 0u64).unwrap();
@@ -101,7 +95,7 @@ fn waiter_peer() -> Result<(), String> {
 
 #[test]
 fn killed_holder_without_waiters_is_recovered_by_next_locker() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("killed_holder_without_waiters", Duration::from_secs(60));
     let name = unique_name("mutex-kill");
     let m = Mutex::create(&name, 0u64).unwrap();
@@ -136,7 +130,7 @@ fn killed_holder_without_waiters_is_recovered_by_next_locker() {
 
 #[test]
 fn killed_holder_with_waiters_is_recovered_by_exactly_one() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("killed_holder_with_waiters", Duration::from_secs(60));
     let name = unique_name("mutex-kill-waiters");
     let m = Mutex::create(&name, 0u64).unwrap();
@@ -190,7 +184,7 @@ fn rlock_holder_peer() -> Result<(), String> {
 
 #[test]
 fn rlock_is_exclusive_across_processes_until_fully_released() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("rlock_across_processes", Duration::from_secs(60));
     let l = RLock::anonymous().unwrap();
     let fd = inheritable(&rustix::io::fcntl_dupfd_cloexec(&l, 3).unwrap());
@@ -232,7 +226,7 @@ fn cond_producer_peer() -> Result<(), String> {
 
 #[test]
 fn condition_carries_a_bounded_buffer_between_processes() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("condition_bounded_buffer", Duration::from_secs(120));
     let name = unique_name("cond");
     let c = Condition::create(&name, [0u64; 10]).unwrap();

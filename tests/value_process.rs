@@ -28,12 +28,6 @@ fn run_peer(role: &str) -> ! {
     })
 }
 
-fn dispatch() {
-    if let Some(role) = role() {
-        run_peer(&role);
-    }
-}
-
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -97,7 +91,7 @@ fn wide_reader_peer() -> Result<(), String> {
 
 #[test]
 fn two_reader_processes_never_see_a_mixed_wide_value() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new(
         "two_reader_processes_never_see_a_mixed_wide_value",
         Duration::from_secs(240),
@@ -154,7 +148,7 @@ fn adder_peer() -> Result<(), String> {
 
 #[test]
 fn four_processes_fetch_add_exactly() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("four_processes_fetch_add_exactly", Duration::from_secs(180));
     let v = Value::anonymous(0u64).unwrap();
     // A 16-bit lane: its fetch_add is a compare-and-swap loop on the word.
@@ -195,7 +189,7 @@ fn compound_peer() -> Result<(), String> {
 
 #[test]
 fn get_lock_compound_updates_are_exclusive_across_processes() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("get_lock_compound_updates", Duration::from_secs(180));
     let name = unique_name("value-compound");
     let v = Value::create(&name, [0u64; 2]).unwrap();
@@ -250,7 +244,7 @@ fn array_locker_peer() -> Result<(), String> {
 
 #[test]
 fn array_fetch_add_and_lock_across_processes() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("array_fetch_add_and_lock", Duration::from_secs(180));
     let test = "array_fetch_add_and_lock_across_processes";
     let name = unique_name("array-count");
@@ -314,7 +308,7 @@ fn opener_peer() -> Result<(), String> {
 
 #[test]
 fn open_by_name_from_another_process_and_wrong_type_is_an_error() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("open_by_name", Duration::from_secs(60));
     let vname = unique_name("value-open");
     let aname = unique_name("array-open");
@@ -360,7 +354,7 @@ fn blocked_reader_peer() -> Result<(), String> {
 
 #[test]
 fn killed_writer_mid_store_readers_recover_with_torn_flag() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("killed_writer_mid_store", Duration::from_secs(90));
     let test = "killed_writer_mid_store_readers_recover_with_torn_flag";
     let name = unique_name("value-kill");
@@ -405,7 +399,7 @@ fn guard_holder_peer() -> Result<(), String> {
 
 #[test]
 fn killed_guard_holder_changes_nothing() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("killed_guard_holder", Duration::from_secs(60));
     let name = unique_name("array-kill");
     let a = Array::create(&name, &[[1u32; 3], [2; 3]]).unwrap();
@@ -437,7 +431,7 @@ fn poke_param(name: &str, i: usize, v: u64) {
 
 #[test]
 fn corrupted_length_and_params_are_errors() {
-    dispatch();
+    common::dispatch(run_peer);
     let _w = Watchdog::new("corrupted_params", Duration::from_secs(60));
     let name = unique_name("array-corrupt");
     let a = Array::create(&name, &[1u32, 2, 3, 4]).unwrap();

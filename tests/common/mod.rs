@@ -18,6 +18,14 @@ pub fn role() -> Option<String> {
     std::env::var(ROLE_VAR).ok()
 }
 
+/// If this process was spawned as a peer, play its role: `run` dispatches on the role
+/// name and exits. Call first in every test of a file whose peers `run` serves.
+pub fn dispatch(run: fn(&str) -> !) {
+    if let Some(r) = role() {
+        run(&r);
+    }
+}
+
 /// Spawn this test binary again, running only `test` (which must dispatch on
 /// [`role`]), with `role` and extra environment variables.
 pub fn spawn_peer(test: &str, role: &str, env: &[(&str, String)]) -> Command {
