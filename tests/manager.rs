@@ -7,7 +7,7 @@ mod common;
 
 use common::peer::*;
 use common::*;
-use shmring::manager::{Manager, ManagerError};
+use shmring::manager::{ConnectOptions, Manager, ManagerError};
 use shmring::net::{Address, Client};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -195,6 +195,9 @@ fn a_killed_server_turns_every_call_into_manager_gone() {
         assert_eq!(d.get(&1).unwrap(), Some(1));
         assert_eq!(d.get(&1).unwrap(), Some(1));
         assert_eq!(d.is_cached(), matches!(addr, Address::Abstract(_)), "{addr}");
+        // Over the Unix socket the calls travel on the shared-memory channel.
+        assert_eq!(m1.uses_shared_memory(), matches!(addr, Address::Abstract(_)), "{addr}");
+        assert_eq!(m2.uses_shared_memory(), matches!(addr, Address::Abstract(_)), "{addr}");
         l.push(&1).unwrap();
         server.kill9();
         // A cache hit trusts a socket seen open within the last millisecond: let that
@@ -467,7 +470,7 @@ fn a_reply_or_request_past_the_limit_is_an_error_not_a_lost_connection() {
     let r = d.insert(&99, &vec![0u8; 10_000]);
     assert!(matches!(r, Err(ManagerError::Protocol(_))), "{r:?}");
     // A request past the client's own limit is refused before it is sent.
-    let tiny = Manager::connect_with(server.address(), None, &small).unwrap();
+    let tiny = Manager::connect_with(server.address(), None, &ConnectOptions::new().net(small)).unwrap();
     let r = tiny.dict::<u32, Vec<u8>>("d").unwrap().insert(&98, &vec![0u8; 10_000]);
     assert!(matches!(r, Err(ManagerError::Protocol(_))), "{r:?}");
     assert_eq!(d.len().unwrap(), 10);
@@ -484,6 +487,7 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// The same sequence twice: calls over the shared-memory channel, then over the socket.
 #[test]
 fn random_operations_match_a_local_model() {
     let _w = Watchdog::new("random_operations_match_a_local_model", Duration::from_secs(120));
@@ -492,9 +496,17 @@ fn random_operations_match_a_local_model() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_u64);
     eprintln!("seed {seed} (set SEED to replay another)");
+    for shared_memory in [true, false] {
+        run_model(seed, shared_memory);
+    }
+}
+
+fn run_model(seed: u64, shared_memory: bool) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let server = Manager::serve(&abstract_addr("mgr-model"), None).unwrap();
-    let m = Manager::connect(server.address(), None).unwrap();
+    let opts = ConnectOptions::new().shared_memory(shared_memory);
+    let m = Manager::connect_with(server.address(), None, &opts).unwrap();
+    assert_eq!(m.uses_shared_memory(), shared_memory);
     let d = m.dict::<u8, String>("d").unwrap();
     let l = m.list::<i64>("l").unwrap();
     let ns = m.namespace("ns").unwrap();
@@ -505,7 +517,7 @@ fn random_operations_match_a_local_model() {
         // Keys from a small range, so that hits, misses and overwrites all happen.
         let k = rng.u8(0..24);
         let v = format!("v{}", rng.u16(..));
-        let ctx = format!("seed {seed} step {step}");
+        let ctx = format!("seed {seed} step {step} shared memory {shared_memory}");
         match rng.u8(0..13) {
             0 => assert_eq!(d.get(&k).unwrap(), dm.get(&k).cloned(), "{ctx}"),
             1 => assert_eq!(d.insert(&k, &v).unwrap(), dm.insert(k, v), "{ctx}"),

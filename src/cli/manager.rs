@@ -2,12 +2,17 @@
 //! [`DictProxy`](shmring::manager::DictProxy) against Python's
 //! `multiprocessing.Manager().dict()`, measured in the same run.
 //!
-//! - **shmring-manager**: a server ([`Manager::serve`], threads of the bench process,
-//!   an abstract Unix socket with an authkey) and one client connection in the bench's
-//!   main thread. `set`: `insert` of `u64` keys `i % 1000` (one round trip each);
-//!   `get`: `get` of those keys through a proxy without the cache (one round trip);
-//!   `cached get`: `get` of those keys, each read once before the clock starts and not
-//!   written since (no round trip).
+//! - **shmring-manager**: a server in a child process ([`Manager::start`]: this binary
+//!   re-executed, as Python's `Manager()` starts its server process), an abstract Unix
+//!   socket with an authkey, and one client handle in the bench's main thread, its
+//!   calls on the shared-memory channel ([`Manager::connect`]'s default). `set`:
+//!   `insert` of `u64` keys `i % 1000` (one round trip each); `get`: `get` of those
+//!   keys through a proxy without the cache (one round trip); `cached get`: `get` of
+//!   those keys, each read once before the clock starts and not written since (no
+//!   round trip).
+//! - **shmring-mgr-socket**: the same server and calls, from a second handle that keeps
+//!   its calls on the socket (`ConnectOptions::shared_memory(false)`, what a client
+//!   over TCP gets): set and get.
 //! - **python-mp-manager**: `python3 -c`: `Manager()` (its server process, a Unix
 //!   socket with an authkey), then `d[i % 1000] = i` and `d[i % 1000]` of `int` keys.
 //!
@@ -16,7 +21,7 @@
 
 use super::report::{OptTarget, rate, ratio};
 use super::{Result, err};
-use shmring::manager::Manager;
+use shmring::manager::{ConnectOptions, DictProxy, Manager, ManagerError};
 use shmring::net::Address;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -67,10 +72,31 @@ impl Op {
     }
 }
 
+/// Who a row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    /// shmring, calls over the shared-memory channel.
+    Channel,
+    /// shmring, calls over the socket.
+    Socket,
+    /// Python's `multiprocessing.Manager().dict()`.
+    Python,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Channel => "shmring-manager",
+            Who::Socket => "shmring-mgr-socket",
+            Who::Python => "python-mp-manager",
+        }
+    }
+}
+
 /// A row: who, which operation, the median run, every run.
 #[derive(Debug, Clone)]
 pub(crate) struct ManagerRow {
-    python: bool,
+    who: Who,
     op: Op,
     per_s: f64,
     runs: Vec<f64>,
@@ -90,21 +116,9 @@ fn median(runs: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-/// One run of shmring's three rows: (set, get, cached get) per second.
-fn run_shmring(n: u64, cached_n: u64) -> Result<[f64; 3]> {
-    let addr = Address::Abstract(format!("shmring-bench-manager-{}", std::process::id()));
-    let key = b"shmring bench authkey";
-    let server = Manager::serve(&addr, Some(key)).map_err(|e| err(e.to_string()))?;
-    let m = Manager::connect(&addr, Some(key)).map_err(|e| err(e.to_string()))?;
-    let d = m.dict::<u64, u64>("bench").map_err(|e| err(e.to_string()))?;
-    if !d.is_cached() {
-        return Err(err("the manager's dict has no cache over a Unix socket"));
-    }
-    let plain = d.clone().without_cache();
-    let e = |e: shmring::manager::ManagerError| err(e.to_string());
-    for i in 0..KEYS {
-        d.insert(&i, &0).map_err(e)?;
-    }
+/// Set and get per second of `d` (`plain`: the same dict without the cache), `n` each.
+fn set_get(d: &DictProxy<u64, u64>, plain: &DictProxy<u64, u64>, n: u64) -> Result<[f64; 2]> {
+    let e = |e: ManagerError| err(e.to_string());
     let t = Instant::now();
     for i in 0..n {
         d.insert(&(i % KEYS), &i).map_err(e)?;
@@ -116,7 +130,31 @@ fn run_shmring(n: u64, cached_n: u64) -> Result<[f64; 3]> {
             return Err(err("a key vanished"));
         }
     }
-    let get = n as f64 / t.elapsed().as_secs_f64();
+    Ok([set, n as f64 / t.elapsed().as_secs_f64()])
+}
+
+/// One run of shmring's rows: channel (set, get, cached get), socket (set, get), per
+/// second.
+fn run_shmring(n: u64, cached_n: u64) -> Result<[f64; 5]> {
+    let e = |e: ManagerError| err(e.to_string());
+    let addr = Address::Abstract(format!("shmring-bench-manager-{}", std::process::id()));
+    let key = b"shmring bench authkey";
+    let server = Manager::start(&addr, Some(key)).map_err(e)?;
+    let m = Manager::connect(&addr, Some(key)).map_err(e)?;
+    let ms = Manager::connect_with(&addr, Some(key), &ConnectOptions::new().shared_memory(false)).map_err(e)?;
+    if !m.uses_shared_memory() || ms.uses_shared_memory() {
+        return Err(err("the manager's handles did not get the transports asked for"));
+    }
+    let d = m.dict::<u64, u64>("bench").map_err(e)?;
+    if !d.is_cached() {
+        return Err(err("the manager's dict has no cache over a Unix socket"));
+    }
+    let ds = ms.dict::<u64, u64>("bench").map_err(e)?.without_cache();
+    for i in 0..KEYS {
+        d.insert(&i, &0).map_err(e)?;
+    }
+    let [set, get] = set_get(&d, &d.clone().without_cache(), n)?;
+    let [sock_set, sock_get] = set_get(&ds, &ds, n)?;
     for i in 0..KEYS {
         d.get(&i).map_err(e)?;
     }
@@ -127,8 +165,8 @@ fn run_shmring(n: u64, cached_n: u64) -> Result<[f64; 3]> {
         }
     }
     let cached = cached_n as f64 / t.elapsed().as_secs_f64();
-    server.shutdown();
-    Ok([set, get, cached])
+    server.shutdown().map_err(e)?;
+    Ok([set, get, cached, sock_set, sock_get])
 }
 
 /// Python's (set, get) per second, or why not.
@@ -154,7 +192,7 @@ pub(crate) fn run(quick: bool, runs: usize, timeout: Duration, res: &mut Manager
     } else {
         (50_000, 4_000_000, 20_000)
     };
-    let mut ours: Vec<[f64; 3]> = Vec::new();
+    let mut ours: Vec<[f64; 5]> = Vec::new();
     let mut py: Vec<[f64; 2]> = Vec::new();
     for _ in 0..runs {
         ours.push(run_shmring(n, cached_n)?);
@@ -165,10 +203,17 @@ pub(crate) fn run(quick: bool, runs: usize, timeout: Duration, res: &mut Manager
             }
         }
     }
-    for (i, op) in [Op::Set, Op::Get, Op::CachedGet].into_iter().enumerate() {
+    let ours_rows = [
+        (Who::Channel, Op::Set),
+        (Who::Channel, Op::Get),
+        (Who::Channel, Op::CachedGet),
+        (Who::Socket, Op::Set),
+        (Who::Socket, Op::Get),
+    ];
+    for (i, (who, op)) in ours_rows.into_iter().enumerate() {
         let r: Vec<f64> = ours.iter().map(|x| x[i]).collect();
         res.rows.push(ManagerRow {
-            python: false,
+            who,
             op,
             per_s: median(&r),
             runs: r,
@@ -178,7 +223,7 @@ pub(crate) fn run(quick: bool, runs: usize, timeout: Duration, res: &mut Manager
         for (i, op) in [Op::Set, Op::Get].into_iter().enumerate() {
             let r: Vec<f64> = py.iter().map(|x| x[i]).collect();
             res.rows.push(ManagerRow {
-                python: true,
+                who: Who::Python,
                 op,
                 per_s: median(&r),
                 runs: r,
@@ -188,21 +233,14 @@ pub(crate) fn run(quick: bool, runs: usize, timeout: Duration, res: &mut Manager
     Ok(res
         .rows
         .iter()
-        .map(|r| format!("{} {} {}/s", row_name(r.python), r.op.name(), rate(r.per_s)))
+        .map(|r| format!("{} {} {}/s", r.who.name(), r.op.name(), rate(r.per_s)))
         .collect::<Vec<_>>()
         .join(", "))
 }
 
-fn row_name(python: bool) -> &'static str {
-    if python { "python-mp-manager" } else { "shmring-manager" }
-}
-
 impl ManagerResults {
-    fn get(&self, python: bool, op: Op) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|r| r.python == python && r.op == op)
-            .map(|r| r.per_s)
+    fn get(&self, who: Who, op: Op) -> Option<f64> {
+        self.rows.iter().find(|r| r.who == who && r.op == op).map(|r| r.per_s)
     }
 
     /// The table of the rows.
@@ -212,8 +250,9 @@ impl ManagerResults {
         }
         let _ = writeln!(
             out,
-            "\nmanager (issue 7): dict operations of one client, u64/int keys i % {KEYS}; shmring-manager = \
-             server on threads of this process, abstract Unix socket + authkey; python-mp-manager = \
+            "\nmanager (issue 7): dict operations of one client, u64/int keys i % {KEYS}; servers in a child \
+             process, abstract Unix socket + authkey; shmring-manager = calls on the shared-memory \
+             channel, shmring-mgr-socket = calls on the socket; python-mp-manager = \
              multiprocessing.Manager().dict(); ops/s of the median run."
         );
         let _ = writeln!(
@@ -222,13 +261,13 @@ impl ManagerResults {
             "row", "op", "ops/s", "x python"
         );
         for r in &self.rows {
-            let base = self.get(true, if r.op == Op::Set { Op::Set } else { Op::Get });
+            let base = self.get(Who::Python, if r.op == Op::Set { Op::Set } else { Op::Get });
             let x = base.filter(|&v| v > 0.0).map_or("-".into(), |v| ratio(r.per_s / v));
             let runs: Vec<String> = r.runs.iter().map(|&v| rate(v)).collect();
             let _ = writeln!(
                 out,
                 "  {:<18} {:<11} {:>10} {:>9}  {}",
-                row_name(r.python),
+                r.who.name(),
                 r.op.name(),
                 rate(r.per_s),
                 x,
@@ -248,9 +287,9 @@ impl ManagerResults {
             (Op::Get, Op::Get, TARGET_OPS),
             (Op::CachedGet, Op::Get, TARGET_CACHED),
         ] {
-            let Some(x) = self.get(false, op) else { continue };
+            let Some(x) = self.get(Who::Channel, op) else { continue };
             let what = format!("manager dict {} >= {want:.0}x python {}", op.name(), base.name());
-            out.push(match self.get(true, base) {
+            out.push(match self.get(Who::Python, base) {
                 Some(y) if y > 0.0 => OptTarget {
                     what,
                     measured: format!("{} ({}/s vs {}/s)", ratio(x / y), rate(x), rate(y)),
@@ -279,17 +318,18 @@ mod tests {
     #[test]
     fn targets_compare_with_python() {
         let mut r = ManagerResults::default();
-        let row = |python, op, per_s: f64| ManagerRow {
-            python,
+        let row = |who, op, per_s: f64| ManagerRow {
+            who,
             op,
             per_s,
             runs: vec![per_s],
         };
-        r.rows.push(row(false, Op::Set, 300e3));
-        r.rows.push(row(false, Op::Get, 100e3));
-        r.rows.push(row(false, Op::CachedGet, 2e6));
-        r.rows.push(row(true, Op::Set, 10e3));
-        r.rows.push(row(true, Op::Get, 10e3));
+        r.rows.push(row(Who::Channel, Op::Set, 300e3));
+        r.rows.push(row(Who::Channel, Op::Get, 100e3));
+        r.rows.push(row(Who::Channel, Op::CachedGet, 2e6));
+        r.rows.push(row(Who::Socket, Op::Get, 900e3)); // not the target's row
+        r.rows.push(row(Who::Python, Op::Set, 10e3));
+        r.rows.push(row(Who::Python, Op::Get, 10e3));
         let t = r.targets();
         assert_eq!(
             t.iter().map(|t| t.pass).collect::<Vec<_>>(),
@@ -301,7 +341,7 @@ mod tests {
         assert!(out.contains("[FAIL] manager dict get >= 20x"), "{out}");
         assert!(out.contains("cached get"), "{out}");
         r.python_skipped = Some("python3 not found".into());
-        r.rows.retain(|r| !r.python);
+        r.rows.retain(|r| r.who != Who::Python);
         assert!(r.targets().iter().all(|t| t.pass.is_none()));
     }
 }

@@ -102,6 +102,9 @@ enum Command {
 
 /// Parse the command line, run it, and return the process's exit status.
 pub(crate) fn main() -> i32 {
+    // The manager bench's server process (`Manager::start` re-executes this binary):
+    // it runs here and exits; any other invocation goes on.
+    shmring::process::run_if_child(&[shmring::manager::SERVER_ENTRY]);
     let cli = Cli::parse();
     let (who, result) = match cli.command {
         Command::Bench(args) => ("shmring bench", bench::run(args)),

@@ -19,6 +19,21 @@
 //! connection on its own thread, and each object has its own lock, so a slow client
 //! holds up only itself.
 //!
+//! **Shared-memory channel.** Over a Unix socket (the server is on this machine), a
+//! handle then asks the server for a channel: the server makes a duplex
+//! [`pipe`](crate::connection::pipe) (two SPSC rings in memfd segments), hands the
+//! client its end over the socket (SCM_RIGHTS, after the authkey handshake: only an
+//! authenticated client gets one), and from then on reads that client's requests from
+//! the pipe and answers on it. Both sides wait with the pipe's adaptive strategy (spin
+//! about 20-100 µs, then sleep on a futex), so a client calling in a loop gets a
+//! round trip of about a microsecond instead of a socket's two sleeping wake-ups
+//! (~20 µs on a 2-CPU VM); see the Manager rows of `docs/benchmarks.md`. The cost: a
+//! connection thread of the server spins for up to that budget after each request,
+//! and each handle holds two 64 KiB rings. Peer death is the pipe's: the kernel
+//! releases each end's lock when its process dies, and a waiting side looks at it
+//! every 50 ms. Over TCP, or with [`ConnectOptions::shared_memory`] off, calls stay on
+//! the socket ([`Manager::uses_shared_memory`] tells which).
+//!
 //! # Consistency
 //!
 //! Every operation runs as one step on the server, under the object's lock: all
@@ -180,6 +195,63 @@ pub(crate) fn unexpected(r: Reply) -> ManagerError {
     ManagerError::Protocol(format!("unexpected reply {r:?}"))
 }
 
+/// How [`Manager::connect_with`] connects.
+///
+/// ```
+/// use shmring::manager::ConnectOptions;
+/// use std::time::Duration;
+///
+/// let o = ConnectOptions::new().shared_memory(false).call_timeout(Duration::from_secs(5));
+/// assert!(!o.shared_memory && o.call_timeout == Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// The socket's options (message limit, also the channel's; handshake timeout).
+    pub net: NetOptions,
+    /// Over a Unix socket, move the calls to a shared-memory channel the server hands
+    /// over (default `true`); ignored over TCP.
+    pub shared_memory: bool,
+    /// How long a call waits for its reply (default [`DEFAULT_CALL_TIMEOUT`]); see
+    /// [`Manager::set_timeout`].
+    pub call_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            net: NetOptions::default(),
+            shared_memory: true,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the socket's options.
+    pub fn net(mut self, net: NetOptions) -> Self {
+        self.net = net;
+        self
+    }
+
+    /// Use (or not) a shared-memory channel over a Unix socket.
+    pub fn shared_memory(mut self, on: bool) -> Self {
+        self.shared_memory = on;
+        self
+    }
+
+    /// Set the call timeout.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+}
+
 /// A connection to a manager's server; makes proxies of its named objects. Proxies
 /// share the handle's connection (one call at a time per handle: give each thread
 /// its own [`Manager::connect`] for parallel calls).
@@ -221,18 +293,48 @@ impl Manager {
         ServerHandle::start(addr, authkey, opts).map_err(ManagerError::Start)
     }
 
-    /// Connect to the server at `addr` with `authkey`.
+    /// Connect to the server at `addr` with `authkey`, with the default
+    /// [`ConnectOptions`]: over a Unix socket (the server on this machine), calls then
+    /// travel over a shared-memory channel (see [Protocol](self#protocol)).
     pub fn connect(addr: &Address, authkey: Option<&[u8]>) -> Result<Manager, ManagerError> {
-        Self::connect_with(addr, authkey, &NetOptions::default())
+        Self::connect_with(addr, authkey, &ConnectOptions::default())
     }
 
-    /// [`Manager::connect`] with socket options.
-    pub fn connect_with(addr: &Address, authkey: Option<&[u8]>, opts: &NetOptions) -> Result<Manager, ManagerError> {
-        let conn = Client::connect_with(addr, authkey, opts).map_err(ManagerError::Connect)?;
+    /// [`Manager::connect`] with options: the socket's (message limit, handshake
+    /// timeout), the call timeout, and whether to use a shared-memory channel.
+    ///
+    /// ```
+    /// use shmring::manager::{ConnectOptions, Manager};
+    ///
+    /// let server = Manager::serve(&format!("@shmring-doc-opts-{}", std::process::id()).parse()?, None)?;
+    /// let fast = Manager::connect(server.address(), None)?;
+    /// let plain = Manager::connect_with(server.address(), None, &ConnectOptions::new().shared_memory(false))?;
+    /// assert!(fast.uses_shared_memory() && !plain.uses_shared_memory());
+    /// fast.dict::<u8, u8>("d")?.insert(&1, &2)?;
+    /// assert_eq!(plain.dict::<u8, u8>("d")?.get(&1)?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_with(
+        addr: &Address,
+        authkey: Option<&[u8]>,
+        opts: &ConnectOptions,
+    ) -> Result<Manager, ManagerError> {
+        let conn = Client::connect_with(addr, authkey, &opts.net).map_err(ManagerError::Connect)?;
+        let conn = Shared::new(conn, opts.call_timeout);
+        if opts.shared_memory && !matches!(addr, Address::Tcp { .. }) {
+            // `false`: the server offers no channel; calls stay on the socket.
+            conn.open_channel(opts.net.max_message_len)?;
+        }
         Ok(Manager {
-            conn: Shared::new(conn, DEFAULT_CALL_TIMEOUT),
+            conn,
             address: addr.clone(),
         })
+    }
+
+    /// Whether this handle's calls travel over a shared-memory channel (connected over
+    /// a Unix socket with [`ConnectOptions::shared_memory`] on) rather than the socket.
+    pub fn uses_shared_memory(&self) -> bool {
+        self.conn.has_channel()
     }
 
     /// The address this handle connected to.

@@ -37,6 +37,11 @@ pub(crate) enum Request {
     OpenCache { id: u32 },
     /// An operation on the list `id`.
     List { id: u32, op: ListOp },
+    /// Make a shared-memory channel for this connection: the server sends the
+    /// client's end of a duplex pipe over the socket (a handoff parcel), then `Ok` on
+    /// the socket, and reads every later request from the pipe, answering there; or
+    /// an empty parcel, then `BadRequest` (a TCP client; see `client.rs`).
+    OpenChannel,
     /// Take the lock `id` for this connection, waiting at most `wait_ms` -> `Bool`.
     Acquire { id: u32, wait_ms: u64 },
     /// Release the lock `id`, held by this connection -> `Ok`, or `NotOwner`.

@@ -11,17 +11,24 @@
 use super::cache::VersionTable;
 use super::protocol::{DictOp, Kind, ListOp, Reply, Request};
 use crate::ConnError;
+use crate::codec;
+use crate::connection::{self, Connection, ConnectionOptions, MessageConnection};
 use crate::handoff::{self, Parcel};
 use crate::net::{Address, Listener, NetOptions, SocketConnection};
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How often the accept loop looks at the shutdown flag.
+/// How often the accept loop, and a connection thread waiting on its shared-memory
+/// channel, look at the shutdown flag.
 const ACCEPT_NAP: Duration = Duration::from_millis(100);
+
+/// Bytes of each ring of a client's shared-memory channel (a message larger than this
+/// travels in chunks).
+const CHANNEL_CAPACITY: usize = 1 << 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while serving one request leaves consistent maps (every operation is a
@@ -172,8 +179,11 @@ struct State {
     stop: AtomicBool,
     /// A duplicate of each open connection's socket, to `shutdown(2)` it on stop.
     conns: Mutex<HashMap<u64, OwnedFd>>,
-    /// Whether clients connect over a Unix socket (on this machine: caches offered).
+    /// Whether clients connect over a Unix socket (on this machine: caches and
+    /// shared-memory channels offered).
     unix: bool,
+    /// The message limit of the sockets, and of the channels.
+    max_message_len: usize,
 }
 
 impl State {
@@ -208,7 +218,7 @@ impl State {
                 Some(Object::Dict(d)) => lock(d).apply(op),
                 _ => Reply::BadRequest(format!("no dict with id {id}")),
             },
-            Request::OpenCache { .. } | Request::Acquire { .. } | Request::Release { .. } => {
+            Request::OpenCache { .. } | Request::OpenChannel | Request::Acquire { .. } | Request::Release { .. } => {
                 Reply::BadRequest("a connection's request outside its connection".into())
             }
             Request::List { id, op } => match self.object(id).as_deref() {
@@ -218,11 +228,11 @@ impl State {
         }
     }
 
-    /// Hand `id`'s version table to the client over its Unix socket: the parcel (the
-    /// segment, or no descriptor if there is none to give), then the reply. The
+    /// Hand `id`'s version table to the client over its Unix socket `sock`: the parcel
+    /// (the segment, or no descriptor if there is none to give), then the reply. The
     /// client reads them in that order, so its connection's read-ahead never takes
     /// the parcel's bytes (and drops its descriptor).
-    fn open_cache(&self, conn: &SocketConnection, id: u32) -> Reply {
+    fn open_cache(&self, sock: BorrowedFd<'_>, id: u32) -> Reply {
         let table = match self.object(id).as_deref() {
             _ if !self.unix => Err("caches are for Unix-socket clients".to_string()),
             Some(Object::Dict(d)) => {
@@ -230,7 +240,7 @@ impl State {
                 if d.table.is_none() {
                     match VersionTable::create() {
                         Ok(t) => d.table = Some(t),
-                        Err(e) => return self.no_cache(conn, e),
+                        Err(e) => return no_parcel(sock, e),
                     }
                 }
                 d.table.as_ref().map_or(Err("no table".into()), VersionTable::share)
@@ -238,23 +248,34 @@ impl State {
             _ => Err(format!("no dict with id {id}")),
         };
         match table {
-            Ok(seg) => match handoff::send(conn.as_fd(), seg) {
+            Ok(seg) => match handoff::send(sock, seg) {
                 Ok(()) => Reply::Ok,
                 Err(e) => Reply::BadRequest(format!("cannot hand over the version table: {e}")),
             },
-            Err(why) => self.no_cache(conn, why),
+            Err(why) => no_parcel(sock, why),
         }
     }
 
-    /// An empty parcel where the table would be, then the reason.
-    fn no_cache(&self, conn: &SocketConnection, why: String) -> Reply {
-        let empty = Parcel {
-            kind: handoff::Kind::Segment,
-            meta: 0,
-            fds: Vec::new(),
+    /// Make this connection's shared-memory channel and hand the client its end over
+    /// `sock` (then the caller replies `Ok` on the socket and serves the returned
+    /// end); or an empty parcel and the reason.
+    fn open_channel(&self, sock: BorrowedFd<'_>) -> Result<Connection, Reply> {
+        if !self.unix {
+            return Err(no_parcel(
+                sock,
+                "shared-memory channels are for Unix-socket clients".into(),
+            ));
+        }
+        let opts = ConnectionOptions::new().max_message_len(self.max_message_len);
+        let (ours, theirs) = match connection::pipe_with(true, CHANNEL_CAPACITY, &opts) {
+            Ok(pair) => pair,
+            Err(e) => return Err(no_parcel(sock, format!("cannot make a channel: {e}"))),
         };
-        let _ = handoff::send_parcel(conn.as_fd(), &empty);
-        Reply::BadRequest(why)
+        match handoff::send(sock, theirs) {
+            Ok(()) => Ok(ours),
+            // The parcel may be half sent: the stream is out of step, end it.
+            Err(e) => Err(Reply::BadRequest(format!("cannot hand over the channel: {e}"))),
+        }
     }
 
     /// Take lock `id` for connection `conn`, waiting at most `wait` (in slices, to see a
@@ -305,26 +326,70 @@ impl State {
 
     /// Serve one connection; when it ends (the client closed it, died, or the server
     /// stops), release the locks it held.
-    fn serve(&self, conn: SocketConnection, conn_id: u64) {
+    fn serve(&self, mut sock: SocketConnection, conn_id: u64) {
         let mut held = Vec::new();
-        self.serve_requests(conn, conn_id, &mut held);
+        // Descriptors go out on the socket even while requests come over the channel:
+        // a duplicate of it, borrowed beside the connection being served.
+        if let Ok(raw) = sock.as_fd().try_clone_to_owned() {
+            let next = self.serve_on(&mut sock, raw.as_fd(), None, conn_id, &mut held);
+            if let Some(mut pipe) = next {
+                self.serve_on(&mut pipe, raw.as_fd(), Some(ACCEPT_NAP), conn_id, &mut held);
+            }
+        }
         for id in held.clone() {
             self.release(id, conn_id, &mut held);
         }
+        // `sock` closes here, after the channel: a client's cached gets see it.
     }
 
-    fn serve_requests(&self, mut conn: SocketConnection, conn_id: u64, held: &mut Vec<u32>) {
+    /// Answer the requests that come on `link` (the socket, or the shared-memory
+    /// channel) until the client is done; `sock` is the socket, for descriptors.
+    /// `nap`: how long a receive waits before looking at the shutdown flag (`None`: a
+    /// socket, which the shutdown wakes by `shutdown(2)`). Returns the channel to serve
+    /// next if the client asked for one.
+    fn serve_on<C: MessageConnection>(
+        &self,
+        link: &mut C,
+        sock: BorrowedFd<'_>,
+        nap: Option<Duration>,
+        conn_id: u64,
+        held: &mut Vec<u32>,
+    ) -> Option<Connection> {
+        let mut buf = Vec::new();
         loop {
-            let reply = match conn.recv::<Request>() {
-                Ok(Request::OpenCache { id }) => self.open_cache(&conn, id),
-                Ok(Request::Acquire { id, wait_ms }) => self.acquire(id, conn_id, Duration::from_millis(wait_ms), held),
-                Ok(Request::Release { id }) => self.release(id, conn_id, held),
-                Ok(req) => self.handle(req),
+            let got = match nap {
+                None => link.recv_bytes_into(&mut buf),
+                Some(nap) => link.recv_bytes_into_timeout(&mut buf, nap),
+            };
+            // A request that arrives after a shutdown began is not served: the
+            // shutdown's caller, and every client after it, sees the server gone
+            // (the socket is shut down; a channel is closed by returning).
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let reply = match got.map(|_| codec::decode::<Request>(&buf)) {
+                Ok(Ok(Request::OpenChannel)) if nap.is_none() => match self.open_channel(sock) {
+                    Ok(pipe) => {
+                        // The client reads the parcel, then this reply on the socket,
+                        // then sends on the channel.
+                        return link.send(&Reply::Ok).is_ok().then_some(pipe);
+                    }
+                    Err(reply) => reply,
+                },
+                Ok(Ok(Request::OpenChannel)) => no_parcel(sock, "this connection has its channel".into()),
+                Ok(Ok(Request::OpenCache { id })) => self.open_cache(sock, id),
+                Ok(Ok(Request::Acquire { id, wait_ms })) => {
+                    self.acquire(id, conn_id, Duration::from_millis(wait_ms), held)
+                }
+                Ok(Ok(Request::Release { id })) => self.release(id, conn_id, held),
+                Ok(Ok(req)) => self.handle(req),
                 // A message that is not a request: say so, keep the connection.
-                Err(ConnError::Codec(e)) => Reply::BadRequest(e.to_string()),
+                Ok(Err(e)) => Reply::BadRequest(e.to_string()),
                 Err(ConnError::MessageTooLarge { len, max }) => {
                     Reply::BadRequest(format!("request of {len} bytes exceeds the server's limit of {max}"))
                 }
+                // The channel's nap: no request yet; is the server stopping?
+                Err(ConnError::Timeout) if nap.is_some() && !self.stop.load(Ordering::Relaxed) => continue,
                 // An interrupt of this process is for its owner's code, not for the
                 // server threads: the owner stops the server with `shutdown`.
                 Err(ConnError::Interrupted) if !self.stop.load(Ordering::Relaxed) => {
@@ -332,22 +397,34 @@ impl State {
                     continue;
                 }
                 // Disconnected, shut down, a broken stream: this client is done.
-                Err(_) => return,
+                Err(_) => return None,
             };
-            match conn.send(&reply) {
+            match link.send(&reply) {
                 Ok(()) => {}
                 // Refused before a byte went out (a snapshot past the message limit):
                 // the stream is intact, say why instead.
                 Err(ConnError::MessageTooLarge { len, max }) => {
                     let why = format!("the reply of {len} bytes exceeds the message limit of {max}");
-                    if conn.send(&Reply::BadRequest(why)).is_err() {
-                        return;
+                    if link.send(&Reply::BadRequest(why)).is_err() {
+                        return None;
                     }
                 }
-                Err(_) => return,
+                Err(_) => return None,
             }
         }
     }
+}
+
+/// An empty parcel on `sock` where descriptors would be, then (for the caller to send)
+/// the reason.
+fn no_parcel(sock: BorrowedFd<'_>, why: String) -> Reply {
+    let empty = Parcel {
+        kind: handoff::Kind::Segment,
+        meta: 0,
+        fds: Vec::new(),
+    };
+    let _ = handoff::send_parcel(sock, &empty);
+    Reply::BadRequest(why)
 }
 
 /// A server running on threads of this process, returned by
@@ -382,6 +459,7 @@ impl ServerHandle {
         let address = listener.local_addr().clone();
         let state = Arc::new(State {
             unix: !matches!(address, Address::Tcp { .. }),
+            max_message_len: opts.max_message_len,
             ..State::default()
         });
         let st = state.clone();
