@@ -17,6 +17,7 @@ use crate::connection::{Connection, ConnectionOptions};
 use crate::handoff::{self, Handoff, Kind as ParcelKind};
 use crate::net::SocketConnection;
 use crate::shm::Segment;
+use crate::sync::WaitStrategy;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,8 +114,8 @@ impl Shared {
 
     /// Ask the server for a shared-memory channel and move this handle's calls to it;
     /// `Ok(false)`: the server offers none (the socket stays in use). `max_len` is the
-    /// channel's message limit on this side (the socket's).
-    pub(crate) fn open_channel(&self, max_len: usize) -> Result<bool, ManagerError> {
+    /// channel's message limit on this side (the socket's), `wait` how this side waits.
+    pub(crate) fn open_channel(&self, max_len: usize, wait: WaitStrategy) -> Result<bool, ManagerError> {
         let mut g = self.lock();
         let (parcel, reply) = g.call_with_parcel(&Request::OpenChannel)?;
         match reply {
@@ -131,7 +132,7 @@ impl Shared {
             )));
         }
         let mut fds = parcel.fds.into_iter();
-        let opts = ConnectionOptions::new().max_message_len(max_len);
+        let opts = ConnectionOptions::new().max_message_len(max_len).wait(wait);
         match Connection::from_fds_with(fds.next(), fds.next(), &opts) {
             Ok(pipe) => {
                 g.pipe = Some(pipe);

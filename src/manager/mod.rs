@@ -24,12 +24,12 @@
 //! [`pipe`](crate::connection::pipe) (two SPSC rings in memfd segments), hands the
 //! client its end over the socket (SCM_RIGHTS, after the authkey handshake: only an
 //! authenticated client gets one), and from then on reads that client's requests from
-//! the pipe and answers on it. Both sides wait with the pipe's adaptive strategy (spin
-//! about 20-100 µs, then sleep on a futex), so a client calling in a loop gets a
+//! the pipe and answers on it. Both sides wait with [`CHANNEL_WAIT`] (yield the CPU a
+//! few dozen times, then sleep on a futex), so a client calling in a loop gets a
 //! round trip of about a microsecond instead of a socket's two sleeping wake-ups
 //! (~20 µs on a 2-CPU VM); see the Manager rows of `docs/benchmarks.md`. The cost: a
-//! connection thread of the server spins for up to that budget after each request,
-//! and each handle holds two 64 KiB rings. Peer death is the pipe's: the kernel
+//! connection thread of the server keeps yielding for some microseconds after each
+//! request, and each handle holds two 64 KiB rings. Peer death is the pipe's: the kernel
 //! releases each end's lock when its process dies, and a waiting side looks at it
 //! every 50 ms. Over TCP, or with [`ConnectOptions::shared_memory`] off, calls stay on
 //! the socket ([`Manager::uses_shared_memory`] tells which).
@@ -115,6 +115,7 @@ pub use server::ServerHandle;
 use crate::ConnError;
 use crate::net::{Address, Client, NetOptions};
 use crate::process::{Entry, Process};
+use crate::sync::WaitStrategy;
 use client::Shared;
 use protocol::{Kind, Reply, Request};
 use serde::Serialize;
@@ -122,6 +123,18 @@ use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
+
+/// How both sides of a shared-memory channel wait for the other (the server for the
+/// next request, the client for the reply): no busy spin, but up to 50 `sched_yield`s
+/// (each a look at the ring), then sleep on the futex. A yield hands the CPU straight
+/// to a peer that waits for it, and costs a fraction of a microsecond when the peer
+/// runs on another CPU, so the channel stays fast on a machine with fewer free CPUs
+/// than busy threads. Measured on this 2-CPU VM (`shmring bench --transports manager
+/// --quick`, calls/s, another agent compiling meanwhile), client and server on two
+/// CPUs / pinned to one CPU: this strategy 0.9-1.1M set / 86k; 200 spins then 50
+/// yields 0.2-1.0M / 39k; 2,000 spins 1.1-1.3M / 6.4k; the pipe's default (20,000
+/// spins) 0.75k on one CPU; the socket ~50k / ~50k.
+pub const CHANNEL_WAIT: WaitStrategy = WaitStrategy::Adaptive { spins: 0, yields: 50 };
 
 /// How long a proxy call waits for the server's reply before it reports
 /// [`ManagerError::ManagerGone`]: 30 s.
@@ -215,6 +228,9 @@ pub struct ConnectOptions {
     /// How long a call waits for its reply (default [`DEFAULT_CALL_TIMEOUT`]); see
     /// [`Manager::set_timeout`].
     pub call_timeout: Duration,
+    /// How this side of the channel waits for a reply (default [`CHANNEL_WAIT`]; the
+    /// server's side always waits so).
+    pub channel_wait: WaitStrategy,
 }
 
 impl Default for ConnectOptions {
@@ -223,6 +239,7 @@ impl Default for ConnectOptions {
             net: NetOptions::default(),
             shared_memory: true,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            channel_wait: CHANNEL_WAIT,
         }
     }
 }
@@ -248,6 +265,12 @@ impl ConnectOptions {
     /// Set the call timeout.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
+        self
+    }
+
+    /// Set how this side of the channel waits for a reply.
+    pub fn channel_wait(mut self, wait: WaitStrategy) -> Self {
+        self.channel_wait = wait;
         self
     }
 }
@@ -323,7 +346,7 @@ impl Manager {
         let conn = Shared::new(conn, opts.call_timeout);
         if opts.shared_memory && !matches!(addr, Address::Tcp { .. }) {
             // `false`: the server offers no channel; calls stay on the socket.
-            conn.open_channel(opts.net.max_message_len)?;
+            conn.open_channel(opts.net.max_message_len, opts.channel_wait)?;
         }
         Ok(Manager {
             conn,

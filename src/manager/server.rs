@@ -266,7 +266,9 @@ impl State {
                 "shared-memory channels are for Unix-socket clients".into(),
             ));
         }
-        let opts = ConnectionOptions::new().max_message_len(self.max_message_len);
+        let opts = ConnectionOptions::new()
+            .max_message_len(self.max_message_len)
+            .wait(super::CHANNEL_WAIT);
         let (ours, theirs) = match connection::pipe_with(true, CHANNEL_CAPACITY, &opts) {
             Ok(pair) => pair,
             Err(e) => return Err(no_parcel(sock, format!("cannot make a channel: {e}"))),
