@@ -105,6 +105,8 @@ mod lock;
 mod namespace;
 mod protocol;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use dict::DictProxy;
 pub use list::ListProxy;
