@@ -510,6 +510,8 @@ fn run_model(seed: u64, shared_memory: bool) {
     let d = m.dict::<u8, String>("d").unwrap();
     let l = m.list::<i64>("l").unwrap();
     let ns = m.namespace("ns").unwrap();
+    // Over a Unix socket the dict's and the namespace's gets read through their caches.
+    assert!(d.is_cached() && ns.is_cached());
     let mut dm: HashMap<u8, String> = HashMap::new();
     let mut lm: Vec<i64> = Vec::new();
     let mut nm: HashMap<String, i64> = HashMap::new();

@@ -45,6 +45,42 @@ impl Cache {
         }
     }
 
+    /// The value of the (encoded) key `k` of dict `id`: from the cache if its bucket's
+    /// counter has not moved since it was read (and the server is alive), else by a
+    /// round trip on `conn` that also records it.
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        conn: &Shared,
+        id: u32,
+        k: Vec<u8>,
+    ) -> Result<Option<T>, ManagerError> {
+        let now = self.table.load(&k);
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((v, ver)) = entries.get(&k)
+                && *ver == now
+                && self.server_alive()
+            {
+                return v.as_deref().map(dec).transpose();
+            }
+        }
+        let req = Request::Dict {
+            id,
+            op: DictOp::GetCached(k.clone()),
+        };
+        let (value, version) = match conn.call(&req)? {
+            Reply::Cached { value, version } => (value, version),
+            r => return Err(unexpected(r)),
+        };
+        let out = value.as_deref().map(dec).transpose();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED {
+            entries.clear();
+        }
+        entries.insert(k, (value, version));
+        out
+    }
+
     /// Whether the server may still be there: no hang-up or end of stream on the socket
     /// (one `poll(2)` that does not wait), looked at most once per [`ALIVE_FOR`].
     fn server_alive(&self) -> bool {
@@ -170,30 +206,10 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// trip's.
     pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
         let k = enc(key)?;
-        let Some(cache) = &self.cache else {
-            return self.value(DictOp::Get(k));
-        };
-        let now = cache.table.load(&k);
-        {
-            let entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((v, ver)) = entries.get(&k)
-                && *ver == now
-                && cache.server_alive()
-            {
-                return v.as_deref().map(dec).transpose();
-            }
+        match &self.cache {
+            Some(cache) => cache.get(&self.conn, self.id, k),
+            None => self.value(DictOp::Get(k)),
         }
-        let (value, version) = match self.call(DictOp::GetCached(k.clone()))? {
-            Reply::Cached { value, version } => (value, version),
-            r => return Err(unexpected(r)),
-        };
-        let out = value.as_deref().map(dec).transpose();
-        let mut entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_CACHED {
-            entries.clear();
-        }
-        entries.insert(k, (value, version));
-        out
     }
 
     /// Set `key` to `value`; the previous value, if any.

@@ -46,8 +46,8 @@
 //!
 //! # Fast path
 //!
-//! A [`DictProxy`] of a manager connected over a Unix socket (path or abstract name:
-//! the server is on this machine) reads through a cache: the server hands it, over
+//! A [`DictProxy`] (and a [`NamespaceProxy`]) of a manager connected over a Unix
+//! socket (path or abstract name: the server is on this machine) reads through a cache: the server hands it, over
 //! the socket, a shared-memory table of per-bucket version counters (4096 buckets,
 //! keys hashed to them) that it increments on every write, before replying to the
 //! writer. The proxy keeps the value it last read for each key with its bucket's
@@ -78,8 +78,7 @@
 //! # Not here (yet)
 //!
 //! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
-//! `Value` objects (the server-side lock, [`LockProxy`], is here); caches of lists
-//! and namespaces.
+//! `Value` objects (the server-side lock, [`LockProxy`], is here); a cache of lists.
 //!
 //! ```
 //! use shmring::manager::Manager;
@@ -397,12 +396,16 @@ impl Manager {
         V: Serialize + DeserializeOwned,
     {
         let id = self.open(Kind::Dict, name)?;
-        // The fast path is for clients on the server's machine: over a Unix socket.
-        let cache = match self.address {
+        Ok(DictProxy::new(self.conn.clone(), id, name.to_owned(), self.cache(id)?))
+    }
+
+    /// The cache of dict or namespace `id`: the fast path is for clients on the
+    /// server's machine, over a Unix socket.
+    fn cache(&self, id: u32) -> Result<Option<dict::Cache>, ManagerError> {
+        Ok(match self.address {
             Address::Tcp { .. } => None,
             _ => self.conn.open_cache(id)?.map(dict::Cache::new),
-        };
-        Ok(DictProxy::new(self.conn.clone(), id, name.to_owned(), cache))
+        })
     }
 
     /// The list named `name`, created empty if the server has no object of that name.
@@ -415,7 +418,12 @@ impl Manager {
     /// name.
     pub fn namespace(&self, name: &str) -> Result<NamespaceProxy, ManagerError> {
         let id = self.open(Kind::Namespace, name)?;
-        Ok(NamespaceProxy::new(self.conn.clone(), id, name.to_owned()))
+        Ok(NamespaceProxy::new(
+            self.conn.clone(),
+            id,
+            name.to_owned(),
+            self.cache(id)?,
+        ))
     }
 
     /// The lock named `name`, created unlocked if the server has no object of that

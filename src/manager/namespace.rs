@@ -1,15 +1,21 @@
 //! [`NamespaceProxy`]: named attributes held by the server.
 
+use super::dict::Cache;
 use super::protocol::{DictOp, Reply, Request};
 use super::{ManagerError, Shared, dec, enc, unexpected};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// A namespace on the manager's server, as Python's `Manager().Namespace()`:
 /// attributes by name, each of the type its caller names (`ns.get::<f64>("rate")`).
 /// An attribute read as a type it was not written as is [`ManagerError::Codec`]
 /// (or, for types whose encodings overlap, a value of the wrong type: name them
 /// consistently).
+///
+/// Over a Unix socket, [`NamespaceProxy::get`] reads through the same shared-memory
+/// cache as [`DictProxy::get`](super::DictProxy::get) (same guarantee: see the [module
+/// documentation](super#fast-path)).
 ///
 /// ```
 /// use shmring::manager::Manager;
@@ -29,6 +35,7 @@ pub struct NamespaceProxy {
     conn: Shared,
     id: u32,
     name: String,
+    cache: Option<Arc<Cache>>,
 }
 
 impl std::fmt::Debug for NamespaceProxy {
@@ -38,8 +45,24 @@ impl std::fmt::Debug for NamespaceProxy {
 }
 
 impl NamespaceProxy {
-    pub(crate) fn new(conn: Shared, id: u32, name: String) -> Self {
-        NamespaceProxy { conn, id, name }
+    pub(crate) fn new(conn: Shared, id: u32, name: String, cache: Option<Cache>) -> Self {
+        NamespaceProxy {
+            conn,
+            id,
+            name,
+            cache: cache.map(Arc::new),
+        }
+    }
+
+    /// Whether [`NamespaceProxy::get`] reads through the shared-memory cache.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// This proxy without the cache: every `get` is a round trip.
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// The name this namespace has on the server.
@@ -53,6 +76,9 @@ impl NamespaceProxy {
 
     /// The attribute `attr` as a `T`, if set.
     pub fn get<T: DeserializeOwned>(&self, attr: &str) -> Result<Option<T>, ManagerError> {
+        if let Some(cache) = &self.cache {
+            return cache.get(&self.conn, self.id, enc(attr)?);
+        }
         match self.call(DictOp::Get(enc(attr)?))? {
             Reply::Value(v) => v.as_deref().map(dec).transpose(),
             r => Err(unexpected(r)),
