@@ -89,19 +89,26 @@ mod list;
 mod lock;
 mod namespace;
 mod protocol;
+mod queue;
 mod server;
+mod sync;
+mod sync_server;
+mod value;
 
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use lock::LockProxy;
 pub use namespace::NamespaceProxy;
+pub use queue::QueueProxy;
 pub use server::ServerHandle;
+pub use sync::{BarrierProxy, ConditionProxy, EventProxy, RLockProxy, SemaphoreProxy};
+pub use value::ValueProxy;
 
 use crate::ConnError;
 use crate::net::{Address, Client, NetOptions};
 use crate::process::{Entry, Process};
 use client::Shared;
-use protocol::{Kind, Reply, Request};
+use protocol::{Kind, Reply, Request, SyncInit};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -159,9 +166,23 @@ pub enum ManagerError {
     /// The server rejected a request or answered out of protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// A release of a lock this connection does not hold.
-    #[error("release of lock {0:?}, which this connection does not hold")]
+    /// A release of a lock this connection does not hold (or a condition's wait or
+    /// notify without holding its lock).
+    #[error("lock {0:?} is not held by this connection")]
     NotOwner(String),
+    /// [`QueueProxy::try_put`] or [`QueueProxy::put_timeout`] found the queue full.
+    #[error("queue {0:?} is full")]
+    Full(String),
+    /// [`QueueProxy::try_get`] or [`QueueProxy::get_timeout`] found the queue empty.
+    #[error("queue {0:?} is empty")]
+    Empty(String),
+    /// A release of a bounded semaphore past its initial value.
+    #[error("bounded semaphore {0:?} released too many times")]
+    OverReleased(String),
+    /// The barrier is broken (aborted, a wait timed out, a waiting party's connection
+    /// ended), or was reset while this party waited.
+    #[error("barrier {0:?} is broken")]
+    BrokenBarrier(String),
     /// The process's interrupt flag ([`signal`](crate::signal)) ended the wait for a
     /// reply; the handle is gone afterwards (the reply may still come).
     #[error("interrupted")]
@@ -297,6 +318,96 @@ impl Manager {
     pub fn lock(&self, name: &str) -> Result<LockProxy, ManagerError> {
         let id = self.open(Kind::Lock, name)?;
         Ok(LockProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    fn open_sync(&self, name: &str, init: SyncInit) -> Result<u32, ManagerError> {
+        let kind = init.kind();
+        let req = Request::OpenSync {
+            name: name.to_owned(),
+            init,
+        };
+        match self.conn.call(&req)? {
+            Reply::Opened { id } => Ok(id),
+            Reply::WrongKind { name, found } => Err(ManagerError::WrongKind {
+                name,
+                found: found.name(),
+                wanted: kind.name(),
+            }),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The queue named `name`, created empty and holding at most `maxsize` items (0:
+    /// unbounded) if the server has no object of that name. An existing queue keeps its
+    /// own `maxsize` (this one's does not apply), as for every opener with parameters.
+    pub fn queue<T: Serialize + DeserializeOwned>(
+        &self,
+        name: &str,
+        maxsize: usize,
+    ) -> Result<QueueProxy<T>, ManagerError> {
+        let id = self.open_sync(
+            name,
+            SyncInit::Queue {
+                maxsize: maxsize as u64,
+            },
+        )?;
+        Ok(QueueProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The re-entrant lock named `name`, created unlocked if the server has no object
+    /// of that name. See [`RLockProxy`].
+    pub fn rlock(&self, name: &str) -> Result<RLockProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::RLock)?;
+        Ok(RLockProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The semaphore named `name`, created with `value` permits if the server has no
+    /// object of that name (an existing one keeps its count). See [`SemaphoreProxy`].
+    pub fn semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Semaphore { value, bounded: false })?;
+        Ok(SemaphoreProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The bounded semaphore named `name`, created with `value` permits if the server
+    /// has no object of that name: a release past its initial value is
+    /// [`ManagerError::OverReleased`]. A plain semaphore of that name is
+    /// [`ManagerError::WrongKind`].
+    pub fn bounded_semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Semaphore { value, bounded: true })?;
+        Ok(SemaphoreProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The event named `name`, created clear if the server has no object of that name.
+    /// See [`EventProxy`].
+    pub fn event(&self, name: &str) -> Result<EventProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Event)?;
+        Ok(EventProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The value named `name`, created holding `initial` if the server has no object of
+    /// that name (an existing one keeps its value). See [`ValueProxy`].
+    pub fn value<T: Serialize + DeserializeOwned>(
+        &self,
+        name: &str,
+        initial: &T,
+    ) -> Result<ValueProxy<T>, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Value(enc(initial)?))?;
+        Ok(ValueProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The barrier named `name`, created for `parties` parties (at least 1, else
+    /// [`ManagerError::Protocol`]) if the server has no object of that name (an existing
+    /// one keeps its count). See [`BarrierProxy`].
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<BarrierProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Barrier { parties })?;
+        Ok(BarrierProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The condition named `name` (with its own lock), created if the server has no
+    /// object of that name. See [`ConditionProxy`].
+    pub fn condition(&self, name: &str) -> Result<ConditionProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Condition)?;
+        Ok(ConditionProxy::new(self.conn.clone(), id, name.to_owned()))
     }
 
     /// Run a server in a child process (this program re-executed, see

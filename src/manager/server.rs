@@ -10,6 +10,7 @@
 
 use super::cache::VersionTable;
 use super::protocol::{DictOp, Kind, ListOp, Reply, Request};
+use super::sync_server::SyncObject;
 use crate::ConnError;
 use crate::handoff::{self, Parcel};
 use crate::net::{Address, Listener, NetOptions, SocketConnection};
@@ -157,6 +158,8 @@ enum Object {
     List(Mutex<Vec<Vec<u8>>>),
     /// A lock: the id of the connection holding it, and a condition to wait for it.
     Lock(Mutex<Option<u64>>, Condvar),
+    /// A queue, rlock, semaphore, event, value, barrier or condition (`sync_server.rs`).
+    Sync(SyncObject),
 }
 
 #[derive(Default)]
@@ -183,38 +186,57 @@ impl State {
 
     fn handle(&self, req: Request) -> Reply {
         match req {
-            Request::Open { kind, name } => {
-                let mut reg = lock(&self.registry);
-                if let Some(&(found, id)) = reg.names.get(&name) {
-                    return if found == kind {
-                        Reply::Opened { id }
-                    } else {
-                        Reply::WrongKind { name, found }
-                    };
-                }
-                let Ok(id) = u32::try_from(reg.objects.len()) else {
-                    return Reply::BadRequest("too many objects".into());
-                };
-                let obj = match kind {
-                    Kind::Dict | Kind::Namespace => Object::Dict(Box::default()),
-                    Kind::List => Object::List(Mutex::default()),
-                    Kind::Lock => Object::Lock(Mutex::new(None), Condvar::new()),
-                };
-                reg.objects.push(Arc::new(obj));
-                reg.names.insert(name, (kind, id));
-                Reply::Opened { id }
+            Request::Open { kind, name } => self.open(kind, name, || match kind {
+                Kind::Dict | Kind::Namespace => Ok(Object::Dict(Box::default())),
+                Kind::List => Ok(Object::List(Mutex::default())),
+                Kind::Lock => Ok(Object::Lock(Mutex::new(None), Condvar::new())),
+                other => Err(format!("a {} is opened with its parameters", other.name())),
+            }),
+            Request::OpenSync { name, init } => {
+                self.open(init.kind(), name, || SyncObject::new(init).map(Object::Sync))
             }
             Request::Dict { id, op } => match self.object(id).as_deref() {
                 Some(Object::Dict(d)) => lock(d).apply(op),
                 _ => Reply::BadRequest(format!("no dict with id {id}")),
             },
-            Request::OpenCache { .. } | Request::Acquire { .. } | Request::Release { .. } => {
+            Request::OpenCache { .. } | Request::Acquire { .. } | Request::Release { .. } | Request::Sync { .. } => {
                 Reply::BadRequest("a connection's request outside its connection".into())
             }
             Request::List { id, op } => match self.object(id).as_deref() {
                 Some(Object::List(l)) => apply_list(&mut lock(l), op),
                 _ => Reply::BadRequest(format!("no list with id {id}")),
             },
+        }
+    }
+
+    /// Look up `name` as a `kind`, or create it with `make` (parameters of a later
+    /// opener do not apply: it gets the existing object).
+    fn open(&self, kind: Kind, name: String, make: impl FnOnce() -> Result<Object, String>) -> Reply {
+        let mut reg = lock(&self.registry);
+        if let Some(&(found, id)) = reg.names.get(&name) {
+            return if found == kind {
+                Reply::Opened { id }
+            } else {
+                Reply::WrongKind { name, found }
+            };
+        }
+        let Ok(id) = u32::try_from(reg.objects.len()) else {
+            return Reply::BadRequest("too many objects".into());
+        };
+        let obj = match make() {
+            Ok(o) => o,
+            Err(why) => return Reply::BadRequest(why),
+        };
+        reg.objects.push(Arc::new(obj));
+        reg.names.insert(name, (kind, id));
+        Reply::Opened { id }
+    }
+
+    /// An operation on synchronization object `id` for connection `conn`.
+    fn sync(&self, id: u32, conn: u64, op: super::protocol::SyncOp) -> Reply {
+        match self.object(id).as_deref() {
+            Some(Object::Sync(s)) => s.apply(op, conn, &self.stop),
+            _ => Reply::BadRequest(format!("no synchronization object with id {id}")),
         }
     }
 
@@ -304,12 +326,18 @@ impl State {
     }
 
     /// Serve one connection; when it ends (the client closed it, died, or the server
-    /// stops), release the locks it held.
+    /// stops), release the locks it held, and end its waits on synchronization objects.
     fn serve(&self, conn: SocketConnection, conn_id: u64) {
         let mut held = Vec::new();
         self.serve_requests(conn, conn_id, &mut held);
         for id in held.clone() {
             self.release(id, conn_id, &mut held);
+        }
+        let objects = lock(&self.registry).objects.clone();
+        for obj in objects {
+            if let Object::Sync(s) = &*obj {
+                s.connection_ended(conn_id);
+            }
         }
     }
 
@@ -319,6 +347,7 @@ impl State {
                 Ok(Request::OpenCache { id }) => self.open_cache(&conn, id),
                 Ok(Request::Acquire { id, wait_ms }) => self.acquire(id, conn_id, Duration::from_millis(wait_ms), held),
                 Ok(Request::Release { id }) => self.release(id, conn_id, held),
+                Ok(Request::Sync { id, op }) => self.sync(id, conn_id, op),
                 Ok(req) => self.handle(req),
                 // A message that is not a request: say so, keep the connection.
                 Err(ConnError::Codec(e)) => Reply::BadRequest(e.to_string()),
