@@ -1,12 +1,30 @@
-//! Manager: a server holding named dicts, lists, namespaces and locks, and typed
-//! proxies that call into it from any process — Python's `multiprocessing.Manager`.
+//! Manager: a server holding named dicts, lists, namespaces and synchronization
+//! objects, and typed proxies that call into it from any process — Python's
+//! `multiprocessing.Manager`.
 //!
 //! [`Manager::serve`] runs the server on threads of the current process, listening at
 //! an [`Address`] (a Unix socket path, a Linux abstract name, or TCP `host:port` for
 //! clients on other machines) with an optional authkey; [`Manager::start`] runs it in a
 //! child process instead. [`Manager::connect`] connects from any process and gives
-//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`] and [`Manager::lock`]:
-//! proxies of the object of that name, created on first use.
+//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`], [`Manager::lock`],
+//! [`Manager::queue`], [`Manager::rlock`], [`Manager::semaphore`],
+//! [`Manager::bounded_semaphore`], [`Manager::event`], [`Manager::value`],
+//! [`Manager::barrier`] and [`Manager::condition`]: proxies of the object of that name,
+//! created on first use (with the opener's parameters: a later opener with other
+//! parameters gets the existing object, unchanged).
+//!
+//! # Synchronization objects
+//!
+//! The queue, locks, semaphores, event, barrier and condition live on the server,
+//! reachable from every client (TCP included). Their owners and parties are
+//! connections (a [`Manager`] handle and its clones), not threads. A blocking call
+//! waits on the server one slice at a time (one request per second of waiting), so a
+//! wait may last longer than the call timeout, and a dead server still ends it with
+//! [`ManagerError::ManagerGone`]; a wait that spans requests is state the server keeps
+//! per connection. When a connection ends (exit, SIGKILL) the server releases the
+//! [`LockProxy`], [`RLockProxy`] and condition lock it held, drops it from the
+//! condition's waiters, and breaks a barrier it waited at. Semaphore permits are not
+//! owned (as in Python): a dead client's permits are not returned.
 //!
 //! # Protocol
 //!
@@ -62,9 +80,8 @@
 //!
 //! # Not here (yet)
 //!
-//! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
-//! `Value` objects (the server-side lock, [`LockProxy`], is here); caches of lists
-//! and namespaces.
+//! Caches of lists, namespaces, queues and values (every call but a dict `get` is a
+//! round trip); `Array`, `Pool` and custom registered types of Python's managers.
 //!
 //! ```
 //! use shmring::manager::Manager;
