@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// The longest single wait the server is asked for, well below the call timeout: a
 /// longer acquire is several requests.
-const SLICE: Duration = Duration::from_secs(1);
+pub(super) const SLICE: Duration = Duration::from_secs(1);
 
 /// A lock on the manager's server, as Python's `Manager().Lock()`, reachable from any
 /// client. The holder is the client's connection (the [`Manager`](super::Manager)

@@ -1,12 +1,30 @@
-//! Manager: a server holding named dicts, lists, namespaces and locks, and typed
-//! proxies that call into it from any process — Python's `multiprocessing.Manager`.
+//! Manager: a server holding named dicts, lists, namespaces and synchronization
+//! objects, and typed proxies that call into it from any process — Python's
+//! `multiprocessing.Manager`.
 //!
 //! [`Manager::serve`] runs the server on threads of the current process, listening at
 //! an [`Address`] (a Unix socket path, a Linux abstract name, or TCP `host:port` for
 //! clients on other machines) with an optional authkey; [`Manager::start`] runs it in a
 //! child process instead. [`Manager::connect`] connects from any process and gives
-//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`] and [`Manager::lock`]:
-//! proxies of the object of that name, created on first use.
+//! [`Manager::dict`], [`Manager::list`], [`Manager::namespace`], [`Manager::lock`],
+//! [`Manager::queue`], [`Manager::rlock`], [`Manager::semaphore`],
+//! [`Manager::bounded_semaphore`], [`Manager::event`], [`Manager::value`],
+//! [`Manager::barrier`] and [`Manager::condition`]: proxies of the object of that name,
+//! created on first use (with the opener's parameters: a later opener with other
+//! parameters gets the existing object, unchanged).
+//!
+//! # Synchronization objects
+//!
+//! The queue, locks, semaphores, event, barrier and condition live on the server,
+//! reachable from every client (TCP included). Their owners and parties are
+//! connections (a [`Manager`] handle and its clones), not threads. A blocking call
+//! waits on the server one slice at a time (one request per second of waiting), so a
+//! wait may last longer than the call timeout, and a dead server still ends it with
+//! [`ManagerError::ManagerGone`]; a wait that spans requests is state the server keeps
+//! per connection. When a connection ends (exit, SIGKILL) the server releases the
+//! [`LockProxy`], [`RLockProxy`] and condition lock it held, drops it from the
+//! condition's waiters, and breaks a barrier it waited at. Semaphore permits are not
+//! owned (as in Python): a dead client's permits are not returned.
 //!
 //! # Protocol
 //!
@@ -77,8 +95,9 @@
 //!
 //! # Not here (yet)
 //!
-//! Server-side `Queue`, `RLock`, `Semaphore`, `Event`, `Condition`, `Barrier` and
-//! `Value` objects (the server-side lock, [`LockProxy`], is here); a cache of lists.
+//! Caches of lists, queues and values (every call but a dict or namespace `get` is a
+//! round trip: over the shared-memory channel on this machine); `Array`, `Pool` and
+//! custom registered types of Python's managers.
 //!
 //! ```
 //! use shmring::manager::Manager;
@@ -103,22 +122,29 @@ mod list;
 mod lock;
 mod namespace;
 mod protocol;
+mod queue;
 mod server;
+mod sync;
+mod sync_server;
 #[cfg(test)]
 mod tests;
+mod value;
 
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use lock::LockProxy;
 pub use namespace::NamespaceProxy;
+pub use queue::QueueProxy;
 pub use server::ServerHandle;
+pub use sync::{BarrierProxy, ConditionProxy, EventProxy, RLockProxy, SemaphoreProxy};
+pub use value::ValueProxy;
 
 use crate::ConnError;
 use crate::net::{Address, Client, NetOptions};
 use crate::process::{Entry, Process};
 use crate::sync::WaitStrategy;
 use client::Shared;
-use protocol::{Kind, Reply, Request};
+use protocol::{Kind, Reply, Request, SyncInit};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -188,9 +214,23 @@ pub enum ManagerError {
     /// The server rejected a request or answered out of protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// A release of a lock this connection does not hold.
-    #[error("release of lock {0:?}, which this connection does not hold")]
+    /// A release of a lock this connection does not hold (or a condition's wait or
+    /// notify without holding its lock).
+    #[error("lock {0:?} is not held by this connection")]
     NotOwner(String),
+    /// [`QueueProxy::try_put`] or [`QueueProxy::put_timeout`] found the queue full.
+    #[error("queue {0:?} is full")]
+    Full(String),
+    /// [`QueueProxy::try_get`] or [`QueueProxy::get_timeout`] found the queue empty.
+    #[error("queue {0:?} is empty")]
+    Empty(String),
+    /// A release of a bounded semaphore past its initial value.
+    #[error("bounded semaphore {0:?} released too many times")]
+    OverReleased(String),
+    /// The barrier is broken (aborted, a wait timed out, a waiting party's connection
+    /// ended), or was reset while this party waited.
+    #[error("barrier {0:?} is broken")]
+    BrokenBarrier(String),
     /// The process's interrupt flag ([`signal`](crate::signal)) ended the wait for a
     /// reply; the handle is gone afterwards (the reply may still come).
     #[error("interrupted")]
@@ -432,6 +472,96 @@ impl Manager {
     pub fn lock(&self, name: &str) -> Result<LockProxy, ManagerError> {
         let id = self.open(Kind::Lock, name)?;
         Ok(LockProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    fn open_sync(&self, name: &str, init: SyncInit) -> Result<u32, ManagerError> {
+        let kind = init.kind();
+        let req = Request::OpenSync {
+            name: name.to_owned(),
+            init,
+        };
+        match self.conn.call(&req)? {
+            Reply::Opened { id } => Ok(id),
+            Reply::WrongKind { name, found } => Err(ManagerError::WrongKind {
+                name,
+                found: found.name(),
+                wanted: kind.name(),
+            }),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The queue named `name`, created empty and holding at most `maxsize` items (0:
+    /// unbounded) if the server has no object of that name. An existing queue keeps its
+    /// own `maxsize` (this one's does not apply), as for every opener with parameters.
+    pub fn queue<T: Serialize + DeserializeOwned>(
+        &self,
+        name: &str,
+        maxsize: usize,
+    ) -> Result<QueueProxy<T>, ManagerError> {
+        let id = self.open_sync(
+            name,
+            SyncInit::Queue {
+                maxsize: maxsize as u64,
+            },
+        )?;
+        Ok(QueueProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The re-entrant lock named `name`, created unlocked if the server has no object
+    /// of that name. See [`RLockProxy`].
+    pub fn rlock(&self, name: &str) -> Result<RLockProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::RLock)?;
+        Ok(RLockProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The semaphore named `name`, created with `value` permits if the server has no
+    /// object of that name (an existing one keeps its count). See [`SemaphoreProxy`].
+    pub fn semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Semaphore { value, bounded: false })?;
+        Ok(SemaphoreProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The bounded semaphore named `name`, created with `value` permits if the server
+    /// has no object of that name: a release past its initial value is
+    /// [`ManagerError::OverReleased`]. A plain semaphore of that name is
+    /// [`ManagerError::WrongKind`].
+    pub fn bounded_semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Semaphore { value, bounded: true })?;
+        Ok(SemaphoreProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The event named `name`, created clear if the server has no object of that name.
+    /// See [`EventProxy`].
+    pub fn event(&self, name: &str) -> Result<EventProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Event)?;
+        Ok(EventProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The value named `name`, created holding `initial` if the server has no object of
+    /// that name (an existing one keeps its value). See [`ValueProxy`].
+    pub fn value<T: Serialize + DeserializeOwned>(
+        &self,
+        name: &str,
+        initial: &T,
+    ) -> Result<ValueProxy<T>, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Value(enc(initial)?))?;
+        Ok(ValueProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The barrier named `name`, created for `parties` parties (at least 1, else
+    /// [`ManagerError::Protocol`]) if the server has no object of that name (an existing
+    /// one keeps its count). See [`BarrierProxy`].
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<BarrierProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Barrier { parties })?;
+        Ok(BarrierProxy::new(self.conn.clone(), id, name.to_owned()))
+    }
+
+    /// The condition named `name` (with its own lock), created if the server has no
+    /// object of that name. See [`ConditionProxy`].
+    pub fn condition(&self, name: &str) -> Result<ConditionProxy, ManagerError> {
+        let id = self.open_sync(name, SyncInit::Condition)?;
+        Ok(ConditionProxy::new(self.conn.clone(), id, name.to_owned()))
     }
 
     /// Run a server in a child process (this program re-executed, see

@@ -10,6 +10,7 @@
 
 use super::cache::VersionTable;
 use super::protocol::{DictOp, Kind, ListOp, Reply, Request};
+use super::sync_server::SyncObject;
 use crate::ConnError;
 use crate::codec;
 use crate::connection::{self, Connection, ConnectionOptions, MessageConnection};
@@ -164,6 +165,8 @@ enum Object {
     List(Mutex<Vec<Vec<u8>>>),
     /// A lock: the id of the connection holding it, and a condition to wait for it.
     Lock(Mutex<Option<u64>>, Condvar),
+    /// A queue, rlock, semaphore, event, value, barrier or condition (`sync_server.rs`).
+    Sync(SyncObject),
 }
 
 #[derive(Default)]
@@ -193,38 +196,59 @@ impl State {
 
     fn handle(&self, req: Request) -> Reply {
         match req {
-            Request::Open { kind, name } => {
-                let mut reg = lock(&self.registry);
-                if let Some(&(found, id)) = reg.names.get(&name) {
-                    return if found == kind {
-                        Reply::Opened { id }
-                    } else {
-                        Reply::WrongKind { name, found }
-                    };
-                }
-                let Ok(id) = u32::try_from(reg.objects.len()) else {
-                    return Reply::BadRequest("too many objects".into());
-                };
-                let obj = match kind {
-                    Kind::Dict | Kind::Namespace => Object::Dict(Box::default()),
-                    Kind::List => Object::List(Mutex::default()),
-                    Kind::Lock => Object::Lock(Mutex::new(None), Condvar::new()),
-                };
-                reg.objects.push(Arc::new(obj));
-                reg.names.insert(name, (kind, id));
-                Reply::Opened { id }
+            Request::Open { kind, name } => self.open(kind, name, || match kind {
+                Kind::Dict | Kind::Namespace => Ok(Object::Dict(Box::default())),
+                Kind::List => Ok(Object::List(Mutex::default())),
+                Kind::Lock => Ok(Object::Lock(Mutex::new(None), Condvar::new())),
+                other => Err(format!("a {} is opened with its parameters", other.name())),
+            }),
+            Request::OpenSync { name, init } => {
+                self.open(init.kind(), name, || SyncObject::new(init).map(Object::Sync))
             }
             Request::Dict { id, op } => match self.object(id).as_deref() {
                 Some(Object::Dict(d)) => lock(d).apply(op),
                 _ => Reply::BadRequest(format!("no dict with id {id}")),
             },
-            Request::OpenCache { .. } | Request::OpenChannel | Request::Acquire { .. } | Request::Release { .. } => {
-                Reply::BadRequest("a connection's request outside its connection".into())
-            }
+            Request::OpenCache { .. }
+            | Request::OpenChannel
+            | Request::Acquire { .. }
+            | Request::Release { .. }
+            | Request::Sync { .. } => Reply::BadRequest("a connection's request outside its connection".into()),
             Request::List { id, op } => match self.object(id).as_deref() {
                 Some(Object::List(l)) => apply_list(&mut lock(l), op),
                 _ => Reply::BadRequest(format!("no list with id {id}")),
             },
+        }
+    }
+
+    /// Look up `name` as a `kind`, or create it with `make` (parameters of a later
+    /// opener do not apply: it gets the existing object).
+    fn open(&self, kind: Kind, name: String, make: impl FnOnce() -> Result<Object, String>) -> Reply {
+        let mut reg = lock(&self.registry);
+        if let Some(&(found, id)) = reg.names.get(&name) {
+            return if found == kind {
+                Reply::Opened { id }
+            } else {
+                Reply::WrongKind { name, found }
+            };
+        }
+        let Ok(id) = u32::try_from(reg.objects.len()) else {
+            return Reply::BadRequest("too many objects".into());
+        };
+        let obj = match make() {
+            Ok(o) => o,
+            Err(why) => return Reply::BadRequest(why),
+        };
+        reg.objects.push(Arc::new(obj));
+        reg.names.insert(name, (kind, id));
+        Reply::Opened { id }
+    }
+
+    /// An operation on synchronization object `id` for connection `conn`.
+    fn sync(&self, id: u32, conn: u64, op: super::protocol::SyncOp) -> Reply {
+        match self.object(id).as_deref() {
+            Some(Object::Sync(s)) => s.apply(op, conn, &self.stop),
+            _ => Reply::BadRequest(format!("no synchronization object with id {id}")),
         }
     }
 
@@ -327,19 +351,29 @@ impl State {
     }
 
     /// Serve one connection; when it ends (the client closed it, died, or the server
-    /// stops), release the locks it held.
+    /// stops), release the locks it held, and end its waits on synchronization objects.
     fn serve(&self, mut sock: SocketConnection, conn_id: u64) {
         let mut held = Vec::new();
         // Descriptors go out on the socket even while requests come over the channel:
-        // a duplicate of it, borrowed beside the connection being served.
-        if let Ok(raw) = sock.as_fd().try_clone_to_owned() {
-            let next = self.serve_on(&mut sock, raw.as_fd(), None, conn_id, &mut held);
-            if let Some(mut pipe) = next {
-                self.serve_on(&mut pipe, raw.as_fd(), Some(ACCEPT_NAP), conn_id, &mut held);
+        // a duplicate of it, borrowed beside the connection being served. A panic while
+        // serving (a bug) ends this connection only, and its locks and waits are
+        // still given up below.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Ok(raw) = sock.as_fd().try_clone_to_owned() {
+                let next = self.serve_on(&mut sock, raw.as_fd(), None, conn_id, &mut held);
+                if let Some(mut pipe) = next {
+                    self.serve_on(&mut pipe, raw.as_fd(), Some(ACCEPT_NAP), conn_id, &mut held);
+                }
             }
-        }
+        }));
         for id in held.clone() {
             self.release(id, conn_id, &mut held);
+        }
+        let objects = lock(&self.registry).objects.clone();
+        for obj in objects {
+            if let Object::Sync(s) = &*obj {
+                s.connection_ended(conn_id);
+            }
         }
         // `sock` closes here, after the channel: a client's cached gets see it.
     }
@@ -384,6 +418,7 @@ impl State {
                     self.acquire(id, conn_id, Duration::from_millis(wait_ms), held)
                 }
                 Ok(Ok(Request::Release { id })) => self.release(id, conn_id, held),
+                Ok(Ok(Request::Sync { id, op })) => self.sync(id, conn_id, op),
                 Ok(Ok(req)) => self.handle(req),
                 // A message that is not a request: say so, keep the connection.
                 Ok(Err(e)) => Reply::BadRequest(e.to_string()),
@@ -512,6 +547,15 @@ impl Drop for ServerHandle {
     }
 }
 
+/// Connection `.1`'s entry in `State::conns`, removed on drop.
+struct Registered<'a>(&'a State, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.conns).remove(&self.1);
+    }
+}
+
 fn accept_loop(listener: Listener, state: Arc<State>) {
     let mut next_id = 0u64;
     while !state.stop.load(Ordering::Relaxed) {
@@ -541,12 +585,15 @@ fn accept_loop(listener: Listener, state: Arc<State>) {
         let spawned = std::thread::Builder::new()
             .name(format!("shmring-manager-conn-{id}"))
             .spawn(move || {
+                // The socket's duplicate leaves the table when this thread ends, a panic
+                // included: the client then sees the connection closed at once, not
+                // after its call timeout.
+                let _registered = Registered(&st, id);
                 // A client that fails its handshake (wrong key, not our protocol,
                 // silent past the handshake timeout) is dropped; nobody waited for it.
                 if let Ok(conn) = pending.handshake() {
                     st.serve(conn, id);
                 }
-                lock(&st.conns).remove(&id);
             });
         if spawned.is_err() {
             lock(&state.conns).remove(&id);
