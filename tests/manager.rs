@@ -31,14 +31,6 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn abstract_addr(tag: &str) -> Address {
-    Address::Abstract(unique_name(tag))
-}
-
-fn peer_addr() -> Result<Address, String> {
-    env_str("ADDR").parse().map_err(err)
-}
-
 // ---------------------------------------------------------------------------------------
 // 4 processes x 10,000 update_with on one key
 

@@ -35,14 +35,6 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn abstract_addr(tag: &str) -> Address {
-    Address::Abstract(unique_name(tag))
-}
-
-fn peer_addr() -> Result<Address, String> {
-    env_str("ADDR").parse().map_err(err)
-}
-
 fn connect() -> Result<Manager, String> {
     Manager::connect(&peer_addr()?, Some(KEY)).map_err(err)
 }

@@ -67,10 +67,6 @@ fn addresses(dir: &TempDir, tag: &str) -> Vec<Address> {
     ]
 }
 
-fn peer_addr() -> Result<Address, String> {
-    env_str("ADDR").parse().map_err(err)
-}
-
 // ---------------------------------------------------------------------------------------
 // Typed round trips over each address kind
 

@@ -418,7 +418,12 @@ impl Manager {
             kind,
             name: name.to_owned(),
         };
-        match self.conn.call(&req)? {
+        self.opened(&req, kind)
+    }
+
+    /// The id in the server's answer to the opening request `req` of a `kind`.
+    fn opened(&self, req: &Request, kind: Kind) -> Result<u32, ManagerError> {
+        match self.conn.call(req)? {
             Reply::Opened { id } => Ok(id),
             Reply::WrongKind { name, found } => Err(ManagerError::WrongKind {
                 name,
@@ -480,15 +485,7 @@ impl Manager {
             name: name.to_owned(),
             init,
         };
-        match self.conn.call(&req)? {
-            Reply::Opened { id } => Ok(id),
-            Reply::WrongKind { name, found } => Err(ManagerError::WrongKind {
-                name,
-                found: found.name(),
-                wanted: kind.name(),
-            }),
-            r => Err(unexpected(r)),
-        }
+        self.opened(&req, kind)
     }
 
     /// The queue named `name`, created empty and holding at most `maxsize` items (0:

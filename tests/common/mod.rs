@@ -219,3 +219,8 @@ pub fn replay_corpus(target: &str, run: impl Fn(&[u8])) {
         run(&data);
     }
 }
+
+/// A Linux abstract socket address unique to this run and `tag`.
+pub fn abstract_addr(tag: &str) -> shmring::net::Address {
+    shmring::net::Address::Abstract(unique_name(tag))
+}

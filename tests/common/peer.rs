@@ -135,3 +135,8 @@ pub fn exit_with(r: Result<(), String>) -> ! {
         }
     }
 }
+
+/// The address in the peer's `ADDR` variable (a manager or socket test's server).
+pub fn peer_addr() -> Result<shmring::net::Address, String> {
+    env_str("ADDR").parse().map_err(|e| format!("{e}"))
+}
