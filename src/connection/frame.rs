@@ -67,6 +67,11 @@ pub enum FrameError {
     /// A kind byte that is none of WHOLE, FIRST, MORE, LAST, ABORT.
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
+    /// Descriptors (`SCM_RIGHTS`) came with a socket connection's bytes in a way no
+    /// handle frame explains: more than one message's worth, truncated control data,
+    /// or more left unclaimed than a connection holds.
+    #[error("descriptors: {0}")]
+    Descriptors(&'static str),
     /// A FIRST frame too short to hold its total length.
     #[error("FIRST frame of {len} bytes is shorter than its 9-byte header")]
     ShortFirst {

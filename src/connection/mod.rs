@@ -158,6 +158,12 @@ pub enum ConnError {
     /// This connection was closed with [`Connection::close`].
     #[error("connection closed")]
     Closed,
+    /// A socket connection received a handle (a frame carrying descriptors, sent with
+    /// [`SocketConnection::send_handle`](crate::net::SocketConnection::send_handle))
+    /// where a message was expected: its descriptors were closed; the connection stays
+    /// usable.
+    #[error("a handle arrived where a message was expected (its descriptors were closed)")]
+    UnexpectedHandle,
     /// A blocking call gave up because an interrupt is pending (`signal::Interrupt`:
     /// `SIGINT` and friends, or a programmatic trigger). Nothing was consumed or sent.
     #[error("interrupted")]

@@ -55,6 +55,18 @@ pub fn recv<T: Handoff>(sock: impl AsFd, timeout: Option<Duration>) -> Result<T,
     T::from_parcel(recv_parcel(sock, timeout)?)
 }
 
+/// The header of `parcel` (also the payload of a socket connection's handle frame,
+/// `net::conn`).
+pub(crate) fn encode_header(parcel: &Parcel) -> [u8; HEADER_LEN] {
+    let mut hdr = [0u8; HEADER_LEN];
+    hdr[0..4].copy_from_slice(&MAGIC);
+    hdr[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    hdr[6..8].copy_from_slice(&(parcel.kind as u16).to_le_bytes());
+    hdr[8..16].copy_from_slice(&parcel.meta.to_le_bytes());
+    hdr[16..20].copy_from_slice(&(parcel.fds.len() as u32).to_le_bytes());
+    hdr
+}
+
 /// Send a parcel: the header and its descriptors in one `sendmsg` (`MSG_NOSIGNAL`: a
 /// closed peer is an error, not `SIGPIPE`).
 ///
@@ -70,12 +82,7 @@ pub fn recv<T: Handoff>(sock: impl AsFd, timeout: Option<Duration>) -> Result<T,
 /// ```
 pub fn send_parcel(sock: impl AsFd, parcel: &Parcel) -> Result<(), HandoffError> {
     let sock = sock.as_fd();
-    let mut hdr = [0u8; HEADER_LEN];
-    hdr[0..4].copy_from_slice(&MAGIC);
-    hdr[4..6].copy_from_slice(&VERSION.to_le_bytes());
-    hdr[6..8].copy_from_slice(&(parcel.kind as u16).to_le_bytes());
-    hdr[8..16].copy_from_slice(&parcel.meta.to_le_bytes());
-    hdr[16..20].copy_from_slice(&(parcel.fds.len() as u32).to_le_bytes());
+    let hdr = encode_header(parcel);
     let fds: Vec<BorrowedFd<'_>> = parcel.fds.iter().map(|f| f.as_fd()).collect();
     let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
     let mut control = SendAncillaryBuffer::new(&mut space);
@@ -178,16 +185,16 @@ const fn cmsg_room(n: usize) -> usize {
         + (n * std::mem::size_of::<libc::c_int>()).next_multiple_of(a)
 }
 
-const CONTROL_LEN: usize = cmsg_room(MAX_FDS);
+pub(crate) const CONTROL_LEN: usize = cmsg_room(MAX_FDS);
 
 /// Receive control buffer, aligned for `cmsghdr` so that no byte is lost to alignment.
 #[repr(C, align(8))]
-struct ControlSpace([MaybeUninit<u8>; CONTROL_LEN]);
+pub(crate) struct ControlSpace(pub(crate) [MaybeUninit<u8>; CONTROL_LEN]);
 
 const _: () = assert!(std::mem::align_of::<libc::cmsghdr>() <= 8);
 
 /// Check a received header against what arrived; never trust its counts beyond `max_fds`.
-fn parse(hdr: &[u8; HEADER_LEN], fds: Vec<OwnedFd>, max_fds: usize) -> Result<Parcel, HandoffError> {
+pub(crate) fn parse(hdr: &[u8; HEADER_LEN], fds: Vec<OwnedFd>, max_fds: usize) -> Result<Parcel, HandoffError> {
     let word = |r: std::ops::Range<usize>| -> u64 {
         let mut b = [0u8; 8];
         b[..r.len()].copy_from_slice(&hdr[r]);

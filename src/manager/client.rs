@@ -6,8 +6,8 @@
 //! pipe ([`Connection`]: two SPSC rings in memfd segments), hands the client's end over
 //! the socket (SCM_RIGHTS), and from then on reads this client's requests from the pipe
 //! and answers on it. The socket stays open beside it: descriptors (the version tables
-//! of `cache.rs`) still travel on it, and its closing tells a cached get that the
-//! server is gone.
+//! of `cache.rs`) still travel on it as handle frames, and its closing tells a cached
+//! get that the server is gone.
 
 use super::ManagerError;
 use super::cache::VersionTable;
@@ -58,9 +58,9 @@ impl Conn {
         ManagerError::ManagerGone(why)
     }
 
-    /// Send `req`, then read a parcel from the raw socket (the descriptors of the
-    /// answer), then the reply. The socket's read-ahead buffer is empty between round
-    /// trips, so the parcel's bytes and descriptors are the next thing on it.
+    /// Send `req`, then receive a handle frame on the socket (the descriptors of the
+    /// answer: `SocketConnection::recv_parcel`, in band with the socket's messages),
+    /// then the reply (on the socket, or on the channel).
     fn call_with_parcel(&mut self, req: &Request) -> Result<(handoff::Parcel, Reply), ManagerError> {
         let timeout = self.timeout;
         if self.sock.is_none() {
@@ -69,11 +69,7 @@ impl Conn {
         if let Err(e) = self.send(req) {
             return Err(self.broken(e.to_string()));
         }
-        let parcel = match self
-            .sock
-            .as_ref()
-            .map(|s| handoff::recv_parcel(s.as_fd(), Some(timeout)))
-        {
+        let parcel = match self.sock.as_mut().map(|s| s.recv_parcel(Some(timeout))) {
             Some(Ok(p)) => p,
             Some(Err(e)) => return Err(self.broken(format!("the server's descriptors did not arrive: {e}"))),
             None => return Err(ManagerError::ManagerGone(self.gone.clone())),

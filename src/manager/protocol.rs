@@ -48,13 +48,13 @@ pub(crate) enum Request {
     Open { kind: Kind, name: String },
     /// An operation on the dict or namespace `id`.
     Dict { id: u32, op: DictOp },
-    /// Send the version table of dict `id` over the socket (a handoff parcel), then
+    /// Send the version table of dict `id` over the socket (a handle frame), then
     /// `Ok`; or an empty parcel, then `BadRequest` (see `cache.rs`).
     OpenCache { id: u32 },
     /// An operation on the list `id`.
     List { id: u32, op: ListOp },
     /// Make a shared-memory channel for this connection: the server sends the
-    /// client's end of a duplex pipe over the socket (a handoff parcel), then `Ok` on
+    /// client's end of a duplex pipe over the socket (a handle frame), then `Ok` on
     /// the socket, and reads every later request from the pipe, answering there; or
     /// an empty parcel, then `BadRequest` (a TCP client; see `client.rs`).
     OpenChannel,

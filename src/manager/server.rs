@@ -14,7 +14,8 @@ use super::sync_server::SyncObject;
 use crate::ConnError;
 use crate::codec;
 use crate::connection::{self, Connection, ConnectionOptions, MessageConnection};
-use crate::handoff::{self, Parcel};
+use crate::handoff::{self, Handoff, Parcel};
+use crate::net::conn::send_parcel_frame;
 use crate::net::{Address, Listener, NetOptions, SocketConnection};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -252,10 +253,8 @@ impl State {
         }
     }
 
-    /// Hand `id`'s version table to the client over its Unix socket `sock`: the parcel
-    /// (the segment, or no descriptor if there is none to give), then the reply. The
-    /// client reads them in that order, so its connection's read-ahead never takes
-    /// the parcel's bytes (and drops its descriptor).
+    /// Hand `id`'s version table to the client over its Unix socket `sock`: a handle
+    /// frame (the segment, or no descriptor if there is none to give), then the reply.
     fn open_cache(&self, sock: BorrowedFd<'_>, id: u32) -> Reply {
         let table = match self.object(id).as_deref() {
             _ if !self.unix => Err("caches are for Unix-socket clients".to_string()),
@@ -272,7 +271,7 @@ impl State {
             _ => Err(format!("no dict with id {id}")),
         };
         match table {
-            Ok(seg) => match handoff::send(sock, seg) {
+            Ok(seg) => match seg.into_parcel().and_then(|p| send_parcel_frame(sock, &p)) {
                 Ok(()) => Reply::Ok,
                 Err(e) => Reply::BadRequest(format!("cannot hand over the version table: {e}")),
             },
@@ -297,7 +296,7 @@ impl State {
             Ok(pair) => pair,
             Err(e) => return Err(no_parcel(sock, format!("cannot make a channel: {e}"))),
         };
-        match handoff::send(sock, theirs) {
+        match theirs.into_parcel().and_then(|p| send_parcel_frame(sock, &p)) {
             Ok(()) => Ok(ours),
             // The parcel may be half sent: the stream is out of step, end it.
             Err(e) => Err(Reply::BadRequest(format!("cannot hand over the channel: {e}"))),
@@ -460,7 +459,7 @@ fn no_parcel(sock: BorrowedFd<'_>, why: String) -> Reply {
         meta: 0,
         fds: Vec::new(),
     };
-    let _ = handoff::send_parcel(sock, &empty);
+    let _ = send_parcel_frame(sock, &empty);
     Reply::BadRequest(why)
 }
 

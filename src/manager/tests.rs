@@ -4,9 +4,8 @@
 use super::protocol::{Kind, Reply, Request};
 use super::{Manager, ManagerError};
 use crate::connection::Connection;
-use crate::handoff;
 use crate::net::{Address, Client};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -69,7 +68,7 @@ fn a_client_scribbling_over_its_channel_harms_only_itself() {
             // What `Shared::open_channel` does, keeping duplicates of the descriptors.
             let mut conn = Client::connect(&addr, None).unwrap();
             conn.send(&Request::OpenChannel).unwrap();
-            let parcel = handoff::recv_parcel(conn.as_fd(), Some(Duration::from_secs(5))).unwrap();
+            let parcel = conn.recv_parcel(Some(Duration::from_secs(5))).unwrap();
             assert!(matches!(
                 conn.recv_timeout::<Reply>(Duration::from_secs(5)).unwrap(),
                 Reply::Ok

@@ -2,17 +2,24 @@
 //! sends and receives of a pipe's `Connection` over a stream socket, in the frame
 //! format of `frame.rs`.
 
-use super::frame::{FrameReader, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
+use super::frame::{FrameReader, HANDLE, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
 use crate::codec;
-use crate::connection::ConnError;
+use crate::connection::{ConnError, FrameError};
+use crate::handoff::socket::{CONTROL_LEN, ControlSpace, HEADER_LEN as PARCEL_HEADER_LEN, MAX_FDS, encode_header};
+use crate::handoff::{Handoff, HandoffError, Parcel};
 use crate::sync::{LIVENESS_INTERVAL, interrupt};
 use bytemuck::Pod;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, sockopt};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, sockopt,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::io::IoSlice;
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 /// A typed receive keeps its decoding buffer between calls unless it grew past this.
@@ -20,6 +27,9 @@ const SCRATCH_KEEP: usize = 1 << 20;
 /// Frames up to this size (header included) are copied into one buffer and sent with
 /// `send(2)`; larger ones with `sendmsg(2)` over the header and the caller's bytes.
 const SMALL_FRAME: usize = 1 << 10;
+/// Descriptors received and not yet claimed by a handle frame: more is a broken stream
+/// (a peer attaching descriptors to its messages, not its handles).
+const MAX_QUEUED_FDS: usize = 4 * MAX_FDS;
 /// The shortest nap given to `SO_RCVTIMEO`/`SO_SNDTIMEO` (zero would mean "forever").
 const MIN_NAP: Duration = Duration::from_millis(1);
 
@@ -116,6 +126,8 @@ pub struct SocketConnection {
     scratch: Vec<u8>,
     /// A small frame being sent, header and payload together.
     wbuf: Vec<u8>,
+    /// Descriptors that arrived (`SCM_RIGHTS`, in order) and await their handle frame.
+    fds: VecDeque<OwnedFd>,
 }
 
 impl std::fmt::Debug for SocketConnection {
@@ -144,6 +156,7 @@ impl SocketConnection {
             sndtimeo: None,
             scratch: Vec::new(),
             wbuf: Vec::new(),
+            fds: VecDeque::new(),
         }
     }
 
@@ -362,12 +375,37 @@ impl SocketConnection {
                 self.set_timeout(sockopt::Timeout::Recv, nap)?;
                 RecvFlags::empty()
             };
-            match rustix::net::recv(&self.fd, self.reader.read_buf(), flags) {
-                Ok((0, _)) => {
+            // `recvmsg` with room for one handle's descriptors: the kernel ends a read
+            // after the bytes that carried descriptors, so they belong to the bytes read
+            // (a handle frame's first byte; see `send_parcel_frame`).
+            let mut space = ControlSpace([MaybeUninit::uninit(); CONTROL_LEN]);
+            let mut control = RecvAncillaryBuffer::new(&mut space.0);
+            let mut iov = [IoSliceMut::new(self.reader.read_buf())];
+            let got = rustix::net::recvmsg(&self.fd, &mut iov, &mut control, flags | RecvFlags::CMSG_CLOEXEC);
+            if let Ok(m) = &got {
+                for msg in control.drain() {
+                    if let RecvAncillaryMessage::ScmRights(it) = msg {
+                        self.fds.extend(it);
+                    }
+                }
+                let why = if m.flags.contains(ReturnFlags::CTRUNC) {
+                    Some("more descriptors with one read than a handle carries")
+                } else if self.fds.len() > MAX_QUEUED_FDS {
+                    Some("more descriptors than handle frames")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    self.fds.clear();
+                    self.reader.break_with(FrameError::Descriptors(why));
+                }
+            }
+            match got.map(|m| m.bytes) {
+                Ok(0) => {
                     self.eof = true;
                     return Ok(());
                 }
-                Ok((n, _)) => {
+                Ok(n) => {
                     self.reader.filled(n);
                     return Ok(());
                 }
@@ -377,7 +415,7 @@ impl SocketConnection {
                     self.eof = true;
                     return Ok(());
                 }
-                Err(e) => return Err(io_err("recv", e)),
+                Err(e) => return Err(io_err("recvmsg", e)),
             }
         }
     }
@@ -400,9 +438,104 @@ impl SocketConnection {
     fn recv_message(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<usize, ConnError> {
         match self.recv_frame(out, mode)? {
             (MESSAGE, n) => Ok(n),
+            (HANDLE, _) => {
+                // Close its descriptors (the queue stays in step), report it.
+                let _ = self.take_parcel(out);
+                Err(ConnError::UnexpectedHandle)
+            }
             // Only before the handshake ended (the reader refuses them after): a
             // receive on a connection still in its handshake, which users never hold.
             (kind, _) => Err(ConnError::BadFrame(crate::connection::FrameError::UnknownKind(kind))),
+        }
+    }
+
+    /// The parcel of the handle frame whose payload is `payload`: its header checked
+    /// against the descriptors queued for it, which it takes (all of them are closed on
+    /// an error).
+    fn take_parcel(&mut self, payload: &[u8]) -> Result<Parcel, HandoffError> {
+        let Ok(hdr) = <&[u8; PARCEL_HEADER_LEN]>::try_from(payload) else {
+            return Err(HandoffError::Malformed(format!(
+                "a handle frame of {} bytes (a handoff header is {PARCEL_HEADER_LEN})",
+                payload.len()
+            )));
+        };
+        // The count, read before anything else is trusted: at most what is queued.
+        let n = u32::from_le_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]) as usize;
+        let take = n.min(self.fds.len());
+        let fds: Vec<OwnedFd> = self.fds.drain(..take).collect();
+        crate::handoff::socket::parse(hdr, fds, MAX_FDS)
+    }
+
+    /// Hand `item` to the peer in band: a handle frame (the object's kind and
+    /// metadata) with its descriptors attached as `SCM_RIGHTS`, in order with the
+    /// messages; the peer rebuilds it with [`SocketConnection::recv_handle`]. Unix
+    /// sockets only (over TCP: [`HandoffError::Io`]). The local handle is consumed.
+    ///
+    /// ```
+    /// use shmring::net::{Address, Client, Listener};
+    ///
+    /// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-handle-{}", std::process::id())), None)?;
+    /// let addr = l.local_addr().clone();
+    /// let t = std::thread::spawn(move || -> Result<u64, String> {
+    ///     let mut c = Client::connect(&addr, None).map_err(|e| e.to_string())?;
+    ///     let hello: String = c.recv().map_err(|e| e.to_string())?;
+    ///     let mut q = c.recv_handle::<shmring::Queue<u64>>(None).map_err(|e| e.to_string())?;
+    ///     Ok(q.get().map_err(|e| e.to_string())? + hello.len() as u64)
+    /// });
+    /// let mut s = l.accept()?;
+    /// let mut q = shmring::Queue::<u64>::new(8)?;
+    /// q.put(&40)?;
+    /// s.send(&"hi")?;
+    /// s.send_handle(q.try_clone()?)?;
+    /// assert_eq!(t.join().unwrap()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_handle<T: Handoff>(&mut self, item: T) -> Result<(), HandoffError> {
+        self.send_parcel(&item.into_parcel()?)
+    }
+
+    /// Send a parcel as a handle frame (see [`SocketConnection::send_handle`]).
+    pub fn send_parcel(&mut self, parcel: &Parcel) -> Result<(), HandoffError> {
+        if self.closed {
+            return Err(HandoffError::Closed);
+        }
+        if self.tx_gone {
+            return Err(HandoffError::Closed);
+        }
+        // Blocking sends: clear a nap a timed send may have left.
+        if self.sndtimeo.is_some() {
+            sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, None)
+                .map_err(|e| HandoffError::io("setsockopt(SO_SNDTIMEO)", e))?;
+            self.sndtimeo = None;
+        }
+        let r = send_parcel_frame(self.fd.as_fd(), parcel);
+        if matches!(r, Err(HandoffError::Closed)) {
+            self.tx_gone = true;
+        }
+        r
+    }
+
+    /// Receive a `T` sent with [`SocketConnection::send_handle`], waiting at most
+    /// `timeout` (`None`: as long as it takes). A handle of another kind is
+    /// [`HandoffError::WrongKind`] (its descriptors are closed). A message where a
+    /// handle was expected is consumed and reported as [`HandoffError::Malformed`].
+    pub fn recv_handle<T: Handoff>(&mut self, timeout: Option<Duration>) -> Result<T, HandoffError> {
+        T::from_parcel(self.recv_parcel(timeout)?)
+    }
+
+    /// Receive a parcel sent as a handle frame (see [`SocketConnection::recv_handle`]).
+    pub fn recv_parcel(&mut self, timeout: Option<Duration>) -> Result<Parcel, HandoffError> {
+        let mode = timeout.map_or(Mode::Block, Mode::after);
+        let mut buf = Vec::new();
+        match self.recv_frame(&mut buf, mode) {
+            Ok((HANDLE, _)) => self.take_parcel(&buf),
+            Ok((_, n)) => Err(HandoffError::Malformed(format!(
+                "a message of {n} bytes where a handle was expected (it was dropped)"
+            ))),
+            Err(ConnError::Disconnected | ConnError::Closed) => Err(HandoffError::Closed),
+            Err(ConnError::Timeout) => Err(HandoffError::Timeout),
+            Err(ConnError::Interrupted) => Err(HandoffError::Interrupted),
+            Err(e) => Err(HandoffError::Malformed(e.to_string())),
         }
     }
 
@@ -531,6 +664,42 @@ impl AsFd for SocketConnection {
 }
 
 /// Wait at most `timeout` for `events` (or an error or hang-up) on `fd`.
+/// Write a handle frame carrying `parcel` to the socket `fd`: the frame header and the
+/// handoff header in one `sendmsg` with the descriptors (the kernel attaches them to the
+/// first byte), a short write finished plainly. Blocking; `MSG_NOSIGNAL`.
+pub(crate) fn send_parcel_frame(fd: BorrowedFd<'_>, parcel: &Parcel) -> Result<(), HandoffError> {
+    if parcel.fds.len() > MAX_FDS {
+        return Err(HandoffError::FdCount {
+            expected: MAX_FDS,
+            got: parcel.fds.len(),
+        });
+    }
+    let mut frame = [0u8; HEADER_LEN + PARCEL_HEADER_LEN];
+    frame[..HEADER_LEN].copy_from_slice(&header(HANDLE, PARCEL_HEADER_LEN));
+    frame[HEADER_LEN..].copy_from_slice(&encode_header(parcel));
+    let fds: Vec<BorrowedFd<'_>> = parcel.fds.iter().map(|f| f.as_fd()).collect();
+    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_LEN];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(HandoffError::Malformed(format!("{} descriptors do not fit", fds.len())));
+    }
+    let mut sent = 0;
+    while sent < frame.len() {
+        let r = if sent == 0 {
+            rustix::net::sendmsg(fd, &[IoSlice::new(&frame)], &mut control, SendFlags::NOSIGNAL)
+        } else {
+            rustix::net::send(fd, &frame[sent..], SendFlags::NOSIGNAL)
+        };
+        match r {
+            Ok(n) => sent += n,
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            Err(Errno::PIPE | Errno::CONNRESET) => return Err(HandoffError::Closed),
+            Err(e) => return Err(HandoffError::io("sendmsg", e)),
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
     let mut p = libc::pollfd {

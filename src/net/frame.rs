@@ -7,8 +7,10 @@
 //! [kind: u8][reserved: 3 bytes, zero][len: u32 LE][payload: len bytes]
 //! ```
 //!
-//! `kind` is [`MESSAGE`] for user messages and [`HANDSHAKE`] for the messages of the
-//! authentication handshake (`auth.rs`, and only until it ended); anything else, or
+//! `kind` is [`MESSAGE`] for user messages, [`HANDSHAKE`] for the messages of the
+//! authentication handshake (`auth.rs`, and only until it ended) and [`HANDLE`] for a
+//! handed-over object (after the handshake; its descriptors ride on the frame's first
+//! byte as `SCM_RIGHTS`, see `conn.rs`); anything else, or
 //! non-zero reserved bytes, is a [`FrameError`]. A sender writes the header and the
 //! payload with one system call (`conn.rs`); the receiver reads through a 64 KiB
 //! buffer, so a batch of small frames costs one `recv`.
@@ -32,6 +34,9 @@ pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const MESSAGE: u8 = 1;
 /// Kind byte of a frame carrying a handshake message.
 pub(crate) const HANDSHAKE: u8 = 2;
+/// Kind byte of a frame carrying a handle: a handoff header (`handoff::socket`) whose
+/// descriptors travel as `SCM_RIGHTS` with the frame's first byte (`conn.rs`).
+pub(crate) const HANDLE: u8 = 3;
 /// The read buffer: a batch of small frames arrives in one `recv`.
 pub(crate) const READ_BUF: usize = 64 << 10;
 /// The largest limit a frame header can express.
@@ -50,7 +55,9 @@ pub(crate) fn header(kind: u8, len: usize) -> [u8; HEADER_LEN] {
 /// `handshake`: whether HANDSHAKE frames are allowed (only until the handshake ended).
 pub(crate) fn parse_header(h: &[u8; HEADER_LEN], handshake: bool) -> Result<(u8, usize), FrameError> {
     let kind = h[0];
-    if kind != MESSAGE && !(handshake && kind == HANDSHAKE) {
+    // MESSAGE always; HANDSHAKE during the handshake; HANDLE after it.
+    let allowed = kind == MESSAGE || if handshake { kind == HANDSHAKE } else { kind == HANDLE };
+    if !allowed {
         return Err(FrameError::UnknownKind(kind));
     }
     let reserved = u32::from_le_bytes([h[1], h[2], h[3], 0]);
@@ -105,6 +112,12 @@ impl FrameReader {
     /// Accept frames of at most `max` bytes from now on (bytes already buffered stay).
     pub(crate) fn set_max(&mut self, max: usize) {
         self.max = max;
+    }
+
+    /// Break the receive direction for good (the socket layer found the descriptors
+    /// that came with the bytes unacceptable).
+    pub(crate) fn break_with(&mut self, e: FrameError) {
+        self.broken.get_or_insert(e);
     }
 
     /// The handshake ended: a HANDSHAKE frame from now on breaks the stream.
