@@ -469,7 +469,8 @@ impl SocketConnection {
     /// Hand `item` to the peer in band: a handle frame (the object's kind and
     /// metadata) with its descriptors attached as `SCM_RIGHTS`, in order with the
     /// messages; the peer rebuilds it with [`SocketConnection::recv_handle`]. Unix
-    /// sockets only (over TCP: [`HandoffError::Io`]). The local handle is consumed.
+    /// sockets only (over TCP: [`HandoffError::NotTransferable`], nothing sent). The
+    /// local handle is consumed.
     ///
     /// ```
     /// use shmring::net::{Address, Client, Listener};
@@ -673,6 +674,12 @@ pub(crate) fn send_parcel_frame(fd: BorrowedFd<'_>, parcel: &Parcel) -> Result<(
             expected: MAX_FDS,
             got: parcel.fds.len(),
         });
+    }
+    // Other sockets drop SCM_RIGHTS silently (TCP): refuse before sending anything.
+    if !parcel.fds.is_empty() && sockopt::socket_domain(fd).ok() != Some(rustix::net::AddressFamily::UNIX) {
+        return Err(HandoffError::NotTransferable(
+            "descriptors travel only over a Unix socket",
+        ));
     }
     let mut frame = [0u8; HEADER_LEN + PARCEL_HEADER_LEN];
     frame[..HEADER_LEN].copy_from_slice(&header(HANDLE, PARCEL_HEADER_LEN));

@@ -340,6 +340,17 @@ mod tests {
     }
 
     #[test]
+    fn handle_frames_only_after_the_handshake() {
+        let h = header(HANDLE, 24);
+        assert_eq!(parse_header(&h, true), Err(FrameError::UnknownKind(HANDLE)));
+        assert_eq!(parse_header(&h, false), Ok((HANDLE, 24)));
+        assert_eq!(
+            parse_header(&header(HANDSHAKE, 1), false),
+            Err(FrameError::UnknownKind(HANDSHAKE))
+        );
+    }
+
+    #[test]
     fn bad_headers_break_the_stream() {
         for (bytes, err) in [
             (vec![9, 0, 0, 0, 0, 0, 0, 0], FrameError::UnknownKind(9)),

@@ -56,7 +56,20 @@
 //!
 //! - `wait` over many socket connections (use [`SocketConnection::poll`] per
 //!   connection, or the descriptor with your own poller, [`std::os::fd::AsFd`]);
-//! - descriptor passing (`SCM_RIGHTS`) and TLS.
+//! - TLS.
+//!
+//! # Handles
+//!
+//! Over a Unix socket, [`SocketConnection::send_handle`] hands any
+//! [`Handoff`](crate::handoff::Handoff) object (queue, pipe end, ring, segment, value,
+//! lock) to the peer in band, between messages: a HANDLE frame (the object's kind and
+//! metadata) with its descriptors as `SCM_RIGHTS` on its first byte;
+//! [`SocketConnection::recv_handle`] rebuilds it. Every receive reads with `recvmsg`, so
+//! descriptors are never lost to the read-ahead buffer; they wait in a queue (at most 32)
+//! until their frame is parsed, which checks its count against them. A handle where a
+//! message is expected is [`ConnError::UnexpectedHandle`](crate::ConnError::UnexpectedHandle)
+//! (its descriptors closed, the connection usable); more descriptors in one read than a
+//! handle carries breaks the receive side (every one of them closed).
 //!
 //! ```
 //! use shmring::net::{Address, Client, Listener};
