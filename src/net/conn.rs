@@ -621,6 +621,12 @@ impl SocketConnection {
         self.recv_with(Mode::Block, codec::decode_pod)
     }
 
+    /// Whether a receive returns without reading the socket: the end was closed, the
+    /// stream ended, or a whole frame (or an error) is buffered ([`super::wait`]).
+    pub(crate) fn buffered_ready(&self) -> bool {
+        self.closed || self.eof || self.reader.has_frame()
+    }
+
     /// Whether a receive would return without waiting for a message to start, waiting
     /// at most `timeout` (`None`: as long as it takes; `Some(Duration::ZERO)`: just
     /// look): a whole message is buffered, bytes are in the socket, the peer closed

@@ -54,8 +54,8 @@
 //!
 //! # Not here (yet)
 //!
-//! - `wait` over many socket connections (use [`SocketConnection::poll`] per
-//!   connection, or the descriptor with your own poller, [`std::os::fd::AsFd`]);
+//! - one `wait` over pipes and sockets together ([`wait`] takes sockets,
+//!   [`connection::wait`](crate::connection::wait) pipes);
 //! - TLS.
 //!
 //! # Handles
@@ -92,10 +92,12 @@ pub(crate) mod auth;
 pub(crate) mod conn;
 pub(crate) mod frame;
 mod listener;
+mod wait;
 
 pub use addr::{Address, AddressParseError};
 pub use conn::SocketConnection;
 pub use listener::{Client, Listener, PendingConnection};
+pub use wait::{wait, wait_interruptible};
 
 use std::time::Duration;
 

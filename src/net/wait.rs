@@ -1,0 +1,114 @@
+//! [`wait`]: which of many socket connections have something to receive — Python's
+//! `multiprocessing.connection.wait` over sockets.
+
+use super::SocketConnection;
+use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+/// The indices of the connections in `conns` whose receive would not wait for a
+/// message to start (a message, or its first bytes, is there; or the peer closed or
+/// reset the connection, or this end was closed: the receive reports it at once),
+/// waiting at most `timeout` (`None`: as long as it takes) for at least one. Empty:
+/// the timeout passed. One `poll(2)` over every socket; a whole message already in a
+/// connection's read buffer counts without a system call.
+///
+/// ```
+/// use shmring::net::{self, Address, Client, Listener};
+/// use std::time::Duration;
+///
+/// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-wait-{}", std::process::id())), None)?;
+/// let addr = l.local_addr().clone();
+/// let (tx, rx) = std::sync::mpsc::channel::<&str>();
+/// let clients = std::thread::spawn(move || -> Result<(), shmring::ConnError> {
+///     let (mut a, mut b) = (Client::connect(&addr, None)?, Client::connect(&addr, None)?);
+///     rx.recv().unwrap();
+///     b.send(&"to the second")?;
+///     rx.recv().unwrap();
+///     a.close();
+///     Ok(())
+/// });
+/// let (sa, sb) = (l.accept()?, l.accept()?);
+/// assert!(net::wait(&[&sa, &sb], Some(Duration::from_millis(1))).is_empty());
+/// tx.send("send")?;
+/// assert_eq!(net::wait(&[&sa, &sb], None), [1]);
+/// tx.send("close")?;
+/// clients.join().unwrap()?;
+/// assert_eq!(net::wait(&[&sa, &sb], None), [0, 1]); // `a` closed its end
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait(conns: &[&SocketConnection], timeout: Option<Duration>) -> Vec<usize> {
+    wait_impl(conns, timeout, false).unwrap_or_default()
+}
+
+/// [`wait`] that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
+/// `Err(Interrupted)` when no connection is ready and the flag is raised (checked before
+/// each sleep, and every 50 ms while asleep).
+pub fn wait_interruptible(conns: &[&SocketConnection], timeout: Option<Duration>) -> Result<Vec<usize>, Interrupted> {
+    wait_impl(conns, timeout, true)
+}
+
+fn wait_impl(
+    conns: &[&SocketConnection],
+    timeout: Option<Duration>,
+    interruptible: bool,
+) -> Result<Vec<usize>, Interrupted> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut fds: Vec<libc::pollfd> = conns
+        .iter()
+        .map(|c| libc::pollfd {
+            fd: c.as_fd().as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // What is buffered (a whole frame, the end of the stream, a closed end).
+        let ready: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].buffered_ready()).collect();
+        if !ready.is_empty() {
+            return Ok(ready);
+        }
+        if interruptible && interrupt::pending() {
+            return Err(Interrupted);
+        }
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        };
+        // Interruptible waits nap, to look at the flag; the others sleep it all.
+        let nap = if interruptible {
+            left.min(LIVENESS_INTERVAL)
+        } else {
+            left
+        };
+        let ms = if nap == Duration::MAX {
+            -1
+        } else {
+            // Round a sub-millisecond remainder up: 0 would not sleep.
+            nap.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        };
+        for p in &mut fds {
+            p.revents = 0;
+        }
+        // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds that lives
+        // across the call; every descriptor is borrowed from a connection in `conns`,
+        // open for the duration of the call.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if r > 0 {
+            return Ok(fds
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.revents != 0)
+                .map(|(i, _)| i)
+                .collect());
+        }
+        // A signal (EINTR) or a nap's end: look again. An error of poll itself (EINVAL
+        // for too many descriptors, ENOMEM) cannot be waited out: report none ready.
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Ok(Vec::new());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Vec::new());
+        }
+    }
+}
