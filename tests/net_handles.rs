@@ -8,7 +8,7 @@ mod common;
 use common::peer::*;
 use common::*;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-use shmring::handoff::{HandoffError, MAX_FDS};
+use shmring::handoff::{Handoff, HandoffError, MAX_FDS};
 use shmring::net::{Client, Listener, SocketConnection};
 use shmring::{ConnError, Connection, Queue, pipe};
 use std::io::IoSlice;
@@ -24,6 +24,8 @@ fn run_peer(role: &str) -> ! {
     exit_with(match role {
         "receiver" => receiver_peer(),
         "refusals" => refusals_peer(),
+        "talker" => talker_peer(),
+        "taker" => taker_peer(),
         other => Err(format!("unknown role {other}")),
     })
 }
@@ -258,4 +260,83 @@ fn a_handle_over_tcp_is_an_error_not_a_broken_connection() {
     assert!(matches!(e, HandoffError::NotTransferable(_)), "{e:?}");
     s.send(&"still here".to_string()).unwrap();
     assert_eq!(t.join().unwrap(), "still here");
+}
+
+// ---------------------------------------------------------------------------------------
+// A socket connection moved to another process mid-conversation
+
+/// Client "A": says hello to the server, then asks `N` questions; whoever holds the
+/// server's end answers each with twice the number.
+fn talker_peer() -> Result<(), String> {
+    let mut c = Client::connect(&peer_addr()?, Some(KEY)).map_err(err("connect"))?;
+    c.send(&"hello".to_string()).map_err(err("send hello"))?;
+    let moved: String = c.recv_timeout(LIMIT).map_err(err("recv"))?;
+    for i in 0..N {
+        c.send(&i).map_err(err("send"))?;
+        let a: u64 = c.recv_timeout(LIMIT).map_err(err("recv answer"))?;
+        if a != 2 * i {
+            return Err(format!("answer {i} was {a}"));
+        }
+    }
+    say(&format!("{N} answers, {moved}"));
+    Ok(())
+}
+
+/// Process "B": receives the server's end of A's connection over its own connection
+/// to the server (a handle), tells A, and answers A's questions.
+fn taker_peer() -> Result<(), String> {
+    let mut c = Client::connect(&env_str("ADDR2").parse().map_err(err("ADDR2"))?, Some(KEY)).map_err(err("connect"))?;
+    let mut a: SocketConnection = c.recv_handle(Some(LIMIT)).map_err(err("recv the connection"))?;
+    a.send(&format!("answered by process {}", std::process::id()))
+        .map_err(err("send"))?;
+    for _ in 0..N {
+        let q: u64 = a.recv_timeout(LIMIT).map_err(err("recv question"))?;
+        a.send(&(2 * q)).map_err(err("send answer"))?;
+    }
+    say("answered");
+    Ok(())
+}
+
+#[test]
+fn a_socket_connection_moves_to_another_process_mid_conversation() {
+    const TEST: &str = "a_socket_connection_moves_to_another_process_mid_conversation";
+    common::dispatch(run_peer);
+    let _w = Watchdog::new(TEST, Duration::from_secs(120));
+    let la = Listener::bind(&abstract_addr("move-a"), Some(KEY)).unwrap();
+    let lb = Listener::bind(&abstract_addr("move-b"), Some(KEY)).unwrap();
+    let talker = Peer::spawn(TEST, "talker", &[("ADDR", la.local_addr().to_string())]);
+    let mut a = la.accept_timeout(LIMIT).unwrap();
+    assert_eq!(a.recv_timeout::<String>(LIMIT).unwrap(), "hello");
+    let taker = Peer::spawn(TEST, "taker", &[("ADDR2", lb.local_addr().to_string())]);
+    let mut b = lb.accept_timeout(LIMIT).unwrap();
+    b.send_handle(a).unwrap();
+    let t = taker.finish(LIMIT);
+    assert!(t.iter().any(|l| l.ends_with("answered")), "{t:?}");
+    let lines = talker.finish(LIMIT);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("{N} answers, answered by process"))),
+        "{lines:?}"
+    );
+}
+
+/// An end with received bytes it has not delivered stays here: handing it over would
+/// lose them.
+#[test]
+fn a_socket_connection_holding_unread_bytes_is_not_handed_over() {
+    let _w = Watchdog::new("a_socket_connection_holding_unread_bytes", Duration::from_secs(60));
+    let (w, mut r) = pair("move-refuse");
+    // Half a frame header: the receive buffers it and waits for the rest.
+    send_raw(w.as_fd(), &[1, 0, 0], &[]);
+    assert!(r.poll(Some(LIMIT)).unwrap());
+    assert_eq!(r.try_recv_bytes(), Err(ConnError::WouldBlock));
+    match r.into_parcel() {
+        Err(HandoffError::NotTransferable(why)) => assert!(why.contains("not delivered"), "{why}"),
+        other => panic!("an end holding bytes was handed over: {other:?}"),
+    }
+    // A closed end neither.
+    let (_w2, mut r2) = pair("move-refuse-closed");
+    r2.close();
+    assert!(matches!(r2.into_parcel(), Err(HandoffError::NotTransferable(_))));
 }

@@ -107,9 +107,12 @@ pub enum Kind {
     Condition = 19,
     /// A [`sync::Barrier`](crate::sync::Barrier).
     Barrier = 20,
+    /// A [`net::SocketConnection`](crate::net::SocketConnection) after its handshake
+    /// (metadata: its message limit).
+    SocketConnection = 21,
 }
 
-const KINDS: [(Kind, &str); 20] = [
+const KINDS: [(Kind, &str); 21] = [
     (Kind::Connection, "connection"),
     (Kind::Queue, "queue"),
     (Kind::SimpleQueue, "simple-queue"),
@@ -130,6 +133,7 @@ const KINDS: [(Kind, &str); 20] = [
     (Kind::Event, "event"),
     (Kind::Condition, "condition"),
     (Kind::Barrier, "barrier"),
+    (Kind::SocketConnection, "socket-connection"),
 ];
 
 impl Kind {

@@ -663,6 +663,69 @@ impl SocketConnection {
     }
 }
 
+/// A connection handed to another process (a [`Process`](crate::process::Process) by
+/// inheritance, or over a Unix socket): the socket and the message limit. The handshake
+/// stays done: the receiver continues the conversation where this end left it. Only
+/// between messages: an end holding received bytes it has not delivered (a message
+/// read ahead, one half received, descriptors of a handle) refuses with
+/// [`HandoffError::NotTransferable`], as does a closed end.
+///
+/// ```
+/// use shmring::handoff::Handoff;
+/// use shmring::net::{Address, Client, Listener, SocketConnection};
+///
+/// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-sockho-{}", std::process::id())), None)?;
+/// let addr = l.local_addr().clone();
+/// let t = std::thread::spawn(move || -> Result<u32, shmring::ConnError> {
+///     let mut c = Client::connect(&addr, None)?;
+///     c.send(&1u32)?;
+///     c.recv()
+/// });
+/// let mut s = l.accept()?;
+/// assert_eq!(s.recv::<u32>()?, 1);
+/// // As another process would rebuild it from the descriptors:
+/// let mut moved = SocketConnection::from_parcel(s.into_parcel()?)?;
+/// moved.send(&2u32)?;
+/// assert_eq!(t.join().unwrap()?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl Handoff for SocketConnection {
+    const KIND: crate::handoff::Kind = crate::handoff::Kind::SocketConnection;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        if self.closed {
+            return Err(HandoffError::NotTransferable("a closed socket connection"));
+        }
+        if !self.reader.is_empty() || !self.fds.is_empty() {
+            return Err(HandoffError::NotTransferable(
+                "a socket connection holding received bytes it has not delivered",
+            ));
+        }
+        let max = self.max as u64;
+        let fd = self
+            .into_inner()
+            .ok_or(HandoffError::NotTransferable("a closed socket connection"))?;
+        Ok(Parcel {
+            kind: Self::KIND,
+            meta: max,
+            fds: vec![fd],
+        })
+    }
+
+    fn from_parcel(parcel: Parcel) -> Result<Self, HandoffError> {
+        let (max, mut fds) = parcel.expect::<Self>(1)?;
+        let fd = fds.pop().ok_or(HandoffError::FdCount { expected: 1, got: 0 })?;
+        let stream = sockopt::socket_type(&fd).map_err(|e| HandoffError::io("getsockopt(SO_TYPE)", e))?;
+        if stream != rustix::net::SocketType::STREAM {
+            return Err(HandoffError::Malformed("the descriptor is not a stream socket".into()));
+        }
+        let max = usize::try_from(max).unwrap_or(usize::MAX).clamp(1, MAX_FRAME_LEN);
+        let mut conn = SocketConnection::new(fd, max);
+        conn.end_handshake();
+        Ok(conn)
+    }
+}
+
 impl AsFd for SocketConnection {
     /// The socket (shut down in both directions if the connection was closed).
     fn as_fd(&self) -> BorrowedFd<'_> {

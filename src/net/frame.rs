@@ -114,6 +114,12 @@ impl FrameReader {
         self.max = max;
     }
 
+    /// Whether nothing is buffered: no byte received and not yet consumed, no message
+    /// being gathered or skipped, no error kept.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end && self.big.is_none() && self.skip == 0 && self.broken.is_none()
+    }
+
     /// Break the receive direction for good (the socket layer found the descriptors
     /// that came with the bytes unacceptable).
     pub(crate) fn break_with(&mut self, e: FrameError) {

@@ -71,6 +71,11 @@
 //! (its descriptors closed, the connection usable); more descriptors in one read than a
 //! handle carries breaks the receive side (every one of them closed).
 //!
+//! A [`SocketConnection`] is itself a [`Handoff`](crate::handoff::Handoff): between
+//! messages it can move to another process (by inheritance, `Process::pass`, or as a
+//! handle over another connection), which continues the conversation, the handshake
+//! done.
+//!
 //! ```
 //! use shmring::net::{Address, Client, Listener};
 //!
