@@ -32,9 +32,10 @@
 //!   consumer process over `shmring::net`'s socket connection (Unix socket, authkey,
 //!   after the handshake) and over a raw Unix stream socket (see [`super::net`]), each
 //!   row the median of three runs;
-//! - manager (issue 7, `--transports manager`, not run by default): a manager dict's
-//!   set, get and cached get against Python's `multiprocessing.Manager().dict()` (see
-//!   [`super::manager`]), each row the median of three runs.
+//! - manager (issue 7): a manager dict's set, get and cached get (over the
+//!   shared-memory channel, and set/get over the socket) against Python's
+//!   `multiprocessing.Manager().dict()` (see [`super::manager`]), each row the median of
+//!   three runs.
 
 use super::launch::{PeerJob, run_peers};
 use super::lock::{self, LockKind, LockMode};
@@ -102,7 +103,7 @@ pub(crate) enum Selected {
     #[value(alias = "sockets")]
     Net,
     /// The manager rows (issue 7): a `DictProxy`'s set, get and cached get against
-    /// Python's `multiprocessing.Manager().dict()` (not in the default set).
+    /// Python's `multiprocessing.Manager().dict()`.
     Manager,
 }
 
@@ -136,7 +137,7 @@ pub(crate) struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab,net"
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab,net,manager"
     )]
     transports: Vec<Selected>,
 
