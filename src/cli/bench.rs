@@ -830,14 +830,15 @@ mod tests {
         let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
         // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
-        // lock steps, the typed step, the socket step (last).
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1, "{labels:?}");
+        // lock steps, the typed step, the socket step, the manager step (last).
+        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1, "{labels:?}");
         assert_eq!(
-            labels[labels.len() - 4..labels.len() - 2],
+            labels[labels.len() - 5..labels.len() - 3],
             ["locks uncontended", "locks 2proc"]
         );
-        assert!(matches!(s[s.len() - 2], Step::Vocab), "{labels:?}");
-        assert!(matches!(s[s.len() - 1], Step::Net), "{labels:?}");
+        assert!(matches!(s[s.len() - 3], Step::Vocab), "{labels:?}");
+        assert!(matches!(s[s.len() - 2], Step::Net), "{labels:?}");
+        assert!(matches!(s[s.len() - 1], Step::Manager), "{labels:?}");
         assert_eq!(lock_kinds(&t.a), LockKind::ALL);
         assert_eq!(vocab_kinds(&t.a), VocabKind::ALL);
         assert!(labels.contains(&"throughput shmring-spsc/adaptive 1 MiB".to_string()));
