@@ -28,6 +28,10 @@ use std::time::Duration;
 /// channel, look at the shutdown flag.
 const ACCEPT_NAP: Duration = Duration::from_millis(100);
 
+/// A connection's request and reply buffers are kept between round trips up to this
+/// capacity (a large snapshot's are dropped after it).
+const BUFFER_KEEP: usize = 1 << 20;
+
 /// Bytes of each ring of a client's shared-memory channel (a message larger than this
 /// travels in chunks).
 const CHANNEL_CAPACITY: usize = 1 << 16;
@@ -390,7 +394,8 @@ impl State {
         conn_id: u64,
         held: &mut Vec<u32>,
     ) -> Option<Connection> {
-        let mut buf = Vec::new();
+        // The request and reply buffers, reused from one round trip to the next.
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
         loop {
             let got = match nap {
                 None => link.recv_bytes_into(&mut buf),
@@ -435,20 +440,34 @@ impl State {
                 // Disconnected, shut down, a broken stream: this client is done.
                 Err(_) => return None,
             };
-            match link.send(&reply) {
+            match send_reply(link, &reply, &mut out) {
                 Ok(()) => {}
                 // Refused before a byte went out (a snapshot past the message limit):
                 // the stream is intact, say why instead.
                 Err(ConnError::MessageTooLarge { len, max }) => {
                     let why = format!("the reply of {len} bytes exceeds the message limit of {max}");
-                    if link.send(&Reply::BadRequest(why)).is_err() {
+                    if send_reply(link, &Reply::BadRequest(why), &mut out).is_err() {
                         return None;
                     }
                 }
                 Err(_) => return None,
             }
+            // A snapshot's buffers are not kept for the small messages that follow.
+            for b in [&mut buf, &mut out] {
+                if b.capacity() > BUFFER_KEEP {
+                    *b = Vec::new();
+                }
+            }
         }
     }
+}
+
+/// Encode `reply` into `out` (cleared first: one buffer for every reply of a
+/// connection) and send it on `link`.
+fn send_reply<C: MessageConnection>(link: &mut C, reply: &Reply, out: &mut Vec<u8>) -> Result<(), ConnError> {
+    out.clear();
+    codec::encode(reply, out)?;
+    link.send_bytes(out)
 }
 
 /// An empty parcel on `sock` where descriptors would be, then (for the caller to send)

@@ -776,28 +776,39 @@ pub(crate) fn send_parcel_frame(fd: BorrowedFd<'_>, parcel: &Parcel) -> Result<(
     Ok(())
 }
 
+/// Whether `fd` has one of `events` (or a hang-up or error), waiting at most
+/// `timeout`; a signal ends the wait early with `false`.
 pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let mut p = libc::pollfd {
+    let mut p = [libc::pollfd {
         fd: fd.as_raw_fd(),
         events,
         revents: 0,
+    }];
+    Ok(poll_fds(&mut p, Some(timeout))? > 0)
+}
+
+/// `poll(2)` over `fds`, waiting at most `timeout` (`None`: as long as it takes; zero
+/// does not wait): how many have events in their `revents`. A signal ends the wait
+/// early with 0.
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> std::io::Result<usize> {
+    let ms = match timeout {
+        None => -1,
+        Some(t) if t.is_zero() => 0,
+        // Whole milliseconds; a sub-millisecond nap is one (0 would not sleep at all).
+        Some(t) => (t.as_millis().min(i32::MAX as u128) as i32).max(1),
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // Round a sub-millisecond nap up: 0 would not sleep at all.
-    let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
-    // SAFETY: `p` is one valid pollfd that lives across the call; nfds is 1.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    match r {
-        -1 => {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+    // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds that lives across
+    // the call; the descriptors are the caller's, open for its duration (a closed one
+    // is reported in `revents`, not undefined).
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(e)
     }
 }

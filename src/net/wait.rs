@@ -2,6 +2,7 @@
 //! `multiprocessing.connection.wait` over sockets.
 
 use super::SocketConnection;
+use super::conn::poll_fds;
 use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -81,32 +82,24 @@ fn wait_impl(
         } else {
             left
         };
-        let ms = if nap == Duration::MAX {
-            -1
-        } else {
-            // Round a sub-millisecond remainder up: 0 would not sleep.
-            nap.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-        };
         for p in &mut fds {
             p.revents = 0;
         }
-        // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds that lives
-        // across the call; every descriptor is borrowed from a connection in `conns`,
-        // open for the duration of the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if r > 0 {
-            return Ok(fds
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.revents != 0)
-                .map(|(i, _)| i)
-                .collect());
+        match poll_fds(&mut fds, (nap != Duration::MAX).then_some(nap)) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Ok(fds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.revents != 0)
+                    .map(|(i, _)| i)
+                    .collect());
+            }
+            // An error of poll itself (EINVAL for too many descriptors, ENOMEM) cannot
+            // be waited out: report none ready.
+            Err(_) => return Ok(Vec::new()),
         }
-        // A signal (EINTR) or a nap's end: look again. An error of poll itself (EINVAL
-        // for too many descriptors, ENOMEM) cannot be waited out: report none ready.
-        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Ok(Vec::new());
-        }
+        // A signal or a nap's end: look again.
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Vec::new());
         }

@@ -301,6 +301,11 @@ impl RawMutex {
     /// critical sections (seqlocks, queue counters) that must not fail half-way, and its
     /// `LockResult` has no room for the error.
     pub fn lock_interruptible(&self) -> Result<(), LockError<()>> {
+        self.lock_interruptible_until(None)
+    }
+
+    /// The fast path of `lock`, then the slow path until `deadline`, interruptible.
+    fn lock_interruptible_until(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
         if self
@@ -310,7 +315,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        self.finish_slow(self.lock_slow(me, None, true))
+        self.finish_slow(self.lock_slow(me, deadline, true))
     }
 
     fn finish_slow(&self, s: Slow) -> Result<(), LockError<()>> {
@@ -343,16 +348,7 @@ impl RawMutex {
     /// dead (then it recovers the lock: `LockError::OwnerDied`). A pending interrupt
     /// ends the wait early: [`LockError::Interrupted`].
     pub fn lock_timeout(&self, timeout: Duration) -> Result<(), LockError<()>> {
-        let me = Owner::current().0;
-        // Acquire: as in `lock`.
-        if self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
-        }
-        self.finish_slow(self.lock_slow(me, Some(Instant::now() + timeout), true))
+        self.lock_interruptible_until(Some(Instant::now() + timeout))
     }
 
     /// Unlock.
