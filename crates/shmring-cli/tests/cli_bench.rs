@@ -1,0 +1,169 @@
+//! `shmring bench` end to end through the built binary: a quick run writes the JSON
+//! rows the issue specifies, with every transport and mode measured, the lock rows,
+//! the typed-message rows and the socket rows, and draws them with `--plot`.
+
+#[path = "../../shmring/tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn bench_quick_writes_every_row() {
+    let _dog = common::Watchdog::new("shmring bench --quick", Duration::from_secs(300));
+    let json = std::env::temp_dir().join(format!("shmring-bench-{}.json", std::process::id()));
+    let svg = std::env::temp_dir().join(format!("shmring-bench-{}.svg", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
+        .args(["bench", "--quick", "--json"])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .expect("run shmring bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("shmring-spsc") && stdout.contains("unix-socket"),
+        "{stdout}"
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    // The plot: an SVG with both charts and a label of the main transports.
+    let plot = std::fs::read_to_string(&svg).expect("--plot wrote the SVG");
+    std::fs::remove_file(&svg).unwrap();
+    assert!(plot.starts_with("<svg"), "not an SVG");
+    for text in ["Throughput", "Round trip", "shmring-spsc", "unix-socket"] {
+        assert!(plot.contains(text), "the plot lacks {text:?}");
+    }
+    let keys = [
+        "transport",
+        "mode",
+        "size",
+        "msgs_per_s",
+        "mb_per_s",
+        "rtt_p50_ns",
+        "rtt_p99_ns",
+        "rtt_p999_ns",
+    ];
+    for r in &rows {
+        let o = r.as_object().expect("row is an object");
+        let mut got: Vec<&str> = o.keys().map(String::as_str).collect();
+        got.sort_unstable();
+        let mut want = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{r}");
+    }
+    let find = |t: &str, m: Option<&str>, size: u64| {
+        rows.iter()
+            .find(|r| r["transport"] == t && r["size"] == size && m.is_none_or(|m| r["mode"] == m))
+    };
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
+    for size in [8, 64, 4096, 1 << 20] {
+        for mode in ["spin", "adaptive", "blocking"] {
+            let r = find("shmring-spsc", Some(mode), size).unwrap_or_else(|| panic!("no {mode} row at {size}"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+        }
+        for t in ["unix-socket", "pipe"] {
+            let r = find(t, None, size).unwrap_or_else(|| panic!("no {t} row at {size}"));
+            assert!(positive(&r["msgs_per_s"]), "{r}");
+        }
+    }
+    for mode in ["spin", "adaptive", "blocking"] {
+        let r = find("shmring-spsc", Some(mode), 8).unwrap();
+        let (p50, p999) = (r["rtt_p50_ns"].as_f64().unwrap(), r["rtt_p999_ns"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p999 >= p50, "{r}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["transport"] == "floor-cacheline" && positive(&r["rtt_p50_ns"]))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["transport"] == "memcpy" && positive(&r["mb_per_s"]))
+    );
+    // Issue 3: the MPMC queue across processes and crossbeam's ArrayQueue in-process, in
+    // each topology at 64 B, and the queue's blocking hand-off next to the ring's.
+    for mode in ["1p1c", "2p2c", "4p4c"] {
+        for t in ["shmring-mpmc", "crossbeam-arrayqueue"] {
+            let r = find(t, Some(mode), 64).unwrap_or_else(|| panic!("no {t} {mode} row"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+            assert!(r["rtt_p50_ns"].is_null(), "{r}");
+        }
+    }
+    let r = find("shmring-mpmc", Some("blocking"), 8).expect("no shmring-mpmc blocking RTT row");
+    let (p50, p999) = (r["rtt_p50_ns"].as_f64().unwrap(), r["rtt_p999_ns"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p999 >= p50 && r["msgs_per_s"].is_null(), "{r}");
+    assert!(stdout.contains("targets (issue 3):"), "{stdout}");
+    assert!(stdout.contains("crossbeam-arrayqueue 4p4c"), "{stdout}");
+    // The lock rows: shmring's robust mutex and the pthread baselines, one thread alone
+    // and two processes contending; Python's lock where python3 runs (else the table
+    // says it was skipped, and no row is written).
+    for t in ["shmring-mutex", "pthread-mutex", "pthread-robust"] {
+        for mode in ["uncontended", "2proc"] {
+            let r = find(t, Some(mode), 8).unwrap_or_else(|| panic!("no {t} {mode} row"));
+            assert!(positive(&r["msgs_per_s"]) && r["mb_per_s"].is_null(), "{r}");
+        }
+    }
+    let python = find("python-mp-lock", Some("uncontended"), 8);
+    assert!(
+        python.is_some_and(|r| positive(&r["msgs_per_s"])) || stdout.contains("python-mp-lock   skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("targets (locks):"), "{stdout}");
+    // Issue 5: a small typed message through shmring's pipe and queue and a Unix socket
+    // (one write per message, and batched), all carrying the same 22 postcard bytes;
+    // Python's multiprocessing.Pipe and Queue where python3 runs (else said skipped).
+    for (t, mode) in [
+        ("shmring-pipe", "typed"),
+        ("shmring-queue", "typed"),
+        ("unix-socket", "typed"),
+        ("unix-socket", "typed-batched"),
+    ] {
+        let r = find(t, Some(mode), 22).unwrap_or_else(|| panic!("no {t} {mode} row"));
+        assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+        assert!(r["rtt_p50_ns"].is_null(), "{r}");
+    }
+    for t in ["python-mp-pipe", "python-mp-queue"] {
+        let row = find(t, Some("typed"), 22);
+        assert!(
+            row.is_some_and(|r| positive(&r["msgs_per_s"])) || stdout.contains(&format!("{t:<30} skipped")),
+            "{t}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("targets (issue 5):"), "{stdout}");
+    for target in [
+        "shmring-pipe >= 10x unix-socket",
+        "shmring-queue >= 10x unix-socket",
+        "shmring-pipe >= 100x python-mp-pipe",
+        "shmring-queue >= 100x python-mp-queue",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(target) && ["[PASS]", "[FAIL]", "[SKIP]"].iter().any(|t| l.contains(t))),
+            "no target line {target:?}: {stdout}"
+        );
+    }
+    // Issue 6: the socket connection against a raw Unix socket, 64 B and 4 KiB.
+    for t in ["shmring-socket", "unix-socket"] {
+        for size in [64, 4096] {
+            let r = find(t, Some("socket"), size).unwrap_or_else(|| panic!("no {t} socket row at {size}"));
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+            assert!(r["rtt_p50_ns"].is_null(), "{r}");
+        }
+    }
+    assert!(stdout.contains("targets (issue 6):"), "{stdout}");
+    for size in ["64 B", "4 KiB"] {
+        let target = format!("socket msgs/s at {size}, shmring-socket >= 1/1.3 unix-socket");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(&target) && (l.contains("[PASS]") || l.contains("[FAIL]"))),
+            "no target line {target:?}: {stdout}"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Replays the fuzz target's seed corpus (`fuzz/corpus/segment_image/`) and any saved
+//! crash reproducers (`fuzz/regressions/segment_image/`) through
+//! `crate::fuzzing::segment_image` on stable, in plain `cargo test`.
+//!
+//! The seeds are made by `regenerate_seed_corpus` below:
+//! `cargo test -p shmring --lib fuzzing::corpus::segment::regenerate_seed_corpus -- --ignored`.
+
+use crate::fuzzing::{Field, patch, segment_image, valid_image};
+
+use super::{replay_corpus, repo_path as dir};
+
+#[test]
+#[cfg_attr(miri, ignore)] // memfd and mmap
+fn replay_seed_corpus_and_regressions() {
+    replay_corpus("segment_image", segment_image);
+}
+
+/// The seeds: valid images (records, padding at the wrap, several capacities, each end
+/// state) and images broken in one field each. Each is under 4 KiB.
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    // Records: 16-byte header, 16-byte alignment; each commit also reserves the next
+    // record's 16-byte header slot.
+    let wrap64 = valid_image(128, &[&[0xEE; 32], &[0xEF; 16]], &[b"hello", b"wrapped!!"]);
+    let five_256 = valid_image(256, &[&[1; 96], &[2; 80]], &[b"abcde", &[3; 20], b"", &[4; 50]]);
+    let big_1024 = valid_image(1024, &[], &[b"x", &[5; 100], &[6; 400], b"seven!!"]);
+    let mut v = vec![
+        ("valid_128_padding_at_wrap", wrap64.clone()),
+        ("valid_256_padding_and_empty_message", five_256.clone()),
+        ("valid_1024_four_messages", big_1024.clone()),
+        ("valid_128_empty", valid_image(128, &[], &[])),
+        ("valid_128_full", valid_image(128, &[], &[&[8; 32], &[9; 32]])),
+    ];
+    let with = |name: &'static str, base: &Vec<u8>, edits: &[(Field, u64)]| {
+        let mut img = base.clone();
+        for &(f, x) in edits {
+            patch(&mut img, f, x);
+        }
+        (name, img)
+    };
+    // The first pending record of `wrap64` is at ring offset 80 (the data region starts
+    // at 768), the padding record at 112.
+    let record = |base: &Vec<u8>, off: usize, word: u64| {
+        let mut img = base.clone();
+        img[768 + off..768 + off + 8].copy_from_slice(&word.to_le_bytes());
+        img
+    };
+    v.extend([
+        with("producer_closed", &wrap64, &[(Field::ProducerState, 2)]),
+        with(
+            "both_vacant",
+            &wrap64,
+            &[(Field::ProducerState, 0), (Field::ConsumerState, 0)],
+        ),
+        with("consumer_attached", &wrap64, &[(Field::ConsumerState, 1)]),
+        with("role_state_garbage", &wrap64, &[(Field::ConsumerState, 77)]),
+        with("wrong_magic", &wrap64, &[(Field::Magic, 0x0123_4567_89ab_cdef)]),
+        with("wrong_version", &wrap64, &[(Field::Version, 2)]),
+        with("wrong_kind", &wrap64, &[(Field::Kind, 9)]),
+        with("not_ready", &wrap64, &[(Field::InitState, 1)]),
+        with("init_state_garbage", &wrap64, &[(Field::InitState, 9)]),
+        with("size_mismatch", &wrap64, &[(Field::TotalSize, 4096)]),
+        with("area_offset_wrong", &wrap64, &[(Field::AreaOffset, 256)]),
+        with("unknown_flags", &wrap64, &[(Field::Flags, 0x80)]),
+        with("capacity_not_power_of_two", &wrap64, &[(Field::Capacity, 96)]),
+        with("message_limit_wrong", &wrap64, &[(Field::MaxMessage, 64)]),
+        with("tail_beyond_capacity", &wrap64, &[(Field::Tail, 80 + 144)]),
+        with("head_unaligned", &wrap64, &[(Field::Head, 33)]),
+        with("head_after_tail", &wrap64, &[(Field::Head, 160 + 16)]),
+        with(
+            "indices_near_2_64",
+            &wrap64,
+            &[(Field::Head, u64::MAX - 7), (Field::Tail, u64::MAX - 7)],
+        ),
+        ("record_len_huge", record(&wrap64, 80, 0x0000_0001_ffff_fff0)),
+        ("record_len_past_limit", record(&wrap64, 80, 0x0000_0001_0000_0021)),
+        ("record_type_unknown", record(&wrap64, 80, 0x0000_0007_0000_0005)),
+        ("padding_len_wrong", record(&wrap64, 112, 0x0000_0002_0000_0010)),
+        ("message_across_end", record(&wrap64, 112, 0x0000_0001_0000_0010)),
+        ("stamp_cleared", record(&wrap64, 88, 0)),
+        ("stamp_from_another_lap", record(&wrap64, 88, (1 << 63) | (80 + 128))),
+        ("truncated", big_1024[..500].to_vec()),
+        ("header_only", wrap64[..128].to_vec()),
+        ("empty", Vec::new()),
+    ]);
+    v
+}
+
+/// Write the seed corpus. Run by hand after a layout change.
+#[test]
+#[ignore]
+fn regenerate_seed_corpus() {
+    let d = dir("fuzz/corpus/segment_image");
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, img) in seeds() {
+        assert!(img.len() < 4096, "{name} is {} bytes", img.len());
+        std::fs::write(d.join(name), img).unwrap();
+    }
+}
+
+/// The seeds stay in sync with the library: they are what `regenerate_seed_corpus`
+/// writes today (a layout change needs a regeneration).
+#[test]
+#[cfg_attr(miri, ignore)] // memfd and mmap
+fn seed_corpus_is_current() {
+    let d = dir("fuzz/corpus/segment_image");
+    for (name, img) in seeds() {
+        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == img,
+            "fuzz/corpus/segment_image/{name} is stale: \
+             cargo test -p shmring --lib fuzzing::corpus::segment::regenerate_seed_corpus -- --ignored"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! Entry points of the fuzz targets in `fuzz/`, compiled only for them (`--cfg fuzzing`,
+//! which cargo-fuzz sets) and for this crate's own tests, which replay each target's
+//! seed corpus on stable ([`corpus`]). Not part of the API: a user's build has none of
+//! this.
+//!
+//! - [`segment_image`]: arbitrary bytes as an SPSC ring segment, opened and drained
+//!   (`segment.rs`);
+//! - [`mpmc_ops`]: random operation sequences on an MPMC queue, checked against a model
+//!   (`mpmc.rs`);
+//! - [`frames`]: a pipe connection's frame reassembler and the codec (`frames.rs`);
+//! - [`net_frames`], [`net_handshake`]: a socket connection's frame reader and both sides
+//!   of the authkey handshake (`net.rs`).
+
+#[cfg(test)]
+mod corpus;
+mod frames;
+mod mpmc;
+mod net;
+mod segment;
+
+pub use frames::frames;
+pub use mpmc::mpmc_ops;
+pub use net::{net_frames, net_handshake};
+pub use segment::{Field, field, patch, repair, segment_image, valid_image};

@@ -1,0 +1,249 @@
+//! [`Queue<T>`]: Python's `multiprocessing.Queue`.
+
+use super::QueueConfig;
+use super::engine::Engine;
+use super::error::{GetError, PutError};
+use crate::Result;
+use crate::ring::mpmc::QueueStats;
+use crate::sync::Wait;
+use rustix::fd::OwnedFd;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// A multi-producer multi-consumer queue of `T`s between processes: Python's
+/// `multiprocessing.Queue`. Values travel in postcard's format; messages larger than a
+/// slot travel through a side segment (see the [module docs](super)).
+///
+/// Each handle is a producer and a consumer; make one per thread with
+/// [`Queue::try_clone`], hand one to another process with [`Queue::into_fd`] /
+/// [`Queue::from_fd`] or by name ([`Queue::create`] / [`Queue::open`]).
+///
+/// ```
+/// use shmring::queue::{GetError, Queue};
+/// use std::time::Duration;
+///
+/// let mut q: Queue<(u32, String)> = Queue::new(16)?;
+/// let mut worker = q.try_clone()?; // another process would use `from_fd`
+/// let t = std::thread::spawn(move || {
+///     let (n, s) = worker.get().unwrap();
+///     worker.put(&(n + 1, s + "!")).unwrap();
+/// });
+/// q.put(&(1, "hello".to_string()))?;
+/// t.join().unwrap();
+/// assert_eq!(q.get_timeout(Duration::from_secs(5))?, (2, "hello!".to_string()));
+/// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+///
+/// // Large messages (here 1 MiB) go through a side segment, transparently.
+/// q.put_bytes(&vec![7u8; 1 << 20])?;
+/// assert_eq!(q.get_bytes()?.len(), 1 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    engine: Engine,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("name", &self.engine.name())
+            .field("id", &format_args!("{:016x}", self.engine.id()))
+            .field("capacity", &self.engine.capacity())
+            .field("slot_size", &self.engine.slot_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Queue<T> {
+    fn wrap(engine: Engine) -> Self {
+        Queue {
+            engine,
+            _t: PhantomData,
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A new anonymous (memfd) queue of `maxsize` messages (rounded up to a power of
+    /// two, at least 2; `0` is Python's "unbounded": [`UNBOUNDED_SLOTS`](super::UNBOUNDED_SLOTS)).
+    pub fn new(maxsize: usize) -> Result<Self> {
+        Self::with_config(maxsize, &QueueConfig::default())
+    }
+
+    /// [`Queue::new`] with a configuration.
+    pub fn with_config(maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::anonymous(maxsize, cfg)?))
+    }
+
+    /// Create the named queue `name` (in `/dev/shm`, mode 0600) of `maxsize` messages.
+    /// The name is removed when this handle drops (unless the config's segment options
+    /// say `keep`).
+    pub fn create(name: &str, maxsize: usize) -> Result<Self> {
+        Self::create_with(name, maxsize, &QueueConfig::default())
+    }
+
+    /// [`Queue::create`] with a configuration.
+    pub fn create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::create(name, maxsize, cfg)?))
+    }
+
+    /// Open the named queue `name`.
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &QueueConfig::default())
+    }
+
+    /// [`Queue::open`] with a configuration (its slot size is ignored: the ring's counts).
+    pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::open(name, cfg)?))
+    }
+
+    /// Attach through a descriptor of the queue's ring, inherited or received over
+    /// `SCM_RIGHTS` (from [`Queue::into_fd`]).
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        Self::from_fd_with(fd, &QueueConfig::default())
+    }
+
+    /// [`Queue::from_fd`] with a configuration.
+    pub fn from_fd_with(fd: OwnedFd, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::from_fd(fd, cfg)?))
+    }
+
+    /// Leave the queue and return a descriptor of its ring (with an open file
+    /// description of its own) for another process's [`Queue::from_fd`]. To keep a
+    /// handle here too, hand over a clone: `q.try_clone()?.into_fd()`. Close this
+    /// process's copy once the child has it. On the creating handle of a named queue,
+    /// the name is then kept (remove it with [`crate::shm::unlink`]).
+    pub fn into_fd(self) -> OwnedFd {
+        self.engine.into_fd()
+    }
+
+    /// Another handle on the same queue in this process (for another thread).
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Self::wrap(self.engine.try_clone()?))
+    }
+
+    /// Approximate number of messages in the queue (Python's `qsize()`: other processes
+    /// may change it at any moment).
+    pub fn qsize(&self) -> usize {
+        self.engine.len()
+    }
+
+    /// Whether the queue looks empty (approximate, as in Python).
+    pub fn empty(&self) -> bool {
+        self.engine.len() == 0
+    }
+
+    /// Whether the queue looks full (approximate, as in Python).
+    pub fn full(&self) -> bool {
+        self.engine.is_full()
+    }
+
+    /// Messages the queue holds when full (`maxsize` rounded up to a power of two).
+    pub fn capacity(&self) -> usize {
+        self.engine.capacity()
+    }
+
+    /// Slot size in bytes: messages of up to `slot_size() - 1` bytes travel inline.
+    pub fn slot_size(&self) -> usize {
+        self.engine.slot_size()
+    }
+
+    /// Largest message this handle puts or accepts.
+    pub fn max_message_size(&self) -> usize {
+        self.engine.max_message()
+    }
+
+    /// The queue's name, `None` if anonymous.
+    pub fn name(&self) -> Option<&str> {
+        self.engine.name()
+    }
+
+    /// The prefix of this queue's side segments in `/dev/shm`
+    /// (`shmring-q-<queue id>-`): those left there by a crashed party can be found and
+    /// removed by it.
+    pub fn side_segment_prefix(&self) -> &str {
+        self.engine.prefix()
+    }
+
+    /// The ring's shared counters (messages put and taken, lost, waits, parties).
+    pub fn stats(&self) -> QueueStats {
+        self.engine.stats()
+    }
+
+    /// Close the queue for every process: `put`s fail with [`PutError::Closed`]; `get`s
+    /// take what is queued, then fail with [`GetError::Closed`].
+    pub fn close(&self) {
+        self.engine.close();
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.engine.is_closed()
+    }
+
+    /// Put `bytes` as one message, waiting while the queue is full.
+    pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<(), PutError> {
+        self.engine.put_bytes(bytes, Wait::Forever)
+    }
+
+    /// [`Queue::put_bytes`] waiting at most `timeout` ([`PutError::Timeout`]).
+    pub fn put_bytes_timeout(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), PutError> {
+        self.engine.put_bytes(bytes, Wait::after(timeout))
+    }
+
+    /// [`Queue::put_bytes`] if there is room now ([`PutError::Full`]).
+    pub fn put_bytes_nowait(&mut self, bytes: &[u8]) -> Result<(), PutError> {
+        self.engine.put_bytes(bytes, Wait::Now)
+    }
+
+    /// Take the next message as bytes, waiting while the queue is empty.
+    pub fn get_bytes(&mut self) -> Result<Vec<u8>, GetError> {
+        Ok(self.engine.get(Wait::Forever)?.into_vec())
+    }
+
+    /// [`Queue::get_bytes`] waiting at most `timeout` ([`GetError::Timeout`]).
+    pub fn get_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        Ok(self.engine.get(Wait::after(timeout))?.into_vec())
+    }
+
+    /// [`Queue::get_bytes`] if a message is ready ([`GetError::Empty`]).
+    pub fn get_bytes_nowait(&mut self) -> Result<Vec<u8>, GetError> {
+        Ok(self.engine.get(Wait::Now)?.into_vec())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// Put `item`, waiting while the queue is full (Python's `put(item)`).
+    pub fn put(&mut self, item: &T) -> Result<(), PutError> {
+        self.engine.put_value(item, Wait::Forever)
+    }
+
+    /// Put `item`, waiting at most `timeout` for room (Python's `put(item, timeout=t)`).
+    pub fn put_timeout(&mut self, item: &T, timeout: Duration) -> Result<(), PutError> {
+        self.engine.put_value(item, Wait::after(timeout))
+    }
+
+    /// Put `item` if there is room now, else [`PutError::Full`] (Python's `put_nowait`).
+    pub fn put_nowait(&mut self, item: &T) -> Result<(), PutError> {
+        self.engine.put_value(item, Wait::Now)
+    }
+
+    /// Take the next item, waiting while the queue is empty (Python's `get()`).
+    pub fn get(&mut self) -> Result<T, GetError> {
+        self.engine.get_value(Wait::Forever)
+    }
+
+    /// Take the next item, waiting at most `timeout` (Python's `get(timeout=t)`).
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<T, GetError> {
+        self.engine.get_value(Wait::after(timeout))
+    }
+
+    /// Take an item if one is ready, else [`GetError::Empty`] (Python's `get_nowait`).
+    pub fn get_nowait(&mut self) -> Result<T, GetError> {
+        self.engine.get_value(Wait::Now)
+    }
+}

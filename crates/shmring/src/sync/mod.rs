@@ -1,0 +1,64 @@
+//! Waiting and process-shared synchronization.
+//!
+//! - [`futex`]: shared futex wait/wake; [`WaitStrategy`] and the waiter protocol of the
+//!   rings (spin -> yield -> futex, no syscall when nobody sleeps).
+//! - The primitives of Python's `multiprocessing`, living in shared memory and usable
+//!   from any number of processes: [`Mutex`] (`Lock`), [`RLock`], [`Semaphore`],
+//!   [`BoundedSemaphore`], [`Event`], `Condition`, [`Barrier`]. Each is a
+//!   `#[repr(C)]` state that lives in a segment of its own (`create`/`open` by name,
+//!   `anonymous` + `from_fd` to hand to a child), and the raw forms ([`RawMutex`],
+//!   [`RawSemaphore`], [`RawEvent`], ...)
+//!   can be embedded in your own shared `#[repr(C)]` struct (all-zero bytes are a valid
+//!   initial state unless the type says otherwise).
+//!
+//! # Robustness
+//!
+//! A lock records its holder as a thread id plus that thread's start time (see
+//! `owner.rs` for why this and not the kernel's robust-futex list). A holder that dies —
+//! `SIGKILL` included — is detected by the next locker within
+//! [`LIVENESS_INTERVAL`] of sleep, which takes the lock and is
+//! told so ([`OwnerDied`], carrying the guard). A barrier party that dies while others
+//! wait breaks the barrier ([`BarrierError::Broken`]). Parties must share a pid
+//! namespace; segments created here check it when opened.
+//!
+//! Semaphores are not robust to a holder dying: a permit taken by a process that is then
+//! killed is lost, as with Python's and POSIX semaphores (a semaphore does not know who
+//! holds its permits). Use a [`Mutex`] when a holder's death must be detected.
+
+mod deadline;
+pub mod futex;
+pub(crate) mod interrupt;
+mod owner;
+pub(crate) mod wait;
+pub(crate) use deadline::Wait;
+
+pub mod mutex;
+#[cfg(not(loom))]
+pub(crate) mod shared;
+
+#[cfg(not(loom))]
+pub(crate) use owner::pid_namespace;
+pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
+pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
+
+pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
+#[cfg(not(loom))]
+pub use mutex::{Mutex, MutexGuard, RLock, RLockGuard};
+
+pub mod event;
+pub mod semaphore;
+
+#[cfg(not(loom))]
+pub use event::Event;
+pub use event::RawEvent;
+pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
+#[cfg(not(loom))]
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub mod barrier;
+#[cfg(not(loom))]
+pub use barrier::Barrier;
+pub use barrier::{BarrierError, BarrierWaitResult, RawBarrier};
+pub mod condvar;
+pub use condvar::RawCondvar;
+#[cfg(not(loom))]
+pub use condvar::{Condition, ConditionGuard, WaitTimeoutResult};

@@ -1,0 +1,25 @@
+//! The integration tests of the library, one binary: each file a module (one layer or
+//! vocabulary object), each cross-process test re-executing this binary as its peers
+//! (`common::spawn_peer`). `process` (its own harness) and `signal_process` (signal
+//! dispositions are process-wide) stay binaries of their own.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod connection_process;
+mod examples;
+mod handoff;
+mod manager;
+mod manager_sync;
+mod mpmc;
+mod mpmc_process;
+mod net_handles;
+mod net_process;
+mod net_wait;
+mod queue_process;
+mod segment;
+mod spsc_process;
+mod sync_barrier;
+mod sync_mutex;
+mod sync_semaphore_event;
+mod value_process;
