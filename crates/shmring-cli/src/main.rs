@@ -5,8 +5,8 @@
 //! and `bench` (the cross-process benchmark against sockets, pipes and Python; the
 //! harness is the `shmring-bench` crate).
 //!
-//! - [`admin`]: `shmring ls`, `rm`, `gc`;
-//! - [`bridge`]: `shmring create`, `send`, `recv`, `stat`.
+//! - `admin`: `shmring ls`, `rm`, `gc`;
+//! - `bridge`: `shmring create`, `send`, `recv`, `stat`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
