@@ -369,7 +369,7 @@ impl Shared {
         assert!(msg.len() as u64 <= self.slot_size);
         // SAFETY: the payload area holds slot_size >= msg.len() bytes and only the
         // slot's claimer writes it until it is published.
-        unsafe { crate::ring::layout::copy_bytes(msg.as_ptr(), self.payload(i), msg.len()) };
+        unsafe { crate::ring::copy_bytes(msg.as_ptr(), self.payload(i), msg.len()) };
     }
 
     /// Append slot `i`'s first `len` payload bytes (`len <= slot_size`) to `buf`.
@@ -382,7 +382,7 @@ impl Shared {
         // SAFETY: the payload holds `len` published bytes that nobody writes while we
         // hold the slot; `buf` has `len` bytes of spare capacity after `at`.
         unsafe {
-            crate::ring::layout::copy_bytes(self.payload(i), buf.as_mut_ptr().add(at), len);
+            crate::ring::copy_bytes(self.payload(i), buf.as_mut_ptr().add(at), len);
             buf.set_len(at + len);
         }
     }

@@ -1,8 +1,8 @@
 //! The consumer end of the SPSC ring.
 
+use super::layout::{Backing, role};
 use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
-use crate::ring::layout::{Backing, role};
 use crate::ring::record;
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{RecvError, Result};
@@ -305,7 +305,7 @@ impl Consumer {
             // SAFETY: `src` is valid for `m.len` bytes (slice_ptr checked the bounds) and
             // published by the producer; `dst` is spare capacity of `buf`, a distinct
             // allocation, of exactly `m.len` bytes.
-            unsafe { crate::ring::layout::copy_bytes(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
+            unsafe { crate::ring::copy_bytes(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
             // SAFETY: the first `m.len` bytes of spare capacity were just initialized.
             unsafe { buf.set_len(m.len) };
         }

@@ -1,8 +1,8 @@
 //! The producer end of the SPSC ring.
 
+use super::layout::role;
 use super::{RingOptions, RingStats, Shared, Side};
 use crate::primitive::Ordering;
-use crate::ring::layout::role;
 use crate::ring::record::{self, MESSAGE, PADDING};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Result, SendError};
@@ -132,7 +132,7 @@ impl Producer {
     /// to [`Producer::from_fd`]. `None` for an in-process ring.
     pub fn into_fd(mut self) -> Option<rustix::fd::OwnedFd> {
         self.flush();
-        if !matches!(self.sh.backing, crate::ring::layout::Backing::Segment(_)) {
+        if !matches!(self.sh.backing, super::layout::Backing::Segment(_)) {
             return None;
         }
         self.sh.detach(role::PRODUCER_SLOT, role::HANDOFF);
@@ -509,7 +509,7 @@ impl std::ops::DerefMut for WriteGrant<'_> {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        if matches!(self.sh.backing, crate::ring::layout::Backing::Gone) {
+        if matches!(self.sh.backing, super::layout::Backing::Gone) {
             return;
         }
         self.flush();
