@@ -1,11 +1,12 @@
 //! The consumer end of the SPSC ring.
 
+use super::RecvError;
 use super::layout::{Backing, role};
 use super::{RingOptions, RingStats, Shared, Side};
+use crate::Result;
 use crate::primitive::Ordering;
 use crate::ring::record;
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
-use crate::{RecvError, Result};
 use std::time::Duration;
 
 /// The consumer end of an SPSC ring: receives messages, copied or read in place.

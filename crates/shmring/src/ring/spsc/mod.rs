@@ -55,6 +55,7 @@
 //! ```
 
 mod consumer;
+mod error;
 #[cfg(not(loom))]
 mod inspect;
 pub(crate) mod layout;
@@ -63,6 +64,7 @@ mod producer;
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+pub use error::{RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
 pub use producer::Producer;

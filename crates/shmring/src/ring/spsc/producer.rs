@@ -1,11 +1,12 @@
 //! The producer end of the SPSC ring.
 
+use super::SendError;
 use super::layout::role;
 use super::{RingOptions, RingStats, Shared, Side};
+use crate::Result;
 use crate::primitive::Ordering;
 use crate::ring::record::{self, MESSAGE, PADDING};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
-use crate::{Result, SendError};
 use std::time::Duration;
 
 /// The producer end of an SPSC ring: sends messages, copied or written in place.
