@@ -22,9 +22,8 @@
 //!
 //! The segment is shared with a process that may be buggy or hostile. Every index and
 //! record header read from it is checked ([`crate::ring::record::parse`], the stamps,
-//! the index bounds) before use; a bad value is
-//! [`RecvError::Corrupted`](crate::RecvError::Corrupted) /
-//! [`SendError::Corrupted`](crate::SendError::Corrupted), never an out-of-bounds access.
+//! the index bounds) before use; a bad value is [`RecvError::Corrupted`] /
+//! [`SendError::Corrupted`], never an out-of-bounds access.
 //! Payload bytes a hostile producer rewrites after publishing are its business: they may
 //! read as garbage, never out of bounds. A named segment cannot be sealed, so a peer
 //! with write access to `/dev/shm` could truncate it (SIGBUS); anonymous segments are
