@@ -116,11 +116,14 @@
 //! ```
 
 mod cache;
+mod child;
 mod client;
 mod dict;
+mod error;
 mod list;
 mod lock;
 mod namespace;
+mod options;
 mod protocol;
 mod queue;
 mod server;
@@ -130,191 +133,29 @@ mod sync_server;
 mod tests;
 mod value;
 
+pub use child::{ManagerProcess, SERVER_ENTRY};
 pub use dict::DictProxy;
+pub use error::ManagerError;
+pub(crate) use error::{dec, enc, unexpected};
 pub use list::ListProxy;
 pub use lock::LockProxy;
 pub use namespace::NamespaceProxy;
+pub use options::{CHANNEL_WAIT, ConnectOptions, DEFAULT_CALL_TIMEOUT};
 pub use queue::QueueProxy;
 pub use server::ServerHandle;
 pub use sync::{BarrierProxy, ConditionProxy, EventProxy, RLockProxy, SemaphoreProxy};
 pub use value::ValueProxy;
 
-use crate::ConnError;
 use crate::net::{Address, Client, NetOptions};
-use crate::process::{Entry, Process};
-use crate::sync::WaitStrategy;
+use crate::process::Process;
+use child::LISTENING;
 use client::Shared;
 use protocol::{Kind, Reply, Request, SyncInit};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
-
-/// How both sides of a shared-memory channel wait for the other (the server for the
-/// next request, the client for the reply): no busy spin, but up to 50 `sched_yield`s
-/// (each a look at the ring), then sleep on the futex. A yield hands the CPU straight
-/// to a peer that waits for it, and costs a fraction of a microsecond when the peer
-/// runs on another CPU, so the channel stays fast on a machine with fewer free CPUs
-/// than busy threads. Measured on this 2-CPU VM (`shmring bench --transports manager
-/// --quick`, calls/s, another agent compiling meanwhile), client and server on two
-/// CPUs / pinned to one CPU: this strategy 0.9-1.1M set / 86k; 200 spins then 50
-/// yields 0.2-1.0M / 39k; 2,000 spins 1.1-1.3M / 6.4k; the pipe's default (20,000
-/// spins) 0.75k on one CPU; the socket ~50k / ~50k.
-pub const CHANNEL_WAIT: WaitStrategy = WaitStrategy::Adaptive { spins: 0, yields: 50 };
-
-/// How long a proxy call waits for the server's reply before it reports
-/// [`ManagerError::ManagerGone`]: 30 s.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Why a manager call failed.
-///
-/// ```
-/// use shmring::manager::ManagerError;
-/// let e = ManagerError::IndexOutOfRange { index: 5, len: 2 };
-/// assert!(e.to_string().contains("5"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ManagerError {
-    /// The server is gone: it closed the connection (shut down, exited, was killed),
-    /// the connection broke, or it did not answer in time. Every later call on the
-    /// same [`Manager`] handle returns this too.
-    #[error("the manager's server is gone: {0}")]
-    ManagerGone(String),
-    /// Connecting failed: nothing listens at the address, or the handshake failed
-    /// ([`ConnError::Authentication`] for a wrong or missing key).
-    #[error("cannot connect to the manager: {0}")]
-    Connect(ConnError),
-    /// Starting the server failed (binding the address, spawning its process).
-    #[error("cannot start the manager's server: {0}")]
-    Start(String),
-    /// The name is taken by an object of another kind.
-    #[error("{name:?} is a {found} on the server, not a {wanted}")]
-    WrongKind {
-        /// The object's name.
-        name: String,
-        /// What the server holds under that name.
-        found: &'static str,
-        /// What was asked for.
-        wanted: &'static str,
-    },
-    /// A list index past the end.
-    #[error("list index {index} out of range (length {len})")]
-    IndexOutOfRange {
-        /// The index given.
-        index: u64,
-        /// The list's length.
-        len: u64,
-    },
-    /// A key, value or item that does not encode, or stored bytes that do not decode
-    /// as the proxy's type.
-    #[error("encoding: {0}")]
-    Codec(String),
-    /// The server rejected a request or answered out of protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// A release of a lock this connection does not hold (or a condition's wait or
-    /// notify without holding its lock).
-    #[error("lock {0:?} is not held by this connection")]
-    NotOwner(String),
-    /// [`QueueProxy::try_put`] or [`QueueProxy::put_timeout`] found the queue full.
-    #[error("queue {0:?} is full")]
-    Full(String),
-    /// [`QueueProxy::try_get`] or [`QueueProxy::get_timeout`] found the queue empty.
-    #[error("queue {0:?} is empty")]
-    Empty(String),
-    /// A release of a bounded semaphore past its initial value.
-    #[error("bounded semaphore {0:?} released too many times")]
-    OverReleased(String),
-    /// The barrier is broken (aborted, a wait timed out, a waiting party's connection
-    /// ended), or was reset while this party waited.
-    #[error("barrier {0:?} is broken")]
-    BrokenBarrier(String),
-    /// The process's interrupt flag ([`signal`](crate::signal)) ended the wait for a
-    /// reply; the handle is gone afterwards (the reply may still come).
-    #[error("interrupted")]
-    Interrupted,
-}
-
-pub(crate) fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
-    crate::codec::to_vec(v).map_err(|e| ManagerError::Codec(e.to_string()))
-}
-
-pub(crate) fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
-    crate::codec::decode(b).map_err(|e| ManagerError::Codec(e.to_string()))
-}
-
-pub(crate) fn unexpected(r: Reply) -> ManagerError {
-    ManagerError::Protocol(format!("unexpected reply {r:?}"))
-}
-
-/// How [`Manager::connect_with`] connects.
-///
-/// ```
-/// use shmring::manager::ConnectOptions;
-/// use std::time::Duration;
-///
-/// let o = ConnectOptions::new().shared_memory(false).call_timeout(Duration::from_secs(5));
-/// assert!(!o.shared_memory && o.call_timeout == Duration::from_secs(5));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ConnectOptions {
-    /// The socket's options (message limit, also the channel's; handshake timeout).
-    pub net: NetOptions,
-    /// Over a Unix socket, move the calls to a shared-memory channel the server hands
-    /// over (default `true`); ignored over TCP.
-    pub shared_memory: bool,
-    /// How long a call waits for its reply (default [`DEFAULT_CALL_TIMEOUT`]); see
-    /// [`Manager::set_timeout`].
-    pub call_timeout: Duration,
-    /// How this side of the channel waits for a reply (default [`CHANNEL_WAIT`]; the
-    /// server's side always waits so).
-    pub channel_wait: WaitStrategy,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            net: NetOptions::default(),
-            shared_memory: true,
-            call_timeout: DEFAULT_CALL_TIMEOUT,
-            channel_wait: CHANNEL_WAIT,
-        }
-    }
-}
-
-impl ConnectOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Set the socket's options.
-    pub fn net(mut self, net: NetOptions) -> Self {
-        self.net = net;
-        self
-    }
-
-    /// Use (or not) a shared-memory channel over a Unix socket.
-    pub fn shared_memory(mut self, on: bool) -> Self {
-        self.shared_memory = on;
-        self
-    }
-
-    /// Set the call timeout.
-    pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
-        self
-    }
-
-    /// Set how this side of the channel waits for a reply.
-    pub fn channel_wait(mut self, wait: WaitStrategy) -> Self {
-        self.channel_wait = wait;
-        self
-    }
-}
 
 /// A connection to a manager's server; makes proxies of its named objects. Proxies
 /// share the handle's connection (one call at a time per handle: give each thread
@@ -619,84 +460,5 @@ impl Manager {
                 )))
             }
         }
-    }
-}
-
-const LISTENING: &str = "shmring-manager listening at ";
-
-/// The entry of the child process of [`Manager::start`]: register it in the program's
-/// [`run_if_child`](crate::process::run_if_child) table.
-pub const SERVER_ENTRY: (&str, Entry) = ("shmring-manager-server", server_entry);
-
-fn server_entry(args: &[String]) -> i32 {
-    let run = || -> Result<(), String> {
-        let addr: Address = args
-            .first()
-            .ok_or("no address argument")?
-            .parse()
-            .map_err(|e| format!("{e}"))?;
-        let mut msg = Vec::new();
-        std::io::stdin().read_to_end(&mut msg).map_err(|e| e.to_string())?;
-        let key = match msg.split_first() {
-            Some((1, key)) => Some(key),
-            _ => None,
-        };
-        let server = Manager::serve(&addr, key).map_err(|e| e.to_string())?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{LISTENING}{}", server.address())
-            .and_then(|()| out.flush())
-            .map_err(|e| e.to_string())?;
-        drop(out);
-        server.wait();
-        Ok(())
-    };
-    match run() {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("shmring manager server: {e}");
-            println!("failed: {e}");
-            1
-        }
-    }
-}
-
-/// A server running in a child process, from [`Manager::start`].
-#[derive(Debug)]
-pub struct ManagerProcess {
-    process: Process,
-    address: Address,
-}
-
-impl ManagerProcess {
-    /// The address the server listens at (for TCP port 0, the port chosen).
-    pub fn address(&self) -> &Address {
-        &self.address
-    }
-
-    /// The child's pid.
-    pub fn pid(&self) -> Option<u32> {
-        self.process.pid()
-    }
-
-    /// Stop the server: SIGKILL the child and reap it. Its clients' next calls return
-    /// [`ManagerError::ManagerGone`].
-    pub fn shutdown(mut self) -> Result<(), ManagerError> {
-        self.stop()
-    }
-
-    fn stop(&mut self) -> Result<(), ManagerError> {
-        if self.process.is_alive() {
-            self.process.kill().map_err(|e| ManagerError::Start(e.to_string()))?;
-        }
-        self.process
-            .join()
-            .map(drop)
-            .map_err(|e| ManagerError::Start(e.to_string()))
-    }
-}
-
-impl Drop for ManagerProcess {
-    fn drop(&mut self) {
-        let _ = self.stop();
     }
 }
