@@ -16,6 +16,11 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Name of the cache-line ping-pong floor's row.
+pub(crate) const FLOOR: &str = "floor-cacheline";
+/// Name of the memcpy reference's row.
+pub(crate) const MEMCPY: &str = "memcpy";
+
 /// Size of the shared page of the floor.
 const PAGE: usize = 4096;
 /// The responder's stop value.

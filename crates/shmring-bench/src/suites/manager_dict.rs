@@ -1,5 +1,5 @@
 //! The manager rows of `shmring bench`: operations per second of a
-//! [`DictProxy`](shmring::manager::DictProxy) against Python's
+//! [`DictProxy`] against Python's
 //! `multiprocessing.Manager().dict()`, measured in the same run.
 //!
 //! - **shmring-manager**: a server in a child process ([`Manager::start`]: this binary

@@ -1,6 +1,7 @@
 //! The suites of `shmring bench`, one file each, and their registry. A suite imports the
 //! shared infrastructure (`crate::{args, launch, peer, links, report, ...}`) and no other
-//! suite, except the physical references' row names (the SPSC targets compare with them).
+//! suite; the rows' names that two suites share (the transports', the physical
+//! references', which the SPSC targets compare with) live in that infrastructure.
 
 pub(crate) mod locks;
 pub(crate) mod manager_dict;

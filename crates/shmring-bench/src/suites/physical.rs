@@ -7,16 +7,12 @@ use crate::args::{BenchArgs, Measure, Selected};
 use crate::launch::{PeerJob, run_peers};
 use crate::links::{PING_SIZE, latency_spec, rtt_summary};
 use crate::peer::{Fds, PeerReport, PeerSpec, barrier};
-use crate::reference::{self, SharedWord};
+use crate::reference::{self, FLOOR, MEMCPY, SharedWord};
 use crate::report::{self, Key};
 use crate::suite::{Ctx, Phase, Planned, Suite};
 use crate::{Result, err};
 use std::time::Duration;
 
-/// Name of the cache-line ping-pong floor's row.
-pub(crate) const FLOOR: &str = "floor-cacheline";
-/// Name of the memcpy reference's row.
-pub(crate) const MEMCPY: &str = "memcpy";
 /// Size of the memcpy reference's buffer.
 const MEMCPY_SIZE: usize = 1 << 20;
 

@@ -4,7 +4,7 @@
 //! socket carrying the same encoded bytes and to Python's `multiprocessing.Pipe` and
 //! `multiprocessing.Queue`, all in the same run.
 //!
-//! The message is a [`Tick`] (`seq: u64, px: f64, qty: u32, sym: String`), 22 bytes in
+//! The message is a [`Tick`](peers::Tick) (`seq: u64, px: f64, qty: u32, sym: String`), 22 bytes in
 //! postcard's format (see [`shmring::codec`]); the sequence numbers start at 2^32 so that
 //! every message of every row encodes to the same length. Python sends the equivalent
 //! tuple `(seq, px, qty, "EURUSD")`, pickled by `multiprocessing`.
@@ -27,7 +27,7 @@
 //!   end: one `write` per ~2,500 messages. It shows what batching buys a stream; it
 //!   does not deliver a message when its send returns.
 //! - **python-mp-pipe** / **python-mp-queue**: `python3 -c` (the script is
-//!   [`PY_SCRIPT`]) forks a producer (`multiprocessing` "fork" context) that sends /
+//!   [`PY_SCRIPT`](python::PY_SCRIPT)) forks a producer (`multiprocessing` "fork" context) that sends /
 //!   puts the tuples while the parent Python process receives / gets them; `Pipe()`
 //!   (duplex, a socket pair) and `Queue()` (unbounded, its feeder thread). Skipped, and
 //!   said so, if python3 is missing.
