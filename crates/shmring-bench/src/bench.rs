@@ -205,8 +205,8 @@ mod tests {
             assert!(labels.contains(&format!("throughput crossbeam-arrayqueue {t} 64 B")));
         }
         assert_eq!(
-            suites::mpmc::mpmc_count(&t.a, Topology::P4C4),
-            suites::mpmc::MPMC_MESSAGES / 4
+            suites::mpmc_queue::mpmc_count(&t.a, Topology::P4C4),
+            suites::mpmc_queue::MPMC_MESSAGES / 4
         );
         assert!(check(&t.a).is_ok());
         assert_eq!(t.a.capacity_for(1 << 20), 8 << 20);
@@ -245,7 +245,7 @@ mod tests {
                 "throughput shmring-mpmc 2p2c 64 B"
             ]
         );
-        assert_eq!(suites::mpmc::mpmc_count(&t.a, Topology::P2C2), 1000);
+        assert_eq!(suites::mpmc_queue::mpmc_count(&t.a, Topology::P2C2), 1000);
         let t = T::parse_from([
             "bench",
             "--transports",

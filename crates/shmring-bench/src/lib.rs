@@ -12,9 +12,9 @@
 //!   implementing `suite::Suite` (plan the steps, run a step, serve the child roles,
 //!   render its block, its targets and its JSON rows):
 //!   - `physical`: the physical references (memcpy, the cache-line ping-pong floor);
-//!   - `spsc`: the SPSC ring against a Unix socket and a pipe (throughput, round
+//!   - `spsc_transports`: the SPSC ring against a Unix socket and a pipe (throughput, round
 //!     trips, the idle consumer), and the shared table;
-//!   - `mpmc`: the MPMC queue across processes against crossbeam's `ArrayQueue`
+//!   - `mpmc_queue`: the MPMC queue across processes against crossbeam's `ArrayQueue`
 //!     between threads, and its blocking hand-off;
 //!   - `locks`: shmring's robust mutex against process-shared pthread mutexes and
 //!     Python's `multiprocessing.Lock`, uncontended and with two processes;
@@ -33,7 +33,8 @@
 //!   the suites' results, target lines, units) and `plot` (`bench --plot FILE.svg`).
 //!
 //! To add a row: change its suite's file. To add a suite: a file under `suites/`
-//! implementing `Suite`, an entry in `suites::SUITES`, and its flags in `args`.
+//! implementing `Suite`, an entry in `suites::SUITES`, and its flags in `args`. Module
+//! names do not reuse the library's (`net`, `lock`, `manager`, `spsc`, `mpmc`, ...).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 

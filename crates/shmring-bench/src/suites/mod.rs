@@ -5,10 +5,10 @@
 
 pub(crate) mod locks;
 pub(crate) mod manager_dict;
-pub(crate) mod mpmc;
+pub(crate) mod mpmc_queue;
 pub(crate) mod physical;
 pub(crate) mod sockets;
-pub(crate) mod spsc;
+pub(crate) mod spsc_transports;
 pub(crate) mod typed;
 
 use crate::suite::AnySuite;
@@ -17,8 +17,8 @@ use crate::suite::AnySuite;
 /// of the plan within a phase).
 pub(crate) static SUITES: &[&dyn AnySuite] = &[
     &physical::Physical,
-    &spsc::Spsc,
-    &mpmc::Mpmc,
+    &spsc_transports::Spsc,
+    &mpmc_queue::Mpmc,
     &locks::Locks,
     &typed::Typed,
     &sockets::Sockets,
