@@ -5,8 +5,8 @@
 //! and `bench` (the cross-process benchmark against sockets, pipes and Python; the
 //! harness is the `shmring-bench` crate).
 //!
-//! - [`admin`]: `shmring ls`, `rm`, `gc`;
-//! - [`bridge`]: `shmring create`, `send`, `recv`, `stat`.
+//! - `admin`: `shmring ls`, `rm`, `gc`;
+//! - `bridge`: `shmring create`, `send`, `recv`, `stat`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
@@ -48,8 +48,9 @@ enum Command {
     /// with two processes contending, next to a process-shared pthread mutex, a robust
     /// one and Python's `multiprocessing.Lock`. Small typed messages go through
     /// shmring's `Pipe` and `Queue`, a Unix socket and Python's `multiprocessing.Pipe`
-    /// and `Queue`, one producer process to one consumer process. Progress goes to
-    /// stderr.
+    /// and `Queue`, one producer process to one consumer process. Sockets with an
+    /// authkey run against a raw Unix socket, and a Manager dict against Python's
+    /// `multiprocessing.Manager().dict()`. Progress goes to stderr.
     Bench(shmring_bench::BenchArgs),
     /// List the shmring segments in /dev/shm: kind, size, capacity, fill level and the
     /// attached parties with their liveness.

@@ -38,7 +38,7 @@ pub(crate) mod shared;
 
 #[cfg(not(loom))]
 pub(crate) use owner::pid_namespace;
-pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
+pub(crate) use wait::{Check, WaitEnd, Waiter};
 pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
 pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
