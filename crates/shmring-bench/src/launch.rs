@@ -1,9 +1,10 @@
 //! The parent side of the benchmark's peer processes: spawning them with their
 //! descriptors, starting them together, collecting their reports, and killing and
-//! reaping them whatever happens. The protocol is described in [`super::peer`].
+//! reaping them whatever happens. The protocol is described in [`crate::peer`].
 
-use super::peer::{PeerReport, PeerSpec, Role};
-use super::{Result, err};
+use crate::peer::PeerSpec;
+use crate::{Result, err};
+use serde::de::DeserializeOwned;
 use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -23,7 +24,7 @@ pub(crate) struct PeerJob {
 /// A running child.
 #[derive(Debug)]
 struct Running {
-    role: Role,
+    role: String,
     child: Child,
     stdin: Option<ChildStdin>,
     stderr: Option<JoinHandle<String>>,
@@ -52,7 +53,7 @@ impl Drop for Peers {
 /// Run one benchmark: spawn a child per job, start them together, and return their
 /// reports in job order. Fails (children killed and reaped) if a child fails, or if the
 /// run takes longer than `timeout`.
-pub(crate) fn run_peers(jobs: Vec<PeerJob>, timeout: Duration) -> Result<Vec<PeerReport>> {
+pub(crate) fn run_peers<R: DeserializeOwned>(jobs: Vec<PeerJob>, timeout: Duration) -> Result<Vec<R>> {
     let (events_tx, events) = mpsc::channel();
     let mut peers = Peers {
         list: Vec::with_capacity(jobs.len()),
@@ -68,7 +69,7 @@ pub(crate) fn run_peers(jobs: Vec<PeerJob>, timeout: Duration) -> Result<Vec<Pee
     for (i, line) in ready.iter().enumerate() {
         if line != "ready" {
             return Err(err(format!(
-                "{:?} peer said {line:?} instead of ready",
+                "{} peer said {line:?} instead of ready",
                 peers.list[i].role
             )));
         }
@@ -81,8 +82,8 @@ pub(crate) fn run_peers(jobs: Vec<PeerJob>, timeout: Duration) -> Result<Vec<Pee
     let lines = peers.collect_lines(timeout, "finish")?;
     let mut reports = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        let r: PeerReport = serde_json::from_str(line)
-            .map_err(|e| err(format!("{:?} peer sent a bad report {line:?}: {e}", peers.list[i].role)))?;
+        let r: R = serde_json::from_str(line)
+            .map_err(|e| err(format!("{} peer sent a bad report {line:?}: {e}", peers.list[i].role)))?;
         reports.push(r);
     }
     peers.reap(Duration::from_secs(10))?;
@@ -148,7 +149,7 @@ impl Peers {
                 Ok((i, Some(line))) => {
                     if got[i].is_some() {
                         return Err(err(format!(
-                            "{:?} peer said more than expected: {line:?}",
+                            "{} peer said more than expected: {line:?}",
                             self.list[i].role
                         )));
                     }
@@ -160,7 +161,7 @@ impl Peers {
                 Err(_) => {
                     let late: Vec<_> = (0..got.len())
                         .filter(|&i| got[i].is_none())
-                        .map(|i| format!("{:?}", self.list[i].role))
+                        .map(|i| self.list[i].role.clone())
                         .collect();
                     return Err(err(format!(
                         "peer(s) {} did not {phase} within {:.1} s (killed)",
@@ -175,7 +176,7 @@ impl Peers {
 
     /// The error of child `i`, which closed its stdout early: its stderr line, or its
     /// exit status. The other children are killed first, so that they stop too.
-    fn failure(&mut self, i: usize) -> super::Error {
+    fn failure(&mut self, i: usize) -> crate::Error {
         for (j, p) in self.list.iter_mut().enumerate() {
             if j != i {
                 let _ = p.child.kill();
@@ -201,9 +202,9 @@ impl Peers {
             .find(|l| !l.trim().is_empty())
             .map(|l| l.trim_start_matches("shmring __bench-peer: error: ").to_owned());
         match (line, status) {
-            (Some(l), _) => err(format!("{:?} peer failed: {l}", p.role)),
-            (None, Some(s)) => err(format!("{:?} peer exited early ({s})", p.role)),
-            (None, None) => err(format!("{:?} peer exited early", p.role)),
+            (Some(l), _) => err(format!("{} peer failed: {l}", p.role)),
+            (None, Some(s)) => err(format!("{} peer exited early ({s})", p.role)),
+            (None, None) => err(format!("{} peer exited early", p.role)),
         }
     }
 
@@ -217,12 +218,12 @@ impl Peers {
                     Ok(Some(s)) => {
                         p.status = Some(s);
                         if !s.success() {
-                            return Err(err(format!("{:?} peer exited with {s} after reporting", p.role)));
+                            return Err(err(format!("{} peer exited with {s} after reporting", p.role)));
                         }
                         break;
                     }
                     Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-                    Ok(None) => return Err(err(format!("{:?} peer did not exit after reporting", p.role))),
+                    Ok(None) => return Err(err(format!("{} peer did not exit after reporting", p.role))),
                     Err(e) => return Err(err(format!("waitpid: {e}"))),
                 }
             }

@@ -2,46 +2,59 @@
 //! `shmring` command calls (`shmring bench`, and the hidden `__bench-peer` subcommand
 //! its children run as).
 //!
-//! - `bench`: the orchestrating parent process;
-//! - `peer`: one process per side of a link;
-//! - `launch`: the parent's handling of those children;
-//! - `transports`: the transports under test, behind the small `transports::Tx` /
-//!   `transports::Rx` traits;
-//! - `machine`: the header line, and the CPU other processes took during each run;
-//! - `reference`: the physical references (cache-line ping-pong floor, memcpy);
-//! - `mpmc`: the MPMC rows: the queue across processes, crossbeam's `ArrayQueue`
-//!   between threads;
-//! - `lock`: the lock rows: shmring's robust mutex against process-shared pthread
-//!   mutexes and Python's `multiprocessing.Lock`, uncontended and with two processes;
-//! - `vocab`: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
-//!   socket carrying the same encoded messages and Python's `multiprocessing.Pipe` and
-//!   `Queue`;
-//! - `net`: the socket rows: `shmring::net`'s socket connection (authkey,
-//!   after the handshake) against a raw Unix stream socket carrying the same bytes;
-//! - `manager`: the manager rows: a `DictProxy`'s set, get and cached
-//!   get against Python's `multiprocessing.Manager().dict()`;
-//! - `report`: rows, the table, the target checks and the JSON output;
-//! - `plot`: `bench --plot FILE.svg`.
+//! The harness is a registry of suites. From the top down (a module imports only from
+//! the layers below it):
+//!
+//! - `bench`: the orchestrator: checks the flags, collects the suites' steps, runs
+//!   them, prints the report and writes the JSON and the plot; the children's entry
+//!   point, which hands a job to the suite it names;
+//! - `suites`: the registry (`suites::SUITES`) and one file per suite, each
+//!   implementing `suite::Suite` (plan the steps, run a step, serve the child roles,
+//!   render its block, its targets and its JSON rows):
+//!   - `physical`: the physical references (memcpy, the cache-line ping-pong floor);
+//!   - `spsc_transports`: the SPSC ring against a Unix socket and a pipe (throughput, round
+//!     trips, the idle consumer), and the shared table;
+//!   - `mpmc_queue`: the MPMC queue across processes against crossbeam's `ArrayQueue`
+//!     between threads, and its blocking hand-off;
+//!   - `locks`: shmring's robust mutex against process-shared pthread mutexes and
+//!     Python's `multiprocessing.Lock`, uncontended and with two processes;
+//!   - `typed`: a small typed message through shmring's `Pipe` and `Queue`, a Unix
+//!     socket and Python's `multiprocessing.Pipe` and `Queue`;
+//!   - `sockets`: `shmring::net`'s socket connection against a raw Unix socket;
+//!   - `manager_dict`: a manager dict's set, get and cached get against Python's
+//!     `multiprocessing.Manager().dict()`;
+//! - shared infrastructure: `suite` (the trait, the steps), `args` (the flags),
+//!   `links` (runs over one transport link: its child roles and the parent's side),
+//!   `transports` (the links under test, behind `transports::Tx` / `transports::Rx`),
+//!   `launch` (the parent's handling of child processes), `peer` (the children's
+//!   protocol: job, descriptors, report), `reference` (the shared page, the floor's
+//!   ping-pong, memcpy, the placement probe), `machine` (the header line, the CPU
+//!   other processes took), `python` (running `python3` scripts), `report` (rows,
+//!   the suites' results, target lines, units) and `plot` (`bench --plot FILE.svg`).
+//!
+//! To add a row: change its suite's file. To add a suite: a file under `suites/`
+//! implementing `Suite`, an entry in `suites::SUITES`, and its flags in `args`. Module
+//! names do not reuse the library's (`net`, `lock`, `manager`, `spsc`, `mpmc`, ...).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
+pub(crate) mod args;
 pub(crate) mod bench;
 pub(crate) mod launch;
-pub(crate) mod lock;
+pub(crate) mod links;
 pub(crate) mod machine;
-pub(crate) mod manager;
-pub(crate) mod mpmc;
-pub(crate) mod net;
 pub(crate) mod peer;
 pub(crate) mod plot;
 pub(crate) mod python;
 pub(crate) mod reference;
 pub(crate) mod report;
+pub(crate) mod suite;
+pub(crate) mod suites;
 pub(crate) mod transports;
-pub(crate) mod vocab;
 
-pub use bench::{BenchArgs, parse_size, run};
-pub use peer::{PeerArgs, child_main as peer_main};
+pub use args::{BenchArgs, parse_size};
+pub use bench::{peer_main, run};
+pub use peer::PeerArgs;
 
 /// Errors of the harness: printed as one line by the `shmring` command.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

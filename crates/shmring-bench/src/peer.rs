@@ -1,5 +1,10 @@
 //! The benchmark's peer processes: the hidden `__bench-peer` subcommand, the job
-//! it is given and the report it returns. The parent's side is [`super::launch`].
+//! it is given and the report it returns. The parent's side is [`crate::launch`].
+//!
+//! A job names the suite that serves it and one of that suite's roles; the suite's
+//! [`Suite::serve`](crate::suite::Suite::serve) runs it and returns its report (one
+//! JSON value; [`PeerReport`] holds the shapes most roles share). This module knows no
+//! suite: [`child_main`] is handed the function that finds one.
 //!
 //! # Protocol
 //!
@@ -16,14 +21,12 @@
 //! parent (`PR_SET_PDEATHSIG`), and the rings live in anonymous segments, so nothing is
 //! left behind in `/dev/shm` whatever happens.
 
-use super::reference;
-use super::transports::{Rx, Transport, Tx, open_consumer};
-use super::{Result, err};
+use crate::transports::Transport;
+use crate::{Result, err};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use shmring::RecvError;
 use std::io::BufRead;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
 
 /// Arguments of the hidden `__bench-peer` subcommand.
 #[derive(Debug, clap::Args)]
@@ -33,102 +36,121 @@ pub struct PeerArgs {
     spec: String,
 }
 
-/// What a peer process does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Role {
-    /// Send numbered messages for a count or a duration (fds: `[tx]`).
-    Producer,
-    /// Receive and check them until the end of the stream (fds: `[rx]`).
-    Consumer,
-    /// Send, wait for the echo, time each round trip (fds: `[tx, rx]`).
-    Ping,
-    /// Echo every message back (fds: `[rx, tx]`).
-    Pong,
-    /// Wait for a message that never comes; measure the CPU time spent (fds: `[rx]`,
-    /// a ring).
-    IdleConsumer,
-    /// Initiate the cache-line ping-pong (fds: `[shared page]`).
-    FloorPing,
-    /// Answer it (fds: `[shared page]`).
-    FloorPong,
-    /// Push `count` stamped messages into an MPMC queue; the last producer to finish
-    /// closes it (fds: `[queue, done-counter page]`).
-    MpmcProducer,
-    /// Pop and check until the queue is closed and drained (fds: `[queue]`).
-    MpmcConsumer,
-    /// Take the lock of `lock` in a loop with another contender, for `duration_ns`
-    /// (fds: `[lock segment, control page]`).
-    LockContender,
-    /// Send `count` typed messages through the end of `vocab` (fds: `[end]`).
-    TypedProducer,
-    /// Receive and check them, then the end of the stream (fds: `[end]`).
-    TypedConsumer,
-    /// Send `count` messages of `size` bytes over the socket row of `net` (fds: `[end]`
-    /// for the raw socket; none for the socket connection, which connects to `address`).
-    NetProducer,
-    /// Receive and check them, then the end of the stream (fds as the producer's; the
-    /// socket connection's consumer listens at `address`).
-    NetConsumer,
-}
-
-/// The job of one peer process.
+/// The job of one peer process. The fields past `cpu` are the suites' parameters: each
+/// role documents the ones it reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PeerSpec {
-    /// What to do.
-    pub(crate) role: Role,
-    /// Which transport the descriptors belong to (`None` for the floor roles).
+    /// The suite that serves the job ([`Suite::name`](crate::suite::Suite::name)).
+    pub(crate) suite: String,
+    /// What to do: one of the suite's roles.
+    pub(crate) role: String,
+    /// Inherited descriptors, in the order the role documents (set at spawn).
+    pub(crate) fds: Vec<RawFd>,
+    /// Pin the process to this CPU.
+    pub(crate) cpu: Option<usize>,
+    /// Which transport the descriptors belong to (the link roles, the MPMC roles).
     pub(crate) transport: Option<Transport>,
     /// Message size in bytes.
     pub(crate) size: usize,
-    /// Inherited descriptors, in the order the role documents (set at spawn).
-    pub(crate) fds: Vec<RawFd>,
     /// Producer: send exactly this many messages instead of running for `duration_ns`.
     pub(crate) count: Option<u64>,
     /// Producer: how long to send. Ping: the cap on the measured rounds. Idle: how long
-    /// to wait.
+    /// to wait. Lock contender: how long to contend.
     pub(crate) duration_ns: u64,
     /// Ping: round trips to time after the warm-up.
     pub(crate) rounds: u64,
     /// Ping: untimed round trips first.
     pub(crate) warmup: u64,
-    /// Pin the process to this CPU.
-    pub(crate) cpu: Option<usize>,
     /// MPMC producer: its id, stamped into its messages.
     pub(crate) id: u64,
     /// MPMC roles: the number of producers of the run.
     pub(crate) producers: u64,
-    /// Lock contender: which lock the descriptor holds.
-    pub(crate) lock: Option<super::lock::LockKind>,
-    /// Typed roles: which row's end the descriptor is.
-    pub(crate) vocab: Option<super::vocab::VocabKind>,
-    /// Socket roles: which row.
-    pub(crate) net: Option<super::net::NetKind>,
-    /// Socket roles of the socket connection's row: where the consumer listens.
+    /// Where a listening consumer listens (the socket connection's row).
     pub(crate) address: Option<String>,
+    /// The suite's own parameter of the row (which lock, which typed row, ...), as JSON:
+    /// see [`PeerSpec::with_param`] and [`PeerSpec::param`].
+    pub(crate) param: serde_json::Value,
 }
 
 impl PeerSpec {
-    /// A spec with no counts, durations or descriptors yet.
-    pub(crate) fn new(role: Role, transport: Option<Transport>, size: usize) -> Self {
+    /// A job of `suite`'s `role`, with no counts, durations or descriptors yet.
+    pub(crate) fn new(suite: &str, role: &str, transport: Option<Transport>, size: usize) -> Self {
         PeerSpec {
-            role,
+            suite: suite.to_owned(),
+            role: role.to_owned(),
+            fds: Vec::new(),
+            cpu: None,
             transport,
             size,
-            fds: Vec::new(),
             count: None,
             duration_ns: 0,
             rounds: 0,
             warmup: 0,
-            cpu: None,
             id: 0,
             producers: 0,
-            lock: None,
-            vocab: None,
-            net: None,
             address: None,
+            param: serde_json::Value::Null,
         }
     }
+
+    /// The same job with the suite's parameter `p`.
+    pub(crate) fn with_param(mut self, p: &impl Serialize) -> Result<Self> {
+        self.param = serde_json::to_value(p)?;
+        Ok(self)
+    }
+
+    /// The suite's parameter, decoded.
+    pub(crate) fn param<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.param).map_err(|e| err(format!("{} needs its parameter: {e}", self.role)))
+    }
+
+    /// The transport of a role that needs one.
+    pub(crate) fn transport(&self) -> Result<Transport> {
+        self.transport
+            .ok_or_else(|| err(format!("{} needs a transport", self.role)))
+    }
+}
+
+/// The inherited descriptors of a peer, taken in the order its role documents.
+#[derive(Debug)]
+pub(crate) struct Fds {
+    role: String,
+    fds: std::vec::IntoIter<OwnedFd>,
+}
+
+impl Fds {
+    /// The next descriptor; an error if the parent passed too few.
+    pub(crate) fn next(&mut self) -> Result<OwnedFd> {
+        self.fds
+            .next()
+            .ok_or_else(|| err(format!("{} needs more descriptors", self.role)))
+    }
+
+    /// The next descriptor, if the parent passed one.
+    pub(crate) fn next_opt(&mut self) -> Option<OwnedFd> {
+        self.fds.next()
+    }
+}
+
+/// Entry point of `shmring __bench-peer`: adopt the descriptors, pin, let `serve` (the
+/// suite named by the job) run the role, and print its report.
+pub(crate) fn child_main(
+    args: PeerArgs,
+    serve: impl FnOnce(&PeerSpec, &mut Fds) -> Result<serde_json::Value>,
+) -> Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| err(format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
+    let spec: PeerSpec = serde_json::from_str(&args.spec).map_err(|e| err(format!("bad --spec: {e}")))?;
+    let mut fds = Fds {
+        role: spec.role.clone(),
+        fds: adopt(&spec.fds)?.into_iter(),
+    };
+    if let Some(cpu) = spec.cpu {
+        pin(cpu)?;
+    }
+    let report = serve(&spec, &mut fds)?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
 }
 
 /// Round-trip times measured by a ping role.
@@ -185,10 +207,6 @@ pub(crate) enum PeerReport {
         /// Messages echoed.
         messages: u64,
     },
-    /// MPMC consumer: what it got from each producer, and when.
-    Consumed(super::mpmc::Consumed),
-    /// Lock contender: its operations and hand-offs.
-    Contended(super::lock::Contender),
     /// Idle consumer: CPU time used while waiting, and the wall time of the wait.
     Idle {
         /// CPU time (user + system) of the process during the wait.
@@ -196,93 +214,6 @@ pub(crate) enum PeerReport {
         /// Wall time of the wait.
         wall_ns: u64,
     },
-}
-
-/// Entry point of `shmring __bench-peer`.
-pub fn child_main(args: PeerArgs) -> Result<()> {
-    // A peer has no purpose without the parent that reads its report.
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| err(format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
-    let spec: PeerSpec = serde_json::from_str(&args.spec).map_err(|e| err(format!("bad --spec: {e}")))?;
-    let mut fds = adopt(&spec.fds)?.into_iter();
-    let mut fd = || {
-        fds.next()
-            .ok_or_else(|| err(format!("{:?} needs more descriptors", spec.role)))
-    };
-    if let Some(cpu) = spec.cpu {
-        pin(cpu)?;
-    }
-    let transport = || {
-        spec.transport
-            .ok_or_else(|| err(format!("{:?} needs a transport", spec.role)))
-    };
-    let report = match spec.role {
-        Role::Producer => {
-            let mut tx = transport()?.open_tx(fd()?)?;
-            barrier()?;
-            let messages = produce(&mut tx, &spec)?;
-            drop(tx); // the consumer sees the end of the stream
-            PeerReport::Sent { messages }
-        }
-        Role::Consumer => {
-            let mut rx = transport()?.open_rx(fd()?)?;
-            barrier()?;
-            let (messages, elapsed_ns) = consume(&mut rx, spec.size)?;
-            PeerReport::Received { messages, elapsed_ns }
-        }
-        Role::Ping => {
-            let mut tx = transport()?.open_tx(fd()?)?;
-            let mut rx = transport()?.open_rx(fd()?)?;
-            barrier()?;
-            PeerReport::Rtt(ping(&mut tx, &mut rx, &spec)?)
-        }
-        Role::Pong => {
-            let mut rx = transport()?.open_rx(fd()?)?;
-            let mut tx = transport()?.open_tx(fd()?)?;
-            barrier()?;
-            let messages = pong(&mut rx, &mut tx)?;
-            PeerReport::Echoed { messages }
-        }
-        Role::IdleConsumer => {
-            let Some(Transport::Shmring(mode)) = spec.transport else {
-                return Err(err("the idle consumer measures a shmring ring"));
-            };
-            let mut rx = open_consumer(mode, fd()?)?;
-            barrier()?;
-            let mut buf = Vec::new();
-            let (cpu0, t0) = (cpu_time_ns(), Instant::now());
-            match rx.recv_timeout_into(&mut buf, Duration::from_nanos(spec.duration_ns)) {
-                Err(RecvError::Timeout) => {}
-                Ok(_) => return Err(err("idle consumer received a message nobody sent")),
-                Err(e) => return Err(err(format!("idle consumer: {e}"))),
-            }
-            let (cpu1, wall) = (cpu_time_ns(), t0.elapsed());
-            PeerReport::Idle {
-                cpu_ns: cpu1.saturating_sub(cpu0),
-                wall_ns: wall.as_nanos() as u64,
-            }
-        }
-        Role::FloorPing => {
-            let page = reference::SharedWord::map(fd()?)?;
-            barrier()?;
-            PeerReport::Rtt(reference::floor_ping(&page, &spec)?)
-        }
-        Role::FloorPong => {
-            let page = reference::SharedWord::map(fd()?)?;
-            barrier()?;
-            let messages = reference::floor_pong(&page);
-            PeerReport::Echoed { messages }
-        }
-        Role::MpmcProducer => super::mpmc::produce(fd()?, fd()?, &spec)?,
-        Role::MpmcConsumer => super::mpmc::consume(fd()?, &spec)?,
-        Role::LockContender => super::lock::contend(fd()?, fd()?, &spec)?,
-        Role::TypedProducer => super::vocab::produce(fd()?, &spec)?,
-        Role::TypedConsumer => super::vocab::consume(fd()?, &spec)?,
-        Role::NetProducer => super::net::produce(fd().ok(), &spec)?,
-        Role::NetConsumer => super::net::consume(fd().ok(), &spec)?,
-    };
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
 }
 
 /// Take ownership of the inherited descriptors named in the spec.
@@ -323,7 +254,7 @@ pub(crate) fn barrier() -> Result<()> {
 }
 
 /// CPU time (user + system) of this process, nanoseconds.
-fn cpu_time_ns() -> u64 {
+pub(crate) fn cpu_time_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
@@ -347,104 +278,6 @@ pub(crate) fn stamped(msg: &[u8], seq: u64) -> bool {
     let b = seq.to_le_bytes();
     let n = msg.len();
     (n < 8 || msg[..8] == b) && (n < 16 || msg[n - 8..] == b)
-}
-
-/// Producer role: numbered messages of `spec.size` bytes, with `send`, for
-/// `spec.count` messages or `spec.duration_ns`.
-fn produce(tx: &mut impl Tx, spec: &PeerSpec) -> Result<u64> {
-    let mut msg = vec![0xA5u8; spec.size];
-    let run_for = Duration::from_nanos(spec.duration_ns);
-    // Read the clock rarely for small messages (it costs about as much as a send).
-    let check_mask = if spec.size >= 4096 { 0 } else { 255 };
-    let start = Instant::now();
-    let mut seq = 0u64;
-    loop {
-        match spec.count {
-            Some(c) if seq == c => break,
-            None if seq & check_mask == 0 && start.elapsed() >= run_for => break,
-            _ => {}
-        }
-        stamp(&mut msg, seq);
-        tx.send(&msg)?;
-        seq += 1;
-    }
-    Ok(seq)
-}
-
-/// Consumer role: receive until the end of the stream, checking every message's length
-/// and number. Returns the count and the time from the first message to the end.
-fn consume(rx: &mut impl Rx, size: usize) -> Result<(u64, u64)> {
-    let mut buf = Vec::with_capacity(size);
-    let mut n = 0u64;
-    let mut first = None;
-    while let Some(len) = rx.recv(&mut buf)? {
-        if len != size || buf.len() != size {
-            return Err(err(format!("message {n} has {len} bytes, expected {size}")));
-        }
-        if !stamped(&buf, n) {
-            return Err(err(format!("message {n} carries the wrong sequence number")));
-        }
-        if n == 0 {
-            first = Some(Instant::now());
-        }
-        n += 1;
-    }
-    let elapsed = first.map_or(0, |f| f.elapsed().as_nanos() as u64);
-    Ok((n, elapsed))
-}
-
-/// The stop message of a ping-pong.
-const STOP: u64 = u64::MAX;
-
-/// Ping role: `warmup` untimed then up to `rounds` timed round trips (capped at
-/// `duration_ns`), each timed from the end of the previous one, so one clock read per
-/// round trip.
-fn ping(tx: &mut impl Tx, rx: &mut impl Rx, spec: &PeerSpec) -> Result<RttStats> {
-    if spec.size < 8 {
-        return Err(err("ping-pong messages need at least 8 bytes"));
-    }
-    let mut msg = vec![0x5Au8; spec.size];
-    let mut buf = Vec::with_capacity(spec.size);
-    let mut samples = Vec::with_capacity(spec.rounds as usize);
-    let cap = Duration::from_nanos(spec.duration_ns);
-    let total = spec.warmup + spec.rounds;
-    let mut start = Instant::now();
-    let mut prev = start;
-    for i in 0..total {
-        stamp(&mut msg, i);
-        tx.send(&msg)?;
-        let len = rx.recv(&mut buf)?.ok_or_else(|| err("pong closed its end"))?;
-        if len != spec.size || !stamped(&buf, i) {
-            return Err(err(format!("round trip {i}: wrong echo")));
-        }
-        let now = Instant::now();
-        if i >= spec.warmup {
-            samples.push((now - prev).as_nanos() as u64);
-            if i & 1023 == 0 && now - start >= cap {
-                break;
-            }
-        } else if i + 1 == spec.warmup {
-            start = now;
-        }
-        prev = now;
-    }
-    stamp(&mut msg, STOP);
-    tx.send(&msg)?;
-    RttStats::from_samples(&mut samples).ok_or_else(|| err("no round trip measured"))
-}
-
-/// Pong role: echo until the stop message or the end of the stream.
-fn pong(rx: &mut impl Rx, tx: &mut impl Tx) -> Result<u64> {
-    let mut buf = Vec::new();
-    let mut n = 0;
-    while let Some(len) = rx.recv(&mut buf)? {
-        if len >= 8 && stamped(&buf[..8], STOP) {
-            break;
-        }
-        tx.send(&buf[..len])?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -9,12 +9,17 @@
 //! - memcpy bandwidth: one thread copies a 1 MiB buffer to another (both fit in the
 //!   L2 + L3 of this machine) over and over.
 
-use super::peer::{PeerSpec, RttStats};
-use super::{Result, err};
+use crate::peer::{PeerSpec, RttStats};
+use crate::{Result, err};
 use std::hint::black_box;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Name of the cache-line ping-pong floor's row.
+pub(crate) const FLOOR: &str = "floor-cacheline";
+/// Name of the memcpy reference's row.
+pub(crate) const MEMCPY: &str = "memcpy";
 
 /// Size of the shared page of the floor.
 const PAGE: usize = 4096;
@@ -223,7 +228,7 @@ mod tests {
         let a = SharedWord::map(fd.try_clone().unwrap()).unwrap();
         let b = SharedWord::map(fd).unwrap();
         let pong = std::thread::spawn(move || floor_pong(&b));
-        let mut spec = PeerSpec::new(super::super::peer::Role::FloorPing, None, 8);
+        let mut spec = PeerSpec::new("physical", "floor-ping", None, 8);
         spec.warmup = 10;
         spec.rounds = 1000;
         spec.duration_ns = u64::MAX;

@@ -14,7 +14,8 @@
 //! per-message API, like `Producer::send`), and a 64 KiB buffered reader on the
 //! receiving side, as a careful user of a stream would write it.
 
-use super::{Result, err};
+use crate::report::Key;
+use crate::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::RecvError;
 use shmring::WaitStrategy;
@@ -42,6 +43,16 @@ impl Mode {
     /// The library's wait strategy of this name (with its default budget).
     pub(crate) fn strategy(self) -> WaitStrategy {
         WaitStrategy::from_name(self.name()).expect("every Mode names a WaitStrategy")
+    }
+
+    /// Rank of the mode in the table: adaptive (the default, the ratios' reference),
+    /// spin, blocking (1, 2, 3; 0 is a row without a mode).
+    pub(crate) fn rank(self) -> usize {
+        match self {
+            Mode::Adaptive => 1,
+            Mode::Spin => 2,
+            Mode::Blocking => 3,
+        }
     }
 
     /// `spin`, `adaptive` or `blocking`.
@@ -131,6 +142,24 @@ impl Transport {
         match self {
             Transport::Shmring(m) | Transport::Mpmc(m) => Some(m),
             _ => None,
+        }
+    }
+
+    /// The key of the transport's row at `size` in the shared table: the SPSC ring, the
+    /// Unix socket, the pipe, the MPMC queue, in that order; their modes adaptive (the
+    /// ratios' reference), spin, blocking.
+    pub(crate) fn key(self, size: usize) -> Key {
+        let rank = match self {
+            Transport::Shmring(_) => 0,
+            Transport::UnixSocket => 1,
+            Transport::Pipe => 2,
+            Transport::Mpmc(_) => 3,
+        };
+        Key {
+            transport: self.name(),
+            mode: self.mode().map(Mode::name),
+            size: size as u64,
+            order: (rank, self.mode().map_or(0, Mode::rank)),
         }
     }
 

@@ -1,5 +1,5 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
-//! rows the issue specifies, with every transport and mode measured, the lock rows,
+//! rows of every suite, with every transport and mode measured, the lock rows,
 //! the typed-message rows and the socket rows, and draws them with `--plot`.
 
 #[path = "../../shmring/tests/common/mod.rs"]
@@ -85,7 +85,7 @@ fn bench_quick_writes_every_row() {
         rows.iter()
             .any(|r| r["transport"] == "memcpy" && positive(&r["mb_per_s"]))
     );
-    // Issue 3: the MPMC queue across processes and crossbeam's ArrayQueue in-process, in
+    // The MPMC rows: the MPMC queue across processes and crossbeam's ArrayQueue in-process, in
     // each topology at 64 B, and the queue's blocking hand-off next to the ring's.
     for mode in ["1p1c", "2p2c", "4p4c"] {
         for t in ["shmring-mpmc", "crossbeam-arrayqueue"] {
@@ -97,7 +97,7 @@ fn bench_quick_writes_every_row() {
     let r = find("shmring-mpmc", Some("blocking"), 8).expect("no shmring-mpmc blocking RTT row");
     let (p50, p999) = (r["rtt_p50_ns"].as_f64().unwrap(), r["rtt_p999_ns"].as_f64().unwrap());
     assert!(p50 > 0.0 && p999 >= p50 && r["msgs_per_s"].is_null(), "{r}");
-    assert!(stdout.contains("targets (issue 3):"), "{stdout}");
+    assert!(stdout.contains("targets (MPMC queue):"), "{stdout}");
     assert!(stdout.contains("crossbeam-arrayqueue 4p4c"), "{stdout}");
     // The lock rows: shmring's robust mutex and the pthread baselines, one thread alone
     // and two processes contending; Python's lock where python3 runs (else the table
@@ -114,7 +114,7 @@ fn bench_quick_writes_every_row() {
         "{stdout}"
     );
     assert!(stdout.contains("targets (locks):"), "{stdout}");
-    // Issue 5: a small typed message through shmring's pipe and queue and a Unix socket
+    // The typed rows: a small typed message through shmring's pipe and queue and a Unix socket
     // (one write per message, and batched), all carrying the same 22 postcard bytes;
     // Python's multiprocessing.Pipe and Queue where python3 runs (else said skipped).
     for (t, mode) in [
@@ -134,7 +134,7 @@ fn bench_quick_writes_every_row() {
             "{t}: {stdout}"
         );
     }
-    assert!(stdout.contains("targets (issue 5):"), "{stdout}");
+    assert!(stdout.contains("targets (typed messages):"), "{stdout}");
     for target in [
         "shmring-pipe >= 10x unix-socket",
         "shmring-queue >= 10x unix-socket",
@@ -148,7 +148,7 @@ fn bench_quick_writes_every_row() {
             "no target line {target:?}: {stdout}"
         );
     }
-    // Issue 6: the socket connection against a raw Unix socket, 64 B and 4 KiB.
+    // The socket rows: the socket connection against a raw Unix socket, 64 B and 4 KiB.
     for t in ["shmring-socket", "unix-socket"] {
         for size in [64, 4096] {
             let r = find(t, Some("socket"), size).unwrap_or_else(|| panic!("no {t} socket row at {size}"));
@@ -156,7 +156,7 @@ fn bench_quick_writes_every_row() {
             assert!(r["rtt_p50_ns"].is_null(), "{r}");
         }
     }
-    assert!(stdout.contains("targets (issue 6):"), "{stdout}");
+    assert!(stdout.contains("targets (sockets):"), "{stdout}");
     for size in ["64 B", "4 KiB"] {
         let target = format!("socket msgs/s at {size}, shmring-socket >= 1/1.3 unix-socket");
         assert!(

@@ -1,6 +1,6 @@
-//! The MPMC rows of `shmring bench` (issue 3): the shmring MPMC queue with its producers
-//! and consumers in separate processes, and crossbeam's `ArrayQueue` between threads of
-//! this process as the in-process reference, in the same topologies.
+//! The runs of the MPMC rows: the shmring MPMC queue's producers and consumers (child
+//! processes), and crossbeam's `ArrayQueue` between threads of this process as the
+//! in-process reference, in the same topologies.
 //!
 //! Both carry the same 64-byte messages, each stamped with its producer's id and a
 //! per-producer sequence number. Every producer sends exactly `n` messages; every
@@ -16,10 +16,11 @@
 //! sets a flag), and the consumers drain to `Closed` (the threads: to an empty queue
 //! after the flag).
 
-use super::peer::{PeerReport, PeerSpec};
-use super::reference::SharedWord;
-use super::transports::{MPMC_SLOTS, Mode, mpmc_options};
-use super::{Result, err};
+use crate::args::Topology;
+use crate::peer::PeerSpec;
+use crate::reference::SharedWord;
+use crate::transports::{MPMC_SLOTS, Mode, mpmc_options};
+use crate::{Result, err};
 use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
 use shmring::ring::mpmc::{self, PopError};
@@ -30,20 +31,6 @@ use std::time::{Duration, Instant};
 pub(crate) const MSG_SIZE: usize = 64;
 /// Wait strategy of the queue's ends in the throughput rows (the library's default).
 pub(crate) const THROUGHPUT_MODE: Mode = Mode::Adaptive;
-
-/// Producers and consumers of one MPMC run: the `mode` of its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub(crate) enum Topology {
-    /// One producer, one consumer.
-    #[value(name = "1p1c")]
-    P1C1,
-    /// Two producers, two consumers.
-    #[value(name = "2p2c")]
-    P2C2,
-    /// Four producers, four consumers.
-    #[value(name = "4p4c")]
-    P4C4,
-}
 
 impl Topology {
     /// All of them, in order.
@@ -198,12 +185,12 @@ impl Books {
 
 /// Child side, producer: push `spec.count` messages, then bump the shared done counter;
 /// the last producer closes the queue. fds: `[queue, done page]`.
-pub(crate) fn produce(q: std::os::fd::OwnedFd, done: std::os::fd::OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
+pub(crate) fn produce(q: std::os::fd::OwnedFd, done: std::os::fd::OwnedFd, spec: &PeerSpec) -> Result<Report> {
     let mode = spec.transport.and_then(|t| t.mode()).unwrap_or(THROUGHPUT_MODE);
     let mut tx = mpmc::Producer::from_fd_with(q, &mpmc_options(mode))?;
     let done = SharedWord::map(done)?;
     let n = spec.count.ok_or_else(|| err("an MPMC producer needs a count"))?;
-    super::peer::barrier()?;
+    crate::peer::barrier()?;
     let mut msg = [0xA5u8; MSG_SIZE];
     for seq in 0..n {
         stamp(&mut msg, spec.id, seq);
@@ -213,14 +200,14 @@ pub(crate) fn produce(q: std::os::fd::OwnedFd, done: std::os::fd::OwnedFd, spec:
     if done.word().fetch_add(1, Ordering::AcqRel) + 1 == spec.producers {
         tx.close();
     }
-    Ok(PeerReport::Sent { messages: n })
+    Ok(Report::Sent { messages: n })
 }
 
 /// Child side, consumer: pop and check until `Closed`. fds: `[queue]`.
-pub(crate) fn consume(q: std::os::fd::OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
+pub(crate) fn consume(q: std::os::fd::OwnedFd, spec: &PeerSpec) -> Result<Report> {
     let mode = spec.transport.and_then(|t| t.mode()).unwrap_or(THROUGHPUT_MODE);
     let mut rx = mpmc::Consumer::from_fd_with(q, &mpmc_options(mode))?;
-    super::peer::barrier()?;
+    crate::peer::barrier()?;
     let mut books = Books::new(spec.producers as usize);
     let mut buf = Vec::with_capacity(MSG_SIZE);
     loop {
@@ -230,7 +217,20 @@ pub(crate) fn consume(q: std::os::fd::OwnedFd, spec: &PeerSpec) -> Result<PeerRe
             Err(e) => return Err(err(format!("pop: {e}"))),
         }
     }
-    Ok(PeerReport::Consumed(books.done()))
+    Ok(Report::Consumed(books.done()))
+}
+
+/// The report of an MPMC peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "kebab-case")]
+pub(crate) enum Report {
+    /// Producer: messages pushed.
+    Sent {
+        /// Messages pushed.
+        messages: u64,
+    },
+    /// Consumer: what it got from each producer, and when.
+    Consumed(Consumed),
 }
 
 /// The result of one run, checked.

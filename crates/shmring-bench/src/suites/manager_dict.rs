@@ -1,5 +1,5 @@
-//! The manager rows of `shmring bench` (issue 7): operations per second of a
-//! [`DictProxy`](shmring::manager::DictProxy) against Python's
+//! The manager rows of `shmring bench`: operations per second of a
+//! [`DictProxy`] against Python's
 //! `multiprocessing.Manager().dict()`, measured in the same run.
 //!
 //! - **shmring-manager**: a server in a child process ([`Manager::start`]: this binary
@@ -19,8 +19,10 @@
 //! Each row is the median of [`RUNS`] runs. Python's rows are skipped, and said so,
 //! if python3 is missing.
 
-use super::report::{OptTarget, rate, ratio};
-use super::{Result, err};
+use crate::args::{BenchArgs, Measure, Selected};
+use crate::report::{OptTarget, Results, rate, ratio};
+use crate::suite::{Ctx, Phase, Planned, Suite};
+use crate::{Result, err};
 use shmring::manager::{ConnectOptions, DictProxy, Manager, ManagerError};
 use shmring::net::Address;
 use std::fmt::Write as _;
@@ -171,7 +173,7 @@ fn run_shmring(n: u64, cached_n: u64) -> Result<[f64; 5]> {
 
 /// Python's (set, get) per second, or why not.
 fn run_python(n: u64, timeout: Duration) -> Result<std::result::Result<[f64; 2], String>> {
-    let o = match super::python::run_script(PY_SCRIPT, &[&n.to_string()], timeout)? {
+    let o = match crate::python::run_script(PY_SCRIPT, &[&n.to_string()], timeout)? {
         Ok(o) => o,
         Err(why) => return Ok(Err(why)),
     };
@@ -185,8 +187,49 @@ fn run_python(n: u64, timeout: Duration) -> Result<std::result::Result<[f64; 2],
     }
 }
 
+/// The suite of the manager rows. Its rows are in the table and the targets, not in
+/// the JSON output.
+#[derive(Debug)]
+pub(crate) struct ManagerDict;
+
+impl Suite for ManagerDict {
+    type Step = ();
+
+    fn name(&self) -> &'static str {
+        "manager"
+    }
+
+    fn plan(&self, a: &BenchArgs) -> Vec<Planned<()>> {
+        if a.has(Selected::Manager) && a.measures(Measure::Throughput) {
+            vec![Planned::new(Phase::Rows, ())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn label(&self, _: &()) -> String {
+        "manager dict set/get/cached get".into()
+    }
+
+    fn run(&self, _: &(), ctx: &mut Ctx<'_>) -> Result<String> {
+        let a = ctx.args;
+        let runs = if a.quick { 1 } else { RUNS };
+        run(a.quick, runs, a.timeout, ctx.results.state(self.name()))
+    }
+
+    fn render(&self, r: &Results, out: &mut String) {
+        if let Some(res) = r.state_ref::<ManagerResults>(self.name()) {
+            res.render(out);
+        }
+    }
+
+    fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)> {
+        Some(("manager dict", r.state_ref::<ManagerResults>(self.name())?.targets()))
+    }
+}
+
 /// Run the rows: `RUNS` (or `runs`) runs of each, interleaved.
-pub(crate) fn run(quick: bool, runs: usize, timeout: Duration, res: &mut ManagerResults) -> Result<String> {
+fn run(quick: bool, runs: usize, timeout: Duration, res: &mut ManagerResults) -> Result<String> {
     let (n, cached_n, py_n) = if quick {
         (5_000, 200_000, 2_000)
     } else {
@@ -250,7 +293,7 @@ impl ManagerResults {
         }
         let _ = writeln!(
             out,
-            "\nmanager (issue 7): dict operations of one client, u64/int keys i % {KEYS}; servers in a child \
+            "\nmanager: dict operations of one client, u64/int keys i % {KEYS}; servers in a child \
              process, abstract Unix socket + authkey; shmring-manager = calls on the shared-memory \
              channel, shmring-mgr-socket = calls on the socket; python-mp-manager = \
              multiprocessing.Manager().dict(); ops/s of the median run."
@@ -279,7 +322,7 @@ impl ManagerResults {
         }
     }
 
-    /// The issue's targets: get and set >= 20x Python's, cached get >= 100x Python's get.
+    /// The targets: get and set >= 20x Python's, cached get >= 100x Python's get.
     pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
         for (op, base, want) in [
@@ -303,11 +346,6 @@ impl ManagerResults {
             });
         }
         out
-    }
-
-    /// The targets block.
-    pub(crate) fn render_targets(&self, out: &mut String, far: usize) {
-        super::report::render_target_lines(out, "issue 7", &self.targets(), far);
     }
 }
 
@@ -337,7 +375,7 @@ mod tests {
         );
         let mut out = String::new();
         r.render(&mut out);
-        r.render_targets(&mut out, 0);
+        crate::report::render_target_lines(&mut out, "manager dict", &r.targets(), 0);
         assert!(out.contains("[FAIL] manager dict get >= 20x"), "{out}");
         assert!(out.contains("cached get"), "{out}");
         r.python_skipped = Some("python3 not found".into());

@@ -1,4 +1,4 @@
-//! The socket rows of `shmring bench` (issue 6): one producer process sends `n`
+//! The socket rows of `shmring bench`: one producer process sends `n`
 //! messages of 64 B and of 4 KiB to one consumer process over a socket
 //! [`SocketConnection`](shmring::net::SocketConnection) — a Unix socket (an abstract
 //! name), an authkey, the handshake done before the clock starts — next to a raw Unix
@@ -20,10 +20,12 @@
 //! receives to the last (n - 1 messages timed). The rows' runs are interleaved (run 1
 //! of every row, then run 2, ...); a row is its median run.
 
-use super::launch::{PeerJob, run_peers};
-use super::peer::{PeerReport, PeerSpec, Role, barrier};
-use super::report::{OptTarget, Row, rate, ratio};
-use super::{Result, err};
+use crate::args::{BenchArgs, Measure, Selected};
+use crate::launch::{PeerJob, run_peers};
+use crate::peer::{Fds, PeerReport, PeerSpec, barrier};
+use crate::report::{self, OptTarget, Results, Row, rate, ratio};
+use crate::suite::{Ctx, Phase, Planned, Suite};
+use crate::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::connection::ConnError;
 use shmring::net::{Address, Client, Listener};
@@ -93,15 +95,79 @@ fn check(i: u64, size: usize, msg: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Role: send `count` messages of `size` bytes over the socket row of the job's
+/// [`NetKind`] (fds: `[end]` for the raw socket; none for the socket connection, which
+/// connects to `address`).
+const NET_PRODUCER: &str = "net-producer";
+/// Role: receive and check them, then the end of the stream (fds as the producer's; the
+/// socket connection's consumer listens at `address`).
+const NET_CONSUMER: &str = "net-consumer";
+
+/// The suite of the socket rows.
+#[derive(Debug)]
+pub(crate) struct Sockets;
+
+impl Suite for Sockets {
+    type Step = ();
+
+    fn name(&self) -> &'static str {
+        "sockets"
+    }
+
+    fn plan(&self, a: &BenchArgs) -> Vec<Planned<()>> {
+        if a.has(Selected::Net) && a.measures(Measure::Throughput) {
+            vec![Planned::new(Phase::Rows, ())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn label(&self, _: &()) -> String {
+        "sockets 64 B, 4 KiB".into()
+    }
+
+    fn run(&self, _: &(), ctx: &mut Ctx<'_>) -> Result<String> {
+        let a = ctx.args;
+        let runs = if a.quick { 1 } else { RUNS };
+        let res = ctx.results.state::<NetResults>(self.name());
+        run(self.name(), a.count, a.quick, runs, &a.pin, a.timeout, res)
+    }
+
+    fn serve(&self, spec: &PeerSpec, fds: &mut Fds) -> Result<serde_json::Value> {
+        let report = match spec.role.as_str() {
+            NET_PRODUCER => produce(fds.next_opt(), spec)?,
+            NET_CONSUMER => consume(fds.next_opt(), spec)?,
+            r => return Err(err(format!("suite {} has no role {r}", self.name()))),
+        };
+        Ok(serde_json::to_value(report)?)
+    }
+
+    fn render(&self, r: &Results, out: &mut String) {
+        if let Some(res) = r.state_ref::<NetResults>(self.name()) {
+            res.render(out);
+        }
+    }
+
+    fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)> {
+        Some(("sockets", r.state_ref::<NetResults>(self.name())?.targets()))
+    }
+
+    fn json_rows(&self, r: &Results) -> Vec<Row> {
+        r.state_ref::<NetResults>(self.name())
+            .map(NetResults::rows)
+            .unwrap_or_default()
+    }
+}
+
 // ---- peers ---------------------------------------------------------------------------
 
-/// Peer role [`Role::NetProducer`]: send `spec.count` messages of `spec.size` bytes
+/// Peer role [`NET_PRODUCER`]: send `spec.count` messages of `spec.size` bytes
 /// (raw: through the inherited socket; socket: to the listener at `spec.address`), then
 /// close.
 pub(crate) fn produce(fd: Option<OwnedFd>, spec: &PeerSpec) -> Result<PeerReport> {
     let n = spec.count.ok_or_else(|| err("a socket producer needs a count"))?;
     let mut msg = vec![0x5au8; spec.size];
-    match spec.net {
+    match Some(spec.param::<NetKind>()?) {
         Some(NetKind::Socket) => {
             let addr: Address = spec
                 .address
@@ -130,7 +196,7 @@ pub(crate) fn produce(fd: Option<OwnedFd>, spec: &PeerSpec) -> Result<PeerReport
     Ok(PeerReport::Sent { messages: n })
 }
 
-/// Peer role [`Role::NetConsumer`]: receive and check `spec.count` messages, then the
+/// Peer role [`NET_CONSUMER`]: receive and check `spec.count` messages, then the
 /// end of the stream. Reports the count and the time from the first message to the last.
 pub(crate) fn consume(fd: Option<OwnedFd>, spec: &PeerSpec) -> Result<PeerReport> {
     let n = spec.count.ok_or_else(|| err("a socket consumer needs a count"))?;
@@ -138,7 +204,7 @@ pub(crate) fn consume(fd: Option<OwnedFd>, spec: &PeerSpec) -> Result<PeerReport
         return Err(err("a socket run needs at least 2 messages"));
     }
     let size = spec.size;
-    let elapsed = match spec.net {
+    let elapsed = match Some(spec.param::<NetKind>()?) {
         Some(NetKind::Socket) => {
             let addr: Address = spec
                 .address
@@ -212,7 +278,7 @@ pub(crate) fn consume(fd: Option<OwnedFd>, spec: &PeerSpec) -> Result<PeerReport
 // ---- runs ----------------------------------------------------------------------------
 
 /// One run of a row: two children, their reports. Returns msgs/s.
-fn run_one(kind: NetKind, size: usize, n: u64, pin: &[usize], timeout: Duration) -> Result<f64> {
+fn run_one(suite: &str, kind: NetKind, size: usize, n: u64, pin: &[usize], timeout: Duration) -> Result<f64> {
     let mut fds: [Option<OwnedFd>; 2] = [None, None];
     let mut address = None;
     match kind {
@@ -229,9 +295,8 @@ fn run_one(kind: NetKind, size: usize, n: u64, pin: &[usize], timeout: Duration)
         }
     }
     let mut jobs = Vec::with_capacity(2);
-    for (i, (role, fd)) in [Role::NetProducer, Role::NetConsumer].into_iter().zip(fds).enumerate() {
-        let mut spec = PeerSpec::new(role, None, size);
-        spec.net = Some(kind);
+    for (i, (role, fd)) in [NET_PRODUCER, NET_CONSUMER].into_iter().zip(fds).enumerate() {
+        let mut spec = PeerSpec::new(suite, role, None, size).with_param(&kind)?;
         spec.address = address.clone();
         spec.count = Some(n);
         spec.cpu = pin.get(i).copied();
@@ -240,7 +305,7 @@ fn run_one(kind: NetKind, size: usize, n: u64, pin: &[usize], timeout: Duration)
             fds: fd.into_iter().collect(),
         });
     }
-    let reports = run_peers(jobs, timeout)?;
+    let reports: Vec<PeerReport> = run_peers(jobs, timeout)?;
     let (PeerReport::Sent { messages: sent }, PeerReport::Received { messages, elapsed_ns }) =
         (&reports[0], &reports[1])
     else {
@@ -256,7 +321,8 @@ fn run_one(kind: NetKind, size: usize, n: u64, pin: &[usize], timeout: Duration)
 
 /// The socket step: `runs` runs of both rows at each size, interleaved, recorded in
 /// `res`. `count`: messages per run (`None`: per size). Returns the progress line.
-pub(crate) fn run(
+fn run(
+    suite: &str,
     count: Option<u64>,
     quick: bool,
     runs: usize,
@@ -273,7 +339,7 @@ pub(crate) fn run(
         let mut all: Vec<(NetKind, Vec<f64>)> = NetKind::ALL.iter().map(|&k| (k, Vec::new())).collect();
         for _ in 0..runs {
             for (kind, got) in &mut all {
-                got.push(run_one(*kind, size, n, pin, timeout)?);
+                got.push(run_one(suite, *kind, size, n, pin, timeout)?);
             }
         }
         for (kind, runs) in all {
@@ -343,7 +409,7 @@ impl NetResults {
         }
         let _ = writeln!(
             out,
-            "\nsockets (issue 6): one producer process -> one consumer process over a Unix socket; \
+            "\nsockets: one producer process -> one consumer process over a Unix socket; \
              shmring-socket = net::Client/Listener with an authkey (handshake before the clock), \
              send_bytes/recv_bytes_into; unix-socket = raw stream, one write per length-prefixed message; \
              msgs/s of the median run."
@@ -361,7 +427,7 @@ impl NetResults {
                 out,
                 "  {:<16} {:>8} {:>10} {:>9}  {}",
                 r.kind.name(),
-                super::report::size(r.size as u64),
+                report::size(r.size as u64),
                 rate(r.per_s),
                 x,
                 runs.join(" ")
@@ -369,7 +435,7 @@ impl NetResults {
         }
     }
 
-    /// The issue's target at each measured size: the socket connection at least 1/1.3
+    /// The target at each measured size: the socket connection at least 1/1.3
     /// of the raw socket's throughput.
     pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
@@ -380,18 +446,13 @@ impl NetResults {
             out.push(OptTarget {
                 what: format!(
                     "socket msgs/s at {}, shmring-socket >= 1/1.3 unix-socket",
-                    super::report::size(size as u64)
+                    report::size(size as u64)
                 ),
                 measured: format!("{} ({}/s vs {}/s)", ratio(x / y), rate(x), rate(y)),
                 pass: Some(x / y >= TARGET),
             });
         }
         out
-    }
-
-    /// The targets block.
-    pub(crate) fn render_targets(&self, out: &mut String, far: usize) {
-        super::report::render_target_lines(out, "issue 6", &self.targets(), far);
     }
 }
 
@@ -418,7 +479,7 @@ mod tests {
         assert_eq!(t[1].pass, Some(false), "{t:?}");
         let mut out = String::new();
         r.render(&mut out);
-        r.render_targets(&mut out, 0);
+        report::render_target_lines(&mut out, "sockets", &r.targets(), 0);
         assert!(out.contains("[PASS] socket msgs/s at 64 B"), "{out}");
         assert!(out.contains("[FAIL] socket msgs/s at 4 KiB"), "{out}");
         assert_eq!(r.rows().len(), 4);
