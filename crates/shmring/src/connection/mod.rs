@@ -91,14 +91,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod conn;
 pub(crate) mod frame;
+mod message;
 mod pipe;
-mod transport;
+pub(crate) mod transport;
 mod wait;
 
+pub use conn::Connection;
 pub use frame::FrameError;
-pub use pipe::{Connection, pipe, pipe_with};
-pub use transport::MessageConnection;
+pub use message::MessageConnection;
+pub use pipe::{PipeTransport, pipe, pipe_with};
+pub use transport::Transport;
 pub use wait::{wait, wait_interruptible};
 
 use crate::codec::CodecError;

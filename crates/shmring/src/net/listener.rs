@@ -251,7 +251,7 @@ impl PendingConnection {
     /// [`NetOptions::handshake_timeout`]); the errors of [`Listener::accept`].
     pub fn handshake(self) -> std::result::Result<SocketConnection, ConnError> {
         let mut conn = self.conn;
-        auth::server(&mut conn, self.authkey.as_deref(), self.timeout)?;
+        auth::server(&mut conn.transport, self.authkey.as_deref(), self.timeout)?;
         Ok(conn)
     }
 }
@@ -372,7 +372,7 @@ impl Client {
             }
         };
         let mut conn = SocketConnection::new(fd, opts.max_message_len);
-        auth::client(&mut conn, authkey, opts.handshake_timeout)?;
+        auth::client(&mut conn.transport, authkey, opts.handshake_timeout)?;
         Ok(conn)
     }
 }

@@ -100,7 +100,7 @@ mod listener;
 mod wait;
 
 pub use addr::{Address, AddressParseError};
-pub use conn::SocketConnection;
+pub use conn::{SocketConnection, SocketTransport};
 pub use listener::{Client, Listener, PendingConnection};
 pub use wait::{wait, wait_interruptible};
 

@@ -65,7 +65,9 @@ fn wait_impl(
         .collect();
     loop {
         // What is buffered (a whole frame, the end of the stream, a closed end).
-        let ready: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].buffered_ready()).collect();
+        let ready: Vec<usize> = (0..conns.len())
+            .filter(|&i| conns[i].transport.buffered_ready())
+            .collect();
         if !ready.is_empty() {
             return Ok(ready);
         }
