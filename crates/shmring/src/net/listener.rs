@@ -1,7 +1,8 @@
 //! [`Listener`] and [`Client`]: how socket connections are made (bind, accept, connect,
 //! each followed by the handshake of `auth.rs`).
 
-use super::conn::{io_err, poll_fd};
+use super::conn::io_err;
+use super::sys::poll_fd;
 use super::{Address, NetOptions, SocketConnection, auth};
 use crate::connection::ConnError;
 use crate::sync::{LIVENESS_INTERVAL, interrupt};

@@ -2,7 +2,7 @@
 //! `multiprocessing.connection.wait` over sockets.
 
 use super::SocketConnection;
-use super::conn::poll_fds;
+use super::sys::poll_fds;
 use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
