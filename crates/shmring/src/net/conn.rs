@@ -31,8 +31,13 @@ const MIN_NAP: Duration = Duration::from_millis(1);
 /// The next nap of a blocking socket call: [`Wait::nap`] (at most
 /// [`LIVENESS_INTERVAL`], at most what is left; `None` when the time is up), but never
 /// under [`MIN_NAP`].
+#[inline]
 fn socket_nap(wait: Wait) -> Option<Duration> {
-    wait.nap().map(|n| n.max(MIN_NAP))
+    match wait {
+        // A blocking call reads no clock (as before `Wait`; `Wait::nap` reads it first).
+        Wait::Forever => Some(LIVENESS_INTERVAL),
+        _ => wait.nap().map(|n| n.max(MIN_NAP)),
+    }
 }
 
 /// The error of a failed system call on the socket.
