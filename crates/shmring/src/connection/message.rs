@@ -165,15 +165,6 @@ impl<T: Transport> MessageConnection for Connection<T> {
     fn max_message_len(&self) -> usize {
         Connection::max_message_len(self)
     }
-    fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        Connection::recv_bytes(self)
-    }
-    fn try_recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        Connection::try_recv_bytes(self)
-    }
-    fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ConnError> {
-        Connection::recv_bytes_timeout(self, timeout)
-    }
     fn send<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), ConnError> {
         Connection::send(self, value)
     }
