@@ -13,6 +13,18 @@
 //! ([`Connection::send`], see [`crate::codec`]), or plain-old-data values as their bytes
 //! ([`Connection::send_pod`]).
 //!
+//! # Transports
+//!
+//! [`Connection<T>`](Connection) is written once over a [`Transport`]: the shared-memory
+//! pipe of this module ([`PipeTransport`], the default, so `Connection` alone is a pipe
+//! end) or a stream socket (`net::SocketTransport`, whose connection is
+//! `net::SocketConnection`). Every send, receive, `poll` and `close` is the same code
+//! over both, monomorphized (no dynamic dispatch); what only one transport does sits on
+//! `Connection<ThatTransport>`: a pipe end's [`Connection::create`] /
+//! [`Connection::open`] / [`Connection::from_fds`] / [`Connection::into_fds`], a
+//! socket's handles in band and its descriptor. [`MessageConnection`] is the same
+//! methods as a trait, implemented once for every `Connection<T>`.
+//!
 //! # Frames
 //!
 //! Each ring record carries one frame whose first byte is its kind. A message that fits
@@ -91,14 +103,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod conn;
 pub(crate) mod frame;
+mod message;
 mod pipe;
-mod transport;
+#[cfg(test)]
+mod tests;
+pub(crate) mod transport;
 mod wait;
 
+pub use conn::Connection;
 pub use frame::FrameError;
-pub use pipe::{Connection, pipe, pipe_with};
-pub use transport::MessageConnection;
+pub use message::MessageConnection;
+pub use pipe::{PipeTransport, pipe, pipe_with};
+pub use transport::Transport;
 pub use wait::{wait, wait_interruptible};
 
 use crate::codec::CodecError;

@@ -1,42 +1,19 @@
-//! [`Connection`]: one end of a pipe, its sends and receives over the frame format of
-//! `frame.rs`, and how ends are made (anonymous pair, named, from descriptors).
+//! [`PipeTransport`]: a [`Connection`]'s transport over shared memory — its sends and
+//! receives over the frame format of `frame.rs` — and how pipe ends are made
+//! (anonymous pair, named, from descriptors).
 
 use super::frame::{ABORT_FRAME, Framer, MIN_RECORD, Reassembler};
-use super::{ConnError, ConnectionOptions, DEFAULT_CAPACITY};
-use crate::codec;
+use super::transport::sealed::Sealed;
+use super::{ConnError, Connection, ConnectionOptions, DEFAULT_CAPACITY, Transport};
 use crate::ring::spsc::{self, Consumer, Producer};
-use crate::sync::LIVENESS_INTERVAL;
+use crate::sync::{LIVENESS_INTERVAL, Wait};
 use crate::{Error, Result};
-use bytemuck::Pod;
 use rustix::fd::OwnedFd;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// A chunked message travels in records of `1 / CHUNKS_PER_RING` of the ring.
 const CHUNKS_PER_RING: usize = 8;
-
-/// A typed receive keeps its decoding buffer between calls unless it grew past this.
-const SCRATCH_KEEP: usize = 1 << 20;
-
-/// How long a send or receive may wait.
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    /// As long as it takes.
-    Block,
-    /// Not at all.
-    Try,
-    /// Until this instant.
-    Until(Instant),
-}
-
-impl Mode {
-    fn after(timeout: Duration) -> Self {
-        // An instant too far to represent: wait as long as it takes.
-        Instant::now().checked_add(timeout).map_or(Mode::Block, Mode::Until)
-    }
-}
 
 /// What an end was made to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,32 +23,11 @@ enum Ends {
     SendOnly,
 }
 
-/// One end of a pipe: sends and receives whole messages — bytes, serde values or
-/// plain-old-data values — of any size up to its limit (see the [module
-/// docs](super) for the frame format and [`super::wait`] for waiting on many).
-///
-/// Sends and receives take `&mut self`; an end may move to another thread (`Send`) or,
-/// as descriptors, to another process ([`Connection::into_fds`]). Dropping an end (or
-/// [`Connection::close`]) closes it: the peer receives what was sent, then
-/// [`ConnError::Disconnected`].
-///
-/// ```
-/// use shmring::connection::{Connection, ConnError};
-/// use std::time::Duration;
-///
-/// let (mut a, mut b) = shmring::connection::pipe(true)?;
-/// a.send(&vec![1u64, 2, 3])?;
-/// assert_eq!(b.recv::<Vec<u64>>()?, [1, 2, 3]);
-/// b.send_pod(&[0.5f32; 4])?;
-/// assert_eq!(a.recv_pod::<[f32; 4]>()?, [0.5; 4]);
-/// assert!(!a.poll(Some(Duration::ZERO))?);
-/// assert_eq!(a.recv_bytes_timeout(Duration::from_millis(1)), Err(ConnError::Timeout));
-/// b.close();
-/// assert!(a.poll(None)?); // ready: the receive reports the closed peer
-/// assert_eq!(a.recv_bytes(), Err(ConnError::Disconnected));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct Connection {
+/// The [`Transport`] of a pipe end ([`Connection`], which is `Connection<PipeTransport>`):
+/// one SPSC ring per direction in shared memory, messages in frames (see the [module
+/// docs](super)). Made by [`pipe`], [`Connection::create`], [`Connection::open`] and
+/// [`Connection::from_fds`]; it has no methods of its own.
+pub struct PipeTransport {
     tx: Option<Producer>,
     rx: Option<Consumer>,
     ends: Ends,
@@ -81,8 +37,6 @@ pub struct Connection {
     /// An earlier send stopped in the middle of a chunked message: an ABORT frame goes
     /// out before the next message.
     abort_pending: bool,
-    /// The encoding buffer of typed sends and the decoding buffer of typed receives.
-    scratch: Vec<u8>,
     /// When readiness checks last asked the kernel whether the peer died: at most once
     /// per [`LIVENESS_INTERVAL`], so that a loop of `wait` or `poll` calls does not
     /// make a syscall per connection per call.
@@ -91,7 +45,7 @@ pub struct Connection {
     peer_dead: Cell<bool>,
 }
 
-impl std::fmt::Debug for Connection {
+impl std::fmt::Debug for PipeTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("ends", &self.ends)
@@ -134,14 +88,14 @@ pub fn pipe_with(duplex: bool, capacity: usize, opts: &ConnectionOptions) -> Res
     let (p1, c1) = spsc::channel_with(capacity, &opts.ring)?;
     if !duplex {
         return Ok((
-            Connection::new(None, Some(c1), opts, false)?,
-            Connection::new(Some(p1), None, opts, false)?,
+            Connection::from_rings(None, Some(c1), opts, false)?,
+            Connection::from_rings(Some(p1), None, opts, false)?,
         ));
     }
     let (p2, c2) = spsc::channel_with(capacity, &opts.ring)?;
     Ok((
-        Connection::new(Some(p1), Some(c2), opts, false)?,
-        Connection::new(Some(p2), Some(c1), opts, false)?,
+        Connection::from_rings(Some(p1), Some(c2), opts, false)?,
+        Connection::from_rings(Some(p2), Some(c1), opts, false)?,
     ))
 }
 
@@ -151,8 +105,13 @@ fn ring_names(name: &str) -> (String, String) {
     (format!("{name}.a2b"), format!("{name}.b2a"))
 }
 
-impl Connection {
-    fn new(tx: Option<Producer>, rx: Option<Consumer>, opts: &ConnectionOptions, handed_over: bool) -> Result<Self> {
+impl Connection<PipeTransport> {
+    fn from_rings(
+        tx: Option<Producer>,
+        rx: Option<Consumer>,
+        opts: &ConnectionOptions,
+        handed_over: bool,
+    ) -> Result<Self> {
         let ends = match (&tx, &rx) {
             (Some(_), Some(_)) => Ends::Duplex,
             (None, Some(_)) => Ends::RecvOnly,
@@ -172,7 +131,7 @@ impl Connection {
             )));
         }
         let max = opts.max_message_len;
-        Ok(Connection {
+        Ok(Connection::from_transport(PipeTransport {
             tx,
             rx,
             ends,
@@ -184,10 +143,9 @@ impl Connection {
                 Reassembler::new(max)
             },
             abort_pending: false,
-            scratch: Vec::new(),
             liveness_checked: Cell::new(None),
             peer_dead: Cell::new(false),
-        })
+        }))
     }
 
     /// Create the named duplex connection `name` with rings of at least `capacity`
@@ -215,7 +173,7 @@ impl Connection {
         let (a2b, b2a) = ring_names(name);
         let tx = Producer::create_with(&a2b, capacity, &opts.ring)?;
         let rx = Consumer::create_with(&b2a, capacity, &opts.ring)?;
-        Self::new(Some(tx), Some(rx), opts, false)
+        Self::from_rings(Some(tx), Some(rx), opts, false)
     }
 
     /// Attach to the named connection `name` made by [`Connection::create`] (which must
@@ -229,7 +187,7 @@ impl Connection {
         let (a2b, b2a) = ring_names(name);
         let rx = Consumer::open_with(&a2b, &opts.ring)?;
         let tx = Producer::open_with(&b2a, &opts.ring)?;
-        Self::new(Some(tx), Some(rx), opts, false)
+        Self::from_rings(Some(tx), Some(rx), opts, false)
     }
 
     /// Rebuild an end from the descriptors of [`Connection::into_fds`], in the same
@@ -254,7 +212,7 @@ impl Connection {
     pub fn from_fds_with(recv: Option<OwnedFd>, send: Option<OwnedFd>, opts: &ConnectionOptions) -> Result<Self> {
         let rx = recv.map(|fd| Consumer::from_fd_with(fd, &opts.ring)).transpose()?;
         let tx = send.map(|fd| Producer::from_fd_with(fd, &opts.ring)).transpose()?;
-        Self::new(tx, rx, opts, true)
+        Self::from_rings(tx, rx, opts, true)
     }
 
     /// Hand this end over: return the descriptors of its rings, the receiving ring's
@@ -263,56 +221,75 @@ impl Connection {
     /// keeps the end's liveness lock while in transit. If a send stopped in the middle
     /// of a message, its ABORT frame is sent first (waiting for space, unless the peer
     /// is gone).
-    pub fn into_fds(mut self) -> (Option<OwnedFd>, Option<OwnedFd>) {
-        if self.abort_pending
-            && let Some(tx) = &mut self.tx
+    pub fn into_fds(self) -> (Option<OwnedFd>, Option<OwnedFd>) {
+        let mut t = self.transport;
+        if t.abort_pending
+            && let Some(tx) = &mut t.tx
         {
             // Disconnected: nobody is left to read it. Interrupted: the frame must still
             // go (the next owner's messages would otherwise continue the cut one), so
             // wait for space in 1 ms naps while the interrupt flag is up.
-            while let Err(ConnError::Interrupted) = send_record(tx, &ABORT_FRAME, Mode::Block) {
+            while let Err(ConnError::Interrupted) = send_record(tx, &ABORT_FRAME, Wait::Forever) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
         (
-            self.rx.take().and_then(Consumer::into_fd),
-            self.tx.take().and_then(Producer::into_fd),
+            t.rx.take().and_then(Consumer::into_fd),
+            t.tx.take().and_then(Producer::into_fd),
         )
     }
+}
 
-    /// Close this end (as dropping it does): the peer receives what was sent, then
-    /// [`ConnError::Disconnected`]; every later operation here returns
-    /// [`ConnError::Closed`]. A message whose sending stopped half-way is dropped by the
-    /// peer.
-    pub fn close(&mut self) {
+impl Transport for PipeTransport {}
+
+#[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
+impl Sealed for PipeTransport {
+    fn check_send(&mut self) -> Result<(), ConnError> {
+        self.tx_mut().map(|_| ())
+    }
+
+    #[inline]
+    fn send_message(&mut self, msg: &[u8], wait: Wait) -> Result<(), ConnError> {
+        self.send_frames(msg, wait)
+    }
+
+    #[inline]
+    fn recv_message(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, ConnError> {
+        self.recv_frames(out, wait)
+    }
+
+    fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
+        self.check_rx()?;
+        match super::wait::wait_interruptible_on(&[self], timeout) {
+            Ok(r) => Ok(!r.is_empty()),
+            Err(_) => Err(ConnError::Interrupted),
+        }
+    }
+
+    fn close(&mut self) {
         self.tx = None;
         self.rx = None;
         self.closed = true;
-        self.scratch = Vec::new();
     }
 
-    /// Whether [`Connection::close`] was called.
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.closed
     }
 
-    /// Whether this end can receive (Python's `readable`): false for the send-only end
-    /// of a one-way pipe.
-    pub fn readable(&self) -> bool {
+    fn readable(&self) -> bool {
         self.ends != Ends::SendOnly
     }
 
-    /// Whether this end can send (Python's `writable`): false for the receive-only end
-    /// of a one-way pipe.
-    pub fn writable(&self) -> bool {
+    fn writable(&self) -> bool {
         self.ends != Ends::RecvOnly
     }
 
-    /// The largest message this end sends or accepts.
-    pub fn max_message_len(&self) -> usize {
+    fn max_message_len(&self) -> usize {
         self.max
     }
+}
 
+impl PipeTransport {
     fn tx_mut(&mut self) -> Result<&mut Producer, ConnError> {
         match &mut self.tx {
             Some(tx) => Ok(tx),
@@ -331,9 +308,9 @@ impl Connection {
 
     // -- sending ---------------------------------------------------------------------
 
-    /// Send the frames of `msg`, waiting per `mode`; after a failure part-way, ABORT goes
+    /// Send the frames of `msg`, waiting per `wait`; after a failure part-way, ABORT goes
     /// out before the next message.
-    fn send_frames(&mut self, msg: &[u8], mode: Mode) -> Result<(), ConnError> {
+    fn send_frames(&mut self, msg: &[u8], wait: Wait) -> Result<(), ConnError> {
         let max = self.max;
         let abort_pending = self.abort_pending;
         let tx = self.tx_mut()?;
@@ -344,7 +321,7 @@ impl Connection {
             });
         }
         if abort_pending {
-            send_record(tx, &ABORT_FRAME, mode)?;
+            send_record(tx, &ABORT_FRAME, wait)?;
         }
         // Chunks of an eighth of the ring: several are in flight at once, so the
         // receiver copies one out while the sender copies the next in, and a hand-off
@@ -354,10 +331,10 @@ impl Connection {
         let mut sent = 0usize;
         let mut failed = None;
         for f in framer {
-            let grant = match mode {
-                Mode::Block => tx.claim(f.len()),
-                Mode::Try => tx.try_claim(f.len()),
-                Mode::Until(d) => tx.claim_timeout(f.len(), d.saturating_duration_since(Instant::now())),
+            let grant = match wait {
+                Wait::Forever => tx.claim(f.len()),
+                Wait::Now => tx.try_claim(f.len()),
+                Wait::Until(d) => tx.claim_timeout(f.len(), d.saturating_duration_since(Instant::now())),
             };
             match grant {
                 Ok(mut g) => {
@@ -377,60 +354,10 @@ impl Connection {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Send the bytes of `msg` as one message, waiting while the ring is full.
-    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-        self.send_frames(msg, Mode::Block)
-    }
-
-    /// Send `msg` without waiting: [`ConnError::WouldBlock`] if the ring has no room for
-    /// all of it now (and the peer receives nothing of it). A message larger than the
-    /// ring's free space only goes through while the peer is receiving.
-    pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-        self.send_frames(msg, Mode::Try)
-    }
-
-    /// Send `msg`, waiting at most `timeout` in all ([`ConnError::Timeout`]: the peer
-    /// receives nothing of it).
-    pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ConnError> {
-        self.send_frames(msg, Mode::after(timeout))
-    }
-
-    fn send_value<T: Serialize + ?Sized>(&mut self, value: &T, mode: Mode) -> Result<(), ConnError> {
-        // Closed or wrong direction: say so before encoding.
-        self.tx_mut()?;
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        let r = codec::encode(value, &mut buf)
-            .map_err(ConnError::from)
-            .and_then(|()| self.send_frames(&buf, mode));
-        self.keep_scratch(buf);
-        r
-    }
-
-    /// Send a serde value (postcard's format), waiting while the ring is full.
-    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_value(value, Mode::Block)
-    }
-
-    /// [`Connection::send`] without waiting (see [`Connection::try_send_bytes`]).
-    pub fn try_send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_value(value, Mode::Try)
-    }
-
-    /// [`Connection::send`], waiting at most `timeout`.
-    pub fn send_timeout<T: Serialize + ?Sized>(&mut self, value: &T, timeout: Duration) -> Result<(), ConnError> {
-        self.send_value(value, Mode::after(timeout))
-    }
-
-    /// Send a plain-old-data value as its bytes (no encoding step).
-    pub fn send_pod<T: Pod>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_frames(codec::encode_pod(value), Mode::Block)
-    }
-
     // -- receiving -------------------------------------------------------------------
 
-    /// Receive the next message into `out`, waiting per `mode`.
-    fn recv_frames(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<usize, ConnError> {
+    /// Receive the next message into `out`, waiting per `wait`.
+    fn recv_frames(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, ConnError> {
         let closed = self.closed;
         let Some(rx) = self.rx.as_mut() else {
             return Err(if closed {
@@ -444,10 +371,10 @@ impl Connection {
             return Err(ConnError::BadFrame(e));
         }
         loop {
-            let grant = match mode {
-                Mode::Block => rx.read(),
-                Mode::Try => rx.try_read(),
-                Mode::Until(d) => rx.read_timeout(d.saturating_duration_since(Instant::now())),
+            let grant = match wait {
+                Wait::Forever => rx.read(),
+                Wait::Now => rx.try_read(),
+                Wait::Until(d) => rx.read_timeout(d.saturating_duration_since(Instant::now())),
             };
             let grant = match grant {
                 Ok(g) => g,
@@ -466,105 +393,10 @@ impl Connection {
         }
     }
 
-    /// Receive the next message into `out` (its previous contents are replaced; its
-    /// allocation is reused, or for a message of several frames swapped with the
-    /// reassembly buffer), waiting while none is there. Returns its length.
-    pub fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-        self.recv_frames(out, Mode::Block)
-    }
-
-    /// [`Connection::recv_bytes_into`] without waiting: [`ConnError::WouldBlock`] if no
-    /// whole message is there (the frames of one that arrived so far are kept).
-    pub fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-        self.recv_frames(out, Mode::Try)
-    }
-
-    /// [`Connection::recv_bytes_into`], waiting at most `timeout` in all.
-    pub fn recv_bytes_into_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, ConnError> {
-        self.recv_frames(out, Mode::after(timeout))
-    }
-
-    /// Receive the next message's bytes, waiting while none is there.
-    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_frames(&mut v, Mode::Block)?;
-        Ok(v)
-    }
-
-    /// [`Connection::recv_bytes`] without waiting ([`ConnError::WouldBlock`]).
-    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_frames(&mut v, Mode::Try)?;
-        Ok(v)
-    }
-
-    /// [`Connection::recv_bytes`], waiting at most `timeout`.
-    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_frames(&mut v, Mode::after(timeout))?;
-        Ok(v)
-    }
-
-    fn recv_with<R>(
-        &mut self,
-        mode: Mode,
-        decode: impl FnOnce(&[u8]) -> Result<R, codec::CodecError>,
-    ) -> Result<R, ConnError> {
-        let mut buf = std::mem::take(&mut self.scratch);
-        let r = self
-            .recv_frames(&mut buf, mode)
-            .and_then(|_| decode(&buf).map_err(ConnError::from));
-        self.keep_scratch(buf);
-        r
-    }
-
-    fn keep_scratch(&mut self, buf: Vec<u8>) {
-        if buf.capacity() <= SCRATCH_KEEP && !self.closed {
-            self.scratch = buf;
-        }
-    }
-
-    /// Receive a serde value (postcard's format), waiting while no message is there. A
-    /// message that does not decode as a `T` is consumed and reported as
-    /// [`ConnError::Codec`].
-    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Block, codec::decode)
-    }
-
-    /// [`Connection::recv`] without waiting ([`ConnError::WouldBlock`]).
-    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Try, codec::decode)
-    }
-
-    /// [`Connection::recv`], waiting at most `timeout`.
-    pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, ConnError> {
-        self.recv_with(Mode::after(timeout), codec::decode)
-    }
-
-    /// Receive a plain-old-data value sent by [`Connection::send_pod`]: the message must
-    /// be exactly its size ([`ConnError::Codec`] otherwise).
-    pub fn recv_pod<T: Pod>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Block, codec::decode_pod)
-    }
-
-    /// Whether a message is ready to receive, waiting at most `timeout` for one (`None`:
-    /// as long as it takes; `Some(Duration::ZERO)`: just look). Also true when the peer
-    /// closed or died (the receive then reports [`ConnError::Disconnected`]) and after a
-    /// bad frame, as in Python. See [`super::wait`] for many connections. A pending
-    /// interrupt (see `shmring::signal::Interrupt`) ends the wait with
-    /// [`ConnError::Interrupted`].
-    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
-        self.check_rx()?;
-        match super::wait::wait_interruptible(&[self], timeout) {
-            Ok(r) => Ok(!r.is_empty()),
-            Err(_) => Err(ConnError::Interrupted),
-        }
-    }
-
     /// Whether a receive would return without waiting for a message to start (see
     /// [`super::wait`]); `check_liveness` also asks the kernel whether the peer died, if
     /// that was not asked within the last [`LIVENESS_INTERVAL`].
-    pub(crate) fn is_ready(&self, check_liveness: bool) -> bool {
+    pub(super) fn is_ready(&self, check_liveness: bool) -> bool {
         match &self.rx {
             None => true,
             Some(rx) => {
@@ -595,276 +427,17 @@ impl Connection {
     }
 
     /// The receiving ring, if this end has one and can still receive.
-    pub(crate) fn receiver(&self) -> Option<&Consumer> {
+    pub(super) fn receiver(&self) -> Option<&Consumer> {
         self.rx.as_ref()
     }
 }
 
-/// Send one record holding `frame`, waiting per `mode`.
-fn send_record(tx: &mut Producer, frame: &[u8], mode: Mode) -> Result<(), ConnError> {
-    match mode {
-        Mode::Block => tx.send(frame),
-        Mode::Try => tx.try_send(frame),
-        Mode::Until(d) => tx.send_timeout(frame, d.saturating_duration_since(Instant::now())),
+/// Send one record holding `frame`, waiting per `wait`.
+fn send_record(tx: &mut Producer, frame: &[u8], wait: Wait) -> Result<(), ConnError> {
+    match wait {
+        Wait::Forever => tx.send(frame),
+        Wait::Now => tx.try_send(frame),
+        Wait::Until(d) => tx.send_timeout(frame, d.saturating_duration_since(Instant::now())),
     }
     .map_err(ConnError::from)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::frame::{FIRST, MORE, WHOLE};
-    use super::super::{FrameError, wait};
-    use super::*;
-
-    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Clone)]
-    struct Tick {
-        sym: String,
-        px: f64,
-        seq: u64,
-    }
-
-    fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    }
-
-    /// The receiving end of a raw ring whose producer the test drives frame by frame.
-    fn raw_receiver(opts: &ConnectionOptions) -> (Producer, Connection) {
-        let (p, c) = spsc::channel(4096).unwrap();
-        let conn = Connection::from_fds_with(c.into_fd(), None, opts).unwrap();
-        (p, conn)
-    }
-
-    #[test]
-    fn connection_duplex_sends_values_bytes_and_pods_both_ways() {
-        let (mut a, mut b) = pipe(true).unwrap();
-        assert!(a.readable() && a.writable() && !a.is_closed());
-        let t = Tick {
-            sym: "AAPL".into(),
-            px: 189.5,
-            seq: 7,
-        };
-        a.send(&t).unwrap();
-        a.send_bytes(b"raw").unwrap();
-        a.send_pod(&[1u32, 2, 3]).unwrap();
-        a.send_bytes(b"").unwrap();
-        assert!(b.poll(Some(Duration::ZERO)).unwrap());
-        assert_eq!(b.recv::<Tick>().unwrap(), t);
-        assert_eq!(b.recv_bytes().unwrap(), b"raw");
-        assert_eq!(b.recv_pod::<[u32; 3]>().unwrap(), [1, 2, 3]);
-        let mut buf = vec![9; 100];
-        assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 0);
-        assert!(buf.is_empty());
-        assert!(!b.poll(Some(Duration::ZERO)).unwrap());
-        b.try_send(&"back").unwrap();
-        b.send_timeout(&"again", Duration::from_secs(1)).unwrap();
-        assert_eq!(a.try_recv::<String>().unwrap(), "back");
-        assert_eq!(a.recv_timeout::<String>(Duration::from_secs(1)).unwrap(), "again");
-        assert_eq!(a.try_recv::<String>(), Err(ConnError::WouldBlock));
-        assert_eq!(
-            a.recv_timeout::<String>(Duration::from_millis(5)),
-            Err(ConnError::Timeout)
-        );
-        // A message that is not a T is consumed and reported.
-        b.send_bytes(&[0xff; 3]).unwrap();
-        assert!(matches!(a.recv::<String>(), Err(ConnError::Codec(_))));
-        b.send_pod(&1u16).unwrap();
-        assert!(matches!(a.recv_pod::<u32>(), Err(ConnError::Codec(_))));
-        b.send(&1u8).unwrap();
-        assert_eq!(a.recv::<u8>(), Ok(1));
-    }
-
-    #[test]
-    fn connection_one_way_ends_refuse_the_other_direction() {
-        let (mut r, mut w) = pipe(false).unwrap();
-        assert!(r.readable() && !r.writable());
-        assert!(!w.readable() && w.writable());
-        let send_only = ConnError::WrongDirection { allowed: "send" };
-        let recv_only = ConnError::WrongDirection { allowed: "receive" };
-        assert_eq!(r.send(&1u8), Err(recv_only.clone()));
-        assert_eq!(r.send_bytes(b"x"), Err(recv_only));
-        assert_eq!(w.recv_bytes(), Err(send_only.clone()));
-        assert_eq!(w.recv::<u8>(), Err(send_only.clone()));
-        assert_eq!(w.poll(None), Err(send_only));
-        // A send-only end counts as ready: its receive fails at once.
-        assert_eq!(wait(&[&w], None), [0]);
-        w.send(&5u8).unwrap();
-        assert_eq!(r.recv::<u8>(), Ok(5));
-        let (recv_fd, send_fd) = w.into_fds();
-        assert!(recv_fd.is_none());
-        let mut w = Connection::from_fds(None, send_fd).unwrap();
-        w.send(&6u8).unwrap();
-        assert_eq!(r.recv::<u8>(), Ok(6));
-        assert!(Connection::from_fds(None, None).is_err());
-    }
-
-    #[test]
-    fn connection_close_makes_later_calls_fail_and_the_peer_disconnect() {
-        let (mut a, mut b) = pipe(true).unwrap();
-        a.send(&1u8).unwrap();
-        a.close();
-        assert!(a.is_closed());
-        assert_eq!(a.send(&1u8), Err(ConnError::Closed));
-        assert_eq!(a.recv_bytes(), Err(ConnError::Closed));
-        assert_eq!(a.poll(None), Err(ConnError::Closed));
-        assert_eq!(wait(&[&a], None), [0]);
-        assert!(a.into_fds().0.is_none());
-        // The peer gets what was sent, then Disconnected, on both directions.
-        assert!(b.poll(None).unwrap());
-        assert_eq!(b.recv::<u8>(), Ok(1));
-        assert!(b.poll(None).unwrap());
-        assert_eq!(b.recv::<u8>(), Err(ConnError::Disconnected));
-        assert_eq!(b.send(&1u8), Err(ConnError::Disconnected));
-    }
-
-    #[test]
-    fn connection_large_messages_are_chunked_through_a_small_ring() {
-        let (mut a, mut b) = pipe_with(true, 4096, &ConnectionOptions::new()).unwrap();
-        let sizes = [0, 1, 2015, 2016, 2017, 4095, 4096, 100_000, 1 << 20];
-        let t = std::thread::spawn(move || {
-            for (i, &n) in sizes.iter().enumerate() {
-                a.send_bytes(&pattern(n, i as u8)).unwrap();
-            }
-            a.send(&pattern(300_000, 99)).unwrap();
-            a
-        });
-        let mut buf = Vec::new();
-        for (i, &n) in sizes.iter().enumerate() {
-            assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), n);
-            assert!(buf == pattern(n, i as u8), "message {i} of {n} bytes differs");
-        }
-        assert_eq!(b.recv::<Vec<u8>>().unwrap(), pattern(300_000, 99));
-        let _a = t.join().unwrap();
-    }
-
-    #[test]
-    fn connection_send_that_stops_half_way_is_dropped_by_the_receiver() {
-        let (mut a, mut b) = pipe_with(true, 4096, &ConnectionOptions::new()).unwrap();
-        // 10 KiB through a ring of 4 KiB that nobody drains: part of it fits.
-        let big = pattern(10_000, 1);
-        assert_eq!(
-            a.send_bytes_timeout(&big, Duration::from_millis(20)),
-            Err(ConnError::Timeout)
-        );
-        // The receiver holds the first frames and waits for the rest.
-        assert_eq!(b.try_recv_bytes(), Err(ConnError::WouldBlock));
-        // The next message goes after an ABORT frame; the receiver drops the partial one.
-        a.send_bytes(b"next").unwrap();
-        assert_eq!(b.recv_bytes().unwrap(), b"next");
-        // try_send of a message larger than the free space: WouldBlock, nothing delivered.
-        assert_eq!(a.try_send_bytes(&big), Err(ConnError::WouldBlock));
-        assert_eq!(b.try_recv_bytes(), Err(ConnError::WouldBlock));
-        assert_eq!(a.try_send_bytes(b"after"), Ok(()));
-        assert_eq!(b.recv_bytes_timeout(Duration::from_secs(5)).unwrap(), b"after");
-        // A timeout before the first frame sends nothing, and needs no ABORT.
-        let filler = pattern(2000, 2);
-        while a.try_send_bytes(&filler).is_ok() {}
-        assert_eq!(
-            a.send_bytes_timeout(&big, Duration::from_millis(1)),
-            Err(ConnError::Timeout)
-        );
-        while b.try_recv_bytes().is_ok() {}
-        a.send_bytes(b"last").unwrap();
-        assert_eq!(b.recv_bytes().unwrap(), b"last");
-    }
-
-    #[test]
-    fn connection_receive_that_times_out_half_way_keeps_the_frames() {
-        let (mut p, mut conn) = raw_receiver(&ConnectionOptions::new());
-        p.send(&[WHOLE, 1]).unwrap(); // ends the resync of a handed-over end
-        assert_eq!(conn.recv_bytes().unwrap(), [1]);
-        let mut first = vec![FIRST];
-        first.extend_from_slice(&6u64.to_le_bytes());
-        first.extend_from_slice(b"abc");
-        p.send(&first).unwrap();
-        assert_eq!(
-            conn.recv_bytes_timeout(Duration::from_millis(5)),
-            Err(ConnError::Timeout)
-        );
-        p.send(&[MORE, b'd']).unwrap();
-        assert_eq!(conn.try_recv_bytes(), Err(ConnError::WouldBlock));
-        p.send(&[super::super::frame::LAST, b'e', b'f']).unwrap();
-        assert_eq!(conn.try_recv_bytes().unwrap(), b"abcdef");
-        // The producer vanishes in the middle of a message: Disconnected, nothing else.
-        p.send(&first).unwrap();
-        drop(p);
-        assert_eq!(conn.recv_bytes(), Err(ConnError::Disconnected));
-        assert_eq!(conn.recv_bytes(), Err(ConnError::Disconnected));
-    }
-
-    #[test]
-    fn connection_bad_frame_breaks_the_receive_direction() {
-        let (mut p, mut conn) = raw_receiver(&ConnectionOptions::new());
-        // A handed-over end skips the tail of a message begun before it.
-        p.send(&[MORE, 1, 2]).unwrap();
-        p.send(&[WHOLE, 3]).unwrap();
-        assert_eq!(conn.recv_bytes().unwrap(), [3]);
-        assert!(!conn.poll(Some(Duration::ZERO)).unwrap());
-        p.send(&[MORE, 1, 2]).unwrap();
-        p.send(&[WHOLE, 4]).unwrap();
-        let bad = ConnError::BadFrame(FrameError::UnexpectedContinuation { kind: "MORE" });
-        assert_eq!(conn.recv_bytes(), Err(bad.clone()));
-        // Broken for good, and ready (the receive fails at once).
-        assert_eq!(conn.recv_bytes(), Err(bad.clone()));
-        assert_eq!(conn.try_recv::<u8>(), Err(bad));
-        assert!(conn.poll(Some(Duration::ZERO)).unwrap());
-        // A producer that closes before its first frame: Disconnected.
-        let (p2, mut conn2) = raw_receiver(&ConnectionOptions::new());
-        drop(p2);
-        assert_eq!(conn2.recv_bytes(), Err(ConnError::Disconnected));
-    }
-
-    #[test]
-    fn connection_messages_over_the_limit_fail_on_either_side_and_the_pipe_goes_on() {
-        let (mut a, b) = pipe_with(true, 4096, &ConnectionOptions::new().max_message_len(5000)).unwrap();
-        let (r, s) = b.into_fds();
-        let mut b = Connection::from_fds_with(r, s, &ConnectionOptions::new().max_message_len(1000)).unwrap();
-        assert_eq!(
-            a.send_bytes(&[0; 5001]),
-            Err(ConnError::MessageTooLarge { len: 5001, max: 5000 })
-        );
-        let t = std::thread::spawn(move || {
-            a.send_bytes(&[1; 1001]).unwrap(); // one frame, over the receiver's limit
-            a.send_bytes(&[2; 4999]).unwrap(); // three frames, over it
-            a.send_bytes(&[3; 1000]).unwrap();
-            a
-        });
-        assert_eq!(b.recv_bytes(), Err(ConnError::MessageTooLarge { len: 1001, max: 1000 }));
-        assert_eq!(b.recv_bytes(), Err(ConnError::MessageTooLarge { len: 4999, max: 1000 }));
-        assert_eq!(b.recv_bytes().unwrap(), [3; 1000]);
-        let mut a = t.join().unwrap();
-        assert_eq!(
-            b.send(&vec![0u8; 1000]),
-            Err(ConnError::MessageTooLarge { len: 1002, max: 1000 })
-        );
-        b.send(&vec![0u8; 900]).unwrap();
-        assert_eq!(a.recv::<Vec<u8>>().unwrap().len(), 900);
-    }
-
-    #[test]
-    fn connection_named_ends_and_handed_over_ends_talk() {
-        let name = format!("shmring-test-conn-{}", std::process::id());
-        let mut a = Connection::create(&name, 1024).unwrap();
-        assert!(Connection::create(&name, 1024).is_err());
-        let b = Connection::open(&name).unwrap();
-        assert!(Connection::open(&name).is_err(), "both ends are taken");
-        let (r, s) = b.into_fds();
-        let mut b = Connection::from_fds(r, s).unwrap();
-        a.send(&"a2b").unwrap();
-        b.send(&"b2a").unwrap();
-        assert_eq!(b.recv::<String>().unwrap(), "a2b");
-        assert_eq!(a.recv::<String>().unwrap(), "b2a");
-        let big = pattern(5000, 3);
-        let t = std::thread::spawn(move || {
-            b.send_bytes(&big).unwrap();
-            b
-        });
-        assert_eq!(a.recv_bytes().unwrap(), pattern(5000, 3));
-        drop(t.join().unwrap());
-        drop(a);
-        for suffix in ["a2b", "b2a"] {
-            assert!(!std::path::Path::new(&format!("/dev/shm/{name}.{suffix}")).exists());
-        }
-    }
 }

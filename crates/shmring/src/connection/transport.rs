@@ -1,198 +1,62 @@
-//! [`MessageConnection`]: the methods a pipe's [`Connection`] and a socket's
-//! [`SocketConnection`] share, so code can be written once for either transport.
+//! [`Transport`]: what carries a [`Connection`](super::Connection)'s messages — a
+//! shared-memory pipe ([`PipeTransport`](super::PipeTransport)) or a stream socket
+//! ([`SocketTransport`](crate::net::SocketTransport)). The trait is sealed: its methods
+//! are the crate's own, and [`Connection`](super::Connection) writes every public
+//! method once on top of them.
 
-use super::{ConnError, Connection};
-use crate::codec;
-use crate::net::SocketConnection;
-use bytemuck::Pod;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::time::Duration;
-
-/// A two-way message connection, whatever carries it: a shared-memory pipe end
-/// ([`Connection`]) or a socket ([`SocketConnection`]). The methods mean what the
-/// inherent methods of the same name mean on each type (which the implementations call);
-/// the typed ones are provided on top of the byte ones.
+/// What carries a [`Connection`](super::Connection)'s messages: a shared-memory pipe
+/// ([`PipeTransport`](super::PipeTransport), the default) or a stream socket
+/// ([`SocketTransport`](crate::net::SocketTransport), behind
+/// [`SocketConnection`](crate::net::SocketConnection)). Sealed: implemented by these
+/// two only. Code that takes any connection is generic over it:
 ///
 /// ```
-/// use shmring::connection::MessageConnection;
-/// use shmring::net::{Address, Client, Listener};
+/// use shmring::connection::{Connection, Transport};
 ///
-/// /// Echo `n` numbers doubled, over any transport.
-/// fn doubler(conn: &mut impl MessageConnection, n: usize) -> Result<(), shmring::ConnError> {
-///     for _ in 0..n {
-///         let x: u64 = conn.recv()?;
-///         conn.send(&(2 * x))?;
-///     }
-///     Ok(())
+/// fn echo_once<T: Transport>(conn: &mut Connection<T>) -> Result<(), shmring::ConnError> {
+///     let msg = conn.recv_bytes()?;
+///     conn.send_bytes(&msg)
 /// }
 ///
-/// // Over a pipe.
 /// let (mut a, mut b) = shmring::pipe(true)?;
-/// let t = std::thread::spawn(move || doubler(&mut b, 1));
-/// a.send(&21u64)?;
-/// assert_eq!(a.recv::<u64>()?, 42);
-/// t.join().unwrap()?;
-///
-/// // Over a socket.
-/// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-mc-{}", std::process::id())), None)?;
-/// let addr = l.local_addr().clone();
-/// let t = std::thread::spawn(move || doubler(&mut Client::connect(&addr, None)?, 1));
-/// let mut s = l.accept()?;
-/// s.send(&5u64)?;
-/// assert_eq!(s.recv::<u64>()?, 10);
-/// t.join().unwrap()?;
+/// a.send_bytes(b"hello")?;
+/// echo_once(&mut b)?;
+/// assert_eq!(a.recv_bytes()?, b"hello");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait MessageConnection {
-    /// Send the bytes of `msg` as one message, waiting while the transport is full.
-    fn send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError>;
-    /// Send `msg` without waiting ([`ConnError::WouldBlock`]).
-    fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError>;
-    /// Send `msg`, waiting at most `timeout` ([`ConnError::Timeout`]).
-    fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ConnError>;
-    /// Receive the next message into `out` (replacing its contents), waiting while none
-    /// is there; returns its length.
-    fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError>;
-    /// [`MessageConnection::recv_bytes_into`] without waiting ([`ConnError::WouldBlock`]).
-    fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError>;
-    /// [`MessageConnection::recv_bytes_into`], waiting at most `timeout`.
-    fn recv_bytes_into_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, ConnError>;
-    /// Whether a receive would not wait for a message to start, waiting at most
-    /// `timeout` (`None`: as long as it takes).
-    fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError>;
-    /// Close this end: the peer receives what was sent, then [`ConnError::Disconnected`].
-    fn close(&mut self);
-    /// Whether [`MessageConnection::close`] was called.
-    fn is_closed(&self) -> bool;
-    /// The largest message this end sends or accepts.
-    fn max_message_len(&self) -> usize;
+pub trait Transport: sealed::Sealed {}
 
-    /// Receive the next message's bytes, waiting while none is there.
-    fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_bytes_into(&mut v)?;
-        Ok(v)
-    }
+/// The methods a transport gives [`Connection`](super::Connection): whole messages as
+/// bytes, waiting as [`Wait`](crate::sync::Wait) says. Not nameable outside the crate.
+pub(crate) mod sealed {
+    use crate::connection::ConnError;
+    use crate::sync::Wait;
+    use std::time::Duration;
 
-    /// [`MessageConnection::recv_bytes`] without waiting.
-    fn try_recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.try_recv_bytes_into(&mut v)?;
-        Ok(v)
-    }
-
-    /// [`MessageConnection::recv_bytes`], waiting at most `timeout`.
-    fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_bytes_into_timeout(&mut v, timeout)?;
-        Ok(v)
-    }
-
-    /// Send a serde value (postcard's format, see [`crate::codec`]).
-    fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_bytes(&codec::to_vec(value)?)
-    }
-
-    /// [`MessageConnection::send`] without waiting.
-    fn try_send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.try_send_bytes(&codec::to_vec(value)?)
-    }
-
-    /// [`MessageConnection::send`], waiting at most `timeout`.
-    fn send_timeout<T: Serialize + ?Sized>(&mut self, value: &T, timeout: Duration) -> Result<(), ConnError> {
-        self.send_bytes_timeout(&codec::to_vec(value)?, timeout)
-    }
-
-    /// Receive a serde value; a message that does not decode as a `T` is consumed and
-    /// reported as [`ConnError::Codec`].
-    fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        Ok(codec::decode(&self.recv_bytes()?)?)
-    }
-
-    /// [`MessageConnection::recv`] without waiting.
-    fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        Ok(codec::decode(&self.try_recv_bytes()?)?)
-    }
-
-    /// [`MessageConnection::recv`], waiting at most `timeout`.
-    fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, ConnError> {
-        Ok(codec::decode(&self.recv_bytes_timeout(timeout)?)?)
-    }
-
-    /// Send a plain-old-data value as its bytes.
-    fn send_pod<T: Pod>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_bytes(codec::encode_pod(value))
-    }
-
-    /// Receive a plain-old-data value: the message must be exactly its size.
-    fn recv_pod<T: Pod>(&mut self) -> Result<T, ConnError> {
-        Ok(codec::decode_pod(&self.recv_bytes()?)?)
+    // `Wait` is the crate's internal wait type; this trait is unnameable outside the
+    // crate (the seal), so no one outside can see or call these methods.
+    #[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
+    pub trait Sealed: std::fmt::Debug {
+        /// The error a send would return before it starts (closed, or cannot send), so
+        /// that a typed send reports it before encoding.
+        fn check_send(&mut self) -> Result<(), ConnError>;
+        /// Send `msg` as one message, waiting per `wait`.
+        fn send_message(&mut self, msg: &[u8], wait: Wait) -> Result<(), ConnError>;
+        /// Receive the next message into `out` (replacing its contents), waiting per
+        /// `wait`; its length.
+        fn recv_message(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, ConnError>;
+        /// Whether a receive would not wait for a message to start, waiting at most
+        /// `timeout` (`None`: as long as it takes).
+        fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError>;
+        /// Close: the peer receives what was sent, then `Disconnected`.
+        fn close(&mut self);
+        /// Whether [`Sealed::close`] was called.
+        fn is_closed(&self) -> bool;
+        /// Whether this end can receive.
+        fn readable(&self) -> bool;
+        /// Whether this end can send.
+        fn writable(&self) -> bool;
+        /// The largest message this end sends or accepts.
+        fn max_message_len(&self) -> usize;
     }
 }
-
-/// Delegates every method to the inherent method of the same name (whose typed sends
-/// and receives reuse the end's encoding buffer).
-macro_rules! delegate {
-    ($t:ty) => {
-        impl MessageConnection for $t {
-            fn send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-                <$t>::send_bytes(self, msg)
-            }
-            fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-                <$t>::try_send_bytes(self, msg)
-            }
-            fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ConnError> {
-                <$t>::send_bytes_timeout(self, msg, timeout)
-            }
-            fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-                <$t>::recv_bytes_into(self, out)
-            }
-            fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-                <$t>::try_recv_bytes_into(self, out)
-            }
-            fn recv_bytes_into_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, ConnError> {
-                <$t>::recv_bytes_into_timeout(self, out, timeout)
-            }
-            fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
-                <$t>::poll(self, timeout)
-            }
-            fn close(&mut self) {
-                <$t>::close(self)
-            }
-            fn is_closed(&self) -> bool {
-                <$t>::is_closed(self)
-            }
-            fn max_message_len(&self) -> usize {
-                <$t>::max_message_len(self)
-            }
-            fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-                <$t>::send(self, value)
-            }
-            fn try_send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-                <$t>::try_send(self, value)
-            }
-            fn send_timeout<T: Serialize + ?Sized>(&mut self, value: &T, timeout: Duration) -> Result<(), ConnError> {
-                <$t>::send_timeout(self, value, timeout)
-            }
-            fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-                <$t>::recv(self)
-            }
-            fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-                <$t>::try_recv(self)
-            }
-            fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, ConnError> {
-                <$t>::recv_timeout(self, timeout)
-            }
-            fn send_pod<T: Pod>(&mut self, value: &T) -> Result<(), ConnError> {
-                <$t>::send_pod(self, value)
-            }
-            fn recv_pod<T: Pod>(&mut self) -> Result<T, ConnError> {
-                <$t>::recv_pod(self)
-            }
-        }
-    };
-}
-
-delegate!(Connection);
-delegate!(SocketConnection);

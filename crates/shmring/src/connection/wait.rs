@@ -29,6 +29,7 @@
 //! millisecond instead of the futex's few microseconds, at no cost to the producers.
 
 use super::Connection;
+use super::pipe::PipeTransport;
 use crate::primitive::{self, Ordering};
 use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
 use rustix::io::Errno;
@@ -93,25 +94,53 @@ pub fn wait(conns: &[&Connection], timeout: Option<Duration>) -> Vec<usize> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait_interruptible(conns: &[&Connection], timeout: Option<Duration>) -> Result<Vec<usize>, Interrupted> {
+    wait_interruptible_on(conns, timeout)
+}
+
+/// [`wait_interruptible`] over connections or their transports.
+pub(crate) fn wait_interruptible_on<C: Watched>(
+    conns: &[&C],
+    timeout: Option<Duration>,
+) -> Result<Vec<usize>, Interrupted> {
     // Relaxed: as in `wait`.
     let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
     wait_impl(conns, timeout, waitv, true)
 }
 
+/// What [`wait`] watches: a pipe end, or its transport (for [`Connection::poll`]).
+pub(crate) trait Watched {
+    /// The end's transport.
+    fn pipe(&self) -> &PipeTransport;
+}
+
+impl Watched for Connection {
+    #[inline]
+    fn pipe(&self) -> &PipeTransport {
+        &self.transport
+    }
+}
+
+impl Watched for PipeTransport {
+    #[inline]
+    fn pipe(&self) -> &PipeTransport {
+        self
+    }
+}
+
 /// The indices of the ready connections.
-fn ready(conns: &[&Connection], check_liveness: bool) -> Vec<usize> {
+fn ready<C: Watched>(conns: &[&C], check_liveness: bool) -> Vec<usize> {
     conns
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.is_ready(check_liveness))
+        .filter(|(_, c)| c.pipe().is_ready(check_liveness))
         .map(|(i, _)| i)
         .collect()
 }
 
 /// [`wait`], sleeping with `futex_waitv` when `waitv` is set (and possible), else with
 /// naps; with `interruptible`, a pending interrupt ends it before a sleep.
-pub(crate) fn wait_impl(
-    conns: &[&Connection],
+pub(crate) fn wait_impl<C: Watched>(
+    conns: &[&C],
     timeout: Option<Duration>,
     mut waitv: bool,
     interruptible: bool,
@@ -175,10 +204,10 @@ pub(crate) fn wait_impl(
 /// One round of (1)-(6) of the module docs: register on every receiving ring's word,
 /// re-check, sleep at most `nap` on all of them, deregister, look again. `None`:
 /// `futex_waitv` is unavailable (nothing was slept).
-fn sleep_waitv(conns: &[&Connection], check_liveness: bool, nap: Duration) -> Option<Vec<usize>> {
+fn sleep_waitv<C: Watched>(conns: &[&C], check_liveness: bool, nap: Duration) -> Option<Vec<usize>> {
     let words: Vec<_> = conns
         .iter()
-        .filter_map(|c| c.receiver())
+        .filter_map(|c| c.pipe().receiver())
         .map(|rx| rx.data_wait())
         .collect();
     let mut waiters = Vec::with_capacity(words.len());

@@ -3,8 +3,8 @@
 //! against a peer that sends arbitrary bytes ([`net_handshake`]).
 
 use crate::connection::ConnError;
+use crate::net::SocketConnection;
 use crate::net::auth;
-use crate::net::conn::SocketConnection;
 use crate::net::frame::{FrameReader, HANDSHAKE, MESSAGE, header};
 use std::io::Write;
 use std::time::Duration;
@@ -154,9 +154,9 @@ pub fn net_handshake(data: &[u8]) {
     // The end of the input ends the run long before this guard.
     let timeout = Duration::from_secs(10);
     let r = if mode & 1 == 0 {
-        auth::server(&mut conn, key, timeout)
+        auth::server(&mut conn.transport, key, timeout)
     } else {
-        auth::client(&mut conn, key, timeout)
+        auth::client(&mut conn.transport, key, timeout)
     };
     match r {
         Ok(()) => assert!(key.is_none(), "a peer without the key passed the handshake"),

@@ -3,7 +3,7 @@
 use super::cache::VersionTable;
 use super::protocol::{DictOp, Reply, Request};
 use super::{ManagerError, Shared, dec, enc, unexpected};
-use crate::net::conn::poll_fd;
+use crate::net::sys::poll_fd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;

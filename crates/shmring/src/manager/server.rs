@@ -15,7 +15,7 @@ use crate::ConnError;
 use crate::codec;
 use crate::connection::{self, Connection, ConnectionOptions, MessageConnection};
 use crate::handoff::{self, Handoff, Parcel};
-use crate::net::conn::send_parcel_frame;
+use crate::net::sys::send_parcel_frame;
 use crate::net::{Address, Listener, NetOptions, SocketConnection};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

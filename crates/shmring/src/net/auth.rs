@@ -27,9 +27,10 @@
 //! whole exchange must finish by a deadline (`NetOptions::handshake_timeout`): a peer
 //! that sends nothing, or trickles, gets [`ConnError::HandshakeTimeout`].
 
-use super::conn::{Mode, SocketConnection};
+use super::conn::SocketTransport;
 use super::frame::HANDSHAKE;
 use crate::connection::ConnError;
+use crate::sync::Wait;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::time::{Duration, Instant};
@@ -71,12 +72,12 @@ fn nonce() -> Result<[u8; NONCE_LEN], ConnError> {
 
 /// The handshake's own errors: a timeout names the handshake.
 fn recv_hs(
-    conn: &mut SocketConnection,
+    conn: &mut SocketTransport,
     buf: &mut Vec<u8>,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(), ConnError> {
-    match conn.recv_frame(buf, Mode::Until(deadline)) {
+    match conn.recv_frame(buf, Wait::Until(deadline)) {
         Ok((HANDSHAKE, _)) => Ok(()),
         Ok(_) => Err(ConnError::Handshake(
             "the peer sent a message before the handshake ended".into(),
@@ -92,8 +93,8 @@ fn recv_hs(
     }
 }
 
-fn send_hs(conn: &mut SocketConnection, msg: &[u8], deadline: Instant, timeout: Duration) -> Result<(), ConnError> {
-    match conn.send_frame(HANDSHAKE, msg, Mode::Until(deadline)) {
+fn send_hs(conn: &mut SocketTransport, msg: &[u8], deadline: Instant, timeout: Duration) -> Result<(), ConnError> {
+    match conn.send_frame(HANDSHAKE, msg, Wait::Until(deadline)) {
         Err(ConnError::Timeout) => Err(ConnError::HandshakeTimeout {
             after_ms: timeout.as_millis() as u64,
         }),
@@ -123,7 +124,7 @@ fn check_tag(msg: &[u8]) -> Result<&[u8], ConnError> {
 
 /// The accepting side's handshake: challenge the client, check its answer, answer its
 /// challenge. On error the caller drops (closes) the socket.
-pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
+pub(crate) fn server(conn: &mut SocketTransport, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Instant::now() + timeout;
     conn.set_recv_limit(MAX_HANDSHAKE_FRAME);
     let nonce_s = nonce()?;
@@ -174,7 +175,7 @@ pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: D
             let mut f = FAILURE.to_vec();
             f.push(why);
             // Best effort: the client learns why, then sees the socket close.
-            let _ = conn.send_frame(HANDSHAKE, &f, Mode::Try);
+            let _ = conn.send_frame(HANDSHAKE, &f, Wait::Now);
             Err(e)
         }
     }
@@ -182,7 +183,7 @@ pub(crate) fn server(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: D
 
 /// The connecting side's handshake: answer the server's challenge, challenge it, check
 /// its answer. On error the caller drops (closes) the socket.
-pub(crate) fn client(conn: &mut SocketConnection, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
+pub(crate) fn client(conn: &mut SocketTransport, key: Option<&[u8]>, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Instant::now() + timeout;
     conn.set_recv_limit(MAX_HANDSHAKE_FRAME);
     let mut hello = Vec::new();

@@ -1,29 +1,24 @@
-//! [`SocketConnection`]: one end of a socket connection after its handshake — the
-//! sends and receives of a pipe's `Connection` over a stream socket, in the frame
-//! format of `frame.rs`.
+//! [`SocketConnection`]: one end of a socket connection after its handshake — a
+//! [`Connection`] over [`SocketTransport`], which carries its messages over a stream
+//! socket in the frame format of `frame.rs` — and what only sockets do (handles in
+//! band, hand-over of the socket).
 
 use super::frame::{FrameReader, HANDLE, HEADER_LEN, MAX_FRAME_LEN, MESSAGE, header};
-use crate::codec;
-use crate::connection::{ConnError, FrameError};
-use crate::handoff::socket::{CONTROL_LEN, ControlSpace, HEADER_LEN as PARCEL_HEADER_LEN, MAX_FDS, encode_header};
+use super::sys::{poll_fd, send_parcel_frame};
+use crate::connection::transport::sealed::Sealed;
+use crate::connection::{ConnError, Connection, FrameError, Transport};
+use crate::handoff::socket::{CONTROL_LEN, ControlSpace, HEADER_LEN as PARCEL_HEADER_LEN, MAX_FDS};
 use crate::handoff::{Handoff, HandoffError, Parcel};
-use crate::sync::{LIVENESS_INTERVAL, interrupt};
-use bytemuck::Pod;
+use crate::sync::{LIVENESS_INTERVAL, Wait, interrupt};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
-    SendFlags, sockopt,
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendFlags, sockopt,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::time::{Duration, Instant};
-
-/// A typed receive keeps its decoding buffer between calls unless it grew past this.
-const SCRATCH_KEEP: usize = 1 << 20;
+use std::time::Duration;
 /// Frames up to this size (header included) are copied into one buffer and sent with
 /// `send(2)`; larger ones with `sendmsg(2)` over the header and the caller's bytes.
 const SMALL_FRAME: usize = 1 << 10;
@@ -33,33 +28,15 @@ const MAX_QUEUED_FDS: usize = 4 * MAX_FDS;
 /// The shortest nap given to `SO_RCVTIMEO`/`SO_SNDTIMEO` (zero would mean "forever").
 const MIN_NAP: Duration = Duration::from_millis(1);
 
-/// How long a send or receive may wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// As long as it takes.
-    Block,
-    /// Not at all.
-    Try,
-    /// Until this instant.
-    Until(Instant),
-}
-
-impl Mode {
-    pub(crate) fn after(timeout: Duration) -> Self {
-        Instant::now().checked_add(timeout).map_or(Mode::Block, Mode::Until)
-    }
-
-    /// The next nap of a blocking call: at most [`LIVENESS_INTERVAL`], at most what is
-    /// left; `None` when the deadline passed.
-    fn nap(self) -> Option<Duration> {
-        match self {
-            Mode::Block => Some(LIVENESS_INTERVAL),
-            Mode::Try => None,
-            Mode::Until(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                (!left.is_zero()).then(|| left.clamp(MIN_NAP, LIVENESS_INTERVAL))
-            }
-        }
+/// The next nap of a blocking socket call: [`Wait::nap`] (at most
+/// [`LIVENESS_INTERVAL`], at most what is left; `None` when the time is up), but never
+/// under [`MIN_NAP`].
+#[inline]
+fn socket_nap(wait: Wait) -> Option<Duration> {
+    match wait {
+        // A blocking call reads no clock (as before `Wait`; `Wait::nap` reads it first).
+        Wait::Forever => Some(LIVENESS_INTERVAL),
+        _ => wait.nap().map(|n| n.max(MIN_NAP)),
     }
 }
 
@@ -69,10 +46,14 @@ pub(crate) fn io_err(op: &str, e: impl std::fmt::Display) -> ConnError {
 }
 
 /// One end of a socket connection, made by [`Listener::accept`](super::Listener::accept)
-/// or [`Client::connect`](super::Client::connect) once the handshake succeeded. It has
-/// the methods of a pipe's [`Connection`](crate::Connection), with the same names and
-/// meanings (and implements [`MessageConnection`](crate::connection::MessageConnection)
-/// as it does), so code written for one runs over the other.
+/// or [`Client::connect`](super::Client::connect) once the handshake succeeded: a
+/// [`Connection`] over a [`SocketTransport`]. It has the methods of a pipe's
+/// [`Connection`](crate::Connection) — the same code, so the same names and meanings
+/// (and [`MessageConnection`](crate::connection::MessageConnection)) — so code written
+/// for one runs over the other; and its own: handles in band
+/// ([`send_handle`](Connection::send_handle), [`recv_handle`](Connection::recv_handle)),
+/// the socket itself ([`into_inner`](Connection::into_inner), `AsFd`) and
+/// [`Handoff`].
 ///
 /// The differences a stream socket makes:
 ///
@@ -108,9 +89,15 @@ pub(crate) fn io_err(op: &str, e: impl std::fmt::Display) -> ConnError {
 /// assert_eq!(t.join().unwrap()?, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct SocketConnection {
+pub type SocketConnection = Connection<SocketTransport>;
+
+/// The [`Transport`] of a [`SocketConnection`]: a connected stream socket (Unix or TCP)
+/// after its handshake, messages in length-prefixed frames. Made by
+/// [`Listener::accept`](super::Listener::accept) and
+/// [`Client::connect`](super::Client::connect); it has no methods of its own.
+pub struct SocketTransport {
     fd: OwnedFd,
-    /// [`SocketConnection::close`] was called (the socket is shut down).
+    /// [`Connection::close`] was called (the socket is shut down).
     closed: bool,
     reader: FrameReader,
     max: usize,
@@ -122,15 +109,13 @@ pub struct SocketConnection {
     /// The socket's current `SO_RCVTIMEO` / `SO_SNDTIMEO` (`None`: never set).
     rcvtimeo: Option<Duration>,
     sndtimeo: Option<Duration>,
-    /// The encoding buffer of typed sends and the decoding buffer of typed receives.
-    scratch: Vec<u8>,
     /// A small frame being sent, header and payload together.
     wbuf: Vec<u8>,
     /// Descriptors that arrived (`SCM_RIGHTS`, in order) and await their handle frame.
     fds: VecDeque<OwnedFd>,
 }
 
-impl std::fmt::Debug for SocketConnection {
+impl std::fmt::Debug for SocketTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketConnection")
             .field("fd", &self.fd)
@@ -142,10 +127,10 @@ impl std::fmt::Debug for SocketConnection {
     }
 }
 
-impl SocketConnection {
+impl Connection<SocketTransport> {
     /// Wrap a connected stream socket (blocking mode), before its handshake.
     pub(crate) fn new(fd: OwnedFd, max: usize) -> Self {
-        SocketConnection {
+        Connection::from_transport(SocketTransport {
             fd,
             closed: false,
             reader: FrameReader::new(max.min(MAX_FRAME_LEN)),
@@ -154,43 +139,9 @@ impl SocketConnection {
             tx_gone: false,
             rcvtimeo: None,
             sndtimeo: None,
-            scratch: Vec::new(),
             wbuf: Vec::new(),
             fds: VecDeque::new(),
-        }
-    }
-
-    /// Close the connection: the peer receives what was sent, then
-    /// [`ConnError::Disconnected`]; every later operation here returns
-    /// [`ConnError::Closed`].
-    pub fn close(&mut self) {
-        if !self.closed {
-            // Both directions: the peer reads what was sent, then the end of the stream.
-            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
-        }
-        self.closed = true;
-        self.scratch = Vec::new();
-    }
-
-    /// Whether [`SocketConnection::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// Whether this end can receive: always (socket connections are duplex).
-    pub fn readable(&self) -> bool {
-        true
-    }
-
-    /// Whether this end can send: always (socket connections are duplex).
-    pub fn writable(&self) -> bool {
-        true
-    }
-
-    /// The largest message this end sends or accepts
-    /// ([`NetOptions::max_message_len`](super::NetOptions::max_message_len)).
-    pub fn max_message_len(&self) -> usize {
-        self.max
+        })
     }
 
     /// The socket, for code that needs the descriptor itself (e.g. to pass descriptors
@@ -198,14 +149,179 @@ impl SocketConnection {
     /// receive buffer are dropped with it: hand it over between messages. The socket is
     /// left in blocking mode with no send or receive timeout. `None` if closed.
     pub fn into_inner(self) -> Option<OwnedFd> {
-        if self.closed {
+        let t = self.transport;
+        if t.closed {
             return None;
         }
-        let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Recv, None);
-        let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, None);
-        Some(self.fd)
+        let _ = sockopt::set_socket_timeout(&t.fd, sockopt::Timeout::Recv, None);
+        let _ = sockopt::set_socket_timeout(&t.fd, sockopt::Timeout::Send, None);
+        Some(t.fd)
     }
 
+    /// Hand `item` to the peer in band: a handle frame (the object's kind and
+    /// metadata) with its descriptors attached as `SCM_RIGHTS`, in order with the
+    /// messages; the peer rebuilds it with [`Connection::recv_handle`]. Unix
+    /// sockets only (over TCP: [`HandoffError::NotTransferable`], nothing sent). The
+    /// local handle is consumed.
+    ///
+    /// ```
+    /// use shmring::net::{Address, Client, Listener};
+    ///
+    /// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-handle-{}", std::process::id())), None)?;
+    /// let addr = l.local_addr().clone();
+    /// let t = std::thread::spawn(move || -> Result<u64, String> {
+    ///     let mut c = Client::connect(&addr, None).map_err(|e| e.to_string())?;
+    ///     let hello: String = c.recv().map_err(|e| e.to_string())?;
+    ///     let mut q = c.recv_handle::<shmring::Queue<u64>>(None).map_err(|e| e.to_string())?;
+    ///     Ok(q.get().map_err(|e| e.to_string())? + hello.len() as u64)
+    /// });
+    /// let mut s = l.accept()?;
+    /// let mut q = shmring::Queue::<u64>::new(8)?;
+    /// q.put(&40)?;
+    /// s.send(&"hi")?;
+    /// s.send_handle(q.try_clone()?)?;
+    /// assert_eq!(t.join().unwrap()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_handle<T: Handoff>(&mut self, item: T) -> Result<(), HandoffError> {
+        self.send_parcel(&item.into_parcel()?)
+    }
+
+    /// Send a parcel as a handle frame (see [`Connection::send_handle`]).
+    pub fn send_parcel(&mut self, parcel: &Parcel) -> Result<(), HandoffError> {
+        let t = &mut self.transport;
+        if t.closed {
+            return Err(HandoffError::Closed);
+        }
+        if t.tx_gone {
+            return Err(HandoffError::Closed);
+        }
+        // Blocking sends: clear a nap a timed send may have left.
+        if t.sndtimeo.is_some() {
+            sockopt::set_socket_timeout(&t.fd, sockopt::Timeout::Send, None)
+                .map_err(|e| HandoffError::io("setsockopt(SO_SNDTIMEO)", e))?;
+            t.sndtimeo = None;
+        }
+        let r = send_parcel_frame(t.fd.as_fd(), parcel);
+        if matches!(r, Err(HandoffError::Closed)) {
+            t.tx_gone = true;
+        }
+        r
+    }
+
+    /// Receive a `T` sent with [`Connection::send_handle`], waiting at most
+    /// `timeout` (`None`: as long as it takes). A handle of another kind is
+    /// [`HandoffError::WrongKind`] (its descriptors are closed). A message where a
+    /// handle was expected is consumed and reported as [`HandoffError::Malformed`].
+    pub fn recv_handle<T: Handoff>(&mut self, timeout: Option<Duration>) -> Result<T, HandoffError> {
+        T::from_parcel(self.recv_parcel(timeout)?)
+    }
+
+    /// Receive a parcel sent as a handle frame (see [`Connection::recv_handle`]).
+    pub fn recv_parcel(&mut self, timeout: Option<Duration>) -> Result<Parcel, HandoffError> {
+        let wait = Wait::from_timeout(timeout);
+        let mut buf = Vec::new();
+        match self.transport.recv_frame(&mut buf, wait) {
+            Ok((HANDLE, _)) => self.transport.take_parcel(&buf),
+            Ok((_, n)) => Err(HandoffError::Malformed(format!(
+                "a message of {n} bytes where a handle was expected (it was dropped)"
+            ))),
+            Err(ConnError::Disconnected | ConnError::Closed) => Err(HandoffError::Closed),
+            Err(ConnError::Timeout) => Err(HandoffError::Timeout),
+            Err(ConnError::Interrupted) => Err(HandoffError::Interrupted),
+            Err(e) => Err(HandoffError::Malformed(e.to_string())),
+        }
+    }
+}
+
+impl Transport for SocketTransport {}
+
+#[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
+impl Sealed for SocketTransport {
+    fn check_send(&mut self) -> Result<(), ConnError> {
+        self.fd().map(|_| ())
+    }
+
+    #[inline]
+    fn send_message(&mut self, msg: &[u8], wait: Wait) -> Result<(), ConnError> {
+        self.send_frame(MESSAGE, msg, wait)
+    }
+
+    fn recv_message(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, ConnError> {
+        match self.recv_frame(out, wait)? {
+            (MESSAGE, n) => Ok(n),
+            (HANDLE, _) => {
+                // Close its descriptors (the queue stays in step), report it.
+                let _ = self.take_parcel(out);
+                Err(ConnError::UnexpectedHandle)
+            }
+            // Only before the handshake ended (the reader refuses them after): a
+            // receive on a connection still in its handshake, which users never hold.
+            (kind, _) => Err(ConnError::BadFrame(crate::connection::FrameError::UnknownKind(kind))),
+        }
+    }
+
+    /// Sleeps in `poll(2)` naps of at most [`LIVENESS_INTERVAL`]: a whole message is
+    /// buffered, bytes are in the socket, the peer closed, or a bad frame broke the
+    /// stream.
+    fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
+        let fd = self.fd()?;
+        if self.eof || self.reader.has_frame() {
+            return Ok(true);
+        }
+        let wait = Wait::from_timeout(timeout);
+        let mut first = true;
+        loop {
+            let nap = if first && timeout == Some(Duration::ZERO) {
+                Duration::ZERO
+            } else {
+                if interrupt::pending() {
+                    return Err(ConnError::Interrupted);
+                }
+                match socket_nap(wait) {
+                    Some(n) => n,
+                    None => return Ok(false),
+                }
+            };
+            first = false;
+            if poll_fd(fd, libc::POLLIN, nap).map_err(|e| io_err("poll", e))? {
+                return Ok(true);
+            }
+            if nap.is_zero() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Shuts the socket down in both directions.
+    fn close(&mut self) {
+        if !self.closed {
+            // Both directions: the peer reads what was sent, then the end of the stream.
+            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
+        }
+        self.closed = true;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Socket connections are duplex.
+    fn readable(&self) -> bool {
+        true
+    }
+
+    /// Socket connections are duplex.
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn max_message_len(&self) -> usize {
+        self.max
+    }
+}
+
+impl SocketTransport {
     fn fd(&self) -> Result<BorrowedFd<'_>, ConnError> {
         if self.closed {
             return Err(ConnError::Closed);
@@ -239,7 +355,7 @@ impl SocketConnection {
     // -- sending ---------------------------------------------------------------------
 
     /// Send one frame of `kind` carrying `msg`: header and payload in one system call.
-    pub(crate) fn send_frame(&mut self, kind: u8, msg: &[u8], mode: Mode) -> Result<(), ConnError> {
+    pub(crate) fn send_frame(&mut self, kind: u8, msg: &[u8], wait: Wait) -> Result<(), ConnError> {
         self.fd()?;
         if msg.len() > self.max {
             return Err(ConnError::MessageTooLarge {
@@ -264,14 +380,18 @@ impl SocketConnection {
         loop {
             let started = sent > 0;
             let mut flags = SendFlags::NOSIGNAL;
-            if mode == Mode::Try && !started {
+            if wait.is_now() && !started {
                 flags |= SendFlags::DONTWAIT;
             } else {
                 if !started && interrupt::pending() {
                     return Err(ConnError::Interrupted);
                 }
                 // A started frame is finished whatever the mode: naps of the usual length.
-                let nap = if started { Some(LIVENESS_INTERVAL) } else { mode.nap() };
+                let nap = if started {
+                    Some(LIVENESS_INTERVAL)
+                } else {
+                    socket_nap(wait)
+                };
                 let Some(nap) = nap else {
                     return Err(ConnError::Timeout);
                 };
@@ -297,7 +417,7 @@ impl SocketConnection {
                         return Ok(());
                     }
                 }
-                Err(Errno::AGAIN) if !started && mode == Mode::Try => return Err(ConnError::WouldBlock),
+                Err(Errno::AGAIN) if !started && wait.is_now() => return Err(ConnError::WouldBlock),
                 Err(Errno::AGAIN | Errno::INTR) => {}
                 Err(Errno::PIPE | Errno::CONNRESET) => {
                     self.tx_gone = true;
@@ -308,68 +428,18 @@ impl SocketConnection {
         }
     }
 
-    /// Send the bytes of `msg` as one message, waiting while the socket is full.
-    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-        self.send_frame(MESSAGE, msg, Mode::Block)
-    }
-
-    /// Send `msg` without waiting: [`ConnError::WouldBlock`] if the socket takes none of
-    /// it now (then the peer receives nothing of it). Once part of it is in the socket,
-    /// the rest is written, waiting if need be (see the type's docs).
-    pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), ConnError> {
-        self.send_frame(MESSAGE, msg, Mode::Try)
-    }
-
-    /// Send `msg`, waiting at most `timeout` for the socket to take its first bytes
-    /// ([`ConnError::Timeout`]: the peer receives nothing of it).
-    pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ConnError> {
-        self.send_frame(MESSAGE, msg, Mode::after(timeout))
-    }
-
-    fn send_value<T: Serialize + ?Sized>(&mut self, value: &T, mode: Mode) -> Result<(), ConnError> {
-        self.fd()?;
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        let r = codec::encode(value, &mut buf)
-            .map_err(ConnError::from)
-            .and_then(|()| self.send_frame(MESSAGE, &buf, mode));
-        self.keep_scratch(buf);
-        r
-    }
-
-    /// Send a serde value (postcard's format), waiting while the socket is full.
-    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_value(value, Mode::Block)
-    }
-
-    /// [`SocketConnection::send`] without waiting (see [`SocketConnection::try_send_bytes`]).
-    pub fn try_send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_value(value, Mode::Try)
-    }
-
-    /// [`SocketConnection::send`], waiting at most `timeout` (see
-    /// [`SocketConnection::send_bytes_timeout`]).
-    pub fn send_timeout<T: Serialize + ?Sized>(&mut self, value: &T, timeout: Duration) -> Result<(), ConnError> {
-        self.send_value(value, Mode::after(timeout))
-    }
-
-    /// Send a plain-old-data value as its bytes (no encoding step).
-    pub fn send_pod<T: Pod>(&mut self, value: &T) -> Result<(), ConnError> {
-        self.send_frame(MESSAGE, codec::encode_pod(value), Mode::Block)
-    }
-
     // -- receiving -------------------------------------------------------------------
 
-    /// Read once from the socket into the frame reader, waiting per `mode`.
-    fn fill(&mut self, mode: Mode) -> Result<(), ConnError> {
+    /// Read once from the socket into the frame reader, waiting per `wait`.
+    fn fill(&mut self, wait: Wait) -> Result<(), ConnError> {
         loop {
-            let flags = if mode == Mode::Try {
+            let flags = if wait.is_now() {
                 RecvFlags::DONTWAIT
             } else {
                 if interrupt::pending() {
                     return Err(ConnError::Interrupted);
                 }
-                let Some(nap) = mode.nap() else {
+                let Some(nap) = socket_nap(wait) else {
                     return Err(ConnError::Timeout);
                 };
                 self.set_timeout(sockopt::Timeout::Recv, nap)?;
@@ -409,7 +479,7 @@ impl SocketConnection {
                     self.reader.filled(n);
                     return Ok(());
                 }
-                Err(Errno::AGAIN) if mode == Mode::Try => return Err(ConnError::WouldBlock),
+                Err(Errno::AGAIN) if wait.is_now() => return Err(ConnError::WouldBlock),
                 Err(Errno::AGAIN | Errno::INTR) => {}
                 Err(Errno::CONNRESET) => {
                     self.eof = true;
@@ -420,8 +490,8 @@ impl SocketConnection {
         }
     }
 
-    /// Receive the next frame into `out`, waiting per `mode`: its kind and length.
-    pub(crate) fn recv_frame(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<(u8, usize), ConnError> {
+    /// Receive the next frame into `out`, waiting per `wait`: its kind and length.
+    pub(crate) fn recv_frame(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<(u8, usize), ConnError> {
         self.fd()?;
         loop {
             if let Some(frame) = self.reader.next_frame(out)? {
@@ -431,21 +501,7 @@ impl SocketConnection {
                 // A message cut by the end of the stream is dropped.
                 return Err(ConnError::Disconnected);
             }
-            self.fill(mode)?;
-        }
-    }
-
-    fn recv_message(&mut self, out: &mut Vec<u8>, mode: Mode) -> Result<usize, ConnError> {
-        match self.recv_frame(out, mode)? {
-            (MESSAGE, n) => Ok(n),
-            (HANDLE, _) => {
-                // Close its descriptors (the queue stays in step), report it.
-                let _ = self.take_parcel(out);
-                Err(ConnError::UnexpectedHandle)
-            }
-            // Only before the handshake ended (the reader refuses them after): a
-            // receive on a connection still in its handshake, which users never hold.
-            (kind, _) => Err(ConnError::BadFrame(crate::connection::FrameError::UnknownKind(kind))),
+            self.fill(wait)?;
         }
     }
 
@@ -466,200 +522,10 @@ impl SocketConnection {
         crate::handoff::socket::parse(hdr, fds, MAX_FDS)
     }
 
-    /// Hand `item` to the peer in band: a handle frame (the object's kind and
-    /// metadata) with its descriptors attached as `SCM_RIGHTS`, in order with the
-    /// messages; the peer rebuilds it with [`SocketConnection::recv_handle`]. Unix
-    /// sockets only (over TCP: [`HandoffError::NotTransferable`], nothing sent). The
-    /// local handle is consumed.
-    ///
-    /// ```
-    /// use shmring::net::{Address, Client, Listener};
-    ///
-    /// let l = Listener::bind(&Address::Abstract(format!("shmring-doc-handle-{}", std::process::id())), None)?;
-    /// let addr = l.local_addr().clone();
-    /// let t = std::thread::spawn(move || -> Result<u64, String> {
-    ///     let mut c = Client::connect(&addr, None).map_err(|e| e.to_string())?;
-    ///     let hello: String = c.recv().map_err(|e| e.to_string())?;
-    ///     let mut q = c.recv_handle::<shmring::Queue<u64>>(None).map_err(|e| e.to_string())?;
-    ///     Ok(q.get().map_err(|e| e.to_string())? + hello.len() as u64)
-    /// });
-    /// let mut s = l.accept()?;
-    /// let mut q = shmring::Queue::<u64>::new(8)?;
-    /// q.put(&40)?;
-    /// s.send(&"hi")?;
-    /// s.send_handle(q.try_clone()?)?;
-    /// assert_eq!(t.join().unwrap()?, 42);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn send_handle<T: Handoff>(&mut self, item: T) -> Result<(), HandoffError> {
-        self.send_parcel(&item.into_parcel()?)
-    }
-
-    /// Send a parcel as a handle frame (see [`SocketConnection::send_handle`]).
-    pub fn send_parcel(&mut self, parcel: &Parcel) -> Result<(), HandoffError> {
-        if self.closed {
-            return Err(HandoffError::Closed);
-        }
-        if self.tx_gone {
-            return Err(HandoffError::Closed);
-        }
-        // Blocking sends: clear a nap a timed send may have left.
-        if self.sndtimeo.is_some() {
-            sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, None)
-                .map_err(|e| HandoffError::io("setsockopt(SO_SNDTIMEO)", e))?;
-            self.sndtimeo = None;
-        }
-        let r = send_parcel_frame(self.fd.as_fd(), parcel);
-        if matches!(r, Err(HandoffError::Closed)) {
-            self.tx_gone = true;
-        }
-        r
-    }
-
-    /// Receive a `T` sent with [`SocketConnection::send_handle`], waiting at most
-    /// `timeout` (`None`: as long as it takes). A handle of another kind is
-    /// [`HandoffError::WrongKind`] (its descriptors are closed). A message where a
-    /// handle was expected is consumed and reported as [`HandoffError::Malformed`].
-    pub fn recv_handle<T: Handoff>(&mut self, timeout: Option<Duration>) -> Result<T, HandoffError> {
-        T::from_parcel(self.recv_parcel(timeout)?)
-    }
-
-    /// Receive a parcel sent as a handle frame (see [`SocketConnection::recv_handle`]).
-    pub fn recv_parcel(&mut self, timeout: Option<Duration>) -> Result<Parcel, HandoffError> {
-        let mode = timeout.map_or(Mode::Block, Mode::after);
-        let mut buf = Vec::new();
-        match self.recv_frame(&mut buf, mode) {
-            Ok((HANDLE, _)) => self.take_parcel(&buf),
-            Ok((_, n)) => Err(HandoffError::Malformed(format!(
-                "a message of {n} bytes where a handle was expected (it was dropped)"
-            ))),
-            Err(ConnError::Disconnected | ConnError::Closed) => Err(HandoffError::Closed),
-            Err(ConnError::Timeout) => Err(HandoffError::Timeout),
-            Err(ConnError::Interrupted) => Err(HandoffError::Interrupted),
-            Err(e) => Err(HandoffError::Malformed(e.to_string())),
-        }
-    }
-
-    /// Receive the next message into `out` (its previous contents are replaced; its
-    /// allocation is reused for messages that fit the read buffer), waiting while none
-    /// is there. Returns its length.
-    pub fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-        self.recv_message(out, Mode::Block)
-    }
-
-    /// [`SocketConnection::recv_bytes_into`] without waiting: [`ConnError::WouldBlock`]
-    /// if no whole message is there (the bytes of one that arrived so far are kept).
-    pub fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError> {
-        self.recv_message(out, Mode::Try)
-    }
-
-    /// [`SocketConnection::recv_bytes_into`], waiting at most `timeout` in all.
-    pub fn recv_bytes_into_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, ConnError> {
-        self.recv_message(out, Mode::after(timeout))
-    }
-
-    /// Receive the next message's bytes, waiting while none is there.
-    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_message(&mut v, Mode::Block)?;
-        Ok(v)
-    }
-
-    /// [`SocketConnection::recv_bytes`] without waiting ([`ConnError::WouldBlock`]).
-    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_message(&mut v, Mode::Try)?;
-        Ok(v)
-    }
-
-    /// [`SocketConnection::recv_bytes`], waiting at most `timeout`.
-    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ConnError> {
-        let mut v = Vec::new();
-        self.recv_message(&mut v, Mode::after(timeout))?;
-        Ok(v)
-    }
-
-    fn recv_with<R>(
-        &mut self,
-        mode: Mode,
-        decode: impl FnOnce(&[u8]) -> Result<R, codec::CodecError>,
-    ) -> Result<R, ConnError> {
-        let mut buf = std::mem::take(&mut self.scratch);
-        let r = self
-            .recv_message(&mut buf, mode)
-            .and_then(|_| decode(&buf).map_err(ConnError::from));
-        self.keep_scratch(buf);
-        r
-    }
-
-    fn keep_scratch(&mut self, buf: Vec<u8>) {
-        if buf.capacity() <= SCRATCH_KEEP && !self.is_closed() {
-            self.scratch = buf;
-        }
-    }
-
-    /// Receive a serde value (postcard's format), waiting while no message is there. A
-    /// message that does not decode as a `T` is consumed and reported as
-    /// [`ConnError::Codec`].
-    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Block, codec::decode)
-    }
-
-    /// [`SocketConnection::recv`] without waiting ([`ConnError::WouldBlock`]).
-    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Try, codec::decode)
-    }
-
-    /// [`SocketConnection::recv`], waiting at most `timeout`.
-    pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, ConnError> {
-        self.recv_with(Mode::after(timeout), codec::decode)
-    }
-
-    /// Receive a plain-old-data value sent by `send_pod`: the message must be exactly
-    /// its size ([`ConnError::Codec`] otherwise).
-    pub fn recv_pod<T: Pod>(&mut self) -> Result<T, ConnError> {
-        self.recv_with(Mode::Block, codec::decode_pod)
-    }
-
     /// Whether a receive returns without reading the socket: the end was closed, the
     /// stream ended, or a whole frame (or an error) is buffered ([`super::wait`]).
     pub(crate) fn buffered_ready(&self) -> bool {
         self.closed || self.eof || self.reader.has_frame()
-    }
-
-    /// Whether a receive would return without waiting for a message to start, waiting
-    /// at most `timeout` (`None`: as long as it takes; `Some(Duration::ZERO)`: just
-    /// look): a whole message is buffered, bytes are in the socket, the peer closed
-    /// (the receive then reports [`ConnError::Disconnected`]), or a bad frame broke the
-    /// stream. Sleeps in `poll(2)` naps of at most [`LIVENESS_INTERVAL`]
-    /// ([`ConnError::Interrupted`] if an interrupt is pending).
-    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
-        let fd = self.fd()?;
-        if self.eof || self.reader.has_frame() {
-            return Ok(true);
-        }
-        let mode = timeout.map_or(Mode::Block, Mode::after);
-        let mut first = true;
-        loop {
-            let nap = if first && timeout == Some(Duration::ZERO) {
-                Duration::ZERO
-            } else {
-                if interrupt::pending() {
-                    return Err(ConnError::Interrupted);
-                }
-                match mode.nap() {
-                    Some(n) => n,
-                    None => return Ok(false),
-                }
-            };
-            first = false;
-            if poll_fd(fd, libc::POLLIN, nap).map_err(|e| io_err("poll", e))? {
-                return Ok(true);
-            }
-            if nap.is_zero() {
-                return Ok(false);
-            }
-        }
     }
 }
 
@@ -693,15 +559,16 @@ impl Handoff for SocketConnection {
     const KIND: crate::handoff::Kind = crate::handoff::Kind::SocketConnection;
 
     fn into_parcel(self) -> Result<Parcel, HandoffError> {
-        if self.closed {
+        let t = &self.transport;
+        if t.closed {
             return Err(HandoffError::NotTransferable("a closed socket connection"));
         }
-        if !self.reader.is_empty() || !self.fds.is_empty() {
+        if !t.reader.is_empty() || !t.fds.is_empty() {
             return Err(HandoffError::NotTransferable(
                 "a socket connection holding received bytes it has not delivered",
             ));
         }
-        let max = self.max as u64;
+        let max = t.max as u64;
         let fd = self
             .into_inner()
             .ok_or(HandoffError::NotTransferable("a closed socket connection"))?;
@@ -721,7 +588,7 @@ impl Handoff for SocketConnection {
         }
         let max = usize::try_from(max).unwrap_or(usize::MAX).clamp(1, MAX_FRAME_LEN);
         let mut conn = SocketConnection::new(fd, max);
-        conn.end_handshake();
+        conn.transport.end_handshake();
         Ok(conn)
     }
 }
@@ -729,86 +596,6 @@ impl Handoff for SocketConnection {
 impl AsFd for SocketConnection {
     /// The socket (shut down in both directions if the connection was closed).
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-/// Wait at most `timeout` for `events` (or an error or hang-up) on `fd`.
-/// Write a handle frame carrying `parcel` to the socket `fd`: the frame header and the
-/// handoff header in one `sendmsg` with the descriptors (the kernel attaches them to the
-/// first byte), a short write finished plainly. Blocking; `MSG_NOSIGNAL`.
-pub(crate) fn send_parcel_frame(fd: BorrowedFd<'_>, parcel: &Parcel) -> Result<(), HandoffError> {
-    if parcel.fds.len() > MAX_FDS {
-        return Err(HandoffError::FdCount {
-            expected: MAX_FDS,
-            got: parcel.fds.len(),
-        });
-    }
-    // Other sockets drop SCM_RIGHTS silently (TCP): refuse before sending anything.
-    if !parcel.fds.is_empty() && sockopt::socket_domain(fd).ok() != Some(rustix::net::AddressFamily::UNIX) {
-        return Err(HandoffError::NotTransferable(
-            "descriptors travel only over a Unix socket",
-        ));
-    }
-    let mut frame = [0u8; HEADER_LEN + PARCEL_HEADER_LEN];
-    frame[..HEADER_LEN].copy_from_slice(&header(HANDLE, PARCEL_HEADER_LEN));
-    frame[HEADER_LEN..].copy_from_slice(&encode_header(parcel));
-    let fds: Vec<BorrowedFd<'_>> = parcel.fds.iter().map(|f| f.as_fd()).collect();
-    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_LEN];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(HandoffError::Malformed(format!("{} descriptors do not fit", fds.len())));
-    }
-    let mut sent = 0;
-    while sent < frame.len() {
-        let r = if sent == 0 {
-            rustix::net::sendmsg(fd, &[IoSlice::new(&frame)], &mut control, SendFlags::NOSIGNAL)
-        } else {
-            rustix::net::send(fd, &frame[sent..], SendFlags::NOSIGNAL)
-        };
-        match r {
-            Ok(n) => sent += n,
-            Err(Errno::INTR | Errno::AGAIN) => {}
-            Err(Errno::PIPE | Errno::CONNRESET) => return Err(HandoffError::Closed),
-            Err(e) => return Err(HandoffError::io("sendmsg", e)),
-        }
-    }
-    Ok(())
-}
-
-/// Whether `fd` has one of `events` (or a hang-up or error), waiting at most
-/// `timeout`; a signal ends the wait early with `false`.
-pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let mut p = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
-    Ok(poll_fds(&mut p, Some(timeout))? > 0)
-}
-
-/// `poll(2)` over `fds`, waiting at most `timeout` (`None`: as long as it takes; zero
-/// does not wait): how many have events in their `revents`. A signal ends the wait
-/// early with 0.
-pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> std::io::Result<usize> {
-    let ms = match timeout {
-        None => -1,
-        Some(t) if t.is_zero() => 0,
-        // Whole milliseconds; a sub-millisecond nap is one (0 would not sleep at all).
-        Some(t) => (t.as_millis().min(i32::MAX as u128) as i32).max(1),
-    };
-    // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds that lives across
-    // the call; the descriptors are the caller's, open for its duration (a closed one
-    // is reported in `revents`, not undefined).
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if r >= 0 {
-        return Ok(r as usize);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.kind() == std::io::ErrorKind::Interrupted {
-        Ok(0)
-    } else {
-        Err(e)
+        self.transport.fd.as_fd()
     }
 }

@@ -1,7 +1,8 @@
 //! [`Listener`] and [`Client`]: how socket connections are made (bind, accept, connect,
 //! each followed by the handshake of `auth.rs`).
 
-use super::conn::{io_err, poll_fd};
+use super::conn::io_err;
+use super::sys::poll_fd;
 use super::{Address, NetOptions, SocketConnection, auth};
 use crate::connection::ConnError;
 use crate::sync::{LIVENESS_INTERVAL, interrupt};
@@ -251,7 +252,7 @@ impl PendingConnection {
     /// [`NetOptions::handshake_timeout`]); the errors of [`Listener::accept`].
     pub fn handshake(self) -> std::result::Result<SocketConnection, ConnError> {
         let mut conn = self.conn;
-        auth::server(&mut conn, self.authkey.as_deref(), self.timeout)?;
+        auth::server(&mut conn.transport, self.authkey.as_deref(), self.timeout)?;
         Ok(conn)
     }
 }
@@ -372,7 +373,7 @@ impl Client {
             }
         };
         let mut conn = SocketConnection::new(fd, opts.max_message_len);
-        auth::client(&mut conn, authkey, opts.handshake_timeout)?;
+        auth::client(&mut conn.transport, authkey, opts.handshake_timeout)?;
         Ok(conn)
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! [`Listener::bind`] listens at an [`Address`]; [`Client::connect`] connects to it;
 //! both return a [`SocketConnection`] once the handshake succeeded. A
-//! `SocketConnection` has the methods of a pipe's [`Connection`](crate::Connection)
-//! (typed `send`/`recv`, bytes, `Pod`, `try_`/`_timeout` forms, `poll`, `close`) and
-//! both implement [`MessageConnection`](crate::connection::MessageConnection), so code
-//! can be written once for either transport.
+//! `SocketConnection` is a [`Connection`](crate::connection::Connection) over a
+//! [`SocketTransport`]: it has the methods of a pipe's [`Connection`](crate::Connection)
+//! — the same code (typed `send`/`recv`, bytes, `Pod`, `try_`/`_timeout` forms, `poll`,
+//! `close`) — so code can be written once for either transport, generic over the
+//! [`Transport`](crate::connection::Transport) or over
+//! [`MessageConnection`](crate::connection::MessageConnection).
 //!
 //! # Handshake
 //!
@@ -97,10 +99,11 @@ pub(crate) mod auth;
 pub(crate) mod conn;
 pub(crate) mod frame;
 mod listener;
+pub(crate) mod sys;
 mod wait;
 
 pub use addr::{Address, AddressParseError};
-pub use conn::SocketConnection;
+pub use conn::{SocketConnection, SocketTransport};
 pub use listener::{Client, Listener, PendingConnection};
 pub use wait::{wait, wait_interruptible};
 

@@ -2,7 +2,7 @@
 //! `multiprocessing.connection.wait` over sockets.
 
 use super::SocketConnection;
-use super::conn::poll_fds;
+use super::sys::poll_fds;
 use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -65,7 +65,9 @@ fn wait_impl(
         .collect();
     loop {
         // What is buffered (a whole frame, the end of the stream, a closed end).
-        let ready: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].buffered_ready()).collect();
+        let ready: Vec<usize> = (0..conns.len())
+            .filter(|&i| conns[i].transport.buffered_ready())
+            .collect();
         if !ready.is_empty() {
             return Ok(ready);
         }
