@@ -242,7 +242,6 @@ impl Connection<PipeTransport> {
 
 impl Transport for PipeTransport {}
 
-#[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
 impl Sealed for PipeTransport {
     fn check_send(&mut self) -> Result<(), ConnError> {
         self.tx_mut().map(|_| ())

@@ -35,7 +35,6 @@ pub(crate) mod sealed {
 
     // `Wait` is the crate's internal wait type; this trait is unnameable outside the
     // crate (the seal), so no one outside can see or call these methods.
-    #[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
     pub trait Sealed: std::fmt::Debug {
         /// The error a send would return before it starts (closed, or cannot send), so
         /// that a typed send reports it before encoding.

@@ -33,11 +33,7 @@ const MIN_NAP: Duration = Duration::from_millis(1);
 /// under [`MIN_NAP`].
 #[inline]
 fn socket_nap(wait: Wait) -> Option<Duration> {
-    match wait {
-        // A blocking call reads no clock (as before `Wait`; `Wait::nap` reads it first).
-        Wait::Forever => Some(LIVENESS_INTERVAL),
-        _ => wait.nap().map(|n| n.max(MIN_NAP)),
-    }
+    wait.nap().map(|n| n.max(MIN_NAP))
 }
 
 /// The error of a failed system call on the socket.
@@ -236,7 +232,6 @@ impl Connection<SocketTransport> {
 
 impl Transport for SocketTransport {}
 
-#[expect(private_interfaces, reason = "sealed: its methods take the internal Wait")]
 impl Sealed for SocketTransport {
     fn check_send(&mut self) -> Result<(), ConnError> {
         self.fd().map(|_| ())

@@ -6,8 +6,12 @@ use super::wait::LIVENESS_INTERVAL;
 use std::time::{Duration, Instant};
 
 /// How long a call may wait for its condition.
+///
+/// `pub` in a private module: nameable only inside the crate (through `crate::sync`),
+/// yet usable in the sealed transport trait's methods without a `private_interfaces`
+/// exception.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
+pub enum Wait {
     /// Not at all: one look, then `WouldBlock`/`Empty`/`Full` (the `try_*` calls).
     Now,
     /// As long as it takes (the blocking calls).
