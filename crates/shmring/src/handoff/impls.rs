@@ -7,8 +7,8 @@ use crate::connection::Connection;
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
 use crate::ring::{mpmc, spsc};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::handle::{Kind as SharedKind, Shared};
 use crate::sync::shared::type_fingerprint;
-use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
 use crate::value::{Array, RawArray, RawValue, Value};
 use bytemuck::Pod;
 use rustix::fd::{AsFd, OwnedFd};
@@ -174,6 +174,22 @@ impl Handoff for Segment {
     }
 }
 
+/// Every primitive of `sync` ([`Shared`] over its kind): a duplicate of its descriptor
+/// travels; `from_fd` checks the segment kind, the parameters and, for typed ones, `T`
+/// against the creator's.
+impl<K: SharedKind> Handoff for Shared<K> {
+    const KIND: Kind = K::HANDOFF;
+
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        Ok(one(K::HANDOFF, 0, dup_of(self)?))
+    }
+
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (_, fd) = single::<Self>(p)?;
+        Ok(Shared::from_fd(fd)?)
+    }
+}
+
 /// Objects without `into_fd`: a duplicate of their descriptor travels; `from_fd` checks
 /// the segment kind and, for typed ones, `T` against the creator's.
 macro_rules! by_dup {
@@ -211,18 +227,12 @@ by_dup!(Kind::Value, Value, [Pod]);
 by_dup!(Kind::RawValue, RawValue, [Pod]);
 by_dup!(Kind::Array, Array, [Pod]);
 by_dup!(Kind::RawArray, RawArray, [Pod]);
-by_dup!(Kind::Mutex, Mutex, [Pod + Send]);
-by_dup!(Kind::Condition, Condition, [Pod + Send]);
-by_dup!(Kind::RLock, RLock);
-by_dup!(Kind::Semaphore, Semaphore);
-by_dup!(Kind::BoundedSemaphore, BoundedSemaphore);
-by_dup!(Kind::Event, Event);
-by_dup!(Kind::Barrier, Barrier);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::connection::pipe;
+    use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
 
     fn trip<T: Handoff>(x: T) -> T {
         T::from_parcel(x.into_parcel().unwrap()).unwrap()

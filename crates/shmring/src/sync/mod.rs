@@ -11,6 +11,23 @@
 //!   can be embedded in your own shared `#[repr(C)]` struct (all-zero bytes are a valid
 //!   initial state unless the type says otherwise).
 //!
+//! # Raw algorithm, one handle
+//!
+//! Each primitive is a raw algorithm over its state words (`RawSemaphore` and its state
+//! table in `semaphore.rs`, and so on; these files compile under loom) and one generic
+//! handle, [`Shared<K>`], which knows segments: `create` / `create_with` / `anonymous` /
+//! `open` / `open_with` / `from_fd` / `try_clone` / `keep` / `name` / `as_fd` and the
+//! [hand-off](crate::handoff) are written once, in `handle.rs`, for every [`Kind`]. The
+//! public types are that handle over their kind ([`Semaphore`] is
+//! `Shared<SemaphoreKind<false>>`, [`Mutex<T>`] is `Shared<MutexKind<T>>`, ...) and add
+//! only their own methods, in the `handle.rs` beside each algorithm.
+//!
+//! A new kind of shared object adds: its raw algorithm (a `#[repr(C)]` state, in a file
+//! of its own), an uninhabited kind type implementing [`Kind`] and the crate's sealed
+//! trait behind it (segment kind, header parameters, set-up and validation of the raw
+//! state, what a handle keeps), a type alias over [`Shared`], its own methods, and a
+//! tag in [`handoff::Kind`](crate::handoff::Kind).
+//!
 //! # Robustness
 //!
 //! A lock records its holder as a thread id plus that thread's start time (see
@@ -32,9 +49,13 @@ mod owner;
 pub(crate) mod wait;
 pub(crate) use deadline::Wait;
 
+#[cfg(not(loom))]
+pub(crate) mod handle;
 pub mod mutex;
 #[cfg(not(loom))]
 pub(crate) mod shared;
+#[cfg(not(loom))]
+pub use handle::{Kind, Shared};
 
 #[cfg(not(loom))]
 pub(crate) use owner::pid_namespace;
@@ -43,22 +64,22 @@ pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
 pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
 #[cfg(not(loom))]
-pub use mutex::{Mutex, MutexGuard, RLock, RLockGuard};
+pub use mutex::{Mutex, MutexGuard, MutexKind, RLock, RLockGuard, RLockKind};
 
 pub mod event;
 pub mod semaphore;
 
-#[cfg(not(loom))]
-pub use event::Event;
 pub use event::RawEvent;
+#[cfg(not(loom))]
+pub use event::{Event, EventKind};
 pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
 #[cfg(not(loom))]
-pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreKind};
 pub mod barrier;
 #[cfg(not(loom))]
-pub use barrier::Barrier;
+pub use barrier::{Barrier, BarrierKind};
 pub use barrier::{BarrierError, BarrierWaitResult, RawBarrier};
 pub mod condvar;
 pub use condvar::RawCondvar;
 #[cfg(not(loom))]
-pub use condvar::{Condition, ConditionGuard, WaitTimeoutResult};
+pub use condvar::{Condition, ConditionGuard, ConditionKind, WaitTimeoutResult};

@@ -64,8 +64,13 @@ impl<A> Area<A> {
 
     /// Open the named segment `name`, which must hold a `kind` whose parameters pass
     /// `check`.
-    pub(crate) fn open(name: &str, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
-        let seg = Segment::open(name, kind, &SegmentOptions::default())?;
+    pub(crate) fn open(
+        name: &str,
+        kind: SegmentKind,
+        opts: &SegmentOptions,
+        check: impl FnOnce(&[u64; 8]) -> Result<()>,
+    ) -> Result<Self> {
+        let seg = Segment::open(name, kind, opts)?;
         Self::validate(seg, kind, check)
     }
 
@@ -127,6 +132,16 @@ impl<A> Area<A> {
         self.seg.name()
     }
 
+    /// The segment's name for messages (`<anonymous>` if it has none).
+    pub(crate) fn display_name(&self) -> &str {
+        self.seg.display_name()
+    }
+
+    /// The header's parameter words (validated against the file at open).
+    pub(crate) fn params(&self) -> &[u64; 8] {
+        &self.seg.info().params
+    }
+
     /// Keep a named segment when this creating handle drops.
     pub(crate) fn keep(&mut self) {
         self.seg.keep();
@@ -154,6 +169,14 @@ pub(crate) fn type_fingerprint<T>() -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// The header parameters of a primitive holding a `T`: 0 its size, 1 its fingerprint.
+pub(crate) fn typed_params<T>() -> [u64; 8] {
+    let mut p = [0u64; 8];
+    p[0] = std::mem::size_of::<T>() as u64;
+    p[1] = type_fingerprint::<T>();
+    p
 }
 
 /// Check that a typed primitive's stored fingerprint is `T`'s.

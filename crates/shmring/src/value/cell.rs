@@ -96,7 +96,9 @@ impl<T: Pod> Cell<T> {
     }
 
     fn open(name: &str, flavor: u64) -> Result<Self> {
-        let area = Area::open(name, SegmentKind::Value, |p| Self::check(p, flavor))?;
+        let area = Area::open(name, SegmentKind::Value, &SegmentOptions::default(), |p| {
+            Self::check(p, flavor)
+        })?;
         Ok(Cell { area })
     }
 
