@@ -104,6 +104,7 @@
 //! (another count, a new generation) can hasten or delay a round like a misbehaving party
 //! can; it cannot cause undefined behaviour, a panic, or a timed wait that does not end.
 
+use super::Wait;
 use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
@@ -410,14 +411,14 @@ impl RawBarrier {
     /// party's arrival index. `Err(Broken)` if the barrier is or becomes broken, or is
     /// reset, before the round completes.
     pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
-        self.wait_inner(None, None)
+        self.wait_inner(None, Wait::Forever)
     }
 
     /// [`RawBarrier::wait`], at most `timeout`: when it passes, the barrier breaks (as in
     /// Python) and this call returns [`BarrierError::Timeout`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
         // An overflowing deadline is no deadline.
-        self.wait_inner(None, Instant::now().checked_add(timeout))
+        self.wait_inner(None, Wait::after(timeout))
     }
 
     /// Break the barrier: current and future waiters get [`BarrierError::Broken`] until
@@ -486,7 +487,7 @@ impl RawBarrier {
         Ok(p)
     }
 
-    fn wait_inner(&self, expect: Option<u32>, deadline: Option<Instant>) -> Result<BarrierWaitResult, BarrierError> {
+    fn wait_inner(&self, expect: Option<u32>, wait: Wait) -> Result<BarrierWaitResult, BarrierError> {
         let parties = self.checked_parties(expect)?;
         // Relaxed: the compare-and-swap below validates it (and orders the arrival).
         let mut s = self.state.load(Ordering::Relaxed);
@@ -533,7 +534,7 @@ impl RawBarrier {
             }
         };
         let index = count(my);
-        match self.wait_release(my, parties, deadline) {
+        match self.wait_release(my, parties, wait) {
             Ok(()) => Ok(BarrierWaitResult { index, leader: false }),
             Err(e) => Err(e),
         }
@@ -590,7 +591,7 @@ impl RawBarrier {
     /// [`LIVENESS_INTERVAL`], sweeping the party table once per interval.
     #[cold]
     #[inline(never)]
-    fn wait_release(&self, my: u64, parties: u32, deadline: Option<Instant>) -> Result<(), BarrierError> {
+    fn wait_release(&self, my: u64, parties: u32, wait: Wait) -> Result<(), BarrierError> {
         for _ in 0..SPINS {
             // Acquire: pairs with the leader's Release (directly or through the release
             // sequence of later RMWs).
@@ -613,9 +614,10 @@ impl RawBarrier {
                 return r;
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // `None`: the deadline passed; `Some(None)`: there is none.
+            let Some(left) = wait.left(now) else {
                 return self.time_out(my, parties, BarrierError::Timeout);
-            }
+            };
             if interrupt::pending() {
                 return self.time_out(my, parties, BarrierError::Interrupted);
             }
@@ -634,8 +636,8 @@ impl RawBarrier {
                 continue;
             }
             let mut nap = next_sweep - now;
-            if let Some(d) = deadline {
-                nap = nap.min(d - now);
+            if let Some(l) = left {
+                nap = nap.min(l);
             }
             primitive::futex_wait(&self.seq, key, Some(nap));
         }

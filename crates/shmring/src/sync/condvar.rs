@@ -23,7 +23,7 @@
 //! the futex wait at (4) either returns at once (the value changed) or is woken by (c).
 //! Relaxed suffices on both words for that reason; the data itself is ordered by the
 //! mutex. Spurious wake-ups are allowed, so every sleep is a nap of at most
-//! [`LIVENESS_INTERVAL`], after which the waiter
+//! [`LIVENESS_INTERVAL`](super::LIVENESS_INTERVAL), after which the waiter
 //! re-locks and returns: a waiter requeued onto a mutex whose holder died still wakes
 //! and recovers the mutex ([`OwnerDied`]).
 //!
@@ -42,9 +42,9 @@
 //! Any value of either word is valid: a corrupted `seq` is a spurious wake-up, a
 //! corrupted `waiters` a wasted or a skipped wake (then the waiter wakes at its nap).
 
+use super::Wait;
 use super::interrupt;
 use super::mutex::{LockError, OwnerDied, RawMutex};
-use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, Ordering};
 use std::time::Instant;
 
@@ -104,7 +104,7 @@ impl RawCondvar {
     /// used across this call.
     pub unsafe fn wait_until(&self, mutex: &RawMutex, deadline: Option<Instant>) -> Result<bool, OwnerDied<bool>> {
         // SAFETY: forwarded from the caller.
-        unsafe { self.wait_in(mutex, deadline, false) }
+        unsafe { self.wait_in(mutex, deadline.map_or(Wait::Forever, Wait::Until), false) }
     }
 
     /// [`RawCondvar::wait_until`]; with `interruptible`, a pending interrupt (see
@@ -117,7 +117,7 @@ impl RawCondvar {
     pub(crate) unsafe fn wait_in(
         &self,
         mutex: &RawMutex,
-        deadline: Option<Instant>,
+        wait: Wait,
         interruptible: bool,
     ) -> Result<bool, OwnerDied<bool>> {
         // (1) Relaxed: read under the mutex; see the module docs.
@@ -137,22 +137,18 @@ impl RawCondvar {
             // The planted bug: counted after the mutex no longer orders it.
             self.waiters.fetch_add(1, Ordering::Relaxed);
         }
-        let now = Instant::now();
-        let nap = match deadline {
-            Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
-            None => LIVENESS_INTERVAL,
-        };
         let interrupted = interruptible && interrupt::pending();
-        if !nap.is_zero() && !interrupted {
+        // No nap once the deadline passed.
+        if let (Some(nap), false) = (wait.nap(), interrupted) {
             // (4)
             primitive::futex_wait(&self.seq, key, Some(nap));
         }
         // (5) Relaxed: a count; an over- or under-count only costs a wake.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
-        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        let timed_out = wait.left(Instant::now()).is_none();
         // (6) Always leave WAITERS set: other waiters may have been requeued onto the
         // mutex and must be woken by our unlock.
-        match mutex.lock_after_wait(None) {
+        match mutex.lock_after_wait(Wait::Forever) {
             Ok(()) => Ok(timed_out),
             Err(LockError::OwnerDied(o)) => Err(o.map(|()| timed_out)),
             Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted) => {

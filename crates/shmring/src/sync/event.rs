@@ -62,11 +62,12 @@
 //! a timed wait that outlives its timeout. A waiter asleep through exactly 2^31 sets
 //! and clears within one nap would miss them; that cannot happen in practice.
 
+use super::Wait;
 use super::interrupt;
-use super::semaphore::{SPINS, deadline_after, deregister, nap, register, waker_fence};
+use super::semaphore::{SPINS, deregister, register, waker_fence};
 use super::wait::Interrupted;
 use crate::primitive::{self, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bit 0 of the state word: the flag.
 const SET: u32 = 1;
@@ -168,13 +169,13 @@ impl RawEvent {
     /// Block until the flag is set. Returns at once if it is set; returns also when a
     /// `set` happened since the call started, even if a `clear` followed it.
     pub fn wait(&self) {
-        self.wait_in(None);
+        self.wait_in(Wait::Forever);
     }
 
     /// [`wait`](Self::wait) at most `timeout`: `true` if the flag is set, or was set
     /// since the call started; `false` on timeout (Python's `Event.wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_in(deadline_after(timeout))
+        self.wait_in(Wait::after(timeout))
     }
 
     /// [`wait`](Self::wait) (`timeout` `None`) or [`wait_timeout`](Self::wait_timeout)
@@ -197,7 +198,7 @@ impl RawEvent {
         if w0 & SET != 0 {
             return Ok(true);
         }
-        self.wait_slow(w0, timeout.and_then(deadline_after), true)
+        self.wait_slow(w0, Wait::from_timeout(timeout), true)
     }
 
     /// How many waiters are registered as (about to be) asleep: a snapshot, for
@@ -208,21 +209,21 @@ impl RawEvent {
         self.waiters.load(Ordering::Relaxed)
     }
 
-    /// `deadline`: `None` blocks (also for a timeout too long to represent); `Some(t)`
-    /// gives up at `t`.
+    /// `wait`: [`Wait::Forever`] blocks (also for a timeout too long to represent);
+    /// [`Wait::Until`] gives up then.
     #[inline]
-    fn wait_in(&self, deadline: Option<Instant>) -> bool {
+    fn wait_in(&self, wait: Wait) -> bool {
         // Acquire: pairs with the Release CAS in `set` (W1).
         let w0 = self.state.load(Ordering::Acquire);
         if w0 & SET != 0 {
             return true;
         }
-        self.wait_slow(w0, deadline, false) == Ok(true)
+        self.wait_slow(w0, wait, false) == Ok(true)
     }
 
     #[cold]
     #[inline(never)]
-    fn wait_slow(&self, w0: u32, deadline: Option<Instant>, interruptible: bool) -> Result<bool, Interrupted> {
+    fn wait_slow(&self, w0: u32, wait: Wait, interruptible: bool) -> Result<bool, Interrupted> {
         // From a clear word, only a `set` (or a faulty peer) changes the word.
         // Acquire: pairs with the Release CAS in `set` (W1).
         let signaled = || self.state.load(Ordering::Acquire) != w0;
@@ -234,7 +235,7 @@ impl RawEvent {
         }
         loop {
             // The last check (above, or after the previous nap) found the word unchanged.
-            let Some(nap) = nap(deadline) else {
+            let Some(nap) = wait.nap() else {
                 return Ok(false);
             };
             if interruptible && interrupt::pending() {

@@ -46,6 +46,7 @@
 //! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
 //! make the lock release early or late, never cause undefined behaviour or a panic).
 
+use super::Wait;
 use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
@@ -290,7 +291,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired);
         }
-        self.acquired(self.lock_slow(me, None, false))
+        self.acquired(self.lock_slow(me, Wait::Forever, false))
     }
 
     /// [`lock`](Self::lock), but a pending interrupt (see `shmring::signal::Interrupt`)
@@ -301,11 +302,11 @@ impl RawMutex {
     /// critical sections (seqlocks, queue counters) that must not fail half-way, and its
     /// `LockResult` has no room for the error.
     pub fn lock_interruptible(&self) -> Result<(), LockError<()>> {
-        self.lock_interruptible_until(None)
+        self.lock_interruptible_until(Wait::Forever)
     }
 
-    /// The fast path of `lock`, then the slow path until `deadline`, interruptible.
-    fn lock_interruptible_until(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
+    /// The fast path of `lock`, then the slow path for at most `wait`, interruptible.
+    fn lock_interruptible_until(&self, wait: Wait) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
         if self
@@ -315,7 +316,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        self.finish_slow(self.lock_slow(me, deadline, true))
+        self.finish_slow(self.lock_slow(me, wait, true))
     }
 
     fn finish_slow(&self, s: Slow) -> Result<(), LockError<()>> {
@@ -348,7 +349,7 @@ impl RawMutex {
     /// dead (then it recovers the lock: `LockError::OwnerDied`). A pending interrupt
     /// ends the wait early: [`LockError::Interrupted`].
     pub fn lock_timeout(&self, timeout: Duration) -> Result<(), LockError<()>> {
-        self.lock_interruptible_until(Some(Instant::now() + timeout))
+        self.lock_interruptible_until(Wait::after(timeout))
     }
 
     /// Unlock.
@@ -424,7 +425,7 @@ impl RawMutex {
     /// and before a timeout, and (`interruptible`) the interrupt flag before each sleep.
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: u64, deadline: Option<Instant>, interruptible: bool) -> Slow {
+    fn lock_slow(&self, me: u64, wait: Wait, interruptible: bool) -> Slow {
         let mut slept = false;
         let mut spins = 0u32;
         let mut next_check: Option<Instant> = None;
@@ -454,7 +455,9 @@ impl RawMutex {
             }
             let now = Instant::now();
             let next = *next_check.get_or_insert(now + LIVENESS_INTERVAL);
-            let expired = deadline.is_some_and(|d| now >= d);
+            // `None`: the deadline passed; `Some(None)`: there is none.
+            let left = wait.left(now);
+            let expired = left.is_none();
             if now >= next || expired {
                 next_check = Some(now + LIVENESS_INTERVAL);
                 if Owner(w & !WAITERS).is_dead() {
@@ -501,10 +504,7 @@ impl RawMutex {
             {
                 continue;
             }
-            let nap = match deadline {
-                Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
-                None => LIVENESS_INTERVAL,
-            };
+            let nap = left.flatten().map_or(LIVENESS_INTERVAL, |l| l.min(LIVENESS_INTERVAL));
             primitive::futex_wait(&self.seq, key, Some(nap));
             slept = true;
         }
@@ -557,7 +557,7 @@ impl RawMutex {
 
     /// Lock after a condition wait: like `lock`, but always leaving `WAITERS` set, since
     /// other condition waiters may have been requeued onto this mutex.
-    pub(crate) fn lock_after_wait(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
+    pub(crate) fn lock_after_wait(&self, wait: Wait) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
         if self
@@ -571,7 +571,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        self.finish_slow(self.lock_slow(me, deadline, false))
+        self.finish_slow(self.lock_slow(me, wait, false))
     }
 }
 

@@ -36,7 +36,7 @@
 //! before W4 and is woken by it. A woken sleeper that loses the permit to another
 //! acquirer sleeps again: the permit was not lost, someone took it.
 //!
-//! Every nap is bounded by [`LIVENESS_INTERVAL`] (and by the deadline of a timed call),
+//! Every nap is bounded by [`LIVENESS_INTERVAL`](super::LIVENESS_INTERVAL) (and by the deadline of a timed call),
 //! and the value is re-checked after each: a `waiters` word zeroed by a faulty peer costs
 //! a sleeper at most one nap, never a hang.
 //!
@@ -82,9 +82,10 @@
 //! unbounded semaphore has no invalid value (a garbage value is merely a wrong count).
 
 use super::interrupt;
-use super::wait::LIVENESS_INTERVAL;
+
+use super::Wait;
 use crate::primitive::{self, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Spin iterations (pause hints, each followed by a re-check) before a waiter sleeps.
 /// Short under loom, where every spin is a scheduling point of the model.
@@ -104,19 +105,6 @@ pub(super) fn waker_fence() {
     primitive::fence(Ordering::SeqCst);
 }
 
-/// The length of the next nap: at most [`LIVENESS_INTERVAL`] and at most what is left
-/// until `deadline`; `None` if the deadline has passed.
-#[inline]
-pub(super) fn nap(deadline: Option<Instant>) -> Option<Duration> {
-    match deadline {
-        None => Some(LIVENESS_INTERVAL),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (!left.is_zero()).then(|| left.min(LIVENESS_INTERVAL))
-        }
-    }
-}
-
 /// Register as a sleeper (S1): a saturating increment of `waiters`.
 #[inline]
 pub(super) fn register(waiters: &AtomicU32) {
@@ -131,11 +119,6 @@ pub(super) fn deregister(waiters: &AtomicU32) {
     // Relaxed (both orderings): a count; nothing is published through it, and a stale
     // count only costs a wake syscall or a nap (see the state table).
     let _ = waiters.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| Some(w.saturating_sub(1)));
-}
-
-/// `now + timeout`, or `None` (no deadline) if that is not representable.
-pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 /// Why an acquire did not take a permit.
@@ -333,7 +316,7 @@ impl RawSemaphore {
 
     /// Take a permit, sleeping while there is none.
     pub fn acquire(&self) -> Result<(), AcquireError> {
-        self.acquire_in(self.limit().ok_or(AcquireError::Corrupted)?, None)
+        self.acquire_in(self.limit().ok_or(AcquireError::Corrupted)?, Wait::Forever)
     }
 
     /// Take a permit if one is available now (never sleeps).
@@ -344,7 +327,7 @@ impl RawSemaphore {
     /// Take a permit, waiting at most `timeout` for one.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
         let limit = self.limit().ok_or(AcquireError::Corrupted)?;
-        self.acquire_in(limit, deadline_after(timeout))
+        self.acquire_in(limit, Wait::after(timeout))
     }
 
     /// Add `k` permits and wake up to `k` sleepers. Refused, with nothing changed, if
@@ -385,19 +368,19 @@ impl RawSemaphore {
         }
     }
 
-    /// `deadline`: `None` blocks (also for a timeout too long to represent); `Some(t)`
-    /// gives up at `t`.
+    /// `wait`: [`Wait::Forever`] blocks (also for a timeout too long to represent);
+    /// [`Wait::Until`] gives up then.
     #[inline]
-    fn acquire_in(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+    fn acquire_in(&self, limit: Limit, wait: Wait) -> Result<(), AcquireError> {
         if self.take(limit)? {
             return Ok(());
         }
-        self.acquire_slow(limit, deadline)
+        self.acquire_slow(limit, wait)
     }
 
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+    fn acquire_slow(&self, limit: Limit, wait: Wait) -> Result<(), AcquireError> {
         for _ in 0..SPINS {
             primitive::spin_hint();
             if self.take(limit)? {
@@ -406,7 +389,7 @@ impl RawSemaphore {
         }
         loop {
             // The last `take` (above, or at the end of the previous nap) failed.
-            let Some(nap) = nap(deadline) else {
+            let Some(nap) = wait.nap() else {
                 return Err(AcquireError::Timeout);
             };
             if interrupt::pending() {

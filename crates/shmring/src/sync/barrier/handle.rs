@@ -155,14 +155,13 @@ impl Barrier {
 
     /// Wait until all parties have called `wait`; see [`RawBarrier::wait`].
     pub fn wait(&self) -> std::result::Result<BarrierWaitResult, BarrierError> {
-        self.raw().wait_inner(Some(self.parties()), None)
+        self.raw().wait_inner(Some(self.parties()), Wait::Forever)
     }
 
     /// Wait at most `timeout`; when it passes the barrier breaks and this call
     /// returns [`BarrierError::Timeout`] (the others get `Broken`).
     pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<BarrierWaitResult, BarrierError> {
-        self.raw()
-            .wait_inner(Some(self.parties()), Instant::now().checked_add(timeout))
+        self.raw().wait_inner(Some(self.parties()), Wait::after(timeout))
     }
 
     /// Break the barrier; see [`RawBarrier::abort`].

@@ -167,23 +167,18 @@ impl<T: Pod + Send> Condition<T> {
         }
     }
 
-    fn wait_raw(
-        &self,
-        guard: ConditionGuard<'_, T>,
-        deadline: Option<Instant>,
-        interruptible: bool,
-    ) -> Result<bool, OwnerDied<bool>> {
+    fn wait_raw(&self, guard: ConditionGuard<'_, T>, wait: Wait, interruptible: bool) -> Result<bool, OwnerDied<bool>> {
         std::mem::forget(guard);
         let a = self.area();
         // SAFETY: the guard (now forgotten, so it will not unlock) proved this thread
         // holds the mutex; no reference into the value outlives it.
-        unsafe { a.cv.wait_in(&a.mutex, deadline, interruptible) }
+        unsafe { a.cv.wait_in(&a.mutex, wait, interruptible) }
     }
 
     /// Release the lock, sleep until notified, lock again. May wake spuriously
     /// (loop on your condition, or use [`Condition::wait_while`]).
     pub fn wait<'a>(&'a self, guard: ConditionGuard<'a, T>) -> LockResult<ConditionGuard<'a, T>> {
-        match self.wait_raw(guard, None, false) {
+        match self.wait_raw(guard, Wait::Forever, false) {
             Ok(_) => Ok(self.guard()),
             Err(o) => Err(o.map(|_| self.guard())),
         }
@@ -195,7 +190,7 @@ impl<T: Pod + Send> Condition<T> {
         guard: ConditionGuard<'a, T>,
         timeout: Duration,
     ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-        match self.wait_raw(guard, Some(Instant::now() + timeout), false) {
+        match self.wait_raw(guard, Wait::after(timeout), false) {
             Ok(t) => Ok((self.guard(), WaitTimeoutResult(t, false))),
             Err(o) => Err(o.map(|t| (self.guard(), WaitTimeoutResult(t, false)))),
         }
@@ -209,7 +204,7 @@ impl<T: Pod + Send> Condition<T> {
         guard: ConditionGuard<'a, T>,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<ConditionGuard<'a, T>> {
-        let (g, _, died) = self.wait_loop(guard, None, false, condition);
+        let (g, _, died) = self.wait_loop(guard, Wait::Forever, false, condition);
         if died { Err(OwnerDied::new(g)) } else { Ok(g) }
     }
 
@@ -234,8 +229,7 @@ impl<T: Pod + Send> Condition<T> {
         timeout: Option<Duration>,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let (g, r, died) = self.wait_loop(guard, deadline, true, condition);
+        let (g, r, died) = self.wait_loop(guard, Wait::from_timeout(timeout), true, condition);
         if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
     }
 
@@ -246,26 +240,26 @@ impl<T: Pod + Send> Condition<T> {
         timeout: Duration,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-        let (g, r, died) = self.wait_loop(guard, Some(Instant::now() + timeout), false, condition);
+        let (g, r, died) = self.wait_loop(guard, Wait::after(timeout), false, condition);
         if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
     }
 
     fn wait_loop<'a>(
         &'a self,
         mut guard: ConditionGuard<'a, T>,
-        deadline: Option<Instant>,
+        wait: Wait,
         interruptible: bool,
         mut condition: impl FnMut(&mut T) -> bool,
     ) -> (ConditionGuard<'a, T>, WaitTimeoutResult, bool) {
         let mut died = false;
         while condition(&mut guard) {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if wait.left(Instant::now()).is_none() {
                 return (guard, WaitTimeoutResult(true, false), died);
             }
             if interruptible && interrupt::pending() {
                 return (guard, WaitTimeoutResult(false, true), died);
             }
-            guard = match self.wait_raw(guard, deadline, interruptible) {
+            guard = match self.wait_raw(guard, wait, interruptible) {
                 Ok(_) => self.guard(),
                 Err(_) => {
                     died = true;

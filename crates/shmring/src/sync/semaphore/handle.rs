@@ -160,7 +160,7 @@ impl<const BOUNDED: bool> Shared<SemaphoreKind<BOUNDED>> {
 
     /// Take a permit, sleeping while there is none.
     pub fn acquire(&self) -> Result<(), AcquireError> {
-        self.raw().acquire_in(self.local().limit, None)
+        self.raw().acquire_in(self.local().limit, Wait::Forever)
     }
 
     /// Take a permit if one is available now (never sleeps):
@@ -172,7 +172,7 @@ impl<const BOUNDED: bool> Shared<SemaphoreKind<BOUNDED>> {
     /// Take a permit, waiting at most `timeout`: `Err(Timeout)` if none
     /// became available.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
-        self.raw().acquire_in(self.local().limit, deadline_after(timeout))
+        self.raw().acquire_in(self.local().limit, Wait::after(timeout))
     }
 
     /// Take a permit and return a guard that releases it when dropped.
