@@ -9,7 +9,7 @@ use crate::ring::{mpmc, spsc};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind as SharedKind, Shared};
 use crate::sync::shared::type_fingerprint;
-use crate::value::{Array, RawArray, RawValue, Value};
+use crate::value::{Array, RawArray};
 use bytemuck::Pod;
 use rustix::fd::{AsFd, OwnedFd};
 
@@ -223,8 +223,6 @@ macro_rules! by_dup {
     };
 }
 
-by_dup!(Kind::Value, Value, [Pod]);
-by_dup!(Kind::RawValue, RawValue, [Pod]);
 by_dup!(Kind::Array, Array, [Pod]);
 by_dup!(Kind::RawArray, RawArray, [Pod]);
 
@@ -233,6 +231,7 @@ mod tests {
     use super::*;
     use crate::connection::pipe;
     use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
+    use crate::value::{RawValue, Value};
 
     fn trip<T: Handoff>(x: T) -> T {
         T::from_parcel(x.into_parcel().unwrap()).unwrap()

@@ -28,8 +28,9 @@ use std::marker::PhantomData;
 /// The machinery of a [`Kind`]; nameable only inside the crate, which seals [`Kind`].
 pub trait Sealed: Sized {
     /// The `#[repr(C)]` state at the start of the segment's area: atomics and `Pod` data
-    /// only (valid for any bytes a peer may write), `Sync`, aligned to at most 128.
-    type Area: Sync;
+    /// only (valid for any bytes a peer may write), aligned to at most 128; `Sync` for
+    /// the handle to be `Send` and `Sync`.
+    type Area;
     /// What a creator passes: the initial value, permits or parties (`()`: nothing).
     type Init;
     /// What each handle keeps beside its mapping (read from the header when attached).

@@ -133,6 +133,6 @@ mod store;
 #[cfg(not(loom))]
 pub use array::{Array, ArrayError, ArrayGuard, RawArray};
 #[cfg(not(loom))]
-pub use cell::{RawValue, Value, ValueGuard};
+pub use cell::{RawValue, Value, ValueGuard, ValueKind};
 #[cfg(not(loom))]
 pub use elems::Integer;
