@@ -46,12 +46,27 @@ pub trait Sealed: Sized {
     /// pid namespace), or `InvalidArgument` if `init` is not acceptable.
     fn params(init: &Self::Init) -> Result<[u64; 8]>;
 
+    /// The size of the area for `init`: that of [`Sealed::Area`], unless the kind has a
+    /// tail after it (an array's elements).
+    fn area_size(init: &Self::Init) -> Result<usize> {
+        let _ = init;
+        Ok(std::mem::size_of::<Self::Area>())
+    }
+
+    /// The size of the area the header parameters describe (checked against header
+    /// word 6 and the file before anything is built on it); also the place for checks
+    /// that must come before that one (the element type and length of an array).
+    fn area_size_in(params: &[u64; 8], name: &str) -> Result<usize> {
+        let _ = (params, name);
+        Ok(std::mem::size_of::<Self::Area>())
+    }
+
     /// Set up the state of a new, not yet published, zeroed area.
-    fn init(area: &Self::Area, init: Self::Init);
+    fn init(area: &Area<Self::Area>, init: Self::Init);
 
     /// Check a mapped area (just created, opened or received) against its header
     /// parameters and build the handle's local state. `name` is for messages.
-    fn attach(area: &Self::Area, params: &[u64; 8], name: &str) -> Result<Self::Local>;
+    fn attach(area: &Area<Self::Area>, params: &[u64; 8], name: &str) -> Result<Self::Local>;
 
     /// The local state of another handle on the same object (see [`Shared::try_clone`]).
     fn clone_local(area: &Self::Area, local: &Self::Local, name: &str) -> Result<Self::Local>;
@@ -103,12 +118,13 @@ impl<K: Kind> Shared<K> {
     /// Create a segment (named if `name` is given, else anonymous) holding a new `K`.
     pub(crate) fn create_in(name: Option<&str>, init: K::Init, opts: &SegmentOptions) -> Result<Self> {
         let params = K::params(&init)?;
-        let area = Area::create(name, K::SEGMENT, params, opts, |a: &K::Area| K::init(a, init))?;
+        let size = K::area_size(&init)?;
+        let area = Area::create(name, K::SEGMENT, params, size, opts, |a| K::init(a, init))?;
         Self::attached(area)
     }
 
     fn attached(area: Area<K::Area>) -> Result<Self> {
-        let local = K::attach(area.get(), area.params(), area.display_name())?;
+        let local = K::attach(&area, area.params(), area.display_name())?;
         Ok(Shared {
             area,
             local,
@@ -125,13 +141,13 @@ impl<K: Kind> Shared<K> {
     /// [`open`](Self::open) with segment options (how long to wait for the creator,
     /// prefault, ...).
     pub fn open_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
-        Self::attached(Area::open(name, K::SEGMENT, opts, |_| Ok(()))?)
+        Self::attached(Area::open(name, K::SEGMENT, opts, K::area_size_in)?)
     }
 
     /// Map an object received as a descriptor (inherited, or over `SCM_RIGHTS`); it must
     /// have been created as this type.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::attached(Area::from_fd(fd, K::SEGMENT, |_| Ok(()))?)
+        Self::attached(Area::from_fd(fd, K::SEGMENT, K::area_size_in)?)
     }
 
     /// Another handle on the same object (a second mapping).
@@ -158,6 +174,11 @@ impl<K: Kind> Shared<K> {
     /// The object's state in the segment.
     pub(crate) fn area(&self) -> &K::Area {
         self.area.get()
+    }
+
+    /// The mapped area (for a kind with a tail).
+    pub(crate) fn mapped(&self) -> &Area<K::Area> {
+        &self.area
     }
 
     /// What this handle keeps beside its mapping.

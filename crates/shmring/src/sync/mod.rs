@@ -57,8 +57,6 @@ pub(crate) mod shared;
 #[cfg(not(loom))]
 pub use handle::{Kind, Shared};
 
-#[cfg(not(loom))]
-pub(crate) use owner::pid_namespace;
 pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
 pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 

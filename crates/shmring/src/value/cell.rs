@@ -16,7 +16,7 @@ use crate::primitive::Ordering;
 use crate::shm::SegmentKind;
 use crate::sync::Shared;
 use crate::sync::handle::{Kind, Sealed, Valued};
-use crate::sync::shared::{check_type, type_fingerprint};
+use crate::sync::shared::{Area, check_type, type_fingerprint};
 use bytemuck::Pod;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -95,12 +95,13 @@ impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
         Ok(p)
     }
 
-    fn init(a: &ValueArea<T>, value: T) {
+    fn init(a: &Area<ValueArea<T>>, value: T) {
+        let a = a.get();
         // Relaxed: published to openers by the Release store of READY.
         Shared::<Self>::elems_of(a).store(0, value, Ordering::Relaxed);
     }
 
-    fn attach(_: &ValueArea<T>, p: &[u64; 8], _: &str) -> Result<()> {
+    fn attach(_: &Area<ValueArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
         check_type::<T>(p, 1, "value")?;
         if p[2] != flavor(L) {
             return Err(Error::InvalidArgument(format!(

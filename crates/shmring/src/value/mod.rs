@@ -136,3 +136,5 @@ pub use array::{Array, ArrayError, ArrayGuard, RawArray};
 pub use cell::{RawValue, Value, ValueGuard, ValueKind};
 #[cfg(not(loom))]
 pub use elems::Integer;
+#[cfg(not(loom))]
+pub use store::ArrayKind;

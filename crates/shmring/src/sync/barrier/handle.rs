@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::handoff;
 use crate::shm::SegmentKind;
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
+use crate::sync::shared::Area;
 
 /// The [`Kind`] of a [`Barrier`].
 #[derive(Debug)]
@@ -70,13 +71,15 @@ impl Sealed for BarrierKind {
         Ok(params)
     }
 
-    fn init(b: &RawBarrier, parties: u32) {
+    fn init(a: &Area<RawBarrier>, parties: u32) {
+        let b = a.get();
         // Relaxed: the segment is not published yet; READY's Release orders it.
         b.parties.store(parties, Ordering::Relaxed);
     }
 
     /// Validate the area against its header, then register.
-    fn attach(raw: &RawBarrier, p: &[u64; 8], name: &str) -> Result<Registered> {
+    fn attach(a: &Area<RawBarrier>, p: &[u64; 8], name: &str) -> Result<Registered> {
+        let raw = a.get();
         let parties = header_parties(p, name)?;
         let word = raw.parties();
         if word != parties {

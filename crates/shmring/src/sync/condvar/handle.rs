@@ -8,7 +8,7 @@ use crate::handoff;
 use crate::shm::SegmentKind;
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
 use crate::sync::mutex::LockResult;
-use crate::sync::shared::{check_type, typed_params};
+use crate::sync::shared::{Area, check_type, typed_params};
 use bytemuck::Pod;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -58,12 +58,13 @@ impl<T: Pod + Send> Sealed for ConditionKind<T> {
         Ok(typed_params::<T>())
     }
 
-    fn init(a: &ConditionArea<T>, value: T) {
+    fn init(a: &Area<ConditionArea<T>>, value: T) {
+        let a = a.get();
         // SAFETY: the segment is not published yet: nobody else maps it.
         unsafe { a.data.get().write(value) };
     }
 
-    fn attach(_: &ConditionArea<T>, p: &[u64; 8], _: &str) -> Result<()> {
+    fn attach(_: &Area<ConditionArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
         check_type::<T>(p, 1, "condition")
     }
 

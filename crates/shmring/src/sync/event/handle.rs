@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::handoff;
 use crate::shm::{SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind, Sealed, Shared};
+use crate::sync::shared::Area;
 use std::fmt;
 
 /// The [`Kind`] of an [`Event`]: a [`RawEvent`] in a segment of its own.
@@ -24,9 +25,9 @@ impl Sealed for EventKind {
     }
 
     /// All-zero bytes (a fresh segment) are a clear event: nothing to set up.
-    fn init(_: &RawEvent, _: ()) {}
+    fn init(_: &Area<RawEvent>, _: ()) {}
 
-    fn attach(_: &RawEvent, _: &[u64; 8], _: &str) -> Result<()> {
+    fn attach(_: &Area<RawEvent>, _: &[u64; 8], _: &str) -> Result<()> {
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::handoff;
 use crate::shm::{SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
-use crate::sync::shared::{check_type, typed_params};
+use crate::sync::shared::{Area, check_type, typed_params};
 use bytemuck::Pod;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
@@ -55,12 +55,13 @@ impl<T: Pod + Send> Sealed for MutexKind<T> {
         Ok(typed_params::<T>())
     }
 
-    fn init(a: &MutexArea<T>, value: T) {
+    fn init(a: &Area<MutexArea<T>>, value: T) {
+        let a = a.get();
         // SAFETY: the segment is not published yet: nobody else maps it.
         unsafe { a.data.get().write(value) };
     }
 
-    fn attach(_: &MutexArea<T>, p: &[u64; 8], _: &str) -> Result<()> {
+    fn attach(_: &Area<MutexArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
         check_type::<T>(p, 1, "mutex")
     }
 
@@ -241,9 +242,9 @@ impl Sealed for RLockKind {
         Ok([0; 8])
     }
 
-    fn init(_: &RawMutex, _: ()) {}
+    fn init(_: &Area<RawMutex>, _: ()) {}
 
-    fn attach(_: &RawMutex, _: &[u64; 8], _: &str) -> Result<()> {
+    fn attach(_: &Area<RawMutex>, _: &[u64; 8], _: &str) -> Result<()> {
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::handoff;
 use crate::shm::SegmentKind;
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
+use crate::sync::shared::Area;
 use std::fmt;
 
 const UNBOUNDED_TAG: u64 = 1;
@@ -77,11 +78,12 @@ impl<const BOUNDED: bool> Sealed for SemaphoreKind<BOUNDED> {
         Ok(params(if BOUNDED { Limit::Bound(value) } else { Limit::Unbounded }))
     }
 
-    fn init(raw: &RawSemaphore, value: u32) {
-        raw.init(value, BOUNDED);
+    fn init(a: &Area<RawSemaphore>, value: u32) {
+        a.get().init(value, BOUNDED);
     }
 
-    fn attach(raw: &RawSemaphore, p: &[u64; 8], name: &str) -> Result<SemaphoreLocal> {
+    fn attach(a: &Area<RawSemaphore>, p: &[u64; 8], name: &str) -> Result<SemaphoreLocal> {
+        let raw = a.get();
         let limit = parse(p, BOUNDED, name)?;
         // The words must say what the header says (they never change after setup).
         if raw.limit() != Some(limit) {
