@@ -48,36 +48,33 @@ pub(crate) mod interrupt;
 mod owner;
 pub(crate) mod wait;
 pub(crate) use deadline::Wait;
-
-#[cfg(not(loom))]
-pub(crate) mod handle;
-pub mod mutex;
-#[cfg(not(loom))]
-pub(crate) mod shared;
-#[cfg(not(loom))]
-pub use handle::{Kind, Shared};
-
 pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
 pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
-pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
-#[cfg(not(loom))]
-pub use mutex::{Mutex, MutexGuard, MutexKind, RLock, RLockGuard, RLockKind};
-
+// The raw algorithms (each compiles under loom, handle parts gated inside).
+pub mod barrier;
+pub mod condvar;
 pub mod event;
+pub mod mutex;
 pub mod semaphore;
 
-pub use event::RawEvent;
-#[cfg(not(loom))]
-pub use event::{Event, EventKind};
-pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
-#[cfg(not(loom))]
-pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreKind};
-pub mod barrier;
-#[cfg(not(loom))]
-pub use barrier::{Barrier, BarrierKind};
 pub use barrier::{BarrierError, BarrierWaitResult, RawBarrier};
-pub mod condvar;
 pub use condvar::RawCondvar;
+pub use event::RawEvent;
+pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
+pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
+
+// The handle that knows segments, and the primitives in segments of their own.
 #[cfg(not(loom))]
-pub use condvar::{Condition, ConditionGuard, ConditionKind, WaitTimeoutResult};
+pub(crate) mod handle;
+#[cfg(not(loom))]
+pub(crate) mod shared;
+#[cfg(not(loom))]
+pub use self::{
+    barrier::{Barrier, BarrierKind},
+    condvar::{Condition, ConditionGuard, ConditionKind, WaitTimeoutResult},
+    event::{Event, EventKind},
+    handle::{Kind, Shared},
+    mutex::{Mutex, MutexGuard, MutexKind, RLock, RLockGuard, RLockKind},
+    semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreKind},
+};

@@ -12,6 +12,7 @@ use crate::sync::handle::{Kind, Sealed, Shared, Valued};
 use crate::sync::shared::{Area, check_type, typed_params};
 use bytemuck::Pod;
 use std::cell::UnsafeCell;
+use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
