@@ -2,26 +2,26 @@
 //! `shmring` command calls (`shmring bench`, and the hidden `__bench-peer` subcommand
 //! its children run as).
 //!
-//! - [`bench`](mod@bench): the orchestrating parent process;
-//! - [`peer`]: one process per side of a link;
-//! - [`launch`]: the parent's handling of those children;
-//! - [`transports`]: the transports under test, behind the small [`transports::Tx`] /
-//!   [`transports::Rx`] traits;
-//! - [`machine`]: the header line, and the CPU other processes took during each run;
-//! - [`reference`](mod@reference): the physical references (cache-line ping-pong floor, memcpy);
-//! - [`mpmc`]: the MPMC rows: the queue across processes, crossbeam's `ArrayQueue`
+//! - `bench`: the orchestrating parent process;
+//! - `peer`: one process per side of a link;
+//! - `launch`: the parent's handling of those children;
+//! - `transports`: the transports under test, behind the small `transports::Tx` /
+//!   `transports::Rx` traits;
+//! - `machine`: the header line, and the CPU other processes took during each run;
+//! - `reference`: the physical references (cache-line ping-pong floor, memcpy);
+//! - `mpmc`: the MPMC rows: the queue across processes, crossbeam's `ArrayQueue`
 //!   between threads;
-//! - [`lock`]: the lock rows: shmring's robust mutex against process-shared pthread
+//! - `lock`: the lock rows: shmring's robust mutex against process-shared pthread
 //!   mutexes and Python's `multiprocessing.Lock`, uncontended and with two processes;
-//! - [`vocab`]: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
+//! - `vocab`: the typed-message rows: shmring's `Pipe` and `Queue` against a Unix
 //!   socket carrying the same encoded messages and Python's `multiprocessing.Pipe` and
 //!   `Queue`;
-//! - [`net`](mod@net): the socket rows: `shmring::net`'s socket connection (authkey,
+//! - `net`: the socket rows: `shmring::net`'s socket connection (authkey,
 //!   after the handshake) against a raw Unix stream socket carrying the same bytes;
-//! - [`manager`](mod@manager): the manager rows: a `DictProxy`'s set, get and cached
+//! - `manager`: the manager rows: a `DictProxy`'s set, get and cached
 //!   get against Python's `multiprocessing.Manager().dict()`;
-//! - [`report`]: rows, the table, the target checks and the JSON output;
-//! - [`plot`]: `bench --plot FILE.svg`.
+//! - `report`: rows, the table, the target checks and the JSON output;
+//! - `plot`: `bench --plot FILE.svg`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 

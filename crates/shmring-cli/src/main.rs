@@ -5,8 +5,8 @@
 //! and `bench` (the cross-process benchmark against sockets, pipes and Python; the
 //! harness is the `shmring-bench` crate).
 //!
-//! - [`admin`]: `shmring ls`, `rm`, `gc`;
-//! - [`bridge`]: `shmring create`, `send`, `recv`, `stat`.
+//! - `admin`: `shmring ls`, `rm`, `gc`;
+//! - `bridge`: `shmring create`, `send`, `recv`, `stat`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
@@ -40,16 +40,17 @@ enum Command {
     /// references: a cache-line ping-pong between two processes and memcpy bandwidth.
     /// Producer and consumer run as separate processes (this binary re-executed). Prints
     /// one table with, for every transport and size, the ratio to the shmring ring in
-    /// its default (adaptive) mode, the CPU use of an idle consumer, and the issue's
-    /// performance targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
+    /// its default (adaptive) mode, the CPU use of an idle consumer, and the performance
+    /// targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
     /// and as many consumer processes at 64 B, next to crossbeam's ArrayQueue between
     /// threads of one process, and its blocking-mode round trip is compared with the
     /// SPSC ring's. The robust mutex (`shmring::sync::Mutex`) is timed uncontended and
     /// with two processes contending, next to a process-shared pthread mutex, a robust
     /// one and Python's `multiprocessing.Lock`. Small typed messages go through
     /// shmring's `Pipe` and `Queue`, a Unix socket and Python's `multiprocessing.Pipe`
-    /// and `Queue`, one producer process to one consumer process. Progress goes to
-    /// stderr.
+    /// and `Queue`, one producer process to one consumer process. Sockets with an
+    /// authkey run against a raw Unix socket, and a Manager dict against Python's
+    /// `multiprocessing.Manager().dict()`. Progress goes to stderr.
     Bench(shmring_bench::BenchArgs),
     /// List the shmring segments in /dev/shm: kind, size, capacity, fill level and the
     /// attached parties with their liveness.

@@ -74,9 +74,10 @@ pub mod value;
 
 #[cfg(not(loom))]
 pub use connection::{ConnError, Connection, MessageConnection, pipe, wait};
-pub use error::{Error, RecvError, Result, SendError};
+pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use ring::spsc::{RecvError, SendError};
 pub use sync::WaitStrategy;
 #[cfg(not(loom))]
 pub use value::{Array, RawArray, RawValue, Value};

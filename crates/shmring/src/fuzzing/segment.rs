@@ -10,7 +10,7 @@
 //! panic, hang or crash on any input; the only assertions check that messages sent
 //! through a ring that opened and drained cleanly come back intact, then `Disconnected`.
 
-use crate::ring::layout::{CONTROL_SIZE, Control};
+use crate::ring::spsc::layout::{CONTROL_SIZE, Control};
 use crate::ring::spsc::{self, Consumer, Producer, RingOptions};
 use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
 use crate::{RecvError, SendError, WaitStrategy};

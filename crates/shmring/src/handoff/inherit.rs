@@ -26,6 +26,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Mutex;
 
+/// The environment variable that names the entry a re-executed child runs
+/// ([`crate::process::Process`]; also `shmring::process::ENTRY_VAR`). It lives here, with
+/// inheritance, because [`Inherit::spawn`] strips it from the children it starts.
+pub const ENTRY_VAR: &str = "SHMRING_PROCESS_ENTRY";
+
 /// Prefix of the inheritance environment variables.
 pub const ENV_PREFIX: &str = "SHMRING_HANDOFF_";
 
@@ -112,7 +117,7 @@ impl Inherit {
     }
 
     /// Set up `cmd`: strip inherited `SHMRING_HANDOFF_*` variables and
-    /// [`ENTRY_VAR`](crate::process::ENTRY_VAR), set this handoff's variables,
+    /// [`ENTRY_VAR`], set this handoff's variables,
     /// and clear close-on-exec on its descriptors in the forked child. The caller keeps
     /// `self` alive until `cmd.spawn()` returned (the hook refers to the numbers).
     pub(crate) fn apply(&self, cmd: &mut Command) {
@@ -122,7 +127,7 @@ impl Inherit {
             }
         }
         // Nor should a child run the entry this process was started for.
-        cmd.env_remove(crate::process::ENTRY_VAR);
+        cmd.env_remove(ENTRY_VAR);
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }

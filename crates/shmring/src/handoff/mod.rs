@@ -53,7 +53,7 @@ mod impls;
 mod inherit;
 pub(crate) mod socket;
 
-pub use inherit::{ENV_PREFIX, Inherit, from_env};
+pub use inherit::{ENTRY_VAR, ENV_PREFIX, Inherit, from_env};
 pub use socket::{HEADER_LEN, MAGIC, MAX_FDS, VERSION, recv, recv_parcel, recv_parcel_max, send, send_parcel};
 
 use rustix::fd::OwnedFd;

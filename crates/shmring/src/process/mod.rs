@@ -53,8 +53,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The environment variable that names the entry a re-executed child runs.
-pub const ENTRY_VAR: &str = "SHMRING_PROCESS_ENTRY";
+pub use crate::handoff::ENTRY_VAR;
 
 /// Exit code of a child asked to run an entry that [`run_if_child`] does not know.
 pub const UNKNOWN_ENTRY: i32 = 2;

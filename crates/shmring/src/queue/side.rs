@@ -55,7 +55,7 @@ pub(crate) fn write(prefix: &str, queue_id: u64, payload: &[u8], mode: u32) -> R
     // SAFETY: the area holds exactly payload.len() bytes (created with that size), is
     // mapped in this process only (the segment is not READY, and its name is not yet
     // published to any consumer), and does not overlap the caller's `payload`.
-    unsafe { crate::ring::layout::copy_bytes(payload.as_ptr(), seg.area_ptr(), payload.len()) };
+    unsafe { crate::ring::copy_bytes(payload.as_ptr(), seg.area_ptr(), payload.len()) };
     seg.publish_ready();
     Ok((name, sum))
 }
@@ -103,7 +103,7 @@ pub(crate) fn read(r: &Reference<'_>, queue_id: u64, out: &mut Vec<u8>) -> Resul
     // ranges do not overlap. A peer still writing the (unlinked) segment can only change
     // the bytes we copy, which the checksum below then rejects.
     unsafe {
-        crate::ring::layout::copy_bytes(seg.area_ptr(), out.as_mut_ptr(), len);
+        crate::ring::copy_bytes(seg.area_ptr(), out.as_mut_ptr(), len);
         out.set_len(len);
     }
     drop(seg);

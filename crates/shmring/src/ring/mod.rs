@@ -1,7 +1,11 @@
 //! Rings: pure algorithms over a `#[repr(C)]` control block and a byte region, run the
 //! same over a shared mapping (processes) and over heap memory (threads, loom).
 
-pub(crate) mod layout;
+#[cfg(not(loom))]
+mod copy;
 pub mod mpmc;
 pub mod record;
 pub mod spsc;
+
+#[cfg(not(loom))]
+pub(crate) use copy::copy_bytes;

@@ -16,10 +16,6 @@ pub(crate) enum Wait {
     Until(Instant),
 }
 
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the rings, primitives and connections move to Wait one by one")
-)]
 impl Wait {
     /// Until `timeout` from now; [`Wait::Forever`] if that instant is not representable.
     #[inline]

@@ -48,7 +48,7 @@ pub(crate) mod interrupt;
 mod owner;
 pub(crate) mod wait;
 pub(crate) use deadline::Wait;
-pub(crate) use wait::{Check, Deadline, WaitEnd, Waiter};
+pub(crate) use wait::{Check, WaitEnd, Waiter};
 pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
 // The raw algorithms (each compiles under loom, handle parts gated inside).

@@ -31,7 +31,7 @@
 //! When no one sleeps, the waker's cost is (b) and one load of a line that nobody
 //! writes: no syscall, no locked instruction.
 
-use super::interrupt;
+use super::{Wait, interrupt};
 use crate::primitive::{self, AtomicU32, FutexWait, Ordering};
 use std::time::{Duration, Instant};
 
@@ -150,22 +150,6 @@ impl WaitWord {
     }
 }
 
-/// An optional point in time after which a wait gives up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline(pub(crate) Option<Instant>);
-
-impl Deadline {
-    pub(crate) fn after(t: Option<Duration>) -> Self {
-        Deadline(t.map(|t| Instant::now() + t))
-    }
-    fn left(&self, now: Instant) -> Option<Option<Duration>> {
-        match self.0 {
-            None => Some(None),
-            Some(d) => d.checked_duration_since(now).filter(|l| !l.is_zero()).map(Some),
-        }
-    }
-}
-
 /// The waiting side of one [`WaitWord`].
 #[derive(Debug)]
 pub(crate) struct Waiter<'a> {
@@ -208,7 +192,7 @@ pub(crate) enum Check {
 }
 
 impl Waiter<'_> {
-    /// Wait until `poll` returns `Some`, the deadline passes ([`WaitEnd::Timeout`]), or
+    /// Wait until `poll` returns `Some`, `wait` runs out ([`WaitEnd::Timeout`]), or
     /// the interrupt flag is raised ([`WaitEnd::Interrupted`]).
     ///
     /// `poll(check)` re-checks the condition, and with [`Check::State`] or
@@ -218,12 +202,15 @@ impl Waiter<'_> {
     /// the clock is (every 256th spin), before each sleep and after each wake, always
     /// after a poll that found nothing: a message that is there is taken, not lost to
     /// the interrupt.
-    pub(crate) fn wait<R>(&self, deadline: Deadline, mut poll: impl FnMut(Check) -> Option<R>) -> Result<R, WaitEnd> {
-        let stop = |deadline: &Deadline, now: Instant| {
+    ///
+    /// Callers handle [`Wait::Now`] themselves (one poll, then `Full`/`Empty`); given
+    /// it here, the wait ends with [`WaitEnd::Timeout`] at its first clock read.
+    pub(crate) fn wait<R>(&self, wait: Wait, mut poll: impl FnMut(Check) -> Option<R>) -> Result<R, WaitEnd> {
+        let stop = |now: Instant| {
             if interrupt::pending() {
                 return Err(WaitEnd::Interrupted);
             }
-            deadline.left(now).ok_or(WaitEnd::Timeout)
+            wait.left(now).ok_or(WaitEnd::Timeout)
         };
         let mut last_check: Option<Instant> = None;
         let due = |last_check: &mut Option<Instant>, now: Instant| match last_check {
@@ -257,7 +244,7 @@ impl Waiter<'_> {
                 if let Some(r) = poll(check) {
                     return Ok(r);
                 }
-                stop(&deadline, now)?;
+                stop(now)?;
             } else if let Some(r) = poll(Check::Fast) {
                 return Ok(r);
             }
@@ -273,7 +260,7 @@ impl Waiter<'_> {
         // Sleep phase.
         loop {
             let now = Instant::now();
-            let left = stop(&deadline, now)?;
+            let left = stop(now)?;
             let check = due(&mut last_check, now);
             // (1) Acquire: pairs with the Release bump in WaitWord::wake.
             let key = self.word.seq.load(Ordering::Acquire);

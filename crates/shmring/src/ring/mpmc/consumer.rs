@@ -4,7 +4,7 @@ use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
 use super::{PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
-use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// A consumer end of an MPMC queue. Any number of consumers (in any number of
@@ -130,14 +130,14 @@ impl Consumer {
 
     /// [`Consumer::pop`] into a reused buffer; returns the length.
     pub fn pop_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, PopError> {
-        let t = self.take(Some(Deadline(None)))?;
+        let t = self.take(Wait::Forever)?;
         Ok(self.copy_out(t, buf))
     }
 
     /// Pop a message if one is ready ([`PopError::Empty`] otherwise).
     pub fn try_pop(&mut self) -> Result<Vec<u8>, PopError> {
         let mut v = Vec::new();
-        let t = self.take(None)?;
+        let t = self.take(Wait::Now)?;
         self.copy_out(t, &mut v);
         Ok(v)
     }
@@ -145,7 +145,7 @@ impl Consumer {
     /// Pop the next message, waiting at most `timeout`.
     pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, PopError> {
         let mut v = Vec::new();
-        let t = self.take(Some(Deadline::after(Some(timeout))))?;
+        let t = self.take(Wait::after(timeout))?;
         self.copy_out(t, &mut v);
         Ok(v)
     }
@@ -154,14 +154,14 @@ impl Consumer {
     /// Read the next message in place, waiting while empty; the slot is released when
     /// the grant drops.
     pub fn read(&mut self) -> Result<PopGrant<'_>, PopError> {
-        let t = self.take(Some(Deadline(None)))?;
+        let t = self.take(Wait::Forever)?;
         Ok(PopGrant { c: self, t })
     }
 
     #[cfg(not(loom))]
     /// [`Consumer::read`] if a message is ready.
     pub fn try_read(&mut self) -> Result<PopGrant<'_>, PopError> {
-        let t = self.take(None)?;
+        let t = self.take(Wait::Now)?;
         Ok(PopGrant { c: self, t })
     }
 
@@ -172,12 +172,12 @@ impl Consumer {
         t.len
     }
 
-    /// Take the next message's slot, waiting per `deadline` (`None`: do not wait).
-    fn take(&mut self, deadline: Option<Deadline>) -> Result<Taken, PopError> {
+    /// Take the next message's slot, waiting per `wait`.
+    fn take(&mut self, wait: Wait) -> Result<Taken, PopError> {
         if let Step::Got(t) = try_take_once(&self.sh, false)? {
             return Ok(t);
         }
-        let Some(deadline) = deadline else {
+        if wait.is_now() {
             self.empty_polls += 1;
             if self.empty_polls >= 1024 {
                 self.empty_polls = 0;
@@ -186,7 +186,7 @@ impl Consumer {
                 }
             }
             return Err(PopError::Empty);
-        };
+        }
         // Relaxed: a counter.
         self.sh.ctl().state.empty_waits.fetch_add(1, Ordering::Relaxed);
         let sh = &self.sh;
@@ -195,7 +195,7 @@ impl Consumer {
             strategy: self.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(deadline, |check| match try_take_once(sh, check == Check::Liveness) {
+        let r = waiter.wait(wait, |check| match try_take_once(sh, check == Check::Liveness) {
             Ok(Step::Got(t)) => Some(Ok(t)),
             Ok(Step::NotYet) => None,
             Err(e) => Some(Err(e)),

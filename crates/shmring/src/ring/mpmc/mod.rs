@@ -26,25 +26,30 @@
 //! crash stalls the queue at that slot for at most about that long.
 
 mod consumer;
+mod error;
 #[cfg(not(loom))]
 mod inspect;
+mod layout;
 mod producer;
 pub mod slot;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::PopGrant;
+pub use error::{PopError, PushError};
 #[cfg(not(loom))]
 pub use inspect::{PartyReport, QueueReport, inspect};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::PushGrant;
 
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{AtomicU64, Ordering};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
-use crate::sync::wait::WaitWord;
 use crate::{Error, Result};
+use layout::{CONTROL_SIZE, Control};
+#[cfg(loom)]
+use layout::{LoomQueue, LoomSlot};
 use slot::{GEN_MASK, Owner};
 use std::ptr::NonNull;
 
@@ -65,60 +70,6 @@ const SLOT_HEADER: usize = 16;
 /// The length word's flag for a claim that was aborted: consumers skip the slot.
 const ABORTED: u64 = 1 << 63;
 
-/// Why a push did not take place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PushError {
-    /// The queue is full (`try_push`, `try_claim`).
-    #[error("queue is full")]
-    Full,
-    /// The timeout passed before a slot became free.
-    #[error("timed out waiting for a free slot")]
-    Timeout,
-    /// A blocking push found the process-wide interrupt flag raised (see
-    /// `shmring::signal::Interrupt`) while the queue was full. Nothing was pushed.
-    #[error("interrupted while waiting for a free slot")]
-    Interrupted,
-    /// The queue was closed.
-    #[error("queue is closed")]
-    Closed,
-    /// The message is larger than a slot.
-    #[error("message of {len} bytes exceeds the slot size of {max} bytes")]
-    MessageTooLarge {
-        /// The message's length.
-        len: usize,
-        /// The slot payload size.
-        max: usize,
-    },
-    /// A slot's sequence word holds an impossible value.
-    #[error("queue corrupted: {0}")]
-    Corrupted(&'static str),
-}
-
-/// Why a pop returned no message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PopError {
-    /// The queue is empty (`try_pop`, `try_read`).
-    #[error("queue is empty")]
-    Empty,
-    /// The timeout passed before a message arrived.
-    #[error("timed out waiting for a message")]
-    Timeout,
-    /// A blocking pop found the process-wide interrupt flag raised (see
-    /// `shmring::signal::Interrupt`) while the queue was empty.
-    #[error("interrupted while waiting for a message")]
-    Interrupted,
-    /// The queue was closed and every message in it has been taken.
-    #[error("queue is closed")]
-    Closed,
-    /// A message was lost: this consumer skipped a slot whose producer died while
-    /// writing it. Reported once per lost message; the next pop goes on.
-    #[error("a message was lost: its producer died while writing it")]
-    Lost,
-    /// A slot's sequence or length word holds an impossible value.
-    #[error("queue corrupted: {0}")]
-    Corrupted(&'static str),
-}
-
 /// Shared counters of a queue, readable by any attached process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueStats {
@@ -138,116 +89,6 @@ pub struct QueueStats {
     pub empty_waits: u64,
     /// Parties attached now (live producers and consumers).
     pub parties: u32,
-}
-
-#[repr(C, align(128))]
-#[derive(Debug)]
-struct PosLine {
-    pos: AtomicU64,
-}
-
-impl PosLine {
-    /// Move the position past `pos` unless someone (its claimer or a helper) already did.
-    #[inline]
-    fn advance(&self, pos: u64) {
-        // Relaxed: positions are hints; the slots' sequence words synchronize. Failure
-        // means someone else advanced it.
-        let _ = self
-            .pos
-            .compare_exchange(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
-    }
-}
-
-#[repr(C, align(128))]
-#[derive(Debug)]
-struct StateLine {
-    /// 1 once the queue is closed.
-    closed: AtomicU32,
-    reserved: AtomicU32,
-    lost: AtomicU64,
-    full_waits: AtomicU64,
-    empty_waits: AtomicU64,
-}
-
-/// One entry of the party table.
-#[repr(C)]
-#[derive(Debug)]
-struct Party {
-    /// 0 free, 1 producer, 2 consumer.
-    role: AtomicU32,
-    /// Bumped at every attach (14 bits used in sequence words).
-    generation: AtomicU32,
-    pid: AtomicU32,
-    reserved: AtomicU32,
-    start_time: AtomicU64,
-    reserved2: AtomicU64,
-}
-
-/// The control block at the start of the queue's area.
-#[repr(C)]
-#[derive(Debug)]
-struct Control {
-    enq: PosLine,
-    deq: PosLine,
-    /// Consumers sleep here for messages; producers wake one per publish.
-    not_empty: WaitWord,
-    /// Producers sleep here for free slots; consumers wake one per release.
-    not_full: WaitWord,
-    state: StateLine,
-    parties: [Party; MAX_PARTIES],
-}
-
-const CONTROL_SIZE: usize = 5 * 128 + MAX_PARTIES * 32;
-#[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_SIZE);
-const _: () = assert!(CONTROL_SIZE % 128 == 0);
-
-#[cfg(loom)]
-impl Control {
-    fn new() -> Self {
-        let word = || WaitWord {
-            waiting: AtomicU32::new(0),
-            seq: AtomicU32::new(0),
-        };
-        Control {
-            enq: PosLine { pos: AtomicU64::new(0) },
-            deq: PosLine { pos: AtomicU64::new(0) },
-            not_empty: word(),
-            not_full: word(),
-            state: StateLine {
-                closed: AtomicU32::new(0),
-                reserved: AtomicU32::new(0),
-                lost: AtomicU64::new(0),
-                full_waits: AtomicU64::new(0),
-                empty_waits: AtomicU64::new(0),
-            },
-            parties: std::array::from_fn(|_| Party {
-                role: AtomicU32::new(0),
-                generation: AtomicU32::new(0),
-                pid: AtomicU32::new(0),
-                reserved: AtomicU32::new(0),
-                start_time: AtomicU64::new(0),
-                reserved2: AtomicU64::new(0),
-            }),
-        }
-    }
-}
-
-/// A loom model's queue: a control block of loom atomics and slots whose payloads are
-/// tracked cells, so a payload read not ordered after its write is reported.
-#[cfg(loom)]
-#[derive(Debug)]
-pub(crate) struct LoomQueue {
-    ctl: Control,
-    slots: Vec<LoomSlot>,
-}
-
-#[cfg(loom)]
-#[derive(Debug)]
-struct LoomSlot {
-    seq: AtomicU64,
-    len: AtomicU64,
-    payload: loom::cell::UnsafeCell<[u8; LOOM_SLOT_SIZE]>,
 }
 
 /// Slot payload size of loom models.
@@ -369,7 +210,7 @@ impl Shared {
         assert!(msg.len() as u64 <= self.slot_size);
         // SAFETY: the payload area holds slot_size >= msg.len() bytes and only the
         // slot's claimer writes it until it is published.
-        unsafe { crate::ring::layout::copy_bytes(msg.as_ptr(), self.payload(i), msg.len()) };
+        unsafe { crate::ring::copy_bytes(msg.as_ptr(), self.payload(i), msg.len()) };
     }
 
     /// Append slot `i`'s first `len` payload bytes (`len <= slot_size`) to `buf`.
@@ -382,7 +223,7 @@ impl Shared {
         // SAFETY: the payload holds `len` published bytes that nobody writes while we
         // hold the slot; `buf` has `len` bytes of spare capacity after `at`.
         unsafe {
-            crate::ring::layout::copy_bytes(self.payload(i), buf.as_mut_ptr().add(at), len);
+            crate::ring::copy_bytes(self.payload(i), buf.as_mut_ptr().add(at), len);
             buf.set_len(at + len);
         }
     }

@@ -4,7 +4,7 @@ use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
 use super::{ABORTED, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
-use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// A producer end of an MPMC queue. Any number of producers (in any number of
@@ -139,21 +139,21 @@ impl Producer {
 
     /// Push `msg`, waiting while the queue is full.
     pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Some(Deadline(None)))?;
+        let c = self.claim_slot(msg.len(), Wait::Forever)?;
         self.fill_and_publish(c, msg);
         Ok(())
     }
 
     /// Push `msg` if a slot is free now ([`PushError::Full`] otherwise).
     pub fn try_push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), None)?;
+        let c = self.claim_slot(msg.len(), Wait::Now)?;
         self.fill_and_publish(c, msg);
         Ok(())
     }
 
     /// Push `msg`, waiting at most `timeout` for a free slot.
     pub fn push_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Some(Deadline::after(Some(timeout))))?;
+        let c = self.claim_slot(msg.len(), Wait::after(timeout))?;
         self.fill_and_publish(c, msg);
         Ok(())
     }
@@ -163,7 +163,7 @@ impl Producer {
     /// grant publishes on [`PushGrant::commit`]; dropped, it marks the slot aborted
     /// (consumers skip it).
     pub fn claim(&mut self, len: usize) -> Result<PushGrant<'_>, PushError> {
-        let c = self.claim_slot(len, Some(Deadline(None)))?;
+        let c = self.claim_slot(len, Wait::Forever)?;
         Ok(PushGrant {
             p: self,
             c,
@@ -175,7 +175,7 @@ impl Producer {
     #[cfg(not(loom))]
     /// [`Producer::claim`] if a slot is free now.
     pub fn try_claim(&mut self, len: usize) -> Result<PushGrant<'_>, PushError> {
-        let c = self.claim_slot(len, None)?;
+        let c = self.claim_slot(len, Wait::Now)?;
         Ok(PushGrant {
             p: self,
             c,
@@ -203,8 +203,8 @@ impl Producer {
         self.sh.ctl().not_empty.notify(self.sh.asym);
     }
 
-    /// Claim the slot at the enqueue position, waiting per `deadline` (`None`: do not).
-    fn claim_slot(&mut self, len: usize, deadline: Option<Deadline>) -> Result<Claim, PushError> {
+    /// Claim the slot at the enqueue position, waiting per `wait`.
+    fn claim_slot(&mut self, len: usize, wait: Wait) -> Result<Claim, PushError> {
         if len as u64 > self.sh.slot_size {
             return Err(PushError::MessageTooLarge {
                 len,
@@ -214,7 +214,7 @@ impl Producer {
         if let Some(c) = self.try_claim_once(false)? {
             return Ok(c);
         }
-        let Some(deadline) = deadline else {
+        if wait.is_now() {
             self.full_polls += 1;
             let check = self.full_polls >= 1024;
             if check {
@@ -224,7 +224,7 @@ impl Producer {
                 }
             }
             return Err(PushError::Full);
-        };
+        }
         // Relaxed: a counter.
         self.sh.ctl().state.full_waits.fetch_add(1, Ordering::Relaxed);
         let sh = &self.sh;
@@ -233,7 +233,7 @@ impl Producer {
             strategy: self.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(deadline, |check| match try_claim_once(sh, check == Check::Liveness) {
+        let r = waiter.wait(wait, |check| match try_claim_once(sh, check == Check::Liveness) {
             Ok(Some(c)) => Some(Ok(c)),
             Ok(None) => None,
             Err(e) => Some(Err(e)),

@@ -1,11 +1,12 @@
 //! The consumer end of the SPSC ring.
 
+use super::RecvError;
+use super::layout::{Backing, role};
 use super::{RingOptions, RingStats, Shared, Side};
+use crate::Result;
 use crate::primitive::Ordering;
-use crate::ring::layout::{Backing, role};
 use crate::ring::record;
-use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
-use crate::{RecvError, Result};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// The consumer end of an SPSC ring: receives messages, copied or read in place.
@@ -239,16 +240,16 @@ impl Consumer {
         self.st.wait = wait;
     }
 
-    /// The next message's record, waiting per `deadline` (`None`: do not wait).
+    /// The next message's record, waiting per `wait`.
     #[inline]
-    fn next(&mut self, deadline: Option<Deadline>) -> Result<Msg, RecvError> {
+    fn next(&mut self, wait: Wait) -> Result<Msg, RecvError> {
         if let Some(m) = self.st.next_record(&self.sh)? {
             return Ok(m);
         }
         // A message that is a few hundred nanoseconds away (a ping-pong peer's reply)
         // is cheapest caught by polling its stamp right here, before the slow path
         // releases space, updates counters and sets up the wait loop.
-        if deadline.is_some() && self.st.wait != WaitStrategy::Blocking {
+        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking {
             for _ in 0..SHORT_SPIN {
                 crate::primitive::spin_hint();
                 if let Some(m) = self.st.next_record(&self.sh)? {
@@ -256,14 +257,14 @@ impl Consumer {
                 }
             }
         }
-        self.next_slow(deadline)
+        self.next_slow(wait)
     }
 
     #[cold]
-    fn next_slow(&mut self, deadline: Option<Deadline>) -> Result<Msg, RecvError> {
+    fn next_slow(&mut self, wait: Wait) -> Result<Msg, RecvError> {
         // Space we hold back cannot be reused: release it before reporting or waiting.
         self.st.release(&self.sh);
-        let Some(deadline) = deadline else {
+        if wait.is_now() {
             self.st.empty_polls += 1;
             let check = self.st.empty_polls >= 1024;
             if check {
@@ -271,7 +272,7 @@ impl Consumer {
             }
             let check = if check { Check::Liveness } else { Check::State };
             return self.st.poll(&self.sh, check).unwrap_or(Err(RecvError::Empty));
-        };
+        }
         if let Some(r) = self.st.poll(&self.sh, Check::State) {
             return r;
         }
@@ -288,7 +289,7 @@ impl Consumer {
             strategy: st.wait,
             asymmetric: sh.asym,
         };
-        match waiter.wait(deadline, |check| st.poll(sh, check)) {
+        match waiter.wait(wait, |check| st.poll(sh, check)) {
             Ok(r) => r,
             Err(WaitEnd::Timeout) => Err(RecvError::Timeout),
             Err(WaitEnd::Interrupted) => Err(RecvError::Interrupted),
@@ -305,7 +306,7 @@ impl Consumer {
             // SAFETY: `src` is valid for `m.len` bytes (slice_ptr checked the bounds) and
             // published by the producer; `dst` is spare capacity of `buf`, a distinct
             // allocation, of exactly `m.len` bytes.
-            unsafe { crate::ring::layout::copy_bytes(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
+            unsafe { crate::ring::copy_bytes(src, dst.as_mut_ptr().cast::<u8>(), m.len) };
             // SAFETY: the first `m.len` bytes of spare capacity were just initialized.
             unsafe { buf.set_len(m.len) };
         }
@@ -329,7 +330,7 @@ impl Consumer {
     /// waiting while the ring is empty. Returns the message's length.
     #[inline]
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        let m = self.next(Some(Deadline(None)))?;
+        let m = self.next(Wait::Forever)?;
         self.take_into(m, buf);
         Ok(m.len)
     }
@@ -344,7 +345,7 @@ impl Consumer {
     /// [`Consumer::try_recv`] into a reused buffer.
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        let m = self.next(None)?;
+        let m = self.next(Wait::Now)?;
         self.take_into(m, buf);
         Ok(m.len)
     }
@@ -358,7 +359,7 @@ impl Consumer {
 
     /// [`Consumer::recv_timeout`] into a reused buffer.
     pub fn recv_timeout_into(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, RecvError> {
-        let m = self.next(Some(Deadline::after(Some(timeout))))?;
+        let m = self.next(Wait::after(timeout))?;
         self.take_into(m, buf);
         Ok(m.len)
     }
@@ -369,19 +370,19 @@ impl Consumer {
     /// Read the next message in place, waiting while the ring is empty. The space is
     /// released when the grant drops.
     pub fn read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
-        let m = self.next(Some(Deadline(None)))?;
+        let m = self.next(Wait::Forever)?;
         Ok(ReadGrant { c: self, m })
     }
 
     /// Read the next message in place if one is there ([`RecvError::Empty`] otherwise).
     pub fn try_read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
-        let m = self.next(None)?;
+        let m = self.next(Wait::Now)?;
         Ok(ReadGrant { c: self, m })
     }
 
     /// Read the next message in place, waiting at most `timeout`.
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
-        let m = self.next(Some(Deadline::after(Some(timeout))))?;
+        let m = self.next(Wait::after(timeout))?;
         Ok(ReadGrant { c: self, m })
     }
 
@@ -409,7 +410,7 @@ impl Consumer {
         if n == 0 {
             // Nothing was there: Empty, or Disconnected (the slow path checks the
             // producer), or a record published in the meantime, handed over as usual.
-            let m = self.next(None)?;
+            let m = self.next(Wait::Now)?;
             let ptr = self.sh.region().slice_ptr(m.payload, m.len);
             // SAFETY: as above.
             f(unsafe { std::slice::from_raw_parts(ptr, m.len) });

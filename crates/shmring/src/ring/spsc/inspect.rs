@@ -1,10 +1,10 @@
 //! An SPSC ring seen from outside: its counters and who holds each end, without
 //! attaching to either end (for `shmring ls`/`stat` and monitoring code).
 
+use super::layout::role;
 use super::{RingStats, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
-use crate::ring::layout::role;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 
 /// The state of one end's role record.

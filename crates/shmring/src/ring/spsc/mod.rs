@@ -22,9 +22,8 @@
 //!
 //! The segment is shared with a process that may be buggy or hostile. Every index and
 //! record header read from it is checked ([`crate::ring::record::parse`], the stamps,
-//! the index bounds) before use; a bad value is
-//! [`RecvError::Corrupted`](crate::RecvError::Corrupted) /
-//! [`SendError::Corrupted`](crate::SendError::Corrupted), never an out-of-bounds access.
+//! the index bounds) before use; a bad value is [`RecvError::Corrupted`] /
+//! [`SendError::Corrupted`], never an out-of-bounds access.
 //! Payload bytes a hostile producer rewrites after publishing are its business: they may
 //! read as garbage, never out of bounds. A named segment cannot be sealed, so a peer
 //! with write access to `/dev/shm` could truncate it (SIGBUS); anonymous segments are
@@ -55,27 +54,30 @@
 //! ```
 
 mod consumer;
+mod error;
 #[cfg(not(loom))]
 mod inspect;
+pub(crate) mod layout;
 mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+pub use error::{RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::WriteGrant;
 
-#[cfg(not(loom))]
-use super::layout::Region;
-use super::layout::{Backing, CONTROL_SIZE, Control, RoleRecord, role};
 use super::record;
 use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
 use crate::{Error, Result};
+#[cfg(not(loom))]
+use layout::Region;
+use layout::{Backing, CONTROL_SIZE, Control, RoleRecord, role};
 use std::ptr::NonNull;
 
 /// Smallest ring capacity in bytes.
@@ -184,7 +186,7 @@ impl Shared {
 
     #[cfg(loom)]
     #[inline]
-    pub(crate) fn region(&self) -> &super::layout::Region {
+    pub(crate) fn region(&self) -> &layout::Region {
         match &self.backing {
             Backing::Loom(r) => &r.region,
             _ => unreachable!("loom builds only have loom rings"),
@@ -519,8 +521,8 @@ pub fn channel_with(capacity: usize, opts: &RingOptions) -> Result<(Producer, Co
 #[cfg(not(loom))]
 pub fn local_channel(capacity: usize, wait: WaitStrategy) -> Result<(Producer, Consumer)> {
     let (cap, _) = ring_params(capacity)?;
-    let block = std::sync::Arc::new(super::layout::HeapBlock::new(CONTROL_SIZE + cap));
-    let make = |block: std::sync::Arc<super::layout::HeapBlock>| {
+    let block = std::sync::Arc::new(layout::HeapBlock::new(CONTROL_SIZE + cap));
+    let make = |block: std::sync::Arc<layout::HeapBlock>| {
         let base = block.ptr();
         // SAFETY: the block holds CONTROL_SIZE + cap zeroed bytes, 128-aligned, owned by
         // the Arc stored next to the region.
@@ -548,7 +550,7 @@ pub use crate::primitive::loom_break;
 /// Both ends of a ring for a loom model.
 #[cfg(loom)]
 pub fn loom_channel(capacity: usize, wait: WaitStrategy) -> (Producer, Consumer) {
-    use super::layout::{LoomRing, Region};
+    use layout::{LoomRing, Region};
     let ring = std::sync::Arc::new(LoomRing {
         ctl: Control::new(),
         region: Region::new_loom(capacity),

@@ -1,11 +1,12 @@
 //! The producer end of the SPSC ring.
 
+use super::SendError;
+use super::layout::role;
 use super::{RingOptions, RingStats, Shared, Side};
+use crate::Result;
 use crate::primitive::Ordering;
-use crate::ring::layout::role;
 use crate::ring::record::{self, MESSAGE, PADDING};
-use crate::sync::{Check, Deadline, WaitEnd, WaitStrategy, Waiter};
-use crate::{Result, SendError};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
 /// The producer end of an SPSC ring: sends messages, copied or written in place.
@@ -132,7 +133,7 @@ impl Producer {
     /// to [`Producer::from_fd`]. `None` for an in-process ring.
     pub fn into_fd(mut self) -> Option<rustix::fd::OwnedFd> {
         self.flush();
-        if !matches!(self.sh.backing, crate::ring::layout::Backing::Segment(_)) {
+        if !matches!(self.sh.backing, super::layout::Backing::Segment(_)) {
             return None;
         }
         self.sh.detach(role::PRODUCER_SLOT, role::HANDOFF);
@@ -170,7 +171,7 @@ impl Producer {
     /// Send `msg` if there is space now: [`SendError::Full`] otherwise.
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), None)?;
+        let slot = self.reserve(msg.len(), Wait::Now)?;
         self.write(slot, msg);
         self.flush();
         Ok(())
@@ -178,7 +179,7 @@ impl Producer {
 
     /// Send `msg`, waiting at most `timeout` for space ([`SendError::Timeout`]).
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Some(Deadline::after(Some(timeout))))?;
+        let slot = self.reserve(msg.len(), Wait::after(timeout))?;
         self.write(slot, msg);
         self.flush();
         Ok(())
@@ -191,7 +192,7 @@ impl Producer {
     /// one fence and one wake-up check. Waits while the ring is full.
     #[inline]
     pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Some(Deadline(None)))?;
+        let slot = self.reserve(msg.len(), Wait::Forever)?;
         self.write(slot, msg);
         Ok(())
     }
@@ -231,9 +232,9 @@ impl Producer {
         self.st.messages = self.st.messages.wrapping_add(1); // started from a peer-writable counter
     }
 
-    /// Reserve a record for `len` bytes and write its header. `None`: do not wait.
+    /// Reserve a record for `len` bytes and write its header, waiting per `wait`.
     #[inline]
-    fn reserve(&mut self, len: usize, wait: Option<Deadline>) -> Result<Slot, SendError> {
+    fn reserve(&mut self, len: usize, wait: Wait) -> Result<Slot, SendError> {
         if len as u64 > self.sh.max_msg {
             return Err(SendError::MessageTooLarge {
                 len,
@@ -257,10 +258,10 @@ impl Producer {
         if self.st.tail + need(self.st.tail) - self.st.cached_head > cap {
             self.refresh_head()?;
             if self.st.tail + need(self.st.tail) - self.st.cached_head > cap {
-                match wait {
-                    None => return Err(self.full_or_gone()),
-                    Some(deadline) => self.wait_space(need(self.st.tail), deadline)?,
+                if wait.is_now() {
+                    return Err(self.full_or_gone());
                 }
+                self.wait_space(need(self.st.tail), wait)?;
             }
         }
         let mut off = self.st.tail & (cap - 1);
@@ -355,7 +356,7 @@ impl Producer {
     }
 
     #[cold]
-    fn wait_space(&mut self, need: u64, deadline: Deadline) -> Result<(), SendError> {
+    fn wait_space(&mut self, need: u64, wait: Wait) -> Result<(), SendError> {
         // What we hold back cannot be consumed: publish it before waiting.
         self.flush();
         self.st.full_waits = self.st.full_waits.wrapping_add(1); // started from a peer-writable counter
@@ -372,7 +373,7 @@ impl Producer {
             asymmetric: sh.asym,
         };
         let cap = sh.cap;
-        let r = waiter.wait(deadline, |check| {
+        let r = waiter.wait(wait, |check| {
             // Acquire: as in refresh_head.
             let head = sh.ctl().cons.head.load(Ordering::Acquire);
             if head % record::ALIGN != 0 || head < st.cached_head || head > st.tail {
@@ -401,21 +402,21 @@ impl Producer {
     /// without commit is aborted and nothing is sent.
     #[cfg(not(loom))]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, None)?;
+        let slot = self.reserve(len, Wait::Now)?;
         Ok(self.grant(slot, len))
     }
 
     /// Reserve `len` bytes in place, waiting while the ring is full.
     #[cfg(not(loom))]
     pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Some(Deadline(None)))?;
+        let slot = self.reserve(len, Wait::Forever)?;
         Ok(self.grant(slot, len))
     }
 
     /// Reserve `len` bytes in place, waiting at most `timeout`.
     #[cfg(not(loom))]
     pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Some(Deadline::after(Some(timeout))))?;
+        let slot = self.reserve(len, Wait::after(timeout))?;
         Ok(self.grant(slot, len))
     }
 }
@@ -509,7 +510,7 @@ impl std::ops::DerefMut for WriteGrant<'_> {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        if matches!(self.sh.backing, crate::ring::layout::Backing::Gone) {
+        if matches!(self.sh.backing, super::layout::Backing::Gone) {
             return;
         }
         self.flush();
