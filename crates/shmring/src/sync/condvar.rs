@@ -76,21 +76,13 @@ impl Default for RawCondvar {
 }
 
 impl RawCondvar {
-    /// A condition variable nobody waits on.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawCondvar {
-            seq: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
-        }
-    }
-
-    /// A condition variable nobody waits on.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawCondvar {
-            seq: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// A condition variable nobody waits on.
+        pub const fn new() -> Self {
+            RawCondvar {
+                seq: AtomicU32::new(0),
+                waiters: AtomicU32::new(0),
+            }
         }
     }
 

@@ -102,21 +102,13 @@ impl Default for RawEvent {
 }
 
 impl RawEvent {
-    /// A clear event.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawEvent {
-            state: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
-        }
-    }
-
-    /// A clear event.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawEvent {
-            state: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// A clear event.
+        pub const fn new() -> Self {
+            RawEvent {
+                state: AtomicU32::new(0),
+                waiters: AtomicU32::new(0),
+            }
         }
     }
 

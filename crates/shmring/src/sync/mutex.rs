@@ -114,27 +114,16 @@ impl Default for RawMutex {
 }
 
 impl RawMutex {
-    /// An unlocked, consistent mutex.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawMutex {
-            word: AtomicU64::new(0),
-            seq: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            depth: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
-        }
-    }
-
-    /// An unlocked, consistent mutex.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawMutex {
-            word: AtomicU64::new(0),
-            seq: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            depth: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// An unlocked, consistent mutex.
+        pub const fn new() -> Self {
+            RawMutex {
+                word: AtomicU64::new(0),
+                seq: AtomicU32::new(0),
+                state: AtomicU32::new(0),
+                depth: AtomicU32::new(0),
+                _reserved: AtomicU32::new(0),
+            }
         }
     }
 

@@ -233,47 +233,28 @@ impl Default for RawSemaphore {
 }
 
 impl RawSemaphore {
-    /// An unbounded semaphore holding `value` permits.
-    #[cfg(not(loom))]
-    pub const fn new(value: u32) -> Self {
-        Self::with(value, 0, 0)
-    }
-
-    /// A bounded semaphore holding `value` permits, which may never hold more.
-    #[cfg(not(loom))]
-    pub const fn bounded(value: u32) -> Self {
-        Self::with(value, value, BOUNDED)
-    }
-
-    #[cfg(not(loom))]
-    const fn with(value: u32, bound: u32, flags: u32) -> Self {
-        RawSemaphore {
-            value: AtomicU32::new(value),
-            waiters: AtomicU32::new(0),
-            bound: AtomicU32::new(bound),
-            flags: AtomicU32::new(flags),
+    crate::primitive::const_unless_loom! {
+        /// An unbounded semaphore holding `value` permits.
+        pub const fn new(value: u32) -> Self {
+            Self::with(value, 0, 0)
         }
     }
 
-    /// An unbounded semaphore holding `value` permits.
-    #[cfg(loom)]
-    pub fn new(value: u32) -> Self {
-        Self::with(value, 0, 0)
+    crate::primitive::const_unless_loom! {
+        /// A bounded semaphore holding `value` permits, which may never hold more.
+        pub const fn bounded(value: u32) -> Self {
+            Self::with(value, value, BOUNDED)
+        }
     }
 
-    /// A bounded semaphore holding `value` permits, which may never hold more.
-    #[cfg(loom)]
-    pub fn bounded(value: u32) -> Self {
-        Self::with(value, value, BOUNDED)
-    }
-
-    #[cfg(loom)]
-    fn with(value: u32, bound: u32, flags: u32) -> Self {
-        RawSemaphore {
-            value: AtomicU32::new(value),
-            waiters: AtomicU32::new(0),
-            bound: AtomicU32::new(bound),
-            flags: AtomicU32::new(flags),
+    crate::primitive::const_unless_loom! {
+        const fn with(value: u32, bound: u32, flags: u32) -> Self {
+            RawSemaphore {
+                value: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+                bound: AtomicU32::new(bound),
+                flags: AtomicU32::new(flags),
+            }
         }
     }
 
