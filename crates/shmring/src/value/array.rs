@@ -4,7 +4,7 @@
 
 use super::elems::Integer;
 use super::seqlock::{SeqWriteGuard, Torn};
-pub use super::store::ArrayError;
+use super::store::ArrayError;
 use super::store::ArrayKind;
 use crate::error::Result;
 use crate::primitive::Ordering;
