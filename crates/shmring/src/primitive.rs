@@ -9,6 +9,21 @@
 
 use std::time::Duration;
 
+/// A `const fn` outside loom, a plain `fn` under it (loom's atomics have no `const`
+/// constructors): one body for the constructors of the raw primitives.
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $vis:vis const fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])*
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;
+
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(not(loom))]

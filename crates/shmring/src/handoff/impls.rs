@@ -7,10 +7,8 @@ use crate::connection::Connection;
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
 use crate::ring::{mpmc, spsc};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::handle::{Kind as SharedKind, Shared};
 use crate::sync::shared::type_fingerprint;
-use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
-use crate::value::{Array, RawArray, RawValue, Value};
-use bytemuck::Pod;
 use rustix::fd::{AsFd, OwnedFd};
 
 /// A duplicate of `x`'s descriptor (same open file description), then `x` dropped.
@@ -174,55 +172,28 @@ impl Handoff for Segment {
     }
 }
 
-/// Objects without `into_fd`: a duplicate of their descriptor travels; `from_fd` checks
-/// the segment kind and, for typed ones, `T` against the creator's.
-macro_rules! by_dup {
-    ($kind:expr, $ty:ident, [$($b:tt)+]) => {
-        impl<T: $($b)+> Handoff for $ty<T> {
-            const KIND: Kind = $kind;
+/// Every primitive of `sync` ([`Shared`] over its kind): a duplicate of its descriptor
+/// travels; `from_fd` checks the segment kind, the parameters and, for typed ones, `T`
+/// against the creator's.
+impl<K: SharedKind> Handoff for Shared<K> {
+    const KIND: Kind = K::HANDOFF;
 
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                Ok(one($kind, 0, dup_of(self)?))
-            }
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        Ok(one(K::HANDOFF, 0, dup_of(self)?))
+    }
 
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok($ty::from_fd(fd)?)
-            }
-        }
-    };
-    ($kind:expr, $ty:ident) => {
-        impl Handoff for $ty {
-            const KIND: Kind = $kind;
-
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                Ok(one($kind, 0, dup_of(self)?))
-            }
-
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok($ty::from_fd(fd)?)
-            }
-        }
-    };
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (_, fd) = single::<Self>(p)?;
+        Ok(Shared::from_fd(fd)?)
+    }
 }
-
-by_dup!(Kind::Value, Value, [Pod]);
-by_dup!(Kind::RawValue, RawValue, [Pod]);
-by_dup!(Kind::Array, Array, [Pod]);
-by_dup!(Kind::RawArray, RawArray, [Pod]);
-by_dup!(Kind::Mutex, Mutex, [Pod + Send]);
-by_dup!(Kind::Condition, Condition, [Pod + Send]);
-by_dup!(Kind::RLock, RLock);
-by_dup!(Kind::Semaphore, Semaphore);
-by_dup!(Kind::BoundedSemaphore, BoundedSemaphore);
-by_dup!(Kind::Event, Event);
-by_dup!(Kind::Barrier, Barrier);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::connection::pipe;
+    use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Mutex, RLock, Semaphore};
+    use crate::value::{Array, RawArray, RawValue, Value};
 
     fn trip<T: Handoff>(x: T) -> T {
         T::from_parcel(x.into_parcel().unwrap()).unwrap()

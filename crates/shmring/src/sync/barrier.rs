@@ -104,6 +104,7 @@
 //! (another count, a new generation) can hasten or delay a round like a misbehaving party
 //! can; it cannot cause undefined behaviour, a panic, or a timed wait that does not end.
 
+use super::Wait;
 use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
@@ -224,13 +225,6 @@ enum Round {
     Released,
     Broken,
     Corrupted(&'static str),
-}
-
-/// What a sweep of the party table found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Found {
-    Dead,
-    Garbage,
 }
 
 /// A robust process-shared barrier without a segment: 768 bytes that may live anywhere
@@ -369,55 +363,18 @@ impl RawBarrier {
         self.state.load(Ordering::Relaxed) & BROKEN != 0
     }
 
-    /// Register the calling process as a party, so that its death breaks the barrier;
-    /// the registration ends when the returned value drops. `None` if all
-    /// [`MAX_HANDLES`] slots are taken.
-    ///
-    /// ```
-    /// use shmring::sync::RawBarrier;
-    /// let b = RawBarrier::new(2);
-    /// let reg = b.register().expect("a free slot");
-    /// drop(reg); // unregistered
-    /// ```
-    pub fn register(&self) -> Option<BarrierRegistration<'_>> {
-        self.register_slot()
-            .map(|slot| BarrierRegistration { barrier: self, slot })
-    }
-
-    fn register_slot(&self) -> Option<usize> {
-        let me = Owner::current_process().0;
-        self.table.iter().position(|slot| {
-            // Relaxed: a slot is a self-contained identity; nothing else is published
-            // through it (a scanner that misses a fresh registration misses a live
-            // process, which it would not act on anyway).
-            slot.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        })
-    }
-
-    fn unregister_slot(&self, slot: usize) {
-        // In a forked child this is another process than the one that registered: the
-        // compare-and-swap fails and the parent's slot stays.
-        let me = Owner::current_process().0;
-        if let Some(s) = self.table.get(slot) {
-            // Relaxed: as in `register_slot`. Fails harmlessly if a scanner cleared the
-            // slot (only possible after corruption).
-            let _ = s.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
-        }
-    }
-
     /// Wait until all parties have called `wait` (this round's release), then return this
     /// party's arrival index. `Err(Broken)` if the barrier is or becomes broken, or is
     /// reset, before the round completes.
     pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
-        self.wait_inner(None, None)
+        self.wait_inner(None, Wait::Forever)
     }
 
     /// [`RawBarrier::wait`], at most `timeout`: when it passes, the barrier breaks (as in
     /// Python) and this call returns [`BarrierError::Timeout`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
         // An overflowing deadline is no deadline.
-        self.wait_inner(None, Instant::now().checked_add(timeout))
+        self.wait_inner(None, Wait::after(timeout))
     }
 
     /// Break the barrier: current and future waiters get [`BarrierError::Broken`] until
@@ -486,7 +443,7 @@ impl RawBarrier {
         Ok(p)
     }
 
-    fn wait_inner(&self, expect: Option<u32>, deadline: Option<Instant>) -> Result<BarrierWaitResult, BarrierError> {
+    fn wait_inner(&self, expect: Option<u32>, wait: Wait) -> Result<BarrierWaitResult, BarrierError> {
         let parties = self.checked_parties(expect)?;
         // Relaxed: the compare-and-swap below validates it (and orders the arrival).
         let mut s = self.state.load(Ordering::Relaxed);
@@ -533,7 +490,7 @@ impl RawBarrier {
             }
         };
         let index = count(my);
-        match self.wait_release(my, parties, deadline) {
+        match self.wait_release(my, parties, wait) {
             Ok(()) => Ok(BarrierWaitResult { index, leader: false }),
             Err(e) => Err(e),
         }
@@ -590,7 +547,7 @@ impl RawBarrier {
     /// [`LIVENESS_INTERVAL`], sweeping the party table once per interval.
     #[cold]
     #[inline(never)]
-    fn wait_release(&self, my: u64, parties: u32, deadline: Option<Instant>) -> Result<(), BarrierError> {
+    fn wait_release(&self, my: u64, parties: u32, wait: Wait) -> Result<(), BarrierError> {
         for _ in 0..SPINS {
             // Acquire: pairs with the leader's Release (directly or through the release
             // sequence of later RMWs).
@@ -613,9 +570,10 @@ impl RawBarrier {
                 return r;
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // `None`: the deadline passed; `Some(None)`: there is none.
+            let Some(left) = wait.left(now) else {
                 return self.time_out(my, parties, BarrierError::Timeout);
-            }
+            };
             if interrupt::pending() {
                 return self.time_out(my, parties, BarrierError::Interrupted);
             }
@@ -634,8 +592,8 @@ impl RawBarrier {
                 continue;
             }
             let mut nap = next_sweep - now;
-            if let Some(d) = deadline {
-                nap = nap.min(d - now);
+            if let Some(l) = left {
+                nap = nap.min(l);
             }
             primitive::futex_wait(&self.seq, key, Some(nap));
         }
@@ -665,559 +623,16 @@ impl RawBarrier {
             }
         }
     }
-
-    /// Scan the party table for dead processes and garbage entries (other than `me`,
-    /// which is alive). With `breaking`, each one breaks the barrier (before its slot is
-    /// freed: a sweeper that dies in between leaves it for the next); without, it is
-    /// only freed (`reset`, which ends the generation anyway).
-    fn sweep(&self, me: u64, breaking: bool) -> Option<Found> {
-        let mut found = None;
-        for slot in &self.table {
-            // Relaxed: a self-contained identity (see `register_slot`).
-            let v = slot.load(Ordering::Relaxed);
-            if v == 0 || v == me {
-                continue;
-            }
-            let what = if v & (1 << 63) != 0 {
-                Found::Garbage
-            } else if Owner(v).is_dead() {
-                Found::Dead
-            } else {
-                continue;
-            };
-            if breaking {
-                // Relaxed: as in `break_barrier`; the wake follows after the sweep.
-                self.state.fetch_or(BROKEN, Ordering::Relaxed);
-            }
-            // Relaxed: frees the slot; fails harmlessly if another sweeper freed it.
-            let _ = slot.compare_exchange(v, 0, Ordering::Relaxed, Ordering::Relaxed);
-            if found != Some(Found::Garbage) {
-                found = Some(what);
-            }
-        }
-        if breaking && found.is_some() {
-            self.wake_all();
-        }
-        found
-    }
 }
 
-/// A process's registration in a [`RawBarrier`]'s party table: while it lives, the
-/// death of this process breaks the barrier. Dropping it unregisters (the process
-/// *leaves*, which is not detected).
-///
-/// ```
-/// use shmring::sync::RawBarrier;
-/// use shmring::sync::barrier::BarrierRegistration;
-/// let b = RawBarrier::new(1);
-/// let reg: BarrierRegistration<'_> = b.register().unwrap();
-/// assert_eq!(reg.barrier().parties(), 1);
-/// ```
-#[derive(Debug)]
-pub struct BarrierRegistration<'a> {
-    barrier: &'a RawBarrier,
-    slot: usize,
-}
-
-impl BarrierRegistration<'_> {
-    /// The barrier this registration is in.
-    pub fn barrier(&self) -> &RawBarrier {
-        self.barrier
-    }
-}
-
-impl Drop for BarrierRegistration<'_> {
-    fn drop(&mut self) {
-        self.barrier.unregister_slot(self.slot);
-    }
-}
+mod table;
+pub use table::BarrierRegistration;
+use table::Found;
 
 #[cfg(not(loom))]
-pub use segment_backed::Barrier;
-
+mod handle;
 #[cfg(not(loom))]
-mod segment_backed {
-    use super::*;
-    use crate::error::{Error, Result};
-    use crate::shm::{SegmentKind, SegmentOptions};
-    use crate::sync::shared::Area;
-    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-
-    /// A robust process-shared barrier in a segment of its own: Python's
-    /// `multiprocessing.Barrier`.
-    ///
-    /// Every handle (`create`, `open`, `from_fd`, `try_clone`) registers its process; a
-    /// registered process that dies while others wait breaks the barrier (they get
-    /// [`BarrierError::Broken`] within about [`LIVENESS_INTERVAL`]). See the
-    /// [module docs](crate::sync::barrier) for the protocol and its limits.
-    ///
-    /// The header's parameter 0 holds the number of parties.
-    ///
-    /// ```
-    /// use shmring::sync::Barrier;
-    /// let b = Barrier::anonymous(2)?;          // hand to a child with `as_fd`
-    /// let b2 = b.try_clone()?;
-    /// let t = std::thread::spawn(move || b2.wait().unwrap().index);
-    /// let mine = b.wait().unwrap();
-    /// assert_eq!(mine.index + t.join().unwrap(), 1);
-    /// assert_eq!(b.n_waiting(), 0);
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    pub struct Barrier {
-        area: Area<RawBarrier>,
-        parties: u32,
-        pub(super) slot: usize,
-    }
-
-    impl fmt::Debug for Barrier {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("Barrier")
-                .field("name", &self.area.name())
-                .field("parties", &self.parties)
-                .field("raw", self.area.get())
-                .finish()
-        }
-    }
-
-    fn display(name: Option<&str>) -> &str {
-        name.unwrap_or("<anonymous>")
-    }
-
-    /// The number of parties in a barrier segment's header.
-    fn header_parties(p: &[u64; 8], name: &str) -> Result<u32> {
-        match u32::try_from(p[0]) {
-            Ok(n) if check_parties(n) => Ok(n),
-            _ => Err(Error::Corrupted {
-                name: name.to_owned(),
-                what: format!("barrier of {} parties (1..={MAX_PARTIES} allowed)", p[0]),
-            }),
-        }
-    }
-
-    impl Barrier {
-        fn create_in(name: Option<&str>, parties: u32, opts: &SegmentOptions) -> Result<Self> {
-            if !check_parties(parties) {
-                return Err(Error::InvalidArgument(format!(
-                    "a barrier needs 1..={MAX_PARTIES} parties, not {parties}"
-                )));
-            }
-            let mut params = [0u64; 8];
-            params[0] = u64::from(parties);
-            let area = Area::create(name, SegmentKind::Barrier, params, opts, |b: &RawBarrier| {
-                // Relaxed: the segment is not published yet; READY's Release orders it.
-                b.parties.store(parties, Ordering::Relaxed);
-            })?;
-            Self::attach(area, parties)
-        }
-
-        /// Validate the opened segment's area against its header, then register.
-        fn opened(area: Area<RawBarrier>, parties: u32) -> Result<Self> {
-            let raw = area.get().parties();
-            if raw != parties {
-                return Err(Error::Corrupted {
-                    name: display(area.name()).to_owned(),
-                    what: format!("barrier parties word {raw} differs from the header's {parties}"),
-                });
-            }
-            Self::attach(area, parties)
-        }
-
-        fn attach(area: Area<RawBarrier>, parties: u32) -> Result<Self> {
-            let raw = area.get();
-            let slot = match raw.register_slot() {
-                Some(s) => s,
-                None => {
-                    // Full: entries of dead processes (which break the barrier, as their
-                    // death would at the next wait) may be hogging slots.
-                    raw.sweep(Owner::current_process().0, true);
-                    raw.register_slot().ok_or_else(|| {
-                        Error::InvalidArgument(format!(
-                            "barrier {:?}: all {MAX_HANDLES} party slots are held by live handles \
-                             (drop some handles first)",
-                            display(area.name())
-                        ))
-                    })?
-                }
-            };
-            Ok(Barrier { area, parties, slot })
-        }
-
-        /// Create the named barrier `name` for `parties` parties (unlinked when this
-        /// handle drops, unless [`Barrier::keep`]). `InvalidArgument` if `parties` is 0
-        /// or more than [`MAX_PARTIES`].
-        pub fn create(name: &str, parties: u32) -> Result<Self> {
-            Self::create_in(Some(name), parties, &SegmentOptions::default())
-        }
-
-        /// [`Barrier::create`] with segment options (mode, keep, prefault, ...).
-        pub fn create_with(name: &str, parties: u32, opts: &SegmentOptions) -> Result<Self> {
-            Self::create_in(Some(name), parties, opts)
-        }
-
-        /// An anonymous (memfd) barrier for `parties` parties; hand it to a child
-        /// through [`AsFd`] and [`Barrier::from_fd`].
-        pub fn anonymous(parties: u32) -> Result<Self> {
-            Self::create_in(None, parties, &SegmentOptions::default())
-        }
-
-        /// Open the named barrier `name` (and register this process in it).
-        pub fn open(name: &str) -> Result<Self> {
-            let mut parties = 0;
-            let area = Area::open(name, SegmentKind::Barrier, |p| {
-                parties = header_parties(p, name)?;
-                Ok(())
-            })?;
-            Self::opened(area, parties)
-        }
-
-        /// Map a barrier received as a descriptor (and register this process in it).
-        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-            let mut parties = 0;
-            let area = Area::from_fd(fd, SegmentKind::Barrier, |p| {
-                parties = header_parties(p, "<anonymous>")?;
-                Ok(())
-            })?;
-            Self::opened(area, parties)
-        }
-
-        /// Another handle on the same barrier (a second mapping and registration).
-        pub fn try_clone(&self) -> Result<Self> {
-            Self::attach(self.area.try_clone()?, self.parties)
-        }
-
-        /// Keep the named segment when this creating handle drops.
-        pub fn keep(&mut self) {
-            self.area.keep();
-        }
-
-        /// The segment's name (`None` if anonymous).
-        pub fn name(&self) -> Option<&str> {
-            self.area.name()
-        }
-
-        /// The barrier state itself.
-        pub fn raw(&self) -> &RawBarrier {
-            self.area.get()
-        }
-
-        /// The number of parties (from the header, validated at open).
-        pub fn parties(&self) -> u32 {
-            self.parties
-        }
-
-        /// The number of parties waiting in the current round (0 while broken).
-        pub fn n_waiting(&self) -> u32 {
-            self.raw().n_waiting()
-        }
-
-        /// Whether the barrier is broken.
-        pub fn is_broken(&self) -> bool {
-            self.raw().is_broken()
-        }
-
-        /// Wait until all parties have called `wait`; see [`RawBarrier::wait`].
-        pub fn wait(&self) -> std::result::Result<BarrierWaitResult, BarrierError> {
-            self.raw().wait_inner(Some(self.parties), None)
-        }
-
-        /// Wait at most `timeout`; when it passes the barrier breaks and this call
-        /// returns [`BarrierError::Timeout`] (the others get `Broken`).
-        pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<BarrierWaitResult, BarrierError> {
-            self.raw()
-                .wait_inner(Some(self.parties), Instant::now().checked_add(timeout))
-        }
-
-        /// Break the barrier; see [`RawBarrier::abort`].
-        pub fn abort(&self) {
-            self.raw().abort();
-        }
-
-        /// Return the barrier to its empty state; see [`RawBarrier::reset`].
-        pub fn reset(&self) {
-            self.raw().reset();
-        }
-    }
-
-    impl Drop for Barrier {
-        fn drop(&mut self) {
-            self.area.get().unregister_slot(self.slot);
-        }
-    }
-
-    impl AsFd for Barrier {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.area.as_fd()
-        }
-    }
-}
+pub use handle::{Barrier, BarrierKind};
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    //! Relaxed throughout: planted values are written before the code under test reads
-    //! them (or are garbage on purpose), and the counters are ordered by the barrier.
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicU64 as StdU64;
-
-    #[test]
-    fn threads_thousand_rounds_one_leader_each() {
-        const N: u32 = 4;
-        const ROUNDS: u64 = 1000;
-        let b = Arc::new(Barrier::anonymous(N).unwrap());
-        let arrived = Arc::new(StdU64::new(0));
-        let leaders = Arc::new(StdU64::new(0));
-        let ts: Vec<_> = (0..N)
-            .map(|_| {
-                let (b, arrived, leaders) = (b.try_clone().unwrap(), arrived.clone(), leaders.clone());
-                std::thread::spawn(move || {
-                    for round in 0..ROUNDS {
-                        // Relaxed: the barrier orders it.
-                        arrived.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let r = b.wait().unwrap();
-                        assert!(r.index < N);
-                        assert_eq!(r.is_leader(), r.index == N - 1);
-                        let seen = arrived.load(std::sync::atomic::Ordering::Relaxed);
-                        assert!(
-                            seen >= u64::from(N) * (round + 1),
-                            "passed early: {seen} in round {round}"
-                        );
-                        if r.is_leader() {
-                            leaders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in ts {
-            t.join().unwrap();
-        }
-        assert_eq!(leaders.load(std::sync::atomic::Ordering::Relaxed), ROUNDS);
-        assert_eq!(b.n_waiting(), 0);
-        assert!(!b.is_broken());
-    }
-
-    #[test]
-    fn timeout_breaks_for_everyone_and_reset_recovers() {
-        let b = Arc::new(RawBarrier::new(3));
-        let b2 = b.clone();
-        let other = std::thread::spawn(move || b2.wait());
-        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
-        let t = Instant::now();
-        assert_eq!(b.wait_timeout(Duration::from_millis(30)), Err(BarrierError::Timeout));
-        assert!(t.elapsed() >= Duration::from_millis(30));
-        assert_eq!(other.join().unwrap(), Err(BarrierError::Broken));
-        assert!(b.is_broken());
-        assert_eq!(b.n_waiting(), 0);
-        assert_eq!(b.wait(), Err(BarrierError::Broken));
-        assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::Broken));
-        b.reset();
-        assert!(!b.is_broken());
-        // A round works again; a huge timeout is no timeout.
-        let ts: Vec<_> = (0..2)
-            .map(|_| {
-                let b = b.clone();
-                std::thread::spawn(move || b.wait_timeout(Duration::MAX).unwrap())
-            })
-            .collect();
-        let mine = b.wait().unwrap();
-        let mut idx: Vec<u32> = ts.into_iter().map(|t| t.join().unwrap().index).collect();
-        idx.push(mine.index);
-        idx.sort();
-        assert_eq!(idx, [0, 1, 2]);
-    }
-
-    #[test]
-    fn zero_timeout_of_the_last_arrival_still_releases() {
-        let b = Arc::new(RawBarrier::new(2));
-        let b2 = b.clone();
-        let other = std::thread::spawn(move || b2.wait());
-        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
-        let r = b.wait_timeout(Duration::ZERO).unwrap();
-        assert!(r.is_leader());
-        assert_eq!(r.index, 1);
-        assert_eq!(other.join().unwrap().unwrap().index, 0);
-    }
-
-    #[test]
-    fn abort_and_reset_break_current_waiters() {
-        for reset in [false, true] {
-            let b = Arc::new(RawBarrier::new(3));
-            let ws: Vec<_> = (0..2)
-                .map(|_| {
-                    let b = b.clone();
-                    std::thread::spawn(move || b.wait())
-                })
-                .collect();
-            crate::sync::wait::spin_until("two waiting parties", || b.n_waiting() == 2);
-            if reset {
-                b.reset();
-                assert!(!b.is_broken());
-            } else {
-                b.abort();
-                assert!(b.is_broken());
-                assert_eq!(b.wait(), Err(BarrierError::Broken));
-            }
-            for w in ws {
-                assert_eq!(w.join().unwrap(), Err(BarrierError::Broken));
-            }
-        }
-    }
-
-    #[test]
-    fn outcome_is_decided_by_the_first_event() {
-        let b = RawBarrier::new(2);
-        let my = pack(3, 10, 0); // arrived first in epoch 3, generation 10
-        let waiting = pack(3, 10, 1);
-        assert_eq!(b.round(my, waiting, 2), Round::Waiting);
-        assert_eq!(b.round(my, waiting | BROKEN, 2), Round::Broken);
-        // Released, then broken in the next generation: still released.
-        assert_eq!(b.round(my, pack(3, 11, 0) | BROKEN, 2), Round::Released);
-        // Reset before any release.
-        assert_eq!(b.round(my, pack(4, 10, 0), 2), Round::Broken);
-        assert_eq!(b.round(my, pack(5, 10, 1), 2), Round::Broken);
-        // Released, then reset (reset 4 ended generation 11): released.
-        b.reset_log[4].store(4 << 32 | 11, Ordering::Relaxed);
-        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Released);
-        // Reset (ending generation 10), then a round without us: broken.
-        b.reset_log[4].store(4 << 32 | 10, Ordering::Relaxed);
-        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Broken);
-        // The entry is missing (stale tag): conservatively broken.
-        b.reset_log[4].store(12 << 32 | 11, Ordering::Relaxed);
-        assert_eq!(b.round(my, pack(4, 11, 0), 2), Round::Broken);
-        // Corruption within the round.
-        assert!(matches!(b.round(my, pack(3, 10, 2), 2), Round::Corrupted(_)));
-        assert!(matches!(b.round(my, pack(3, 10, 0), 2), Round::Corrupted(_)));
-    }
-
-    #[test]
-    fn release_then_reset_before_the_waiter_looks_is_ok() {
-        let b = RawBarrier::new(2);
-        let my = b.state.load(Ordering::Relaxed);
-        // Arrive by hand, as a waiter that has not yet looked.
-        b.state.store(my + 1, Ordering::Relaxed);
-        let leader = b.wait().unwrap();
-        assert!(leader.is_leader());
-        b.reset();
-        assert_eq!(b.round(my, b.state.load(Ordering::Relaxed), 2), Round::Released);
-        // ... and a later round completed by others does not change it.
-        let b = Arc::new(b);
-        let b2 = b.clone();
-        let t = std::thread::spawn(move || b2.wait().unwrap());
-        b.wait().unwrap();
-        t.join().unwrap();
-        assert_eq!(b.round(my, b.state.load(Ordering::Relaxed), 2), Round::Released);
-    }
-
-    #[test]
-    fn corrupted_words_give_errors() {
-        let b = RawBarrier::new(3);
-        // Count >= parties.
-        b.state.store(pack(0, 0, 3), Ordering::Relaxed);
-        assert!(matches!(b.wait(), Err(BarrierError::Corrupted(_))));
-        assert!(b.is_broken());
-        b.reset();
-        assert_eq!(b.n_waiting(), 0);
-        // Parties 0 and huge.
-        for p in [0, MAX_PARTIES + 1, u32::MAX] {
-            b.parties.store(p, Ordering::Relaxed);
-            assert!(matches!(
-                b.wait_timeout(Duration::from_secs(5)),
-                Err(BarrierError::Corrupted(_))
-            ));
-            b.reset();
-        }
-        b.parties.store(1, Ordering::Relaxed);
-        assert!(b.wait().unwrap().is_leader());
-        // A count that goes backwards under a waiter.
-        let b = Arc::new(RawBarrier::new(3));
-        let b2 = b.clone();
-        let w = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(10)));
-        crate::sync::wait::spin_until("one waiting party", || b.n_waiting() == 1);
-        b.state.fetch_sub(1, Ordering::Relaxed);
-        b.wake_all();
-        assert!(matches!(w.join().unwrap(), Err(BarrierError::Corrupted(_))));
-        assert!(b.is_broken());
-        // Unregistering a garbage slot index does nothing.
-        b.unregister_slot(usize::MAX);
-    }
-
-    #[test]
-    fn dead_or_garbage_table_entries_break_sleepers() {
-        // A process id that cannot exist (pid 0x7fff_fff0): dead.
-        let dead = 0x7fff_fff0u64 << 32 | 1;
-        for (entry, want) in [
-            (dead, BarrierError::Broken),
-            (u64::MAX, BarrierError::Corrupted("party table entry")),
-        ] {
-            let b = RawBarrier::new(2);
-            let _me = b.register().unwrap();
-            b.table[5].store(entry, Ordering::Relaxed);
-            let t = Instant::now();
-            assert_eq!(b.wait_timeout(Duration::from_secs(20)), Err(want));
-            eprintln!("table entry {entry:#x}: {want:?} after {:?}", t.elapsed());
-            assert!(b.is_broken());
-            assert_eq!(b.table[5].load(Ordering::Relaxed), 0, "the entry is freed");
-            b.reset();
-            assert!(!b.is_broken());
-        }
-        // Reset frees a dead slot without breaking.
-        let b = RawBarrier::new(1);
-        b.table[7].store(dead, Ordering::Relaxed);
-        b.reset();
-        assert_eq!(b.table[7].load(Ordering::Relaxed), 0);
-        assert!(!b.is_broken());
-    }
-
-    #[test]
-    fn registrations_and_the_handle_limit() {
-        let b = Barrier::anonymous(2).unwrap();
-        let used = |b: &Barrier| b.raw().table.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count();
-        assert_eq!(used(&b), 1);
-        let mut clones: Vec<Barrier> = (1..MAX_HANDLES).map(|_| b.try_clone().unwrap()).collect();
-        assert_eq!(used(&b), MAX_HANDLES);
-        let e = b.try_clone().unwrap_err();
-        assert!(e.to_string().contains("party slots"), "{e}");
-        // A dead entry is swept (breaking the barrier) to make room.
-        clones[10].raw().table[clones[10].slot].store(0x7fff_fff0u64 << 32 | 1, Ordering::Relaxed);
-        let c = b.try_clone().unwrap();
-        assert!(b.is_broken());
-        clones.push(c);
-        clones.truncate(0);
-        assert_eq!(used(&b), 1);
-        b.reset();
-        assert!(!b.is_broken());
-    }
-
-    #[test]
-    fn create_rejects_bad_parties_and_open_checks_words() {
-        assert!(matches!(Barrier::anonymous(0), Err(crate::Error::InvalidArgument(_))));
-        assert!(matches!(
-            Barrier::anonymous(MAX_PARTIES + 1),
-            Err(crate::Error::InvalidArgument(_))
-        ));
-        assert!(RawBarrier::new(1).init(0).is_err());
-        let name = format!("shmring-unit-barrier-{}", std::process::id());
-        let b = Barrier::create(&name, 3).unwrap();
-        let o = Barrier::open(&name).unwrap();
-        assert_eq!((o.parties(), o.name()), (3, Some(name.as_str())));
-        // A parties word that disagrees with the header.
-        b.raw().parties.store(4, Ordering::Relaxed);
-        assert!(matches!(Barrier::open(&name), Err(crate::Error::Corrupted { .. })));
-        assert!(matches!(o.wait(), Err(BarrierError::Corrupted(_))));
-        b.raw().parties.store(3, Ordering::Relaxed);
-        b.reset();
-        drop(o);
-        drop(b);
-        assert!(Barrier::open(&name).is_err());
-    }
-
-    #[test]
-    fn raw_barrier_in_place_init() {
-        // SAFETY: all-zero bytes are a valid RawBarrier (atomics and integers).
-        let b: RawBarrier = unsafe { std::mem::zeroed() };
-        assert!(matches!(b.wait(), Err(BarrierError::Corrupted(_))));
-        b.init(1).unwrap();
-        assert!(b.wait().unwrap().is_leader());
-        assert!(format!("{b:?}").contains("parties: 1"));
-    }
-}
+mod tests;

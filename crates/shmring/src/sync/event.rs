@@ -62,11 +62,12 @@
 //! a timed wait that outlives its timeout. A waiter asleep through exactly 2^31 sets
 //! and clears within one nap would miss them; that cannot happen in practice.
 
+use super::Wait;
 use super::interrupt;
-use super::semaphore::{SPINS, deadline_after, deregister, nap, register, waker_fence};
+use super::semaphore::{SPINS, deregister, register, waker_fence};
 use super::wait::Interrupted;
 use crate::primitive::{self, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bit 0 of the state word: the flag.
 const SET: u32 = 1;
@@ -101,21 +102,13 @@ impl Default for RawEvent {
 }
 
 impl RawEvent {
-    /// A clear event.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawEvent {
-            state: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
-        }
-    }
-
-    /// A clear event.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawEvent {
-            state: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// A clear event.
+        pub const fn new() -> Self {
+            RawEvent {
+                state: AtomicU32::new(0),
+                waiters: AtomicU32::new(0),
+            }
         }
     }
 
@@ -168,13 +161,13 @@ impl RawEvent {
     /// Block until the flag is set. Returns at once if it is set; returns also when a
     /// `set` happened since the call started, even if a `clear` followed it.
     pub fn wait(&self) {
-        self.wait_in(None);
+        self.wait_in(Wait::Forever);
     }
 
     /// [`wait`](Self::wait) at most `timeout`: `true` if the flag is set, or was set
     /// since the call started; `false` on timeout (Python's `Event.wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_in(deadline_after(timeout))
+        self.wait_in(Wait::after(timeout))
     }
 
     /// [`wait`](Self::wait) (`timeout` `None`) or [`wait_timeout`](Self::wait_timeout)
@@ -197,7 +190,7 @@ impl RawEvent {
         if w0 & SET != 0 {
             return Ok(true);
         }
-        self.wait_slow(w0, timeout.and_then(deadline_after), true)
+        self.wait_slow(w0, Wait::from_timeout(timeout), true)
     }
 
     /// How many waiters are registered as (about to be) asleep: a snapshot, for
@@ -208,21 +201,21 @@ impl RawEvent {
         self.waiters.load(Ordering::Relaxed)
     }
 
-    /// `deadline`: `None` blocks (also for a timeout too long to represent); `Some(t)`
-    /// gives up at `t`.
+    /// `wait`: [`Wait::Forever`] blocks (also for a timeout too long to represent);
+    /// [`Wait::Until`] gives up then.
     #[inline]
-    fn wait_in(&self, deadline: Option<Instant>) -> bool {
+    fn wait_in(&self, wait: Wait) -> bool {
         // Acquire: pairs with the Release CAS in `set` (W1).
         let w0 = self.state.load(Ordering::Acquire);
         if w0 & SET != 0 {
             return true;
         }
-        self.wait_slow(w0, deadline, false) == Ok(true)
+        self.wait_slow(w0, wait, false) == Ok(true)
     }
 
     #[cold]
     #[inline(never)]
-    fn wait_slow(&self, w0: u32, deadline: Option<Instant>, interruptible: bool) -> Result<bool, Interrupted> {
+    fn wait_slow(&self, w0: u32, wait: Wait, interruptible: bool) -> Result<bool, Interrupted> {
         // From a clear word, only a `set` (or a faulty peer) changes the word.
         // Acquire: pairs with the Release CAS in `set` (W1).
         let signaled = || self.state.load(Ordering::Acquire) != w0;
@@ -234,7 +227,7 @@ impl RawEvent {
         }
         loop {
             // The last check (above, or after the previous nap) found the word unchanged.
-            let Some(nap) = nap(deadline) else {
+            let Some(nap) = wait.nap() else {
                 return Ok(false);
             };
             if interruptible && interrupt::pending() {
@@ -264,181 +257,18 @@ impl RawEvent {
 }
 
 #[cfg(not(loom))]
-pub use segment_backed::*;
-
+mod handle;
 #[cfg(not(loom))]
-mod segment_backed {
-    use super::*;
-    use crate::error::Result;
-    use crate::shm::{SegmentKind, SegmentOptions};
-    use crate::sync::shared::Area;
-    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-    use std::fmt;
-
-    /// An event flag in a segment of its own, shared by any number of processes: Python's
-    /// `multiprocessing.Event`. Every waiter present at a [`set`](Event::set) wakes.
-    ///
-    /// ```
-    /// use shmring::sync::Event;
-    /// use std::time::Duration;
-    /// let e = Event::anonymous()?; // hand to a child with `as_fd` + `from_fd`
-    /// let e2 = e.try_clone()?;
-    /// let t = std::thread::spawn(move || e2.wait_timeout(Duration::from_secs(10)));
-    /// e.set();
-    /// assert!(t.join().unwrap());
-    /// assert!(e.is_set());
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    pub struct Event {
-        area: Area<RawEvent>,
-    }
-
-    impl fmt::Debug for Event {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("Event")
-                .field("name", &self.area.name())
-                .field("raw", self.area.get())
-                .finish()
-        }
-    }
-
-    impl Event {
-        fn create_in(name: Option<&str>, opts: &SegmentOptions) -> Result<Self> {
-            // All-zero bytes (a fresh segment) are a clear event: nothing to set up.
-            let area = Area::create(name, SegmentKind::Event, [0; 8], opts, |_: &RawEvent| {})?;
-            Ok(Event { area })
-        }
-
-        /// Create the named event `name`, clear (unlinked when this handle drops, unless
-        /// [`Event::keep`]).
-        pub fn create(name: &str) -> Result<Self> {
-            Self::create_in(Some(name), &SegmentOptions::default())
-        }
-
-        /// [`Event::create`] with segment options (mode, keep, ...).
-        pub fn create_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
-            Self::create_in(Some(name), opts)
-        }
-
-        /// An anonymous (memfd) event, clear; hand it to a child through [`AsFd`] and
-        /// [`Event::from_fd`].
-        pub fn anonymous() -> Result<Self> {
-            Self::create_in(None, &SegmentOptions::default())
-        }
-
-        /// Open the named event `name`.
-        pub fn open(name: &str) -> Result<Self> {
-            Ok(Event {
-                area: Area::open(name, SegmentKind::Event, |_| Ok(()))?,
-            })
-        }
-
-        /// Map an event received as a descriptor.
-        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-            Ok(Event {
-                area: Area::from_fd(fd, SegmentKind::Event, |_| Ok(()))?,
-            })
-        }
-
-        /// Another handle on the same event (a second mapping).
-        pub fn try_clone(&self) -> Result<Self> {
-            Ok(Event {
-                area: self.area.try_clone()?,
-            })
-        }
-
-        /// Keep the named segment when this creating handle drops.
-        pub fn keep(&mut self) {
-            self.area.keep();
-        }
-
-        /// The segment's name (`None` if anonymous).
-        pub fn name(&self) -> Option<&str> {
-            self.area.name()
-        }
-
-        /// The event's state in the segment.
-        pub fn raw(&self) -> &RawEvent {
-            self.area.get()
-        }
-
-        /// Set the flag and wake every waiter (see [`RawEvent::set`]).
-        pub fn set(&self) {
-            self.raw().set();
-        }
-
-        /// Clear the flag (see [`RawEvent::clear`]).
-        pub fn clear(&self) {
-            self.raw().clear();
-        }
-
-        /// Whether the flag is set (see [`RawEvent::is_set`]).
-        pub fn is_set(&self) -> bool {
-            self.raw().is_set()
-        }
-
-        /// Block until the flag is set (see [`RawEvent::wait`]).
-        pub fn wait(&self) {
-            self.raw().wait();
-        }
-
-        /// Block at most `timeout`: `true` if the flag is set or was set meanwhile,
-        /// `false` on timeout (see [`RawEvent::wait_timeout`]).
-        pub fn wait_timeout(&self, timeout: Duration) -> bool {
-            self.raw().wait_timeout(timeout)
-        }
-
-        /// Block until set, at most `timeout` (`None`: no limit), or until an interrupt
-        /// is pending (see [`RawEvent::wait_interruptible`]).
-        pub fn wait_interruptible(&self, timeout: Option<Duration>) -> std::result::Result<bool, Interrupted> {
-            self.raw().wait_interruptible(timeout)
-        }
-    }
-
-    impl AsFd for Event {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.area.as_fd()
-        }
-    }
-}
+pub use handle::{Event, EventKind};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use rustix::fd::AsFd;
     use std::sync::Arc;
 
     /// Wait until `n` waiters are registered on `e`.
     fn registered(e: &RawEvent, n: u32) {
         crate::sync::wait::spin_until("registered waiters", || e.waiters() == n);
-    }
-
-    #[test]
-    fn set_wakes_every_waiter_even_when_cleared_at_once() {
-        let e = Arc::new(Event::anonymous().unwrap());
-        let ts: Vec<_> = (0..4)
-            .map(|_| {
-                let e = e.try_clone().unwrap();
-                std::thread::spawn(move || e.wait_timeout(Duration::from_secs(30)))
-            })
-            .collect();
-        registered(e.raw(), 4);
-        // A pulse: every registered waiter saw the generation change.
-        e.set();
-        e.clear();
-        for t in ts {
-            assert!(t.join().unwrap());
-        }
-        assert!(!e.is_set());
-        assert!(!e.wait_timeout(Duration::from_millis(5)));
-        // Already set: wait returns at once, and a second set changes nothing.
-        e.set();
-        let w = e.raw().words()[0].load(Ordering::SeqCst);
-        e.set();
-        assert_eq!(e.raw().words()[0].load(Ordering::SeqCst), w);
-        e.wait();
-        assert!(e.wait_timeout(Duration::ZERO));
-        assert!(e.wait_timeout(Duration::MAX));
     }
 
     #[test]
@@ -481,20 +311,5 @@ mod tests {
         let w = e.words()[0].load(Ordering::SeqCst);
         e.words()[0].store(w ^ 0x40, Ordering::SeqCst);
         assert!(t.join().unwrap());
-    }
-
-    #[test]
-    fn named_open() {
-        let name = format!("shmring-unit-event-{}", std::process::id());
-        let e = Event::create(&name).unwrap();
-        assert_eq!(e.name(), Some(name.as_str()));
-        let o = Event::open(&name).unwrap();
-        o.set();
-        assert!(e.is_set());
-        let fd = AsFd::as_fd(&e).try_clone_to_owned().unwrap();
-        assert!(Event::from_fd(fd).unwrap().is_set());
-        assert!(crate::sync::Semaphore::open(&name).is_err());
-        drop((e, o));
-        assert!(Event::open(&name).is_err(), "unlinked by its creator");
     }
 }

@@ -11,6 +11,23 @@
 //!   can be embedded in your own shared `#[repr(C)]` struct (all-zero bytes are a valid
 //!   initial state unless the type says otherwise).
 //!
+//! # Raw algorithm, one handle
+//!
+//! Each primitive is a raw algorithm over its state words (`RawSemaphore` and its state
+//! table in `semaphore.rs`, and so on; these files compile under loom) and one generic
+//! handle, [`Shared<K>`], which knows segments: `create` / `create_with` / `anonymous` /
+//! `open` / `open_with` / `from_fd` / `try_clone` / `keep` / `name` / `as_fd` and the
+//! [hand-off](crate::handoff) are written once, in `handle.rs`, for every [`Kind`]. The
+//! public types are that handle over their kind ([`Semaphore`] is
+//! `Shared<SemaphoreKind<false>>`, [`Mutex<T>`] is `Shared<MutexKind<T>>`, ...) and add
+//! only their own methods, in the `handle.rs` beside each algorithm.
+//!
+//! A new kind of shared object adds: its raw algorithm (a `#[repr(C)]` state, in a file
+//! of its own), an uninhabited kind type implementing [`Kind`] and the crate's sealed
+//! trait behind it (segment kind, header parameters, set-up and validation of the raw
+//! state, what a handle keeps), a type alias over [`Shared`], its own methods, and a
+//! tag in [`handoff::Kind`](crate::handoff::Kind).
+//!
 //! # Robustness
 //!
 //! A lock records its holder as a thread id plus that thread's start time (see
@@ -31,34 +48,33 @@ pub(crate) mod interrupt;
 mod owner;
 pub(crate) mod wait;
 pub(crate) use deadline::Wait;
-
-pub mod mutex;
-#[cfg(not(loom))]
-pub(crate) mod shared;
-
-#[cfg(not(loom))]
-pub(crate) use owner::pid_namespace;
 pub(crate) use wait::{Check, WaitEnd, Waiter};
 pub use wait::{Interrupted, LIVENESS_INTERVAL, WaitStrategy, WaitWord};
 
-pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
-#[cfg(not(loom))]
-pub use mutex::{Mutex, MutexGuard, RLock, RLockGuard};
-
+// The raw algorithms (each compiles under loom, handle parts gated inside).
+pub mod barrier;
+pub mod condvar;
 pub mod event;
+pub mod mutex;
 pub mod semaphore;
 
-#[cfg(not(loom))]
-pub use event::Event;
-pub use event::RawEvent;
-pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
-#[cfg(not(loom))]
-pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
-pub mod barrier;
-#[cfg(not(loom))]
-pub use barrier::Barrier;
 pub use barrier::{BarrierError, BarrierWaitResult, RawBarrier};
-pub mod condvar;
 pub use condvar::RawCondvar;
+pub use event::RawEvent;
+pub use mutex::{LockError, LockResult, OwnerDied, RawMutex};
+pub use semaphore::{AcquireError, RawSemaphore, ReleaseError};
+
+// The handle that knows segments, and the primitives in segments of their own.
 #[cfg(not(loom))]
-pub use condvar::{Condition, ConditionGuard, WaitTimeoutResult};
+pub(crate) mod handle;
+#[cfg(not(loom))]
+pub(crate) mod shared;
+#[cfg(not(loom))]
+pub use self::{
+    barrier::{Barrier, BarrierKind},
+    condvar::{Condition, ConditionGuard, ConditionKind, WaitTimeoutResult},
+    event::{Event, EventKind},
+    handle::{Kind, Shared},
+    mutex::{Mutex, MutexGuard, MutexKind, RLock, RLockGuard, RLockKind},
+    semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreKind},
+};

@@ -46,11 +46,11 @@
 //! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
 //! make the lock release early or late, never cause undefined behaviour or a panic).
 
+use super::Wait;
 use super::interrupt;
 use super::owner::Owner;
 use super::wait::LIVENESS_INTERVAL;
 use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
-use std::fmt;
 use std::time::{Duration, Instant};
 
 /// Bit 63 of the lock word: sleepers may exist.
@@ -69,143 +69,6 @@ const SPINS: u32 = 0;
 
 /// The largest backoff step: 2^6 = 64 pause hints between two looks.
 const MAX_BACKOFF_SHIFT: u32 = 6;
-
-/// The previous holder died holding the lock (or a previous recoverer did not mark the
-/// data consistent). The lock **is held**: `into_inner` gives the guard, with which the
-/// data can be checked, repaired and marked consistent.
-///
-/// ```
-/// use shmring::sync::Mutex;
-/// let m = std::sync::Arc::new(Mutex::anonymous(1u32)?);
-/// let m2 = m.clone();
-/// // A thread that ends holding the lock is a dead owner, like a killed process.
-/// std::thread::spawn(move || std::mem::forget(m2.lock().unwrap())).join().unwrap();
-/// let died = m.lock().expect_err("the holder died");
-/// let g = died.into_inner(); // the lock is held: check and repair the value
-/// assert_eq!(*g, 1);
-/// g.mark_consistent();
-/// # Ok::<(), shmring::Error>(())
-/// ```
-pub struct OwnerDied<G> {
-    guard: G,
-}
-
-impl<G> OwnerDied<G> {
-    pub(crate) fn new(guard: G) -> Self {
-        OwnerDied { guard }
-    }
-
-    /// The guard of the now-held lock.
-    pub fn into_inner(self) -> G {
-        self.guard
-    }
-
-    /// A reference to the guard.
-    pub fn get_ref(&self) -> &G {
-        &self.guard
-    }
-
-    /// A mutable reference to the guard.
-    pub fn get_mut(&mut self) -> &mut G {
-        &mut self.guard
-    }
-
-    /// Apply `f` to the guard (turn a raw acquisition into a typed guard).
-    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {
-        OwnerDied { guard: f(self.guard) }
-    }
-}
-
-impl<G> fmt::Debug for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnerDied").finish_non_exhaustive()
-    }
-}
-
-impl<G> fmt::Display for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the previous holder of the lock died holding it; the protected data may be inconsistent")
-    }
-}
-
-impl<G> std::error::Error for OwnerDied<G> {}
-
-/// The outcome of a lock call that may fail: `Ok(guard)`, or the lock was taken from a
-/// dead owner (`Err(OwnerDied)`, lock held).
-pub type LockResult<G> = Result<G, OwnerDied<G>>;
-
-/// Why `try_lock` or `lock_timeout` did not return a clean guard.
-///
-/// ```
-/// use shmring::sync::{LockError, Mutex};
-/// use std::time::Duration;
-/// let m = std::sync::Arc::new(Mutex::anonymous(())?);
-/// let _g = m.lock().unwrap();
-/// let m2 = m.clone();
-/// std::thread::spawn(move || {
-///     assert!(matches!(m2.try_lock(), Err(LockError::WouldBlock)));
-///     assert!(matches!(m2.lock_timeout(Duration::from_millis(1)), Err(LockError::Timeout)));
-/// })
-/// .join()
-/// .unwrap();
-/// # Ok::<(), shmring::Error>(())
-/// ```
-pub enum LockError<G> {
-    /// Acquired, but from a dead owner (see [`OwnerDied`]): the lock is held.
-    OwnerDied(OwnerDied<G>),
-    /// `try_lock`: the lock is held by another thread.
-    WouldBlock,
-    /// `lock_timeout`: the time passed and the lock is held by a live thread.
-    Timeout,
-    /// `lock_interruptible`, `lock_timeout`: an interrupt is pending (see
-    /// `shmring::signal::Interrupt`) and the lock is held by a live thread. The lock
-    /// was not taken.
-    Interrupted,
-}
-
-impl<G> LockError<G> {
-    /// The guard, if the lock was acquired (from a dead owner).
-    pub fn into_guard(self) -> Option<G> {
-        match self {
-            LockError::OwnerDied(o) => Some(o.into_inner()),
-            _ => None,
-        }
-    }
-
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
-        match self {
-            LockError::OwnerDied(o) => LockError::OwnerDied(o.map(f)),
-            LockError::WouldBlock => LockError::WouldBlock,
-            LockError::Timeout => LockError::Timeout,
-            LockError::Interrupted => LockError::Interrupted,
-        }
-    }
-}
-
-impl<G> fmt::Debug for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-            LockError::WouldBlock => f.write_str("WouldBlock"),
-            LockError::Timeout => f.write_str("Timeout"),
-            LockError::Interrupted => f.write_str("Interrupted"),
-        }
-    }
-}
-
-impl<G> fmt::Display for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::OwnerDied(o) => o.fmt(f),
-            LockError::WouldBlock => f.write_str("the lock is held by another thread"),
-            LockError::Timeout => f.write_str("timed out waiting for the lock"),
-            LockError::Interrupted => f.write_str("interrupted while waiting for the lock"),
-        }
-    }
-}
-
-impl<G> std::error::Error for LockError<G> {}
 
 /// How the slow path ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,27 +114,16 @@ impl Default for RawMutex {
 }
 
 impl RawMutex {
-    /// An unlocked, consistent mutex.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawMutex {
-            word: AtomicU64::new(0),
-            seq: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            depth: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
-        }
-    }
-
-    /// An unlocked, consistent mutex.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawMutex {
-            word: AtomicU64::new(0),
-            seq: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            depth: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// An unlocked, consistent mutex.
+        pub const fn new() -> Self {
+            RawMutex {
+                word: AtomicU64::new(0),
+                seq: AtomicU32::new(0),
+                state: AtomicU32::new(0),
+                depth: AtomicU32::new(0),
+                _reserved: AtomicU32::new(0),
+            }
         }
     }
 
@@ -290,7 +142,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired);
         }
-        self.acquired(self.lock_slow(me, None, false))
+        self.acquired(self.lock_slow(me, Wait::Forever, false))
     }
 
     /// [`lock`](Self::lock), but a pending interrupt (see `shmring::signal::Interrupt`)
@@ -301,11 +153,11 @@ impl RawMutex {
     /// critical sections (seqlocks, queue counters) that must not fail half-way, and its
     /// `LockResult` has no room for the error.
     pub fn lock_interruptible(&self) -> Result<(), LockError<()>> {
-        self.lock_interruptible_until(None)
+        self.lock_interruptible_until(Wait::Forever)
     }
 
-    /// The fast path of `lock`, then the slow path until `deadline`, interruptible.
-    fn lock_interruptible_until(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
+    /// The fast path of `lock`, then the slow path for at most `wait`, interruptible.
+    fn lock_interruptible_until(&self, wait: Wait) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
         if self
@@ -315,7 +167,7 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        self.finish_slow(self.lock_slow(me, deadline, true))
+        self.finish_slow(self.lock_slow(me, wait, true))
     }
 
     fn finish_slow(&self, s: Slow) -> Result<(), LockError<()>> {
@@ -348,7 +200,7 @@ impl RawMutex {
     /// dead (then it recovers the lock: `LockError::OwnerDied`). A pending interrupt
     /// ends the wait early: [`LockError::Interrupted`].
     pub fn lock_timeout(&self, timeout: Duration) -> Result<(), LockError<()>> {
-        self.lock_interruptible_until(Some(Instant::now() + timeout))
+        self.lock_interruptible_until(Wait::after(timeout))
     }
 
     /// Unlock.
@@ -424,7 +276,7 @@ impl RawMutex {
     /// and before a timeout, and (`interruptible`) the interrupt flag before each sleep.
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: u64, deadline: Option<Instant>, interruptible: bool) -> Slow {
+    fn lock_slow(&self, me: u64, wait: Wait, interruptible: bool) -> Slow {
         let mut slept = false;
         let mut spins = 0u32;
         let mut next_check: Option<Instant> = None;
@@ -454,7 +306,9 @@ impl RawMutex {
             }
             let now = Instant::now();
             let next = *next_check.get_or_insert(now + LIVENESS_INTERVAL);
-            let expired = deadline.is_some_and(|d| now >= d);
+            // `None`: the deadline passed; `Some(None)`: there is none.
+            let left = wait.left(now);
+            let expired = left.is_none();
             if now >= next || expired {
                 next_check = Some(now + LIVENESS_INTERVAL);
                 if Owner(w & !WAITERS).is_dead() {
@@ -501,10 +355,7 @@ impl RawMutex {
             {
                 continue;
             }
-            let nap = match deadline {
-                Some(d) => d.saturating_duration_since(now).min(LIVENESS_INTERVAL),
-                None => LIVENESS_INTERVAL,
-            };
+            let nap = left.flatten().map_or(LIVENESS_INTERVAL, |l| l.min(LIVENESS_INTERVAL));
             primitive::futex_wait(&self.seq, key, Some(nap));
             slept = true;
         }
@@ -557,7 +408,7 @@ impl RawMutex {
 
     /// Lock after a condition wait: like `lock`, but always leaving `WAITERS` set, since
     /// other condition waiters may have been requeued onto this mutex.
-    pub(crate) fn lock_after_wait(&self, deadline: Option<Instant>) -> Result<(), LockError<()>> {
+    pub(crate) fn lock_after_wait(&self, wait: Wait) -> Result<(), LockError<()>> {
         let me = Owner::current().0;
         // Acquire: as in `lock`.
         if self
@@ -571,512 +422,21 @@ impl RawMutex {
         {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
-        self.finish_slow(self.lock_slow(me, deadline, false))
+        self.finish_slow(self.lock_slow(me, wait, false))
     }
 }
 
-#[cfg(not(loom))]
-pub use segment_backed::*;
+mod error;
+pub use error::{LockError, LockResult, OwnerDied};
 
 #[cfg(not(loom))]
-mod segment_backed {
-    use super::*;
-    use crate::error::Result;
-    use crate::shm::{SegmentKind, SegmentOptions};
-    use crate::sync::shared::{Area, check_type, type_fingerprint};
-    use bytemuck::Pod;
-    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-    use std::cell::UnsafeCell;
-    use std::marker::PhantomData;
-    use std::ops::{Deref, DerefMut};
-
-    #[repr(C)]
-    pub(crate) struct MutexArea<T> {
-        pub(crate) raw: RawMutex,
-        pub(crate) data: UnsafeCell<T>,
-    }
-
-    /// A robust process-shared mutex guarding a `T` in its own segment, like Python's
-    /// `multiprocessing.Lock` plus the value it protects (`Value(..., lock=True)`).
-    ///
-    /// `T` is [`bytemuck::Pod`]: plain data, valid for any bytes a peer may write, with
-    /// no pointers (which would mean nothing in another process). Use `()` for a bare
-    /// lock.
-    ///
-    /// If a holder dies (even by `SIGKILL`), the next locker gets [`OwnerDied`] with the
-    /// guard; see the [module docs](crate::sync::mutex) for the protocol.
-    ///
-    /// ```
-    /// use shmring::sync::Mutex;
-    /// let m = Mutex::anonymous(0u64)?;          // hand to a child with `as_fd`
-    /// *m.lock().unwrap() += 1;
-    /// assert_eq!(*m.lock().unwrap(), 1);
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    pub struct Mutex<T> {
-        area: Area<MutexArea<T>>,
-    }
-
-    // SAFETY: the value is only reached through the lock; T: Pod + Send holds no
-    // thread-bound state.
-    unsafe impl<T: Pod + Send> Send for Mutex<T> {}
-    // SAFETY: as above; `&Mutex` only gives `&mut T` to the lock holder.
-    unsafe impl<T: Pod + Send> Sync for Mutex<T> {}
-
-    impl<T> fmt::Debug for Mutex<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("Mutex")
-                .field("name", &self.area.name())
-                .field("raw", &self.area.get().raw)
-                .finish()
-        }
-    }
-
-    fn params<T>() -> [u64; 8] {
-        let mut p = [0u64; 8];
-        p[0] = std::mem::size_of::<T>() as u64;
-        p[1] = type_fingerprint::<T>();
-        p
-    }
-
-    impl<T: Pod + Send> Mutex<T> {
-        fn create_in(name: Option<&str>, kind: SegmentKind, value: T, opts: &SegmentOptions) -> Result<Self> {
-            let area = Area::create(name, kind, params::<T>(), opts, |a: &MutexArea<T>| {
-                // SAFETY: the segment is not published yet: nobody else maps it.
-                unsafe { a.data.get().write(value) };
-            })?;
-            Ok(Mutex { area })
-        }
-
-        /// Create the named mutex `name` holding `value` (unlinked when this handle
-        /// drops, unless [`Mutex::keep`]).
-        pub fn create(name: &str, value: T) -> Result<Self> {
-            Self::create_in(Some(name), SegmentKind::Mutex, value, &SegmentOptions::default())
-        }
-
-        /// [`Mutex::create`] with segment options (mode, keep, prefault, ...).
-        pub fn create_with(name: &str, value: T, opts: &SegmentOptions) -> Result<Self> {
-            Self::create_in(Some(name), SegmentKind::Mutex, value, opts)
-        }
-
-        /// An anonymous (memfd) mutex holding `value`; hand it to a child through
-        /// [`AsFd`] and [`Mutex::from_fd`].
-        pub fn anonymous(value: T) -> Result<Self> {
-            Self::create_in(None, SegmentKind::Mutex, value, &SegmentOptions::default())
-        }
-
-        /// Open the named mutex `name`, which must have been created for this `T`.
-        pub fn open(name: &str) -> Result<Self> {
-            let area = Area::open(name, SegmentKind::Mutex, |p| check_type::<T>(p, 1, "mutex"))?;
-            Ok(Mutex { area })
-        }
-
-        /// Map a mutex received as a descriptor.
-        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-            let area = Area::from_fd(fd, SegmentKind::Mutex, |p| check_type::<T>(p, 1, "mutex"))?;
-            Ok(Mutex { area })
-        }
-
-        /// Another handle on the same mutex (a second mapping).
-        pub fn try_clone(&self) -> Result<Self> {
-            Ok(Mutex {
-                area: self.area.try_clone()?,
-            })
-        }
-
-        /// Keep the named segment when this creating handle drops.
-        pub fn keep(&mut self) {
-            self.area.keep();
-        }
-
-        /// The segment's name (`None` if anonymous).
-        pub fn name(&self) -> Option<&str> {
-            self.area.name()
-        }
-
-        /// The lock itself.
-        pub fn raw(&self) -> &RawMutex {
-            &self.area.get().raw
-        }
-
-        fn guard(&self) -> MutexGuard<'_, T> {
-            MutexGuard {
-                mutex: self,
-                _not_send: PhantomData,
-            }
-        }
-
-        /// Lock, sleeping while another thread holds it.
-        pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-            match self.raw().lock() {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// Lock, sleeping while another thread holds it, unless an interrupt is pending
-        /// ([`LockError::Interrupted`], see [`RawMutex::lock_interruptible`]).
-        pub fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-            match self.raw().lock_interruptible() {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// Lock if free now.
-        pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-            match self.raw().try_lock() {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// Lock, waiting at most `timeout`.
-        pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-            match self.raw().lock_timeout(timeout) {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// A copy of the value, read under the lock (recovering from a dead owner).
-        pub fn get(&self) -> T {
-            *self.lock().unwrap_or_else(OwnerDied::into_inner)
-        }
-    }
-
-    impl<T> AsFd for Mutex<T> {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.area.as_fd()
-        }
-    }
-
-    /// Access to a [`Mutex`]'s value; unlocks when dropped. Not `Send`: the lock
-    /// records the locking thread.
-    ///
-    /// ```
-    /// use shmring::sync::Mutex;
-    /// let m = Mutex::anonymous([0u64; 4])?;
-    /// {
-    ///     let mut g = m.lock().unwrap();
-    ///     g[0] += 1; // DerefMut to the shared value
-    /// } // unlocked here
-    /// assert_eq!(m.get(), [1, 0, 0, 0]);
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    pub struct MutexGuard<'a, T: Pod + Send> {
-        mutex: &'a Mutex<T>,
-        _not_send: PhantomData<*const ()>,
-    }
-
-    impl<T: Pod + Send> MutexGuard<'_, T> {
-        /// Declare the value consistent after repairing it following [`OwnerDied`].
-        pub fn mark_consistent(&self) {
-            self.mutex.raw().mark_consistent();
-        }
-    }
-
-    impl<T: Pod + Send> Deref for MutexGuard<'_, T> {
-        type Target = T;
-        fn deref(&self) -> &T {
-            // SAFETY: we hold the lock, so no other party (that follows the protocol)
-            // accesses the value; it is valid for any bytes (Pod) and lives in the
-            // mapping, which outlives the guard.
-            unsafe { &*self.mutex.area.get().data.get() }
-        }
-    }
-
-    impl<T: Pod + Send> DerefMut for MutexGuard<'_, T> {
-        fn deref_mut(&mut self) -> &mut T {
-            // SAFETY: as in `deref`; the guard is borrowed mutably.
-            unsafe { &mut *self.mutex.area.get().data.get() }
-        }
-    }
-
-    impl<T: Pod + Send> Drop for MutexGuard<'_, T> {
-        fn drop(&mut self) {
-            // SAFETY: the guard exists only while this thread holds the lock.
-            unsafe { self.mutex.raw().unlock() };
-        }
-    }
-
-    impl<T: Pod + Send + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            fmt::Debug::fmt(&**self, f)
-        }
-    }
-
-    /// A reentrant robust lock (Python's `multiprocessing.RLock`): the holding thread may
-    /// lock it again; it is released when every acquisition has been released.
-    ///
-    /// ```
-    /// use shmring::sync::RLock;
-    /// let l = RLock::anonymous()?;
-    /// let a = l.lock().unwrap();
-    /// let b = l.lock().unwrap(); // same thread: no deadlock
-    /// drop(b);
-    /// drop(a);
-    /// assert!(!l.raw().is_locked());
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    pub struct RLock {
-        area: Area<RawMutex>,
-    }
-
-    impl fmt::Debug for RLock {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("RLock")
-                .field("name", &self.area.name())
-                .field("raw", self.area.get())
-                .finish()
-        }
-    }
-
-    impl RLock {
-        fn create_in(name: Option<&str>, opts: &SegmentOptions) -> Result<Self> {
-            let area = Area::create(name, SegmentKind::RLock, [0; 8], opts, |_| {})?;
-            Ok(RLock { area })
-        }
-
-        /// Create the named lock `name`.
-        pub fn create(name: &str) -> Result<Self> {
-            Self::create_in(Some(name), &SegmentOptions::default())
-        }
-
-        /// An anonymous (memfd) lock.
-        pub fn anonymous() -> Result<Self> {
-            Self::create_in(None, &SegmentOptions::default())
-        }
-
-        /// Keep the named segment when this creating handle drops.
-        pub fn keep(&mut self) {
-            self.area.keep();
-        }
-
-        /// Open the named lock `name`.
-        pub fn open(name: &str) -> Result<Self> {
-            Ok(RLock {
-                area: Area::open(name, SegmentKind::RLock, |_| Ok(()))?,
-            })
-        }
-
-        /// Map a lock received as a descriptor.
-        pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-            Ok(RLock {
-                area: Area::from_fd(fd, SegmentKind::RLock, |_| Ok(()))?,
-            })
-        }
-
-        /// The lock word.
-        pub fn raw(&self) -> &RawMutex {
-            self.area.get()
-        }
-
-        fn guard(&self) -> RLockGuard<'_> {
-            RLockGuard {
-                lock: self,
-                _not_send: PhantomData,
-            }
-        }
-
-        /// Lock (again, if this thread holds it).
-        pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-            match self.raw().lock_reentrant(|m| m.lock().map_err(LockError::OwnerDied)) {
-                Ok(()) => Ok(self.guard()),
-                Err(LockError::OwnerDied(o)) => Err(o.map(|()| self.guard())),
-                Err(_) => unreachable!("a blocking lock only returns Ok or OwnerDied"),
-            }
-        }
-
-        /// Lock if free or held by this thread.
-        pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-            match self.raw().lock_reentrant(RawMutex::try_lock) {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// Lock, waiting at most `timeout`.
-        pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-            match self.raw().lock_reentrant(|m| m.lock_timeout(timeout)) {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-
-        /// Lock (again, if this thread holds it), unless an interrupt is pending while
-        /// another thread holds it ([`LockError::Interrupted`], see
-        /// [`RawMutex::lock_interruptible`]).
-        pub fn lock_interruptible(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-            match self.raw().lock_reentrant(RawMutex::lock_interruptible) {
-                Ok(()) => Ok(self.guard()),
-                Err(e) => Err(e.map(|()| self.guard())),
-            }
-        }
-    }
-
-    impl AsFd for RLock {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.area.as_fd()
-        }
-    }
-
-    /// One acquisition of an [`RLock`]; released when dropped.
-    ///
-    /// ```
-    /// use shmring::sync::RLock;
-    /// let l = RLock::anonymous()?;
-    /// let outer = l.lock().unwrap();
-    /// let inner = l.lock().unwrap(); // the same thread may nest
-    /// drop(inner);
-    /// assert!(l.raw().is_locked()); // still held by `outer`
-    /// drop(outer);
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    #[derive(Debug)]
-    pub struct RLockGuard<'a> {
-        lock: &'a RLock,
-        _not_send: PhantomData<*const ()>,
-    }
-
-    impl RLockGuard<'_> {
-        /// Declare the protected state consistent after [`OwnerDied`].
-        pub fn mark_consistent(&self) {
-            self.lock.raw().mark_consistent();
-        }
-    }
-
-    impl Drop for RLockGuard<'_> {
-        fn drop(&mut self) {
-            // SAFETY: the guard exists only while this thread holds the lock.
-            unsafe { self.lock.raw().unlock_reentrant() };
-        }
-    }
-}
+mod handle;
+#[cfg(not(loom))]
+pub use handle::{Mutex, MutexGuard, MutexKind, RLock, RLockGuard, RLockKind};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn threads_count_exactly() {
-        let m = Arc::new(Mutex::anonymous(0u64).unwrap());
-        let ts: Vec<_> = (0..4)
-            .map(|_| {
-                let m = m.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..50_000 {
-                        *m.lock().unwrap() += 1;
-                    }
-                })
-            })
-            .collect();
-        for t in ts {
-            t.join().unwrap();
-        }
-        assert_eq!(m.get(), 200_000);
-        assert!(!m.raw().is_locked());
-    }
-
-    #[test]
-    fn try_lock_and_timeout() {
-        let m = Arc::new(Mutex::anonymous([0u8; 3]).unwrap());
-        let g = m.lock().unwrap();
-        let m2 = m.clone();
-        std::thread::spawn(move || {
-            assert!(matches!(m2.try_lock(), Err(LockError::WouldBlock)));
-            let t = Instant::now();
-            assert!(matches!(
-                m2.lock_timeout(Duration::from_millis(30)),
-                Err(LockError::Timeout)
-            ));
-            assert!(t.elapsed() >= Duration::from_millis(30));
-        })
-        .join()
-        .unwrap();
-        drop(g);
-        assert!(m.try_lock().is_ok());
-    }
-
-    #[test]
-    fn dead_thread_owner_is_recovered_once() {
-        let m = Arc::new(Mutex::anonymous(7u32).unwrap());
-        let m2 = m.clone();
-        // A thread that exits holding the lock (its guard leaked) is a dead owner.
-        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
-            .join()
-            .unwrap();
-        assert!(m.raw().is_locked());
-        let t = Instant::now();
-        let died = m.lock().expect_err("the owner died");
-        assert!(t.elapsed() < Duration::from_secs(5));
-        let g = died.into_inner();
-        assert_eq!(*g, 7);
-        drop(g);
-        // Not marked consistent: the next locker is told again.
-        let g = m.lock().expect_err("still inconsistent").into_inner();
-        g.mark_consistent();
-        drop(g);
-        assert!(m.lock().is_ok());
-    }
-
-    #[test]
-    fn dead_owner_found_by_timed_and_sleeping_waiters() {
-        let m = Arc::new(Mutex::anonymous(()).unwrap());
-        let m2 = m.clone();
-        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
-            .join()
-            .unwrap();
-        assert!(matches!(
-            m.lock_timeout(Duration::from_millis(1)),
-            Err(LockError::OwnerDied(_))
-        ));
-        // Sleepers present when the owner dies.
-        let m = Arc::new(Mutex::anonymous(0u32).unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let m2 = m.clone();
-        let holder = std::thread::spawn(move || {
-            std::mem::forget(m2.lock().unwrap());
-            rx.recv().unwrap();
-        });
-        std::thread::sleep(Duration::from_millis(10));
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let m = m.clone();
-                std::thread::spawn(move || match m.lock() {
-                    Ok(mut g) => *g += 1,
-                    Err(d) => {
-                        let mut g = d.into_inner();
-                        *g += 1;
-                        g.mark_consistent();
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(20));
-        tx.send(()).unwrap();
-        holder.join().unwrap();
-        for w in waiters {
-            w.join().unwrap();
-        }
-        assert_eq!(m.get(), 3);
-    }
-
-    #[test]
-    fn rlock_reentrant_and_exclusive() {
-        let l = Arc::new(RLock::anonymous().unwrap());
-        let a = l.lock().unwrap();
-        let b = l.try_lock().unwrap();
-        let l2 = l.clone();
-        std::thread::spawn(move || assert!(matches!(l2.try_lock(), Err(LockError::WouldBlock))))
-            .join()
-            .unwrap();
-        drop(b);
-        assert!(l.raw().is_locked());
-        drop(a);
-        assert!(!l.raw().is_locked());
-    }
 
     #[test]
     fn corrupted_words() {
@@ -1104,17 +464,5 @@ mod tests {
         assert!(r.lock().is_ok());
         // SAFETY: we hold it.
         unsafe { r.unlock() };
-    }
-
-    #[test]
-    fn named_open_checks_type() {
-        let name = format!("shmring-unit-mutex-{}", std::process::id());
-        let m = Mutex::create(&name, 5u64).unwrap();
-        let o = Mutex::<u64>::open(&name).unwrap();
-        assert_eq!(o.get(), 5);
-        assert!(Mutex::<u32>::open(&name).is_err());
-        assert!(RLock::open(&name).is_err());
-        drop(m);
-        assert!(Mutex::<u64>::open(&name).is_err());
     }
 }

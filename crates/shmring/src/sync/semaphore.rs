@@ -36,7 +36,7 @@
 //! before W4 and is woken by it. A woken sleeper that loses the permit to another
 //! acquirer sleeps again: the permit was not lost, someone took it.
 //!
-//! Every nap is bounded by [`LIVENESS_INTERVAL`] (and by the deadline of a timed call),
+//! Every nap is bounded by [`LIVENESS_INTERVAL`](super::LIVENESS_INTERVAL) (and by the deadline of a timed call),
 //! and the value is re-checked after each: a `waiters` word zeroed by a faulty peer costs
 //! a sleeper at most one nap, never a hang.
 //!
@@ -82,9 +82,10 @@
 //! unbounded semaphore has no invalid value (a garbage value is merely a wrong count).
 
 use super::interrupt;
-use super::wait::LIVENESS_INTERVAL;
+
+use super::Wait;
 use crate::primitive::{self, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Spin iterations (pause hints, each followed by a re-check) before a waiter sleeps.
 /// Short under loom, where every spin is a scheduling point of the model.
@@ -104,19 +105,6 @@ pub(super) fn waker_fence() {
     primitive::fence(Ordering::SeqCst);
 }
 
-/// The length of the next nap: at most [`LIVENESS_INTERVAL`] and at most what is left
-/// until `deadline`; `None` if the deadline has passed.
-#[inline]
-pub(super) fn nap(deadline: Option<Instant>) -> Option<Duration> {
-    match deadline {
-        None => Some(LIVENESS_INTERVAL),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (!left.is_zero()).then(|| left.min(LIVENESS_INTERVAL))
-        }
-    }
-}
-
 /// Register as a sleeper (S1): a saturating increment of `waiters`.
 #[inline]
 pub(super) fn register(waiters: &AtomicU32) {
@@ -131,11 +119,6 @@ pub(super) fn deregister(waiters: &AtomicU32) {
     // Relaxed (both orderings): a count; nothing is published through it, and a stale
     // count only costs a wake syscall or a nap (see the state table).
     let _ = waiters.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| Some(w.saturating_sub(1)));
-}
-
-/// `now + timeout`, or `None` (no deadline) if that is not representable.
-pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 /// Why an acquire did not take a permit.
@@ -250,47 +233,28 @@ impl Default for RawSemaphore {
 }
 
 impl RawSemaphore {
-    /// An unbounded semaphore holding `value` permits.
-    #[cfg(not(loom))]
-    pub const fn new(value: u32) -> Self {
-        Self::with(value, 0, 0)
-    }
-
-    /// A bounded semaphore holding `value` permits, which may never hold more.
-    #[cfg(not(loom))]
-    pub const fn bounded(value: u32) -> Self {
-        Self::with(value, value, BOUNDED)
-    }
-
-    #[cfg(not(loom))]
-    const fn with(value: u32, bound: u32, flags: u32) -> Self {
-        RawSemaphore {
-            value: AtomicU32::new(value),
-            waiters: AtomicU32::new(0),
-            bound: AtomicU32::new(bound),
-            flags: AtomicU32::new(flags),
+    crate::primitive::const_unless_loom! {
+        /// An unbounded semaphore holding `value` permits.
+        pub const fn new(value: u32) -> Self {
+            Self::with(value, 0, 0)
         }
     }
 
-    /// An unbounded semaphore holding `value` permits.
-    #[cfg(loom)]
-    pub fn new(value: u32) -> Self {
-        Self::with(value, 0, 0)
+    crate::primitive::const_unless_loom! {
+        /// A bounded semaphore holding `value` permits, which may never hold more.
+        pub const fn bounded(value: u32) -> Self {
+            Self::with(value, value, BOUNDED)
+        }
     }
 
-    /// A bounded semaphore holding `value` permits, which may never hold more.
-    #[cfg(loom)]
-    pub fn bounded(value: u32) -> Self {
-        Self::with(value, value, BOUNDED)
-    }
-
-    #[cfg(loom)]
-    fn with(value: u32, bound: u32, flags: u32) -> Self {
-        RawSemaphore {
-            value: AtomicU32::new(value),
-            waiters: AtomicU32::new(0),
-            bound: AtomicU32::new(bound),
-            flags: AtomicU32::new(flags),
+    crate::primitive::const_unless_loom! {
+        const fn with(value: u32, bound: u32, flags: u32) -> Self {
+            RawSemaphore {
+                value: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+                bound: AtomicU32::new(bound),
+                flags: AtomicU32::new(flags),
+            }
         }
     }
 
@@ -333,7 +297,7 @@ impl RawSemaphore {
 
     /// Take a permit, sleeping while there is none.
     pub fn acquire(&self) -> Result<(), AcquireError> {
-        self.acquire_in(self.limit().ok_or(AcquireError::Corrupted)?, None)
+        self.acquire_in(self.limit().ok_or(AcquireError::Corrupted)?, Wait::Forever)
     }
 
     /// Take a permit if one is available now (never sleeps).
@@ -344,7 +308,7 @@ impl RawSemaphore {
     /// Take a permit, waiting at most `timeout` for one.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
         let limit = self.limit().ok_or(AcquireError::Corrupted)?;
-        self.acquire_in(limit, deadline_after(timeout))
+        self.acquire_in(limit, Wait::after(timeout))
     }
 
     /// Add `k` permits and wake up to `k` sleepers. Refused, with nothing changed, if
@@ -385,19 +349,19 @@ impl RawSemaphore {
         }
     }
 
-    /// `deadline`: `None` blocks (also for a timeout too long to represent); `Some(t)`
-    /// gives up at `t`.
+    /// `wait`: [`Wait::Forever`] blocks (also for a timeout too long to represent);
+    /// [`Wait::Until`] gives up then.
     #[inline]
-    fn acquire_in(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+    fn acquire_in(&self, limit: Limit, wait: Wait) -> Result<(), AcquireError> {
         if self.take(limit)? {
             return Ok(());
         }
-        self.acquire_slow(limit, deadline)
+        self.acquire_slow(limit, wait)
     }
 
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, limit: Limit, deadline: Option<Instant>) -> Result<(), AcquireError> {
+    fn acquire_slow(&self, limit: Limit, wait: Wait) -> Result<(), AcquireError> {
         for _ in 0..SPINS {
             primitive::spin_hint();
             if self.take(limit)? {
@@ -406,7 +370,7 @@ impl RawSemaphore {
         }
         loop {
             // The last `take` (above, or at the end of the previous nap) failed.
-            let Some(nap) = nap(deadline) else {
+            let Some(nap) = wait.nap() else {
                 return Err(AcquireError::Timeout);
             };
             if interrupt::pending() {
@@ -469,363 +433,14 @@ impl RawSemaphore {
 }
 
 #[cfg(not(loom))]
-pub use segment_backed::*;
-
+mod handle;
 #[cfg(not(loom))]
-mod segment_backed {
-    //! Segment parameters of a [`SegmentKind::Semaphore`] (see also `shared.rs`):
-    //!
-    //! | param | meaning                                                        |
-    //! |-------|----------------------------------------------------------------|
-    //! | 0     | `1` a [`Semaphore`], `2` a [`BoundedSemaphore`]                 |
-    //! | 1     | the bound of a `BoundedSemaphore` (its initial value), else `0` |
-
-    use super::*;
-    use crate::error::{Error, Result};
-    use crate::shm::{SegmentKind, SegmentOptions};
-    use crate::sync::shared::Area;
-    use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-    use std::fmt;
-
-    const UNBOUNDED_TAG: u64 = 1;
-    const BOUNDED_TAG: u64 = 2;
-
-    /// The segment and the limit read at open, shared by both handle types.
-    struct Handle {
-        area: Area<RawSemaphore>,
-        limit: Limit,
-    }
-
-    fn params(limit: Limit) -> [u64; 8] {
-        let mut p = [0u64; 8];
-        match limit {
-            Limit::Unbounded => p[0] = UNBOUNDED_TAG,
-            Limit::Bound(b) => (p[0], p[1]) = (BOUNDED_TAG, u64::from(b)),
-        }
-        p
-    }
-
-    /// The limit the parameters record, checked against the type the caller opens as.
-    fn parse(p: &[u64; 8], bounded: bool, name: &str) -> Result<Limit> {
-        let what = |b: bool| if b { "bounded semaphore" } else { "semaphore" };
-        let limit = match (p[0], u32::try_from(p[1])) {
-            (UNBOUNDED_TAG, Ok(0)) => Limit::Unbounded,
-            (BOUNDED_TAG, Ok(b)) => Limit::Bound(b),
-            _ => {
-                return Err(Error::Corrupted {
-                    name: name.to_owned(),
-                    what: format!("semaphore parameters {:#x}, {:#x}", p[0], p[1]),
-                });
-            }
-        };
-        let is_bounded = matches!(limit, Limit::Bound(_));
-        if is_bounded != bounded {
-            return Err(Error::WrongKind {
-                name: name.to_owned(),
-                expected: what(bounded),
-                found: what(is_bounded).to_owned(),
-            });
-        }
-        Ok(limit)
-    }
-
-    impl Handle {
-        fn create(name: Option<&str>, value: u32, bounded: bool, opts: &SegmentOptions) -> Result<Self> {
-            let limit = if bounded { Limit::Bound(value) } else { Limit::Unbounded };
-            let area = Area::create(
-                name,
-                SegmentKind::Semaphore,
-                params(limit),
-                opts,
-                |raw: &RawSemaphore| raw.init(value, bounded),
-            )?;
-            Ok(Handle { area, limit })
-        }
-
-        fn attach(
-            name: &str,
-            bounded: bool,
-            map: impl FnOnce(&mut dyn FnMut(&[u64; 8]) -> Result<()>) -> Result<Area<RawSemaphore>>,
-        ) -> Result<Self> {
-            let mut limit = None;
-            let area = map(&mut |p| {
-                limit = Some(parse(p, bounded, name)?);
-                Ok(())
-            })?;
-            // `map` runs the check before it returns a mapping; without one, refuse.
-            let Some(limit) = limit else {
-                return Err(Error::InvalidArgument(format!(
-                    "semaphore {name:?}: parameters not checked"
-                )));
-            };
-            // The words must say what the header says (they never change after setup).
-            if area.get().limit() != Some(limit) {
-                return Err(Error::Corrupted {
-                    name: name.to_owned(),
-                    what: format!(
-                        "semaphore state records limit {:?}, the header {limit:?}",
-                        area.get().limit()
-                    ),
-                });
-            }
-            Ok(Handle { area, limit })
-        }
-
-        fn open(name: &str, bounded: bool) -> Result<Self> {
-            Self::attach(name, bounded, |check| Area::open(name, SegmentKind::Semaphore, check))
-        }
-
-        fn from_fd(fd: OwnedFd, bounded: bool) -> Result<Self> {
-            Self::attach("", bounded, |check| Area::from_fd(fd, SegmentKind::Semaphore, check))
-        }
-
-        fn try_clone(&self) -> Result<Self> {
-            Ok(Handle {
-                area: self.area.try_clone()?,
-                limit: self.limit,
-            })
-        }
-
-        fn raw(&self) -> &RawSemaphore {
-            self.area.get()
-        }
-
-        fn acquire(&self) -> Result<(), AcquireError> {
-            self.raw().acquire_in(self.limit, None)
-        }
-
-        fn try_acquire(&self) -> Result<(), AcquireError> {
-            self.raw().try_acquire_in(self.limit)
-        }
-
-        fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
-            self.raw().acquire_in(self.limit, deadline_after(timeout))
-        }
-
-        fn release(&self, k: u32) -> Result<(), ReleaseError> {
-            self.raw().release_in(k, self.limit)
-        }
-
-        fn guard(&self) -> Result<SemaphoreGuard<'_>, AcquireError> {
-            self.acquire()?;
-            Ok(SemaphoreGuard {
-                raw: self.raw(),
-                limit: self.limit,
-            })
-        }
-
-        fn debug(&self, f: &mut fmt::Formatter<'_>, ty: &str) -> fmt::Result {
-            f.debug_struct(ty)
-                .field("name", &self.area.name())
-                .field("value", &self.raw().value())
-                .field("limit", &self.limit)
-                .finish()
-        }
-    }
-
-    /// A counting semaphore in a segment of its own, shared by any number of processes:
-    /// Python's `multiprocessing.Semaphore`. Its value is at most `u32::MAX`.
-    ///
-    /// Not robust to a holder dying: a permit taken by a process killed before it
-    /// releases it is lost (see the [module docs](crate::sync::semaphore)).
-    ///
-    /// ```
-    /// use shmring::sync::Semaphore;
-    /// use std::time::Duration;
-    /// let s = Semaphore::anonymous(2)?; // hand to a child with `as_fd` + `from_fd`
-    /// s.acquire()?;
-    /// s.acquire()?;
-    /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_err());
-    /// s.release(2)?;
-    /// assert_eq!(s.value(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub struct Semaphore {
-        inner: Handle,
-    }
-
-    /// A semaphore whose value may never exceed its initial value: Python's
-    /// `multiprocessing.BoundedSemaphore`. A release that would exceed it is
-    /// [`ReleaseError::AboveBound`] and changes nothing.
-    ///
-    /// Not robust to a holder dying: a permit taken by a process killed before it
-    /// releases it is lost (see the [module docs](crate::sync::semaphore)).
-    ///
-    /// ```
-    /// use shmring::sync::{BoundedSemaphore, ReleaseError};
-    /// let s = BoundedSemaphore::anonymous(1)?;
-    /// {
-    ///     let _permit = s.acquire_guard()?; // released when dropped
-    ///     assert_eq!(s.value(), 0);
-    /// }
-    /// assert_eq!(s.release(1), Err(ReleaseError::AboveBound));
-    /// assert_eq!((s.value(), s.bound()), (1, 1));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub struct BoundedSemaphore {
-        inner: Handle,
-    }
-
-    impl fmt::Debug for Semaphore {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.inner.debug(f, "Semaphore")
-        }
-    }
-
-    impl fmt::Debug for BoundedSemaphore {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.inner.debug(f, "BoundedSemaphore")
-        }
-    }
-
-    /// The methods both segment-backed semaphores share; `$bounded` tells which it is.
-    macro_rules! shared_methods {
-        ($ty:ident, $bounded:expr) => {
-            impl $ty {
-                /// Create the named semaphore `name` holding `value` permits (unlinked when
-                /// this handle drops, unless [`keep`](Self::keep)).
-                pub fn create(name: &str, value: u32) -> Result<Self> {
-                    Self::create_with(name, value, &SegmentOptions::default())
-                }
-
-                /// [`create`](Self::create) with segment options (mode, keep, ...).
-                pub fn create_with(name: &str, value: u32, opts: &SegmentOptions) -> Result<Self> {
-                    Ok($ty {
-                        inner: Handle::create(Some(name), value, $bounded, opts)?,
-                    })
-                }
-
-                /// An anonymous (memfd) semaphore holding `value` permits; hand it to a
-                /// child through [`AsFd`] and [`from_fd`](Self::from_fd).
-                pub fn anonymous(value: u32) -> Result<Self> {
-                    Ok($ty {
-                        inner: Handle::create(None, value, $bounded, &SegmentOptions::default())?,
-                    })
-                }
-
-                /// Open the named semaphore `name`; it must have been created as this
-                /// type (else [`Error::WrongKind`]).
-                pub fn open(name: &str) -> Result<Self> {
-                    Ok($ty {
-                        inner: Handle::open(name, $bounded)?,
-                    })
-                }
-
-                /// Map a semaphore received as a descriptor; it must have been created as
-                /// this type (else [`Error::WrongKind`]).
-                pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-                    Ok($ty {
-                        inner: Handle::from_fd(fd, $bounded)?,
-                    })
-                }
-
-                /// Another handle on the same semaphore (a second mapping).
-                pub fn try_clone(&self) -> Result<Self> {
-                    Ok($ty {
-                        inner: self.inner.try_clone()?,
-                    })
-                }
-
-                /// Keep the named segment when this creating handle drops.
-                pub fn keep(&mut self) {
-                    self.inner.area.keep();
-                }
-
-                /// The segment's name (`None` if anonymous).
-                pub fn name(&self) -> Option<&str> {
-                    self.inner.area.name()
-                }
-
-                /// The semaphore's state in the segment.
-                pub fn raw(&self) -> &RawSemaphore {
-                    self.inner.raw()
-                }
-
-                /// Take a permit, sleeping while there is none.
-                pub fn acquire(&self) -> Result<(), AcquireError> {
-                    self.inner.acquire()
-                }
-
-                /// Take a permit if one is available now (never sleeps):
-                /// `Err(WouldBlock)` if none is.
-                pub fn try_acquire(&self) -> Result<(), AcquireError> {
-                    self.inner.try_acquire()
-                }
-
-                /// Take a permit, waiting at most `timeout`: `Err(Timeout)` if none
-                /// became available.
-                pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
-                    self.inner.acquire_timeout(timeout)
-                }
-
-                /// Take a permit and return a guard that releases it when dropped.
-                pub fn acquire_guard(&self) -> Result<SemaphoreGuard<'_>, AcquireError> {
-                    self.inner.guard()
-                }
-
-                /// Add `k` permits, waking up to `k` sleepers (no syscall when nobody
-                /// sleeps). Nothing changes on error.
-                pub fn release(&self, k: u32) -> Result<(), ReleaseError> {
-                    self.inner.release(k)
-                }
-
-                /// The number of permits now (a snapshot; Python's `get_value`).
-                pub fn value(&self) -> u32 {
-                    self.raw().value()
-                }
-            }
-
-            impl AsFd for $ty {
-                fn as_fd(&self) -> BorrowedFd<'_> {
-                    self.inner.area.as_fd()
-                }
-            }
-        };
-    }
-
-    shared_methods!(Semaphore, false);
-    shared_methods!(BoundedSemaphore, true);
-
-    impl BoundedSemaphore {
-        /// The bound: the initial value, which the value may never exceed.
-        pub fn bound(&self) -> u32 {
-            self.inner.limit.max()
-        }
-    }
-
-    /// A permit taken by `acquire_guard`; released when dropped. A release that fails
-    /// on drop (a peer released too many times or corrupted the state) is ignored.
-    ///
-    /// ```
-    /// use shmring::sync::Semaphore;
-    /// let s = Semaphore::anonymous(1)?;
-    /// {
-    ///     let _permit = s.acquire_guard().unwrap();
-    ///     assert_eq!(s.value(), 0);
-    /// } // released here
-    /// assert_eq!(s.value(), 1);
-    /// # Ok::<(), shmring::Error>(())
-    /// ```
-    #[derive(Debug)]
-    #[must_use = "the permit is released when the guard drops"]
-    pub struct SemaphoreGuard<'a> {
-        raw: &'a RawSemaphore,
-        limit: Limit,
-    }
-
-    impl Drop for SemaphoreGuard<'_> {
-        fn drop(&mut self) {
-            let _ = self.raw.release_in(1, self.limit);
-        }
-    }
-}
+pub use handle::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreKind};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::error::Error;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
     #[test]
     fn counts_and_bounds() {
@@ -855,50 +470,6 @@ mod tests {
         assert_eq!((z.value(), z.bound()), (3, Some(3)));
         // A huge timeout is no deadline, and no panic.
         assert_eq!(z.acquire_timeout(Duration::MAX), Ok(()));
-    }
-
-    #[test]
-    fn threads_never_exceed_permits() {
-        let s = Arc::new(Semaphore::anonymous(3).unwrap());
-        let inside = Arc::new(StdAtomicU32::new(0));
-        let max = Arc::new(StdAtomicU32::new(0));
-        let ts: Vec<_> = (0..8)
-            .map(|_| {
-                let (s, inside, max) = (s.clone(), inside.clone(), max.clone());
-                std::thread::spawn(move || {
-                    for i in 0..2_000 {
-                        let _g = s.acquire_guard().unwrap();
-                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                        max.fetch_max(now, Ordering::SeqCst);
-                        if i % 64 == 0 {
-                            std::thread::sleep(Duration::from_micros(50));
-                        }
-                        inside.fetch_sub(1, Ordering::SeqCst);
-                    }
-                })
-            })
-            .collect();
-        for t in ts {
-            t.join().unwrap();
-        }
-        let max = max.load(Ordering::SeqCst);
-        assert!((1..=3).contains(&max), "max holders {max}");
-        assert_eq!(s.value(), 3);
-        assert_eq!(s.raw().words()[1].load(Ordering::SeqCst), 0, "waiters deregistered");
-    }
-
-    #[test]
-    fn release_wakes_sleeper() {
-        let s = Arc::new(BoundedSemaphore::anonymous(0).unwrap());
-        // Bound 0: no release is ever allowed.
-        assert_eq!(s.release(1), Err(ReleaseError::AboveBound));
-        let s = Arc::new(Semaphore::anonymous(0).unwrap());
-        let s2 = s.clone();
-        let t = std::thread::spawn(move || s2.acquire().unwrap());
-        crate::sync::wait::spin_until("a sleeper", || s.raw().words()[1].load(Ordering::SeqCst) != 0);
-        s.release(1).unwrap();
-        t.join().unwrap();
-        assert_eq!(s.value(), 0);
     }
 
     #[test]
@@ -946,32 +517,5 @@ mod tests {
         t.join().unwrap();
         // The sleeper's deregistration saturated at 0: the count is exact again.
         assert_eq!(s.words()[1].load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn segment_open_checks_variant_and_state() {
-        let name = format!("shmring-unit-sem-{}", std::process::id());
-        let s = Semaphore::create(&name, 4).unwrap();
-        assert_eq!(s.name(), Some(name.as_str()));
-        let o = Semaphore::open(&name).unwrap();
-        o.acquire().unwrap();
-        assert_eq!(s.value(), 3);
-        assert!(matches!(BoundedSemaphore::open(&name), Err(Error::WrongKind { .. })));
-        // The state words must agree with the header.
-        s.raw().words()[3].store(BOUNDED, Ordering::Relaxed);
-        assert!(matches!(Semaphore::open(&name), Err(Error::Corrupted { .. })));
-        drop((s, o));
-        assert!(Semaphore::open(&name).is_err(), "unlinked by its creator");
-
-        let b = BoundedSemaphore::create(&name, 2).unwrap();
-        assert!(matches!(Semaphore::open(&name), Err(Error::WrongKind { .. })));
-        let c = b.try_clone().unwrap();
-        assert_eq!((c.bound(), c.value()), (2, 2));
-        let fd = rustix::fd::AsFd::as_fd(&b).try_clone_to_owned().unwrap();
-        let f = BoundedSemaphore::from_fd(fd).unwrap();
-        f.acquire().unwrap();
-        assert_eq!(b.value(), 1);
-        let fd = rustix::fd::AsFd::as_fd(&b).try_clone_to_owned().unwrap();
-        assert!(matches!(Semaphore::from_fd(fd), Err(Error::WrongKind { .. })));
     }
 }

@@ -20,7 +20,7 @@ use std::marker::PhantomData;
 /// `A` must be `#[repr(C)]`, made of atomics and `Pod` data only (valid for any bit
 /// pattern, since any peer may write any bytes), with an alignment of at most 128.
 #[derive(Debug)]
-pub(crate) struct Area<A> {
+pub struct Area<A> {
     seg: Segment,
     _a: PhantomData<A>,
 }
@@ -32,14 +32,16 @@ unsafe impl<A: Sync> Send for Area<A> {}
 unsafe impl<A: Sync> Sync for Area<A> {}
 
 impl<A> Area<A> {
-    /// Create a segment (named if `name` is given, else anonymous) whose area holds an
-    /// `A`, let `init` set it up, then publish it.
+    /// Create a segment (named if `name` is given, else anonymous) whose area of `size`
+    /// bytes (at least `size_of::<A>()`) starts with an `A`, let `init` set it up, then
+    /// publish it.
     pub(crate) fn create(
         name: Option<&str>,
         kind: SegmentKind,
         mut params: [u64; 8],
+        size: usize,
         opts: &SegmentOptions,
-        init: impl FnOnce(&A),
+        init: impl FnOnce(&Self),
     ) -> Result<Self> {
         if std::mem::align_of::<A>() > 128 {
             return Err(Error::InvalidArgument(format!(
@@ -48,7 +50,7 @@ impl<A> Area<A> {
                 std::mem::align_of::<A>()
             )));
         }
-        let size = std::mem::size_of::<A>();
+        debug_assert!(size >= std::mem::size_of::<A>());
         params[6] = size as u64;
         params[7] = pid_namespace();
         let mut seg = match name {
@@ -56,29 +58,40 @@ impl<A> Area<A> {
             None => Segment::anonymous(kind, params, size, opts)?,
         };
         let area = Area { seg, _a: PhantomData };
-        init(area.get());
+        init(&area);
         seg = area.seg;
         seg.publish_ready();
         Ok(Area { seg, _a: PhantomData })
     }
 
-    /// Open the named segment `name`, which must hold a `kind` whose parameters pass
-    /// `check`.
-    pub(crate) fn open(name: &str, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
-        let seg = Segment::open(name, kind, &SegmentOptions::default())?;
-        Self::validate(seg, kind, check)
+    /// Open the named segment `name`, which must hold a `kind` whose area has the size
+    /// `need` computes from the parameters (and the segment's name, for messages), at
+    /// least `size_of::<A>()`; `need` also refuses parameters it does not accept.
+    pub(crate) fn open(
+        name: &str,
+        kind: SegmentKind,
+        opts: &SegmentOptions,
+        need: impl FnOnce(&[u64; 8], &str) -> Result<usize>,
+    ) -> Result<Self> {
+        let seg = Segment::open(name, kind, opts)?;
+        Self::validate(seg, kind, need)
     }
 
     /// Map a segment received as a descriptor (inherited or over `SCM_RIGHTS`).
-    pub(crate) fn from_fd(fd: OwnedFd, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
+    pub(crate) fn from_fd(
+        fd: OwnedFd,
+        kind: SegmentKind,
+        need: impl FnOnce(&[u64; 8], &str) -> Result<usize>,
+    ) -> Result<Self> {
         let seg = Segment::from_fd(fd, kind, &SegmentOptions::default())?;
-        Self::validate(seg, kind, check)
+        Self::validate(seg, kind, need)
     }
 
-    fn validate(seg: Segment, kind: SegmentKind, check: impl FnOnce(&[u64; 8]) -> Result<()>) -> Result<Self> {
+    fn validate(seg: Segment, kind: SegmentKind, need: impl FnOnce(&[u64; 8], &str) -> Result<usize>) -> Result<Self> {
         let p = seg.info().params;
         let name = seg.display_name().to_owned();
-        let size = std::mem::size_of::<A>();
+        let size = need(&p, &name)?;
+        debug_assert!(size >= std::mem::size_of::<A>());
         if p[6] != size as u64 || seg.area_len() < size {
             return Err(Error::Corrupted {
                 name,
@@ -102,8 +115,14 @@ impl<A> Area<A> {
                 p[7]
             )));
         }
-        check(&p)?;
         Ok(Area { seg, _a: PhantomData })
+    }
+
+    /// The bytes of the area after the `A` (an array's elements): `size_of::<A>()` from
+    /// the 128-byte aligned start of the area, within the size validated at create or
+    /// open.
+    pub(crate) fn tail(&self) -> *mut u8 {
+        self.seg.area_ptr().wrapping_add(std::mem::size_of::<A>())
     }
 
     /// The primitive.
@@ -125,6 +144,16 @@ impl<A> Area<A> {
     /// The segment's name, `None` if anonymous.
     pub(crate) fn name(&self) -> Option<&str> {
         self.seg.name()
+    }
+
+    /// The segment's name for messages (`<anonymous>` if it has none).
+    pub(crate) fn display_name(&self) -> &str {
+        self.seg.display_name()
+    }
+
+    /// The header's parameter words (validated against the file at open).
+    pub(crate) fn params(&self) -> &[u64; 8] {
+        &self.seg.info().params
     }
 
     /// Keep a named segment when this creating handle drops.
@@ -154,6 +183,14 @@ pub(crate) fn type_fingerprint<T>() -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// The header parameters of a primitive holding a `T`: 0 its size, 1 its fingerprint.
+pub(crate) fn typed_params<T>() -> [u64; 8] {
+    let mut p = [0u64; 8];
+    p[0] = std::mem::size_of::<T>() as u64;
+    p[1] = type_fingerprint::<T>();
+    p
 }
 
 /// Check that a typed primitive's stored fingerprint is `T`'s.

@@ -1,286 +1,179 @@
-//! [`Array`] and [`RawArray`]: `len` elements of `T` in a segment of their own (see
-//! `store.rs` for the segment and its parameters).
+//! [`Array`] and [`RawArray`]: `len` elements of `T` in a segment of their own, the
+//! generic handle [`Shared`] over an [`ArrayKind`] (see `store.rs` for the kind, the
+//! segment and its parameters).
 
 use super::elems::Integer;
 use super::seqlock::{SeqWriteGuard, Torn};
-use super::store::{LOCKED, RAW, Store};
+use super::store::ArrayError;
+use super::store::ArrayKind;
 use crate::error::Result;
 use crate::primitive::Ordering;
 use crate::shm::SegmentOptions;
+use crate::sync::Shared;
 use bytemuck::Pod;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-/// Why an indexed access or a bulk copy was refused. Nothing was read or written.
-///
-/// ```
-/// use shmring::value::{Array, ArrayError};
-/// let a = Array::anonymous(&[1u8, 2])?;
-/// assert_eq!(a.get(2), Err(ArrayError::OutOfBounds { index: 2, len: 2 }));
-/// assert_eq!(
-///     a.copy_from_slice(&[1]),
-///     Err(ArrayError::LengthMismatch { expected: 2, found: 1 })
-/// );
-/// # Ok::<(), shmring::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArrayError {
-    /// The index is not below the length.
-    #[error("index {index} is out of bounds for an array of {len} elements")]
-    OutOfBounds {
-        /// The index given.
-        index: usize,
-        /// The array's length.
-        len: usize,
-    },
-    /// `copy_from_slice` got a slice of another length.
-    #[error("a slice of {found} elements cannot replace an array of {expected}")]
-    LengthMismatch {
-        /// The array's length.
-        expected: usize,
-        /// The slice's length.
-        found: usize,
-    },
+/// The methods of both flavors.
+impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
+    /// Create the named array `name` holding a copy of `init` (unlinked when
+    /// this handle drops, unless [`keep`](Self::keep)).
+    pub fn create(name: &str, init: &[T]) -> Result<Self> {
+        Self::create_with(name, init, &SegmentOptions::default())
+    }
+
+    /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
+    pub fn create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<Self> {
+        Self::create_array(Some(name), init.len(), Some(init), opts)
+    }
+
+    /// Create the named array `name` of `len` zeroed elements.
+    pub fn create_zeroed(name: &str, len: usize) -> Result<Self> {
+        Self::create_array(Some(name), len, None, &SegmentOptions::default())
+    }
+
+    /// An anonymous (memfd) array holding a copy of `init`; hand it to a child
+    /// through [`AsFd`](rustix::fd::AsFd) and [`from_fd`](Self::from_fd).
+    pub fn anonymous(init: &[T]) -> Result<Self> {
+        Self::create_array(None, init.len(), Some(init), &SegmentOptions::default())
+    }
+
+    /// An anonymous array of `len` zeroed elements.
+    pub fn anonymous_zeroed(len: usize) -> Result<Self> {
+        Self::create_array(None, len, None, &SegmentOptions::default())
+    }
+
+    /// The number of elements (fixed at creation).
+    pub fn len(&self) -> usize {
+        self.count()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Element `i`: one atomic load (elements of up to 8 bytes) or a seqlock read
+    /// of the element (never torn by a live writer; after a writer died
+    /// mid-write, what it left: see [`is_torn`](Self::is_torn)).
+    pub fn get(&self, i: usize) -> std::result::Result<T, ArrayError> {
+        self.read_elem(i)
+    }
+
+    /// A copy of all elements, consistent with respect to every write that goes
+    /// through the lock (`copy_from_slice`, wide `set`s, guards); each
+    /// lock-free element write is atomic on its own. After a writer died
+    /// mid-write, what it left (see [`to_vec_checked`](Self::to_vec_checked)).
+    pub fn to_vec(&self) -> Vec<T> {
+        self.read_all().unwrap_or_else(Torn::into_inner)
+    }
+
+    /// [`to_vec`](Self::to_vec), or `Err(Torn(elements))` while the array is
+    /// flagged torn by a writer that died mid-write (until a whole write:
+    /// `copy_from_slice` or a guard's `mark_consistent`).
+    pub fn to_vec_checked(&self) -> std::result::Result<Vec<T>, Torn<Vec<T>>> {
+        self.read_all()
+    }
+
+    /// Replace every element by `src`'s (which must have [`len`](Self::len)
+    /// elements), in one write section under the lock: readers of
+    /// [`to_vec`](Self::to_vec) see all or nothing of it. Clears a torn flag.
+    pub fn copy_from_slice(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
+        self.write_all_from(src)
+    }
+
+    /// Whether the array is flagged torn (a snapshot).
+    pub fn is_torn(&self) -> bool {
+        self.sl().is_torn()
+    }
 }
 
-/// The methods `Array` and `RawArray` share, with their docs.
-macro_rules! common {
-    ($ty:ident, $flavor:expr) => {
-        // SAFETY: the elements are reached only through atomic accesses and the array's
-        // lock; T: Pod + Send holds no thread-bound state.
-        unsafe impl<T: Pod + Send> Send for $ty<T> {}
-        // SAFETY: as above: `&self` methods access the shared words atomically only.
-        unsafe impl<T: Pod + Send> Sync for $ty<T> {}
+/// Lock-free atomic operations on integer elements; arithmetic wraps around.
+impl<T: Integer, const L: bool> Shared<ArrayKind<T, L>> {
+    /// Element `i`, one atomic load (Acquire).
+    pub fn load(&self, i: usize) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // Acquire: pairs with the Release of the element's writes.
+        Ok(self.elems().load(i, Ordering::Acquire))
+    }
 
-        impl<T: Pod> $ty<T> {
-            /// Create the named array `name` holding a copy of `init` (unlinked when
-            /// this handle drops, unless [`keep`](Self::keep)).
-            pub fn create(name: &str, init: &[T]) -> Result<Self> {
-                Self::create_with(name, init, &SegmentOptions::default())
-            }
+    /// Store `v` in element `i`, one atomic store (Release); never takes the
+    /// lock.
+    pub fn store(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
+        let i = self.index(i)?;
+        // Release: pairs with the Acquire of `load`/`get`.
+        self.elems().store(i, v, Ordering::Release);
+        Ok(())
+    }
 
-            /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
-            pub fn create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<Self> {
-                Ok($ty(Store::create(
-                    Some(name),
-                    $flavor,
-                    init.len(),
-                    Some(init),
-                    opts,
-                )?))
-            }
+    /// Add `v` to element `i`; return its previous value.
+    pub fn fetch_add(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: pairs with the Acquire/Release of every other access.
+        Ok(self.elems().fetch_add(i, v, Ordering::AcqRel))
+    }
 
-            /// Create the named array `name` of `len` zeroed elements.
-            pub fn create_zeroed(name: &str, len: usize) -> Result<Self> {
-                Ok($ty(Store::create(
-                    Some(name),
-                    $flavor,
-                    len,
-                    None,
-                    &SegmentOptions::default(),
-                )?))
-            }
+    /// Subtract `v` from element `i`; return its previous value.
+    pub fn fetch_sub(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: as in `fetch_add`.
+        Ok(self.elems().fetch_sub(i, v, Ordering::AcqRel))
+    }
 
-            /// An anonymous (memfd) array holding a copy of `init`; hand it to a child
-            /// through [`AsFd`] and [`from_fd`](Self::from_fd).
-            pub fn anonymous(init: &[T]) -> Result<Self> {
-                Ok($ty(Store::create(
-                    None,
-                    $flavor,
-                    init.len(),
-                    Some(init),
-                    &SegmentOptions::default(),
-                )?))
-            }
+    /// Bitwise and of element `i` with `v`; return its previous value.
+    pub fn fetch_and(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: as in `fetch_add`.
+        Ok(self.elems().fetch_and(i, v, Ordering::AcqRel))
+    }
 
-            /// An anonymous array of `len` zeroed elements.
-            pub fn anonymous_zeroed(len: usize) -> Result<Self> {
-                Ok($ty(Store::create(
-                    None,
-                    $flavor,
-                    len,
-                    None,
-                    &SegmentOptions::default(),
-                )?))
-            }
+    /// Bitwise or of element `i` with `v`; return its previous value.
+    pub fn fetch_or(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: as in `fetch_add`.
+        Ok(self.elems().fetch_or(i, v, Ordering::AcqRel))
+    }
 
-            /// Open the named array `name`, which must have been created by this type
-            /// for this `T` (another `T` or flavor is an error, a corrupted length
-            /// `Error::Corrupted`).
-            pub fn open(name: &str) -> Result<Self> {
-                Ok($ty(Store::open(name, $flavor)?))
-            }
+    /// Bitwise xor of element `i` with `v`; return its previous value.
+    pub fn fetch_xor(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: as in `fetch_add`.
+        Ok(self.elems().fetch_xor(i, v, Ordering::AcqRel))
+    }
 
-            /// Map an array received as a descriptor (inherited or over `SCM_RIGHTS`).
-            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-                Ok($ty(Store::from_fd(fd, $flavor)?))
-            }
+    /// Store `v` in element `i`; return its previous value.
+    pub fn swap(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel: as in `fetch_add`.
+        Ok(self.elems().swap(i, v, Ordering::AcqRel))
+    }
 
-            /// Another handle on the same array (a second mapping).
-            pub fn try_clone(&self) -> Result<Self> {
-                Ok($ty(self.0.try_clone()?))
-            }
+    /// Store `new` in element `i` if it is `current`: `Ok(Ok(previous))`, else
+    /// `Ok(Err(actual))`; `Err` if `i` is out of bounds.
+    pub fn compare_exchange(
+        &self,
+        i: usize,
+        current: T,
+        new: T,
+    ) -> std::result::Result<std::result::Result<T, T>, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel (Acquire on failure): as in `fetch_add`.
+        Ok(self.elems().compare_exchange(i, current, new, Ordering::AcqRel))
+    }
 
-            /// Keep the named segment when this creating handle drops.
-            pub fn keep(&mut self) {
-                self.0.seg.keep();
-            }
+    /// Store the maximum of element `i` and `v`; return its previous value.
+    pub fn fetch_max(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel (Acquire when unchanged): as in `fetch_add`.
+        Ok(self.elems().fetch_extremum(i, v, true, Ordering::AcqRel))
+    }
 
-            /// The segment's name (`None` if anonymous).
-            pub fn name(&self) -> Option<&str> {
-                self.0.seg.name()
-            }
-
-            /// The number of elements (fixed at creation).
-            pub fn len(&self) -> usize {
-                self.0.len
-            }
-
-            /// Whether the array has no elements.
-            pub fn is_empty(&self) -> bool {
-                self.0.len == 0
-            }
-
-            /// Element `i`: one atomic load (elements of up to 8 bytes) or a seqlock read
-            /// of the element (never torn by a live writer; after a writer died
-            /// mid-write, what it left: see [`is_torn`](Self::is_torn)).
-            pub fn get(&self, i: usize) -> std::result::Result<T, ArrayError> {
-                self.0.get(i)
-            }
-
-            /// A copy of all elements, consistent with respect to every write that goes
-            /// through the lock (`copy_from_slice`, wide `set`s, guards); each
-            /// lock-free element write is atomic on its own. After a writer died
-            /// mid-write, what it left (see [`to_vec_checked`](Self::to_vec_checked)).
-            pub fn to_vec(&self) -> Vec<T> {
-                self.0.read_all().unwrap_or_else(Torn::into_inner)
-            }
-
-            /// [`to_vec`](Self::to_vec), or `Err(Torn(elements))` while the array is
-            /// flagged torn by a writer that died mid-write (until a whole write:
-            /// `copy_from_slice` or a guard's `mark_consistent`).
-            pub fn to_vec_checked(&self) -> std::result::Result<Vec<T>, Torn<Vec<T>>> {
-                self.0.read_all()
-            }
-
-            /// Replace every element by `src`'s (which must have [`len`](Self::len)
-            /// elements), in one write section under the lock: readers of
-            /// [`to_vec`](Self::to_vec) see all or nothing of it. Clears a torn flag.
-            pub fn copy_from_slice(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
-                self.0.copy_from_slice(src)
-            }
-
-            /// Whether the array is flagged torn (a snapshot).
-            pub fn is_torn(&self) -> bool {
-                self.0.sl().is_torn()
-            }
-        }
-
-        /// Lock-free atomic operations on integer elements; arithmetic wraps around.
-        impl<T: Integer> $ty<T> {
-            /// Element `i`, one atomic load (Acquire).
-            pub fn load(&self, i: usize) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // Acquire: pairs with the Release of the element's writes.
-                Ok(self.0.elems().load(i, Ordering::Acquire))
-            }
-
-            /// Store `v` in element `i`, one atomic store (Release); never takes the
-            /// lock.
-            pub fn store(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
-                let i = self.0.index(i)?;
-                // Release: pairs with the Acquire of `load`/`get`.
-                self.0.elems().store(i, v, Ordering::Release);
-                Ok(())
-            }
-
-            /// Add `v` to element `i`; return its previous value.
-            pub fn fetch_add(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: pairs with the Acquire/Release of every other access.
-                Ok(self.0.elems().fetch_add(i, v, Ordering::AcqRel))
-            }
-
-            /// Subtract `v` from element `i`; return its previous value.
-            pub fn fetch_sub(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: as in `fetch_add`.
-                Ok(self.0.elems().fetch_sub(i, v, Ordering::AcqRel))
-            }
-
-            /// Bitwise and of element `i` with `v`; return its previous value.
-            pub fn fetch_and(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: as in `fetch_add`.
-                Ok(self.0.elems().fetch_and(i, v, Ordering::AcqRel))
-            }
-
-            /// Bitwise or of element `i` with `v`; return its previous value.
-            pub fn fetch_or(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: as in `fetch_add`.
-                Ok(self.0.elems().fetch_or(i, v, Ordering::AcqRel))
-            }
-
-            /// Bitwise xor of element `i` with `v`; return its previous value.
-            pub fn fetch_xor(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: as in `fetch_add`.
-                Ok(self.0.elems().fetch_xor(i, v, Ordering::AcqRel))
-            }
-
-            /// Store `v` in element `i`; return its previous value.
-            pub fn swap(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel: as in `fetch_add`.
-                Ok(self.0.elems().swap(i, v, Ordering::AcqRel))
-            }
-
-            /// Store `new` in element `i` if it is `current`: `Ok(Ok(previous))`, else
-            /// `Ok(Err(actual))`; `Err` if `i` is out of bounds.
-            pub fn compare_exchange(
-                &self,
-                i: usize,
-                current: T,
-                new: T,
-            ) -> std::result::Result<std::result::Result<T, T>, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel (Acquire on failure): as in `fetch_add`.
-                Ok(self.0.elems().compare_exchange(i, current, new, Ordering::AcqRel))
-            }
-
-            /// Store the maximum of element `i` and `v`; return its previous value.
-            pub fn fetch_max(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel (Acquire when unchanged): as in `fetch_add`.
-                Ok(self.0.elems().fetch_extremum(i, v, true, Ordering::AcqRel))
-            }
-
-            /// Store the minimum of element `i` and `v`; return its previous value.
-            pub fn fetch_min(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
-                let i = self.0.index(i)?;
-                // AcqRel (Acquire when unchanged): as in `fetch_add`.
-                Ok(self.0.elems().fetch_extremum(i, v, false, Ordering::AcqRel))
-            }
-        }
-
-        impl<T> AsFd for $ty<T> {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.0.seg.as_fd()
-            }
-        }
-
-        impl<T> fmt::Debug for $ty<T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("name", &self.0.seg.name())
-                    .field("len", &self.0.len)
-                    .finish_non_exhaustive()
-            }
-        }
-    };
+    /// Store the minimum of element `i` and `v`; return its previous value.
+    pub fn fetch_min(&self, i: usize, v: T) -> std::result::Result<T, ArrayError> {
+        let i = self.index(i)?;
+        // AcqRel (Acquire when unchanged): as in `fetch_add`.
+        Ok(self.elems().fetch_extremum(i, v, false, Ordering::AcqRel))
+    }
 }
 
 /// `len` elements of `T` in shared memory with a lock, like Python's
@@ -307,16 +200,14 @@ macro_rules! common {
 /// assert!(hist.get(4).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Array<T>(Store<T>);
-
-common!(Array, LOCKED);
+pub type Array<T> = Shared<ArrayKind<T, true>>;
 
 impl<T: Pod> Array<T> {
     /// Store `v` in element `i`, under the lock (waiting for a [`lock`](Array::lock)
     /// guard): one atomic store, or one seqlock write section for elements wider than 8
     /// bytes.
     pub fn set(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
-        self.0.set(i, v, true)
+        self.write_elem(i, v, true)
     }
 
     /// Lock the array for a compound update. The guard dereferences to `&mut [T]`, a
@@ -331,13 +222,13 @@ impl<T: Pod> Array<T> {
     /// [`copy_from_slice`](Array::copy_from_slice) while this thread holds the guard
     /// deadlocks (reads and lock-free element operations are fine).
     pub fn lock(&self) -> ArrayGuard<'_, T> {
-        let lock = self.0.sl().write_lock();
-        let e = self.0.elems();
+        let lock = self.sl().write_lock();
+        let e = self.elems();
         // No write section can be open now: read the elements directly. Acquire: pairs
         // with the Release of lock-free element writes.
         let data: Vec<T> = (0..e.len()).map(|i| e.load(i, Ordering::Acquire)).collect();
         ArrayGuard {
-            store: &self.0,
+            store: self,
             lock,
             orig: data.clone(),
             data,
@@ -366,15 +257,13 @@ impl<T: Pod> Array<T> {
 /// assert_eq!(b.to_vec(), [-1, 0, 0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct RawArray<T>(Store<T>);
-
-common!(RawArray, RAW);
+pub type RawArray<T> = Shared<ArrayKind<T, false>>;
 
 impl<T: Pod> RawArray<T> {
     /// Store `v` in element `i`: one atomic store (up to 8 bytes), or one seqlock write
     /// section under the internal writer lock.
     pub fn set(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
-        self.0.set(i, v, false)
+        self.write_elem(i, v, false)
     }
 }
 
@@ -390,7 +279,7 @@ impl<T: Pod> RawArray<T> {
 /// # Ok::<(), shmring::Error>(())
 /// ```
 pub struct ArrayGuard<'a, T: Pod> {
-    store: &'a Store<T>,
+    store: &'a Array<T>,
     lock: SeqWriteGuard<'a>,
     data: Vec<T>,
     orig: Vec<T>,
@@ -550,8 +439,8 @@ mod tests {
         let a = Arc::new(Array::anonymous(&[[1u64; 2]; 3]).unwrap());
         let a2 = a.clone();
         std::thread::spawn(move || {
-            let g = a2.0.sl().write_lock();
-            let e = a2.0.elems();
+            let g = a2.sl().write_lock();
+            let e = a2.elems();
             g.abandon_in_section(|| e.store(0, [2; 2], Ordering::Relaxed));
         })
         .join()

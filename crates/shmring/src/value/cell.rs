@@ -11,20 +11,23 @@
 use super::elems::{Elems, Integer, Repr, data_size};
 use super::seqlock::{RawSeqLock, SeqWriteGuard, Torn};
 use crate::error::{Error, Result};
+use crate::handoff;
 use crate::primitive::Ordering;
-use crate::shm::{SegmentKind, SegmentOptions};
+use crate::shm::SegmentKind;
+use crate::sync::Shared;
+use crate::sync::handle::{Kind, Sealed, Valued};
 use crate::sync::shared::{Area, check_type, type_fingerprint};
 use bytemuck::Pod;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 const LOCKED: u64 = 1;
 const RAW: u64 = 0;
 
-fn flavor_name(f: u64) -> &'static str {
+const fn flavor_name(f: u64) -> &'static str {
     match f {
         LOCKED => "Value",
         RAW => "RawValue",
@@ -37,23 +40,96 @@ fn flavor_name(f: u64) -> &'static str {
 #[repr(C, align(8))]
 struct Padded<T>(T);
 
+/// The area of a [`Value`] or a [`RawValue`]: the seqlock, then the value's storage.
 #[repr(C)]
-struct ValueArea<T> {
+pub struct ValueArea<T> {
     seq: RawSeqLock,
     /// The storage of the value, padding included, all inside the `UnsafeCell`: it is
     /// only ever accessed through atomics made from this cell's pointer.
     data: UnsafeCell<MaybeUninit<Padded<T>>>,
 }
 
-/// What `Value` and `RawValue` share.
-struct Cell<T> {
-    area: Area<ValueArea<T>>,
+impl<T> fmt::Debug for ValueArea<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueArea")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
 }
 
-impl<T: Pod> Cell<T> {
+// SAFETY: the value is reached only through atomic accesses made from the cell's pointer
+// and the cell's lock; T: Pod + Send holds no thread-bound state.
+unsafe impl<T: Pod + Send> Sync for ValueArea<T> {}
+
+/// The [`Kind`] of a [`Value`] (`LOCKED` true) and of a [`RawValue`] (`LOCKED` false):
+/// one `T` in a segment of its own.
+pub struct ValueKind<T, const LOCKED: bool>(PhantomData<fn() -> T>, std::convert::Infallible);
+
+impl<T, const LOCKED: bool> fmt::Debug for ValueKind<T, LOCKED> {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {}
+    }
+}
+
+const fn flavor(locked: bool) -> u64 {
+    if locked { LOCKED } else { RAW }
+}
+
+impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
+    type Area = ValueArea<T>;
+    type Init = T;
+    type Local = ();
+    const SEGMENT: SegmentKind = SegmentKind::Value;
+    const HANDOFF: handoff::Kind = if L {
+        handoff::Kind::Value
+    } else {
+        handoff::Kind::RawValue
+    };
+    const NAME: &'static str = flavor_name(flavor(L));
+
+    fn params(_: &T) -> Result<[u64; 8]> {
+        let mut p = [0u64; 8];
+        p[0] = std::mem::size_of::<T>() as u64;
+        p[1] = type_fingerprint::<T>();
+        p[2] = flavor(L);
+        Ok(p)
+    }
+
+    fn init(a: &Area<ValueArea<T>>, value: T) {
+        let a = a.get();
+        // Relaxed: published to openers by the Release store of READY.
+        Shared::<Self>::elems_of(a).store(0, value, Ordering::Relaxed);
+    }
+
+    fn attach(_: &Area<ValueArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
+        check_type::<T>(p, 1, "value")?;
+        if p[2] != flavor(L) {
+            return Err(Error::InvalidArgument(format!(
+                "this segment holds a {}, not a {}",
+                flavor_name(p[2]),
+                flavor_name(flavor(L))
+            )));
+        }
+        Ok(())
+    }
+
+    fn clone_local(_: &ValueArea<T>, _: &(), _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn debug_fields(a: &ValueArea<T>, _: &(), d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("seq", &a.seq);
+    }
+}
+
+impl<T: Pod, const L: bool> Kind for ValueKind<T, L> {}
+impl<T: Pod, const L: bool> Valued for ValueKind<T, L> {}
+
+/// The storage both flavors share.
+impl<T: Pod, const L: bool> Shared<ValueKind<T, L>> {
     const NARROW: bool = Repr::of::<T>().is_narrow();
 
-    fn elems_of(a: &ValueArea<T>) -> Elems<'_, T> {
+    pub(super) fn elems_of(a: &ValueArea<T>) -> Elems<'_, T> {
         debug_assert!(data_size::<T>(1).is_some_and(|n| n <= std::mem::size_of::<Padded<T>>()));
         // SAFETY: `data` is 8-byte aligned (Padded's alignment) and at least
         // data_size::<T>(1) bytes (T's size rounded up to 8, or to 4 for 3-4 bytes, both
@@ -64,54 +140,14 @@ impl<T: Pod> Cell<T> {
     }
 
     fn elems(&self) -> Elems<'_, T> {
-        Self::elems_of(self.area.get())
+        Self::elems_of(self.area())
     }
 
     fn sl(&self) -> &RawSeqLock {
-        &self.area.get().seq
+        &self.area().seq
     }
 
-    fn create(name: Option<&str>, flavor: u64, value: T, opts: &SegmentOptions) -> Result<Self> {
-        let mut p = [0u64; 8];
-        p[0] = std::mem::size_of::<T>() as u64;
-        p[1] = type_fingerprint::<T>();
-        p[2] = flavor;
-        let area = Area::create(name, SegmentKind::Value, p, opts, |a: &ValueArea<T>| {
-            // Relaxed: published to openers by the Release store of READY.
-            Self::elems_of(a).store(0, value, Ordering::Relaxed);
-        })?;
-        Ok(Cell { area })
-    }
-
-    fn check(p: &[u64; 8], flavor: u64) -> Result<()> {
-        check_type::<T>(p, 1, "value")?;
-        if p[2] != flavor {
-            return Err(Error::InvalidArgument(format!(
-                "this segment holds a {}, not a {}",
-                flavor_name(p[2]),
-                flavor_name(flavor)
-            )));
-        }
-        Ok(())
-    }
-
-    fn open(name: &str, flavor: u64) -> Result<Self> {
-        let area = Area::open(name, SegmentKind::Value, |p| Self::check(p, flavor))?;
-        Ok(Cell { area })
-    }
-
-    fn from_fd(fd: OwnedFd, flavor: u64) -> Result<Self> {
-        let area = Area::from_fd(fd, SegmentKind::Value, |p| Self::check(p, flavor))?;
-        Ok(Cell { area })
-    }
-
-    fn try_clone(&self) -> Result<Self> {
-        Ok(Cell {
-            area: self.area.try_clone()?,
-        })
-    }
-
-    fn load(&self) -> Result<T, Torn<T>> {
+    fn load_cell(&self) -> Result<T, Torn<T>> {
         let e = self.elems();
         if Self::NARROW {
             // Acquire: pairs with the Release of `store` and of the read-modify-writes.
@@ -146,7 +182,7 @@ impl<T: Pod> Cell<T> {
         }
     }
 
-    fn abandon_store_midway(&self, v: T) {
+    fn abandon_cell_store_midway(&self, v: T) {
         let g = self.sl().write_lock();
         match Repr::of::<T>() {
             Repr::Wide(n) => {
@@ -158,173 +194,94 @@ impl<T: Pod> Cell<T> {
     }
 }
 
-impl<T> fmt::Debug for Cell<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Value")
-            .field("name", &self.area.name())
-            .field("seq", &self.area.get().seq)
-            .finish()
+/// The methods of both flavors.
+impl<T: Pod, const L: bool> Shared<ValueKind<T, L>> {
+    /// The value: one complete store, never a mix of two. Never blocks a writer
+    /// (see the [module docs](crate::value) for the slow path). After a writer
+    /// died in the middle of a store, the words it left (flagged: see
+    /// [`load_checked`](Self::load_checked)).
+    pub fn load(&self) -> T {
+        self.load_cell().unwrap_or_else(Torn::into_inner)
+    }
+
+    /// [`load`](Self::load), or `Err(Torn(words))` while the value is flagged
+    /// torn by a writer that died in the middle of a store (until the next
+    /// `store`). Narrow values are never torn.
+    pub fn load_checked(&self) -> Result<T, Torn<T>> {
+        self.load_cell()
+    }
+
+    /// Whether the value is flagged torn (a snapshot).
+    pub fn is_torn(&self) -> bool {
+        self.sl().is_torn()
+    }
+
+    /// Test hook: start a store of `v` and stop half-way with the writer lock
+    /// held (wide `T`: the sequence odd and the first half of the words
+    /// written; narrow: nothing written) — what a writer killed mid-store leaves.
+    /// The calling thread must then exit or be killed.
+    #[doc(hidden)]
+    pub fn abandon_store_midway(&self, v: T) {
+        self.abandon_cell_store_midway(v);
     }
 }
 
-/// The methods `Value` and `RawValue` share, with their docs.
-macro_rules! common {
-    ($ty:ident, $flavor:expr) => {
-        // SAFETY: the value is reached only through atomic accesses and the cell's lock;
-        // T: Pod + Send holds no thread-bound state.
-        unsafe impl<T: Pod + Send> Send for $ty<T> {}
-        // SAFETY: as above: `&self` methods access the shared words atomically only.
-        unsafe impl<T: Pod + Send> Sync for $ty<T> {}
+/// Lock-free atomic operations of integer cells; arithmetic wraps around.
+impl<T: Integer, const L: bool> Shared<ValueKind<T, L>> {
+    /// Add `v`; return the previous value.
+    pub fn fetch_add(&self, v: T) -> T {
+        // AcqRel: pairs with the Acquire/Release of every other access.
+        self.elems().fetch_add(0, v, Ordering::AcqRel)
+    }
 
-        impl<T: Pod> $ty<T> {
-            /// Create the named cell `name` holding `value` (unlinked when this handle
-            /// drops, unless [`keep`](Self::keep)).
-            pub fn create(name: &str, value: T) -> Result<Self> {
-                Self::create_with(name, value, &SegmentOptions::default())
-            }
+    /// Subtract `v`; return the previous value.
+    pub fn fetch_sub(&self, v: T) -> T {
+        // AcqRel: as in `fetch_add`.
+        self.elems().fetch_sub(0, v, Ordering::AcqRel)
+    }
 
-            /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
-            pub fn create_with(name: &str, value: T, opts: &SegmentOptions) -> Result<Self> {
-                Ok($ty(Cell::create(Some(name), $flavor, value, opts)?))
-            }
+    /// Bitwise and with `v`; return the previous value.
+    pub fn fetch_and(&self, v: T) -> T {
+        // AcqRel: as in `fetch_add`.
+        self.elems().fetch_and(0, v, Ordering::AcqRel)
+    }
 
-            /// An anonymous (memfd) cell holding `value`; hand it to a child through
-            /// [`AsFd`] and [`from_fd`](Self::from_fd).
-            pub fn anonymous(value: T) -> Result<Self> {
-                Ok($ty(Cell::create(
-                    None,
-                    $flavor,
-                    value,
-                    &SegmentOptions::default(),
-                )?))
-            }
+    /// Bitwise or with `v`; return the previous value.
+    pub fn fetch_or(&self, v: T) -> T {
+        // AcqRel: as in `fetch_add`.
+        self.elems().fetch_or(0, v, Ordering::AcqRel)
+    }
 
-            /// Open the named cell `name`, which must have been created by this type for
-            /// this `T` (another `T` or flavor is an error).
-            pub fn open(name: &str) -> Result<Self> {
-                Ok($ty(Cell::open(name, $flavor)?))
-            }
+    /// Bitwise xor with `v`; return the previous value.
+    pub fn fetch_xor(&self, v: T) -> T {
+        // AcqRel: as in `fetch_add`.
+        self.elems().fetch_xor(0, v, Ordering::AcqRel)
+    }
 
-            /// Map a cell received as a descriptor (inherited or over `SCM_RIGHTS`).
-            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-                Ok($ty(Cell::from_fd(fd, $flavor)?))
-            }
+    /// Store `v`; return the previous value.
+    pub fn swap(&self, v: T) -> T {
+        // AcqRel: as in `fetch_add`.
+        self.elems().swap(0, v, Ordering::AcqRel)
+    }
 
-            /// Another handle on the same cell (a second mapping).
-            pub fn try_clone(&self) -> Result<Self> {
-                Ok($ty(self.0.try_clone()?))
-            }
+    /// Store `new` if the value is `current`: `Ok(previous)`, else
+    /// `Err(actual)`.
+    pub fn compare_exchange(&self, current: T, new: T) -> std::result::Result<T, T> {
+        // AcqRel (Acquire on failure): as in `fetch_add`.
+        self.elems().compare_exchange(0, current, new, Ordering::AcqRel)
+    }
 
-            /// Keep the named segment when this creating handle drops.
-            pub fn keep(&mut self) {
-                self.0.area.keep();
-            }
+    /// Store the maximum of the value and `v`; return the previous value.
+    pub fn fetch_max(&self, v: T) -> T {
+        // AcqRel (Acquire when unchanged): as in `fetch_add`.
+        self.elems().fetch_extremum(0, v, true, Ordering::AcqRel)
+    }
 
-            /// The segment's name (`None` if anonymous).
-            pub fn name(&self) -> Option<&str> {
-                self.0.area.name()
-            }
-
-            /// The value: one complete store, never a mix of two. Never blocks a writer
-            /// (see the [module docs](crate::value) for the slow path). After a writer
-            /// died in the middle of a store, the words it left (flagged: see
-            /// [`load_checked`](Self::load_checked)).
-            pub fn load(&self) -> T {
-                self.0.load().unwrap_or_else(Torn::into_inner)
-            }
-
-            /// [`load`](Self::load), or `Err(Torn(words))` while the value is flagged
-            /// torn by a writer that died in the middle of a store (until the next
-            /// `store`). Narrow values are never torn.
-            pub fn load_checked(&self) -> Result<T, Torn<T>> {
-                self.0.load()
-            }
-
-            /// Whether the value is flagged torn (a snapshot).
-            pub fn is_torn(&self) -> bool {
-                self.0.sl().is_torn()
-            }
-
-            /// Test hook: start a store of `v` and stop half-way with the writer lock
-            /// held (wide `T`: the sequence odd and the first half of the words
-            /// written; narrow: nothing written) — what a writer killed mid-store leaves.
-            /// The calling thread must then exit or be killed.
-            #[doc(hidden)]
-            pub fn abandon_store_midway(&self, v: T) {
-                self.0.abandon_store_midway(v);
-            }
-        }
-
-        /// Lock-free atomic operations of integer cells; arithmetic wraps around.
-        impl<T: Integer> $ty<T> {
-            /// Add `v`; return the previous value.
-            pub fn fetch_add(&self, v: T) -> T {
-                // AcqRel: pairs with the Acquire/Release of every other access.
-                self.0.elems().fetch_add(0, v, Ordering::AcqRel)
-            }
-
-            /// Subtract `v`; return the previous value.
-            pub fn fetch_sub(&self, v: T) -> T {
-                // AcqRel: as in `fetch_add`.
-                self.0.elems().fetch_sub(0, v, Ordering::AcqRel)
-            }
-
-            /// Bitwise and with `v`; return the previous value.
-            pub fn fetch_and(&self, v: T) -> T {
-                // AcqRel: as in `fetch_add`.
-                self.0.elems().fetch_and(0, v, Ordering::AcqRel)
-            }
-
-            /// Bitwise or with `v`; return the previous value.
-            pub fn fetch_or(&self, v: T) -> T {
-                // AcqRel: as in `fetch_add`.
-                self.0.elems().fetch_or(0, v, Ordering::AcqRel)
-            }
-
-            /// Bitwise xor with `v`; return the previous value.
-            pub fn fetch_xor(&self, v: T) -> T {
-                // AcqRel: as in `fetch_add`.
-                self.0.elems().fetch_xor(0, v, Ordering::AcqRel)
-            }
-
-            /// Store `v`; return the previous value.
-            pub fn swap(&self, v: T) -> T {
-                // AcqRel: as in `fetch_add`.
-                self.0.elems().swap(0, v, Ordering::AcqRel)
-            }
-
-            /// Store `new` if the value is `current`: `Ok(previous)`, else
-            /// `Err(actual)`.
-            pub fn compare_exchange(&self, current: T, new: T) -> std::result::Result<T, T> {
-                // AcqRel (Acquire on failure): as in `fetch_add`.
-                self.0.elems().compare_exchange(0, current, new, Ordering::AcqRel)
-            }
-
-            /// Store the maximum of the value and `v`; return the previous value.
-            pub fn fetch_max(&self, v: T) -> T {
-                // AcqRel (Acquire when unchanged): as in `fetch_add`.
-                self.0.elems().fetch_extremum(0, v, true, Ordering::AcqRel)
-            }
-
-            /// Store the minimum of the value and `v`; return the previous value.
-            pub fn fetch_min(&self, v: T) -> T {
-                // AcqRel (Acquire when unchanged): as in `fetch_add`.
-                self.0.elems().fetch_extremum(0, v, false, Ordering::AcqRel)
-            }
-        }
-
-        impl<T> AsFd for $ty<T> {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.0.area.as_fd()
-            }
-        }
-
-        impl<T> fmt::Debug for $ty<T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($ty)).field(&self.0).finish()
-            }
-        }
-    };
+    /// Store the minimum of the value and `v`; return the previous value.
+    pub fn fetch_min(&self, v: T) -> T {
+        // AcqRel (Acquire when unchanged): as in `fetch_add`.
+        self.elems().fetch_extremum(0, v, false, Ordering::AcqRel)
+    }
 }
 
 /// A `T` in shared memory with a lock, like Python's `multiprocessing.Value(..., lock=True)`.
@@ -348,15 +305,13 @@ macro_rules! common {
 /// assert_eq!(counter.load(), 11);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct Value<T>(Cell<T>);
-
-common!(Value, LOCKED);
+pub type Value<T> = Shared<ValueKind<T, true>>;
 
 impl<T: Pod> Value<T> {
     /// Store `v`, under the lock (waiting for a [`get_lock`](Value::get_lock) guard).
     /// Wide values: one seqlock write section, which also clears a torn flag.
     pub fn store(&self, v: T) {
-        self.0.store_locked(v);
+        self.store_locked(v);
     }
 
     /// Lock the value for a compound update. The guard dereferences to a copy of the
@@ -371,12 +326,12 @@ impl<T: Pod> Value<T> {
     /// is not reentrant: calling `get_lock` or [`store`](Value::store) while this
     /// thread holds the guard deadlocks (`load` and the atomic operations are fine).
     pub fn get_lock(&self) -> ValueGuard<'_, T> {
-        let lock = self.0.sl().write_lock();
+        let lock = self.sl().write_lock();
         // No writer can be in a section now: read the words directly. Acquire: pairs
         // with the Release of lock-free writes (narrow values).
-        let value = self.0.elems().load(0, Ordering::Acquire);
+        let value = self.elems().load(0, Ordering::Acquire);
         ValueGuard {
-            cell: &self.0,
+            cell: self,
             lock,
             value,
             orig: value,
@@ -405,15 +360,13 @@ impl<T: Pod> Value<T> {
 /// assert_eq!(wide.load(), [7; 4]);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct RawValue<T>(Cell<T>);
-
-common!(RawValue, RAW);
+pub type RawValue<T> = Shared<ValueKind<T, false>>;
 
 impl<T: Pod> RawValue<T> {
     /// Store `v`: one atomic store (up to 8 bytes), or one seqlock write section under
     /// the internal writer lock (which also clears a torn flag).
     pub fn store(&self, v: T) {
-        self.0.store_raw(v);
+        self.store_raw(v);
     }
 }
 
@@ -431,7 +384,7 @@ impl<T: Pod> RawValue<T> {
 /// # Ok::<(), shmring::Error>(())
 /// ```
 pub struct ValueGuard<'a, T: Pod> {
-    cell: &'a Cell<T>,
+    cell: &'a Value<T>,
     lock: SeqWriteGuard<'a>,
     value: T,
     orig: T,

@@ -118,6 +118,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The raw algorithm (compiles under loom).
 mod seqlock;
 pub use seqlock::{RawSeqLock, SeqWriteGuard, Torn};
 
@@ -130,9 +131,11 @@ mod elems;
 #[cfg(not(loom))]
 mod store;
 
+// The handles (segments): not under loom.
 #[cfg(not(loom))]
-pub use array::{Array, ArrayError, ArrayGuard, RawArray};
-#[cfg(not(loom))]
-pub use cell::{RawValue, Value, ValueGuard};
-#[cfg(not(loom))]
-pub use elems::Integer;
+pub use self::{
+    array::{Array, ArrayGuard, RawArray},
+    cell::{RawValue, Value, ValueGuard, ValueKind},
+    elems::Integer,
+    store::{ArrayError, ArrayKind},
+};

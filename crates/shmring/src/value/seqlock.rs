@@ -99,25 +99,15 @@ impl Default for RawSeqLock {
 }
 
 impl RawSeqLock {
-    /// An unlocked lock with an even sequence and whole data.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawSeqLock {
-            lock: RawMutex::new(),
-            seq: AtomicU64::new(0),
-            torn: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
-        }
-    }
-
-    /// An unlocked lock with an even sequence and whole data.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawSeqLock {
-            lock: RawMutex::new(),
-            seq: AtomicU64::new(0),
-            torn: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
+    crate::primitive::const_unless_loom! {
+        /// An unlocked lock with an even sequence and whole data.
+        pub const fn new() -> Self {
+            RawSeqLock {
+                lock: RawMutex::new(),
+                seq: AtomicU64::new(0),
+                torn: AtomicU32::new(0),
+                _reserved: AtomicU32::new(0),
+            }
         }
     }
 

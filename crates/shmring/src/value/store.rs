@@ -1,5 +1,6 @@
-//! The segment of an [`Array`](super::Array) or a [`RawArray`](super::RawArray):
-//! created, opened, validated, and the element accesses both share.
+//! The segment of an [`Array`](super::Array) or a [`RawArray`](super::RawArray), both
+//! the generic handle [`Shared`] over an [`ArrayKind`]: the kind (created, opened,
+//! validated), [`ArrayError`], and the element accesses both flavors share.
 //!
 //! The area holds a [`RawSeqLock`] at offset 0 and the elements from offset
 //! [`DATA_OFFSET`] (a line of their own), each at the stride of its storage (see
@@ -18,15 +19,17 @@
 //! and to fit in the file: a corrupted length is `Error::Corrupted`, never an access
 //! out of bounds.
 
-use super::array::ArrayError;
 use super::elems::{Elems, Repr, data_size};
 use super::seqlock::{RawSeqLock, SeqWriteGuard, Torn};
 use crate::error::{Error, Result};
+use crate::handoff;
 use crate::primitive::Ordering;
-use crate::shm::{Segment, SegmentKind, SegmentOptions};
-use crate::sync::shared::{check_type, type_fingerprint};
+use crate::shm::SegmentKind;
+use crate::sync::Shared;
+use crate::sync::handle::{Kind, Sealed};
+use crate::sync::shared::{Area, check_type, type_fingerprint};
 use bytemuck::Pod;
-use rustix::fd::OwnedFd;
+use std::fmt;
 use std::marker::PhantomData;
 
 /// Offset of the first element from the start of the area.
@@ -34,7 +37,7 @@ pub(super) const DATA_OFFSET: usize = 128;
 pub(super) const LOCKED: u64 = 1;
 pub(super) const RAW: u64 = 0;
 
-fn flavor_name(f: u64) -> &'static str {
+const fn flavor_name(f: u64) -> &'static str {
     match f {
         LOCKED => "Array",
         RAW => "RawArray",
@@ -42,153 +45,222 @@ fn flavor_name(f: u64) -> &'static str {
     }
 }
 
+const fn flavor(locked: bool) -> u64 {
+    if locked { LOCKED } else { RAW }
+}
+
 /// Area bytes for `len` elements of `T` (`None` on overflow).
 fn area_size<T>(len: usize) -> Option<usize> {
     DATA_OFFSET.checked_add(data_size::<T>(len)?)
 }
 
-/// What `Array` and `RawArray` share: the mapped segment and its validated length.
-pub(super) struct Store<T> {
-    pub(super) seg: Segment,
-    pub(super) len: usize,
-    _t: PhantomData<fn() -> T>,
+/// Why an indexed access or a bulk copy was refused. Nothing was read or written.
+///
+/// ```
+/// use shmring::value::{Array, ArrayError};
+/// let a = Array::anonymous(&[1u8, 2])?;
+/// assert_eq!(a.get(2), Err(ArrayError::OutOfBounds { index: 2, len: 2 }));
+/// assert_eq!(
+///     a.copy_from_slice(&[1]),
+///     Err(ArrayError::LengthMismatch { expected: 2, found: 1 })
+/// );
+/// # Ok::<(), shmring::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArrayError {
+    /// The index is not below the length.
+    #[error("index {index} is out of bounds for an array of {len} elements")]
+    OutOfBounds {
+        /// The index given.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// `copy_from_slice` got a slice of another length.
+    #[error("a slice of {found} elements cannot replace an array of {expected}")]
+    LengthMismatch {
+        /// The array's length.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
 }
 
-impl<T: Pod> Store<T> {
-    pub(super) fn create(
-        name: Option<&str>,
-        flavor: u64,
-        len: usize,
-        init: Option<&[T]>,
-        opts: &SegmentOptions,
-    ) -> Result<Self> {
-        if std::mem::size_of::<T>() == 0 {
-            return Err(Error::InvalidArgument("an array of a zero-sized type".into()));
-        }
-        let size = area_size::<T>(len)
-            .ok_or_else(|| Error::InvalidArgument(format!("an array of {len} elements is too large")))?;
+/// The head of an array's area: the seqlock, on a line of its own; the elements follow
+/// at [`DATA_OFFSET`].
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct ArrayHead {
+    seq: RawSeqLock,
+}
+
+const _: () = assert!(std::mem::size_of::<ArrayHead>() == DATA_OFFSET);
+
+/// The [`Kind`] of an [`Array`](super::Array) (`LOCKED` true) and of a
+/// [`RawArray`](super::RawArray) (`LOCKED` false): `len` elements of `T` in a segment
+/// of their own.
+pub struct ArrayKind<T, const LOCKED: bool>(PhantomData<fn() -> T>, std::convert::Infallible);
+
+impl<T, const L: bool> fmt::Debug for ArrayKind<T, L> {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {}
+    }
+}
+
+/// How a new array is filled: `len` elements, copied from `src` (zeroed without).
+pub struct ArrayInit<T> {
+    len: usize,
+    /// Borrowed for the duration of the creating call only (see `Shared::create_array`).
+    src: Option<*const [T]>,
+}
+
+impl<T> fmt::Debug for ArrayInit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayInit")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an array handle keeps: its length, validated against the file at open.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayLocal {
+    len: usize,
+}
+
+impl<T: Pod, const L: bool> Sealed for ArrayKind<T, L> {
+    type Area = ArrayHead;
+    type Init = ArrayInit<T>;
+    type Local = ArrayLocal;
+    const SEGMENT: SegmentKind = SegmentKind::Array;
+    const HANDOFF: handoff::Kind = if L {
+        handoff::Kind::Array
+    } else {
+        handoff::Kind::RawArray
+    };
+    const NAME: &'static str = flavor_name(flavor(L));
+
+    fn params(init: &ArrayInit<T>) -> Result<[u64; 8]> {
         let mut p = [0u64; 8];
         p[0] = std::mem::size_of::<T>() as u64;
         p[1] = type_fingerprint::<T>();
-        p[2] = len as u64;
-        p[3] = flavor;
-        p[6] = size as u64;
-        p[7] = crate::sync::pid_namespace();
-        let mut seg = match name {
-            Some(n) => Segment::create(n, SegmentKind::Array, p, size, opts)?,
-            None => Segment::anonymous(SegmentKind::Array, p, size, opts)?,
+        p[2] = init.len as u64;
+        p[3] = flavor(L);
+        Ok(p)
+    }
+
+    fn area_size(init: &ArrayInit<T>) -> Result<usize> {
+        if std::mem::size_of::<T>() == 0 {
+            return Err(Error::InvalidArgument("an array of a zero-sized type".into()));
+        }
+        let len = init.len;
+        area_size::<T>(len).ok_or_else(|| Error::InvalidArgument(format!("an array of {len} elements is too large")))
+    }
+
+    /// The type and flavor first, then the size the length needs.
+    fn area_size_in(p: &[u64; 8], name: &str) -> Result<usize> {
+        check_type::<T>(p, 1, "array")?;
+        if p[3] != flavor(L) {
+            return Err(Error::InvalidArgument(format!(
+                "segment {name:?} holds a {}, not a {}",
+                flavor_name(p[3]),
+                flavor_name(flavor(L))
+            )));
+        }
+        let corrupted = |what: String| Error::Corrupted {
+            name: name.to_owned(),
+            what,
         };
-        let store = Store {
-            seg,
-            len,
-            _t: PhantomData,
-        };
+        let len = usize::try_from(p[2]).map_err(|_| corrupted(format!("array length {} is too large", p[2])))?;
+        area_size::<T>(len).ok_or_else(|| corrupted(format!("array length {len} is too large")))
+    }
+
+    fn init(a: &Area<ArrayHead>, init: ArrayInit<T>) {
         // A fresh file is zeros: a valid RawSeqLock and zeroed elements.
-        if let Some(init) = init {
-            let e = store.elems();
-            for (i, v) in init.iter().enumerate() {
+        if let Some(src) = init.src {
+            // SAFETY: `src` was made from a slice that the creating call borrows until
+            // it returns (see `Shared::create_array`), and `init` runs within that call.
+            let src = unsafe { &*src };
+            let e = elems_of::<T>(a, init.len);
+            for (i, v) in src.iter().enumerate() {
                 // Relaxed: published to openers by the Release store of READY.
                 e.store(i, *v, Ordering::Relaxed);
             }
         }
-        seg = store.seg;
-        seg.publish_ready();
-        Ok(Store {
-            seg,
-            len,
-            _t: PhantomData,
-        })
     }
 
-    pub(super) fn validate(seg: Segment, flavor: u64) -> Result<Self> {
-        let p = seg.info().params;
-        let name = seg.display_name().to_owned();
-        check_type::<T>(&p, 1, "array")?;
-        if p[3] != flavor {
-            return Err(Error::InvalidArgument(format!(
-                "segment {name:?} holds a {}, not a {}",
-                flavor_name(p[3]),
-                flavor_name(flavor)
-            )));
-        }
-        let corrupted = |what: String| Error::Corrupted {
-            name: name.clone(),
-            what,
-        };
-        let len = usize::try_from(p[2]).map_err(|_| corrupted(format!("array length {} is too large", p[2])))?;
-        let need = area_size::<T>(len).ok_or_else(|| corrupted(format!("array length {len} is too large")))?;
-        if p[6] != need as u64 || seg.area_len() < need {
-            return Err(corrupted(format!(
-                "an array of {len} elements of {} bytes needs an area of {need} bytes; \
-                 the header says {}, the file holds {}",
-                std::mem::size_of::<T>(),
-                p[6],
-                seg.area_len()
-            )));
-        }
-        let ns = crate::sync::pid_namespace();
-        if p[7] != ns {
-            return Err(Error::InvalidArgument(format!(
-                "array {name:?} was created in another pid namespace (inode {ns} here, {} there): \
-                 its lock's owner records are thread ids, which only mean something within one namespace",
-                p[7]
-            )));
-        }
-        Ok(Store {
-            seg,
-            len,
-            _t: PhantomData,
-        })
+    fn attach(_: &Area<ArrayHead>, p: &[u64; 8], _: &str) -> Result<ArrayLocal> {
+        // `area_size_in` (open) or `area_size` (create) accepted the length, and the
+        // file holds the area it needs.
+        Ok(ArrayLocal { len: p[2] as usize })
     }
 
-    pub(super) fn open(name: &str, flavor: u64) -> Result<Self> {
-        Self::validate(
-            Segment::open(name, SegmentKind::Array, &SegmentOptions::default())?,
-            flavor,
+    fn clone_local(_: &ArrayHead, &local: &ArrayLocal, _: &str) -> Result<ArrayLocal> {
+        Ok(local)
+    }
+
+    fn debug_fields(_: &ArrayHead, local: &ArrayLocal, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("len", &local.len);
+    }
+}
+
+impl<T: Pod, const L: bool> Kind for ArrayKind<T, L> {}
+
+/// The elements of the array mapped at `a`, of length `len`.
+fn elems_of<T: Pod>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
+    // SAFETY: the data starts at DATA_OFFSET (the size of ArrayHead; 8-aligned, the area
+    // being 128-aligned) and spans data_size::<T>(len) bytes within the area (checked at
+    // create and validate); the mapping lives as long as `a`; only Elems<T> touches it.
+    unsafe { Elems::new(a.tail(), len) }
+}
+
+/// The element accesses both flavors share.
+impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
+    /// Create an array of `len` elements, copied from `src` (zeroed without; `src`, if
+    /// given, has `len` elements).
+    pub(super) fn create_array(
+        name: Option<&str>,
+        len: usize,
+        src: Option<&[T]>,
+        opts: &crate::shm::SegmentOptions,
+    ) -> Result<Self> {
+        // The pointer is used by `ArrayKind::init` before this call returns, while `src`
+        // is still borrowed.
+        Self::create_in(
+            name,
+            ArrayInit {
+                len,
+                src: src.map(|s| s as *const [T]),
+            },
+            opts,
         )
     }
 
-    pub(super) fn from_fd(fd: OwnedFd, flavor: u64) -> Result<Self> {
-        Self::validate(
-            Segment::from_fd(fd, SegmentKind::Array, &SegmentOptions::default())?,
-            flavor,
-        )
-    }
-
-    pub(super) fn try_clone(&self) -> Result<Self> {
-        Ok(Store {
-            seg: self.seg.reopen()?,
-            len: self.len,
-            _t: PhantomData,
-        })
+    pub(super) fn count(&self) -> usize {
+        self.local().len
     }
 
     pub(super) fn sl(&self) -> &RawSeqLock {
-        // SAFETY: the area is at least DATA_OFFSET (128) bytes, 128-byte aligned
-        // (Segment::area_ptr), RawSeqLock (40 bytes, alignment 8) is all atomics, valid
-        // for any bit pattern, and the mapping lives as long as `self`.
-        unsafe { &*(self.seg.area_ptr() as *const RawSeqLock) }
+        &self.area().seq
     }
 
     pub(super) fn elems(&self) -> Elems<'_, T> {
-        // SAFETY: the data starts at DATA_OFFSET (8-aligned, the area being 128-aligned)
-        // and spans data_size::<T>(len) bytes within the area (checked at create and
-        // validate); the mapping lives as long as `self`; only Elems<T> touches it.
-        unsafe { Elems::new(self.seg.area_ptr().add(DATA_OFFSET), self.len) }
+        elems_of(self.mapped(), self.count())
     }
 
     pub(super) fn index(&self, i: usize) -> std::result::Result<usize, ArrayError> {
-        if i < self.len {
+        if i < self.count() {
             Ok(i)
         } else {
             Err(ArrayError::OutOfBounds {
                 index: i,
-                len: self.len,
+                len: self.count(),
             })
         }
     }
 
-    pub(super) fn get(&self, i: usize) -> std::result::Result<T, ArrayError> {
+    pub(super) fn read_elem(&self, i: usize) -> std::result::Result<T, ArrayError> {
         let i = self.index(i)?;
         let e = self.elems();
         if Repr::of::<T>().is_narrow() {
@@ -213,7 +285,7 @@ impl<T: Pod> Store<T> {
         }
     }
 
-    pub(super) fn set(&self, i: usize, v: T, lock_narrow: bool) -> std::result::Result<(), ArrayError> {
+    pub(super) fn write_elem(&self, i: usize, v: T, lock_narrow: bool) -> std::result::Result<(), ArrayError> {
         let i = self.index(i)?;
         if !lock_narrow && Repr::of::<T>().is_narrow() {
             // Release: pairs with the Acquire load in `get`.
@@ -227,7 +299,7 @@ impl<T: Pod> Store<T> {
 
     pub(super) fn read_all(&self) -> std::result::Result<Vec<T>, Torn<Vec<T>>> {
         let e = self.elems();
-        let mut buf = Vec::with_capacity(self.len);
+        let mut buf = Vec::with_capacity(self.count());
         let r = self.sl().read(|| {
             buf.clear();
             // Relaxed: validated by the seqlock.
@@ -239,10 +311,10 @@ impl<T: Pod> Store<T> {
         }
     }
 
-    pub(super) fn copy_from_slice(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
-        if src.len() != self.len {
+    pub(super) fn write_all_from(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
+        if src.len() != self.count() {
             return Err(ArrayError::LengthMismatch {
-                expected: self.len,
+                expected: self.count(),
                 found: src.len(),
             });
         }

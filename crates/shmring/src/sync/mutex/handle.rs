@@ -1,0 +1,497 @@
+//! [`Mutex<T>`] and [`RLock`]: a [`RawMutex`] in a segment of its own (with a `Pod` value
+//! for the mutex).
+//!
+//! Segment parameters of a [`SegmentKind::Mutex`] (see also `shared.rs`): 0 the size
+//! of `T`, 1 its fingerprint. A [`SegmentKind::RLock`] has none.
+
+use super::*;
+use crate::error::Result;
+use crate::handoff;
+use crate::shm::{SegmentKind, SegmentOptions};
+use crate::sync::handle::{Kind, Sealed, Shared, Valued};
+use crate::sync::shared::{Area, check_type, typed_params};
+use bytemuck::Pod;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+/// The area of a [`Mutex<T>`]: the lock, then the value it guards.
+#[repr(C)]
+pub struct MutexArea<T> {
+    pub(crate) raw: RawMutex,
+    pub(crate) data: UnsafeCell<T>,
+}
+
+impl<T> fmt::Debug for MutexArea<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutexArea")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the value is only reached through the lock; T: Pod + Send holds no
+// thread-bound state, and `&MutexArea` only gives `&mut T` to the lock holder.
+unsafe impl<T: Pod + Send> Sync for MutexArea<T> {}
+
+/// The [`Kind`] of a [`Mutex<T>`]: a [`RawMutex`] and a `T` in a segment of their own.
+pub struct MutexKind<T>(PhantomData<fn() -> T>, std::convert::Infallible);
+
+impl<T> fmt::Debug for MutexKind<T> {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {}
+    }
+}
+
+impl<T: Pod + Send> Sealed for MutexKind<T> {
+    type Area = MutexArea<T>;
+    type Init = T;
+    type Local = ();
+    const SEGMENT: SegmentKind = SegmentKind::Mutex;
+    const HANDOFF: handoff::Kind = handoff::Kind::Mutex;
+    const NAME: &'static str = "Mutex";
+
+    fn params(_: &T) -> Result<[u64; 8]> {
+        Ok(typed_params::<T>())
+    }
+
+    fn init(a: &Area<MutexArea<T>>, value: T) {
+        let a = a.get();
+        // SAFETY: the segment is not published yet: nobody else maps it.
+        unsafe { a.data.get().write(value) };
+    }
+
+    fn attach(_: &Area<MutexArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
+        check_type::<T>(p, 1, "mutex")
+    }
+
+    fn clone_local(_: &MutexArea<T>, _: &(), _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn debug_fields(a: &MutexArea<T>, _: &(), d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("raw", &a.raw);
+    }
+}
+
+impl<T: Pod + Send> Kind for MutexKind<T> {}
+impl<T: Pod + Send> Valued for MutexKind<T> {}
+
+/// A robust process-shared mutex guarding a `T` in its own segment, like Python's
+/// `multiprocessing.Lock` plus the value it protects (`Value(..., lock=True)`); created
+/// with the value (`create(name, value)`, `anonymous(value)`).
+///
+/// `T` is [`bytemuck::Pod`]: plain data, valid for any bytes a peer may write, with
+/// no pointers (which would mean nothing in another process). Use `()` for a bare
+/// lock. `open` and `from_fd` check that the object was created for this `T`.
+///
+/// If a holder dies (even by `SIGKILL`), the next locker gets [`OwnerDied`] with the
+/// guard; see the [module docs](crate::sync::mutex) for the protocol.
+///
+/// ```
+/// use shmring::sync::Mutex;
+/// let m = Mutex::anonymous(0u64)?;          // hand to a child with `as_fd`
+/// *m.lock().unwrap() += 1;
+/// assert_eq!(*m.lock().unwrap(), 1);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+///
+/// The segment methods (`open`, `open_with`, `from_fd`, `try_clone`, `keep`, `name`,
+/// `as_fd`, the hand-off) are those of [`Shared`], written once for every kind.
+pub type Mutex<T> = Shared<MutexKind<T>>;
+
+impl<T: Pod + Send> Mutex<T> {
+    /// The lock itself.
+    pub fn raw(&self) -> &RawMutex {
+        &self.area().raw
+    }
+
+    fn guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Lock, sleeping while another thread holds it.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        match self.raw().lock() {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// Lock, sleeping while another thread holds it, unless an interrupt is pending
+    /// ([`LockError::Interrupted`], see [`RawMutex::lock_interruptible`]).
+    pub fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+        match self.raw().lock_interruptible() {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// Lock if free now.
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+        match self.raw().try_lock() {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// Lock, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
+        match self.raw().lock_timeout(timeout) {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// A copy of the value, read under the lock (recovering from a dead owner).
+    pub fn get(&self) -> T {
+        *self.lock().unwrap_or_else(OwnerDied::into_inner)
+    }
+}
+
+/// Access to a [`Mutex`]'s value; unlocks when dropped. Not `Send`: the lock
+/// records the locking thread.
+///
+/// ```
+/// use shmring::sync::Mutex;
+/// let m = Mutex::anonymous([0u64; 4])?;
+/// {
+///     let mut g = m.lock().unwrap();
+///     g[0] += 1; // DerefMut to the shared value
+/// } // unlocked here
+/// assert_eq!(m.get(), [1, 0, 0, 0]);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+pub struct MutexGuard<'a, T: Pod + Send> {
+    mutex: &'a Mutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Pod + Send> MutexGuard<'_, T> {
+    /// Declare the value consistent after repairing it following [`OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.mutex.raw().mark_consistent();
+    }
+}
+
+impl<T: Pod + Send> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the lock, so no other party (that follows the protocol)
+        // accesses the value; it is valid for any bytes (Pod) and lives in the
+        // mapping, which outlives the guard.
+        unsafe { &*self.mutex.area().data.get() }
+    }
+}
+
+impl<T: Pod + Send> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; the guard is borrowed mutably.
+        unsafe { &mut *self.mutex.area().data.get() }
+    }
+}
+
+impl<T: Pod + Send> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard exists only while this thread holds the lock.
+        unsafe { self.mutex.raw().unlock() };
+    }
+}
+
+impl<T: Pod + Send + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A reentrant robust lock (Python's `multiprocessing.RLock`): the holding thread may
+/// lock it again; it is released when every acquisition has been released.
+///
+/// ```
+/// use shmring::sync::RLock;
+/// let l = RLock::anonymous()?;
+/// let a = l.lock().unwrap();
+/// let b = l.lock().unwrap(); // same thread: no deadlock
+/// drop(b);
+/// drop(a);
+/// assert!(!l.raw().is_locked());
+/// # Ok::<(), shmring::Error>(())
+/// ```
+///
+/// The segment methods (`open`, `open_with`, `from_fd`, `try_clone`, `keep`, `name`,
+/// `as_fd`, the hand-off) are those of [`Shared`], written once for every kind.
+pub type RLock = Shared<RLockKind>;
+
+/// The [`Kind`] of an [`RLock`]: a [`RawMutex`] in a segment of its own (no
+/// parameters; all-zero bytes are an unlocked lock).
+#[derive(Debug)]
+pub enum RLockKind {}
+
+impl Sealed for RLockKind {
+    type Area = RawMutex;
+    type Init = ();
+    type Local = ();
+    const SEGMENT: SegmentKind = SegmentKind::RLock;
+    const HANDOFF: handoff::Kind = handoff::Kind::RLock;
+    const NAME: &'static str = "RLock";
+
+    fn params(_: &()) -> Result<[u64; 8]> {
+        Ok([0; 8])
+    }
+
+    fn init(_: &Area<RawMutex>, _: ()) {}
+
+    fn attach(_: &Area<RawMutex>, _: &[u64; 8], _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn clone_local(_: &RawMutex, _: &(), _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn debug_fields(raw: &RawMutex, _: &(), d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("raw", raw);
+    }
+}
+
+impl Kind for RLockKind {}
+
+impl RLock {
+    /// Create the named lock `name` (unlinked when this handle drops, unless
+    /// [`keep`](Shared::keep)).
+    pub fn create(name: &str) -> Result<Self> {
+        Self::create_in(Some(name), (), &SegmentOptions::default())
+    }
+
+    /// [`create`](Self::create) with segment options (mode, keep, ...).
+    pub fn create_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
+        Self::create_in(Some(name), (), opts)
+    }
+
+    /// An anonymous (memfd) lock; hand it to a child through
+    /// [`AsFd`](rustix::fd::AsFd) and [`from_fd`](Shared::from_fd).
+    pub fn anonymous() -> Result<Self> {
+        Self::create_in(None, (), &SegmentOptions::default())
+    }
+
+    /// The lock word.
+    pub fn raw(&self) -> &RawMutex {
+        self.area()
+    }
+
+    fn guard(&self) -> RLockGuard<'_> {
+        RLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Lock (again, if this thread holds it).
+    pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
+        match self.raw().lock_reentrant(|m| m.lock().map_err(LockError::OwnerDied)) {
+            Ok(()) => Ok(self.guard()),
+            Err(LockError::OwnerDied(o)) => Err(o.map(|()| self.guard())),
+            Err(_) => unreachable!("a blocking lock only returns Ok or OwnerDied"),
+        }
+    }
+
+    /// Lock if free or held by this thread.
+    pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+        match self.raw().lock_reentrant(RawMutex::try_lock) {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// Lock, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+        match self.raw().lock_reentrant(|m| m.lock_timeout(timeout)) {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+
+    /// Lock (again, if this thread holds it), unless an interrupt is pending while
+    /// another thread holds it ([`LockError::Interrupted`], see
+    /// [`RawMutex::lock_interruptible`]).
+    pub fn lock_interruptible(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
+        match self.raw().lock_reentrant(RawMutex::lock_interruptible) {
+            Ok(()) => Ok(self.guard()),
+            Err(e) => Err(e.map(|()| self.guard())),
+        }
+    }
+}
+
+/// One acquisition of an [`RLock`]; released when dropped.
+///
+/// ```
+/// use shmring::sync::RLock;
+/// let l = RLock::anonymous()?;
+/// let outer = l.lock().unwrap();
+/// let inner = l.lock().unwrap(); // the same thread may nest
+/// drop(inner);
+/// assert!(l.raw().is_locked()); // still held by `outer`
+/// drop(outer);
+/// # Ok::<(), shmring::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RLockGuard<'a> {
+    lock: &'a RLock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RLockGuard<'_> {
+    /// Declare the protected state consistent after [`OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.lock.raw().mark_consistent();
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the guard exists only while this thread holds the lock.
+        unsafe { self.lock.raw().unlock_reentrant() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn threads_count_exactly() {
+        let m = Arc::new(Mutex::anonymous(0u64).unwrap());
+        let ts: Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50_000 {
+                        *m.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(m.get(), 200_000);
+        assert!(!m.raw().is_locked());
+    }
+
+    #[test]
+    fn try_lock_and_timeout() {
+        let m = Arc::new(Mutex::anonymous([0u8; 3]).unwrap());
+        let g = m.lock().unwrap();
+        let m2 = m.clone();
+        std::thread::spawn(move || {
+            assert!(matches!(m2.try_lock(), Err(LockError::WouldBlock)));
+            let t = Instant::now();
+            assert!(matches!(
+                m2.lock_timeout(Duration::from_millis(30)),
+                Err(LockError::Timeout)
+            ));
+            assert!(t.elapsed() >= Duration::from_millis(30));
+        })
+        .join()
+        .unwrap();
+        drop(g);
+        assert!(m.try_lock().is_ok());
+    }
+
+    #[test]
+    fn dead_thread_owner_is_recovered_once() {
+        let m = Arc::new(Mutex::anonymous(7u32).unwrap());
+        let m2 = m.clone();
+        // A thread that exits holding the lock (its guard leaked) is a dead owner.
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        assert!(m.raw().is_locked());
+        let t = Instant::now();
+        let died = m.lock().expect_err("the owner died");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let g = died.into_inner();
+        assert_eq!(*g, 7);
+        drop(g);
+        // Not marked consistent: the next locker is told again.
+        let g = m.lock().expect_err("still inconsistent").into_inner();
+        g.mark_consistent();
+        drop(g);
+        assert!(m.lock().is_ok());
+    }
+
+    #[test]
+    fn dead_owner_found_by_timed_and_sleeping_waiters() {
+        let m = Arc::new(Mutex::anonymous(()).unwrap());
+        let m2 = m.clone();
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        assert!(matches!(
+            m.lock_timeout(Duration::from_millis(1)),
+            Err(LockError::OwnerDied(_))
+        ));
+        // Sleepers present when the owner dies.
+        let m = Arc::new(Mutex::anonymous(0u32).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m2 = m.clone();
+        let holder = std::thread::spawn(move || {
+            std::mem::forget(m2.lock().unwrap());
+            rx.recv().unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || match m.lock() {
+                    Ok(mut g) => *g += 1,
+                    Err(d) => {
+                        let mut g = d.into_inner();
+                        *g += 1;
+                        g.mark_consistent();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        holder.join().unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(m.get(), 3);
+    }
+
+    #[test]
+    fn rlock_reentrant_and_exclusive() {
+        let l = Arc::new(RLock::anonymous().unwrap());
+        let a = l.lock().unwrap();
+        let b = l.try_lock().unwrap();
+        let l2 = l.clone();
+        std::thread::spawn(move || assert!(matches!(l2.try_lock(), Err(LockError::WouldBlock))))
+            .join()
+            .unwrap();
+        drop(b);
+        assert!(l.raw().is_locked());
+        drop(a);
+        assert!(!l.raw().is_locked());
+    }
+
+    #[test]
+    fn named_open_checks_type() {
+        let name = format!("shmring-unit-mutex-{}", std::process::id());
+        let m = Mutex::create(&name, 5u64).unwrap();
+        let o = Mutex::<u64>::open(&name).unwrap();
+        assert_eq!(o.get(), 5);
+        assert!(Mutex::<u32>::open(&name).is_err());
+        assert!(RLock::open(&name).is_err());
+        drop(m);
+        assert!(Mutex::<u64>::open(&name).is_err());
+    }
+}
