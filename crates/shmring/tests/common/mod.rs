@@ -220,34 +220,6 @@ pub fn check_msg(seed: u64, seq: u64, max: usize, got: &[u8], scratch: &mut Vec<
     Ok(())
 }
 
-/// `rel` under the repository's root (the workspace, two levels above this crate).
-pub fn repo_path(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
-/// The files directly in `d` (none if it does not exist), sorted.
-pub fn files_in(d: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<std::path::PathBuf> = match std::fs::read_dir(d) {
-        Ok(rd) => rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
-}
-
-/// Replay fuzz target `target`'s seed corpus (which must not be empty) and any saved
-/// reproducers in `fuzz/regressions/<target>/` through `run`.
-pub fn replay_corpus(target: &str, run: impl Fn(&[u8])) {
-    let seeds = files_in(&repo_path(&format!("fuzz/corpus/{target}")));
-    assert!(!seeds.is_empty(), "the seed corpus fuzz/corpus/{target} is empty");
-    let regressions = files_in(&repo_path(&format!("fuzz/regressions/{target}")));
-    for f in seeds.iter().chain(&regressions) {
-        let data = std::fs::read(f).unwrap();
-        eprintln!("replaying {} ({} bytes)", f.display(), data.len());
-        run(&data);
-    }
-}
-
 /// A Linux abstract socket address unique to this run and `tag`.
 pub fn abstract_addr(tag: &str) -> shmring::net::Address {
     shmring::net::Address::Abstract(unique_name(tag))
