@@ -48,6 +48,7 @@ pub(crate) mod plot;
 pub(crate) mod python;
 pub(crate) mod reference;
 pub(crate) mod report;
+pub(crate) mod stats;
 pub(crate) mod suite;
 pub(crate) mod suites;
 pub(crate) mod transports;

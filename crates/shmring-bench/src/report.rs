@@ -4,7 +4,7 @@
 //! suite renders its own block and targets from them (see [`crate::suite::Suite`]).
 
 use crate::machine::Interference;
-use crate::peer::RttStats;
+use crate::stats::RttStats;
 use serde::Serialize;
 use std::any::Any;
 use std::fmt::Write as _;
