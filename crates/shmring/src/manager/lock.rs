@@ -2,12 +2,9 @@
 //! ends.
 
 use super::protocol::{Reply, Request};
+use super::slices::{SLICE, in_slices, wait_ms};
 use super::{ManagerError, Shared, unexpected};
-use std::time::{Duration, Instant};
-
-/// The longest single wait the server is asked for, well below the call timeout: a
-/// longer acquire is several requests.
-pub(super) const SLICE: Duration = Duration::from_secs(1);
+use std::time::Duration;
 
 /// A lock on the manager's server, as Python's `Manager().Lock()`, reachable from any
 /// client. The holder is the client's connection (the [`Manager`](super::Manager)
@@ -61,7 +58,7 @@ impl LockProxy {
     fn try_for(&self, wait: Duration) -> Result<bool, ManagerError> {
         let req = Request::Acquire {
             id: self.id,
-            wait_ms: wait.as_millis().min(u128::from(u64::MAX)) as u64,
+            wait_ms: wait_ms(wait),
         };
         match self.conn.call(&req)? {
             Reply::Bool(b) => Ok(b),
@@ -78,16 +75,8 @@ impl LockProxy {
 
     /// Take the lock, waiting at most `timeout`; whether it was taken.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            let left = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()));
-            if self.try_for(left.min(SLICE))? {
-                return Ok(true);
-            }
-            if left <= SLICE {
-                return Ok(false);
-            }
-        }
+        let taken = in_slices(Some(timeout), |slice, _| Ok(self.try_for(slice)?.then_some(())))?;
+        Ok(taken.is_some())
     }
 
     /// Release the lock; [`ManagerError::NotOwner`] if this connection does not hold it.

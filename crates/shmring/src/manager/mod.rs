@@ -127,6 +127,7 @@ mod options;
 mod protocol;
 mod queue;
 mod server;
+mod slices;
 mod sync;
 mod sync_server;
 #[cfg(test)]

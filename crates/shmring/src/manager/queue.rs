@@ -6,39 +6,13 @@
 //! wait never trips the call timeout and a dead server still ends it with
 //! [`ManagerError::ManagerGone`].
 
-use super::lock::SLICE;
 use super::protocol::{Reply, Request, SyncOp};
+use super::slices::{in_slices, wait_ms};
 use super::{ManagerError, Shared, dec, enc, unexpected};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
-
-/// `wait` in whole milliseconds for a request.
-pub(super) fn wait_ms(wait: Duration) -> u64 {
-    wait.as_millis().min(u128::from(u64::MAX)) as u64
-}
-
-/// Run `attempt(slice, last)` until it returns `Some`, each attempt waiting at most
-/// [`SLICE`] on the server; `timeout` `None` is forever. `last` is true for the
-/// attempt that ends at the deadline; `None` if that one came back empty too.
-pub(super) fn in_slices<R>(
-    timeout: Option<Duration>,
-    mut attempt: impl FnMut(Duration, bool) -> Result<Option<R>, ManagerError>,
-) -> Result<Option<R>, ManagerError> {
-    // A deadline past what `Instant` holds is forever.
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let left = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()));
-        let last = deadline.is_some() && left <= SLICE;
-        if let Some(r) = attempt(left.min(SLICE), last)? {
-            return Ok(Some(r));
-        }
-        if last {
-            return Ok(None);
-        }
-    }
-}
+use std::time::Duration;
 
 /// The proxy owns no `T`: it is `Send` and `Sync` whatever `T` is.
 type Items<T> = fn(T) -> T;

@@ -13,7 +13,7 @@
 //! it from a condition's waiters, and breaks a barrier it was waiting at.
 
 use super::protocol::{Reply, Request, SyncOp};
-use super::queue::{in_slices, wait_ms};
+use super::slices::{SLICE, in_slices, wait_ms};
 use super::{ManagerError, Shared, unexpected};
 use std::time::Duration;
 
@@ -405,7 +405,7 @@ impl ConditionProxy {
         loop {
             // After the deadline, keep asking (with `last`) until the lock is re-taken.
             let r = in_slices(timeout.filter(|_| !gave_up), |slice, last| {
-                let wait_ms = wait_ms(if gave_up { super::lock::SLICE } else { slice });
+                let wait_ms = wait_ms(if gave_up { SLICE } else { slice });
                 let last = last || gave_up;
                 match self.0.call(SyncOp::CondWait { wait_ms, last })? {
                     Reply::Bool(b) => Ok(Some(b)),

@@ -5,7 +5,7 @@
 //! that can end a wait does `notify_all` (waiters re-check their own condition). A
 //! request waits at most its `wait_ms`, in naps of [`NAP`] so that it sees the
 //! server's `stop` flag; a longer wait is several requests (the client repeats them,
-//! `lock.rs`'s `SLICE`). An owner or a party is a connection (its id): a wait that
+//! `slices.rs`'s `SLICE`). An owner or a party is a connection (its id): a wait that
 //! spans requests is per-connection state kept in the object (a barrier's arrivals, a
 //! condition's waiters), so a repeated request continues the same wait, and
 //! [`SyncObject::connection_ended`] cleans up after a connection that ends: it releases
