@@ -120,8 +120,9 @@ pub(crate) struct SendArgs {
     /// of lines.
     #[arg(long)]
     binary: bool,
-    /// At end of input, close the queue (mpmc: receivers drain it, then exit). A ring
-    /// (spsc) is always closed at end of input.
+    /// At end of input, close the queue (mpmc: receivers drain it, then exit; without
+    /// it, later `send` runs may add to the queue). A ring (spsc) carries one stream and
+    /// is always closed at end of input: a second `send` to it is refused.
     #[arg(long)]
     close: bool,
 }
