@@ -46,7 +46,7 @@ fn squares(_: &[String]) -> i32 {
 
 /// Start a sleeper that dies with this process, report its pid, and wait to be killed.
 fn middle(_: &[String]) -> i32 {
-    let mut child = Process::new("sleeper", Vec::<String>::new()).die_with_parent(true);
+    let mut child = Process::new("sleeper").die_with_parent(true);
     child.start().expect("start grandchild");
     println!("grandchild {}", child.pid().expect("pid"));
     std::thread::sleep(Duration::from_secs(120));
@@ -174,7 +174,7 @@ fn exit_codes() -> Result<(), String> {
 }
 
 fn arguments_and_stdout() -> Result<(), String> {
-    let mut p = Process::new("echo", ["a b", "", "c"]).stdout(Stdio::piped());
+    let mut p = Process::new("echo").arg("a b").args(["", "c"]).stdout(Stdio::piped());
     ensure(p.exitcode().is_none() && !p.is_alive(), || "state before start".into())?;
     p.start().map_err(|e| e.to_string())?;
     let mut out = String::new();
@@ -190,7 +190,7 @@ fn arguments_and_stdout() -> Result<(), String> {
 }
 
 fn unknown_entry() -> Result<(), String> {
-    let mut p = Process::new("no_such_entry", Vec::<String>::new()).stderr(Stdio::piped());
+    let mut p = Process::new("no_such_entry").stderr(Stdio::piped());
     p.start().map_err(|e| e.to_string())?;
     let mut err = String::new();
     p.take_stderr()
@@ -236,7 +236,7 @@ fn join_timeout_expires() -> Result<(), String> {
 fn queues_to_child() -> Result<(), String> {
     let jobs: Queue<u64> = Queue::new(64).map_err(|e| e.to_string())?;
     let mut results: Queue<u64> = Queue::new(64).map_err(|e| e.to_string())?;
-    let mut p = Process::new("squares", Vec::<String>::new())
+    let mut p = Process::new("squares")
         .pass("jobs", jobs.try_clone().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?
         .pass("results", results.try_clone().map_err(|e| e.to_string())?)
@@ -258,7 +258,7 @@ fn queues_to_child() -> Result<(), String> {
 
 fn grandchild_refused() -> Result<(), String> {
     let q: Queue<u64> = Queue::new(4).map_err(|e| e.to_string())?;
-    let mut p = Process::new("env_relay", Vec::<String>::new())
+    let mut p = Process::new("env_relay")
         .pass("probe", q)
         .map_err(|e| e.to_string())?
         .stdout(Stdio::piped());
@@ -286,7 +286,7 @@ fn alive(pid: u32) -> bool {
 }
 
 fn parent_death() -> Result<(), String> {
-    let mut m = Process::new("middle", Vec::<String>::new()).stdout(Stdio::piped());
+    let mut m = Process::new("middle").stdout(Stdio::piped());
     m.start().map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(m.take_stdout().ok_or("no stdout")?)

@@ -429,7 +429,8 @@ impl Manager {
     /// ```
     pub fn start(addr: &Address, authkey: Option<&[u8]>) -> Result<ManagerProcess, ManagerError> {
         let err = |e: &dyn std::fmt::Display| ManagerError::Start(e.to_string());
-        let mut p = Process::new(SERVER_ENTRY.0, [addr.to_string()])
+        let mut p = Process::new(SERVER_ENTRY.0)
+            .arg(addr.to_string())
             .die_with_parent(true)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
