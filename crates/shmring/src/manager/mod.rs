@@ -243,7 +243,7 @@ impl Manager {
     }
 
     /// The address and the authkey this handle connected with, to hand to another
-    /// process (a child [`Process`](crate::process::Process) takes it with
+    /// process (a child [`Process`] takes it with
     /// [`handoff::from_env`](crate::handoff::from_env) and calls
     /// [`ConnectInfo::connect`]): Python's way of giving a child a manager's proxies.
     pub fn connect_info(&self) -> ConnectInfo {
