@@ -14,8 +14,9 @@
 //! its own), an uninhabited kind type implementing [`Kind`] and the crate-private
 //! `Sealed` (segment kind, parameters, set-up, validation), a type alias
 //! `pub type Thing = Shared<ThingKind>`, and an `impl Shared<ThingKind>` with the
-//! object's own methods. Creation, opening, cloning, naming, descriptors and the hand-off
-//! come from here.
+//! object's own methods. Creation, opening (also `open_wait` and `open_or_create`, over
+//! the loops of [`shm::find`](crate::shm::find)), cloning, naming, descriptors and the
+//! hand-off come from here.
 
 use super::shared::Area;
 use crate::error::Result;
