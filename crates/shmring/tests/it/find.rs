@@ -8,7 +8,7 @@ use common::peer::*;
 use common::*;
 use shmring::ring::{mpmc, spsc};
 use shmring::sync::Event;
-use shmring::{Error, Queue, Value};
+use shmring::{Connection, Error, Queue, Value};
 use std::time::{Duration, Instant};
 
 /// The peer roles, dispatched from whichever test re-executed the binary.
@@ -16,7 +16,7 @@ fn run_peer(role: &str) -> ! {
     exit_with(match role {
         "racer" => race(&env_str("BASE"), env_num("ROUNDS"), false).map(|rounds| {
             for (i, r) in rounds.iter().enumerate() {
-                say(&format!("round {i} {} {} {}", r[0], r[1], r[2]));
+                say(&format!("round {i} {} {} {} {}", r[0], r[1], r[2], r[3]));
             }
         }),
         "waiter" => waiter_peer(),
@@ -36,20 +36,24 @@ fn wait_for(v: &Value<u64>, n: u64, what: &str) -> Result<(), String> {
         if start.elapsed() > Duration::from_secs(30) {
             return Err(format!("{what}: the counter stayed at {} (< {n})", v.load()));
         }
-        std::thread::sleep(Duration::from_micros(100));
+        // Yield, not sleep: both processes leave the last meeting of a round at about
+        // the same time, so that the next round's open_or_create calls really race.
+        std::thread::yield_now();
     }
     Ok(())
 }
 
 /// `rounds` rounds of racing the other process: each round, both call
-/// `open_or_create` on three fresh names (a `Value`, a `Queue`, an SPSC ring whose
-/// producer is `producer` here and the consumer there), meet on the value, and use
-/// the queue and the ring. Returns, per round, whether this process created each.
-fn race(base: &str, rounds: u64, producer: bool) -> Result<Vec<[bool; 3]>, String> {
+/// `open_or_create` on four fresh names (a `Value`, a `Queue`, an SPSC ring whose
+/// producer is `producer` here and the consumer there, a named `Connection`), meet on
+/// the value, and use the others. Returns, per round, whether this process created
+/// each.
+fn race(base: &str, rounds: u64, producer: bool) -> Result<Vec<[bool; 4]>, String> {
     let mut out = Vec::new();
     for i in 0..rounds {
         let (v, cv) = Value::<u64>::open_or_create(&format!("{base}-v{i}"), 0).map_err(err)?;
         let (mut q, cq) = Queue::<u64>::open_or_create(&format!("{base}-q{i}"), 4).map_err(err)?;
+        let (mut c, cc) = Connection::open_or_create(&format!("{base}-c{i}"), 4096).map_err(err)?;
         let ring = format!("{base}-r{i}");
         let cr = if producer {
             let (mut tx, cr) = spsc::Producer::open_or_create(&ring, 4096).map_err(err)?;
@@ -67,6 +71,11 @@ fn race(base: &str, rounds: u64, producer: bool) -> Result<Vec<[bool; 3]>, Strin
             }
             cr
         };
+        c.send(&(i, producer)).map_err(err)?;
+        let got: (u64, bool) = c.recv_timeout(Duration::from_secs(30)).map_err(err)?;
+        if got != (i, !producer) {
+            return Err(format!("round {i}: connection message {got:?}"));
+        }
         q.put(&i).map_err(err)?;
         v.fetch_add(1);
         wait_for(&v, 4, "put")?;
@@ -79,7 +88,7 @@ fn race(base: &str, rounds: u64, producer: bool) -> Result<Vec<[bool; 3]>, Strin
         // The creators drop last, so that no name is unlinked under a process that
         // has yet to find it.
         wait_for(&v, 6, "got")?;
-        out.push([cv, cq, cr]);
+        out.push([cv, cq, cr, cc]);
     }
     Ok(out)
 }
@@ -97,19 +106,19 @@ fn open_or_create_races_between_processes_end_with_one_creator() {
     );
     let mine = race(&base, ROUNDS, true).unwrap();
     let lines = peer.finish(Duration::from_secs(120));
-    let theirs: Vec<[bool; 3]> = lines
+    let theirs: Vec<[bool; 4]> = lines
         .iter()
         // The first line also carries the test harness's "test ... " prefix.
         .filter_map(|l| l.split_once("round ").map(|(_, r)| r))
         .map(|l| {
             let w: Vec<&str> = l.split(' ').collect();
-            [w[1] == "true", w[2] == "true", w[3] == "true"]
+            [w[1] == "true", w[2] == "true", w[3] == "true", w[4] == "true"]
         })
         .collect();
     assert_eq!(theirs.len(), ROUNDS as usize, "{lines:?}");
-    let mut won = [0; 3];
+    let mut won = [0; 4];
     for (i, (a, b)) in mine.iter().zip(&theirs).enumerate() {
-        for k in 0..3 {
+        for k in 0..4 {
             assert!(
                 a[k] != b[k],
                 "round {i}, object {k}: created here {}, there {}",
@@ -119,9 +128,9 @@ fn open_or_create_races_between_processes_end_with_one_creator() {
             won[k] += usize::from(a[k]);
         }
     }
-    eprintln!("rounds created here (value, queue, ring): {won:?} of {ROUNDS}");
-    for k in 0..3 {
-        let name = format!("{base}-{}0", ["v", "q", "r"][k]);
+    eprintln!("rounds created here (value, queue, ring, connection): {won:?} of {ROUNDS}");
+    for k in 0..4 {
+        let name = format!("{base}-{}", ["v0", "q0", "r0", "c0.a2b"][k]);
         assert!(
             matches!(shmring::shm::unlink(&name), Err(Error::NotFound { .. })),
             "{name} left behind"
@@ -129,8 +138,8 @@ fn open_or_create_races_between_processes_end_with_one_creator() {
     }
 }
 
-/// Announce, then wait (up to 60 s each) for a value, a queue and an MPMC queue that
-/// the parent creates after the announcement.
+/// Announce, then wait (up to 60 s each) for a value, a queue, an MPMC queue and a
+/// named connection that the parent creates after the announcement.
 fn waiter_peer() -> Result<(), String> {
     let base = env_str("BASE");
     let limit = Duration::from_secs(60);
@@ -138,8 +147,14 @@ fn waiter_peer() -> Result<(), String> {
     let v = Value::<u64>::open_wait(&format!("{base}-v"), limit).map_err(err)?;
     let mut q = Queue::<u64>::open_wait(&format!("{base}-q"), limit).map_err(err)?;
     let mut rx = mpmc::Consumer::open_wait(&format!("{base}-m"), limit).map_err(err)?;
-    let got = (v.load(), q.get().map_err(err)?, rx.pop().map_err(err)?);
-    if got != (42, 7, b"ring".to_vec()) {
+    let mut c = Connection::open_wait(&format!("{base}-c"), limit).map_err(err)?;
+    let got = (
+        v.load(),
+        q.get().map_err(err)?,
+        rx.pop().map_err(err)?,
+        c.recv::<u32>().map_err(err)?,
+    );
+    if got != (42, 7, b"ring".to_vec(), 5) {
         return Err(format!("found {got:?}"));
     }
     v.store(43);
@@ -165,6 +180,8 @@ fn open_wait_finds_objects_created_after_it_started() {
     q.put(&7).unwrap();
     let mut tx = mpmc::Producer::create(&format!("{base}-m"), 4, 64).unwrap();
     tx.push(b"ring").unwrap();
+    let mut c = Connection::create(&format!("{base}-c"), 4096).unwrap();
+    c.send(&5u32).unwrap();
     peer.expect("found", Duration::from_secs(60));
     peer.finish(Duration::from_secs(60));
     assert_eq!(v.load(), 43);
