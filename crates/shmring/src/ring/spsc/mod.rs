@@ -54,6 +54,7 @@
 //! ```
 
 mod consumer;
+mod ends;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
@@ -63,14 +64,13 @@ mod producer;
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+pub use ends::SpscEnd;
 pub use error::{RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::WriteGrant;
-
-use super::end::{End, EndKind, Sealed};
 
 use super::record;
 use crate::primitive::Ordering;
@@ -100,57 +100,6 @@ pub const fn max_message_len(capacity: usize) -> usize {
 #[inline]
 pub(crate) const fn stamp(pos: u64) -> u64 {
     pos | (1 << 63)
-}
-
-/// The kind of an SPSC ring end: `SpscEnd<true>` is the producer
-/// ([`Producer`] = `End<SpscEnd<true>>`), `SpscEnd<false>` the consumer ([`Consumer`]).
-/// Each role has one holder at a time; see [`End`].
-#[derive(Debug)]
-pub enum SpscEnd<const PRODUCER: bool> {}
-
-/// Creation, written once for both ends of an SPSC ring.
-impl<const P: bool> End<SpscEnd<P>>
-where
-    SpscEnd<P>: EndKind + Sealed<Params = usize, Options = RingOptions>,
-{
-    /// Create the named ring `name` of at least `capacity` bytes (rounded up to a power
-    /// of two, at least [`MIN_CAPACITY`]) and attach as this end. The segment is
-    /// unlinked when this end drops (unless the options say `keep`).
-    pub fn create(name: &str, capacity: usize) -> Result<Self> {
-        Self::create_with(name, capacity, &RingOptions::default())
-    }
-
-    /// [`create`](Self::create) with options.
-    pub fn create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<Self> {
-        Self::create_in(name, capacity, opts)
-    }
-
-    /// Attach as this end of the named ring `name`, creating it (of at least `capacity`
-    /// bytes) if it does not exist; with `true` if this call created it. The creator
-    /// unlinks the name when it drops; a ring of another capacity under the name is
-    /// taken as it is (the capacity is the creator's), another kind of segment is
-    /// refused as by [`open`](Self::open), and so is a role already held. See
-    /// [`shm::open_or_create`](crate::shm::open_or_create).
-    ///
-    /// ```
-    /// use shmring::ring::spsc::{Consumer, Producer};
-    /// let name = format!("doc-spsc-ooc-{}", std::process::id());
-    /// // Two programs started in any order: whichever comes first creates the ring.
-    /// let (mut rx, rx_created) = Consumer::open_or_create(&name, 4096)?;
-    /// let (mut tx, tx_created) = Producer::open_or_create(&name, 4096)?;
-    /// assert!(rx_created && !tx_created);
-    /// tx.send(b"met")?;
-    /// assert_eq!(rx.recv()?, b"met");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<(Self, bool)> {
-        Self::open_or_create_with(name, capacity, &RingOptions::default())
-    }
-
-    /// [`open_or_create`](Self::open_or_create) with options.
-    pub fn open_or_create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<(Self, bool)> {
-        Self::open_or_create_in(name, capacity, opts)
-    }
 }
 
 /// How a ring is created or opened: the segment's options and the wait strategy of
