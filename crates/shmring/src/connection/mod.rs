@@ -106,6 +106,7 @@
 mod conn;
 pub(crate) mod frame;
 mod message;
+mod named;
 mod pipe;
 #[cfg(test)]
 mod tests;
