@@ -33,26 +33,38 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// A new anonymous (memfd) queue.
-    pub fn new() -> Result<Self> {
+    pub fn new() -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue { inner: Queue::new(0)? })
     }
 
     /// Create the named queue `name` (removed when this handle drops).
-    pub fn create(name: &str) -> Result<Self> {
+    pub fn create(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::create(name, 0)?,
         })
     }
 
     /// Open the named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
+    pub fn open(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::open(name)?,
         })
     }
 
     /// Attach through a descriptor from [`SimpleQueue::into_fd`] (see [`Queue::from_fd`]).
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+    pub fn from_fd(fd: OwnedFd) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::from_fd(fd)?,
         })
