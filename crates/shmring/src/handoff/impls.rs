@@ -293,6 +293,19 @@ mod tests {
             Queue::<String>::from_parcel(p),
             Err(HandoffError::WrongType { kind: Kind::Queue, .. })
         ));
+        let p = Value::anonymous(1u32).unwrap().into_parcel().unwrap();
+        match Value::<i32>::from_parcel(p) {
+            Err(HandoffError::WrongType {
+                kind: Kind::Value,
+                created,
+                opened,
+                why,
+            }) => assert_eq!(
+                (created.as_str(), opened.as_str(), why.as_str()),
+                ("u32 (4 bytes, align 4)", "i32 (4 bytes, align 4)", "different types")
+            ),
+            r => panic!("a Value<u32> received as a Value<i32>: {r:?}"),
+        }
         let p = Queue::<u64>::new(4).unwrap().into_parcel().unwrap();
         assert!(matches!(
             spsc::Consumer::from_parcel(p),

@@ -39,8 +39,8 @@ pub struct SegmentOptions {
     pub asymmetric_fences: bool,
     /// The shape of the type a typed object holds: recorded by a creator, checked by an
     /// opener (`None`: an untyped segment, or an unchecked open). Set by the typed
-    /// objects' constructors, never by users.
-    pub(crate) shape: Option<Shape>,
+    /// objects' constructors, never by users. Boxed: most options carry none.
+    pub(crate) shape: Option<Box<Shape>>,
 }
 
 impl Default for SegmentOptions {
@@ -93,8 +93,12 @@ impl SegmentOptions {
         self
     }
     /// These options for an object holding `shape` (recorded at create, checked at open).
+    #[cfg_attr(loom, allow(dead_code))] // the typed objects are not built under loom
     pub(crate) fn typed(&self, shape: Option<Shape>) -> Self {
-        SegmentOptions { shape, ..self.clone() }
+        SegmentOptions {
+            shape: shape.map(Box::new),
+            ..self.clone()
+        }
     }
 }
 
@@ -115,8 +119,6 @@ pub struct Segment {
     /// Unlinks the name when dropped: set on the creating mapping of a named segment.
     unlink_guard: Option<UnlinkGuard>,
     info: HeaderInfo,
-    /// The shape in the type record of a typed segment.
-    shape: Option<Shape>,
 }
 
 #[derive(Debug)]
@@ -286,7 +288,6 @@ impl Segment {
                 created_unix_ns: now,
                 params,
             },
-            shape: opts.shape.clone(),
         };
         let h = seg.header();
         // Relaxed (all stores here): nobody may read them before the Release store of
@@ -303,7 +304,7 @@ impl Segment {
         for (a, p) in h.params.iter().zip(params) {
             a.store(p, Ordering::Relaxed);
         }
-        if let Some(shape) = &seg.shape {
+        if let Some(shape) = &opts.shape {
             shape.store(seg.type_record());
         }
         h.init_state.store(init_state::INITIALIZING, Ordering::Relaxed);
@@ -323,9 +324,18 @@ impl Segment {
     }
 
     /// The shape of the type this segment's object was created for (`None` for an
-    /// untyped segment), as recorded after the header and read at open.
-    pub fn shape(&self) -> Option<&Shape> {
-        self.shape.as_ref()
+    /// untyped segment), read from the type record after the header;
+    /// [`Error::Corrupted`] if the record is not valid.
+    pub fn shape(&self) -> Result<Option<Shape>> {
+        if self.info.flags & flags::TYPED == 0 {
+            return Ok(None);
+        }
+        Shape::load(self.type_record())
+            .map(Some)
+            .map_err(|what| Error::Corrupted {
+                name: self.display_name().to_owned(),
+                what,
+            })
     }
 
     /// Publish the segment: everything written before this call is visible to any
@@ -380,7 +390,6 @@ impl Segment {
             name: self.name.clone(),
             unlink_guard: None,
             info: self.info,
-            shape: self.shape.clone(),
         })
     }
 
@@ -414,18 +423,14 @@ impl Segment {
                         return Err(corrupted("READY without magic".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
-                    let mut seg = Segment {
+                    let seg = Segment {
                         map,
                         fd,
                         name,
                         unlink_guard: None,
                         info,
-                        shape: None,
                     };
-                    if info.flags & flags::TYPED != 0 {
-                        seg.shape = Some(Shape::load(seg.type_record()).map_err(corrupted)?);
-                    }
-                    seg.check_shape(opts.shape.as_ref())?;
+                    seg.check_shape(opts.shape.as_deref())?;
                     return Ok(seg);
                 }
             }
@@ -503,7 +508,7 @@ impl Segment {
             opened: expected.to_string(),
             why,
         };
-        match &self.shape {
+        match self.shape()? {
             None => Err(wrong(
                 "no type".into(),
                 "its creator recorded no type (an untyped segment, made by a raw constructor)".into(),

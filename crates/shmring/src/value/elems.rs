@@ -27,8 +27,8 @@ mod sealed {
 
 /// The integer types that have lock-free read-modify-write operations in a
 /// [`Value`](super::Value), [`RawValue`](super::RawValue), [`Array`](super::Array) and
-/// [`RawArray`](super::RawArray): `u8`, `u16`, `u32`, `u64`, `usize`, `i8`, `i16`, `i32`,
-/// `i64`, `isize`. Sealed: each is stored in the atomic word of its width (see the
+/// [`RawArray`](super::RawArray): `u8`, `u16`, `u32`, `u64`, `i8`, `i16`, `i32`, `i64`
+/// (not `usize` / `isize`, which have no [`Schema`](crate::Schema)). Sealed: each is stored in the atomic word of its width (see the
 /// [module docs](crate::value)); arithmetic wraps around like `wrapping_add`.
 ///
 /// ```

@@ -707,7 +707,7 @@ pub(crate) struct TypeRecord {
 // Not under loom: loom's atomics are larger than the std ones (as for the header).
 #[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<TypeRecord>() == TYPE_RECORD_SIZE);
-const _: () = assert!(RENDERING_MAX.is_multiple_of(8) && TYPE_RECORD_SIZE.is_multiple_of(128));
+const _: () = assert!(RENDERING_MAX % 8 == 0 && TYPE_RECORD_SIZE % 128 == 0);
 
 #[cfg(test)]
 mod tests;

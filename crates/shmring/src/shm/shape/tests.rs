@@ -93,11 +93,13 @@ mod plain {
     }
 }
 
+type Rows = Vec<Option<(u64, i64, f64)>>;
+
 #[derive(postcard_schema::Schema)]
 #[allow(dead_code)]
 struct Long {
-    a_field_with_a_long_name: std::collections::HashMap<String, Vec<Option<(u64, i64, f64)>>>,
-    another_field_with_a_long_name: std::collections::BTreeMap<String, Vec<Option<(u64, i64, f64)>>>,
+    a_field_with_a_long_name: std::collections::HashMap<String, Rows>,
+    another_field_with_a_long_name: std::collections::BTreeMap<String, Rows>,
     yet_another_field_with_a_long_name: [u8; 32],
 }
 
