@@ -490,36 +490,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Check that this segment's object was created for `expected` (nothing to check
-    /// if `None`): [`Error::WrongType`] naming both shapes if not.
-    pub(crate) fn check_shape(&self, expected: Option<&Shape>) -> Result<()> {
-        let Some(expected) = expected else {
-            return Ok(());
-        };
-        let kind = match SegmentKind::from_u32(self.info.kind) {
-            Some(SegmentKind::MpmcQueue) => "queue",
-            Some(k) => k.name(),
-            None => "segment",
-        };
-        let wrong = |created: String, why: String| Error::WrongType {
-            name: self.display_name().to_owned(),
-            kind,
-            created,
-            opened: expected.to_string(),
-            why,
-        };
-        match self.shape()? {
-            None => Err(wrong(
-                "no type".into(),
-                "its creator recorded no type (an untyped segment, made by a raw constructor)".into(),
-            )),
-            Some(found) => match found.mismatch(expected) {
-                None => Ok(()),
-                Some(why) => Err(wrong(found.to_string(), why)),
-            },
-        }
-    }
-
     /// The header, in shared memory (peers may change it; use [`Segment::info`]).
     pub fn header(&self) -> &SegmentHeader {
         // SAFETY: every mapping is at least HEADER_SIZE bytes (checked at attach,

@@ -34,7 +34,7 @@
 //! encoding of the schema defined here, not over `std::any::type_name` (which includes
 //! crate paths), `TypeId` (which differs per build) or `Hash` (not stable across Rust
 //! versions). The encoding, version 1, is: the bytes `shmring-shape-1`, then the type
-//! encoded recursively as one tag byte (the table in `Tag`), then:
+//! encoded recursively as one tag byte (the `Tag` table of `shape/encode.rs`), then:
 //!
 //! - for a unit struct, newtype struct, tuple struct, struct or enum: its name (a `u32`
 //!   little-endian byte length, then UTF-8 bytes);
@@ -58,10 +58,17 @@
 //! rendering, at most [`RENDERING_MAX`] bytes of UTF-8. An opener reads it once, checks
 //! the rendering's length against the record, and compares fingerprints.
 
+use crate::error::{Error, Result};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::shm::{Segment, SegmentKind};
+use encode::{encode, encode_variant, fnv, kind_name, part_name, put_len, put_str, tag_of};
 use postcard_schema::Schema;
-use postcard_schema::schema::{DataModelType, DataModelVariant, NamedType};
+use postcard_schema::schema::{DataModelType, NamedType};
+use render::{Render, bounded};
 use std::fmt;
+
+mod encode;
+mod render;
 
 /// Bytes of the type record after the header of a typed segment.
 pub const TYPE_RECORD_SIZE: usize = 256;
@@ -69,382 +76,6 @@ pub const TYPE_RECORD_SIZE: usize = 256;
 pub const RENDERING_MAX: usize = 192;
 /// What starts the canonical encoding: its name and version.
 const ENCODING: &[u8] = b"shmring-shape-1";
-
-/// The tag bytes of the canonical encoding. Never renumber: the values are part of
-/// every fingerprint.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-enum Tag {
-    Bool = 1,
-    I8 = 2,
-    U8 = 3,
-    I16 = 4,
-    I32 = 5,
-    I64 = 6,
-    I128 = 7,
-    U16 = 8,
-    U32 = 9,
-    U64 = 10,
-    U128 = 11,
-    Usize = 12,
-    Isize = 13,
-    F32 = 14,
-    F64 = 15,
-    Char = 16,
-    String = 17,
-    ByteArray = 18,
-    Option = 19,
-    Unit = 20,
-    UnitStruct = 21,
-    NewtypeStruct = 22,
-    Seq = 23,
-    Tuple = 24,
-    TupleStruct = 25,
-    Map = 26,
-    Struct = 27,
-    Enum = 28,
-    Schema = 29,
-    // Variant forms of an enum.
-    UnitVariant = 40,
-    NewtypeVariant = 41,
-    TupleVariant = 42,
-    StructVariant = 43,
-}
-
-fn tag_of(ty: &DataModelType) -> Tag {
-    match ty {
-        DataModelType::Bool => Tag::Bool,
-        DataModelType::I8 => Tag::I8,
-        DataModelType::U8 => Tag::U8,
-        DataModelType::I16 => Tag::I16,
-        DataModelType::I32 => Tag::I32,
-        DataModelType::I64 => Tag::I64,
-        DataModelType::I128 => Tag::I128,
-        DataModelType::U16 => Tag::U16,
-        DataModelType::U32 => Tag::U32,
-        DataModelType::U64 => Tag::U64,
-        DataModelType::U128 => Tag::U128,
-        DataModelType::Usize => Tag::Usize,
-        DataModelType::Isize => Tag::Isize,
-        DataModelType::F32 => Tag::F32,
-        DataModelType::F64 => Tag::F64,
-        DataModelType::Char => Tag::Char,
-        DataModelType::String => Tag::String,
-        DataModelType::ByteArray => Tag::ByteArray,
-        DataModelType::Option(_) => Tag::Option,
-        DataModelType::Unit => Tag::Unit,
-        DataModelType::UnitStruct => Tag::UnitStruct,
-        DataModelType::NewtypeStruct(_) => Tag::NewtypeStruct,
-        DataModelType::Seq(_) => Tag::Seq,
-        DataModelType::Tuple(_) => Tag::Tuple,
-        DataModelType::TupleStruct(_) => Tag::TupleStruct,
-        DataModelType::Map { .. } => Tag::Map,
-        DataModelType::Struct(_) => Tag::Struct,
-        DataModelType::Enum(_) => Tag::Enum,
-        DataModelType::Schema => Tag::Schema,
-    }
-}
-
-/// What kind of type a tag is, for messages.
-fn kind_name(tag: u32) -> &'static str {
-    const INTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-    match tag {
-        1 => "a bool",
-        t if INTS.contains(&t) => "an integer",
-        14 | 15 => "a float",
-        16 => "a char",
-        17 => "a string",
-        18 => "a byte array",
-        19 => "an option",
-        20 => "a unit",
-        21 => "a unit struct",
-        22 => "a newtype struct",
-        23 => "a sequence",
-        24 => "a tuple",
-        25 => "a tuple struct",
-        26 => "a map",
-        27 => "a struct",
-        28 => "an enum",
-        29 => "a schema",
-        _ => "an unknown kind of type",
-    }
-}
-
-/// What the parts of a type of kind `tag` are called, for messages.
-fn part_name(tag: u32) -> &'static str {
-    match tag {
-        27 => "field",
-        28 => "variant",
-        _ => "element",
-    }
-}
-
-/// FNV-1a, 64 bits (postcard-schema's own, stable by definition).
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h = postcard_schema::key::hash::Fnv1a64Hasher::new();
-    h.update(bytes);
-    h.digest()
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_le_bytes());
-}
-
-/// Append the canonical encoding of `nt` (see the module docs) to `out`.
-fn encode(nt: &NamedType, out: &mut Vec<u8>) {
-    let ty = nt.ty;
-    out.push(tag_of(ty) as u8);
-    match ty {
-        DataModelType::Option(t) | DataModelType::Seq(t) => encode(t, out),
-        DataModelType::NewtypeStruct(t) => {
-            put_str(out, nt.name);
-            encode(t, out);
-        }
-        DataModelType::UnitStruct => put_str(out, nt.name),
-        DataModelType::Tuple(ts) => encode_all(ts, out),
-        DataModelType::TupleStruct(ts) => {
-            put_str(out, nt.name);
-            encode_all(ts, out);
-        }
-        DataModelType::Map { key, val } => {
-            encode(key, out);
-            encode(val, out);
-        }
-        DataModelType::Struct(fields) => {
-            put_str(out, nt.name);
-            put_len(out, fields.len());
-            for f in fields.iter() {
-                put_str(out, f.name);
-                encode(f.ty, out);
-            }
-        }
-        DataModelType::Enum(vs) => {
-            put_str(out, nt.name);
-            put_len(out, vs.len());
-            for v in vs.iter() {
-                put_str(out, v.name);
-                encode_variant(v.ty, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A variant's form (a tag byte) and contents.
-fn encode_variant(v: &DataModelVariant, out: &mut Vec<u8>) {
-    match v {
-        DataModelVariant::UnitVariant => out.push(Tag::UnitVariant as u8),
-        DataModelVariant::NewtypeVariant(t) => {
-            out.push(Tag::NewtypeVariant as u8);
-            encode(t, out);
-        }
-        DataModelVariant::TupleVariant(ts) => {
-            out.push(Tag::TupleVariant as u8);
-            encode_all(ts, out);
-        }
-        DataModelVariant::StructVariant(fields) => {
-            out.push(Tag::StructVariant as u8);
-            put_len(out, fields.len());
-            for f in fields.iter() {
-                put_str(out, f.name);
-                encode(f.ty, out);
-            }
-        }
-    }
-}
-
-fn encode_all(ts: &[&NamedType], out: &mut Vec<u8>) {
-    put_len(out, ts.len());
-    for t in ts {
-        encode(t, out);
-    }
-}
-
-/// Writes a rendering, giving up past a budget (the result is cut anyway).
-struct Render {
-    out: String,
-}
-
-impl Render {
-    /// Enough for [`RENDERING_MAX`] plus the `…`; deeper parts are skipped.
-    const BUDGET: usize = RENDERING_MAX + 8;
-
-    fn full(&self) -> bool {
-        self.out.len() > Self::BUDGET
-    }
-
-    fn push(&mut self, s: &str) {
-        if !self.full() {
-            self.out.push_str(s);
-        }
-    }
-
-    fn list(&mut self, ts: &[&NamedType], open: &str, close: &str) {
-        self.push(open);
-        for (i, t) in ts.iter().enumerate() {
-            if self.full() {
-                return;
-            }
-            if i > 0 {
-                self.push(", ");
-            }
-            self.ty(t);
-        }
-        if ts.len() == 1 && open == "(" && close == ")" {
-            self.push(",");
-        }
-        self.push(close);
-    }
-
-    fn fields(&mut self, fields: &[&postcard_schema::schema::NamedValue]) {
-        self.push(" { ");
-        for (i, f) in fields.iter().enumerate() {
-            if self.full() {
-                return;
-            }
-            if i > 0 {
-                self.push(", ");
-            }
-            self.push(f.name);
-            self.push(": ");
-            self.ty(f.ty);
-        }
-        self.push(" }");
-    }
-
-    /// A container named like `Vec<T>` or `HashMap<K, V>`: its name before the `<`.
-    fn container(name: &str) -> Option<&str> {
-        name.split_once('<').map(|(head, _)| head).filter(|h| !h.is_empty())
-    }
-
-    fn ty(&mut self, nt: &NamedType) {
-        if self.full() {
-            return;
-        }
-        match nt.ty {
-            DataModelType::Bool => self.push("bool"),
-            DataModelType::I8 => self.push("i8"),
-            DataModelType::U8 => self.push("u8"),
-            DataModelType::I16 => self.push("i16"),
-            DataModelType::I32 => self.push("i32"),
-            DataModelType::I64 => self.push("i64"),
-            DataModelType::I128 => self.push("i128"),
-            DataModelType::U16 => self.push("u16"),
-            DataModelType::U32 => self.push("u32"),
-            DataModelType::U64 => self.push("u64"),
-            DataModelType::U128 => self.push("u128"),
-            DataModelType::Usize => self.push("usize"),
-            DataModelType::Isize => self.push("isize"),
-            DataModelType::F32 => self.push("f32"),
-            DataModelType::F64 => self.push("f64"),
-            DataModelType::Char => self.push("char"),
-            DataModelType::String => self.push("String"),
-            DataModelType::ByteArray => self.push("bytes"),
-            DataModelType::Unit => self.push("()"),
-            DataModelType::Schema => self.push("Schema"),
-            DataModelType::Option(t) => {
-                self.push("Option<");
-                self.ty(t);
-                self.push(">");
-            }
-            DataModelType::Seq(t) => match Self::container(nt.name) {
-                Some(head) => {
-                    self.push(head);
-                    self.push("<");
-                    self.ty(t);
-                    self.push(">");
-                }
-                None => {
-                    self.push("[");
-                    self.ty(t);
-                    self.push("]");
-                }
-            },
-            DataModelType::Map { key, val } => {
-                self.push(Self::container(nt.name).unwrap_or("Map"));
-                self.push("<");
-                self.ty(key);
-                self.push(", ");
-                self.ty(val);
-                self.push(">");
-            }
-            DataModelType::Tuple(ts) => {
-                // An array `[T; N]` is a tuple of N times T on the wire.
-                let same = ts.windows(2).all(|w| w[0] == w[1]);
-                if nt.name.starts_with("[T; N]") && !ts.is_empty() && same {
-                    self.push("[");
-                    self.ty(ts[0]);
-                    self.push(&format!("; {}]", ts.len()));
-                } else {
-                    self.list(ts, "(", ")");
-                }
-            }
-            DataModelType::UnitStruct => self.push(nt.name),
-            DataModelType::NewtypeStruct(t) => {
-                self.push(nt.name);
-                self.list(&[t], "(", ")");
-                // A newtype reads `Name(T)`, not `Name(T,)`.
-                if self.out.ends_with(",)") {
-                    self.out.truncate(self.out.len() - 2);
-                    self.out.push(')');
-                }
-            }
-            DataModelType::TupleStruct(ts) => {
-                self.push(nt.name);
-                self.list(ts, "(", ")");
-            }
-            DataModelType::Struct(fields) => {
-                self.push(nt.name);
-                self.fields(fields);
-            }
-            DataModelType::Enum(vs) => {
-                self.push("enum ");
-                self.push(nt.name);
-                self.push(" { ");
-                for (i, v) in vs.iter().enumerate() {
-                    if self.full() {
-                        return;
-                    }
-                    if i > 0 {
-                        self.push(", ");
-                    }
-                    self.push(v.name);
-                    match v.ty {
-                        DataModelVariant::UnitVariant => {}
-                        DataModelVariant::NewtypeVariant(t) => {
-                            self.push("(");
-                            self.ty(t);
-                            self.push(")");
-                        }
-                        DataModelVariant::TupleVariant(ts) => self.list(ts, "(", ")"),
-                        DataModelVariant::StructVariant(fields) => self.fields(fields),
-                    }
-                }
-                self.push(" }");
-            }
-        }
-    }
-}
-
-/// `s` cut to at most [`RENDERING_MAX`] bytes at a character boundary, ending in `…`
-/// when cut.
-fn bounded(mut s: String) -> String {
-    if s.len() <= RENDERING_MAX {
-        return s;
-    }
-    let mut end = RENDERING_MAX - '…'.len_utf8();
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s.push('…');
-    s
-}
 
 /// The top level of a shape, kept so that a mismatch can be explained without the
 /// whole schema: the kind of type, its name, and its parts (fields, elements or
@@ -682,6 +313,38 @@ impl fmt::Display for Shape {
             write!(f, " ({size} bytes, align {align})")?;
         }
         Ok(())
+    }
+}
+
+impl Segment {
+    /// Check that this segment's object was created for `expected` (nothing to check
+    /// if `None`): [`Error::WrongType`] naming both shapes if not.
+    pub(crate) fn check_shape(&self, expected: Option<&Shape>) -> Result<()> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let kind = match SegmentKind::from_u32(self.info().kind) {
+            Some(SegmentKind::MpmcQueue) => "queue",
+            Some(k) => k.name(),
+            None => "segment",
+        };
+        let wrong = |created: String, why: String| Error::WrongType {
+            name: self.display_name().to_owned(),
+            kind,
+            created,
+            opened: expected.to_string(),
+            why,
+        };
+        match self.shape()? {
+            None => Err(wrong(
+                "no type".into(),
+                "its creator recorded no type (an untyped segment, made by a raw constructor)".into(),
+            )),
+            Some(found) => match found.mismatch(expected) {
+                None => Ok(()),
+                Some(why) => Err(wrong(found.to_string(), why)),
+            },
+        }
     }
 }
 
