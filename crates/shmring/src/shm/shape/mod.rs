@@ -11,7 +11,7 @@
 //! Two programs built separately that declare the same type (same type name, same
 //! fields of the same types in the same order) get the same [`Shape`] and open each
 //! other's objects; the Rust path of the type (its crate and module) plays no part. Any
-//! other shape is refused with [`Error::WrongType`](crate::Error::WrongType), naming
+//! other shape is refused with [`Error::WrongType`], naming
 //! both shapes and why they differ.
 //!
 //! ```
