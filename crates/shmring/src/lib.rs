@@ -85,6 +85,14 @@ pub use value::{Array, RawArray, RawValue, Value};
 #[cfg(any(doctest, test))]
 mod doctests;
 
+/// The crate of [`Schema`], for the derive's `#[postcard(crate = shmring::postcard_schema)]`
+/// attribute (so that users need no dependency of their own on it).
+pub use postcard_schema;
+/// What a typed object's `T` derives so that its shape can be recorded and checked
+/// (see [`shm::shape`]): `#[derive(shmring::Schema)]` with
+/// `#[postcard(crate = shmring::postcard_schema)]`.
+pub use postcard_schema::Schema;
+
 /// Fuzz entry points: only for the fuzz targets (`--cfg fuzzing`) and this crate's own
 /// corpus-replay tests; absent from a user's build.
 #[doc(hidden)]

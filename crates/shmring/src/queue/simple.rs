@@ -33,19 +33,28 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// A new anonymous (memfd) queue.
-    pub fn new() -> Result<Self> {
+    pub fn new() -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue { inner: Queue::new(0)? })
     }
 
     /// Create the named queue `name` (removed when this handle drops).
-    pub fn create(name: &str) -> Result<Self> {
+    pub fn create(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::create(name, 0)?,
         })
     }
 
     /// Open the named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
+    pub fn open(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::open(name)?,
         })
@@ -65,21 +74,30 @@ impl<T> SimpleQueue<T> {
     /// assert_eq!(b.get()?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open_or_create(name: &str) -> Result<(Self, bool)> {
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)>
+    where
+        T: crate::Schema,
+    {
         let (inner, created) = Queue::open_or_create(name, 0)?;
         Ok((SimpleQueue { inner }, created))
     }
 
     /// Open the named queue `name`, waiting at most `timeout` for it to exist (see
     /// [`Queue::open_wait`]).
-    pub fn open_wait(name: &str, timeout: std::time::Duration) -> Result<Self> {
+    pub fn open_wait(name: &str, timeout: std::time::Duration) -> Result<Self>
+    where
+        T: crate::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::open_wait(name, timeout)?,
         })
     }
 
     /// Attach through a descriptor from [`SimpleQueue::into_fd`] (see [`Queue::from_fd`]).
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+    pub fn from_fd(fd: OwnedFd) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::from_fd(fd)?,
         })

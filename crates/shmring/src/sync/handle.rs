@@ -21,7 +21,7 @@
 use super::shared::Area;
 use crate::error::Result;
 use crate::handoff;
-use crate::shm::{SegmentKind, SegmentOptions, find};
+use crate::shm::{SegmentKind, SegmentOptions, Shape, find};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::fmt;
 use std::marker::PhantomData;
@@ -47,6 +47,12 @@ pub trait Sealed: Sized {
     /// The header parameters 0..=5 for `init` (6 and 7 are the handle's: area size and
     /// pid namespace), or `InvalidArgument` if `init` is not acceptable.
     fn params(init: &Self::Init) -> Result<[u64; 8]>;
+
+    /// The shape of the type a typed kind holds (recorded in the segment at creation,
+    /// checked at every open and hand-off); `None` for an untyped kind.
+    fn shape() -> Option<Shape> {
+        None
+    }
 
     /// The size of the area for `init`: that of [`Sealed::Area`], unless the kind has a
     /// tail after it (an array's elements).
@@ -121,11 +127,12 @@ impl<K: Kind> Shared<K> {
     pub(crate) fn create_in(name: Option<&str>, init: K::Init, opts: &SegmentOptions) -> Result<Self> {
         let params = K::params(&init)?;
         let size = K::area_size(&init)?;
-        let area = Area::create(name, K::SEGMENT, params, size, opts, |a| K::init(a, init))?;
+        let opts = opts.typed(K::shape());
+        let area = Area::create(name, K::SEGMENT, params, size, &opts, |a| K::init(a, init))?;
         Self::attached(area)
     }
 
-    fn attached(area: Area<K::Area>) -> Result<Self> {
+    pub(crate) fn attached(area: Area<K::Area>) -> Result<Self> {
         let local = K::attach(&area, area.params(), area.display_name())?;
         Ok(Shared {
             area,
@@ -135,7 +142,8 @@ impl<K: Kind> Shared<K> {
     }
 
     /// Open the named object `name`; it must have been created as this type (else
-    /// [`Error::WrongKind`](crate::Error::WrongKind), or an error naming the mismatch).
+    /// [`Error::WrongKind`](crate::Error::WrongKind), or, for a typed object created
+    /// for another shape of `T`, [`Error::WrongType`](crate::Error::WrongType)).
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &SegmentOptions::default())
     }
@@ -143,7 +151,7 @@ impl<K: Kind> Shared<K> {
     /// [`open`](Self::open) with segment options (how long to wait for the creator,
     /// prefault, ...).
     pub fn open_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
-        Self::attached(Area::open(name, K::SEGMENT, opts, K::area_size_in)?)
+        Self::attached(Area::open(name, K::SEGMENT, &opts.typed(K::shape()), K::area_size_in)?)
     }
 
     /// [`open`](Self::open), retrying while `name` does not exist yet, for at most
@@ -192,7 +200,8 @@ impl<K: Kind> Shared<K> {
     /// Map an object received as a descriptor (inherited, or over `SCM_RIGHTS`); it must
     /// have been created as this type.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::attached(Area::from_fd(fd, K::SEGMENT, K::area_size_in)?)
+        let opts = SegmentOptions::default().typed(K::shape());
+        Self::attached(Area::from_fd(fd, K::SEGMENT, &opts, K::area_size_in)?)
     }
 
     /// Another handle on the same object (a second mapping).

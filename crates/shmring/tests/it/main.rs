@@ -23,4 +23,5 @@ mod spsc_process;
 mod sync_barrier;
 mod sync_mutex;
 mod sync_semaphore_event;
+mod type_identity;
 mod value_process;
