@@ -57,6 +57,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod handoff;
 #[cfg(not(loom))]
+pub mod iter;
+#[cfg(not(loom))]
 pub mod manager;
 #[cfg(not(loom))]
 pub mod net;
@@ -66,6 +68,8 @@ pub mod process;
 #[cfg(not(loom))]
 pub mod queue;
 pub mod ring;
+#[cfg(not(loom))]
+pub mod select;
 pub mod shm;
 #[cfg(not(loom))]
 pub mod signal;

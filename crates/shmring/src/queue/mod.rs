@@ -115,7 +115,9 @@
 mod engine;
 mod error;
 mod handle;
+mod iter;
 mod joinable;
+mod names;
 mod record;
 mod side;
 mod simple;

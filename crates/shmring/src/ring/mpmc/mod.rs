@@ -29,6 +29,8 @@ mod consumer;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 mod layout;
 mod producer;
 pub mod slot;

@@ -57,6 +57,8 @@ mod consumer;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 pub(crate) mod layout;
 mod producer;
 
