@@ -118,7 +118,13 @@ pub(crate) fn wait_impl<C: Watched>(
         return Ok(Vec::new());
     }
     let rings: Vec<&dyn RingWatch> = conns.iter().map(|c| c.pipe() as &dyn RingWatch).collect();
-    futex::wait(&rings, deadline, waitv, interruptible)
+    futex::wait(
+        &rings,
+        deadline,
+        waitv,
+        interruptible,
+        &mut futex::LivenessTick::default(),
+    )
 }
 
 #[cfg(test)]

@@ -39,21 +39,23 @@ pub(crate) fn ready(rings: &[&dyn RingWatch], check_liveness: bool) -> Vec<usize
 
 /// Wait until one of `rings` is ready or `deadline` passes; the ready ones (empty: the
 /// deadline passed). Sleeps with `futex_waitv` when `waitv` is set (and possible), else
-/// with naps; with `interruptible`, a pending interrupt ends it before a sleep.
+/// with naps; with `interruptible`, a pending interrupt ends it before a sleep. `tick`
+/// says when the peers' liveness was last checked: the first look checks it if due, so
+/// that a dead peer is reported even when another source is ready at every call.
 pub(crate) fn wait(
     rings: &[&dyn RingWatch],
     deadline: Option<Instant>,
     mut waitv: bool,
     interruptible: bool,
+    tick: &mut LivenessTick,
 ) -> Result<Vec<usize>, Interrupted> {
-    let r = ready(rings, false);
+    let r = ready(rings, tick.due(Instant::now()));
     if !r.is_empty() {
         return Ok(r);
     }
     if rings.len() > WAITV_MAX {
         waitv = false;
     }
-    let mut tick = LivenessTick::default();
     loop {
         let now = Instant::now();
         let liveness = tick.due(now);

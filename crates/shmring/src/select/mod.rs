@@ -56,6 +56,11 @@
 //! A producer wakes one sleeper per message: on a queue that other consumers also
 //! sleep on, the wake-up may go to one of them (which then takes the message).
 //!
+//! Liveness costs: every call of [`select`] checks the peers of the rings that are not
+//! ready (a system call per SPSC ring; a pipe checks at most every 50 ms), so that a
+//! dead peer is reported even while another source is ready at every call. A
+//! [`Selector`] remembers when it checked and does so at most every 50 ms.
+//!
 //! Fallback: where `futex_waitv` is missing (Linux before 5.16) or more than 128 rings
 //! are watched, or the helper thread cannot be started, the wait polls every source and
 //! naps 1 ms between polls.
@@ -179,14 +184,14 @@ pub(crate) mod sealed {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn select(sources: &[&dyn Selectable], timeout: Option<Duration>) -> Vec<usize> {
-    wait_sources(sources, timeout, false).unwrap_or_default()
+    wait_sources(sources, timeout, false, &mut futex::LivenessTick::default()).unwrap_or_default()
 }
 
 /// [`select`] that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
 /// `Err(Interrupted)` when no source is ready and the flag is raised (checked before
 /// each sleep, and at least every 50 ms while asleep).
 pub fn select_interruptible(sources: &[&dyn Selectable], timeout: Option<Duration>) -> Result<Vec<usize>, Interrupted> {
-    wait_sources(sources, timeout, true)
+    wait_sources(sources, timeout, true, &mut futex::LivenessTick::default())
 }
 
 /// The wait of [`select`] and [`Selector::wait`].
@@ -194,6 +199,7 @@ pub(crate) fn wait_sources(
     sources: &[&dyn Selectable],
     timeout: Option<Duration>,
     interruptible: bool,
+    tick: &mut futex::LivenessTick,
 ) -> Result<Vec<usize>, Interrupted> {
     let start = Instant::now();
     // A deadline too far to represent is no deadline.
@@ -222,13 +228,13 @@ pub(crate) fn wait_sources(
     }
     let (r, f) = if fds.is_empty() {
         (
-            futex::wait(&rings, deadline, futex::waitv_available(), interruptible)?,
+            futex::wait(&rings, deadline, futex::waitv_available(), interruptible, tick)?,
             Vec::new(),
         )
     } else if rings.is_empty() {
         (Vec::new(), fd::wait(&fds, deadline, interruptible)?)
     } else {
-        wait_mixed(&rings, &fds, deadline, interruptible)?
+        wait_mixed(&rings, &fds, deadline, interruptible, tick)?
     };
     let mut out: Vec<usize> = r
         .into_iter()
@@ -246,6 +252,7 @@ fn wait_mixed(
     fds: &[FdWatch<'_>],
     deadline: Option<Instant>,
     interruptible: bool,
+    tick: &mut futex::LivenessTick,
 ) -> Result<(Vec<usize>, Vec<usize>), Interrupted> {
     let mut p = fd::pollfds(fds);
     // What needs no sleep: a ring ready, something buffered, a descriptor ready now.
@@ -262,12 +269,11 @@ fn wait_mixed(
         }
         (r, f)
     };
-    let (r, f) = look(&mut p, false);
+    let (r, f) = look(&mut p, tick.due(Instant::now()));
     if !r.is_empty() || !f.is_empty() {
         return Ok((r, f));
     }
     let mut waitv = futex::waitv_available() && rings.len() < futex::WAITV_MAX;
-    let mut tick = futex::LivenessTick::default();
     loop {
         let now = Instant::now();
         let liveness = tick.due(now);
@@ -319,3 +325,6 @@ fn wait_mixed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

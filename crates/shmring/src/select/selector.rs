@@ -43,6 +43,8 @@ use std::time::Duration;
 /// ```
 pub struct Selector {
     id: u64,
+    /// When the peers of the ring sources were last checked for liveness.
+    tick: super::futex::LivenessTick,
     sources: Vec<Option<Box<dyn Entry>>>,
 }
 
@@ -158,6 +160,7 @@ impl Selector {
         Selector {
             // Relaxed: a unique number, nothing else.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tick: Default::default(),
             sources: Vec::new(),
         }
     }
@@ -207,6 +210,11 @@ impl Selector {
         }
     }
 
+    /// Whether the source of `key` is here (not removed; `key` is this selector's).
+    pub fn contains<S>(&self, key: Key<S>) -> bool {
+        key.selector == self.id && matches!(self.sources.get(key.index), Some(Some(_)))
+    }
+
     /// How many sources it holds.
     pub fn len(&self) -> usize {
         self.sources.iter().filter(|s| s.is_some()).count()
@@ -242,7 +250,7 @@ impl Selector {
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().map(|e| (i, e.selectable())))
             .unzip();
-        let r = wait_sources(&view, timeout, interruptible)?;
+        let r = wait_sources(&view, timeout, interruptible, &mut self.tick)?;
         Ok(Ready {
             indices: r.into_iter().map(|i| at[i]).collect(),
         })
