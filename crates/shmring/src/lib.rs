@@ -22,6 +22,9 @@
 //!   size through chunking), and `wait` over many connections (`futex_waitv`);
 //! - `queue`: `Queue`, `SimpleQueue`, `JoinableQueue` for any number of producer and
 //!   consumer processes;
+//! - `select`: one wait over any mix of ring consumers, queues, pipes, sockets and
+//!   listeners (`select`, `Selector`); `iter`: every receiving end's `iter()`,
+//!   `try_iter()` and `for msg in &mut rx`;
 //! - `signal`: signals as events, an `Interrupt` that makes blocking waits return
 //!   `Interrupted` (Ctrl+C in `recv`), `notify` (kill) and real-time signals carrying a
 //!   value (`queue`, `ValueSignals`);

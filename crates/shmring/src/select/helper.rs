@@ -12,10 +12,14 @@
 //!    a ready descriptor makes it store 1 in the word (Release) and `FUTEX_WAKE` it;
 //! 3. the waiter sleeps on the rings and the word (its `futex_waitv` compares the word
 //!    with 0, so a store that came first makes it return at once);
-//! 4. `finish`: unless the word is already 1, the waiter marks the round cancelled
-//!    (under the mutex) and writes the stop pipe; either way it waits for the helper to
-//!    hand the descriptors back with their `revents`. The helper never touches a
-//!    descriptor after that, so the caller's sources may go once `finish` returns.
+//! 4. `finish`: if the word is 1, the waiter waits for the helper to hand the
+//!    descriptors back with their `revents` (the helper is already on its way: no extra
+//!    wake-up). Otherwise it marks the round cancelled (under the mutex), writes the
+//!    stop pipe and returns **without waiting**: a wake-up by a ring then costs no
+//!    thread switch to the helper. The helper polls its own copy of the `pollfd`s, so a
+//!    source dropped meanwhile costs nothing unsafe (a closed descriptor is reported in
+//!    `revents`, a reused number is one spurious readiness of a round already over).
+//!    The next `post` waits until the cancelled round is done.
 //!
 //! A cancel written after the helper's poll already returned leaves a byte in the pipe;
 //! the next round's drain (2) removes it before that round's poll, and a cancel of the
@@ -129,11 +133,15 @@ impl Helper {
         &self.inner.word
     }
 
-    /// Step 1: hand `fds` to the helper for one round.
+    /// Step 1: hand `fds` to the helper for one round (once the last one is done).
     pub(crate) fn post(&self, fds: &[libc::pollfd]) {
-        // Relaxed: published to the helper by the mutex below.
-        self.inner.word.store(0, Ordering::Relaxed);
         let mut job = self.inner.lock();
+        while job.phase == Phase::Posted {
+            job = self.inner.cv.wait(job).unwrap_or_else(|p| p.into_inner());
+        }
+        // Relaxed: published to the helper by the mutex; the helper's last store of the
+        // previous round came before its Done, which we saw under the mutex.
+        self.inner.word.store(0, Ordering::Relaxed);
         job.fds.clear();
         job.fds.extend_from_slice(fds);
         job.cancelled = false;
@@ -142,7 +150,8 @@ impl Helper {
         self.inner.cv.notify_all();
     }
 
-    /// Step 4: end the round; the descriptors' `revents` are copied into `fds`.
+    /// Step 4: end the round; the descriptors' `revents` are copied into `fds` (all 0
+    /// if no descriptor was ready).
     pub(crate) fn finish(&self, fds: &mut [libc::pollfd]) {
         let mut job = self.inner.lock();
         // Acquire: pairs with the helper's Release store of 1.
@@ -150,7 +159,10 @@ impl Helper {
             job.cancelled = true;
             drop(job);
             self.inner.write_stop();
-            job = self.inner.lock();
+            for e in fds.iter_mut() {
+                e.revents = 0;
+            }
+            return;
         }
         while job.phase == Phase::Posted {
             job = self.inner.cv.wait(job).unwrap_or_else(|p| p.into_inner());
@@ -208,6 +220,9 @@ fn run(inner: &Inner) {
         let mut job = inner.lock();
         if job.phase == Phase::Exit {
             return;
+        }
+        if job.cancelled {
+            fds.iter_mut().for_each(|p| p.revents = 0);
         }
         for (out, got) in job.fds.iter_mut().zip(&fds) {
             out.revents = got.revents;

@@ -24,7 +24,7 @@
 //!   which is this code over sockets;
 //! - **both**: the waiting thread sleeps in `futex_waitv` on the rings' words plus one
 //!   private futex word, while a helper thread sleeps in `poll` on the descriptors and,
-//!   when one is ready, sets that word and wakes it ([`helper`] has the handshake). The
+//!   when one is ready, sets that word and wakes it (`select/helper.rs` has the handshake). The
 //!   helper is started at the first mixed wait of a thread, lives as long as the
 //!   thread, and sleeps on a condition variable between waits. A ring's wake-up then
 //!   costs what it costs in a rings-only wait; a socket's costs one more thread
@@ -49,7 +49,7 @@
 //! consumer's wait, so a message published after (4) looked either makes the producer
 //! see our registration — its bump then changes `seq_i` after we read `key_i`, and (5)
 //! returns at once or is woken — or was visible to (4). Naps last at most
-//! [`LIVENESS_INTERVAL`](crate::sync::LIVENESS_INTERVAL), after which the peers'
+//! `LIVENESS_INTERVAL` (50 ms), after which the peers'
 //! liveness locks are checked: a producer killed without closing never wakes anyone. A
 //! producer that closes wakes its consumer's word, so a clean close is seen at once.
 //!
