@@ -83,6 +83,8 @@ impl Inner {
 pub(crate) struct Helper {
     inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
+    /// The process that started the thread: a child made by `fork` has no such thread.
+    pid: rustix::process::Pid,
 }
 
 thread_local! {
@@ -94,6 +96,13 @@ thread_local! {
 pub(crate) fn with_helper<R>(f: impl FnOnce(&Helper) -> R) -> Option<R> {
     HELPER.with(|h| {
         let mut h = h.borrow_mut();
+        if let Some(old) = h.as_ref()
+            && old.pid != rustix::process::getpid()
+        {
+            // Forked: the thread is not in this process; its state cannot be used or
+            // joined. Leak it (a mutex, a condition variable, two descriptors).
+            std::mem::forget(h.take());
+        }
         if h.is_none() {
             *h = Helper::start();
         }
@@ -125,6 +134,7 @@ impl Helper {
         Some(Helper {
             inner,
             thread: Some(thread),
+            pid: rustix::process::getpid(),
         })
     }
 
