@@ -63,6 +63,7 @@ pub(crate) enum Measure {
 #[command(after_help = "Examples:\n  \
     shmring bench\n  \
     shmring bench --quick\n  \
+    shmring bench --quick --targets --verbose\n  \
     shmring bench --transports shmring,unix --modes spin --sizes 64,4K --json out.json\n  \
     shmring bench --transports mpmc,arrayqueue --mpmc-modes 1p1c --count 2000000\n  \
     shmring bench --transports vocab --vocab pipe,unix,python-pipe\n  \
@@ -168,14 +169,26 @@ pub struct BenchArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "TIME")]
     pub(crate) timeout: Duration,
 
+    /// Also print the performance targets, PASS or FAIL, after the tables: the ratios
+    /// the design aims at (each named by what it compares). A FAIL says this machine,
+    /// during this run, did not reach a ratio; it is not a failed test.
+    #[arg(long)]
+    pub(crate) targets: bool,
+
+    /// List every run that shared the CPUs with other work, and every run whose CPU
+    /// placement probe was unlike the others (without it: one line each).
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+
     /// Also write the rows as a JSON array to PATH: one object per row, with keys
     /// transport, mode, size, msgs_per_s, mb_per_s, rtt_p50_ns, rtt_p99_ns, rtt_p999_ns
     /// (null where not measured).
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
 
-    /// Also draw throughput and round-trip percentiles per transport against message
-    /// size into the SVG file PATH (log-log, one line per transport and mode).
+    /// Also draw the rows into the SVG file PATH: one panel per unit (msgs/s and MB/s
+    /// against message size, log-log, one line per transport and mode; round-trip
+    /// percentiles; lock and dict ops/s), each with its legend beside it.
     #[arg(long, value_name = "PATH")]
     pub(crate) plot: Option<PathBuf>,
 }

@@ -1,8 +1,8 @@
 //! `shmring bench`, the orchestrator: it checks the flags, asks every suite of the
 //! registry ([`crate::suites::SUITES`]) for its steps, runs them one after the other
 //! (watching what else used the CPUs meanwhile), and prints the report: each suite's
-//! block, the warnings about the run's CPUs, and each suite's targets; `--json` writes
-//! the rows, `--plot` draws them. It knows no suite: what a step measures, how its
+//! block, one line each about the CPUs the run shared, and with `--targets` each suite's
+//! targets; `--json` writes the rows, `--plot` draws them. It knows no suite: what a step measures, how its
 //! children serve it and how its rows read is in the suite's file.
 //!
 //! Every measurement between processes runs in fresh child processes (see
@@ -14,7 +14,7 @@ use crate::args::{BenchArgs, Measure};
 use crate::machine::{self, CpuSnapshot};
 use crate::peer::{self, PeerArgs};
 use crate::reference;
-use crate::report::{Results, Row, render_target_lines};
+use crate::report::{RateUnit, Results, Row, render_target_lines};
 use crate::suite::{Ctx, Step};
 use crate::suites::{self, SUITES};
 use crate::{Result, err};
@@ -84,14 +84,14 @@ pub fn run(mut a: BenchArgs) -> Result<()> {
         eprintln!(" {summary}  ({:.2} s){note}", elapsed.as_secs_f64());
     }
     eprintln!("done in {:.1} s\n", started.elapsed().as_secs_f64());
-    print!("{}", render(&results, &header));
+    print!("{}", render(&results, &header, &a, steps.len()));
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&json_rows(&results))?;
         std::fs::write(path, text + "\n").map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &a.plot {
-        crate::plot::plot(&json_rows(&results), path)?;
+        crate::plot::plot(&plot_rows(&results), path)?;
         eprintln!("drew {}", path.display());
     }
     Ok(())
@@ -107,18 +107,21 @@ pub fn peer_main(args: PeerArgs) -> Result<()> {
     })
 }
 
-/// The report: the header, each suite's block, the warnings about the run's CPUs, and
-/// each suite's targets.
-fn render(r: &Results, header: &str) -> String {
+/// The report: the header, each suite's block (the tables and their ratios), one line
+/// about the CPUs the run shared (`--verbose`: the runs), and with `--targets` each
+/// suite's targets. `total`: the number of runs.
+fn render(r: &Results, header: &str, a: &BenchArgs, total: usize) -> String {
     let mut out = format!("{header}\n");
     for s in SUITES {
         s.render(r, &mut out);
     }
-    r.render_disturbed(&mut out);
-    let far = r.render_placements(&mut out);
-    for s in SUITES {
-        if let Some((title, targets)) = s.targets(r) {
-            render_target_lines(&mut out, title, &targets, far);
+    r.render_disturbed(&mut out, total, a.verbose);
+    let far = r.render_placements(&mut out, a.verbose);
+    if a.targets {
+        for s in SUITES {
+            if let Some((title, targets)) = s.targets(r) {
+                render_target_lines(&mut out, title, &targets, far);
+            }
         }
     }
     out
@@ -129,6 +132,16 @@ fn json_rows(r: &Results) -> Vec<Row> {
     let mut rows = r.rows();
     for s in SUITES {
         rows.extend(s.json_rows(r));
+    }
+    rows
+}
+
+/// The rows `--plot` draws, each with what its `msgs_per_s` counts: the shared table's
+/// (messages), then each suite's.
+fn plot_rows(r: &Results) -> Vec<(Row, RateUnit)> {
+    let mut rows: Vec<(Row, RateUnit)> = r.rows().into_iter().map(|row| (row, RateUnit::Messages)).collect();
+    for s in SUITES {
+        rows.extend(s.plot_rows(r));
     }
     rows
 }
@@ -211,6 +224,57 @@ mod tests {
         assert!(check(&t.a).is_ok());
         assert_eq!(t.a.capacity_for(1 << 20), 8 << 20);
         assert_eq!(t.a.capacity_for(64), 1 << 20);
+    }
+
+    #[test]
+    fn targets_only_with_the_flag_and_one_line_of_disturbance() {
+        use crate::machine::Interference;
+        use crate::report::Key;
+        let mut r = Results::default();
+        let key = |transport, mode| Key {
+            transport,
+            mode,
+            size: 64,
+            order: (0, 0),
+        };
+        r.throughput(key("shmring-spsc", Some("adaptive")), 1e6);
+        r.throughput(key("unix-socket", None), 1e6);
+        for i in 0..5 {
+            r.disturbed(format!("run {i}"), Interference::of(0.5 + i as f64 / 10.0, 0.0));
+        }
+        let plain = T::parse_from(["bench"]);
+        let text = render(&r, "header", &plain.a, 9);
+        assert!(!text.contains("targets (") && !text.contains("[FAIL]"), "{text}");
+        assert!(!text.contains("issue"), "{text}");
+        let notes: Vec<&str> = text.lines().filter(|l| l.contains("shared the CPUs")).collect();
+        assert_eq!(notes.len(), 1, "{text}");
+        assert!(
+            notes[0].contains("5 of 9 runs")
+                && notes[0].contains("0.50-0.90 cores")
+                && notes[0].ends_with("--verbose lists them"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("run 3"),
+            "the runs are listed only with --verbose: {text}"
+        );
+        // The table comes first.
+        assert!(
+            text.find("shmring-spsc").unwrap() < text.find("shared the CPUs").unwrap(),
+            "{text}"
+        );
+        let all = T::parse_from(["bench", "--targets", "--verbose"]);
+        let text = render(&r, "header", &all.a, 9);
+        assert!(
+            text.contains("targets (SPSC ring):")
+                && text.contains("[FAIL] throughput 64 B, adaptive >= 15x unix-socket"),
+            "{text}"
+        );
+        assert!((0..5).all(|i| text.contains(&format!("run {i}"))), "{text}");
+        assert!(
+            text.find("shared the CPUs").unwrap() < text.find("targets (").unwrap(),
+            "{text}"
+        );
     }
 
     #[test]

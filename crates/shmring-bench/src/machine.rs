@@ -99,6 +99,16 @@ impl CpuSnapshot {
 }
 
 impl Interference {
+    /// Others took `foreign` cores and the hypervisor `steal` (for tests of the report).
+    #[cfg(test)]
+    pub(crate) fn of(foreign: f64, steal: f64) -> Self {
+        Interference {
+            foreign,
+            steal,
+            ticks: 100,
+        }
+    }
+
     /// Whether others took enough CPU to disturb a run on this machine: more than a
     /// tenth of a core on average, and at least 3 ticks (`/proc/stat` counts in 10 ms
     /// ticks, so one stray tick in a short run means nothing).

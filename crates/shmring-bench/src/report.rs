@@ -36,6 +36,16 @@ pub(crate) struct Row {
     pub(crate) rtt_p999_ns: Option<u64>,
 }
 
+/// What a row's `msgs_per_s` counts, for the plot's panels (the JSON field keeps its
+/// name for every row: it is a contract other tools read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateUnit {
+    /// Messages (memcpy: copies) of `size` bytes: drawn against the size, with MB/s.
+    Messages,
+    /// Operations (lock+unlock pairs, dict calls): no size, no bytes.
+    Operations,
+}
+
 /// The name of a row of the shared table, and where it sorts: rows sort by size, then
 /// `order` (the suite's rank of the transport, then of the mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,25 +173,46 @@ impl Results {
             .any(|(r, _)| r.transport == transport && r.mode == mode)
     }
 
-    /// The runs that shared the CPUs with other work, if any.
-    pub(crate) fn render_disturbed(&self, out: &mut String) {
+    /// The runs (of `total`) that shared the CPUs with other work, if any: one line
+    /// (how many, and how much the others took), and with `verbose` one line per run.
+    pub(crate) fn render_disturbed(&self, out: &mut String, total: usize, verbose: bool) {
         if self.disturbed.is_empty() {
             return;
         }
+        let range = |f: fn(&Interference) -> f64| {
+            let v = self.disturbed.iter().map(|(_, i)| f(i));
+            let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+            if (hi - lo).abs() < 0.005 {
+                format!("{hi:.2}")
+            } else {
+                format!("{lo:.2}-{hi:.2}")
+            }
+        };
+        let steal = if self.disturbed.iter().any(|(_, i)| i.steal >= 0.005) {
+            format!(", the hypervisor {} cores", range(|i| i.steal))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\nwarning: {} run(s) shared the CPUs with other work (average cores taken by others / stolen):",
-            self.disturbed.len()
+            "\nnote: {} of {} runs shared the CPUs with other work (others took {} cores on average{steal}), \
+             so some numbers may be low{}",
+            self.disturbed.len(),
+            total.max(self.disturbed.len()),
+            range(|i| i.foreign),
+            if verbose { ":" } else { "; --verbose lists them" }
         );
-        for (label, i) in &self.disturbed {
-            let _ = writeln!(out, "  {label:<48} {:.2} / {:.2}", i.foreign, i.steal);
+        if verbose {
+            for (label, i) in &self.disturbed {
+                let _ = writeln!(out, "  {label:<48} {:.2} / {:.2}", i.foreign, i.steal);
+            }
         }
     }
 
     /// The placement probe's summary, and the runs that overlapped a placement unlike
-    /// most of the run's (a probe outside [median / 1.5, median x 1.5]). Returns how
-    /// many runs were flagged.
-    pub(crate) fn render_placements(&self, out: &mut String) -> usize {
+    /// most of the run's (a probe outside [median / 1.5, median x 1.5]): one line, and
+    /// with `verbose` one line per run. Returns how many runs were flagged.
+    pub(crate) fn render_placements(&self, out: &mut String, verbose: bool) -> usize {
         let Some((_, cpus, _)) = self.placements.first() else {
             return 0;
         };
@@ -207,13 +238,16 @@ impl Results {
         if !flagged.is_empty() {
             let _ = writeln!(
                 out,
-                "warning: {} run(s) overlapped a time when the CPUs were placed unlike most of this run \
+                "note: {} run(s) overlapped a time when the CPUs were placed unlike most of this run \
                  (probe outside {FAR}x of the median; a hypervisor moving virtual CPUs does this), \
-                 so they compare poorly with the others:",
-                flagged.len()
+                 so they compare poorly with the others{}",
+                flagged.len(),
+                if verbose { ":" } else { "; --verbose lists them" }
             );
-            for (label, _, r) in &flagged {
-                let _ = writeln!(out, "  {label:<48} probe {} / {}", ns(r[0]), ns(r[1]));
+            if verbose {
+                for (label, _, r) in &flagged {
+                    let _ = writeln!(out, "  {label:<48} probe {} / {}", ns(r[0]), ns(r[1]));
+                }
             }
         }
         flagged.len()

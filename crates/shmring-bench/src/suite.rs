@@ -13,7 +13,7 @@
 
 use crate::args::BenchArgs;
 use crate::peer::{Fds, PeerSpec};
-use crate::report::{OptTarget, Results, Row};
+use crate::report::{OptTarget, RateUnit, Results, Row};
 use crate::{Result, err};
 
 /// When a step runs relative to the steps of other suites. The plan is the suites'
@@ -107,6 +107,15 @@ pub(crate) trait Suite: Sync {
     fn json_rows(&self, _r: &Results) -> Vec<Row> {
         Vec::new()
     }
+
+    /// The rows `--plot` draws besides the shared table's, each with what its
+    /// `msgs_per_s` counts: the JSON rows (messages) unless the suite says otherwise.
+    fn plot_rows(&self, r: &Results) -> Vec<(Row, RateUnit)> {
+        self.json_rows(r)
+            .into_iter()
+            .map(|row| (row, RateUnit::Messages))
+            .collect()
+    }
 }
 
 /// What runs a [`Step`]: the suite's `run` with the suite's step.
@@ -157,6 +166,8 @@ pub(crate) trait AnySuite: Sync {
     fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)>;
     /// [`Suite::json_rows`].
     fn json_rows(&self, r: &Results) -> Vec<Row>;
+    /// [`Suite::plot_rows`].
+    fn plot_rows(&self, r: &Results) -> Vec<(Row, RateUnit)>;
 }
 
 impl<S: Suite> AnySuite for S {
@@ -194,5 +205,9 @@ impl<S: Suite> AnySuite for S {
 
     fn json_rows(&self, r: &Results) -> Vec<Row> {
         Suite::json_rows(self, r)
+    }
+
+    fn plot_rows(&self, r: &Results) -> Vec<(Row, RateUnit)> {
+        Suite::plot_rows(self, r)
     }
 }

@@ -225,47 +225,73 @@ pub(crate) fn ls(args: LsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
-    let width = views.iter().map(|v| v.name.len()).max().unwrap_or(4).max(4);
-    println!(
-        "{:<width$}  {:<10} {:>10} {:>10} {:>6}  PARTIES",
-        "NAME", "KIND", "SIZE", "CAPACITY", "FILL"
+    // Each column as wide as its widest cell, so that any kind (`unknown(4294967295)*`,
+    // `foreign`, ...) and any size keeps the columns aligned.
+    let rows: Vec<[String; 6]> = views
+        .iter()
+        .map(|v| {
+            let kind = if v.ready || !v.shmring {
+                v.kind.clone()
+            } else {
+                format!("{}*", v.kind)
+            };
+            let cap = v.capacity.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            let fill = v
+                .fill
+                .map(|f| format!("{:.0}%", f * 100.0))
+                .unwrap_or_else(|| "-".into());
+            let mut parties: Vec<String> = v
+                .parties
+                .iter()
+                .map(|p| format!("{} {} {}", p.role, p.pid, p.state))
+                .collect();
+            if parties.is_empty() && v.shmring {
+                parties.push("none".into());
+            }
+            if let Some(e) = &v.error {
+                parties.push(format!("({e})"));
+            }
+            [v.name.clone(), kind, v.size.to_string(), cap, fill, parties.join(", ")]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(["NAME", "KIND", "SIZE", "CAPACITY", "FILL", "PARTIES"], &rows)
     );
-    for v in &views {
-        let kind = if v.ready || !v.shmring {
-            v.kind.clone()
-        } else {
-            format!("{}*", v.kind)
-        };
-        let cap = v.capacity.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        let fill = v
-            .fill
-            .map(|f| format!("{:.0}%", f * 100.0))
-            .unwrap_or_else(|| "-".into());
-        let mut parties: Vec<String> = v
-            .parties
-            .iter()
-            .map(|p| format!("{} {} {}", p.role, p.pid, p.state))
-            .collect();
-        if parties.is_empty() && v.shmring {
-            parties.push("none".into());
-        }
-        if let Some(e) = &v.error {
-            parties.push(format!("({e})"));
-        }
-        println!(
-            "{:<width$}  {:<10} {:>10} {:>10} {:>6}  {}",
-            v.name,
-            kind,
-            v.size,
-            cap,
-            fill,
-            parties.join(", ")
-        );
-    }
     if views.iter().any(|v| v.shmring && !v.ready) {
         println!("(* = not ready: being created, or its creator died while creating it)");
     }
     Ok(())
+}
+
+/// A table of `head` and `rows`: text columns left-aligned, number columns (SIZE,
+/// CAPACITY, FILL) right-aligned, each as wide as its widest cell, two spaces between;
+/// the last column is not padded.
+fn table(head: [&str; 6], rows: &[[String; 6]]) -> String {
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            match i {
+                0 | 1 => s.push_str(&format!("{cell:<w$}  ")),
+                5 => s.push_str(cell),
+                _ => s.push_str(&format!("{cell:>w$}  ")),
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(head);
+    for r in rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+    }
+    out
 }
 
 /// Arguments of `shmring rm`.
@@ -383,4 +409,32 @@ pub(crate) fn gc(args: GcArgs) -> Result<()> {
         eprintln!("{n} segment(s) would be removed; run `shmring gc --force` to remove them");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_hold_any_kind() {
+        let row = |kind: &str, size: &str| {
+            [
+                "n".to_string(),
+                kind.to_string(),
+                size.to_string(),
+                "-".into(),
+                "-".into(),
+                "none".into(),
+            ]
+        };
+        let t = table(
+            ["NAME", "KIND", "SIZE", "CAPACITY", "FILL", "PARTIES"],
+            &[row("spsc", "4096"), row("unknown(4294967295)*", "123456789012")],
+        );
+        let at: Vec<usize> = t
+            .lines()
+            .map(|l| l.find("none").or(l.find("PARTIES")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] == w[1]), "{t}");
+    }
 }

@@ -39,6 +39,12 @@ pub(crate) enum Kind {
 }
 
 /// Arguments of `shmring create`.
+///
+/// Its defaults are the library's where the library has one (a unit test checks them):
+/// `--capacity` is a pipe's ring ([`shmring::connection::DEFAULT_CAPACITY`]),
+/// `--slot-size` a queue's slot ([`shmring::queue::DEFAULT_SLOT_SIZE`]), `--mode` a
+/// segment's ([`SegmentOptions::new`]). Where the library asks the caller, the CLI picks:
+/// 1024 slots; a semaphore's `--value` is 1, as Python's `multiprocessing.Semaphore()`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  shmring create spsc feed --capacity 1M\n  \
 shmring create mpmc jobs --slots 1024 --slot-size 256\n  shmring create semaphore slots --value 4\n  \
@@ -49,18 +55,21 @@ pub(crate) struct CreateArgs {
     /// Its name in /dev/shm ([A-Za-z0-9._-], 1 to 200 bytes).
     name: String,
     /// Ring size in bytes (spsc; rounded up to a power of two; K/M suffixes are powers
-    /// of 1024).
-    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    /// of 1024; the largest message is half of it). The default is the library's pipe
+    /// ring.
+    #[arg(long, default_value = "256K", value_parser = parse_size)]
     capacity: usize,
     /// Number of slots (mpmc; rounded up to a power of two).
     #[arg(long, default_value_t = 1024)]
     slots: usize,
-    /// Largest message in bytes (mpmc; K/M suffixes as for --capacity).
-    #[arg(long, default_value = "256", value_parser = parse_size)]
+    /// Largest message in bytes (mpmc; K/M suffixes as for --capacity). The default is
+    /// the library's queue slot.
+    #[arg(long, default_value = "512", value_parser = parse_size)]
     slot_size: usize,
-    /// Initial value (mutex, condition: the guarded u64; semaphores: the count).
-    #[arg(long, default_value_t = 0)]
-    value: u64,
+    /// Initial value (mutex, condition: the guarded u64, default 0; semaphores: the
+    /// count, default 1 as Python's).
+    #[arg(long)]
+    value: Option<u64>,
     /// Number of parties (barrier).
     #[arg(long, default_value_t = 2)]
     parties: u32,
@@ -79,17 +88,21 @@ fn parse_mode(s: &str) -> std::result::Result<u32, String> {
 /// `shmring create`: the segment stays in /dev/shm after this process exits.
 pub(crate) fn create(a: CreateArgs) -> Result<()> {
     let seg = SegmentOptions::new().mode(a.mode).keep(true);
-    let u32_value = || u32::try_from(a.value).map_err(|_| err(format!("--value {} does not fit in u32", a.value)));
+    let value = a.value.unwrap_or(0);
+    let permits = || {
+        let v = a.value.unwrap_or(1);
+        u32::try_from(v).map_err(|_| err(format!("--value {v} does not fit in u32")))
+    };
     let name = a.name.as_str();
     match a.kind {
         Kind::Spsc => spsc::create_detached(name, a.capacity, &spsc::RingOptions::new().segment(seg))?,
         Kind::Mpmc => mpmc::create_detached(name, a.slots, a.slot_size, &mpmc::QueueOptions::new().segment(seg))?,
-        Kind::Mutex => drop(shmring::sync::Mutex::create_with(name, a.value, &seg)?),
-        Kind::Rlock => shmring::sync::RLock::create(name)?.keep(),
-        Kind::Semaphore => drop(shmring::sync::Semaphore::create_with(name, u32_value()?, &seg)?),
-        Kind::BoundedSemaphore => drop(shmring::sync::BoundedSemaphore::create_with(name, u32_value()?, &seg)?),
+        Kind::Mutex => drop(shmring::sync::Mutex::create_with(name, value, &seg)?),
+        Kind::Rlock => drop(shmring::sync::RLock::create_with(name, &seg)?),
+        Kind::Semaphore => drop(shmring::sync::Semaphore::create_with(name, permits()?, &seg)?),
+        Kind::BoundedSemaphore => drop(shmring::sync::BoundedSemaphore::create_with(name, permits()?, &seg)?),
         Kind::Event => drop(shmring::sync::Event::create_with(name, &seg)?),
-        Kind::Condition => drop(shmring::sync::Condition::create_with(name, a.value, &seg)?),
+        Kind::Condition => drop(shmring::sync::Condition::create_with(name, value, &seg)?),
         Kind::Barrier => drop(shmring::sync::Barrier::create_with(name, a.parties, &seg)?),
     }
     eprintln!("created {name} in /dev/shm (remove it with `shmring rm {name}`)");
@@ -107,8 +120,9 @@ pub(crate) struct SendArgs {
     /// of lines.
     #[arg(long)]
     binary: bool,
-    /// At end of input, close the queue (mpmc: receivers drain it, then exit). A ring
-    /// (spsc) is always closed at end of input.
+    /// At end of input, close the queue (mpmc: receivers drain it, then exit; without
+    /// it, later `send` runs may add to the queue). A ring (spsc) carries one stream and
+    /// is always closed at end of input: a second `send` to it is refused.
     #[arg(long)]
     close: bool,
 }
@@ -167,7 +181,9 @@ fn channel_kind(name: &str) -> Result<SegmentKind> {
 pub(crate) fn send(a: SendArgs) -> Result<()> {
     let name = a.name.as_str();
     let mut tx = match channel_kind(name)? {
-        SegmentKind::SpscRing => Sender::Spsc(spsc::Producer::open(name)?),
+        SegmentKind::SpscRing => {
+            Sender::Spsc(spsc::Producer::open(name).map_err(|e| ring_end_error(name, e, End::Producer))?)
+        }
         _ => Sender::Mpmc(mpmc::Producer::open(name)?),
     };
     let stdin = std::io::stdin();
@@ -207,6 +223,53 @@ pub(crate) fn send(a: SendArgs) -> Result<()> {
     Ok(())
 }
 
+/// An end of an spsc ring, for [`ring_end_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Producer,
+    Consumer,
+}
+
+/// The error of opening an end of the spsc ring `name`, with what to do about it.
+///
+/// An spsc ring carries one stream, from one producer to one consumer: each end is
+/// attached once, and a closed (or dead) end stays so, because the close is how the
+/// consumer learns that the stream ended (`recv` exits 0 on it) and how it tells a
+/// clean end from a crash. So a second `send` (or `recv`) on a ring whose end was used
+/// is refused, and the message names the commands that make a fresh ring, and the queue
+/// that takes successive `send` and `recv` runs.
+fn ring_end_error(name: &str, e: shmring::Error, end: End) -> crate::Error {
+    let (role, cmd) = match end {
+        End::Producer => ("producer", "send"),
+        End::Consumer => ("consumer", "recv"),
+    };
+    match e {
+        shmring::Error::EndClosed { .. } => {
+            let report = spsc::inspect(name).ok();
+            let what = report
+                .as_ref()
+                .map(|r| if end == End::Producer { r.producer } else { r.consumer })
+                .map(|x| match x.state {
+                    spsc::EndState::Closed => format!("was closed by an earlier `shmring {cmd}` (pid {})", x.pid),
+                    _ => format!("belonged to pid {}, which died", x.pid),
+                })
+                .unwrap_or_else(|| "was used and closed".into());
+            let cap = report.map_or(String::new(), |r| format!(" --capacity {}", r.stats.capacity));
+            err(format!(
+                "the {role} end of {name} {what}; an spsc ring carries one stream from one producer to one \
+                 consumer, and a closed end cannot be reopened. Make a fresh ring: \
+                 shmring rm {name} && shmring create spsc {name}{cap} \
+                 (or, for successive send and recv runs, a queue: shmring create mpmc {name})"
+            ))
+        }
+        shmring::Error::AlreadyAttached { .. } => err(format!(
+            "another process is the {role} of {name} (an spsc ring has one {role}; see `shmring stat {name}`; \
+             for several at once use a queue: shmring create mpmc NAME)"
+        )),
+        e => e.into(),
+    }
+}
+
 /// Read until `buf` is full or input ends; the number of bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     let mut got = 0;
@@ -241,15 +304,78 @@ pub(crate) struct RecvArgs {
 }
 
 /// How a receive ended, besides a message.
-enum End {
+enum Ended {
     /// The sender closed (spsc) or the queue was closed (mpmc), and all was drained.
     Closed,
     /// Nothing arrived within the idle timeout.
     Idle,
+    /// The producer (pid) died without closing, and all it published was drained.
+    Died(u32),
+}
+
+/// How often a `recv` waiting on an empty queue looks for dead producers.
+const DEATH_CHECK: Duration = Duration::from_millis(100);
+
+/// The producers of an mpmc queue that `recv` watches: a producer that was alive while
+/// `recv` ran and died without detaching ends `recv` (non-zero) once the queue is
+/// empty and no producer is left alive. Producers that were already dead when `recv`
+/// started are only mentioned: a queue takes successive `send` runs, so a new one may
+/// come.
+struct ProducerWatch {
+    /// Dead producer entries at the start (by pid).
+    stale: Vec<u32>,
+}
+
+impl ProducerWatch {
+    fn new(name: &str) -> Self {
+        let stale: Vec<u32> = mpmc::inspect(name)
+            .map(|r| {
+                r.parties
+                    .iter()
+                    .filter(|p| p.role == "producer" && !p.alive)
+                    .map(|p| p.pid)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !stale.is_empty() {
+            let pids: Vec<String> = stale.iter().map(u32::to_string).collect();
+            eprintln!(
+                "note: producer pid {} of {name} died earlier without closing it; waiting for new messages",
+                pids.join(",")
+            );
+        }
+        ProducerWatch { stale }
+    }
+
+    /// A producer that died since `recv` started, if none is left alive.
+    fn died(&self, name: &str) -> Option<u32> {
+        let r = mpmc::inspect(name).ok()?;
+        let producers = || r.parties.iter().filter(|p| p.role == "producer");
+        if producers().any(|p| p.alive) {
+            return None;
+        }
+        producers().find(|p| !self.stale.contains(&p.pid)).map(|p| p.pid)
+    }
+}
+
+/// The end of an spsc ring's stream: `Closed` if its producer closed it, `Died` if the
+/// producer's process is gone without closing.
+fn spsc_end(name: &str) -> Result<Ended, String> {
+    match spsc::inspect(name) {
+        Ok(r) => match r.producer.state {
+            spsc::EndState::Closed => Ok(Ended::Closed),
+            _ => Ok(Ended::Died(r.producer.pid)),
+        },
+        Err(e) => Err(format!(
+            "its producer is gone, and whether it closed the ring cannot be told: {e}"
+        )),
+    }
 }
 
 /// `shmring recv`: until the sender closes, `--count`, `--idle-timeout`, or stdout's
-/// reader goes away (a quiet exit, as `head` expects).
+/// reader goes away (a quiet exit, as `head` expects): status 0. A producer that died
+/// without closing ends it with status 1 ("producer PID died after N messages"), after
+/// everything it published was written out.
 pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let name = a.name.as_str();
     let idle = match a.idle_timeout {
@@ -260,15 +386,22 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let kind = channel_kind(name)?;
     let mut spsc_rx = None;
     let mut mpmc_rx = None;
+    let mut watch = None;
     match kind {
-        SegmentKind::SpscRing => spsc_rx = Some(spsc::Consumer::open(name)?),
-        _ => mpmc_rx = Some(mpmc::Consumer::open(name)?),
+        SegmentKind::SpscRing => {
+            spsc_rx = Some(spsc::Consumer::open(name).map_err(|e| ring_end_error(name, e, End::Consumer))?)
+        }
+        _ => {
+            watch = Some(ProducerWatch::new(name));
+            mpmc_rx = Some(mpmc::Consumer::open(name)?);
+        }
     }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut msg = Vec::new();
     let mut n: u64 = 0;
     let mut lost: u64 = 0;
+    let mut ended = Ended::Closed;
     let result = loop {
         if a.count.is_some_and(|c| n >= c) {
             break Ok(());
@@ -288,12 +421,12 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
                     };
                     match r {
                         Ok(_) => Ok(None),
-                        Err(shmring::RecvError::Timeout) => Ok(Some(End::Idle)),
-                        Err(shmring::RecvError::Disconnected) => Ok(Some(End::Closed)),
+                        Err(shmring::RecvError::Timeout) => Ok(Some(Ended::Idle)),
+                        Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
                         Err(e) => Err(e.to_string()),
                     }
                 }
-                Err(shmring::RecvError::Disconnected) => Ok(Some(End::Closed)),
+                Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
                 Err(e) => Err(e.to_string()),
             },
             (_, Some(rx)) => {
@@ -302,32 +435,33 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
                         if let Err(e) = out.flush() {
                             break Err(e);
                         }
-                        match idle {
-                            Some(t) => rx.pop_timeout(t),
-                            None => rx.pop(),
-                        }
+                        wait_pop(rx, idle, name, watch.as_ref().expect("set with the queue"))
                     }
-                    r => r,
+                    r => r.map_err(Waited::Pop),
                 };
                 match r {
                     Ok(m) => {
                         msg = m;
                         Ok(None)
                     }
-                    Err(mpmc::PopError::Lost) => {
+                    Err(Waited::Pop(mpmc::PopError::Lost)) => {
                         lost += 1;
                         continue;
                     }
-                    Err(mpmc::PopError::Timeout) => Ok(Some(End::Idle)),
-                    Err(mpmc::PopError::Closed) => Ok(Some(End::Closed)),
-                    Err(e) => Err(e.to_string()),
+                    Err(Waited::Pop(mpmc::PopError::Timeout)) => Ok(Some(Ended::Idle)),
+                    Err(Waited::Pop(mpmc::PopError::Closed)) => Ok(Some(Ended::Closed)),
+                    Err(Waited::Died(pid)) => Ok(Some(Ended::Died(pid))),
+                    Err(Waited::Pop(e)) => Err(e.to_string()),
                 }
             }
             _ => unreachable!("one receiver is set"),
         };
         match got {
             Ok(None) => {}
-            Ok(Some(End::Closed | End::Idle)) => break Ok(()),
+            Ok(Some(e)) => {
+                ended = e;
+                break Ok(());
+            }
             Err(e) => {
                 let _ = out.flush();
                 return Err(err(format!("{name}: {e}")));
@@ -349,10 +483,60 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
         eprintln!("{lost} message(s) of {name} were lost by senders that died while writing them");
     }
     match result {
-        Ok(()) => Ok(()),
+        Ok(()) => {}
         // The reader of stdout is gone (`| head -1`): a normal way for a pipeline to end.
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(err(format!("writing to stdout: {e}"))),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(err(format!("writing to stdout: {e}"))),
+    }
+    match ended {
+        Ended::Closed | Ended::Idle => Ok(()),
+        Ended::Died(pid) => Err(err(format!(
+            "producer {pid} died after {n} messages: {name} was not closed (the messages it published were all written out)"
+        ))),
+    }
+}
+
+/// Why [`wait_pop`] returned without a message.
+enum Waited {
+    /// The queue's answer (`Timeout`: the idle timeout passed).
+    Pop(mpmc::PopError),
+    /// A producer died and none is left alive (see [`ProducerWatch`]).
+    Died(u32),
+}
+
+/// Wait for a message of the queue for at most `idle` (or for ever), looking for dead
+/// producers every [`DEATH_CHECK`].
+fn wait_pop(
+    rx: &mut mpmc::Consumer,
+    idle: Option<Duration>,
+    name: &str,
+    watch: &ProducerWatch,
+) -> std::result::Result<Vec<u8>, Waited> {
+    let deadline = idle.map(|t| Instant::now() + t);
+    loop {
+        let slice = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Waited::Pop(mpmc::PopError::Timeout));
+                }
+                left.min(DEATH_CHECK)
+            }
+            None => DEATH_CHECK,
+        };
+        match rx.pop_timeout(slice) {
+            Err(mpmc::PopError::Timeout) => {
+                if let Some(pid) = watch.died(name) {
+                    // A message pushed just before the death may have landed after the
+                    // timeout: take it first.
+                    return match rx.try_pop() {
+                        Err(mpmc::PopError::Empty) => Err(Waited::Died(pid)),
+                        r => r.map_err(Waited::Pop),
+                    };
+                }
+            }
+            r => return r.map_err(Waited::Pop),
+        }
     }
 }
 
@@ -370,9 +554,26 @@ pub(crate) struct StatArgs {
     interval: f64,
 }
 
-/// Named counters of one segment at one instant.
-fn counters(name: &str) -> Result<(String, Vec<(&'static str, u64)>)> {
-    let v = super::admin::view(name).map_err(|e| err(format!("{name}: {e}")))?;
+/// Whether a figure of `stat` accumulates (a rate per second means something) or is a
+/// level (capacity, fill, parties: shown without a rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Figure {
+    /// Only grows: messages, bytes, waits, losses.
+    Counter,
+    /// A level or a setting.
+    Gauge,
+}
+
+/// One line of `stat`: its label, its value, and whether it is a counter.
+type Line = (&'static str, u64, Figure);
+
+/// Named figures of one segment at one instant. `Ok(None)`: the segment is gone.
+fn counters(name: &str) -> Result<Option<(String, Vec<Line>)>> {
+    let v = match super::admin::view(name) {
+        Ok(v) => v,
+        Err(shmring::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(err(format!("{name}: {e}"))),
+    };
     if !v.shmring {
         return Err(err(format!("{name} is not a shmring segment")));
     }
@@ -383,40 +584,43 @@ fn counters(name: &str) -> Result<(String, Vec<(&'static str, u64)>)> {
     for p in &v.parties {
         head.push_str(&format!("\n  {} {} {}", p.role, p.pid, p.state));
     }
+    use Figure::{Counter, Gauge};
     let c = match &v.detail {
         Detail::Spsc(r) => {
             let s = r.stats;
             vec![
-                ("capacity bytes", s.capacity),
-                ("bytes queued", r.used),
-                ("messages in", s.sent),
-                ("messages out", s.received),
-                ("bytes in", s.tail),
-                ("bytes out", s.head),
-                ("producer waits (full)", s.full_waits),
-                ("consumer waits (empty)", s.empty_waits),
+                ("capacity bytes", s.capacity, Gauge),
+                ("bytes queued", r.used, Gauge),
+                ("messages in", s.sent, Counter),
+                ("messages out", s.received, Counter),
+                ("bytes in", s.tail, Counter),
+                ("bytes out", s.head, Counter),
+                ("producer waits (full)", s.full_waits, Counter),
+                ("consumer waits (empty)", s.empty_waits, Counter),
             ]
         }
         Detail::Mpmc(r) => {
             let s = r.stats;
             vec![
-                ("slots", s.slots),
-                ("slot size", s.slot_size),
-                ("messages queued", r.len),
-                ("messages in", s.pushed),
-                ("messages out", s.popped),
-                ("lost (reclaimed slots)", s.lost),
-                ("producer waits (full)", s.full_waits),
-                ("consumer waits (empty)", s.empty_waits),
-                ("parties attached", u64::from(s.parties)),
+                ("slots", s.slots, Gauge),
+                ("slot size", s.slot_size, Gauge),
+                ("messages queued", r.len, Gauge),
+                ("messages in", s.pushed, Counter),
+                ("messages out", s.popped, Counter),
+                ("lost (reclaimed slots)", s.lost, Counter),
+                ("producer waits (full)", s.full_waits, Counter),
+                ("consumer waits (empty)", s.empty_waits, Counter),
+                ("parties attached", u64::from(s.parties), Gauge),
             ]
         }
         Detail::None => Vec::new(),
     };
-    Ok((head, c))
+    Ok(Some((head, c)))
 }
 
-/// `shmring stat`.
+/// `shmring stat`. With `--watch`, a terminal is redrawn in place; anything else (a
+/// pipe, a file) gets each refresh appended, without control codes. When the segment
+/// is removed, the watch says so and ends with status 0.
 pub(crate) fn stat(a: StatArgs) -> Result<()> {
     if !(a.interval.is_finite() && a.interval > 0.0) {
         return Err(err(format!(
@@ -424,34 +628,89 @@ pub(crate) fn stat(a: StatArgs) -> Result<()> {
             a.interval
         )));
     }
-    let (head, c) = counters(&a.name)?;
-    print_counters(&head, &c, None);
+    let Some((head, c)) = counters(&a.name)? else {
+        return Err(err(format!("no segment {} in /dev/shm (see `shmring ls`)", a.name)));
+    };
+    let mut out = std::io::stdout();
+    out.write_all(render_counters(&head, &c, None).as_bytes())?;
     if !a.watch {
         return Ok(());
     }
+    let terminal = std::io::IsTerminal::is_terminal(&out);
     let mut prev = (Instant::now(), c);
     loop {
+        out.flush()?;
         std::thread::sleep(Duration::from_secs_f64(a.interval));
-        let (head, c) = counters(&a.name)?;
+        let Some((head, c)) = counters(&a.name)? else {
+            eprintln!("{} was removed; stat --watch ends", a.name);
+            return Ok(());
+        };
         let now = Instant::now();
         let dt = now.duration_since(prev.0).as_secs_f64();
-        // Move to the top-left and clear the screen: refreshed in place.
-        print!("\x1b[H\x1b[2J");
-        print_counters(&head, &c, Some((&prev.1, dt)));
-        std::io::stdout().flush()?;
+        let text = render_counters(&head, &c, Some((&prev.1, dt)));
+        let w = if terminal {
+            // Move to the top-left and clear the screen: refreshed in place.
+            write!(out, "\x1b[H\x1b[2J{text}")
+        } else {
+            write!(out, "\n{text}")
+        };
+        match w {
+            Ok(()) => {}
+            // The reader went away (`| head`): a normal way to stop watching.
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
         prev = (now, c);
     }
 }
 
-fn print_counters(head: &str, c: &[(&'static str, u64)], prev: Option<(&[(&'static str, u64)], f64)>) {
-    println!("{head}");
-    for (i, (k, v)) in c.iter().enumerate() {
-        match prev {
-            Some((p, dt)) if dt > 0.0 && p.get(i).is_some_and(|(pk, pv)| pk == k && *pv <= *v) => {
-                let rate = (v - p[i].1) as f64 / dt;
-                println!("  {k:<24} {v:>16}  {rate:>14.0}/s");
-            }
-            _ => println!("  {k:<24} {v:>16}"),
+/// The figures as text; with the previous ones and the seconds between, counters get
+/// their rate per second.
+fn render_counters(head: &str, c: &[Line], prev: Option<(&[Line], f64)>) -> String {
+    let mut s = format!("{head}\n");
+    for (i, &(k, v, fig)) in c.iter().enumerate() {
+        let rate = match prev {
+            Some((p, dt)) if fig == Figure::Counter && dt > 0.0 => p
+                .get(i)
+                .filter(|(pk, pv, _)| *pk == k && *pv <= v)
+                .map(|(_, pv, _)| (v - pv) as f64 / dt),
+            _ => None,
+        };
+        match rate {
+            Some(r) => s.push_str(&format!("  {k:<24} {v:>16}  {r:>14.0}/s\n")),
+            None => s.push_str(&format!("  {k:<24} {v:>16}\n")),
         }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        a: CreateArgs,
+    }
+
+    #[test]
+    fn create_defaults_are_the_librarys() {
+        let t = T::parse_from(["create", "mpmc", "x"]);
+        assert_eq!(t.a.slot_size, shmring::queue::DEFAULT_SLOT_SIZE);
+        assert_eq!(t.a.capacity, shmring::connection::DEFAULT_CAPACITY);
+        assert_eq!(t.a.mode, SegmentOptions::new().mode);
+        assert_eq!(t.a.value, None, "per kind: 0, or 1 for semaphores");
+    }
+
+    #[test]
+    fn rates_only_for_counters() {
+        let before = [("slots", 16, Figure::Gauge), ("messages in", 10, Figure::Counter)];
+        let after = [("slots", 16, Figure::Gauge), ("messages in", 30, Figure::Counter)];
+        let text = render_counters("q", &after, Some((&before, 2.0)));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines[1].contains("/s"), "{text}");
+        assert!(lines[2].ends_with("10/s"), "{text}");
     }
 }

@@ -40,8 +40,8 @@ enum Command {
     /// references: a cache-line ping-pong between two processes and memcpy bandwidth.
     /// Producer and consumer run as separate processes (this binary re-executed). Prints
     /// one table with, for every transport and size, the ratio to the shmring ring in
-    /// its default (adaptive) mode, the CPU use of an idle consumer, and the performance
-    /// targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
+    /// its default (adaptive) mode, the CPU use of an idle consumer, and (with
+    /// --targets) the performance targets with PASS/FAIL. The MPMC queue runs with 1, 2 and 4 producer
     /// and as many consumer processes at 64 B, next to crossbeam's ArrayQueue between
     /// threads of one process, and its blocking-mode round trip is compared with the
     /// SPSC ring's. The robust mutex (`shmring::sync::Mutex`) is timed uncontended and

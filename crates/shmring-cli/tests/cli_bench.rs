@@ -1,6 +1,8 @@
 //! `shmring bench` end to end through the built binary: a quick run writes the JSON
 //! rows of every suite, with every transport and mode measured, the lock rows,
-//! the typed-message rows and the socket rows, and draws them with `--plot`.
+//! the typed-message rows and the socket rows, prints the targets (`--targets`), and
+//! draws them with `--plot`, one panel per unit; the default report has no targets and
+//! one line about the CPUs the run shared.
 
 #[path = "../../shmring/tests/common/mod.rs"]
 mod common;
@@ -14,7 +16,7 @@ fn bench_quick_writes_every_row() {
     let json = std::env::temp_dir().join(format!("shmring-bench-{}.json", std::process::id()));
     let svg = std::env::temp_dir().join(format!("shmring-bench-{}.svg", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
-        .args(["bench", "--quick", "--json"])
+        .args(["bench", "--quick", "--targets", "--json"])
         .arg(&json)
         .arg("--plot")
         .arg(&svg)
@@ -32,12 +34,35 @@ fn bench_quick_writes_every_row() {
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     std::fs::remove_file(&json).unwrap();
-    // The plot: an SVG with both charts and a label of the main transports.
+    // The plot: an SVG with a panel per unit, the legends' labels of the main
+    // transports, the lock and manager rows as ops/s, and sizes in binary units.
     let plot = std::fs::read_to_string(&svg).expect("--plot wrote the SVG");
     std::fs::remove_file(&svg).unwrap();
     assert!(plot.starts_with("<svg"), "not an SVG");
-    for text in ["Throughput", "Round trip", "shmring-spsc", "unix-socket"] {
-        assert!(plot.contains(text), "the plot lacks {text:?}");
+    // The texts of the SVG: what lies between a tag's end and the next tag.
+    let texts: Vec<&str> = plot
+        .split('>')
+        .filter_map(|s| s.split('<').next())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    for text in [
+        "Throughput: msgs/s",
+        "Throughput: MB/s",
+        "Round trip (ns)",
+        "Operations: ops/s",
+        "shmring-spsc adaptive",
+        "unix-socket",
+        "shmring-mutex uncontended",
+        "shmring-manager get",
+        "64 B",
+        "4 KiB",
+        "1 MiB",
+    ] {
+        assert!(texts.iter().any(|t| t.starts_with(text)), "the plot lacks {text:?}");
+    }
+    for decimal in ["1000 B", "1 kB", "1k B", "1 MB"] {
+        assert!(!texts.contains(&decimal), "a decimal size unit {decimal:?} in the plot");
     }
     let keys = [
         "transport",
@@ -166,4 +191,90 @@ fn bench_quick_writes_every_row() {
             "no target line {target:?}: {stdout}"
         );
     }
+}
+
+/// `shmring bench ARGS` of two short throughput runs while a thread of this process
+/// keeps a CPU busy (so that every run shares the CPUs with other work); its stdout.
+fn busy_bench(extra: &[&str]) -> String {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
+        .args([
+            "bench",
+            "--quick",
+            "--transports",
+            "shmring,unix",
+            "--modes",
+            "adaptive",
+            "--sizes",
+            "64",
+            "--measure",
+            "throughput",
+        ])
+        .args(extra)
+        .output()
+        .expect("run shmring bench");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spinner.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn bench_report_has_no_targets_by_default_and_one_line_of_disturbance() {
+    let _dog = common::Watchdog::new("shmring bench report shape", Duration::from_secs(300));
+    let stdout = busy_bench(&[]);
+    // The table first: its two rows, with their ratio.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("shmring-spsc") && l.contains("1.00x")),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("unix-socket")), "{stdout}");
+    for absent in ["targets (", "[FAIL]", "[PASS]", "[SKIP]", "issue"] {
+        assert!(!stdout.contains(absent), "{absent:?} without --targets: {stdout}");
+    }
+    let notes: Vec<&str> = stdout.lines().filter(|l| l.contains("shared the CPUs")).collect();
+    assert_eq!(notes.len(), 1, "one line about the busy CPUs: {stdout}");
+    assert!(
+        notes[0].contains(" of 2 runs") && notes[0].contains("--verbose lists them"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("throughput shmring-spsc/adaptive 64 B"),
+        "the runs are listed only with --verbose: {stdout}"
+    );
+
+    let stdout = busy_bench(&["--verbose", "--targets"]);
+    for run in ["throughput shmring-spsc/adaptive 64 B", "throughput unix-socket 64 B"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(run)),
+            "{run}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("targets (SPSC ring):"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("throughput 64 B, adaptive >= 15x unix-socket")),
+        "{stdout}"
+    );
+    let table = stdout.find("unix-socket").unwrap();
+    assert!(
+        table < stdout.find("targets (").unwrap(),
+        "the table comes first: {stdout}"
+    );
 }

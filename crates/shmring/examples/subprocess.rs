@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. The worker, with a queue and a pipe end handed down by inheritance.
     let mut lines: Queue<Option<String>> = Queue::new(256)?;
     let (mut answer, theirs) = pipe(true)?;
-    let mut worker = Process::new("tally", Vec::<String>::new())
+    let mut worker = Process::new("tally")
         .pass("lines", lines.try_clone()?)?
         .pass("answer", theirs)?
         .die_with_parent(true);

@@ -89,6 +89,9 @@ pub use sync::WaitStrategy;
 #[cfg(not(loom))]
 pub use value::{Array, RawArray, RawValue, Value};
 
+#[cfg(any(doctest, test))]
+mod doctests;
+
 /// Fuzz entry points: only for the fuzz targets (`--cfg fuzzing`) and this crate's own
 /// corpus-replay tests; absent from a user's build.
 #[doc(hidden)]

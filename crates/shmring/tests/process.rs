@@ -44,9 +44,24 @@ fn squares(_: &[String]) -> i32 {
     }
 }
 
+/// Connect to the parent's manager through the inherited `ConnectInfo` "manager" and
+/// count this child in its dict, under its lock.
+fn manager_client(args: &[String]) -> i32 {
+    let info: shmring::manager::ConnectInfo = handoff::from_env("manager").expect("manager info");
+    let m = info.connect().expect("connect to the parent's manager");
+    let lock = m.lock("l").expect("lock");
+    lock.acquire().expect("acquire");
+    let d = m.dict::<String, u64>("children").expect("dict");
+    d.update_with(&"count".to_owned(), |n| n.unwrap_or(0) + 1)
+        .expect("update");
+    d.insert(&args[0], &u64::from(std::process::id())).expect("insert");
+    lock.release().expect("release");
+    0
+}
+
 /// Start a sleeper that dies with this process, report its pid, and wait to be killed.
 fn middle(_: &[String]) -> i32 {
-    let mut child = Process::new("sleeper", Vec::<String>::new()).die_with_parent(true);
+    let mut child = Process::new("sleeper").die_with_parent(true);
     child.start().expect("start grandchild");
     println!("grandchild {}", child.pid().expect("pid"));
     std::thread::sleep(Duration::from_secs(120));
@@ -88,9 +103,10 @@ fn main() {
         ("middle", middle),
         ("env_relay", env_relay),
         ("env_probe", env_probe),
+        ("manager_client", manager_client),
     ]);
     let _w = Watchdog::new("process tests", Duration::from_secs(240));
-    let checks: [(&str, Check); 8] = [
+    let checks: [(&str, Check); 9] = [
         ("exit codes 0 and 7 come back", exit_codes),
         (
             "arguments reach the entry and stdout can be piped",
@@ -110,6 +126,10 @@ fn main() {
         (
             "die_with_parent: the grandchild dies with a SIGKILLed middle",
             parent_death,
+        ),
+        (
+            "children reach the parent's Manager through ConnectInfo",
+            manager_children,
         ),
     ];
     let mut failed = 0;
@@ -174,7 +194,7 @@ fn exit_codes() -> Result<(), String> {
 }
 
 fn arguments_and_stdout() -> Result<(), String> {
-    let mut p = Process::new("echo", ["a b", "", "c"]).stdout(Stdio::piped());
+    let mut p = Process::new("echo").arg("a b").args(["", "c"]).stdout(Stdio::piped());
     ensure(p.exitcode().is_none() && !p.is_alive(), || "state before start".into())?;
     p.start().map_err(|e| e.to_string())?;
     let mut out = String::new();
@@ -190,7 +210,7 @@ fn arguments_and_stdout() -> Result<(), String> {
 }
 
 fn unknown_entry() -> Result<(), String> {
-    let mut p = Process::new("no_such_entry", Vec::<String>::new()).stderr(Stdio::piped());
+    let mut p = Process::new("no_such_entry").stderr(Stdio::piped());
     p.start().map_err(|e| e.to_string())?;
     let mut err = String::new();
     p.take_stderr()
@@ -236,7 +256,7 @@ fn join_timeout_expires() -> Result<(), String> {
 fn queues_to_child() -> Result<(), String> {
     let jobs: Queue<u64> = Queue::new(64).map_err(|e| e.to_string())?;
     let mut results: Queue<u64> = Queue::new(64).map_err(|e| e.to_string())?;
-    let mut p = Process::new("squares", Vec::<String>::new())
+    let mut p = Process::new("squares")
         .pass("jobs", jobs.try_clone().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?
         .pass("results", results.try_clone().map_err(|e| e.to_string())?)
@@ -258,7 +278,7 @@ fn queues_to_child() -> Result<(), String> {
 
 fn grandchild_refused() -> Result<(), String> {
     let q: Queue<u64> = Queue::new(4).map_err(|e| e.to_string())?;
-    let mut p = Process::new("env_relay", Vec::<String>::new())
+    let mut p = Process::new("env_relay")
         .pass("probe", q)
         .map_err(|e| e.to_string())?
         .stdout(Stdio::piped());
@@ -286,7 +306,7 @@ fn alive(pid: u32) -> bool {
 }
 
 fn parent_death() -> Result<(), String> {
-    let mut m = Process::new("middle", Vec::<String>::new()).stdout(Stdio::piped());
+    let mut m = Process::new("middle").stdout(Stdio::piped());
     m.start().map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(m.take_stdout().ok_or("no stdout")?)
@@ -315,5 +335,50 @@ fn parent_death() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     println!("      grandchild gone {:?} after the middle was reaped", t.elapsed());
+    Ok(())
+}
+
+fn manager_children() -> Result<(), String> {
+    use shmring::manager::{ConnectInfo, Manager};
+    let addr = format!("@shmring-test-manager-child-{}", std::process::id())
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let server = Manager::serve(&addr, Some(b"child key")).map_err(|e| e.to_string())?;
+    let m = Manager::connect(&addr, Some(b"child key")).map_err(|e| e.to_string())?;
+    let mut kids = Vec::new();
+    for (i, info) in [m.connect_info(), ConnectInfo::new(addr.clone(), Some(b"child key"))]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("child{i}");
+        let mut p = Process::new("manager_client")
+            .arg(name.as_str())
+            .pass("manager", info)
+            .map_err(|e| e.to_string())?;
+        p.start().map_err(|e| e.to_string())?;
+        kids.push((name, p));
+    }
+    let d = m.dict::<String, u64>("children").map_err(|e| e.to_string())?;
+    for (name, mut p) in kids {
+        let pid = p.pid().ok_or("no pid")?;
+        ensure(p.join().map_err(|e| e.to_string())? == 0, || format!("{name} failed"))?;
+        ensure(d.get(&name).map_err(|e| e.to_string())? == Some(u64::from(pid)), || {
+            format!("{name} did not record its pid {pid}")
+        })?;
+    }
+    ensure(d.get(&"count".into()).map_err(|e| e.to_string())? == Some(2), || {
+        "both children counted".into()
+    })?;
+    // A wrong key in the info: the child's connect is refused (it panics: exit 101).
+    let mut p = Process::new("manager_client")
+        .arg("wrong")
+        .pass("manager", ConnectInfo::new(addr, Some(b"wrong key")))
+        .map_err(|e| e.to_string())?
+        .stderr(Stdio::null());
+    p.start().map_err(|e| e.to_string())?;
+    ensure(p.join().map_err(|e| e.to_string())? == 101, || {
+        "a wrong key connected".into()
+    })?;
+    server.shutdown();
     Ok(())
 }

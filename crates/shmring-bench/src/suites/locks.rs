@@ -33,7 +33,7 @@ mod runs;
 
 use crate::args::{BenchArgs, LockKind, LockMode, Selected};
 use crate::peer::{Fds, PeerSpec};
-use crate::report::{OptTarget, Results, Row, ns, rate, ratio};
+use crate::report::{OptTarget, RateUnit, Results, Row, ns, rate, ratio};
 use crate::suite::{Ctx, Phase, Planned, Suite};
 use crate::{Result, err};
 use runs::ContendedRow;
@@ -156,6 +156,14 @@ impl Suite for Locks {
         r.state_ref::<LockResults>(self.name())
             .map(LockResults::rows)
             .unwrap_or_default()
+    }
+
+    /// Lock+unlock pairs per second (the JSON's `msgs_per_s`).
+    fn plot_rows(&self, r: &Results) -> Vec<(Row, RateUnit)> {
+        self.json_rows(r)
+            .into_iter()
+            .map(|row| (row, RateUnit::Operations))
+            .collect()
     }
 }
 

@@ -20,7 +20,7 @@
 //! if python3 is missing.
 
 use crate::args::{BenchArgs, Measure, Selected};
-use crate::report::{OptTarget, Results, rate, ratio};
+use crate::report::{OptTarget, RateUnit, Results, Row, rate, ratio};
 use crate::suite::{Ctx, Phase, Planned, Suite};
 use crate::{Result, err};
 use shmring::manager::{ConnectOptions, DictProxy, Manager, ManagerError};
@@ -225,6 +225,29 @@ impl Suite for ManagerDict {
 
     fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)> {
         Some(("manager dict", r.state_ref::<ManagerResults>(self.name())?.targets()))
+    }
+
+    /// Dict calls per second, drawn by `--plot` only (the manager has no JSON rows).
+    fn plot_rows(&self, r: &Results) -> Vec<(Row, RateUnit)> {
+        let Some(res) = r.state_ref::<ManagerResults>(self.name()) else {
+            return Vec::new();
+        };
+        res.rows
+            .iter()
+            .map(|m| {
+                let row = Row {
+                    transport: m.who.name(),
+                    mode: Some(m.op.name()),
+                    size: 8,
+                    msgs_per_s: Some(m.per_s),
+                    mb_per_s: None,
+                    rtt_p50_ns: None,
+                    rtt_p99_ns: None,
+                    rtt_p999_ns: None,
+                };
+                (row, RateUnit::Operations)
+            })
+            .collect()
     }
 }
 

@@ -107,6 +107,7 @@ mod conn;
 pub(crate) mod frame;
 mod iter;
 mod message;
+mod named;
 mod pipe;
 #[cfg(test)]
 mod tests;

@@ -101,7 +101,7 @@ pub fn pipe_with(duplex: bool, capacity: usize, opts: &ConnectionOptions) -> Res
 
 /// The names of the two rings of the named connection `name`: (creator to opener,
 /// opener to creator).
-fn ring_names(name: &str) -> (String, String) {
+pub(super) fn ring_names(name: &str) -> (String, String) {
     (format!("{name}.a2b"), format!("{name}.b2a"))
 }
 

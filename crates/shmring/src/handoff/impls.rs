@@ -5,6 +5,8 @@
 use super::{Handoff, HandoffError, Kind, Parcel};
 use crate::connection::Connection;
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
+use crate::ring::{End, EndKind};
+#[cfg(test)]
 use crate::ring::{mpmc, spsc};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind as SharedKind, Shared};
@@ -113,44 +115,24 @@ impl<T> Handoff for JoinableQueue<T> {
     }
 }
 
-macro_rules! ring_end {
-    ($ty:ty, $kind:expr, optional) => {
-        impl Handoff for $ty {
-            const KIND: Kind = $kind;
+/// Every ring end ([`End`] over its kind): the end leaves its role in transit (or its
+/// party) and its descriptor travels; `from_fd` claims the role again on arrival. An
+/// end of an in-process (heap) ring has no descriptor and is refused.
+impl<K: EndKind> Handoff for End<K> {
+    const KIND: Kind = K::HANDOFF;
 
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                let fd = self.into_fd().ok_or(HandoffError::NotTransferable(
-                    "an in-process (heap) ring has no descriptor",
-                ))?;
-                Ok(one($kind, 0, fd))
-            }
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        let fd = self.take_fd().ok_or(HandoffError::NotTransferable(
+            "an in-process (heap) ring has no descriptor",
+        ))?;
+        Ok(one(K::HANDOFF, 0, fd))
+    }
 
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok(<$ty>::from_fd(fd)?)
-            }
-        }
-    };
-    ($ty:ty, $kind:expr) => {
-        impl Handoff for $ty {
-            const KIND: Kind = $kind;
-
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                Ok(one($kind, 0, self.into_fd()))
-            }
-
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok(<$ty>::from_fd(fd)?)
-            }
-        }
-    };
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (_, fd) = single::<Self>(p)?;
+        Ok(End::from_fd(fd)?)
+    }
 }
-
-ring_end!(spsc::Producer, Kind::SpscProducer, optional);
-ring_end!(spsc::Consumer, Kind::SpscConsumer, optional);
-ring_end!(mpmc::Producer, Kind::MpmcProducer);
-ring_end!(mpmc::Consumer, Kind::MpmcConsumer);
 
 impl Handoff for Segment {
     const KIND: Kind = Kind::Segment;

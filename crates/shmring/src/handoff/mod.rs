@@ -28,7 +28,8 @@
 //! [`ring::mpmc`](crate::ring::mpmc) `Producer`/`Consumer`, [`shm::Segment`](crate::shm::Segment),
 //! [`Value`](crate::Value), [`RawValue`](crate::RawValue), [`Array`](crate::Array),
 //! [`RawArray`](crate::RawArray), and the primitives of [`sync`](crate::sync) (`Mutex`,
-//! `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier`).
+//! `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier`), and a
+//! manager's address and authkey ([`manager::ConnectInfo`](crate::manager::ConnectInfo)).
 //!
 //! Handing an object over consumes the local handle; to keep one here as well, hand
 //! over a clone (`q.try_clone()?`). A named object's creating handle unlinks the name
@@ -110,9 +111,12 @@ pub enum Kind {
     /// A [`net::SocketConnection`](crate::net::SocketConnection) after its handshake
     /// (metadata: its message limit).
     SocketConnection = 21,
+    /// A [`manager::ConnectInfo`](crate::manager::ConnectInfo): a manager's address and
+    /// authkey, the contents of a sealed memfd (metadata: their length).
+    ManagerConnectInfo = 22,
 }
 
-const KINDS: [(Kind, &str); 21] = [
+const KINDS: [(Kind, &str); 22] = [
     (Kind::Connection, "connection"),
     (Kind::Queue, "queue"),
     (Kind::SimpleQueue, "simple-queue"),
@@ -134,6 +138,7 @@ const KINDS: [(Kind, &str); 21] = [
     (Kind::Condition, "condition"),
     (Kind::Barrier, "barrier"),
     (Kind::SocketConnection, "socket-connection"),
+    (Kind::ManagerConnectInfo, "manager-connect-info"),
 ];
 
 impl Kind {

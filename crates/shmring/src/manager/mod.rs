@@ -118,6 +118,7 @@
 mod cache;
 mod child;
 mod client;
+mod connect_info;
 mod dict;
 mod error;
 mod list;
@@ -135,6 +136,7 @@ mod tests;
 mod value;
 
 pub use child::{ManagerProcess, SERVER_ENTRY};
+pub use connect_info::ConnectInfo;
 pub use dict::DictProxy;
 pub use error::ManagerError;
 pub(crate) use error::{dec, enc, unexpected};
@@ -178,6 +180,8 @@ use std::time::Duration;
 pub struct Manager {
     conn: Shared,
     address: Address,
+    /// Kept for [`Manager::connect_info`].
+    authkey: Option<std::sync::Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -234,7 +238,16 @@ impl Manager {
         Ok(Manager {
             conn,
             address: addr.clone(),
+            authkey: authkey.map(std::sync::Arc::from),
         })
+    }
+
+    /// The address and the authkey this handle connected with, to hand to another
+    /// process (a child [`Process`] takes it with
+    /// [`handoff::from_env`](crate::handoff::from_env) and calls
+    /// [`ConnectInfo::connect`]): Python's way of giving a child a manager's proxies.
+    pub fn connect_info(&self) -> ConnectInfo {
+        ConnectInfo::from_parts(self.address.clone(), self.authkey.clone())
     }
 
     /// Whether this handle's calls travel over a shared-memory channel (connected over
@@ -429,7 +442,8 @@ impl Manager {
     /// ```
     pub fn start(addr: &Address, authkey: Option<&[u8]>) -> Result<ManagerProcess, ManagerError> {
         let err = |e: &dyn std::fmt::Display| ManagerError::Start(e.to_string());
-        let mut p = Process::new(SERVER_ENTRY.0, [addr.to_string()])
+        let mut p = Process::new(SERVER_ENTRY.0)
+            .arg(addr.to_string())
             .die_with_parent(true)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());

@@ -33,7 +33,7 @@
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     process::run_if_child(&[("square", square)]); // must come first
 //!     let (mut jobs, mut results) = (Queue::<u64>::new(16)?, Queue::<u64>::new(16)?);
-//!     let mut p = Process::new("square", Vec::<String>::new())
+//!     let mut p = Process::new("square")
 //!         .pass("jobs", jobs.try_clone()?)?
 //!         .pass("results", results.try_clone()?)?
 //!         .die_with_parent(true);
@@ -164,16 +164,14 @@ pub struct Process {
 }
 
 impl Process {
-    /// A child that will run the entry `entry` with `args` once started. Stdin is
-    /// `/dev/null`, stdout and stderr are inherited, unless configured.
-    pub fn new<I, S>(entry: &str, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    /// A child that will run the entry `entry` once started, with no arguments unless
+    /// [`arg`](Self::arg) or [`args`](Self::args) add some (as
+    /// [`std::process::Command`]). Stdin is `/dev/null`, stdout and stderr are
+    /// inherited, unless configured.
+    pub fn new(entry: &str) -> Self {
         Process {
             entry: entry.to_owned(),
-            args: args.into_iter().map(Into::into).collect(),
+            args: Vec::new(),
             program: None,
             inherit: Inherit::new(),
             die_with_parent: false,
@@ -185,15 +183,31 @@ impl Process {
         }
     }
 
-    /// [`Process::new`] then [`Process::start`].
+    /// [`Process::new`], [`args`](Self::args), then [`Process::start`].
     pub fn spawn<I, S>(entry: &str, args: I) -> Result<Self, ProcessError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut p = Self::new(entry, args);
+        let mut p = Self::new(entry).args(args);
         p.start()?;
         Ok(p)
+    }
+
+    /// Add one argument for the entry (it gets them as its `&[String]`).
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Add arguments for the entry (Python's `args=(...)`, as strings).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
     }
 
     /// Hand `item` to the child under `name`; the entry takes it with

@@ -5,6 +5,7 @@ use super::engine::Engine;
 use super::error::{GetError, PutError};
 use crate::Result;
 use crate::ring::mpmc::QueueStats;
+use crate::shm::find;
 use crate::sync::Wait;
 use rustix::fd::OwnedFd;
 use serde::Serialize;
@@ -99,6 +100,65 @@ impl<T> Queue<T> {
     /// [`Queue::open`] with a configuration (its slot size is ignored: the ring's counts).
     pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self> {
         Ok(Self::wrap(Engine::open(name, cfg)?))
+    }
+
+    /// Open the named queue `name`, or create it (of `maxsize` messages) if it does not
+    /// exist; with `true` if this call created it. The creator is the handle that
+    /// removes the name when it drops: keep it alive while others may still look the
+    /// name up. An existing queue keeps its creator's capacity and slot size; a segment
+    /// of another kind is refused as by [`open`](Self::open). Of several processes
+    /// racing here, exactly one creates (see
+    /// [`shm::open_or_create`](crate::shm::open_or_create)).
+    ///
+    /// ```
+    /// use shmring::Queue;
+    /// let name = format!("doc-queue-ooc-{}", std::process::id());
+    /// // Every program runs the same line; whoever comes first creates.
+    /// let (mut a, created) = Queue::<String>::open_or_create(&name, 16)?;
+    /// let (mut b, also) = Queue::<String>::open_or_create(&name, 16)?;
+    /// assert!(created && !also);
+    /// a.put(&"hello".to_string())?;
+    /// assert_eq!(b.get()?, "hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str, maxsize: usize) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, maxsize, &QueueConfig::default())
+    }
+
+    /// [`Queue::open_or_create`] with a configuration.
+    pub fn open_or_create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<(Self, bool)> {
+        find::open_or_create(|| Self::create_with(name, maxsize, cfg), || Self::open_with(name, cfg))
+    }
+
+    /// [`Queue::open`], retrying while `name` does not exist yet, for at most `timeout`;
+    /// then the last [`Error::NotFound`](crate::Error::NotFound). The queue is found
+    /// within about 4 ms of its creation (see [`shm::open_wait`](crate::shm::open_wait)).
+    ///
+    /// ```
+    /// use shmring::Queue;
+    /// use std::time::Duration;
+    /// let name = format!("doc-queue-wait-{}", std::process::id());
+    /// let maker = std::thread::spawn({
+    ///     let name = name.clone();
+    ///     move || {
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         let mut q = Queue::<u32>::create(&name, 4).unwrap(); // usually another program
+    ///         q.put(&7).unwrap();
+    ///         q
+    ///     }
+    /// });
+    /// let mut q = Queue::<u32>::open_wait(&name, Duration::from_secs(10))?;
+    /// assert_eq!(q.get()?, 7);
+    /// drop(maker.join().unwrap());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_wait(name: &str, timeout: Duration) -> Result<Self> {
+        Self::open_wait_with(name, timeout, &QueueConfig::default())
+    }
+
+    /// [`Queue::open_wait`] with a configuration.
+    pub fn open_wait_with(name: &str, timeout: Duration, cfg: &QueueConfig) -> Result<Self> {
+        find::open_wait(timeout, || Self::open_with(name, cfg))
     }
 
     /// Attach through a descriptor of the queue's ring, inherited or received over

@@ -160,6 +160,42 @@ impl<T> JoinableQueue<T> {
         Self::tie(queue, tasks)
     }
 
+    /// Open the named joinable queue `name` (the ring `name` and `name.tasks`), or
+    /// create both if the ring does not exist; with `true` if this call created them
+    /// (that handle removes both names when it drops). See [`Queue::open_or_create`].
+    ///
+    /// ```
+    /// use shmring::JoinableQueue;
+    /// let name = format!("doc-joinable-ooc-{}", std::process::id());
+    /// let (mut a, created) = JoinableQueue::<u8>::open_or_create(&name, 4)?;
+    /// let (mut b, also) = JoinableQueue::<u8>::open_or_create(&name, 4)?;
+    /// assert!(created && !also);
+    /// a.put(&1)?;
+    /// assert_eq!(b.get()?, 1);
+    /// b.task_done()?;
+    /// a.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str, maxsize: usize) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, maxsize, &QueueConfig::default())
+    }
+
+    /// [`JoinableQueue::open_or_create`] with a configuration.
+    pub fn open_or_create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<(Self, bool)> {
+        crate::shm::open_or_create(|| Self::create_with(name, maxsize, cfg), || Self::open_with(name, cfg))
+    }
+
+    /// [`JoinableQueue::open`], retrying while the ring `name` does not exist yet, for
+    /// at most `timeout` (see [`Queue::open_wait`]).
+    pub fn open_wait(name: &str, timeout: Duration) -> Result<Self> {
+        Self::open_wait_with(name, timeout, &QueueConfig::default())
+    }
+
+    /// [`JoinableQueue::open_wait`] with a configuration.
+    pub fn open_wait_with(name: &str, timeout: Duration, cfg: &QueueConfig) -> Result<Self> {
+        crate::shm::open_wait(timeout, || Self::open_with(name, cfg))
+    }
+
     /// Attach through the two descriptors of [`JoinableQueue::into_fds`].
     pub fn from_fds(queue: OwnedFd, tasks: OwnedFd) -> Result<Self> {
         Self::from_fds_with(queue, tasks, &QueueConfig::default())

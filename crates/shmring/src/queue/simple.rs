@@ -51,6 +51,33 @@ impl<T> SimpleQueue<T> {
         })
     }
 
+    /// Open the named queue `name`, or create it if it does not exist; with `true` if
+    /// this call created it (that handle removes the name when it drops). See
+    /// [`Queue::open_or_create`].
+    ///
+    /// ```
+    /// use shmring::SimpleQueue;
+    /// let name = format!("doc-simple-ooc-{}", std::process::id());
+    /// let (mut a, created) = SimpleQueue::<u8>::open_or_create(&name)?;
+    /// let (mut b, also) = SimpleQueue::<u8>::open_or_create(&name)?;
+    /// assert!(created && !also);
+    /// a.put(&1)?;
+    /// assert_eq!(b.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)> {
+        let (inner, created) = Queue::open_or_create(name, 0)?;
+        Ok((SimpleQueue { inner }, created))
+    }
+
+    /// Open the named queue `name`, waiting at most `timeout` for it to exist (see
+    /// [`Queue::open_wait`]).
+    pub fn open_wait(name: &str, timeout: std::time::Duration) -> Result<Self> {
+        Ok(SimpleQueue {
+            inner: Queue::open_wait(name, timeout)?,
+        })
+    }
+
     /// Attach through a descriptor from [`SimpleQueue::into_fd`] (see [`Queue::from_fd`]).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         Ok(SimpleQueue {

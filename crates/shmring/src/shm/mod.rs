@@ -11,6 +11,7 @@
 //! of the holder closes, including when the holder is killed, and they cannot be fooled
 //! by a recycled pid.
 
+pub mod find;
 mod header;
 #[cfg(not(loom))]
 pub mod inspect;
@@ -18,6 +19,7 @@ pub mod liveness;
 mod name;
 mod segment;
 
+pub use find::{open_or_create, open_wait};
 pub use header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags};
 pub use name::validate_name;
 pub use segment::{Segment, SegmentOptions, unlink};

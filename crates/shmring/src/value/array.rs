@@ -27,6 +27,20 @@ impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
         Self::create_array(Some(name), init.len(), Some(init), opts)
     }
 
+    /// Open the named array `name`, or create it holding a copy of `init` if it does
+    /// not exist; with `true` if this call created it (that handle unlinks the name
+    /// when it drops). An existing array keeps its length and contents; one of another
+    /// element type is refused as by [`open`](Self::open). See
+    /// [`Shared::open_or_create`](crate::sync::Shared::open_or_create).
+    pub fn open_or_create(name: &str, init: &[T]) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, init, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options.
+    pub fn open_or_create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<(Self, bool)> {
+        Self::open_or_create_by(name, opts, || Self::create_with(name, init, opts))
+    }
+
     /// Create the named array `name` of `len` zeroed elements.
     pub fn create_zeroed(name: &str, len: usize) -> Result<Self> {
         Self::create_array(Some(name), len, None, &SegmentOptions::default())

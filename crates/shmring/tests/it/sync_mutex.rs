@@ -129,6 +129,26 @@ fn killed_holder_without_waiters_is_recovered_by_next_locker() {
 }
 
 #[test]
+fn lock_recover_takes_a_killed_holders_lock_and_value() {
+    common::dispatch(run_peer);
+    let _w = Watchdog::new("lock_recover_killed_holder", Duration::from_secs(60));
+    let name = unique_name("mutex-recover");
+    let m = Mutex::create(&name, 0u64).unwrap();
+    let mut holder = Peer::spawn(
+        "lock_recover_takes_a_killed_holders_lock_and_value",
+        "holder",
+        &[("MUTEX", name.clone())],
+    );
+    holder.expect("locked", Duration::from_secs(30));
+    holder.kill9();
+    let mut g = m.lock_recover();
+    assert_eq!(*g, 41, "the killed holder's value, accepted as it was left");
+    *g += 1;
+    drop(g);
+    assert_eq!(*m.lock().expect("lock_recover marked it consistent"), 42);
+}
+
+#[test]
 fn killed_holder_with_waiters_is_recovered_by_exactly_one() {
     common::dispatch(run_peer);
     let _w = Watchdog::new("killed_holder_with_waiters", Duration::from_secs(60));

@@ -152,6 +152,17 @@ impl<T: Pod + Send> Condition<T> {
         }
     }
 
+    /// Lock the mutex; if the previous holder died holding it, take it anyway and
+    /// accept the value as it was left (marked consistent, no error), as
+    /// [`Mutex::lock_recover`](crate::sync::Mutex::lock_recover).
+    pub fn lock_recover(&self) -> ConditionGuard<'_, T> {
+        self.lock().unwrap_or_else(|died| {
+            let g = died.into_inner();
+            g.mark_consistent();
+            g
+        })
+    }
+
     /// Lock the mutex if free now.
     pub fn try_lock(&self) -> Result<ConditionGuard<'_, T>, LockError<ConditionGuard<'_, T>>> {
         match self.raw_mutex().try_lock() {
@@ -345,6 +356,24 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn lock_recover_accepts_a_dead_owners_value() {
+        let c = Arc::new(Condition::anonymous(1u32).unwrap());
+        let c2 = c.clone();
+        std::thread::spawn(move || {
+            let mut g = c2.lock().unwrap();
+            *g = 2;
+            std::mem::forget(g);
+        })
+        .join()
+        .unwrap();
+        let mut g = c.lock_recover();
+        assert_eq!(*g, 2);
+        *g = 3;
+        drop(g);
+        assert_eq!(*c.lock().expect("marked consistent"), 3);
+    }
 
     #[test]
     fn producer_consumer_threads() {

@@ -147,6 +147,31 @@ impl<T: Pod + Send> Mutex<T> {
         }
     }
 
+    /// Lock, sleeping while another thread holds it; if the previous holder died
+    /// holding it, take the lock anyway and **accept the value as it was left**: the
+    /// lock is marked consistent (later lockers get a clean `Ok`) and no error is
+    /// returned. For values that any holder leaves valid at every step (a counter, a
+    /// flag, a snapshot) and for `main`s that end with `?`, where the
+    /// [`OwnerDied`] of [`lock`](Self::lock) cannot travel (it holds a guard that
+    /// borrows the mutex). Use `lock` to be told and repair.
+    ///
+    /// ```
+    /// use shmring::sync::Mutex;
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let m = Mutex::anonymous(0u64)?;
+    ///     *m.lock_recover() += 1;
+    ///     assert_eq!(m.get(), 1);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn lock_recover(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|died| {
+            let g = died.into_inner();
+            g.mark_consistent();
+            g
+        })
+    }
+
     /// A copy of the value, read under the lock (recovering from a dead owner).
     pub fn get(&self) -> T {
         *self.lock().unwrap_or_else(OwnerDied::into_inner)
@@ -272,6 +297,18 @@ impl RLock {
         Self::create_in(Some(name), (), opts)
     }
 
+    /// Open the named lock `name`, or create it (lock) if it does not exist;
+    /// with `true` if this call created it (that handle unlinks the name when it drops).
+    /// See [`Shared::open_or_create`].
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options.
+    pub fn open_or_create_with(name: &str, opts: &SegmentOptions) -> Result<(Self, bool)> {
+        Self::open_or_create_by(name, opts, || Self::create_in(Some(name), (), opts))
+    }
+
     /// An anonymous (memfd) lock; hand it to a child through
     /// [`AsFd`](rustix::fd::AsFd) and [`from_fd`](Shared::from_fd).
     pub fn anonymous() -> Result<Self> {
@@ -297,6 +334,17 @@ impl RLock {
             Err(LockError::OwnerDied(o)) => Err(o.map(|()| self.guard())),
             Err(_) => unreachable!("a blocking lock only returns Ok or OwnerDied"),
         }
+    }
+
+    /// Lock (again, if this thread holds it); if the previous holder died holding it,
+    /// take it anyway and accept the state it protects as it was left (marked
+    /// consistent, no error), as [`Mutex::lock_recover`].
+    pub fn lock_recover(&self) -> RLockGuard<'_> {
+        self.lock().unwrap_or_else(|died| {
+            let g = died.into_inner();
+            g.mark_consistent();
+            g
+        })
     }
 
     /// Lock if free or held by this thread.
@@ -424,6 +472,41 @@ mod tests {
         g.mark_consistent();
         drop(g);
         assert!(m.lock().is_ok());
+    }
+
+    #[test]
+    fn lock_recover_accepts_a_dead_owners_value_once() {
+        let m = Arc::new(Mutex::anonymous(7u32).unwrap());
+        let m2 = m.clone();
+        std::thread::spawn(move || {
+            let mut g = m2.lock().unwrap();
+            *g = 8;
+            std::mem::forget(g);
+        })
+        .join()
+        .unwrap();
+        let mut g = m.lock_recover();
+        assert_eq!(*g, 8, "the dead holder's value, as it was left");
+        *g += 1;
+        drop(g);
+        // Accepted: the next locker is not told again.
+        assert_eq!(*m.lock().expect("marked consistent"), 9);
+        // Without a dead owner it is a plain lock.
+        *m.lock_recover() += 1;
+        assert_eq!(*m.lock().unwrap(), 10);
+        assert!(!m.raw().is_locked());
+
+        let l = Arc::new(RLock::anonymous().unwrap());
+        let l2 = l.clone();
+        std::thread::spawn(move || std::mem::forget(l2.lock().unwrap()))
+            .join()
+            .unwrap();
+        let a = l.lock_recover();
+        let b = l.lock_recover(); // nests like lock
+        drop(b);
+        drop(a);
+        assert!(!l.raw().is_locked());
+        assert!(l.lock().is_ok(), "marked consistent");
     }
 
     #[test]
