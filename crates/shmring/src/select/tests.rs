@@ -194,3 +194,17 @@ fn iterators_yield_per_message_errors_and_go_on() {
     let bytes: Vec<_> = (&mut b).into_iter().collect();
     assert_eq!(bytes, [Ok(b"raw".to_vec())]);
 }
+
+#[test]
+fn a_listener_is_ready_when_a_client_waits_to_be_accepted() {
+    let addr = Address::Abstract(format!("shmring-select-test-listener-{}", std::process::id()));
+    let l = Listener::bind(&addr, None).unwrap();
+    let (mut tx, rx) = spsc::channel(1024).unwrap();
+    assert!(select(&[&l, &rx], Some(Duration::from_millis(20))).is_empty());
+    let c = std::thread::spawn(move || Client::connect(&addr, None).unwrap());
+    assert_eq!(select(&[&l, &rx], Some(Duration::from_secs(30))), [0]);
+    let _s = l.accept().unwrap();
+    let _c = c.join().unwrap();
+    tx.send(b"x").unwrap();
+    assert_eq!(select(&[&l, &rx], Some(Duration::from_secs(30))), [1]);
+}
