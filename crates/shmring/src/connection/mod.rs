@@ -105,6 +105,7 @@
 
 mod conn;
 pub(crate) mod frame;
+mod iter;
 mod message;
 mod named;
 mod pipe;

@@ -121,7 +121,9 @@
 mod engine;
 mod error;
 mod handle;
+mod iter;
 mod joinable;
+mod names;
 mod record;
 mod side;
 mod simple;

@@ -127,6 +127,11 @@ impl<T> SimpleQueue<T> {
         self.inner.close();
     }
 
+    /// The underlying [`Queue`], shared.
+    pub(crate) fn inner(&self) -> &Queue<T> {
+        &self.inner
+    }
+
     /// The underlying [`Queue`].
     pub fn as_queue(&mut self) -> &mut Queue<T> {
         &mut self.inner

@@ -352,6 +352,63 @@ impl Drop for PopGrant<'_> {
     }
 }
 
+/// Read-only hooks for `crate::select`, which sleeps on many sources at once with the
+/// same waiter protocol as [`Consumer`]'s own waits. They take nothing; they may move
+/// the shared dequeue position past slots already taken, as every consumer does.
+#[cfg(not(loom))]
+impl Consumer {
+    /// Whether a pop would return without waiting: a message is published at the
+    /// dequeue position, or the queue is closed (a pop then drains or reports `Closed`),
+    /// or (when `check_liveness`) the slot's producer died mid-push (`Lost`), or the
+    /// slot holds a value a pop reports as corrupt. Another consumer may take the
+    /// message first.
+    pub(crate) fn is_ready(&self, check_liveness: bool) -> bool {
+        let sh = &self.sh;
+        if sh.closed() {
+            return true;
+        }
+        let c = sh.ctl();
+        for _ in 0..64 {
+            // Relaxed: a hint, as in try_take_once; the slot's word synchronizes.
+            let pos = c.deq.pos.load(Ordering::Relaxed);
+            let i = pos & (sh.nslots - 1);
+            let lap = (pos >> sh.shift) & LAP_MASK;
+            // Acquire: pairs with the Release store of FULL in Producer::publish.
+            let (l, owner, st) = slot::decode(sh.seq(i).load(Ordering::Acquire));
+            if l == lap {
+                return match st {
+                    FULL => true,
+                    READING => {
+                        // Taken by another consumer: help the position along.
+                        c.deq.advance(pos);
+                        continue;
+                    }
+                    WRITING => check_liveness && !sh.owner_alive(owner),
+                    _ => false,
+                };
+            }
+            if l == slot::next_lap(lap) {
+                c.deq.advance(pos);
+                continue;
+            }
+            if slot::next_lap(l) == lap {
+                // A slower consumer still reads the previous lap's message here.
+                return st == READING && check_liveness && !sh.owner_alive(owner);
+            }
+            // Out of step: a pop reports it.
+            return true;
+        }
+        // The position keeps moving: others are taking messages; look again later.
+        false
+    }
+
+    /// The word this consumer sleeps on for messages, and whether the segment uses
+    /// asymmetric fences.
+    pub(crate) fn data_wait(&self) -> (&crate::sync::WaitWord, bool) {
+        (&self.sh.ctl().not_empty, self.sh.asym)
+    }
+}
+
 impl EndKind for MpmcEnd<false> {}
 
 impl Sealed for MpmcEnd<false> {

@@ -30,6 +30,8 @@ mod ends;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 mod layout;
 mod producer;
 pub mod slot;

@@ -58,6 +58,8 @@ mod ends;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 pub(crate) mod layout;
 mod producer;
 
