@@ -1,7 +1,8 @@
 //! [`Segment`]: one mapping of a named or anonymous shared-memory file.
 
+use super::file::{FileId, open_regular};
 use super::header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags, init_state};
-use super::liveness::self_identity;
+use super::liveness::{self, INIT_SLOT, self_identity};
 use super::name::validate_name;
 use crate::primitive::Ordering;
 use crate::{Error, Result};
@@ -107,18 +108,38 @@ pub struct Segment {
     info: HeaderInfo,
 }
 
+/// The name a creator unlinks on drop, and the file it created under it: the name is
+/// unlinked only if it still refers to that file (see [`FileId::unlink_if_same`] for
+/// the window that remains).
 #[derive(Debug)]
-struct UnlinkGuard(String);
+struct UnlinkGuard(String, FileId);
 
 impl Drop for UnlinkGuard {
     fn drop(&mut self) {
-        let _ = rustix::shm::unlink(self.0.as_str());
+        self.1.unlink_if_same(&self.0);
     }
 }
 
-/// Remove the named segment `name` from `/dev/shm`. Mappings stay valid.
+/// How long after its last change a not-yet-initialized file whose initialization lock
+/// nobody holds is still given the benefit of the doubt: the creator takes the lock
+/// right after it creates the file, so only that gap (microseconds, unless the creator
+/// is descheduled) needs covering.
+const INIT_GRACE: Duration = Duration::from_millis(250);
+
+/// Remove the named segment `name` from `/dev/shm`. Mappings stay valid. Only a regular
+/// file is removed: anything else at that name is [`Error::NotARegularFile`].
 pub fn unlink(name: &str) -> Result<()> {
     validate_name(name)?;
+    let path = super::file::path_of(name);
+    match rustix::fs::lstat(path.as_str()) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile => {
+            return Err(Error::NotARegularFile {
+                name: name.into(),
+                found: super::file::type_name(rustix::fs::FileType::from_raw_mode(st.st_mode)),
+            });
+        }
+        _ => {}
+    }
     rustix::shm::unlink(name).map_err(|e| match e {
         Errno::NOENT => Error::NotFound { name: name.into() },
         e => Error::io("shm_unlink", name, e),
@@ -158,6 +179,37 @@ fn file_size(fd: BorrowedFd<'_>, name: Option<&str>) -> Result<u64> {
     Ok(st.st_size as u64)
 }
 
+/// Write the first header fields of a file just created — magic, version, kind, the
+/// creator's pid, start time and creation time, INITIALIZING — with `pwrite` (the file
+/// is still empty, nothing can be mapped yet), so that from its first bytes the file
+/// says who is creating it.
+fn stamp_creator(fd: BorrowedFd<'_>, kind: SegmentKind, name: &str) -> Result<()> {
+    let (pid, start) = self_identity();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut b = [0u8; HEADER_SIZE];
+    let mut put = |o: usize, v: &[u8]| b[o..o + v.len()].copy_from_slice(v);
+    // Offsets of the #[repr(C)] SegmentHeader fields (as inspect::parse_header reads them).
+    put(0, &MAGIC.to_ne_bytes());
+    put(8, &LAYOUT_VERSION.to_ne_bytes());
+    put(12, &(kind as u32).to_ne_bytes());
+    put(32, &init_state::INITIALIZING.to_ne_bytes());
+    put(40, &pid.to_ne_bytes());
+    put(48, &start.to_ne_bytes());
+    put(56, &now.to_ne_bytes());
+    let mut done = 0;
+    while done < HEADER_SIZE {
+        match rustix::io::pwrite(fd, &b[done..], done as u64) {
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(Error::io("pwrite", name, e)),
+        }
+    }
+    Ok(())
+}
+
 impl Segment {
     /// Create the named segment `name` exclusively, sized for a `kind` structure whose
     /// area is `area_size` bytes. The header is written but not yet READY: the caller
@@ -171,16 +223,18 @@ impl Segment {
     ) -> Result<Self> {
         validate_name(name)?;
         let total = total_size(area_size)?;
-        let fd = rustix::shm::open(
+        let fd = open_regular(
             name,
-            rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
             Mode::from_raw_mode(opts.mode & 0o777),
-        )
-        .map_err(|e| match e {
-            Errno::EXIST => Error::AlreadyExists { name: name.into() },
-            e => Error::io("shm_open", name, e),
-        })?;
+            "open",
+        )?;
+        let id = FileId::of(&fd, name)?;
         let setup = || -> Result<MmapRaw> {
+            // First of all, tell openers that a live process is initializing this file
+            // (the lock dies with this process), and who it is (for display).
+            liveness::try_lock_slot(fd.as_fd(), INIT_SLOT).map_err(|e| Error::io("fcntl(F_OFD_SETLK)", name, e))?;
+            stamp_creator(fd.as_fd(), kind, name)?;
             // shm_open's mode is filtered by the umask; apply the requested one exactly.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode & 0o777))
                 .map_err(|e| Error::io("fchmod", name, e))?;
@@ -189,11 +243,12 @@ impl Segment {
         };
         match setup() {
             Ok(map) => {
-                let seg = Self::init(map, fd, Some(name.to_owned()), !opts.keep, kind, params, total, opts);
+                let guard = (!opts.keep).then(|| UnlinkGuard(name.to_owned(), id));
+                let seg = Self::init(map, fd, Some(name.to_owned()), guard, kind, params, total, opts);
                 Ok(seg)
             }
             Err(e) => {
-                let _ = rustix::shm::unlink(name);
+                id.unlink_if_same(name);
                 Err(e)
             }
         }
@@ -215,7 +270,7 @@ impl Segment {
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
             .map_err(|e| Error::io("fcntl(F_ADD_SEALS)", "", e))?;
         let map = map(fd.as_fd(), total, opts, None)?;
-        Ok(Self::init(map, fd, None, false, kind, params, total, opts))
+        Ok(Self::init(map, fd, None, None, kind, params, total, opts))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -223,7 +278,7 @@ impl Segment {
         map: MmapRaw,
         fd: OwnedFd,
         name: Option<String>,
-        unlink_on_drop: bool,
+        unlink_guard: Option<UnlinkGuard>,
         kind: SegmentKind,
         params: [u64; 8],
         total: u64,
@@ -238,10 +293,6 @@ impl Segment {
             flags::ASYMMETRIC_FENCES
         } else {
             0
-        };
-        let unlink_guard = match (&name, unlink_on_drop) {
-            (Some(n), true) => Some(UnlinkGuard(n.clone())),
-            _ => None,
         };
         let seg = Segment {
             map,
@@ -287,6 +338,8 @@ impl Segment {
         // Release: pairs with the Acquire load in SegmentHeader::snapshot (open/from_fd).
         self.header().init_state.store(init_state::READY, Ordering::Release);
         self.info.init_state = init_state::READY;
+        // Openers no longer look at the initialization lock once READY is published.
+        liveness::unlock_slot(self.fd.as_fd(), INIT_SLOT);
     }
 
     /// Open the named segment `name`, which must hold a `kind` structure. Waits up to
@@ -294,10 +347,7 @@ impl Segment {
     /// against the file's real size.
     pub fn open(name: &str, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
         validate_name(name)?;
-        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, Mode::empty()).map_err(|e| match e {
-            Errno::NOENT => Error::NotFound { name: name.into() },
-            e => Error::io("shm_open", name, e),
-        })?;
+        let fd = open_regular(name, OFlags::RDWR, Mode::empty(), "open")?;
         Self::attach(fd, Some(name.to_owned()), kind, opts)
     }
 
@@ -312,8 +362,16 @@ impl Segment {
     /// description (so that it can hold liveness locks of its own). Never unlinks.
     pub fn reopen(&self) -> Result<Self> {
         let fd = match &self.name {
-            Some(name) => rustix::shm::open(name.as_str(), rustix::shm::OFlags::RDWR, Mode::empty())
-                .map_err(|e| Error::io("shm_open", name, e))?,
+            Some(name) => {
+                let fd = open_regular(name, OFlags::RDWR, Mode::empty(), "open")?;
+                if FileId::of(&fd, name)? != FileId::of(&self.fd, name)? {
+                    return Err(Error::Corrupted {
+                        name: name.clone(),
+                        what: "the name now refers to another file than this segment's".into(),
+                    });
+                }
+                fd
+            }
             None => rustix::fs::open(
                 format!("/proc/self/fd/{}", self.fd.as_raw_fd()),
                 OFlags::RDWR | OFlags::CLOEXEC,
@@ -346,11 +404,18 @@ impl Segment {
         loop {
             let size = file_size(fd.as_fd(), name.as_deref())?;
             if size >= HEADER_SIZE as u64 {
-                let map = map(fd.as_fd(), size, opts, name.as_deref())?;
-                // SAFETY: the mapping is at least HEADER_SIZE bytes, page-aligned (so
-                // aligned for SegmentHeader), and SegmentHeader is all atomics, valid for
-                // any bit pattern.
-                let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                // Look at the header alone until READY: a huge (sparse) file is mapped
+                // whole only once its header has been validated against its size.
+                let peek = map(
+                    fd.as_fd(),
+                    HEADER_SIZE as u64,
+                    &SegmentOptions::default(),
+                    name.as_deref(),
+                )?;
+                // SAFETY: the mapping is HEADER_SIZE bytes, page-aligned (so aligned for
+                // SegmentHeader), and SegmentHeader is all atomics, valid for any bit
+                // pattern.
+                let h = unsafe { &*(peek.as_mut_ptr() as *const SegmentHeader) };
                 let info = h.snapshot();
                 if info.magic != MAGIC && info.magic != 0 {
                     return Err(corrupted(format!(
@@ -366,6 +431,18 @@ impl Segment {
                         return Err(corrupted("READY without magic".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
+                    drop(peek);
+                    let map = map(fd.as_fd(), size, opts, name.as_deref())?;
+                    // SAFETY: as above; this mapping is `size` >= HEADER_SIZE bytes.
+                    let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                    // Read again through the mapping that will be used (the Acquire of
+                    // READY pairs with the creator's Release on these very addresses),
+                    // and validate again: a peer may have changed it in between.
+                    let info = h.snapshot();
+                    if !info.is_ready() || info.magic != MAGIC {
+                        return Err(corrupted("the header changed while it was being read".into()));
+                    }
+                    Self::validate(&info, size, kind, &shown)?;
                     return Ok(Segment {
                         map,
                         fd,
@@ -375,6 +452,9 @@ impl Segment {
                     });
                 }
             }
+            if let Some(what) = Self::no_live_creator(fd.as_fd(), size)? {
+                return Err(Error::NoLiveCreator { name: shown, what });
+            }
             if start.elapsed() >= opts.open_timeout {
                 return Err(Error::NotReady {
                     name: shown,
@@ -383,6 +463,48 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// For a file that is not READY: `Some(what was found)` if no live process is
+    /// initializing it — nobody holds the initialization lock (taken by a creator right
+    /// after it creates the file, released by the kernel if it dies) and the file has
+    /// not changed for [`INIT_GRACE`]. `None`: keep waiting.
+    fn no_live_creator(fd: BorrowedFd<'_>, size: u64) -> Result<Option<String>> {
+        match liveness::slot_held_by_other(fd, INIT_SLOT) {
+            Ok(false) => {}
+            // Held (a live creator), or unknown: wait, as before.
+            Ok(true) | Err(_) => return Ok(None),
+        }
+        let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", "", e))?;
+        let changed = |s: i64, ns: i64| UNIX_EPOCH + Duration::new(s.max(0) as u64, ns.clamp(0, 999_999_999) as u32);
+        #[allow(clippy::unnecessary_cast)] // the stat fields' types differ between targets
+        let last = changed(st.st_ctime as i64, st.st_ctime_nsec as i64)
+            .max(changed(st.st_mtime as i64, st.st_mtime_nsec as i64));
+        match SystemTime::now().duration_since(last) {
+            Ok(age) if age >= INIT_GRACE => {}
+            _ => return Ok(None),
+        }
+        let mut head = [0u8; HEADER_SIZE];
+        let got = if size >= HEADER_SIZE as u64 {
+            rustix::io::pread(fd, &mut head, 0).unwrap_or(0)
+        } else {
+            0
+        };
+        let what = if size == 0 {
+            "empty file".to_owned()
+        } else if got < HEADER_SIZE {
+            format!("{size} bytes, too short for a header")
+        } else {
+            let magic = u64::from_ne_bytes(head[..8].try_into().expect("8 bytes"));
+            let pid = u32::from_ne_bytes(head[40..44].try_into().expect("4 bytes"));
+            match (magic == MAGIC, pid) {
+                (true, 0) => format!("{size} bytes, magic written but no creator recorded"),
+                (true, pid) => format!("{size} bytes, created by pid {pid}, which no longer initializes it"),
+                (false, _) if head.iter().all(|&b| b == 0) => format!("{size} bytes of zeros"),
+                (false, _) => format!("{size} bytes, not a shmring header"),
+            }
+        };
+        Ok(Some(what))
     }
 
     /// Check a READY header against the file size and the expected kind.

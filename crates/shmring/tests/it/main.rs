@@ -8,6 +8,7 @@ mod common;
 
 mod connection_process;
 mod examples;
+mod files;
 mod handoff;
 mod manager;
 mod manager_sync;
