@@ -15,6 +15,7 @@ mod manager_sync;
 mod mpmc;
 mod mpmc_process;
 mod net_handles;
+mod net_pressure;
 mod net_process;
 mod net_wait;
 mod queue_process;
