@@ -89,8 +89,8 @@ impl FileId {
     pub(crate) fn of(fd: impl AsFd, name: &str) -> Result<Self> {
         let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", name, e))?;
         Ok(FileId {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
         })
     }
 
@@ -106,9 +106,7 @@ impl FileId {
     pub(crate) fn unlink_if_same(&self, name: &str) -> bool {
         let path = path_of(name);
         match rustix::fs::lstat(path.as_str()) {
-            Ok(st) if st.st_dev as u64 == self.dev && st.st_ino as u64 == self.ino => {
-                rustix::fs::unlink(path.as_str()).is_ok()
-            }
+            Ok(st) if st.st_dev == self.dev && st.st_ino == self.ino => rustix::fs::unlink(path.as_str()).is_ok(),
             _ => false,
         }
     }

@@ -103,8 +103,9 @@ pub struct Segment {
     map: MmapRaw,
     fd: OwnedFd,
     name: Option<String>,
-    /// Unlinks the name when dropped: set on the creating mapping of a named segment.
-    unlink_guard: Option<UnlinkGuard>,
+    /// Unlinks the name when dropped: set on the creating mapping of a named segment
+    /// (boxed: only creators have one, and it keeps `Segment` small).
+    unlink_guard: Option<Box<UnlinkGuard>>,
     info: HeaderInfo,
 }
 
@@ -243,7 +244,7 @@ impl Segment {
         };
         match setup() {
             Ok(map) => {
-                let guard = (!opts.keep).then(|| UnlinkGuard(name.to_owned(), id));
+                let guard = (!opts.keep).then(|| Box::new(UnlinkGuard(name.to_owned(), id)));
                 let seg = Self::init(map, fd, Some(name.to_owned()), guard, kind, params, total, opts);
                 Ok(seg)
             }
@@ -278,7 +279,7 @@ impl Segment {
         map: MmapRaw,
         fd: OwnedFd,
         name: Option<String>,
-        unlink_guard: Option<UnlinkGuard>,
+        unlink_guard: Option<Box<UnlinkGuard>>,
         kind: SegmentKind,
         params: [u64; 8],
         total: u64,
@@ -610,7 +611,7 @@ impl Segment {
     /// Keep a named segment when this (creating) mapping drops.
     pub fn keep(&mut self) {
         if let Some(g) = self.unlink_guard.take() {
-            std::mem::forget(g);
+            std::mem::forget(*g);
         }
     }
 
