@@ -180,11 +180,11 @@ fn file_size(fd: BorrowedFd<'_>, name: Option<&str>) -> Result<u64> {
     Ok(st.st_size as u64)
 }
 
-/// Write the first header fields of a file just created — magic, version, kind, the
-/// creator's pid, start time and creation time, INITIALIZING — with `pwrite` (the file
+/// Write the first header fields of a file just created — magic, version, kind, sizes,
+/// the creator's pid, start time and creation time, INITIALIZING — with `pwrite` (the file
 /// is still empty, nothing can be mapped yet), so that from its first bytes the file
 /// says who is creating it.
-fn stamp_creator(fd: BorrowedFd<'_>, kind: SegmentKind, name: &str) -> Result<()> {
+fn stamp_creator(fd: BorrowedFd<'_>, kind: SegmentKind, total: u64, name: &str) -> Result<()> {
     let (pid, start) = self_identity();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -196,6 +196,8 @@ fn stamp_creator(fd: BorrowedFd<'_>, kind: SegmentKind, name: &str) -> Result<()
     put(0, &MAGIC.to_ne_bytes());
     put(8, &LAYOUT_VERSION.to_ne_bytes());
     put(12, &(kind as u32).to_ne_bytes());
+    put(16, &total.to_ne_bytes());
+    put(24, &(HEADER_SIZE as u64).to_ne_bytes());
     put(32, &init_state::INITIALIZING.to_ne_bytes());
     put(40, &pid.to_ne_bytes());
     put(48, &start.to_ne_bytes());
@@ -215,6 +217,12 @@ impl Segment {
     /// Create the named segment `name` exclusively, sized for a `kind` structure whose
     /// area is `area_size` bytes. The header is written but not yet READY: the caller
     /// sets up the area, then calls [`Segment::publish_ready`].
+    ///
+    /// Until READY, this process holds the segment's initialization lock (released by
+    /// the kernel if it dies), so that openers wait for it and only for it. When this
+    /// mapping drops, the name is unlinked (unless [`SegmentOptions::keep`]) only if it
+    /// still refers to the file created here: a file another program created under the
+    /// same name meanwhile is left alone.
     pub fn create(
         name: &str,
         kind: SegmentKind,
@@ -235,7 +243,7 @@ impl Segment {
             // First of all, tell openers that a live process is initializing this file
             // (the lock dies with this process), and who it is (for display).
             liveness::try_lock_slot(fd.as_fd(), INIT_SLOT).map_err(|e| Error::io("fcntl(F_OFD_SETLK)", name, e))?;
-            stamp_creator(fd.as_fd(), kind, name)?;
+            stamp_creator(fd.as_fd(), kind, total, name)?;
             // shm_open's mode is filtered by the umask; apply the requested one exactly.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode & 0o777))
                 .map_err(|e| Error::io("fchmod", name, e))?;
@@ -346,6 +354,13 @@ impl Segment {
     /// Open the named segment `name`, which must hold a `kind` structure. Waits up to
     /// `opts.open_timeout` for its creator to publish READY, then validates the header
     /// against the file's real size.
+    ///
+    /// Refused at once: anything at `name` that is not a regular file
+    /// ([`Error::NotARegularFile`]: a symlink is never followed, a FIFO never blocks),
+    /// and a file that is not READY while no live process is initializing it
+    /// ([`Error::NoLiveCreator`]: its creator died, or it never was a segment being
+    /// created; a file changed within the last 250 ms gets the benefit of the doubt
+    /// for that long). [`Error::NotReady`] means a live creator did not finish in time.
     pub fn open(name: &str, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
         validate_name(name)?;
         let fd = open_regular(name, OFlags::RDWR, Mode::empty(), "open")?;
