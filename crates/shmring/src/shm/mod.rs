@@ -26,6 +26,7 @@
 
 mod file;
 mod header;
+mod init;
 #[cfg(not(loom))]
 pub mod inspect;
 pub mod liveness;
