@@ -2,7 +2,7 @@
 //! `shmring-example-ticks` (waiting up to 30 s for the producer to create it), takes
 //! ticks until the final `None`, and checks that none is missing or out of order.
 
-use shmring::{Error, Queue};
+use shmring::Queue;
 use std::time::{Duration, Instant};
 
 #[path = "shared/tick.rs"]
@@ -10,14 +10,7 @@ mod tick;
 use tick::{NAME, Tick};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut q: Queue<Option<Tick>> = loop {
-        match Queue::open(NAME) {
-            Ok(q) => break q,
-            Err(Error::NotFound { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let mut q: Queue<Option<Tick>> = Queue::open_wait(NAME, Duration::from_secs(30))?;
     eprintln!("consumer: opened {NAME}");
     let start = Instant::now();
     let mut next = 0u64;

@@ -116,6 +116,21 @@ pub enum Error {
         /// `producer` or `consumer`.
         role: &'static str,
     },
+    /// The object was created for another type than the one it is opened as (see
+    /// [`shm::shape`](crate::shm::shape)): both shapes are named, and why they differ.
+    #[error("{kind} {name:?} was created for `{created}`, opened as `{opened}`: {why}")]
+    WrongType {
+        /// The segment's name (`<anonymous>` for a descriptor).
+        name: String,
+        /// The kind of segment (`mpmc` for a queue, `value`, `mutex`, ...).
+        kind: &'static str,
+        /// The shape it was created for (its rendering).
+        created: String,
+        /// The shape the opener asked for.
+        opened: String,
+        /// Why they differ (`different field types`, ...).
+        why: String,
+    },
     /// A parameter the caller passed is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

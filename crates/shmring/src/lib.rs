@@ -22,6 +22,9 @@
 //!   size through chunking), and `wait` over many connections (`futex_waitv`);
 //! - `queue`: `Queue`, `SimpleQueue`, `JoinableQueue` for any number of producer and
 //!   consumer processes;
+//! - `select`: one wait over any mix of ring consumers, queues, pipes, sockets and
+//!   listeners (`select`, `Selector`); `iter`: every receiving end's `iter()`,
+//!   `try_iter()` and `for msg in &mut rx`;
 //! - `signal`: signals as events, an `Interrupt` that makes blocking waits return
 //!   `Interrupted` (Ctrl+C in `recv`), `notify` (kill) and real-time signals carrying a
 //!   value (`queue`, `ValueSignals`);
@@ -57,6 +60,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod handoff;
 #[cfg(not(loom))]
+pub mod iter;
+#[cfg(not(loom))]
 pub mod manager;
 #[cfg(not(loom))]
 pub mod net;
@@ -66,6 +71,8 @@ pub mod process;
 #[cfg(not(loom))]
 pub mod queue;
 pub mod ring;
+#[cfg(not(loom))]
+pub mod select;
 pub mod shm;
 #[cfg(not(loom))]
 pub mod signal;
@@ -84,6 +91,14 @@ pub use value::{Array, RawArray, RawValue, Value};
 
 #[cfg(any(doctest, test))]
 mod doctests;
+
+/// The crate of [`Schema`], for the derive's `#[postcard(crate = shmring::postcard_schema)]`
+/// attribute (so that users need no dependency of their own on it).
+pub use postcard_schema;
+/// What a typed object's `T` derives so that its shape can be recorded and checked
+/// (see [`shm::shape`]): `#[derive(shmring::Schema)]` with
+/// `#[postcard(crate = shmring::postcard_schema)]`.
+pub use postcard_schema::Schema;
 
 /// Fuzz entry points: only for the fuzz targets (`--cfg fuzzing`) and this crate's own
 /// corpus-replay tests; absent from a user's build.

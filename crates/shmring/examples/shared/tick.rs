@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One trade tick.
-#[derive(Serialize, Deserialize, Debug)]
+/// One trade tick. `Schema` gives the queue the type's shape, recorded in the queue and
+/// checked by every program that opens it (the `postcard` attribute lets the derive
+/// work with only `shmring` as a dependency).
+#[derive(Serialize, Deserialize, Debug, shmring::Schema)]
+#[postcard(crate = shmring::postcard_schema)]
 pub struct Tick {
     pub seq: u64,
     pub symbol: String,

@@ -105,7 +105,9 @@
 
 mod conn;
 pub(crate) mod frame;
+mod iter;
 mod message;
+mod named;
 mod pipe;
 #[cfg(test)]
 mod tests;

@@ -101,7 +101,7 @@ pub fn pipe_with(duplex: bool, capacity: usize, opts: &ConnectionOptions) -> Res
 
 /// The names of the two rings of the named connection `name`: (creator to opener,
 /// opener to creator).
-fn ring_names(name: &str) -> (String, String) {
+pub(super) fn ring_names(name: &str) -> (String, String) {
     (format!("{name}.a2b"), format!("{name}.b2a"))
 }
 
@@ -395,7 +395,7 @@ impl PipeTransport {
     /// Whether a receive would return without waiting for a message to start (see
     /// [`super::wait`]); `check_liveness` also asks the kernel whether the peer died, if
     /// that was not asked within the last [`LIVENESS_INTERVAL`].
-    pub(super) fn is_ready(&self, check_liveness: bool) -> bool {
+    pub(crate) fn is_ready(&self, check_liveness: bool) -> bool {
         match &self.rx {
             None => true,
             Some(rx) => {
@@ -426,7 +426,7 @@ impl PipeTransport {
     }
 
     /// The receiving ring, if this end has one and can still receive.
-    pub(super) fn receiver(&self) -> Option<&Consumer> {
+    pub(crate) fn receiver(&self) -> Option<&Consumer> {
         self.rx.as_ref()
     }
 }

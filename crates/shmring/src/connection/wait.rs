@@ -1,27 +1,13 @@
 //! [`wait`]: sleep until one of several connections is ready, as Python's
 //! `multiprocessing.connection.wait`.
 //!
-//! The waiter protocol of [`crate::sync::WaitWord`] (an eventcount per ring), applied
-//! to every receiving ring at once:
-//!
-//! ```text
-//! for each ring: key_i = seq_i.load(Acquire)        (1)
-//!                waiting_i.fetch_add(1, Relaxed)     (2)
-//! heavy_fence                                        (3)
-//! if any ring is ready: deregister, return it        (4)
-//! futex_waitv([(seq_i, key_i)...], nap)              (5)
-//! for each ring: waiting_i.fetch_sub(1, Relaxed)     (6)
-//! ```
-//!
-//! Each producer publishes, fences, and bumps `seq_i` and wakes only if it sees
-//! `waiting_i != 0` (`WaitWord::notify`): the same store-load pair as a single
-//! consumer's wait, so a message published after (4) looked either makes the producer
-//! see our registration — its bump then changes `seq_i` after we read `key_i`, and (5)
-//! returns at once or is woken — or was visible to (4). `futex_waitv` returns on the
-//! first word that is woken or no longer holds its key. Naps last at most
-//! [`LIVENESS_INTERVAL`], after which the peers' liveness locks are checked: a producer
-//! killed without closing never wakes anyone. A producer that closes wakes its
-//! consumer's word, so a clean close is seen at once.
+//! This is [`crate::select`] over pipe ends: one `futex_waitv` over every receiving
+//! ring's wait word, with the eventcount protocol of [`crate::sync::WaitWord`] applied
+//! to every ring at once (the steps and why no wake-up is lost are in the
+//! [`select` module docs](crate::select)). Naps last at most [`LIVENESS_INTERVAL`],
+//! after which the peers' liveness locks are checked: a producer killed without closing
+//! never wakes anyone. A producer that closes wakes its consumer's word, so a clean
+//! close is seen at once.
 //!
 //! Fallback: where `futex_waitv` is missing (Linux before 5.16: `ENOSYS`, remembered
 //! for the process) or more than 128 rings are watched (the kernel's limit), the wait
@@ -30,21 +16,11 @@
 
 use super::Connection;
 use super::pipe::PipeTransport;
-use crate::primitive::{self, Ordering};
-use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
-use rustix::io::Errno;
-use rustix::thread::futex;
-use std::sync::atomic::AtomicBool;
+use crate::select::{RingWatch, futex};
+use crate::sync::Interrupted;
+#[cfg(doc)]
+use crate::sync::LIVENESS_INTERVAL;
 use std::time::{Duration, Instant};
-
-/// The most futexes one `futex_waitv` call accepts (`FUTEX_WAITV_MAX`).
-const WAITV_MAX: usize = 128;
-/// The nap between polls when `futex_waitv` cannot be used.
-const NAP: Duration = Duration::from_millis(1);
-
-/// Set once `futex_waitv` failed with something other than a wake-up, a timeout or a
-/// signal (`ENOSYS` on old kernels): later waits nap instead.
-static WAITV_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
 /// Wait until at least one of `conns` is ready, or `timeout` passes (`None`: no limit;
 /// `Some(Duration::ZERO)`: just look), and return the indices of the ready ones — an
@@ -74,9 +50,7 @@ static WAITV_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait(conns: &[&Connection], timeout: Option<Duration>) -> Vec<usize> {
-    // Relaxed: a hint; a stale `false` costs one more failing syscall.
-    let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
-    wait_impl(conns, timeout, waitv, false).unwrap_or_default()
+    wait_impl(conns, timeout, futex::waitv_available(), false).unwrap_or_default()
 }
 
 /// [`wait`] that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
@@ -102,9 +76,7 @@ pub(crate) fn wait_interruptible_on<C: Watched>(
     conns: &[&C],
     timeout: Option<Duration>,
 ) -> Result<Vec<usize>, Interrupted> {
-    // Relaxed: as in `wait`.
-    let waitv = !WAITV_UNAVAILABLE.load(Ordering::Relaxed);
-    wait_impl(conns, timeout, waitv, true)
+    wait_impl(conns, timeout, futex::waitv_available(), true)
 }
 
 /// What [`wait`] watches: a pipe end, or its transport (for [`Connection::poll`]).
@@ -127,27 +99,16 @@ impl Watched for PipeTransport {
     }
 }
 
-/// The indices of the ready connections.
-fn ready<C: Watched>(conns: &[&C], check_liveness: bool) -> Vec<usize> {
-    conns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.pipe().is_ready(check_liveness))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// [`wait`], sleeping with `futex_waitv` when `waitv` is set (and possible), else with
 /// naps; with `interruptible`, a pending interrupt ends it before a sleep.
 pub(crate) fn wait_impl<C: Watched>(
     conns: &[&C],
     timeout: Option<Duration>,
-    mut waitv: bool,
+    waitv: bool,
     interruptible: bool,
 ) -> Result<Vec<usize>, Interrupted> {
-    let start = Instant::now();
     // A deadline too far to represent is no deadline.
-    let deadline = timeout.and_then(|t| start.checked_add(t));
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     if conns.is_empty() {
         if let Some(t) = timeout
             && deadline.is_some()
@@ -156,132 +117,24 @@ pub(crate) fn wait_impl<C: Watched>(
         }
         return Ok(Vec::new());
     }
-    let r = ready(conns, false);
-    if !r.is_empty() {
-        return Ok(r);
-    }
-    if conns.len() > WAITV_MAX {
-        waitv = false;
-    }
-    let mut last_liveness: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        let liveness = last_liveness.is_none_or(|t| now.duration_since(t) >= LIVENESS_INTERVAL);
-        if liveness {
-            last_liveness = Some(now);
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(now));
-        if left == Some(Duration::ZERO) {
-            // A last look, which checks the peers' liveness the first time round (the
-            // zero timeout of `poll`).
-            return Ok(ready(conns, liveness));
-        }
-        if interruptible && interrupt::pending() {
-            return Err(Interrupted);
-        }
-        let nap = left.map_or(LIVENESS_INTERVAL, |l| l.min(LIVENESS_INTERVAL));
-        let r = if waitv {
-            match sleep_waitv(conns, liveness, nap) {
-                Some(r) => r,
-                None => {
-                    waitv = false;
-                    continue;
-                }
-            }
-        } else {
-            let r = ready(conns, liveness);
-            if r.is_empty() {
-                std::thread::sleep(nap.min(NAP));
-            }
-            r
-        };
-        if !r.is_empty() {
-            return Ok(r);
-        }
-    }
-}
-
-/// One round of (1)-(6) of the module docs: register on every receiving ring's word,
-/// re-check, sleep at most `nap` on all of them, deregister, look again. `None`:
-/// `futex_waitv` is unavailable (nothing was slept).
-fn sleep_waitv<C: Watched>(conns: &[&C], check_liveness: bool, nap: Duration) -> Option<Vec<usize>> {
-    let words: Vec<_> = conns
-        .iter()
-        .filter_map(|c| c.pipe().receiver())
-        .map(|rx| rx.data_wait())
-        .collect();
-    let mut waiters = Vec::with_capacity(words.len());
-    let mut asymmetric = false;
-    for &(w, asym) in &words {
-        // (1) Acquire: pairs with the Release bump in WaitWord::wake, so that a bump we
-        // read comes with the publication that preceded it.
-        let key = w.seq.load(Ordering::Acquire);
-        // (2) Relaxed: ordered before the re-check (4) by the heavy fence (3), as in
-        // Waiter::wait; a count, because a consumer's own wait uses the same word.
-        w.waiting.fetch_add(1, Ordering::Relaxed);
-        asymmetric |= asym;
-        let mut fw = futex::Wait::new();
-        fw.val = u64::from(key);
-        fw.uaddr = futex::WaitPtr::new(w.seq.as_ptr().cast());
-        // A shared (not PRIVATE) 32-bit futex: the word lives in a shared mapping.
-        fw.flags = futex::WaitFlags::SIZE_U32;
-        waiters.push(fw);
-    }
-    // (3) A full fence, plus membarrier if any ring's producer uses a compiler fence.
-    primitive::heavy_fence(asymmetric);
-    // (4)
-    let mut r = ready(conns, check_liveness);
-    let mut unavailable = false;
-    if r.is_empty() {
-        // (5) The timeout of futex_waitv is absolute.
-        let until = monotonic_after(nap);
-        match futex::waitv(
-            &waiters,
-            futex::WaitvFlags::empty(),
-            Some(&until),
-            futex::ClockId::Monotonic,
-        ) {
-            // Woken; a word no longer held its key; the nap ended; a signal.
-            Ok(_) | Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INTR) => {}
-            // ENOSYS (before Linux 5.16), or anything else the kernel refuses.
-            Err(_) => unavailable = true,
-        }
-    }
-    // (6)
-    for &(w, _) in &words {
-        // Relaxed: as the increment.
-        w.waiting.fetch_sub(1, Ordering::Relaxed);
-    }
-    if unavailable {
-        // Relaxed: see `wait`.
-        WAITV_UNAVAILABLE.store(true, Ordering::Relaxed);
-        return None;
-    }
-    if r.is_empty() {
-        r = ready(conns, false);
-    }
-    Some(r)
-}
-
-/// `CLOCK_MONOTONIC` now plus `d`.
-fn monotonic_after(d: Duration) -> futex::Timespec {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let mut sec = now.tv_sec.saturating_add(d.as_secs().min(i64::MAX as u64) as i64);
-    let mut nsec = now.tv_nsec + i64::from(d.subsec_nanos());
-    if nsec >= 1_000_000_000 {
-        nsec -= 1_000_000_000;
-        sec = sec.saturating_add(1);
-    }
-    futex::Timespec {
-        tv_sec: sec,
-        tv_nsec: nsec,
-    }
+    let rings: Vec<&dyn RingWatch> = conns.iter().map(|c| c.pipe() as &dyn RingWatch).collect();
+    futex::wait(
+        &rings,
+        deadline,
+        waitv,
+        interruptible,
+        &mut futex::LivenessTick::default(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{ConnError, Connection, ConnectionOptions, pipe, pipe_with};
     use super::*;
+    use crate::primitive::Ordering;
+    use crate::select::futex::{WAITV_MAX, WAITV_UNAVAILABLE};
+    use rustix::io::Errno;
+    use rustix::thread::futex;
 
     /// `n` pipes, each fed by a thread that sends `per` messages `(pipe, seq)` with
     /// pseudo-random pauses; the main thread waits on all and receives each exactly once.

@@ -5,10 +5,13 @@
 use super::{Handoff, HandoffError, Kind, Parcel};
 use crate::connection::Connection;
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
+use crate::ring::{End, EndKind};
+#[cfg(test)]
 use crate::ring::{mpmc, spsc};
+use crate::shm::Shape;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind as SharedKind, Shared};
-use crate::sync::shared::type_fingerprint;
+use postcard_schema::Schema;
 use rustix::fd::{AsFd, OwnedFd};
 
 /// A duplicate of `x`'s descriptor (same open file description), then `x` dropped.
@@ -30,13 +33,25 @@ fn single<T: Handoff>(p: Parcel) -> Result<(u64, OwnedFd), HandoffError> {
     Ok((meta, fds.pop().expect("one descriptor")))
 }
 
-/// Check the message type fingerprint a typed queue's parcel carries.
-fn check_type<T>(kind: Kind, found: u64) -> Result<(), HandoffError> {
-    let expected = type_fingerprint::<T>();
-    if found != expected {
-        return Err(HandoffError::WrongType { kind, expected, found });
+/// The fingerprint of a queue's message type, in its parcel's metadata (for tools; the
+/// check reads the type record of the segment).
+fn fingerprint<T: Schema>() -> u64 {
+    Shape::of::<T>().fingerprint()
+}
+
+/// An attach error, with a type mismatch told as [`HandoffError::WrongType`].
+pub(super) fn attach_error(kind: Kind, e: crate::Error) -> HandoffError {
+    match e {
+        crate::Error::WrongType {
+            created, opened, why, ..
+        } => HandoffError::WrongType {
+            kind,
+            created,
+            opened,
+            why,
+        },
+        e => HandoffError::Attach(e),
     }
-    Ok(())
 }
 
 impl Handoff for Connection {
@@ -65,92 +80,69 @@ impl Handoff for Connection {
     }
 }
 
-impl<T> Handoff for Queue<T> {
+impl<T: Schema> Handoff for Queue<T> {
     const KIND: Kind = Kind::Queue;
 
     fn into_parcel(self) -> Result<Parcel, HandoffError> {
-        Ok(one(Kind::Queue, type_fingerprint::<T>(), self.into_fd()))
+        Ok(one(Kind::Queue, fingerprint::<T>(), self.into_fd()))
     }
 
     fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-        let (meta, fd) = single::<Self>(p)?;
-        check_type::<T>(Kind::Queue, meta)?;
-        Ok(Queue::from_fd(fd)?)
+        let (_, fd) = single::<Self>(p)?;
+        Queue::from_fd(fd).map_err(|e| attach_error(Kind::Queue, e))
     }
 }
 
-impl<T> Handoff for SimpleQueue<T> {
+impl<T: Schema> Handoff for SimpleQueue<T> {
     const KIND: Kind = Kind::SimpleQueue;
 
     fn into_parcel(self) -> Result<Parcel, HandoffError> {
-        Ok(one(Kind::SimpleQueue, type_fingerprint::<T>(), self.into_fd()))
+        Ok(one(Kind::SimpleQueue, fingerprint::<T>(), self.into_fd()))
     }
 
     fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-        let (meta, fd) = single::<Self>(p)?;
-        check_type::<T>(Kind::SimpleQueue, meta)?;
-        Ok(SimpleQueue::from_fd(fd)?)
+        let (_, fd) = single::<Self>(p)?;
+        SimpleQueue::from_fd(fd).map_err(|e| attach_error(Kind::SimpleQueue, e))
     }
 }
 
-impl<T> Handoff for JoinableQueue<T> {
+impl<T: Schema> Handoff for JoinableQueue<T> {
     const KIND: Kind = Kind::JoinableQueue;
 
     fn into_parcel(self) -> Result<Parcel, HandoffError> {
         let (queue, tasks) = self.into_fds()?;
         Ok(Parcel {
             kind: Kind::JoinableQueue,
-            meta: type_fingerprint::<T>(),
+            meta: fingerprint::<T>(),
             fds: vec![queue, tasks],
         })
     }
 
     fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-        let (meta, fds) = p.expect::<Self>(2)?;
-        check_type::<T>(Kind::JoinableQueue, meta)?;
+        let (_, fds) = p.expect::<Self>(2)?;
         let [queue, tasks]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
-        Ok(JoinableQueue::from_fds(queue, tasks)?)
+        JoinableQueue::from_fds(queue, tasks).map_err(|e| attach_error(Kind::JoinableQueue, e))
     }
 }
 
-macro_rules! ring_end {
-    ($ty:ty, $kind:expr, optional) => {
-        impl Handoff for $ty {
-            const KIND: Kind = $kind;
+/// Every ring end ([`End`] over its kind): the end leaves its role in transit (or its
+/// party) and its descriptor travels; `from_fd` claims the role again on arrival. An
+/// end of an in-process (heap) ring has no descriptor and is refused.
+impl<K: EndKind> Handoff for End<K> {
+    const KIND: Kind = K::HANDOFF;
 
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                let fd = self.into_fd().ok_or(HandoffError::NotTransferable(
-                    "an in-process (heap) ring has no descriptor",
-                ))?;
-                Ok(one($kind, 0, fd))
-            }
+    fn into_parcel(self) -> Result<Parcel, HandoffError> {
+        let fd = self.take_fd().ok_or(HandoffError::NotTransferable(
+            "an in-process (heap) ring has no descriptor",
+        ))?;
+        Ok(one(K::HANDOFF, 0, fd))
+    }
 
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok(<$ty>::from_fd(fd)?)
-            }
-        }
-    };
-    ($ty:ty, $kind:expr) => {
-        impl Handoff for $ty {
-            const KIND: Kind = $kind;
-
-            fn into_parcel(self) -> Result<Parcel, HandoffError> {
-                Ok(one($kind, 0, self.into_fd()))
-            }
-
-            fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
-                let (_, fd) = single::<Self>(p)?;
-                Ok(<$ty>::from_fd(fd)?)
-            }
-        }
-    };
+    fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
+        let (_, fd) = single::<Self>(p)?;
+        Ok(End::from_fd(fd)?)
+    }
 }
-
-ring_end!(spsc::Producer, Kind::SpscProducer, optional);
-ring_end!(spsc::Consumer, Kind::SpscConsumer, optional);
-ring_end!(mpmc::Producer, Kind::MpmcProducer);
-ring_end!(mpmc::Consumer, Kind::MpmcConsumer);
 
 impl Handoff for Segment {
     const KIND: Kind = Kind::Segment;
@@ -173,8 +165,8 @@ impl Handoff for Segment {
 }
 
 /// Every primitive of `sync` ([`Shared`] over its kind): a duplicate of its descriptor
-/// travels; `from_fd` checks the segment kind, the parameters and, for typed ones, `T`
-/// against the creator's.
+/// travels; `from_fd` checks the segment kind, the parameters and, for typed ones, the
+/// shape of `T` against the creator's ([`HandoffError::WrongType`]).
 impl<K: SharedKind> Handoff for Shared<K> {
     const KIND: Kind = K::HANDOFF;
 
@@ -184,7 +176,7 @@ impl<K: SharedKind> Handoff for Shared<K> {
 
     fn from_parcel(p: Parcel) -> Result<Self, HandoffError> {
         let (_, fd) = single::<Self>(p)?;
-        Ok(Shared::from_fd(fd)?)
+        Shared::from_fd(fd).map_err(|e| attach_error(K::HANDOFF, e))
     }
 }
 
@@ -283,6 +275,19 @@ mod tests {
             Queue::<String>::from_parcel(p),
             Err(HandoffError::WrongType { kind: Kind::Queue, .. })
         ));
+        let p = Value::anonymous(1u32).unwrap().into_parcel().unwrap();
+        match Value::<i32>::from_parcel(p) {
+            Err(HandoffError::WrongType {
+                kind: Kind::Value,
+                created,
+                opened,
+                why,
+            }) => assert_eq!(
+                (created.as_str(), opened.as_str(), why.as_str()),
+                ("u32 (4 bytes, align 4)", "i32 (4 bytes, align 4)", "different types")
+            ),
+            r => panic!("a Value<u32> received as a Value<i32>: {r:?}"),
+        }
         let p = Queue::<u64>::new(4).unwrap().into_parcel().unwrap();
         assert!(matches!(
             spsc::Consumer::from_parcel(p),

@@ -232,16 +232,18 @@ pub enum HandoffError {
         /// The kind received.
         found: Kind,
     },
-    /// A typed queue's message type differs from the one asked for (different type
-    /// name, size or alignment).
-    #[error("the {kind} carries messages of another type (fingerprint {found:016x}, expected {expected:016x})")]
+    /// A typed object (queue, value, array, mutex, condition) was created for another
+    /// shape of its type than the receiver's (see [`shm::shape`](crate::shm::shape)).
+    #[error("the {kind} was created for `{created}`, received as `{opened}`: {why}")]
     WrongType {
         /// The kind of object.
         kind: Kind,
-        /// The receiver's fingerprint of its message type.
-        expected: u64,
-        /// The sender's.
-        found: u64,
+        /// The shape it was created for.
+        created: String,
+        /// The receiver's shape.
+        opened: String,
+        /// Why they differ.
+        why: String,
     },
     /// The message is not a handoff header this build understands (bad magic, version,
     /// unknown tag, or inconsistent fields).

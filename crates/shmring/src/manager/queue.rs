@@ -172,3 +172,26 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         }
     }
 }
+
+/// Python's names, beside the Rust ones, as on [`Queue`](crate::Queue).
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// [`QueueProxy::try_put`], by Python's name.
+    pub fn put_nowait(&self, item: &T) -> Result<(), ManagerError> {
+        self.try_put(item)
+    }
+
+    /// [`QueueProxy::try_get`], by Python's name.
+    pub fn get_nowait(&self) -> Result<T, ManagerError> {
+        self.try_get()
+    }
+
+    /// [`QueueProxy::is_empty`], by Python's name.
+    pub fn empty(&self) -> Result<bool, ManagerError> {
+        self.is_empty()
+    }
+
+    /// [`QueueProxy::is_full`], by Python's name.
+    pub fn full(&self) -> Result<bool, ManagerError> {
+        self.is_full()
+    }
+}

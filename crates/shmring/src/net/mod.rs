@@ -56,9 +56,10 @@
 //!
 //! # Not here (yet)
 //!
-//! - one `wait` over pipes and sockets together ([`wait`] takes sockets,
-//!   [`connection::wait`](crate::connection::wait) pipes);
 //! - TLS.
+//!
+//! One wait over sockets, pipes, rings and queues together is
+//! [`select`](crate::select::select) (or a [`Selector`](crate::select::Selector)).
 //!
 //! # Handles
 //!

@@ -1,10 +1,11 @@
 //! [`wait`]: which of many socket connections have something to receive — Python's
-//! `multiprocessing.connection.wait` over sockets.
+//! `multiprocessing.connection.wait` over sockets: [`crate::select`] over socket
+//! connections (one `poll(2)`).
 
 use super::SocketConnection;
-use super::sys::poll_fds;
-use crate::sync::{Interrupted, LIVENESS_INTERVAL, interrupt};
-use std::os::fd::{AsFd, AsRawFd};
+use crate::select::{FdWatch, fd};
+use crate::sync::Interrupted;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// The indices of the connections in `conns` whose receive would not wait for a
@@ -55,55 +56,13 @@ fn wait_impl(
     interruptible: bool,
 ) -> Result<Vec<usize>, Interrupted> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let mut fds: Vec<libc::pollfd> = conns
+    let fds: Vec<FdWatch<'_>> = conns
         .iter()
-        .map(|c| libc::pollfd {
-            fd: c.as_fd().as_raw_fd(),
+        .map(|c| FdWatch {
+            fd: c.as_fd(),
             events: libc::POLLIN | libc::POLLRDHUP,
-            revents: 0,
+            buffered: c.transport.buffered_ready(),
         })
         .collect();
-    loop {
-        // What is buffered (a whole frame, the end of the stream, a closed end).
-        let ready: Vec<usize> = (0..conns.len())
-            .filter(|&i| conns[i].transport.buffered_ready())
-            .collect();
-        if !ready.is_empty() {
-            return Ok(ready);
-        }
-        if interruptible && interrupt::pending() {
-            return Err(Interrupted);
-        }
-        let left = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        };
-        // Interruptible waits nap, to look at the flag; the others sleep it all.
-        let nap = if interruptible {
-            left.min(LIVENESS_INTERVAL)
-        } else {
-            left
-        };
-        for p in &mut fds {
-            p.revents = 0;
-        }
-        match poll_fds(&mut fds, (nap != Duration::MAX).then_some(nap)) {
-            Ok(0) => {}
-            Ok(_) => {
-                return Ok(fds
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.revents != 0)
-                    .map(|(i, _)| i)
-                    .collect());
-            }
-            // An error of poll itself (EINVAL for too many descriptors, ENOMEM) cannot
-            // be waited out: report none ready.
-            Err(_) => return Ok(Vec::new()),
-        }
-        // A signal or a nap's end: look again.
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Vec::new());
-        }
-    }
+    fd::wait(&fds, deadline, interruptible)
 }

@@ -165,6 +165,11 @@ impl Engine {
         )
     }
 
+    /// This handle's consumer end (for `crate::select`).
+    pub(crate) fn consumer(&self) -> &Consumer {
+        &self.rx
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }

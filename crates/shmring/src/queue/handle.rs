@@ -5,7 +5,10 @@ use super::engine::Engine;
 use super::error::{GetError, PutError};
 use crate::Result;
 use crate::ring::mpmc::QueueStats;
+use crate::shm::Shape;
+use crate::shm::find;
 use crate::sync::Wait;
+use postcard_schema::Schema;
 use rustix::fd::OwnedFd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -70,46 +73,143 @@ impl<T> Queue<T> {
 
     /// A new anonymous (memfd) queue of `maxsize` messages (rounded up to a power of
     /// two, at least 2; `0` is Python's "unbounded": [`UNBOUNDED_SLOTS`](super::UNBOUNDED_SLOTS)).
-    pub fn new(maxsize: usize) -> Result<Self> {
+    pub fn new(maxsize: usize) -> Result<Self>
+    where
+        T: Schema,
+    {
         Self::with_config(maxsize, &QueueConfig::default())
     }
 
     /// [`Queue::new`] with a configuration.
-    pub fn with_config(maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
-        Ok(Self::wrap(Engine::anonymous(maxsize, cfg)?))
+    pub fn with_config(maxsize: usize, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: Schema,
+    {
+        Ok(Self::wrap(Engine::anonymous(maxsize, &typed::<T>(cfg))?))
     }
 
     /// Create the named queue `name` (in `/dev/shm`, mode 0600) of `maxsize` messages.
     /// The name is removed when this handle drops (unless the config's segment options
     /// say `keep`).
-    pub fn create(name: &str, maxsize: usize) -> Result<Self> {
+    pub fn create(name: &str, maxsize: usize) -> Result<Self>
+    where
+        T: Schema,
+    {
         Self::create_with(name, maxsize, &QueueConfig::default())
     }
 
     /// [`Queue::create`] with a configuration.
-    pub fn create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
-        Ok(Self::wrap(Engine::create(name, maxsize, cfg)?))
+    pub fn create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: Schema,
+    {
+        Ok(Self::wrap(Engine::create(name, maxsize, &typed::<T>(cfg))?))
     }
 
-    /// Open the named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
+    /// Open the named queue `name`. It must have been created for the same shape of `T`
+    /// (see [`shm::shape`](crate::shm::shape)), else [`Error::WrongType`](crate::Error::WrongType)
+    /// names both; [`Queue::open_unchecked`] skips the check.
+    pub fn open(name: &str) -> Result<Self>
+    where
+        T: Schema,
+    {
         Self::open_with(name, &QueueConfig::default())
     }
 
     /// [`Queue::open`] with a configuration (its slot size is ignored: the ring's counts).
-    pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self> {
-        Ok(Self::wrap(Engine::open(name, cfg)?))
+    pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: Schema,
+    {
+        Ok(Self::wrap(Engine::open(name, &typed::<T>(cfg))?))
+    }
+
+    /// Open the named queue `name`, or create it (of `maxsize` messages) if it does not
+    /// exist; with `true` if this call created it. The creator is the handle that
+    /// removes the name when it drops: keep it alive while others may still look the
+    /// name up. An existing queue keeps its creator's capacity and slot size; a segment
+    /// of another kind is refused as by [`open`](Self::open). Of several processes
+    /// racing here, exactly one creates (see
+    /// [`shm::open_or_create`](crate::shm::open_or_create)).
+    ///
+    /// ```
+    /// use shmring::Queue;
+    /// let name = format!("doc-queue-ooc-{}", std::process::id());
+    /// // Every program runs the same line; whoever comes first creates.
+    /// let (mut a, created) = Queue::<String>::open_or_create(&name, 16)?;
+    /// let (mut b, also) = Queue::<String>::open_or_create(&name, 16)?;
+    /// assert!(created && !also);
+    /// a.put(&"hello".to_string())?;
+    /// assert_eq!(b.get()?, "hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str, maxsize: usize) -> Result<(Self, bool)>
+    where
+        T: Schema,
+    {
+        Self::open_or_create_with(name, maxsize, &QueueConfig::default())
+    }
+
+    /// [`Queue::open_or_create`] with a configuration.
+    pub fn open_or_create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<(Self, bool)>
+    where
+        T: Schema,
+    {
+        find::open_or_create(|| Self::create_with(name, maxsize, cfg), || Self::open_with(name, cfg))
+    }
+
+    /// [`Queue::open`], retrying while `name` does not exist yet, for at most `timeout`;
+    /// then the last [`Error::NotFound`](crate::Error::NotFound). The queue is found
+    /// within about 4 ms of its creation (see [`shm::open_wait`](crate::shm::open_wait)).
+    ///
+    /// ```
+    /// use shmring::Queue;
+    /// use std::time::Duration;
+    /// let name = format!("doc-queue-wait-{}", std::process::id());
+    /// let maker = std::thread::spawn({
+    ///     let name = name.clone();
+    ///     move || {
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         let mut q = Queue::<u32>::create(&name, 4).unwrap(); // usually another program
+    ///         q.put(&7).unwrap();
+    ///         q
+    ///     }
+    /// });
+    /// let mut q = Queue::<u32>::open_wait(&name, Duration::from_secs(10))?;
+    /// assert_eq!(q.get()?, 7);
+    /// drop(maker.join().unwrap());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_wait(name: &str, timeout: Duration) -> Result<Self>
+    where
+        T: Schema,
+    {
+        Self::open_wait_with(name, timeout, &QueueConfig::default())
+    }
+
+    /// [`Queue::open_wait`] with a configuration.
+    pub fn open_wait_with(name: &str, timeout: Duration, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: Schema,
+    {
+        find::open_wait(timeout, || Self::open_with(name, cfg))
     }
 
     /// Attach through a descriptor of the queue's ring, inherited or received over
     /// `SCM_RIGHTS` (from [`Queue::into_fd`]).
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+    pub fn from_fd(fd: OwnedFd) -> Result<Self>
+    where
+        T: Schema,
+    {
         Self::from_fd_with(fd, &QueueConfig::default())
     }
 
     /// [`Queue::from_fd`] with a configuration.
-    pub fn from_fd_with(fd: OwnedFd, cfg: &QueueConfig) -> Result<Self> {
-        Ok(Self::wrap(Engine::from_fd(fd, cfg)?))
+    pub fn from_fd_with(fd: OwnedFd, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: Schema,
+    {
+        Ok(Self::wrap(Engine::from_fd(fd, &typed::<T>(cfg))?))
     }
 
     /// Leave the queue and return a descriptor of its ring (with an open file
@@ -246,4 +346,38 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn get_nowait(&mut self) -> Result<T, GetError> {
         self.engine.get_value(Wait::Now)
     }
+}
+
+/// `cfg` for a queue of `T`s: its ring records `T`'s wire shape at creation and checks
+/// it at every open.
+fn typed<T: Schema>(cfg: &QueueConfig) -> QueueConfig {
+    let mut cfg = cfg.clone();
+    cfg.ring.segment = cfg.ring.segment.typed(Some(Shape::of::<T>()));
+    cfg
+}
+
+/// The escape hatch of the type check.
+impl<T> Queue<T> {
+    /// Open the named queue `name` **without checking** the type it was created for.
+    ///
+    /// For a user who knows better than the type check (a type whose schema changed in
+    /// a way that keeps its encoding, a reader of raw bytes through
+    /// [`get_bytes`](Self::get_bytes)). The risk: values of another type are decoded
+    /// as `T`, which yields garbage or a [`GetError::Codec`](super::GetError::Codec) (never
+    /// undefined behaviour: messages are decoded, not reinterpreted).
+    pub fn open_unchecked(name: &str, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::open(name, &unchecked(cfg))?))
+    }
+
+    /// [`Queue::from_fd`] **without checking** the type (see [`Queue::open_unchecked`]).
+    pub fn from_fd_unchecked(fd: OwnedFd, cfg: &QueueConfig) -> Result<Self> {
+        Ok(Self::wrap(Engine::from_fd(fd, &unchecked(cfg))?))
+    }
+}
+
+/// `cfg` without a shape to check.
+fn unchecked(cfg: &QueueConfig) -> QueueConfig {
+    let mut cfg = cfg.clone();
+    cfg.ring.segment = cfg.ring.segment.typed(None);
+    cfg
 }

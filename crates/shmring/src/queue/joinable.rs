@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 /// The companion segment's value.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, postcard_schema::Schema)]
 struct Tasks {
     /// Items put and not yet marked done.
     unfinished: u64,
@@ -106,12 +106,18 @@ impl<T> JoinableQueue<T> {
     }
 
     /// A new anonymous joinable queue of `maxsize` messages (see [`Queue::new`]).
-    pub fn new(maxsize: usize) -> Result<Self> {
+    pub fn new(maxsize: usize) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Self::with_config(maxsize, &QueueConfig::default())
     }
 
     /// [`JoinableQueue::new`] with a configuration.
-    pub fn with_config(maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
+    pub fn with_config(maxsize: usize, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         let queue = Queue::with_config(maxsize, cfg)?;
         let tasks = Condition::anonymous(Tasks {
             unfinished: 0,
@@ -123,12 +129,18 @@ impl<T> JoinableQueue<T> {
     /// Create the named joinable queue `name`: the ring `name` and the task counter
     /// `name.tasks` (so `name` may have at most 194 bytes). Both are removed when this
     /// handle drops.
-    pub fn create(name: &str, maxsize: usize) -> Result<Self> {
+    pub fn create(name: &str, maxsize: usize) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Self::create_with(name, maxsize, &QueueConfig::default())
     }
 
     /// [`JoinableQueue::create`] with a configuration.
-    pub fn create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<Self> {
+    pub fn create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         crate::shm::validate_name(&tasks_name(name))?;
         let queue = Queue::create_with(name, maxsize, cfg)?;
         let value = Tasks {
@@ -140,12 +152,18 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Open the named joinable queue `name` (the ring `name` and `name.tasks`).
-    pub fn open(name: &str) -> Result<Self> {
+    pub fn open(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Self::open_with(name, &QueueConfig::default())
     }
 
     /// [`JoinableQueue::open`] with a configuration.
-    pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self> {
+    pub fn open_with(name: &str, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         let queue = Queue::open_with(name, cfg)?;
         // The creator makes the counter just after the ring: wait for it, bounded.
         let start = Instant::now();
@@ -160,13 +178,67 @@ impl<T> JoinableQueue<T> {
         Self::tie(queue, tasks)
     }
 
+    /// Open the named joinable queue `name` (the ring `name` and `name.tasks`), or
+    /// create both if the ring does not exist; with `true` if this call created them
+    /// (that handle removes both names when it drops). See [`Queue::open_or_create`].
+    ///
+    /// ```
+    /// use shmring::JoinableQueue;
+    /// let name = format!("doc-joinable-ooc-{}", std::process::id());
+    /// let (mut a, created) = JoinableQueue::<u8>::open_or_create(&name, 4)?;
+    /// let (mut b, also) = JoinableQueue::<u8>::open_or_create(&name, 4)?;
+    /// assert!(created && !also);
+    /// a.put(&1)?;
+    /// assert_eq!(b.get()?, 1);
+    /// b.task_done()?;
+    /// a.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str, maxsize: usize) -> Result<(Self, bool)>
+    where
+        T: crate::Schema,
+    {
+        Self::open_or_create_with(name, maxsize, &QueueConfig::default())
+    }
+
+    /// [`JoinableQueue::open_or_create`] with a configuration.
+    pub fn open_or_create_with(name: &str, maxsize: usize, cfg: &QueueConfig) -> Result<(Self, bool)>
+    where
+        T: crate::Schema,
+    {
+        crate::shm::open_or_create(|| Self::create_with(name, maxsize, cfg), || Self::open_with(name, cfg))
+    }
+
+    /// [`JoinableQueue::open`], retrying while the ring `name` does not exist yet, for
+    /// at most `timeout` (see [`Queue::open_wait`]).
+    pub fn open_wait(name: &str, timeout: Duration) -> Result<Self>
+    where
+        T: crate::Schema,
+    {
+        Self::open_wait_with(name, timeout, &QueueConfig::default())
+    }
+
+    /// [`JoinableQueue::open_wait`] with a configuration.
+    pub fn open_wait_with(name: &str, timeout: Duration, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: crate::Schema,
+    {
+        crate::shm::open_wait(timeout, || Self::open_with(name, cfg))
+    }
+
     /// Attach through the two descriptors of [`JoinableQueue::into_fds`].
-    pub fn from_fds(queue: OwnedFd, tasks: OwnedFd) -> Result<Self> {
+    pub fn from_fds(queue: OwnedFd, tasks: OwnedFd) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Self::from_fds_with(queue, tasks, &QueueConfig::default())
     }
 
     /// [`JoinableQueue::from_fds`] with a configuration.
-    pub fn from_fds_with(queue: OwnedFd, tasks: OwnedFd, cfg: &QueueConfig) -> Result<Self> {
+    pub fn from_fds_with(queue: OwnedFd, tasks: OwnedFd, cfg: &QueueConfig) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         let queue = Queue::from_fd_with(queue, cfg)?;
         let tasks = Condition::from_fd(tasks)?;
         Self::tie(queue, tasks)

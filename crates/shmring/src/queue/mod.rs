@@ -83,6 +83,12 @@
 //!
 //! # Sharing a queue with other processes
 //!
+//! The message type `T` derives [`Schema`](crate::Schema) (next to serde's traits): its
+//! wire shape is recorded in the queue's segment at creation, and every `open`,
+//! `from_fd` and hand-off checks it, so a `Queue<u64>` does not open as a `Queue<i64>`,
+//! while another program that declares the same type does open it (see
+//! [`shm::shape`](crate::shm::shape)). [`Queue::open_unchecked`] skips the check.
+//!
 //! - Named: [`Queue::create`] in one process, [`Queue::open`] in the others. The
 //!   creating handle removes the name when it drops.
 //! - Anonymous (memfd): [`Queue::new`], then hand a descriptor to the child
@@ -115,7 +121,9 @@
 mod engine;
 mod error;
 mod handle;
+mod iter;
 mod joinable;
+mod names;
 mod record;
 mod side;
 mod simple;

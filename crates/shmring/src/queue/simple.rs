@@ -33,26 +33,71 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// A new anonymous (memfd) queue.
-    pub fn new() -> Result<Self> {
+    pub fn new() -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue { inner: Queue::new(0)? })
     }
 
     /// Create the named queue `name` (removed when this handle drops).
-    pub fn create(name: &str) -> Result<Self> {
+    pub fn create(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::create(name, 0)?,
         })
     }
 
     /// Open the named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
+    pub fn open(name: &str) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::open(name)?,
         })
     }
 
+    /// Open the named queue `name`, or create it if it does not exist; with `true` if
+    /// this call created it (that handle removes the name when it drops). See
+    /// [`Queue::open_or_create`].
+    ///
+    /// ```
+    /// use shmring::SimpleQueue;
+    /// let name = format!("doc-simple-ooc-{}", std::process::id());
+    /// let (mut a, created) = SimpleQueue::<u8>::open_or_create(&name)?;
+    /// let (mut b, also) = SimpleQueue::<u8>::open_or_create(&name)?;
+    /// assert!(created && !also);
+    /// a.put(&1)?;
+    /// assert_eq!(b.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)>
+    where
+        T: crate::Schema,
+    {
+        let (inner, created) = Queue::open_or_create(name, 0)?;
+        Ok((SimpleQueue { inner }, created))
+    }
+
+    /// Open the named queue `name`, waiting at most `timeout` for it to exist (see
+    /// [`Queue::open_wait`]).
+    pub fn open_wait(name: &str, timeout: std::time::Duration) -> Result<Self>
+    where
+        T: crate::Schema,
+    {
+        Ok(SimpleQueue {
+            inner: Queue::open_wait(name, timeout)?,
+        })
+    }
+
     /// Attach through a descriptor from [`SimpleQueue::into_fd`] (see [`Queue::from_fd`]).
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+    pub fn from_fd(fd: OwnedFd) -> Result<Self>
+    where
+        T: postcard_schema::Schema,
+    {
         Ok(SimpleQueue {
             inner: Queue::from_fd(fd)?,
         })
@@ -80,6 +125,11 @@ impl<T> SimpleQueue<T> {
     /// [`GetError::Closed`]).
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// The underlying [`Queue`], shared.
+    pub(crate) fn inner(&self) -> &Queue<T> {
+        &self.inner
     }
 
     /// The underlying [`Queue`].

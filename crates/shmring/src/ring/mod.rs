@@ -3,9 +3,11 @@
 
 #[cfg(not(loom))]
 mod copy;
+pub mod end;
 pub mod mpmc;
 pub mod record;
 pub mod spsc;
 
 #[cfg(not(loom))]
 pub(crate) use copy::copy_bytes;
+pub use end::{End, EndKind, Several};

@@ -5,7 +5,10 @@ use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 /// `b"SHMRING\0"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMRING\0");
 /// The layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+///
+/// Version 2: a typed segment ([`flags::TYPED`]) has a type record between the header
+/// and the area (see [`crate::shm::shape`]).
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of [`SegmentHeader`]; the structure's area starts at this offset.
 pub const HEADER_SIZE: usize = 128;
 
@@ -13,8 +16,12 @@ pub const HEADER_SIZE: usize = 128;
 pub mod flags {
     /// The creator chose asymmetric fences (membarrier); every party must support them.
     pub const ASYMMETRIC_FENCES: u32 = 1;
+    /// The segment holds a typed object: a type record of
+    /// [`TYPE_RECORD_SIZE`](crate::shm::TYPE_RECORD_SIZE) bytes follows the header, and
+    /// the area starts after it (see [`crate::shm::shape`]).
+    pub const TYPED: u32 = 2;
     /// All flags this build understands.
-    pub const KNOWN: u32 = ASYMMETRIC_FENCES;
+    pub const KNOWN: u32 = ASYMMETRIC_FENCES | TYPED;
 }
 
 /// What structure a segment holds.

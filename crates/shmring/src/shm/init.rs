@@ -34,7 +34,6 @@ pub(super) fn stamp_creator(fd: BorrowedFd<'_>, kind: SegmentKind, total: u64, n
     put(8, &LAYOUT_VERSION.to_ne_bytes());
     put(12, &(kind as u32).to_ne_bytes());
     put(16, &total.to_ne_bytes());
-    put(24, &(HEADER_SIZE as u64).to_ne_bytes());
     put(32, &init_state::INITIALIZING.to_ne_bytes());
     put(40, &pid.to_ne_bytes());
     put(48, &start.to_ne_bytes());

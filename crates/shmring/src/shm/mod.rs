@@ -4,7 +4,9 @@
 //! size, the structure's parameters, the creator's identity and an init-state word.
 //! The creator writes everything, then publishes READY with a Release store; an opener
 //! waits (bounded) for READY with an Acquire load and validates every field against the
-//! real size of the file before anything is built on it.
+//! real size of the file before anything is built on it. A typed object's segment
+//! also records the shape of its type after the header ([`shape`]), checked at every
+//! open.
 //!
 //! Files are untrusted too (see `file.rs`): every open of a named segment uses
 //! `O_NOFOLLOW | O_NONBLOCK` and accepts only a regular file
@@ -25,6 +27,7 @@
 //! by a recycled pid.
 
 mod file;
+pub mod find;
 mod header;
 mod init;
 #[cfg(not(loom))]
@@ -32,7 +35,10 @@ pub mod inspect;
 pub mod liveness;
 mod name;
 mod segment;
+pub mod shape;
 
+pub use find::{open_or_create, open_wait};
 pub use header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags};
 pub use name::validate_name;
 pub use segment::{Segment, SegmentOptions, unlink};
+pub use shape::{RENDERING_MAX, Shape, TYPE_RECORD_SIZE};

@@ -5,6 +5,7 @@ use super::header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeade
 use super::init::{no_live_creator, stamp_creator};
 use super::liveness::{self, INIT_SLOT, self_identity};
 use super::name::validate_name;
+use super::shape::{Shape, TYPE_RECORD_SIZE, TypeRecord};
 use crate::primitive::Ordering;
 use crate::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
@@ -38,6 +39,10 @@ pub struct SegmentOptions {
     /// Use asymmetric fences (membarrier) when the kernel offers them (default true).
     /// Only the creator's choice counts; it is recorded in the header.
     pub asymmetric_fences: bool,
+    /// The shape of the type a typed object holds: recorded by a creator, checked by an
+    /// opener (`None`: an untyped segment, or an unchecked open). Set by the typed
+    /// objects' constructors, never by users. Boxed: most options carry none.
+    pub(crate) shape: Option<Box<Shape>>,
 }
 
 impl Default for SegmentOptions {
@@ -49,6 +54,7 @@ impl Default for SegmentOptions {
             keep: false,
             open_timeout: Duration::from_secs(2),
             asymmetric_fences: true,
+            shape: None,
         }
     }
 }
@@ -87,6 +93,14 @@ impl SegmentOptions {
     pub fn asymmetric_fences(mut self, yes: bool) -> Self {
         self.asymmetric_fences = yes;
         self
+    }
+    /// These options for an object holding `shape` (recorded at create, checked at open).
+    #[cfg_attr(loom, allow(dead_code))] // the typed objects are not built under loom
+    pub(crate) fn typed(&self, shape: Option<Shape>) -> Self {
+        SegmentOptions {
+            shape: shape.map(Box::new),
+            ..self.clone()
+        }
     }
 }
 
@@ -146,8 +160,17 @@ fn display(name: Option<&str>) -> &str {
     name.unwrap_or("<anonymous>")
 }
 
-fn total_size(area_size: usize) -> Result<u64> {
-    let total = (HEADER_SIZE as u64)
+/// Where the area starts: after the header, and the type record if there is one.
+fn area_offset(typed: bool) -> usize {
+    if typed {
+        HEADER_SIZE + TYPE_RECORD_SIZE
+    } else {
+        HEADER_SIZE
+    }
+}
+
+fn total_size(area_size: usize, opts: &SegmentOptions) -> Result<u64> {
+    let total = (area_offset(opts.shape.is_some()) as u64)
         .checked_add(area_size as u64)
         .filter(|t| *t <= isize::MAX as u64)
         .ok_or_else(|| Error::InvalidArgument(format!("area of {area_size} bytes is too large")))?;
@@ -193,7 +216,7 @@ impl Segment {
         opts: &SegmentOptions,
     ) -> Result<Self> {
         validate_name(name)?;
-        let total = total_size(area_size)?;
+        let total = total_size(area_size, opts)?;
         let fd = open_regular(
             name,
             OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
@@ -230,7 +253,7 @@ impl Segment {
     /// [`Segment::as_fd`] (inheritance or `SCM_RIGHTS`), then [`Segment::from_fd`].
     pub fn anonymous(kind: SegmentKind, params: [u64; 8], area_size: usize, opts: &SegmentOptions) -> Result<Self> {
         use rustix::fs::{MemfdFlags, SealFlags};
-        let total = total_size(area_size)?;
+        let total = total_size(area_size, opts)?;
         let fd = rustix::fs::memfd_create(
             format!("shmring-{}", kind.name()),
             MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
@@ -260,11 +283,15 @@ impl Segment {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let fl = if opts.asymmetric_fences && crate::primitive::asymmetric_fences_available() {
+        let mut fl = if opts.asymmetric_fences && crate::primitive::asymmetric_fences_available() {
             flags::ASYMMETRIC_FENCES
         } else {
             0
         };
+        if opts.shape.is_some() {
+            fl |= flags::TYPED;
+        }
+        let offset = area_offset(opts.shape.is_some()) as u64;
         let seg = Segment {
             map,
             fd,
@@ -275,7 +302,7 @@ impl Segment {
                 version: LAYOUT_VERSION,
                 kind: kind as u32,
                 total_size: total,
-                area_offset: HEADER_SIZE as u64,
+                area_offset: offset,
                 init_state: init_state::INITIALIZING,
                 flags: fl,
                 creator_pid: pid,
@@ -291,7 +318,7 @@ impl Segment {
         h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         h.kind.store(kind as u32, Ordering::Relaxed);
         h.total_size.store(total, Ordering::Relaxed);
-        h.area_offset.store(HEADER_SIZE as u64, Ordering::Relaxed);
+        h.area_offset.store(offset, Ordering::Relaxed);
         h.flags.store(fl, Ordering::Relaxed);
         h.creator_pid.store(pid, Ordering::Relaxed);
         h.creator_start_time.store(start, Ordering::Relaxed);
@@ -299,8 +326,38 @@ impl Segment {
         for (a, p) in h.params.iter().zip(params) {
             a.store(p, Ordering::Relaxed);
         }
+        if let Some(shape) = &opts.shape {
+            shape.store(seg.type_record());
+        }
         h.init_state.store(init_state::INITIALIZING, Ordering::Relaxed);
         seg
+    }
+
+    /// The type record of a typed segment (the caller checked `flags::TYPED`, so the
+    /// area offset, validated against the file, leaves room for it).
+    fn type_record(&self) -> &TypeRecord {
+        debug_assert!(self.info.flags & flags::TYPED != 0 && self.map.len() >= HEADER_SIZE + TYPE_RECORD_SIZE);
+        // SAFETY: a typed segment's area starts after the record (area_offset checked
+        // at create and attach against the mapping's length), so the record's bytes,
+        // HEADER_SIZE (128-byte aligned from the page-aligned start) onwards, are
+        // mapped; TypeRecord is all atomics, valid for any bit pattern; the mapping
+        // lives as long as `self`.
+        unsafe { &*(self.map.as_mut_ptr().add(HEADER_SIZE) as *const TypeRecord) }
+    }
+
+    /// The shape of the type this segment's object was created for (`None` for an
+    /// untyped segment), read from the type record after the header;
+    /// [`Error::Corrupted`] if the record is not valid.
+    pub fn shape(&self) -> Result<Option<Shape>> {
+        if self.info.flags & flags::TYPED == 0 {
+            return Ok(None);
+        }
+        Shape::load(self.type_record())
+            .map(Some)
+            .map_err(|what| Error::Corrupted {
+                name: self.display_name().to_owned(),
+                what,
+            })
     }
 
     /// Publish the segment: everything written before this call is visible to any
@@ -421,13 +478,15 @@ impl Segment {
                         return Err(corrupted("the header changed while it was being read".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
-                    return Ok(Segment {
+                    let seg = Segment {
                         map,
                         fd,
                         name,
                         unlink_guard: None,
                         info,
-                    });
+                    };
+                    seg.check_shape(opts.shape.as_deref())?;
+                    return Ok(seg);
                 }
             }
             if let Some(what) = no_live_creator(fd.as_fd(), size)? {
@@ -473,11 +532,18 @@ impl Segment {
                 info.total_size, file_size
             ));
         }
-        if info.area_offset != HEADER_SIZE as u64 {
-            return corrupted(format!("area offset {} is not {}", info.area_offset, HEADER_SIZE));
-        }
         if info.flags & !flags::KNOWN != 0 {
             return corrupted(format!("unknown flags {:#x}", info.flags));
+        }
+        let offset = area_offset(info.flags & flags::TYPED != 0);
+        if info.area_offset != offset as u64 {
+            return corrupted(format!("area offset {} is not {}", info.area_offset, offset));
+        }
+        if info.total_size < offset as u64 {
+            return corrupted(format!(
+                "{} bytes cannot hold the header and type record ({offset} bytes)",
+                info.total_size
+            ));
         }
         Ok(())
     }
@@ -495,16 +561,23 @@ impl Segment {
         &self.info
     }
 
-    /// Start of the structure's area (just after the header); 128-byte aligned.
+    /// Start of the structure's area (just after the header, and after the type record
+    /// of a typed segment); 128-byte aligned.
     pub fn area_ptr(&self) -> *mut u8 {
-        // SAFETY: the mapping is at least HEADER_SIZE bytes, so the offset is in bounds
-        // (or one past the end when the area is empty).
-        unsafe { self.map.as_mut_ptr().add(HEADER_SIZE) }
+        // SAFETY: the mapping is at least area_offset bytes (the total size, at least the
+        // area offset, was checked against the file at attach, or made so at create), so
+        // the offset is in bounds (or one past the end when the area is empty).
+        unsafe { self.map.as_mut_ptr().add(self.area_start()) }
+    }
+
+    /// The area's offset: HEADER_SIZE, or past the type record (validated at attach).
+    fn area_start(&self) -> usize {
+        area_offset(self.info.flags & flags::TYPED != 0)
     }
 
     /// Size of the structure's area in bytes.
     pub fn area_len(&self) -> usize {
-        self.map.len() - HEADER_SIZE
+        self.map.len() - self.area_start()
     }
 
     /// Size of the mapping, header included.

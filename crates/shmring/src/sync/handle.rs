@@ -14,16 +14,18 @@
 //! its own), an uninhabited kind type implementing [`Kind`] and the crate-private
 //! `Sealed` (segment kind, parameters, set-up, validation), a type alias
 //! `pub type Thing = Shared<ThingKind>`, and an `impl Shared<ThingKind>` with the
-//! object's own methods. Creation, opening, cloning, naming, descriptors and the hand-off
-//! come from here.
+//! object's own methods. Creation, opening (also `open_wait` and `open_or_create`, over
+//! the loops of [`shm::find`](crate::shm::find)), cloning, naming, descriptors and the
+//! hand-off come from here.
 
 use super::shared::Area;
 use crate::error::Result;
 use crate::handoff;
-use crate::shm::{SegmentKind, SegmentOptions};
+use crate::shm::{SegmentKind, SegmentOptions, Shape, find};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 /// The machinery of a [`Kind`]; nameable only inside the crate, which seals [`Kind`].
 pub trait Sealed: Sized {
@@ -45,6 +47,12 @@ pub trait Sealed: Sized {
     /// The header parameters 0..=5 for `init` (6 and 7 are the handle's: area size and
     /// pid namespace), or `InvalidArgument` if `init` is not acceptable.
     fn params(init: &Self::Init) -> Result<[u64; 8]>;
+
+    /// The shape of the type a typed kind holds (recorded in the segment at creation,
+    /// checked at every open and hand-off); `None` for an untyped kind.
+    fn shape() -> Option<Shape> {
+        None
+    }
 
     /// The size of the area for `init`: that of [`Sealed::Area`], unless the kind has a
     /// tail after it (an array's elements).
@@ -119,11 +127,12 @@ impl<K: Kind> Shared<K> {
     pub(crate) fn create_in(name: Option<&str>, init: K::Init, opts: &SegmentOptions) -> Result<Self> {
         let params = K::params(&init)?;
         let size = K::area_size(&init)?;
-        let area = Area::create(name, K::SEGMENT, params, size, opts, |a| K::init(a, init))?;
+        let opts = opts.typed(K::shape());
+        let area = Area::create(name, K::SEGMENT, params, size, &opts, |a| K::init(a, init))?;
         Self::attached(area)
     }
 
-    fn attached(area: Area<K::Area>) -> Result<Self> {
+    pub(crate) fn attached(area: Area<K::Area>) -> Result<Self> {
         let local = K::attach(&area, area.params(), area.display_name())?;
         Ok(Shared {
             area,
@@ -133,7 +142,8 @@ impl<K: Kind> Shared<K> {
     }
 
     /// Open the named object `name`; it must have been created as this type (else
-    /// [`Error::WrongKind`](crate::Error::WrongKind), or an error naming the mismatch).
+    /// [`Error::WrongKind`](crate::Error::WrongKind), or, for a typed object created
+    /// for another shape of `T`, [`Error::WrongType`](crate::Error::WrongType)).
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &SegmentOptions::default())
     }
@@ -141,13 +151,57 @@ impl<K: Kind> Shared<K> {
     /// [`open`](Self::open) with segment options (how long to wait for the creator,
     /// prefault, ...).
     pub fn open_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
-        Self::attached(Area::open(name, K::SEGMENT, opts, K::area_size_in)?)
+        Self::attached(Area::open(name, K::SEGMENT, &opts.typed(K::shape()), K::area_size_in)?)
+    }
+
+    /// [`open`](Self::open), retrying while `name` does not exist yet, for at most
+    /// `timeout`; then the last [`Error::NotFound`](crate::Error::NotFound). Any other
+    /// error (another kind or type under the name, ...) returns at once. The object is
+    /// found within about 4 ms of its creation (naps of 50 µs growing to 4 ms; see
+    /// [`shm::open_wait`](crate::shm::open_wait)).
+    ///
+    /// ```
+    /// use shmring::sync::Semaphore;
+    /// use std::time::Duration;
+    /// let name = format!("doc-open-wait-{}", std::process::id());
+    /// let maker = std::thread::spawn({
+    ///     let name = name.clone();
+    ///     move || {
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         Semaphore::create(&name, 3).unwrap() // usually another program
+    ///     }
+    /// });
+    /// let s = Semaphore::open_wait(&name, Duration::from_secs(10))?;
+    /// assert_eq!(s.value(), 3);
+    /// drop(maker.join().unwrap());
+    /// let never = Semaphore::open_wait("doc-open-wait-never", Duration::from_millis(20));
+    /// assert!(matches!(never, Err(shmring::Error::NotFound { .. })));
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
+    pub fn open_wait(name: &str, timeout: Duration) -> Result<Self> {
+        Self::open_wait_with(name, timeout, &SegmentOptions::default())
+    }
+
+    /// [`open_wait`](Self::open_wait) with segment options.
+    pub fn open_wait_with(name: &str, timeout: Duration, opts: &SegmentOptions) -> Result<Self> {
+        find::open_wait(timeout, || Self::open_with(name, opts))
+    }
+
+    /// Open `name`, or make it with `create` (which must create `name` exclusively) if
+    /// it does not exist; with whether this call created it.
+    pub(crate) fn open_or_create_by(
+        name: &str,
+        opts: &SegmentOptions,
+        create: impl FnMut() -> Result<Self>,
+    ) -> Result<(Self, bool)> {
+        find::open_or_create(create, || Self::open_with(name, opts))
     }
 
     /// Map an object received as a descriptor (inherited, or over `SCM_RIGHTS`); it must
     /// have been created as this type.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::attached(Area::from_fd(fd, K::SEGMENT, K::area_size_in)?)
+        let opts = SegmentOptions::default().typed(K::shape());
+        Self::attached(Area::from_fd(fd, K::SEGMENT, &opts, K::area_size_in)?)
     }
 
     /// Another handle on the same object (a second mapping).
@@ -198,6 +252,43 @@ impl<K: Valued> Shared<K> {
     /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
     pub fn create_with(name: &str, init: K::Init, opts: &SegmentOptions) -> Result<Self> {
         Self::create_in(Some(name), init, opts)
+    }
+
+    /// Open the named object `name`, or create it from `init` if it does not exist; with
+    /// `true` if this call created it. The creator is the handle that unlinks the name
+    /// when it drops (unless [`keep`](Self::keep)): keep it alive as long as others may
+    /// still look the name up. An existing object keeps its own state (`init` is then
+    /// unused); one of another kind or type under the name is refused as by
+    /// [`open`](Self::open). Creation is exclusive (`O_CREAT | O_EXCL`), so of several
+    /// processes racing here exactly one creates; if the object is removed between a
+    /// failed create and the open, this tries again (see
+    /// [`shm::open_or_create`](crate::shm::open_or_create)).
+    ///
+    /// ```
+    /// use shmring::Value;
+    /// let name = format!("doc-open-or-create-{}", std::process::id());
+    /// // Every program runs the same line; whoever comes first creates.
+    /// let (hits, created) = Value::<u64>::open_or_create(&name, 0)?;
+    /// let (theirs, also_created) = Value::<u64>::open_or_create(&name, 0)?;
+    /// assert!(created && !also_created);
+    /// hits.fetch_add(1);
+    /// assert_eq!(theirs.load(), 1);
+    /// # Ok::<(), shmring::Error>(())
+    /// ```
+    pub fn open_or_create(name: &str, init: K::Init) -> Result<(Self, bool)>
+    where
+        K::Init: Clone,
+    {
+        Self::open_or_create_with(name, init, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options (the creator's
+    /// mode, keep, ...; the opener's open timeout).
+    pub fn open_or_create_with(name: &str, init: K::Init, opts: &SegmentOptions) -> Result<(Self, bool)>
+    where
+        K::Init: Clone,
+    {
+        Self::open_or_create_by(name, opts, || Self::create_in(Some(name), init.clone(), opts))
     }
 
     /// An anonymous (memfd) object from `init`; hand it to another process through

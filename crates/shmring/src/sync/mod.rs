@@ -70,6 +70,8 @@ pub(crate) mod handle;
 #[cfg(not(loom))]
 pub(crate) mod shared;
 #[cfg(not(loom))]
+mod unchecked;
+#[cfg(not(loom))]
 pub use self::{
     barrier::{Barrier, BarrierKind},
     condvar::{Condition, ConditionGuard, ConditionKind, WaitTimeoutResult},

@@ -10,8 +10,10 @@
 //! | 7     | inode of the creator's pid namespace (owner words hold TIDs)    |
 
 use crate::error::{Error, Result};
-use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::shm::{Segment, SegmentKind, SegmentOptions, Shape};
 use crate::sync::owner::pid_namespace;
+use bytemuck::Pod;
+use postcard_schema::Schema;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::marker::PhantomData;
 
@@ -64,7 +66,8 @@ impl<A> Area<A> {
         Ok(Area { seg, _a: PhantomData })
     }
 
-    /// Open the named segment `name`, which must hold a `kind` whose area has the size
+    /// Open the named segment `name` (checking the shape `opts` carries, if any), which
+    /// must hold a `kind` whose area has the size
     /// `need` computes from the parameters (and the segment's name, for messages), at
     /// least `size_of::<A>()`; `need` also refuses parameters it does not accept.
     pub(crate) fn open(
@@ -77,13 +80,15 @@ impl<A> Area<A> {
         Self::validate(seg, kind, need)
     }
 
-    /// Map a segment received as a descriptor (inherited or over `SCM_RIGHTS`).
+    /// Map a segment received as a descriptor (inherited or over `SCM_RIGHTS`); `opts`
+    /// carries the shape to check, if any.
     pub(crate) fn from_fd(
         fd: OwnedFd,
         kind: SegmentKind,
+        opts: &SegmentOptions,
         need: impl FnOnce(&[u64; 8], &str) -> Result<usize>,
     ) -> Result<Self> {
-        let seg = Segment::from_fd(fd, kind, &SegmentOptions::default())?;
+        let seg = Segment::from_fd(fd, kind, opts)?;
         Self::validate(seg, kind, need)
     }
 
@@ -168,40 +173,18 @@ impl<A> AsFd for Area<A> {
     }
 }
 
-/// A 64-bit fingerprint of a type (its name and size), stored by the creator of a typed
-/// primitive so that an opener with another `T` gets an error instead of a reinterpretation.
-pub(crate) fn type_fingerprint<T>() -> u64 {
-    // FNV-1a over the type name, then the size and alignment.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let name = std::any::type_name::<T>();
-    for b in name
-        .bytes()
-        .chain((std::mem::size_of::<T>() as u64).to_le_bytes())
-        .chain((std::mem::align_of::<T>() as u64).to_le_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// The fingerprint of the shape of a `Pod` type `T` (see [`Shape::of_pod`]), kept in
+/// header word 1 of a typed primitive for tools; the check itself reads the segment's
+/// type record.
+pub(crate) fn pod_fingerprint<T: Pod + Schema>() -> u64 {
+    Shape::of_pod::<T>().fingerprint()
 }
 
-/// The header parameters of a primitive holding a `T`: 0 its size, 1 its fingerprint.
-pub(crate) fn typed_params<T>() -> [u64; 8] {
+/// The header parameters of a primitive holding a `T`: 0 its size, 1 its shape's
+/// fingerprint.
+pub(crate) fn typed_params<T: Pod + Schema>() -> [u64; 8] {
     let mut p = [0u64; 8];
     p[0] = std::mem::size_of::<T>() as u64;
-    p[1] = type_fingerprint::<T>();
+    p[1] = pod_fingerprint::<T>();
     p
-}
-
-/// Check that a typed primitive's stored fingerprint is `T`'s.
-pub(crate) fn check_type<T>(p: &[u64; 8], slot: usize, what: &str) -> Result<()> {
-    if p[slot] != type_fingerprint::<T>() {
-        return Err(Error::InvalidArgument(format!(
-            "this {what} was created for another type than {} (fingerprint {:#x}, expected {:#x})",
-            std::any::type_name::<T>(),
-            p[slot],
-            type_fingerprint::<T>()
-        )));
-    }
-    Ok(())
 }

@@ -11,11 +11,12 @@ use crate::primitive::Ordering;
 use crate::shm::SegmentOptions;
 use crate::sync::Shared;
 use bytemuck::Pod;
+use postcard_schema::Schema;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 /// The methods of both flavors.
-impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
+impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
     /// Create the named array `name` holding a copy of `init` (unlinked when
     /// this handle drops, unless [`keep`](Self::keep)).
     pub fn create(name: &str, init: &[T]) -> Result<Self> {
@@ -25,6 +26,20 @@ impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
     /// [`create`](Self::create) with segment options (mode, keep, prefault, ...).
     pub fn create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<Self> {
         Self::create_array(Some(name), init.len(), Some(init), opts)
+    }
+
+    /// Open the named array `name`, or create it holding a copy of `init` if it does
+    /// not exist; with `true` if this call created it (that handle unlinks the name
+    /// when it drops). An existing array keeps its length and contents; one of another
+    /// element type is refused as by [`open`](Self::open). See
+    /// [`Shared::open_or_create`](crate::sync::Shared::open_or_create).
+    pub fn open_or_create(name: &str, init: &[T]) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, init, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options.
+    pub fn open_or_create_with(name: &str, init: &[T], opts: &SegmentOptions) -> Result<(Self, bool)> {
+        Self::open_or_create_by(name, opts, || Self::create_with(name, init, opts))
     }
 
     /// Create the named array `name` of `len` zeroed elements.
@@ -202,7 +217,7 @@ impl<T: Integer, const L: bool> Shared<ArrayKind<T, L>> {
 /// ```
 pub type Array<T> = Shared<ArrayKind<T, true>>;
 
-impl<T: Pod> Array<T> {
+impl<T: Pod + Schema> Array<T> {
     /// Store `v` in element `i`, under the lock (waiting for a [`lock`](Array::lock)
     /// guard): one atomic store, or one seqlock write section for elements wider than 8
     /// bytes.
@@ -259,7 +274,7 @@ impl<T: Pod> Array<T> {
 /// ```
 pub type RawArray<T> = Shared<ArrayKind<T, false>>;
 
-impl<T: Pod> RawArray<T> {
+impl<T: Pod + Schema> RawArray<T> {
     /// Store `v` in element `i`: one atomic store (up to 8 bytes), or one seqlock write
     /// section under the internal writer lock.
     pub fn set(&self, i: usize, v: T) -> std::result::Result<(), ArrayError> {
@@ -278,7 +293,7 @@ impl<T: Pod> RawArray<T> {
 /// assert_eq!(a.to_vec(), [1, 2, 3]);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct ArrayGuard<'a, T: Pod> {
+pub struct ArrayGuard<'a, T: Pod + Schema> {
     store: &'a Array<T>,
     lock: SeqWriteGuard<'a>,
     data: Vec<T>,
@@ -286,7 +301,7 @@ pub struct ArrayGuard<'a, T: Pod> {
     whole: bool,
 }
 
-impl<T: Pod> ArrayGuard<'_, T> {
+impl<T: Pod + Schema> ArrayGuard<'_, T> {
     /// Whether the array was flagged torn when the lock was taken (a writer died in the
     /// middle of a write).
     pub fn is_torn(&self) -> bool {
@@ -300,20 +315,20 @@ impl<T: Pod> ArrayGuard<'_, T> {
     }
 }
 
-impl<T: Pod> Deref for ArrayGuard<'_, T> {
+impl<T: Pod + Schema> Deref for ArrayGuard<'_, T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         &self.data
     }
 }
 
-impl<T: Pod> DerefMut for ArrayGuard<'_, T> {
+impl<T: Pod + Schema> DerefMut for ArrayGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
         &mut self.data
     }
 }
 
-impl<T: Pod> Drop for ArrayGuard<'_, T> {
+impl<T: Pod + Schema> Drop for ArrayGuard<'_, T> {
     fn drop(&mut self) {
         let changed = |i: &usize| bytemuck::bytes_of(&self.data[*i]) != bytemuck::bytes_of(&self.orig[*i]);
         let whole = self.whole;
@@ -336,7 +351,7 @@ impl<T: Pod> Drop for ArrayGuard<'_, T> {
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+impl<T: Pod + Schema + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.data, f)
     }

@@ -16,8 +16,9 @@ use crate::primitive::Ordering;
 use crate::shm::SegmentKind;
 use crate::sync::Shared;
 use crate::sync::handle::{Kind, Sealed, Valued};
-use crate::sync::shared::{Area, check_type, type_fingerprint};
+use crate::sync::shared::{Area, pod_fingerprint};
 use bytemuck::Pod;
+use postcard_schema::Schema;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -58,8 +59,8 @@ impl<T> fmt::Debug for ValueArea<T> {
 }
 
 // SAFETY: the value is reached only through atomic accesses made from the cell's pointer
-// and the cell's lock; T: Pod + Send holds no thread-bound state.
-unsafe impl<T: Pod + Send> Sync for ValueArea<T> {}
+// and the cell's lock; T: Pod + Schema + Send holds no thread-bound state.
+unsafe impl<T: Pod + Schema + Send> Sync for ValueArea<T> {}
 
 /// The [`Kind`] of a [`Value`] (`LOCKED` true) and of a [`RawValue`] (`LOCKED` false):
 /// one `T` in a segment of its own.
@@ -75,7 +76,7 @@ const fn flavor(locked: bool) -> u64 {
     if locked { LOCKED } else { RAW }
 }
 
-impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
+impl<T: Pod + Schema, const L: bool> Sealed for ValueKind<T, L> {
     type Area = ValueArea<T>;
     type Init = T;
     type Local = ();
@@ -87,10 +88,14 @@ impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
     };
     const NAME: &'static str = flavor_name(flavor(L));
 
+    fn shape() -> Option<crate::shm::Shape> {
+        Some(crate::shm::Shape::of_pod::<T>())
+    }
+
     fn params(_: &T) -> Result<[u64; 8]> {
         let mut p = [0u64; 8];
         p[0] = std::mem::size_of::<T>() as u64;
-        p[1] = type_fingerprint::<T>();
+        p[1] = pod_fingerprint::<T>();
         p[2] = flavor(L);
         Ok(p)
     }
@@ -102,7 +107,6 @@ impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
     }
 
     fn attach(_: &Area<ValueArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
-        check_type::<T>(p, 1, "value")?;
         if p[2] != flavor(L) {
             return Err(Error::InvalidArgument(format!(
                 "this segment holds a {}, not a {}",
@@ -122,11 +126,11 @@ impl<T: Pod, const L: bool> Sealed for ValueKind<T, L> {
     }
 }
 
-impl<T: Pod, const L: bool> Kind for ValueKind<T, L> {}
-impl<T: Pod, const L: bool> Valued for ValueKind<T, L> {}
+impl<T: Pod + Schema, const L: bool> Kind for ValueKind<T, L> {}
+impl<T: Pod + Schema, const L: bool> Valued for ValueKind<T, L> {}
 
 /// The storage both flavors share.
-impl<T: Pod, const L: bool> Shared<ValueKind<T, L>> {
+impl<T: Pod + Schema, const L: bool> Shared<ValueKind<T, L>> {
     const NARROW: bool = Repr::of::<T>().is_narrow();
 
     pub(super) fn elems_of(a: &ValueArea<T>) -> Elems<'_, T> {
@@ -195,7 +199,7 @@ impl<T: Pod, const L: bool> Shared<ValueKind<T, L>> {
 }
 
 /// The methods of both flavors.
-impl<T: Pod, const L: bool> Shared<ValueKind<T, L>> {
+impl<T: Pod + Schema, const L: bool> Shared<ValueKind<T, L>> {
     /// The value: one complete store, never a mix of two. Never blocks a writer
     /// (see the [module docs](crate::value) for the slow path). After a writer
     /// died in the middle of a store, the words it left (flagged: see
@@ -307,7 +311,7 @@ impl<T: Integer, const L: bool> Shared<ValueKind<T, L>> {
 /// ```
 pub type Value<T> = Shared<ValueKind<T, true>>;
 
-impl<T: Pod> Value<T> {
+impl<T: Pod + Schema> Value<T> {
     /// Store `v`, under the lock (waiting for a [`get_lock`](Value::get_lock) guard).
     /// Wide values: one seqlock write section, which also clears a torn flag.
     pub fn store(&self, v: T) {
@@ -362,7 +366,7 @@ impl<T: Pod> Value<T> {
 /// ```
 pub type RawValue<T> = Shared<ValueKind<T, false>>;
 
-impl<T: Pod> RawValue<T> {
+impl<T: Pod + Schema> RawValue<T> {
     /// Store `v`: one atomic store (up to 8 bytes), or one seqlock write section under
     /// the internal writer lock (which also clears a torn flag).
     pub fn store(&self, v: T) {
@@ -383,7 +387,7 @@ impl<T: Pod> RawValue<T> {
 /// assert_eq!(v.load(), [5, 2, 3, 4, 1]);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct ValueGuard<'a, T: Pod> {
+pub struct ValueGuard<'a, T: Pod + Schema> {
     cell: &'a Value<T>,
     lock: SeqWriteGuard<'a>,
     value: T,
@@ -391,7 +395,7 @@ pub struct ValueGuard<'a, T: Pod> {
     whole: bool,
 }
 
-impl<T: Pod> ValueGuard<'_, T> {
+impl<T: Pod + Schema> ValueGuard<'_, T> {
     /// Whether the value was flagged torn when the lock was taken (a writer died in
     /// the middle of a store).
     pub fn is_torn(&self) -> bool {
@@ -405,20 +409,20 @@ impl<T: Pod> ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod> Deref for ValueGuard<'_, T> {
+impl<T: Pod + Schema> Deref for ValueGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.value
     }
 }
 
-impl<T: Pod> DerefMut for ValueGuard<'_, T> {
+impl<T: Pod + Schema> DerefMut for ValueGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.value
     }
 }
 
-impl<T: Pod> Drop for ValueGuard<'_, T> {
+impl<T: Pod + Schema> Drop for ValueGuard<'_, T> {
     fn drop(&mut self) {
         if self.whole || bytemuck::bytes_of(&self.value) != bytemuck::bytes_of(&self.orig) {
             self.cell.write_locked(&mut self.lock, self.value);
@@ -427,7 +431,7 @@ impl<T: Pod> Drop for ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+impl<T: Pod + Schema + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.value, f)
     }
@@ -471,7 +475,7 @@ mod tests {
         assert_eq!(v.fetch_max(3), 9);
         assert_eq!(v.fetch_min(3), 9);
         assert_eq!(v.load(), 3);
-        let v = RawValue::anonymous(-1isize).unwrap();
+        let v = RawValue::anonymous(-1i64).unwrap(); // isize has no Schema (platform-sized)
         assert_eq!(v.fetch_max(-5), -1);
         assert_eq!(v.fetch_min(-5), -1);
         assert_eq!(v.fetch_add(10), -5);

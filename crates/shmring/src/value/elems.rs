@@ -27,8 +27,8 @@ mod sealed {
 
 /// The integer types that have lock-free read-modify-write operations in a
 /// [`Value`](super::Value), [`RawValue`](super::RawValue), [`Array`](super::Array) and
-/// [`RawArray`](super::RawArray): `u8`, `u16`, `u32`, `u64`, `usize`, `i8`, `i16`, `i32`,
-/// `i64`, `isize`. Sealed: each is stored in the atomic word of its width (see the
+/// [`RawArray`](super::RawArray): `u8`, `u16`, `u32`, `u64`, `i8`, `i16`, `i32`, `i64`
+/// (not `usize` / `isize`, which have no [`Schema`](crate::Schema)). Sealed: each is stored in the atomic word of its width (see the
 /// [module docs](crate::value)); arithmetic wraps around like `wrapping_add`.
 ///
 /// ```
@@ -41,7 +41,7 @@ mod sealed {
 /// assert_eq!(v.load(), 4); // wrapped around
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub trait Integer: Pod + Ord + sealed::Sealed {}
+pub trait Integer: Pod + postcard_schema::Schema + Ord + sealed::Sealed {}
 
 macro_rules! integer {
     ($($t:ty),*) => {$(
@@ -49,7 +49,9 @@ macro_rules! integer {
         impl Integer for $t {}
     )*};
 }
-integer!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+// Not usize and isize: they have no `Schema` (their size depends on the platform), so
+// they cannot be a shared object's `T` (use u64 or i64).
+integer!(u8, u16, u32, u64, i8, i16, i32, i64);
 
 /// The storage class of an element type (see the table in the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,11 @@
 //! Typed shared cells: Python's `multiprocessing.Value`, `RawValue`, `Array` and
 //! `RawArray` as [`Value<T>`], [`RawValue<T>`], [`Array<T>`] and [`RawArray<T>`], each in
 //! a segment of its own (`create`/`open` by name, `anonymous` + `from_fd` to hand to a
-//! child), for any [`bytemuck::Pod`] `T`; opening with another `T` is an error.
+//! child), for any [`bytemuck::Pod`] `T` that also derives [`Schema`](crate::Schema):
+//! the shape of `T` (schema, size, alignment) is recorded in the segment, and opening
+//! with a `T` of another shape is [`Error::WrongType`](crate::Error::WrongType) (see
+//! [`shm::shape`](crate::shm::shape); `open_unchecked` skips the check). `usize` and
+//! `isize` have no `Schema` (their size depends on the platform): use `u64` / `i64`.
 //!
 //! # Storage and algorithms
 //!
@@ -9,7 +13,7 @@
 //! faulty peer):
 //!
 //! - **Narrow** types (up to 8 bytes) live in the atomic word of their width: a `u32` in
-//!   an `AtomicU32`, a `u64`/`usize`/`f64` in an `AtomicU64`, an `[u8; 3]` in an
+//!   an `AtomicU32`, a `u64`/`f64` in an `AtomicU64`, an `[u8; 3]` in an
 //!   `AtomicU32` padded with a zero byte, a `[u8; 6]` in a padded `AtomicU64`; `u8` and
 //!   `u16` in a lane of an `AtomicU32` (the facade has 32- and 64-bit atomics only). A
 //!   load or a store is one atomic access; the [`Integer`] types also get lock-free

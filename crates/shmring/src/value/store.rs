@@ -27,8 +27,9 @@ use crate::primitive::Ordering;
 use crate::shm::SegmentKind;
 use crate::sync::Shared;
 use crate::sync::handle::{Kind, Sealed};
-use crate::sync::shared::{Area, check_type, type_fingerprint};
+use crate::sync::shared::{Area, pod_fingerprint};
 use bytemuck::Pod;
+use postcard_schema::Schema;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -129,7 +130,7 @@ pub struct ArrayLocal {
     len: usize,
 }
 
-impl<T: Pod, const L: bool> Sealed for ArrayKind<T, L> {
+impl<T: Pod + Schema, const L: bool> Sealed for ArrayKind<T, L> {
     type Area = ArrayHead;
     type Init = ArrayInit<T>;
     type Local = ArrayLocal;
@@ -141,10 +142,14 @@ impl<T: Pod, const L: bool> Sealed for ArrayKind<T, L> {
     };
     const NAME: &'static str = flavor_name(flavor(L));
 
+    fn shape() -> Option<crate::shm::Shape> {
+        Some(crate::shm::Shape::of_pod::<T>())
+    }
+
     fn params(init: &ArrayInit<T>) -> Result<[u64; 8]> {
         let mut p = [0u64; 8];
         p[0] = std::mem::size_of::<T>() as u64;
-        p[1] = type_fingerprint::<T>();
+        p[1] = pod_fingerprint::<T>();
         p[2] = init.len as u64;
         p[3] = flavor(L);
         Ok(p)
@@ -158,9 +163,9 @@ impl<T: Pod, const L: bool> Sealed for ArrayKind<T, L> {
         area_size::<T>(len).ok_or_else(|| Error::InvalidArgument(format!("an array of {len} elements is too large")))
     }
 
-    /// The type and flavor first, then the size the length needs.
+    /// The flavor first, then the size the length needs (the type was checked with the
+    /// segment's type record).
     fn area_size_in(p: &[u64; 8], name: &str) -> Result<usize> {
-        check_type::<T>(p, 1, "array")?;
         if p[3] != flavor(L) {
             return Err(Error::InvalidArgument(format!(
                 "segment {name:?} holds a {}, not a {}",
@@ -205,10 +210,10 @@ impl<T: Pod, const L: bool> Sealed for ArrayKind<T, L> {
     }
 }
 
-impl<T: Pod, const L: bool> Kind for ArrayKind<T, L> {}
+impl<T: Pod + Schema, const L: bool> Kind for ArrayKind<T, L> {}
 
 /// The elements of the array mapped at `a`, of length `len`.
-fn elems_of<T: Pod>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
+fn elems_of<T: Pod + Schema>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
     // SAFETY: the data starts at DATA_OFFSET (the size of ArrayHead; 8-aligned, the area
     // being 128-aligned) and spans data_size::<T>(len) bytes within the area (checked at
     // create and validate); the mapping lives as long as `a`; only Elems<T> touches it.
@@ -216,7 +221,7 @@ fn elems_of<T: Pod>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
 }
 
 /// The element accesses both flavors share.
-impl<T: Pod, const L: bool> Shared<ArrayKind<T, L>> {
+impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
     /// Create an array of `len` elements, copied from `src` (zeroed without; `src`, if
     /// given, has `len` elements).
     pub(super) fn create_array(

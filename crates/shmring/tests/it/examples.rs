@@ -1,7 +1,7 @@
 //! The examples run and succeed (cargo builds them for `cargo test`, next to the test
 //! binaries): the worker pool, the producer/consumer pair that find each other by
 //! name, and the subprocess example (sort's stdin/stdout, then a queue and a pipe end
-//! handed to a worker `Process`).
+//! handed to a worker `Process`), and a few rounds of the select latency probe.
 
 use crate::common;
 
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().expect("current_exe");
     let p = exe
@@ -36,6 +36,18 @@ fn worker_pool_checks_every_task() {
         .expect("spawn");
     let st = wait_child(&mut c, Duration::from_secs(110));
     assert!(st.success(), "worker_pool: {st}");
+}
+
+#[test]
+fn select_latency_runs_a_few_rounds_of_each_case() {
+    let _w = Watchdog::new("select_latency example", Duration::from_secs(120));
+    // The example checks that each wake-up reports exactly the source fed.
+    let mut c = Command::new(example("select_latency"))
+        .arg("20")
+        .spawn()
+        .expect("spawn");
+    let st = wait_child(&mut c, Duration::from_secs(110));
+    assert!(st.success(), "select_latency: {st}");
 }
 
 #[test]

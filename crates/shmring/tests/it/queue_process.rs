@@ -362,7 +362,8 @@ fn sixteen_mib_message_round_trip_leaves_no_side_segment() {
 // ---------------------------------------------------------------------------------------
 // Several producer and consumer processes: exactly-once delivery of 100,000 messages
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, PartialEq, shmring::Schema)]
+#[postcard(crate = shmring::postcard_schema)]
 struct Msg {
     producer: u32,
     seq: u32,

@@ -420,13 +420,18 @@ fn killed_guard_holder_changes_nothing() {
 
 /// Overwrite parameter word `i` of the named segment's header.
 fn poke_param(name: &str, i: usize, v: u64) {
+    poke(name, 64 + 8 * i as u64, &v.to_le_bytes());
+}
+
+/// Overwrite the named segment's bytes at `offset`.
+fn poke(name: &str, offset: u64, bytes: &[u8]) {
     use std::io::{Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/dev/shm/{name}"))
         .unwrap();
-    f.seek(SeekFrom::Start(64 + 8 * i as u64)).unwrap();
-    f.write_all(&v.to_le_bytes()).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(bytes).unwrap();
 }
 
 #[test]
@@ -447,12 +452,18 @@ fn corrupted_length_and_params_are_errors() {
     poke_param(&name, 6, 1 << 20);
     assert!(corrupted(Array::<u32>::open(&name)));
     poke_param(&name, 6, 128 + 16);
-    // Flavor and fingerprint words: refused as the wrong type.
+    // The flavor word: refused as the wrong flavor.
     poke_param(&name, 3, 7);
     assert!(matches!(Array::<u32>::open(&name), Err(Error::InvalidArgument(_))));
     poke_param(&name, 3, 1);
-    poke_param(&name, 1, 0xdead);
-    assert!(matches!(Array::<u32>::open(&name), Err(Error::InvalidArgument(_))));
+    // The type is checked against the type record after the header (shm::shape; header
+    // word 1 only repeats its fingerprint, for tools): another fingerprint is the wrong
+    // type, a rendering longer than the record is corrupted.
+    let record = shmring::shm::HEADER_SIZE as u64;
+    poke(&name, record, &0xdead_u64.to_le_bytes());
+    assert!(matches!(Array::<u32>::open(&name), Err(Error::WrongType { .. })));
+    poke(&name, record + 56, &1000u32.to_le_bytes());
+    assert!(corrupted(Array::<u32>::open(&name)));
     drop(a);
 
     let name = unique_name("value-corrupt");

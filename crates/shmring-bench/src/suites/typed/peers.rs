@@ -16,7 +16,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// The typed message of the rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, shmring::Schema)]
+#[postcard(crate = shmring::postcard_schema)]
 pub(crate) struct Tick {
     /// [`SEQ_BASE`] + the message's number.
     pub(crate) seq: u64,

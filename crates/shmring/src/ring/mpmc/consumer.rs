@@ -1,9 +1,10 @@
 //! The consumer end of the MPMC queue.
 
 use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
-use super::{PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
+use super::{MpmcEnd, PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
+use crate::ring::end::{End, EndKind, Sealed, SealedSeveral, Several};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
@@ -18,9 +19,11 @@ use std::time::Duration;
 /// assert_eq!(rx.pop(), Err(shmring::ring::mpmc::PopError::Closed));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+pub type Consumer = End<MpmcEnd<false>>;
+
+/// What a consumer keeps for itself.
 #[derive(Debug)]
-pub struct Consumer {
-    sh: Shared,
+pub struct State {
     wait: WaitStrategy,
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
@@ -45,48 +48,8 @@ impl Consumer {
     pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
         Consumer {
             sh,
-            wait,
-            empty_polls: 0,
+            st: State { wait, empty_polls: 0 },
         }
-    }
-
-    /// Attach as a consumer of the existing named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, &QueueOptions::default())
-    }
-
-    /// [`Consumer::open`] with options.
-    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(super::open_named(name, opts, ROLE_CONSUMER)?, opts.wait))
-    }
-
-    /// Create the named queue `name` and attach as a consumer (see `Producer::create`).
-    pub fn create_with(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(
-            super::create_named(name, slots, slot_size, opts, ROLE_CONSUMER)?,
-            opts.wait,
-        ))
-    }
-
-    /// Attach as a consumer through a descriptor of the queue's segment.
-    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
-        Self::from_fd_with(fd, &QueueOptions::default())
-    }
-
-    /// [`Consumer::from_fd`] with options.
-    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(super::from_fd(fd, opts, ROLE_CONSUMER)?, opts.wait))
-    }
-
-    /// Another consumer of the same queue in this process (its own party).
-    pub fn try_clone(&self) -> Result<Self> {
-        Ok(Self::new(self.sh.reopen(ROLE_CONSUMER)?, self.wait))
-    }
-
-    /// Leave the queue and return a descriptor of its segment for another process.
-    pub fn into_fd(mut self) -> rustix::fd::OwnedFd {
-        self.sh.detach();
-        self.sh.seg.take().expect("segment-backed").into_fd()
     }
 
     /// Number of slots.
@@ -116,7 +79,7 @@ impl Consumer {
 
     /// Change how this end waits.
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
-        self.wait = wait;
+        self.st.wait = wait;
     }
 
     /// Pop the next message, waiting while the queue is empty. [`PopError::Closed`] once
@@ -178,9 +141,9 @@ impl Consumer {
             return Ok(t);
         }
         if wait.is_now() {
-            self.empty_polls += 1;
-            if self.empty_polls >= 1024 {
-                self.empty_polls = 0;
+            self.st.empty_polls += 1;
+            if self.st.empty_polls >= 1024 {
+                self.st.empty_polls = 0;
                 if let Step::Got(t) = try_take_once(&self.sh, true)? {
                     return Ok(t);
                 }
@@ -192,7 +155,7 @@ impl Consumer {
         let sh = &self.sh;
         let waiter = Waiter {
             word: &sh.ctl().not_empty,
-            strategy: self.wait,
+            strategy: self.st.wait,
             asymmetric: sh.asym,
         };
         let r = waiter.wait(wait, |check| match try_take_once(sh, check == Check::Liveness) {
@@ -388,3 +351,114 @@ impl Drop for PopGrant<'_> {
         release(&self.c.sh, self.t);
     }
 }
+
+/// Read-only hooks for `crate::select`, which sleeps on many sources at once with the
+/// same waiter protocol as [`Consumer`]'s own waits. They take nothing; they may move
+/// the shared dequeue position past slots already taken, as every consumer does.
+#[cfg(not(loom))]
+impl Consumer {
+    /// Whether a pop would return without waiting: a message is published at the
+    /// dequeue position, or the queue is closed (a pop then drains or reports `Closed`),
+    /// or (when `check_liveness`) the slot's producer died mid-push (`Lost`), or the
+    /// slot holds a value a pop reports as corrupt. Another consumer may take the
+    /// message first.
+    pub(crate) fn is_ready(&self, check_liveness: bool) -> bool {
+        let sh = &self.sh;
+        if sh.closed() {
+            return true;
+        }
+        let c = sh.ctl();
+        for _ in 0..64 {
+            // Relaxed: a hint, as in try_take_once; the slot's word synchronizes.
+            let pos = c.deq.pos.load(Ordering::Relaxed);
+            let i = pos & (sh.nslots - 1);
+            let lap = (pos >> sh.shift) & LAP_MASK;
+            // Acquire: pairs with the Release store of FULL in Producer::publish.
+            let (l, owner, st) = slot::decode(sh.seq(i).load(Ordering::Acquire));
+            if l == lap {
+                return match st {
+                    FULL => true,
+                    READING => {
+                        // Taken by another consumer: help the position along.
+                        c.deq.advance(pos);
+                        continue;
+                    }
+                    WRITING => check_liveness && !sh.owner_alive(owner),
+                    _ => false,
+                };
+            }
+            if l == slot::next_lap(lap) {
+                c.deq.advance(pos);
+                continue;
+            }
+            if slot::next_lap(l) == lap {
+                // A slower consumer still reads the previous lap's message here.
+                return st == READING && check_liveness && !sh.owner_alive(owner);
+            }
+            // Out of step: a pop reports it.
+            return true;
+        }
+        // The position keeps moving: others are taking messages; look again later.
+        false
+    }
+
+    /// The word this consumer sleeps on for messages, and whether the segment uses
+    /// asymmetric fences.
+    pub(crate) fn data_wait(&self) -> (&crate::sync::WaitWord, bool) {
+        (&self.sh.ctl().not_empty, self.sh.asym)
+    }
+}
+
+impl EndKind for MpmcEnd<false> {}
+
+impl Sealed for MpmcEnd<false> {
+    type Ring = Shared;
+    type State = State;
+    type Options = QueueOptions;
+    type Params = (usize, usize);
+    type Fd = rustix::fd::OwnedFd;
+    const NAME: &'static str = "Consumer";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::MpmcConsumer;
+
+    fn create(name: &str, (slots, slot_size): (usize, usize), opts: &QueueOptions) -> Result<Shared> {
+        super::create_named(name, slots, slot_size, opts, ROLE_CONSUMER)
+    }
+
+    fn open(name: &str, opts: &QueueOptions) -> Result<Shared> {
+        super::open_named(name, opts, ROLE_CONSUMER)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Shared> {
+        super::from_fd(fd, opts, ROLE_CONSUMER)
+    }
+
+    fn build(ring: Shared, opts: &QueueOptions) -> Result<Consumer> {
+        Ok(Consumer::new(ring, opts.wait))
+    }
+
+    /// Leave the party table and take the segment's descriptor.
+    fn hand_off(end: &mut Consumer) -> Option<rustix::fd::OwnedFd> {
+        end.sh.detach();
+        end.sh.seg.take().map(|s| s.into_fd())
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> rustix::fd::OwnedFd {
+        fd.expect("an MPMC end is segment-backed")
+    }
+
+    /// Nothing: the party entry is left by the ring's own drop.
+    fn close(_: &mut Consumer) {}
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.seg.as_ref().and_then(|s| s.name())
+    }
+}
+
+impl SealedSeveral for MpmcEnd<false> {
+    fn try_clone(end: &Consumer) -> Result<Consumer> {
+        Ok(Consumer::new(end.sh.reopen(ROLE_CONSUMER)?, end.st.wait))
+    }
+}
+
+impl Several for MpmcEnd<false> {}

@@ -26,9 +26,12 @@
 //! crash stalls the queue at that slot for at most about that long.
 
 mod consumer;
+mod ends;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 mod layout;
 mod producer;
 pub mod slot;
@@ -36,6 +39,7 @@ pub mod slot;
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::PopGrant;
+pub use ends::MpmcEnd;
 pub use error::{PopError, PushError};
 #[cfg(not(loom))]
 pub use inspect::{PartyReport, QueueReport, inspect};
@@ -134,7 +138,8 @@ impl QueueOptions {
 /// One end's view of the queue: its mapping, its party entry and its identity.
 #[derive(Debug)]
 #[cfg_attr(loom, allow(dead_code))] // slots and stride: mapping only
-pub(crate) struct Shared {
+#[doc(hidden)] // opaque: public only as the `Ring` of the end kinds
+pub struct Shared {
     ctl: NonNull<Control>,
     slots: NonNull<u8>,
     seg: Option<Segment>,

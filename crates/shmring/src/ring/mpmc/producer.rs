@@ -1,9 +1,10 @@
 //! The producer end of the MPMC queue.
 
 use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
-use super::{ABORTED, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
+use super::{ABORTED, MpmcEnd, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
+use crate::ring::end::{End, EndKind, Sealed, SealedSeveral, Several};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
@@ -19,9 +20,11 @@ use std::time::Duration;
 /// assert_eq!(rx.pop()?, b"from two");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+pub type Producer = End<MpmcEnd<true>>;
+
+/// What a producer keeps for itself.
 #[derive(Debug)]
-pub struct Producer {
-    sh: Shared,
+pub struct State {
     wait: WaitStrategy,
     /// Full results of try_* since the last liveness check.
     full_polls: u32,
@@ -38,57 +41,8 @@ impl Producer {
     pub(super) fn new(sh: Shared, wait: WaitStrategy) -> Self {
         Producer {
             sh,
-            wait,
-            full_polls: 0,
+            st: State { wait, full_polls: 0 },
         }
-    }
-
-    /// Create the named queue `name` with at least `slots` slots (rounded up to a power
-    /// of two) of `slot_size` bytes, and attach as a producer. The segment is unlinked
-    /// when this end drops (unless `keep` was set).
-    pub fn create(name: &str, slots: usize, slot_size: usize) -> Result<Self> {
-        Self::create_with(name, slots, slot_size, &QueueOptions::default())
-    }
-
-    /// [`Producer::create`] with options.
-    pub fn create_with(name: &str, slots: usize, slot_size: usize, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(
-            super::create_named(name, slots, slot_size, opts, ROLE_PRODUCER)?,
-            opts.wait,
-        ))
-    }
-
-    /// Attach as a producer of the existing named queue `name`.
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, &QueueOptions::default())
-    }
-
-    /// [`Producer::open`] with options.
-    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(super::open_named(name, opts, ROLE_PRODUCER)?, opts.wait))
-    }
-
-    /// Attach as a producer through a descriptor of the queue's segment (inherited or
-    /// received over `SCM_RIGHTS`, e.g. from [`Producer::into_fd`]).
-    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
-        Self::from_fd_with(fd, &QueueOptions::default())
-    }
-
-    /// [`Producer::from_fd`] with options.
-    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Self> {
-        Ok(Self::new(super::from_fd(fd, opts, ROLE_PRODUCER)?, opts.wait))
-    }
-
-    /// Another producer of the same queue in this process (its own party).
-    pub fn try_clone(&self) -> Result<Self> {
-        Ok(Self::new(self.sh.reopen(ROLE_PRODUCER)?, self.wait))
-    }
-
-    /// Leave the queue and return a descriptor of its segment, for another process's
-    /// `Producer::from_fd` or `Consumer::from_fd`.
-    pub fn into_fd(mut self) -> rustix::fd::OwnedFd {
-        self.sh.detach();
-        self.sh.seg.take().expect("segment-backed").into_fd()
     }
 
     /// Number of slots.
@@ -134,7 +88,7 @@ impl Producer {
 
     /// Change how this end waits.
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
-        self.wait = wait;
+        self.st.wait = wait;
     }
 
     /// Push `msg`, waiting while the queue is full.
@@ -215,10 +169,10 @@ impl Producer {
             return Ok(c);
         }
         if wait.is_now() {
-            self.full_polls += 1;
-            let check = self.full_polls >= 1024;
+            self.st.full_polls += 1;
+            let check = self.st.full_polls >= 1024;
             if check {
-                self.full_polls = 0;
+                self.st.full_polls = 0;
                 if let Some(c) = self.try_claim_once(true)? {
                     return Ok(c);
                 }
@@ -230,7 +184,7 @@ impl Producer {
         let sh = &self.sh;
         let waiter = Waiter {
             word: &sh.ctl().not_full,
-            strategy: self.wait,
+            strategy: self.st.wait,
             asymmetric: sh.asym,
         };
         let r = waiter.wait(wait, |check| match try_claim_once(sh, check == Check::Liveness) {
@@ -385,3 +339,57 @@ impl Drop for PushGrant<'_> {
         }
     }
 }
+
+impl EndKind for MpmcEnd<true> {}
+
+impl Sealed for MpmcEnd<true> {
+    type Ring = Shared;
+    type State = State;
+    type Options = QueueOptions;
+    type Params = (usize, usize);
+    type Fd = rustix::fd::OwnedFd;
+    const NAME: &'static str = "Producer";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::MpmcProducer;
+
+    fn create(name: &str, (slots, slot_size): (usize, usize), opts: &QueueOptions) -> Result<Shared> {
+        super::create_named(name, slots, slot_size, opts, ROLE_PRODUCER)
+    }
+
+    fn open(name: &str, opts: &QueueOptions) -> Result<Shared> {
+        super::open_named(name, opts, ROLE_PRODUCER)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &QueueOptions) -> Result<Shared> {
+        super::from_fd(fd, opts, ROLE_PRODUCER)
+    }
+
+    fn build(ring: Shared, opts: &QueueOptions) -> Result<Producer> {
+        Ok(Producer::new(ring, opts.wait))
+    }
+
+    /// Leave the party table and take the segment's descriptor.
+    fn hand_off(end: &mut Producer) -> Option<rustix::fd::OwnedFd> {
+        end.sh.detach();
+        end.sh.seg.take().map(|s| s.into_fd())
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> rustix::fd::OwnedFd {
+        fd.expect("an MPMC end is segment-backed")
+    }
+
+    /// Nothing: the party entry is left by the ring's own drop.
+    fn close(_: &mut Producer) {}
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.seg.as_ref().and_then(|s| s.name())
+    }
+}
+
+impl SealedSeveral for MpmcEnd<true> {
+    fn try_clone(end: &Producer) -> Result<Producer> {
+        Ok(Producer::new(end.sh.reopen(ROLE_PRODUCER)?, end.st.wait))
+    }
+}
+
+impl Several for MpmcEnd<true> {}

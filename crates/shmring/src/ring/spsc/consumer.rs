@@ -2,9 +2,10 @@
 
 use super::RecvError;
 use super::layout::{Backing, role};
-use super::{RingOptions, RingStats, Shared, Side};
+use super::{RingOptions, RingStats, Shared, Side, SpscEnd};
 use crate::Result;
 use crate::primitive::Ordering;
+use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record;
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
@@ -25,14 +26,11 @@ use std::time::Duration;
 /// assert_eq!(seen, [b"bb".to_vec(), b"ccc".to_vec()]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
-pub struct Consumer {
-    sh: Shared,
-    st: State,
-}
+pub type Consumer = End<SpscEnd<false>>;
 
+/// What the consumer keeps for itself.
 #[derive(Debug)]
-struct State {
+pub struct State {
     /// Start of the next record to read.
     head: u64,
     /// The value of the shared `head`: `released <= head`.
@@ -172,52 +170,6 @@ impl Consumer {
                 empty_polls: 0,
             },
         }
-    }
-
-    /// Create the named ring `name` of at least `capacity` bytes and attach as its
-    /// consumer. The segment is unlinked when this end drops (unless `keep` was set).
-    pub fn create(name: &str, capacity: usize) -> Result<Self> {
-        Self::create_with(name, capacity, &RingOptions::default())
-    }
-
-    /// [`Consumer::create`] with options.
-    pub fn create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(
-            super::create_named(name, capacity, opts, Side::Consumer)?,
-            opts.wait,
-        ))
-    }
-
-    /// Attach as the consumer of the existing named ring `name`.
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, &RingOptions::default())
-    }
-
-    /// [`Consumer::open`] with options.
-    pub fn open_with(name: &str, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(super::open_named(name, opts, Side::Consumer)?, opts.wait))
-    }
-
-    /// Rebuild a consumer from a descriptor made by [`Consumer::into_fd`].
-    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
-        Self::from_fd_with(fd, &RingOptions::default())
-    }
-
-    /// [`Consumer::from_fd`] with options.
-    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Self> {
-        Ok(Self::new(super::from_fd(fd, opts, Side::Consumer)?, opts.wait))
-    }
-
-    /// Hand this end over: release consumed space, mark the end in transit, and
-    /// return the descriptor for another process's [`Consumer::from_fd`]. `None` for an
-    /// in-process ring.
-    pub fn into_fd(mut self) -> Option<rustix::fd::OwnedFd> {
-        self.st.release(&self.sh);
-        if !matches!(self.sh.backing, Backing::Segment(_)) {
-            return None;
-        }
-        self.sh.detach(role::CONSUMER_SLOT, role::HANDOFF);
-        self.sh.take_fd()
     }
 
     /// Capacity of the ring in bytes.
@@ -492,12 +444,58 @@ impl Drop for ReadGrant<'_> {
     }
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        if matches!(self.sh.backing, Backing::Gone) {
+impl EndKind for SpscEnd<false> {}
+
+impl Sealed for SpscEnd<false> {
+    type Ring = Shared;
+    type State = State;
+    type Options = RingOptions;
+    type Params = usize;
+    type Fd = Option<rustix::fd::OwnedFd>;
+    const NAME: &'static str = "Consumer";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::SpscConsumer;
+
+    fn create(name: &str, capacity: usize, opts: &RingOptions) -> Result<Shared> {
+        super::create_named(name, capacity, opts, Side::Consumer)
+    }
+
+    fn open(name: &str, opts: &RingOptions) -> Result<Shared> {
+        super::open_named(name, opts, Side::Consumer)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Shared> {
+        super::from_fd(fd, opts, Side::Consumer)
+    }
+
+    fn build(ring: Shared, opts: &RingOptions) -> Result<Consumer> {
+        Ok(Consumer::new(ring, opts.wait))
+    }
+
+    /// Release consumed space, mark the end in transit, and take the descriptor (`None`
+    /// for an in-process ring, which the drop then closes).
+    fn hand_off(c: &mut Consumer) -> Option<rustix::fd::OwnedFd> {
+        c.st.release(&c.sh);
+        if !matches!(c.sh.backing, Backing::Segment(_)) {
+            return None;
+        }
+        c.sh.detach(role::CONSUMER_SLOT, role::HANDOFF);
+        c.sh.take_fd()
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
+        fd
+    }
+
+    fn close(c: &mut Consumer) {
+        if matches!(c.sh.backing, Backing::Gone) {
             return;
         }
-        self.st.release(&self.sh);
-        self.sh.detach(role::CONSUMER_SLOT, role::CLOSED);
+        c.st.release(&c.sh);
+        c.sh.detach(role::CONSUMER_SLOT, role::CLOSED);
+    }
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.name()
     }
 }

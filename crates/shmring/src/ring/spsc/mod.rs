@@ -54,15 +54,19 @@
 //! ```
 
 mod consumer;
+mod ends;
 mod error;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod iter;
 pub(crate) mod layout;
 mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
 pub use consumer::ReadGrant;
+pub use ends::SpscEnd;
 pub use error::{RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{EndReport, EndState, RingReport, inspect, inspect_fd};
@@ -155,7 +159,8 @@ pub struct RingStats {
 
 /// What both ends hold: the control block, the region, and the memory's owner.
 #[derive(Debug)]
-pub(crate) struct Shared {
+#[doc(hidden)] // opaque: public only as the `Ring` of the end kinds
+pub struct Shared {
     ctl: NonNull<Control>,
     #[cfg(not(loom))]
     region: Region,
@@ -216,6 +221,14 @@ impl Shared {
             role::CLOSED => true,
             role::ATTACHED | role::HANDOFF if check_liveness => !self.peer_alive(slot),
             _ => false,
+        }
+    }
+
+    /// The segment's name (`None` if anonymous or in-process).
+    pub(crate) fn name(&self) -> Option<&str> {
+        match &self.backing {
+            Backing::Segment(s) => s.name(),
+            _ => None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! The producer end of the SPSC ring.
 
 use super::SendError;
-use super::layout::role;
-use super::{RingOptions, RingStats, Shared, Side};
+use super::layout::{Backing, role};
+use super::{RingOptions, RingStats, Shared, Side, SpscEnd};
 use crate::Result;
 use crate::primitive::Ordering;
+use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record::{self, MESSAGE, PADDING};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
@@ -22,14 +23,11 @@ use std::time::Duration;
 /// assert_eq!(rx.recv()?, b"three");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
-pub struct Producer {
-    sh: Shared,
-    st: State,
-}
+pub type Producer = End<SpscEnd<true>>;
 
+/// What the producer keeps for itself.
 #[derive(Debug)]
-struct State {
+pub struct State {
     /// End of the last committed record (published or not).
     tail: u64,
     /// The value of the shared `tail`: `published <= tail`.
@@ -93,51 +91,6 @@ impl Producer {
                 cleared: tail + record::HEADER_LEN,
             },
         })
-    }
-
-    /// Create the named ring `name` of at least `capacity` bytes (rounded up to a power
-    /// of two, at least 64) and attach as its producer. The segment is unlinked when
-    /// this end drops (unless `keep` was set).
-    pub fn create(name: &str, capacity: usize) -> Result<Self> {
-        Self::create_with(name, capacity, &RingOptions::default())
-    }
-
-    /// [`Producer::create`] with options.
-    pub fn create_with(name: &str, capacity: usize, opts: &RingOptions) -> Result<Self> {
-        Self::new(super::create_named(name, capacity, opts, Side::Producer)?, opts.wait)
-    }
-
-    /// Attach as the producer of the existing named ring `name`.
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, &RingOptions::default())
-    }
-
-    /// [`Producer::open`] with options.
-    pub fn open_with(name: &str, opts: &RingOptions) -> Result<Self> {
-        Self::new(super::open_named(name, opts, Side::Producer)?, opts.wait)
-    }
-
-    /// Rebuild a producer from a descriptor made by [`Producer::into_fd`] (inherited or
-    /// received over `SCM_RIGHTS`).
-    pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self> {
-        Self::from_fd_with(fd, &RingOptions::default())
-    }
-
-    /// [`Producer::from_fd`] with options.
-    pub fn from_fd_with(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Self> {
-        Self::new(super::from_fd(fd, opts, Side::Producer)?, opts.wait)
-    }
-
-    /// Hand this end over: publish what is pending, mark the end in transit, and return
-    /// the descriptor (which keeps the end's liveness lock) for another process to pass
-    /// to [`Producer::from_fd`]. `None` for an in-process ring.
-    pub fn into_fd(mut self) -> Option<rustix::fd::OwnedFd> {
-        self.flush();
-        if !matches!(self.sh.backing, super::layout::Backing::Segment(_)) {
-            return None;
-        }
-        self.sh.detach(role::PRODUCER_SLOT, role::HANDOFF);
-        self.sh.take_fd()
     }
 
     /// Capacity of the ring in bytes.
@@ -508,12 +461,58 @@ impl std::ops::DerefMut for WriteGrant<'_> {
     }
 }
 
-impl Drop for Producer {
-    fn drop(&mut self) {
-        if matches!(self.sh.backing, super::layout::Backing::Gone) {
+impl EndKind for SpscEnd<true> {}
+
+impl Sealed for SpscEnd<true> {
+    type Ring = Shared;
+    type State = State;
+    type Options = RingOptions;
+    type Params = usize;
+    type Fd = Option<rustix::fd::OwnedFd>;
+    const NAME: &'static str = "Producer";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::SpscProducer;
+
+    fn create(name: &str, capacity: usize, opts: &RingOptions) -> Result<Shared> {
+        super::create_named(name, capacity, opts, Side::Producer)
+    }
+
+    fn open(name: &str, opts: &RingOptions) -> Result<Shared> {
+        super::open_named(name, opts, Side::Producer)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &RingOptions) -> Result<Shared> {
+        super::from_fd(fd, opts, Side::Producer)
+    }
+
+    fn build(ring: Shared, opts: &RingOptions) -> Result<Producer> {
+        Producer::new(ring, opts.wait)
+    }
+
+    /// Publish what is pending, mark the end in transit, and take the descriptor
+    /// (`None` for an in-process ring, which the drop then closes).
+    fn hand_off(p: &mut Producer) -> Option<rustix::fd::OwnedFd> {
+        p.flush();
+        if !matches!(p.sh.backing, Backing::Segment(_)) {
+            return None;
+        }
+        p.sh.detach(role::PRODUCER_SLOT, role::HANDOFF);
+        p.sh.take_fd()
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
+        fd
+    }
+
+    fn close(p: &mut Producer) {
+        if matches!(p.sh.backing, Backing::Gone) {
             return;
         }
-        self.flush();
-        self.sh.detach(role::PRODUCER_SLOT, role::CLOSED);
+        p.flush();
+        p.sh.detach(role::PRODUCER_SLOT, role::CLOSED);
+    }
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.name()
     }
 }

@@ -8,8 +8,9 @@ use crate::handoff;
 use crate::shm::SegmentKind;
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
 use crate::sync::mutex::LockResult;
-use crate::sync::shared::{Area, check_type, typed_params};
+use crate::sync::shared::{Area, typed_params};
 use bytemuck::Pod;
+use postcard_schema::Schema;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -33,9 +34,9 @@ impl<T> fmt::Debug for ConditionArea<T> {
     }
 }
 
-// SAFETY: the value is only reached through the lock; T: Pod + Send holds no
+// SAFETY: the value is only reached through the lock; T: Pod + Schema + Send holds no
 // thread-bound state, and `&ConditionArea` only gives `&mut T` to the lock holder.
-unsafe impl<T: Pod + Send> Sync for ConditionArea<T> {}
+unsafe impl<T: Pod + Schema + Send> Sync for ConditionArea<T> {}
 
 /// The [`Kind`] of a [`Condition<T>`].
 pub struct ConditionKind<T>(PhantomData<fn() -> T>, std::convert::Infallible);
@@ -46,13 +47,17 @@ impl<T> fmt::Debug for ConditionKind<T> {
     }
 }
 
-impl<T: Pod + Send> Sealed for ConditionKind<T> {
+impl<T: Pod + Schema + Send> Sealed for ConditionKind<T> {
     type Area = ConditionArea<T>;
     type Init = T;
     type Local = ();
     const SEGMENT: SegmentKind = SegmentKind::Condition;
     const HANDOFF: handoff::Kind = handoff::Kind::Condition;
     const NAME: &'static str = "Condition";
+
+    fn shape() -> Option<crate::shm::Shape> {
+        Some(crate::shm::Shape::of_pod::<T>())
+    }
 
     fn params(_: &T) -> Result<[u64; 8]> {
         Ok(typed_params::<T>())
@@ -64,8 +69,8 @@ impl<T: Pod + Send> Sealed for ConditionKind<T> {
         unsafe { a.data.get().write(value) };
     }
 
-    fn attach(_: &Area<ConditionArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
-        check_type::<T>(p, 1, "condition")
+    fn attach(_: &Area<ConditionArea<T>>, _: &[u64; 8], _: &str) -> Result<()> {
+        Ok(())
     }
 
     fn clone_local(_: &ConditionArea<T>, _: &(), _: &str) -> Result<()> {
@@ -77,8 +82,8 @@ impl<T: Pod + Send> Sealed for ConditionKind<T> {
     }
 }
 
-impl<T: Pod + Send> Kind for ConditionKind<T> {}
-impl<T: Pod + Send> Valued for ConditionKind<T> {}
+impl<T: Pod + Schema + Send> Kind for ConditionKind<T> {}
+impl<T: Pod + Schema + Send> Valued for ConditionKind<T> {}
 
 /// A robust mutex, the `Pod` value it guards, and a condition variable, in one
 /// segment: Python's `multiprocessing.Condition` with its lock and the state the
@@ -131,7 +136,7 @@ impl WaitTimeoutResult {
     }
 }
 
-impl<T: Pod + Send> Condition<T> {
+impl<T: Pod + Schema + Send> Condition<T> {
     /// The mutex.
     pub fn raw_mutex(&self) -> &RawMutex {
         &self.area().mutex
@@ -310,19 +315,19 @@ impl<T: Pod + Send> Condition<T> {
 /// assert_eq!(c.lock().unwrap()[1], 7);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct ConditionGuard<'a, T: Pod + Send> {
+pub struct ConditionGuard<'a, T: Pod + Schema + Send> {
     cond: &'a Condition<T>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<T: Pod + Send> ConditionGuard<'_, T> {
+impl<T: Pod + Schema + Send> ConditionGuard<'_, T> {
     /// Declare the value consistent after repairing it following [`OwnerDied`].
     pub fn mark_consistent(&self) {
         self.cond.raw_mutex().mark_consistent();
     }
 }
 
-impl<T: Pod + Send> Deref for ConditionGuard<'_, T> {
+impl<T: Pod + Schema + Send> Deref for ConditionGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: we hold the lock; the value is valid for any bytes (Pod) and lives
@@ -331,21 +336,21 @@ impl<T: Pod + Send> Deref for ConditionGuard<'_, T> {
     }
 }
 
-impl<T: Pod + Send> DerefMut for ConditionGuard<'_, T> {
+impl<T: Pod + Schema + Send> DerefMut for ConditionGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; the guard is borrowed mutably.
         unsafe { &mut *self.cond.area().data.get() }
     }
 }
 
-impl<T: Pod + Send> Drop for ConditionGuard<'_, T> {
+impl<T: Pod + Schema + Send> Drop for ConditionGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard exists only while this thread holds the lock.
         unsafe { self.cond.raw_mutex().unlock() };
     }
 }
 
-impl<T: Pod + Send + fmt::Debug> fmt::Debug for ConditionGuard<'_, T> {
+impl<T: Pod + Schema + Send + fmt::Debug> fmt::Debug for ConditionGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }

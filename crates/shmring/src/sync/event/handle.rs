@@ -73,6 +73,18 @@ impl Event {
         Self::create_in(Some(name), (), opts)
     }
 
+    /// Open the named event `name`, or create it (event, clear) if it does not exist;
+    /// with `true` if this call created it (that handle unlinks the name when it drops).
+    /// See [`Shared::open_or_create`].
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options.
+    pub fn open_or_create_with(name: &str, opts: &SegmentOptions) -> Result<(Self, bool)> {
+        Self::open_or_create_by(name, opts, || Self::create_in(Some(name), (), opts))
+    }
+
     /// An anonymous (memfd) event, clear; hand it to a child through
     /// [`AsFd`](rustix::fd::AsFd) and [`from_fd`](Shared::from_fd).
     pub fn anonymous() -> Result<Self> {

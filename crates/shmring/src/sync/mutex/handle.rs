@@ -9,8 +9,9 @@ use crate::error::Result;
 use crate::handoff;
 use crate::shm::{SegmentKind, SegmentOptions};
 use crate::sync::handle::{Kind, Sealed, Shared, Valued};
-use crate::sync::shared::{Area, check_type, typed_params};
+use crate::sync::shared::{Area, typed_params};
 use bytemuck::Pod;
+use postcard_schema::Schema;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -31,9 +32,9 @@ impl<T> fmt::Debug for MutexArea<T> {
     }
 }
 
-// SAFETY: the value is only reached through the lock; T: Pod + Send holds no
+// SAFETY: the value is only reached through the lock; T: Pod + Schema + Send holds no
 // thread-bound state, and `&MutexArea` only gives `&mut T` to the lock holder.
-unsafe impl<T: Pod + Send> Sync for MutexArea<T> {}
+unsafe impl<T: Pod + Schema + Send> Sync for MutexArea<T> {}
 
 /// The [`Kind`] of a [`Mutex<T>`]: a [`RawMutex`] and a `T` in a segment of their own.
 pub struct MutexKind<T>(PhantomData<fn() -> T>, std::convert::Infallible);
@@ -44,13 +45,17 @@ impl<T> fmt::Debug for MutexKind<T> {
     }
 }
 
-impl<T: Pod + Send> Sealed for MutexKind<T> {
+impl<T: Pod + Schema + Send> Sealed for MutexKind<T> {
     type Area = MutexArea<T>;
     type Init = T;
     type Local = ();
     const SEGMENT: SegmentKind = SegmentKind::Mutex;
     const HANDOFF: handoff::Kind = handoff::Kind::Mutex;
     const NAME: &'static str = "Mutex";
+
+    fn shape() -> Option<crate::shm::Shape> {
+        Some(crate::shm::Shape::of_pod::<T>())
+    }
 
     fn params(_: &T) -> Result<[u64; 8]> {
         Ok(typed_params::<T>())
@@ -62,8 +67,8 @@ impl<T: Pod + Send> Sealed for MutexKind<T> {
         unsafe { a.data.get().write(value) };
     }
 
-    fn attach(_: &Area<MutexArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
-        check_type::<T>(p, 1, "mutex")
+    fn attach(_: &Area<MutexArea<T>>, _: &[u64; 8], _: &str) -> Result<()> {
+        Ok(())
     }
 
     fn clone_local(_: &MutexArea<T>, _: &(), _: &str) -> Result<()> {
@@ -75,8 +80,8 @@ impl<T: Pod + Send> Sealed for MutexKind<T> {
     }
 }
 
-impl<T: Pod + Send> Kind for MutexKind<T> {}
-impl<T: Pod + Send> Valued for MutexKind<T> {}
+impl<T: Pod + Schema + Send> Kind for MutexKind<T> {}
+impl<T: Pod + Schema + Send> Valued for MutexKind<T> {}
 
 /// A robust process-shared mutex guarding a `T` in its own segment, like Python's
 /// `multiprocessing.Lock` plus the value it protects (`Value(..., lock=True)`); created
@@ -101,7 +106,7 @@ impl<T: Pod + Send> Valued for MutexKind<T> {}
 /// `as_fd`, the hand-off) are those of [`Shared`], written once for every kind.
 pub type Mutex<T> = Shared<MutexKind<T>>;
 
-impl<T: Pod + Send> Mutex<T> {
+impl<T: Pod + Schema + Send> Mutex<T> {
     /// The lock itself.
     pub fn raw(&self) -> &RawMutex {
         &self.area().raw
@@ -191,19 +196,19 @@ impl<T: Pod + Send> Mutex<T> {
 /// assert_eq!(m.get(), [1, 0, 0, 0]);
 /// # Ok::<(), shmring::Error>(())
 /// ```
-pub struct MutexGuard<'a, T: Pod + Send> {
+pub struct MutexGuard<'a, T: Pod + Schema + Send> {
     mutex: &'a Mutex<T>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<T: Pod + Send> MutexGuard<'_, T> {
+impl<T: Pod + Schema + Send> MutexGuard<'_, T> {
     /// Declare the value consistent after repairing it following [`OwnerDied`].
     pub fn mark_consistent(&self) {
         self.mutex.raw().mark_consistent();
     }
 }
 
-impl<T: Pod + Send> Deref for MutexGuard<'_, T> {
+impl<T: Pod + Schema + Send> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: we hold the lock, so no other party (that follows the protocol)
@@ -213,21 +218,21 @@ impl<T: Pod + Send> Deref for MutexGuard<'_, T> {
     }
 }
 
-impl<T: Pod + Send> DerefMut for MutexGuard<'_, T> {
+impl<T: Pod + Schema + Send> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; the guard is borrowed mutably.
         unsafe { &mut *self.mutex.area().data.get() }
     }
 }
 
-impl<T: Pod + Send> Drop for MutexGuard<'_, T> {
+impl<T: Pod + Schema + Send> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard exists only while this thread holds the lock.
         unsafe { self.mutex.raw().unlock() };
     }
 }
 
-impl<T: Pod + Send + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+impl<T: Pod + Schema + Send + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -295,6 +300,18 @@ impl RLock {
     /// [`create`](Self::create) with segment options (mode, keep, ...).
     pub fn create_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
         Self::create_in(Some(name), (), opts)
+    }
+
+    /// Open the named lock `name`, or create it (lock) if it does not exist;
+    /// with `true` if this call created it (that handle unlinks the name when it drops).
+    /// See [`Shared::open_or_create`].
+    pub fn open_or_create(name: &str) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, &SegmentOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with segment options.
+    pub fn open_or_create_with(name: &str, opts: &SegmentOptions) -> Result<(Self, bool)> {
+        Self::open_or_create_by(name, opts, || Self::create_in(Some(name), (), opts))
     }
 
     /// An anonymous (memfd) lock; hand it to a child through
