@@ -78,6 +78,28 @@ pub enum Error {
         /// How long `open` waited.
         waited_ms: u64,
     },
+    /// Something other than a regular file sits at a segment's name (a symlink, FIFO,
+    /// socket, directory or device, put there by another program): refused without
+    /// following, opening or blocking on it.
+    #[error("{name:?} in /dev/shm is a {found}, not a regular file: refused (shmring only opens regular files)")]
+    NotARegularFile {
+        /// The segment's name.
+        name: String,
+        /// What is there (`symbolic link`, `FIFO`, `socket`, `directory`, ...).
+        found: &'static str,
+    },
+    /// The segment is not initialized and no live process is initializing it (its
+    /// creator died, or the file was never a shmring segment being created): refused
+    /// at once instead of after the open timeout.
+    #[error(
+        "segment {name:?} is not initialized and no live process is creating it ({what}); remove it and create it again"
+    )]
+    NoLiveCreator {
+        /// The segment's name.
+        name: String,
+        /// What was found (`empty file`, `header without its creator`, ...).
+        what: String,
+    },
     /// Another live process already holds this end of the structure.
     #[error("the {role} end of {name:?} is already attached by another party")]
     AlreadyAttached {

@@ -586,7 +586,13 @@ fn accept_loop(listener: Listener, state: Arc<State>) {
                 std::thread::sleep(ACCEPT_NAP);
                 continue;
             }
-            Err(_) => continue,
+            Err(ConnError::Timeout) => continue,
+            // Any other failure of accept (exhaustion is already backed off inside):
+            // never retry at once.
+            Err(_) => {
+                std::thread::sleep(ACCEPT_NAP);
+                continue;
+            }
         };
         let id = next_id;
         next_id += 1;

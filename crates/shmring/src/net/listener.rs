@@ -1,8 +1,9 @@
 //! [`Listener`] and [`Client`]: how socket connections are made (bind, accept, connect,
 //! each followed by the handshake of `auth.rs`).
 
+use super::accept::{Backoff, Handshakes, is_exhaustion};
 use super::conn::io_err;
-use super::sys::poll_fd;
+use super::sys::{poll_fd, poll_fds};
 use super::{Address, NetOptions, SocketConnection, auth};
 use crate::connection::ConnError;
 use crate::sync::{LIVENESS_INTERVAL, interrupt};
@@ -37,8 +38,15 @@ struct Created {
 /// an authkey, both sides proved they know it (see the [module docs](super)). A client
 /// that fails the handshake — wrong key, not a shmring peer, or silent past
 /// [`NetOptions::handshake_timeout`] — makes that `accept` return the error (its socket
-/// closed); call `accept` again for the next client. So one silent client delays the
-/// others by at most the handshake timeout.
+/// closed); call `accept` again for the next client. Handshakes run concurrently, each
+/// on a thread of its own, and `accept` returns the first that finishes: a silent
+/// client costs at most its own handshake timeout and never delays an honest client
+/// that connected after it.
+///
+/// When `accept` fails because descriptors, buffers or memory are exhausted (`EMFILE`,
+/// `ENFILE`, `ENOBUFS`, `ENOMEM`), the listener backs off (1 ms doubling to 100 ms
+/// between attempts, one line on stderr per episode) instead of retrying at once, and
+/// keeps waiting.
 ///
 /// A Unix socket file created by `bind` is removed when the listener drops (unless
 /// something replaced it meanwhile). Binding over an existing file fails with a message
@@ -70,6 +78,8 @@ pub struct Listener {
     authkey: Option<Vec<u8>>,
     opts: NetOptions,
     created: Option<Created>,
+    backoff: Backoff,
+    handshakes: Handshakes,
 }
 
 fn bind_err(addr: &Address, source: io::Error) -> Error {
@@ -135,12 +145,15 @@ impl Listener {
         // Non-blocking: accept waits in poll(2) naps (interrupts, deadlines), and a
         // client that went away between poll and accept cannot block it.
         rustix::io::ioctl_fionbio(fd, true).map_err(|e| bind_err(addr, e.into()))?;
+        let handshakes = Handshakes::new().map_err(|e| bind_err(addr, e))?;
         Ok(Listener {
             inner,
             local,
             authkey: authkey.map(<[u8]>::to_vec),
             opts: opts.clone(),
             created,
+            backoff: Backoff::default(),
+            handshakes,
         })
     }
 
@@ -179,46 +192,103 @@ impl Listener {
     }
 
     fn accept_until(&self, deadline: Option<Instant>) -> std::result::Result<SocketConnection, ConnError> {
-        self.pending_until(deadline)?.handshake()
+        use std::os::fd::AsRawFd;
+        loop {
+            if let Some(outcome) = self.handshakes.take() {
+                return outcome;
+            }
+            // Every client waiting in the backlog starts its handshake now.
+            while !self.handshakes.full() {
+                match self.accept_raw(deadline)? {
+                    Some(fd) => self.handshakes.start(self.pending(fd)),
+                    None => break,
+                }
+            }
+            if let Some(outcome) = self.handshakes.take() {
+                return outcome;
+            }
+            let nap = self.nap(deadline)?;
+            let listen = if self.handshakes.full() { 0 } else { libc::POLLIN };
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.as_fd().as_raw_fd(),
+                    events: listen,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.handshakes.wake_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            poll_fds(&mut fds, Some(nap)).map_err(|e| io_err("poll", e))?;
+        }
     }
 
     fn pending_until(&self, deadline: Option<Instant>) -> std::result::Result<PendingConnection, ConnError> {
-        let fd = loop {
-            let accepted = match &self.inner {
-                Inner::Unix(l) => l.accept().map(|(s, _)| OwnedFd::from(s)),
-                Inner::Tcp(l) => l.accept().and_then(|(s, _)| {
-                    s.set_nodelay(self.opts.nodelay)?;
-                    Ok(OwnedFd::from(s))
-                }),
-            };
-            match accepted {
-                Ok(fd) => break fd,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-                // The client gave up before we took it: wait for the next.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                Err(e) => return Err(io_err("accept", e)),
+        loop {
+            if let Some(fd) = self.accept_raw(deadline)? {
+                return Ok(self.pending(fd));
             }
-            if interrupt::pending() {
-                return Err(ConnError::Interrupted);
-            }
-            let nap = match deadline {
-                None => LIVENESS_INTERVAL,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(ConnError::Timeout);
-                    }
-                    left.min(LIVENESS_INTERVAL)
-                }
-            };
+            let nap = self.nap(deadline)?;
             poll_fd(self.as_fd(), libc::POLLIN, nap).map_err(|e| io_err("poll", e))?;
+        }
+    }
+
+    /// Take one client off the backlog: `None` if none is waiting, or if resources are
+    /// exhausted (then after the back-off's sleep).
+    fn accept_raw(&self, deadline: Option<Instant>) -> std::result::Result<Option<OwnedFd>, ConnError> {
+        let accepted = match &self.inner {
+            Inner::Unix(l) => l.accept().map(|(s, _)| OwnedFd::from(s)),
+            Inner::Tcp(l) => l.accept().and_then(|(s, _)| {
+                s.set_nodelay(self.opts.nodelay)?;
+                Ok(OwnedFd::from(s))
+            }),
         };
+        match accepted {
+            Ok(fd) => {
+                self.backoff.reset(&self.local);
+                Ok(Some(fd))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            // The client gave up before we took it: wait for the next.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => Ok(None),
+            // Out of descriptors, buffers or memory: the client stays in the backlog
+            // and poll keeps reporting it, so sleep instead of spinning.
+            Err(e) if is_exhaustion(&e) => {
+                self.backoff.pause(&self.local, &e, deadline);
+                Ok(None)
+            }
+            Err(e) => Err(io_err("accept", e)),
+        }
+    }
+
+    /// How long to wait for the next event: [`ConnError::Interrupted`] if an interrupt
+    /// is pending, [`ConnError::Timeout`] past the deadline.
+    fn nap(&self, deadline: Option<Instant>) -> std::result::Result<Duration, ConnError> {
+        if interrupt::pending() {
+            return Err(ConnError::Interrupted);
+        }
+        match deadline {
+            None => Ok(LIVENESS_INTERVAL),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ConnError::Timeout);
+                }
+                Ok(left.min(LIVENESS_INTERVAL))
+            }
+        }
+    }
+
+    /// An accepted socket, its handshake still to run.
+    fn pending(&self, fd: OwnedFd) -> PendingConnection {
         // The accepted socket is blocking (accept4 does not inherit O_NONBLOCK).
-        Ok(PendingConnection {
+        PendingConnection {
             conn: SocketConnection::new(fd, self.opts.max_message_len),
             authkey: self.authkey.clone(),
             timeout: self.opts.handshake_timeout,
-        })
+        }
     }
 }
 

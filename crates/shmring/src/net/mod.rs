@@ -95,6 +95,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accept;
 mod addr;
 pub(crate) mod auth;
 pub(crate) mod conn;

@@ -37,7 +37,7 @@ use rustix::io::Errno;
 use std::collections::{BTreeSet, HashMap};
 
 /// The directory named segments live in.
-pub const SHM_DIR: &str = "/dev/shm";
+pub const SHM_DIR: &str = super::file::SHM_DIR;
 
 /// What [`probe`] found under a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,13 +73,14 @@ pub fn list() -> Result<Vec<String>> {
 /// whether it is a shmring segment.
 ///
 /// Errors: an invalid name ([`Error::InvalidName`]), a missing file
-/// ([`Error::NotFound`]), or an I/O error (e.g. permission denied).
+/// ([`Error::NotFound`]), something that is not a regular file (symlink, FIFO, socket,
+/// directory, device: [`Error::NotARegularFile`], at once, without following or
+/// blocking), or an I/O error (e.g. permission denied).
 pub fn probe(name: &str) -> Result<Probe> {
     validate_name(name)?;
-    let fd = rustix::shm::open(name, rustix::shm::OFlags::RDONLY, Mode::empty()).map_err(|e| match e {
-        Errno::NOENT => Error::NotFound { name: name.into() },
-        e => Error::io("shm_open", name, e),
-    })?;
+    // O_NOFOLLOW | O_NONBLOCK, regular files only: never follows a symlink, never
+    // blocks on a FIFO.
+    let fd = super::file::open_regular(name, rustix::fs::OFlags::RDONLY, Mode::empty(), "open")?;
     let size = rustix::fs::fstat(&fd).map_err(|e| Error::io("fstat", name, e))?.st_size as u64;
     if size == 0 {
         return Ok(Probe::Empty);

@@ -22,6 +22,12 @@ use std::io;
 /// Offset of slot 0's lock byte.
 const LOCK_BASE: i64 = 1 << 40;
 
+/// The slot a creator holds from the moment it creates a named segment's file until it
+/// publishes READY: an opener that finds the file not READY and this slot free knows
+/// that no live process is initializing it (see `Segment::open`). Far above the slots
+/// of any structure's roles.
+pub const INIT_SLOT: u32 = u32::MAX;
+
 fn flock_for(slot: u32, kind: libc::c_short) -> libc::flock {
     // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };

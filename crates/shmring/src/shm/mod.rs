@@ -8,13 +8,28 @@
 //! also records the shape of its type after the header ([`shape`]), checked at every
 //! open.
 //!
+//! Files are untrusted too (see `file.rs`): every open of a named segment uses
+//! `O_NOFOLLOW | O_NONBLOCK` and accepts only a regular file
+//! ([`Error::NotARegularFile`](crate::Error::NotARegularFile) at once otherwise); a
+//! creator unlinks its name on drop only if the name still refers to the file it
+//! created (device and inode compared just before the unlink; the remaining window is
+//! the microseconds between that `lstat` and the `unlink`). A creator holds the
+//! [`liveness::INIT_SLOT`] lock from right after it creates the file until READY, and
+//! stamps its pid, start time and creation time into the header before anything else;
+//! an opener that finds the file not READY, that lock free and the file unchanged for
+//! a short grace (250 ms) knows no live process is initializing it and returns
+//! [`Error::NoLiveCreator`](crate::Error::NoLiveCreator) instead of waiting for the
+//! whole open timeout.
+//!
 //! Liveness of the parties attached to a segment is carried by open-file-description
 //! byte-range locks (see [`liveness`]): the kernel drops them when the last descriptor
 //! of the holder closes, including when the holder is killed, and they cannot be fooled
 //! by a recycled pid.
 
+mod file;
 pub mod find;
 mod header;
+mod init;
 #[cfg(not(loom))]
 pub mod inspect;
 pub mod liveness;

@@ -1,7 +1,9 @@
 //! [`Segment`]: one mapping of a named or anonymous shared-memory file.
 
+use super::file::{FileId, open_regular};
 use super::header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags, init_state};
-use super::liveness::self_identity;
+use super::init::{no_live_creator, stamp_creator};
+use super::liveness::{self, INIT_SLOT, self_identity};
 use super::name::validate_name;
 use super::shape::{Shape, TYPE_RECORD_SIZE, TypeRecord};
 use crate::primitive::Ordering;
@@ -116,23 +118,38 @@ pub struct Segment {
     map: MmapRaw,
     fd: OwnedFd,
     name: Option<String>,
-    /// Unlinks the name when dropped: set on the creating mapping of a named segment.
-    unlink_guard: Option<UnlinkGuard>,
+    /// Unlinks the name when dropped: set on the creating mapping of a named segment
+    /// (boxed: only creators have one, and it keeps `Segment` small).
+    unlink_guard: Option<Box<UnlinkGuard>>,
     info: HeaderInfo,
 }
 
+/// The name a creator unlinks on drop, and the file it created under it: the name is
+/// unlinked only if it still refers to that file (see [`FileId::unlink_if_same`] for
+/// the window that remains).
 #[derive(Debug)]
-struct UnlinkGuard(String);
+struct UnlinkGuard(String, FileId);
 
 impl Drop for UnlinkGuard {
     fn drop(&mut self) {
-        let _ = rustix::shm::unlink(self.0.as_str());
+        self.1.unlink_if_same(&self.0);
     }
 }
 
-/// Remove the named segment `name` from `/dev/shm`. Mappings stay valid.
+/// Remove the named segment `name` from `/dev/shm`. Mappings stay valid. Only a regular
+/// file is removed: anything else at that name is [`Error::NotARegularFile`].
 pub fn unlink(name: &str) -> Result<()> {
     validate_name(name)?;
+    let path = super::file::path_of(name);
+    match rustix::fs::lstat(path.as_str()) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile => {
+            return Err(Error::NotARegularFile {
+                name: name.into(),
+                found: super::file::type_name(rustix::fs::FileType::from_raw_mode(st.st_mode)),
+            });
+        }
+        _ => {}
+    }
     rustix::shm::unlink(name).map_err(|e| match e {
         Errno::NOENT => Error::NotFound { name: name.into() },
         e => Error::io("shm_unlink", name, e),
@@ -185,6 +202,12 @@ impl Segment {
     /// Create the named segment `name` exclusively, sized for a `kind` structure whose
     /// area is `area_size` bytes. The header is written but not yet READY: the caller
     /// sets up the area, then calls [`Segment::publish_ready`].
+    ///
+    /// Until READY, this process holds the segment's initialization lock (released by
+    /// the kernel if it dies), so that openers wait for it and only for it. When this
+    /// mapping drops, the name is unlinked (unless [`SegmentOptions::keep`]) only if it
+    /// still refers to the file created here: a file another program created under the
+    /// same name meanwhile is left alone.
     pub fn create(
         name: &str,
         kind: SegmentKind,
@@ -194,16 +217,18 @@ impl Segment {
     ) -> Result<Self> {
         validate_name(name)?;
         let total = total_size(area_size, opts)?;
-        let fd = rustix::shm::open(
+        let fd = open_regular(
             name,
-            rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
             Mode::from_raw_mode(opts.mode & 0o777),
-        )
-        .map_err(|e| match e {
-            Errno::EXIST => Error::AlreadyExists { name: name.into() },
-            e => Error::io("shm_open", name, e),
-        })?;
+            "open",
+        )?;
+        let id = FileId::of(&fd, name)?;
         let setup = || -> Result<MmapRaw> {
+            // First of all, tell openers that a live process is initializing this file
+            // (the lock dies with this process), and who it is (for display).
+            liveness::try_lock_slot(fd.as_fd(), INIT_SLOT).map_err(|e| Error::io("fcntl(F_OFD_SETLK)", name, e))?;
+            stamp_creator(fd.as_fd(), kind, total, name)?;
             // shm_open's mode is filtered by the umask; apply the requested one exactly.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode & 0o777))
                 .map_err(|e| Error::io("fchmod", name, e))?;
@@ -212,11 +237,12 @@ impl Segment {
         };
         match setup() {
             Ok(map) => {
-                let seg = Self::init(map, fd, Some(name.to_owned()), !opts.keep, kind, params, total, opts);
+                let guard = (!opts.keep).then(|| Box::new(UnlinkGuard(name.to_owned(), id)));
+                let seg = Self::init(map, fd, Some(name.to_owned()), guard, kind, params, total, opts);
                 Ok(seg)
             }
             Err(e) => {
-                let _ = rustix::shm::unlink(name);
+                id.unlink_if_same(name);
                 Err(e)
             }
         }
@@ -238,7 +264,7 @@ impl Segment {
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
             .map_err(|e| Error::io("fcntl(F_ADD_SEALS)", "", e))?;
         let map = map(fd.as_fd(), total, opts, None)?;
-        Ok(Self::init(map, fd, None, false, kind, params, total, opts))
+        Ok(Self::init(map, fd, None, None, kind, params, total, opts))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -246,7 +272,7 @@ impl Segment {
         map: MmapRaw,
         fd: OwnedFd,
         name: Option<String>,
-        unlink_on_drop: bool,
+        unlink_guard: Option<Box<UnlinkGuard>>,
         kind: SegmentKind,
         params: [u64; 8],
         total: u64,
@@ -266,10 +292,6 @@ impl Segment {
             fl |= flags::TYPED;
         }
         let offset = area_offset(opts.shape.is_some()) as u64;
-        let unlink_guard = match (&name, unlink_on_drop) {
-            (Some(n), true) => Some(UnlinkGuard(n.clone())),
-            _ => None,
-        };
         let seg = Segment {
             map,
             fd,
@@ -344,17 +366,23 @@ impl Segment {
         // Release: pairs with the Acquire load in SegmentHeader::snapshot (open/from_fd).
         self.header().init_state.store(init_state::READY, Ordering::Release);
         self.info.init_state = init_state::READY;
+        // Openers no longer look at the initialization lock once READY is published.
+        liveness::unlock_slot(self.fd.as_fd(), INIT_SLOT);
     }
 
     /// Open the named segment `name`, which must hold a `kind` structure. Waits up to
     /// `opts.open_timeout` for its creator to publish READY, then validates the header
     /// against the file's real size.
+    ///
+    /// Refused at once: anything at `name` that is not a regular file
+    /// ([`Error::NotARegularFile`]: a symlink is never followed, a FIFO never blocks),
+    /// and a file that is not READY while no live process is initializing it
+    /// ([`Error::NoLiveCreator`]: its creator died, or it never was a segment being
+    /// created; a file changed within the last 250 ms gets the benefit of the doubt
+    /// for that long). [`Error::NotReady`] means a live creator did not finish in time.
     pub fn open(name: &str, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
         validate_name(name)?;
-        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, Mode::empty()).map_err(|e| match e {
-            Errno::NOENT => Error::NotFound { name: name.into() },
-            e => Error::io("shm_open", name, e),
-        })?;
+        let fd = open_regular(name, OFlags::RDWR, Mode::empty(), "open")?;
         Self::attach(fd, Some(name.to_owned()), kind, opts)
     }
 
@@ -369,8 +397,16 @@ impl Segment {
     /// description (so that it can hold liveness locks of its own). Never unlinks.
     pub fn reopen(&self) -> Result<Self> {
         let fd = match &self.name {
-            Some(name) => rustix::shm::open(name.as_str(), rustix::shm::OFlags::RDWR, Mode::empty())
-                .map_err(|e| Error::io("shm_open", name, e))?,
+            Some(name) => {
+                let fd = open_regular(name, OFlags::RDWR, Mode::empty(), "open")?;
+                if FileId::of(&fd, name)? != FileId::of(&self.fd, name)? {
+                    return Err(Error::Corrupted {
+                        name: name.clone(),
+                        what: "the name now refers to another file than this segment's".into(),
+                    });
+                }
+                fd
+            }
             None => rustix::fs::open(
                 format!("/proc/self/fd/{}", self.fd.as_raw_fd()),
                 OFlags::RDWR | OFlags::CLOEXEC,
@@ -403,11 +439,18 @@ impl Segment {
         loop {
             let size = file_size(fd.as_fd(), name.as_deref())?;
             if size >= HEADER_SIZE as u64 {
-                let map = map(fd.as_fd(), size, opts, name.as_deref())?;
-                // SAFETY: the mapping is at least HEADER_SIZE bytes, page-aligned (so
-                // aligned for SegmentHeader), and SegmentHeader is all atomics, valid for
-                // any bit pattern.
-                let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                // Look at the header alone until READY: a huge (sparse) file is mapped
+                // whole only once its header has been validated against its size.
+                let peek = map(
+                    fd.as_fd(),
+                    HEADER_SIZE as u64,
+                    &SegmentOptions::default(),
+                    name.as_deref(),
+                )?;
+                // SAFETY: the mapping is HEADER_SIZE bytes, page-aligned (so aligned for
+                // SegmentHeader), and SegmentHeader is all atomics, valid for any bit
+                // pattern.
+                let h = unsafe { &*(peek.as_mut_ptr() as *const SegmentHeader) };
                 let info = h.snapshot();
                 if info.magic != MAGIC && info.magic != 0 {
                     return Err(corrupted(format!(
@@ -423,6 +466,18 @@ impl Segment {
                         return Err(corrupted("READY without magic".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
+                    drop(peek);
+                    let map = map(fd.as_fd(), size, opts, name.as_deref())?;
+                    // SAFETY: as above; this mapping is `size` >= HEADER_SIZE bytes.
+                    let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                    // Read again through the mapping that will be used (the Acquire of
+                    // READY pairs with the creator's Release on these very addresses),
+                    // and validate again: a peer may have changed it in between.
+                    let info = h.snapshot();
+                    if !info.is_ready() || info.magic != MAGIC {
+                        return Err(corrupted("the header changed while it was being read".into()));
+                    }
+                    Self::validate(&info, size, kind, &shown)?;
                     let seg = Segment {
                         map,
                         fd,
@@ -433,6 +488,9 @@ impl Segment {
                     seg.check_shape(opts.shape.as_deref())?;
                     return Ok(seg);
                 }
+            }
+            if let Some(what) = no_live_creator(fd.as_fd(), size)? {
+                return Err(Error::NoLiveCreator { name: shown, what });
             }
             if start.elapsed() >= opts.open_timeout {
                 return Err(Error::NotReady {
@@ -561,7 +619,7 @@ impl Segment {
     /// Keep a named segment when this (creating) mapping drops.
     pub fn keep(&mut self) {
         if let Some(g) = self.unlink_guard.take() {
-            std::mem::forget(g);
+            std::mem::forget(*g);
         }
     }
 

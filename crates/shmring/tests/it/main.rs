@@ -8,6 +8,7 @@ mod common;
 
 mod connection_process;
 mod examples;
+mod files;
 mod find;
 mod handoff;
 mod manager;
@@ -15,6 +16,7 @@ mod manager_sync;
 mod mpmc;
 mod mpmc_process;
 mod net_handles;
+mod net_pressure;
 mod net_process;
 mod net_wait;
 mod queue_process;
