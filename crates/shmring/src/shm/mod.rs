@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod liveness;
 mod name;
 mod segment;
+pub mod sigbus;
 
 pub use header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags};
 pub use name::validate_name;

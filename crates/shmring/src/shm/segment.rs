@@ -3,6 +3,7 @@
 use super::header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags, init_state};
 use super::liveness::self_identity;
 use super::name::validate_name;
+use super::sigbus::{self, Registration};
 use crate::primitive::Ordering;
 use crate::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
@@ -99,6 +100,9 @@ impl SegmentOptions {
 /// ```
 #[derive(Debug)]
 pub struct Segment {
+    /// The mapping's entry in the SIGBUS containment table (named, unsealed files only).
+    /// Declared before `map`: dropped, so unregistered, before the range is unmapped.
+    guard: Option<Registration>,
     map: MmapRaw,
     fd: OwnedFd,
     name: Option<String>,
@@ -137,8 +141,16 @@ fn total_size(area_size: usize) -> Result<u64> {
     Ok(total)
 }
 
-fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) -> Result<MmapRaw> {
+/// A mapping and its registration for SIGBUS containment.
+type Mapped = (MmapRaw, Option<Registration>);
+
+/// Map `len` bytes of `fd`. Unless the file is sealed against shrinking (an anonymous
+/// segment), the range is registered with the SIGBUS containment (see [`sigbus`])
+/// *before* the mapping is touched (`MAP_POPULATE` included: it does not fault past
+/// EOF, it stops there).
+fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) -> Result<Mapped> {
     let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
+    let sealed = rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(rustix::fs::SealFlags::SHRINK));
     let mut mo = MmapOptions::new();
     mo.len(len);
     if opts.prefault {
@@ -147,10 +159,15 @@ fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) 
     let map = mo
         .map_raw(fd.as_raw_fd())
         .map_err(|e| Error::io("mmap", display(name), e))?;
+    let guard = if sealed {
+        None
+    } else {
+        sigbus::register(fd.as_raw_fd(), map.as_mut_ptr(), map.len())
+    };
     if opts.lock_in_ram {
         map.lock().map_err(|e| Error::io("mlock", display(name), e))?;
     }
-    Ok(map)
+    Ok((map, guard))
 }
 
 fn file_size(fd: BorrowedFd<'_>, name: Option<&str>) -> Result<u64> {
@@ -180,7 +197,7 @@ impl Segment {
             Errno::EXIST => Error::AlreadyExists { name: name.into() },
             e => Error::io("shm_open", name, e),
         })?;
-        let setup = || -> Result<MmapRaw> {
+        let setup = || -> Result<Mapped> {
             // shm_open's mode is filtered by the umask; apply the requested one exactly.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode & 0o777))
                 .map_err(|e| Error::io("fchmod", name, e))?;
@@ -220,7 +237,7 @@ impl Segment {
 
     #[allow(clippy::too_many_arguments)]
     fn init(
-        map: MmapRaw,
+        (map, guard): Mapped,
         fd: OwnedFd,
         name: Option<String>,
         unlink_on_drop: bool,
@@ -244,6 +261,7 @@ impl Segment {
             _ => None,
         };
         let seg = Segment {
+            guard,
             map,
             fd,
             name,
@@ -321,13 +339,14 @@ impl Segment {
             )
             .map_err(|e| Error::io("open(/proc/self/fd)", "", e))?,
         };
-        let map = map(
+        let (map, guard) = map(
             fd.as_fd(),
             self.info.total_size,
             &SegmentOptions::default(),
             self.name.as_deref(),
         )?;
         Ok(Segment {
+            guard,
             map,
             fd,
             name: self.name.clone(),
@@ -346,12 +365,23 @@ impl Segment {
         loop {
             let size = file_size(fd.as_fd(), name.as_deref())?;
             if size >= HEADER_SIZE as u64 {
-                let map = map(fd.as_fd(), size, opts, name.as_deref())?;
+                let (map, guard) = map(fd.as_fd(), size, opts, name.as_deref())?;
                 // SAFETY: the mapping is at least HEADER_SIZE bytes, page-aligned (so
                 // aligned for SegmentHeader), and SegmentHeader is all atomics, valid for
                 // any bit pattern.
                 let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
+                // Read with the SIGBUS containment armed (`map` registered the range): a
+                // peer that shrinks the file meanwhile poisons the mapping (zero pages)
+                // instead of killing this process. Then re-check the size: a creator
+                // sizes its file once, before anyone can map it, so any change from here
+                // on is a peer resizing it.
                 let info = h.snapshot();
+                let now = file_size(fd.as_fd(), name.as_deref())?;
+                if now != size || guard.as_ref().is_some_and(Registration::is_poisoned) {
+                    return Err(corrupted(format!(
+                        "the file was resized while being opened ({size} bytes, then {now})"
+                    )));
+                }
                 if info.magic != MAGIC && info.magic != 0 {
                     return Err(corrupted(format!(
                         "bad magic {:#018x}: not a shmring segment",
@@ -367,6 +397,7 @@ impl Segment {
                     }
                     Self::validate(&info, size, kind, &shown)?;
                     return Ok(Segment {
+                        guard,
                         map,
                         fd,
                         name,
@@ -430,6 +461,43 @@ impl Segment {
         // guaranteed by total_size at create) and page-aligned; the header is all
         // atomics, valid for any bit pattern; the mapping lives as long as `self`.
         unsafe { &*(self.map.as_mut_ptr() as *const SegmentHeader) }
+    }
+
+    /// Whether a peer truncated the file under this mapping and the SIGBUS containment
+    /// replaced the mapping with private zero pages (see `docs/design-notes.md`). A
+    /// poisoned segment is no longer shared with anyone: the structures built on it
+    /// report it on their next liveness check (`Disconnected` for ring and queue ends,
+    /// an error for the other objects), never wait on it forever. Always false for
+    /// anonymous segments (sealed memfds cannot be truncated).
+    #[inline]
+    pub fn is_poisoned(&self) -> bool {
+        self.guard.as_ref().is_some_and(Registration::is_poisoned)
+    }
+
+    /// [`Segment::is_poisoned`], after checking that the file still has the mapping's
+    /// size (one `fstat`): if a peer resized it (shrunk or grown), the mapping is
+    /// poisoned now, before any access faults. For liveness ticks.
+    pub fn check_resized(&self) -> bool {
+        self.guard.as_ref().is_some_and(Registration::check_size)
+    }
+
+    /// [`Segment::check_resized`] at most once per `interval` (in between, the poison
+    /// flag and a clock read): for the cheap checks of waiting loops, so that a wait that
+    /// never lasts a whole liveness interval still notices a resize.
+    pub fn check_resized_every(&self, interval: Duration) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.check_size_every(interval))
+    }
+
+    /// `Err(Corrupted)` if [`Segment::check_resized`].
+    pub fn check_poisoned(&self) -> Result<()> {
+        if self.check_resized() {
+            return Err(Error::Corrupted {
+                name: self.display_name().to_owned(),
+                what: "the file was truncated under this mapping (SIGBUS contained; the mapping is now private zeros)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The validated snapshot of the header taken when this mapping was made.

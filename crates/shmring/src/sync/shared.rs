@@ -141,6 +141,17 @@ impl<A> Area<A> {
         })
     }
 
+    /// Whether a peer resized the segment under this mapping (see
+    /// [`Segment::check_resized`]; one `fstat`).
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.seg.check_resized()
+    }
+
+    /// `Err(Corrupted)` if [`Area::is_poisoned`].
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        self.seg.check_poisoned()
+    }
+
     /// The segment's name, `None` if anonymous.
     pub(crate) fn name(&self) -> Option<&str> {
         self.seg.name()

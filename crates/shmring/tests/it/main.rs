@@ -18,6 +18,7 @@ mod net_process;
 mod net_wait;
 mod queue_process;
 mod segment;
+mod sigbus_process;
 mod spsc_process;
 mod sync_barrier;
 mod sync_mutex;

@@ -207,6 +207,17 @@ impl Shared {
         }
     }
 
+    /// Whether a peer resized the segment under this mapping (see
+    /// [`Segment::check_resized_every`](crate::shm::Segment::check_resized_every): an
+    /// `fstat` at most every liveness interval): checked by the waits' `State` and
+    /// `Liveness` polls, reported as `Corrupted`.
+    pub(crate) fn poisoned(&self) -> bool {
+        match &self.backing {
+            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
+            _ => false,
+        }
+    }
+
     /// Whether the peer whose role record is `rec` is gone: closed, or (when
     /// `check_liveness`) attached but no longer holding its lock slot.
     pub(crate) fn peer_gone(&self, rec: &RoleRecord, slot: u32, check_liveness: bool) -> bool {
