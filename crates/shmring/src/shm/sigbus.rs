@@ -9,8 +9,8 @@
 //! # Design
 //!
 //! - A process-wide `SIGBUS` handler, installed once (before the first named mapping is
-//!   made, by [`register`]), with `SA_SIGINFO | SA_ONSTACK`.
-//! - A fixed table of [`SLOTS`] slots `(state, start, len, poisoned)`, one per live
+//!   made), with `SA_SIGINFO | SA_ONSTACK`.
+//! - A fixed table of [`SLOTS`] slots `(state, start, len, fd, poisoned)`, one per live
 //!   named mapping, read by the handler without locks or allocation. A slot's `start` and
 //!   `len` are published like a seqlock: the handler reads them between two loads of the
 //!   slot's state word and ignores the slot if the word changed.
@@ -20,6 +20,10 @@
 //!   and returns: the faulting access is re-executed against the zero page and completes.
 //!   The mapping is no longer shared with anyone; [`Segment::is_poisoned`] says so, and
 //!   the structures' liveness ticks and `open` turn it into an error.
+//! - Truncating to half leaves the first pages valid and growing faults nowhere, so the
+//!   waits also compare the file's size (`fstat` of the slot's descriptor, at most every
+//!   liveness interval) with the mapping's, and detach the mapping the same way when
+//!   they differ ([`check_at`], [`Segment::check_resized`]).
 //! - Any other `SIGBUS` goes to the handler that was installed before ours (if it was a
 //!   function), or gets the default action: the handler resets the disposition to
 //!   `SIG_DFL` and re-raises, so the process dies of `SIGBUS` as it would have without
@@ -36,7 +40,11 @@
 //! - A `fork`ed child inherits the handler, the table and the mappings (`MAP_SHARED`
 //!   ones stay shared), so the containment keeps working in the child.
 //!
+//! See `docs/design-notes.md` ("A peer that resizes a named segment") for where each
+//! object reports it.
+//!
 //! [`Segment::is_poisoned`]: super::Segment::is_poisoned
+//! [`Segment::check_resized`]: super::Segment::check_resized
 
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
