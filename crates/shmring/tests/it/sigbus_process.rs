@@ -11,6 +11,7 @@ use shmring::queue::Queue;
 use shmring::ring::spsc::{Consumer, Producer};
 use shmring::sync::Mutex;
 use shmring::value::Value;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,8 @@ fn run_peer(role: &str) -> ! {
         "mutex-user" => mutex_user(),
         "value-user" => value_user(),
         "opener" => opener(),
-        "foreign-fault" => foreign_fault(),
+        "foreign-fault" => foreign_fault(false),
+        "chained-fault" => foreign_fault(true),
         other => Err(format!("unknown role {other}")),
     })
 }
@@ -408,13 +410,37 @@ fn open_races_size_flipper() {
 // ---------------------------------------------------------------------------------------
 // A SIGBUS outside shmring's mappings keeps its default action.
 
-fn foreign_fault() -> Result<(), String> {
+/// The user's own SIGBUS handler of the `chained-fault` role: exit with a code the
+/// parent recognises.
+extern "C" fn user_handler(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(42) };
+}
+
+fn foreign_fault(chained: bool) -> Result<(), String> {
+    if chained {
+        // A handler of the user's, installed before shmring's: shmring must pass it the
+        // faults that are not its own, and keep its own.
+        // SAFETY: all-zero is a valid sigaction; the handler is async-signal-safe.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = user_handler as *const () as usize;
+        // SAFETY: valid pointers for the call.
+        if unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) } != 0 {
+            return Err("sigaction".into());
+        }
+    }
     // A named segment: the containment handler is installed now.
     let name = unique_name("sigbus-foreign");
-    let _v = Value::create(&name, 0u64).map_err(err)?;
+    let v = Value::create(&name, 0u64).map_err(err)?;
     // This process dies below: remove the name now (the mapping stays).
     shmring::shm::unlink(&name).map_err(err)?;
     assert!(shmring::shm::sigbus::handler_installed());
+    // A fault on our own segment is still contained (not passed to the user's handler).
+    rustix::fs::ftruncate(v.as_fd(), 0).map_err(err)?;
+    v.store(1);
+    if shmring::shm::sigbus::contained_faults() != 1 || !v.is_poisoned() {
+        return Err("the fault on the shmring mapping was not contained".into());
+    }
     // A mapping of our own file (not shmring's), then truncated under it.
     let fd = rustix::fs::memfd_create("not-shmring", rustix::fs::MemfdFlags::CLOEXEC).map_err(err)?;
     rustix::fs::ftruncate(&fd, 8192).map_err(err)?;
@@ -445,4 +471,14 @@ fn foreign_sigbus_still_kills() {
     p.expect("faulting", Duration::from_secs(30));
     let (st, lines) = p.exit(Duration::from_secs(30));
     assert_eq!(st.signal(), Some(libc::SIGBUS), "{st}; {lines:?}");
+}
+
+#[test]
+fn foreign_sigbus_reaches_an_earlier_handler() {
+    common::dispatch(run_peer);
+    let _w = Watchdog::new("foreign SIGBUS, chained", Duration::from_secs(60));
+    let mut p = Peer::spawn("foreign_sigbus_reaches_an_earlier_handler", "chained-fault", &[]);
+    p.expect("faulting", Duration::from_secs(30));
+    let (st, lines) = p.exit(Duration::from_secs(30));
+    assert_eq!(st.code(), Some(42), "{st}; {lines:?}");
 }
