@@ -88,9 +88,6 @@ const EMPTY_SLOT: Slot = Slot {
 };
 
 static TABLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
-/// Set once any mapping was poisoned: lets [`poisoned_at`] skip the table scan in the
-/// common case.
-static ANY_POISONED: AtomicBool = AtomicBool::new(false);
 /// The `SIGBUS` action in place before ours (leaked; null until installed).
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
 static INSTALL: Once = Once::new();
@@ -198,9 +195,8 @@ fn poison(s: &Slot, start: usize, len: usize) -> bool {
     if r == libc::MAP_FAILED {
         return false;
     }
-    // Relaxed (both): flags read on the liveness ticks.
+    // Relaxed: a flag read on the liveness ticks.
     s.poisoned.store(true, Ordering::Relaxed);
-    ANY_POISONED.store(true, Ordering::Relaxed);
     true
 }
 
@@ -255,17 +251,6 @@ pub(crate) fn register(fd: i32, start: *mut u8, len: usize) -> Option<Registrati
         return Some(Registration { slot1 });
     }
     None
-}
-
-/// Whether `addr` lies in a mapping that was poisoned. Costs one Relaxed load until a
-/// first mapping is poisoned in this process, then a scan of the table.
-pub fn poisoned_at(addr: *const u8) -> bool {
-    // Relaxed: a hint; a poisoning concurrent with this call is seen at the next tick.
-    if !ANY_POISONED.load(Ordering::Relaxed) {
-        return false;
-    }
-    // Relaxed: as above.
-    find(addr as usize).is_some_and(|i| TABLE[i].poisoned.load(Ordering::Relaxed))
 }
 
 /// Whether `addr` lies in a registered mapping that is poisoned or whose file no longer
@@ -405,7 +390,6 @@ mod tests {
         assert!(find(p as usize + 10).is_some());
         assert!(find(p as usize + 4096).is_none());
         assert!(!r.is_poisoned());
-        assert!(!poisoned_at(p));
         let slot = r.slot();
         drop(r);
         assert!(find(p as usize + 10).is_none_or(|i| i != slot));

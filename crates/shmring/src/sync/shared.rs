@@ -61,6 +61,8 @@ impl<A> Area<A> {
         init(&area);
         seg = area.seg;
         seg.publish_ready();
+        // A peer that resized the file while we set it up: the object is zeros here.
+        seg.check_poisoned()?;
         Ok(Area { seg, _a: PhantomData })
     }
 
