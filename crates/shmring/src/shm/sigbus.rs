@@ -82,7 +82,7 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicU64::new(FREE),
     start: AtomicUsize::new(0),
     len: AtomicUsize::new(0),
-    fd: AtomicI32::new(-1),
+    fd: AtomicI32::new(0), // all-zero: the table lives in .bss
     poisoned: AtomicBool::new(false),
     last_size_check: AtomicU64::new(0),
 };
