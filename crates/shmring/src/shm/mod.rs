@@ -36,6 +36,7 @@ pub mod liveness;
 mod name;
 mod segment;
 pub mod shape;
+pub mod sigbus;
 
 pub use find::{open_or_create, open_wait};
 pub use header::{HEADER_SIZE, HeaderInfo, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, flags};

@@ -6,6 +6,7 @@ use super::init::{no_live_creator, stamp_creator};
 use super::liveness::{self, INIT_SLOT, self_identity};
 use super::name::validate_name;
 use super::shape::{Shape, TYPE_RECORD_SIZE, TypeRecord};
+use super::sigbus::{self, Registration};
 use crate::primitive::Ordering;
 use crate::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
@@ -115,6 +116,9 @@ impl SegmentOptions {
 /// ```
 #[derive(Debug)]
 pub struct Segment {
+    /// The mapping's entry in the SIGBUS containment table (named, unsealed files only).
+    /// Declared before `map`: dropped, so unregistered, before the range is unmapped.
+    guard: Option<Registration>,
     map: MmapRaw,
     fd: OwnedFd,
     name: Option<String>,
@@ -177,8 +181,16 @@ fn total_size(area_size: usize, opts: &SegmentOptions) -> Result<u64> {
     Ok(total)
 }
 
-fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) -> Result<MmapRaw> {
+/// A mapping and its registration for SIGBUS containment.
+type Mapped = (MmapRaw, Option<Registration>);
+
+/// Map `len` bytes of `fd`. Unless the file is sealed against shrinking (an anonymous
+/// segment), the range is registered with the SIGBUS containment (see [`sigbus`])
+/// *before* the mapping is touched (`MAP_POPULATE` included: it does not fault past
+/// EOF, it stops there).
+fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) -> Result<Mapped> {
     let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
+    let sealed = rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(rustix::fs::SealFlags::SHRINK));
     let mut mo = MmapOptions::new();
     mo.len(len);
     if opts.prefault {
@@ -187,10 +199,15 @@ fn map(fd: BorrowedFd<'_>, len: u64, opts: &SegmentOptions, name: Option<&str>) 
     let map = mo
         .map_raw(fd.as_raw_fd())
         .map_err(|e| Error::io("mmap", display(name), e))?;
+    let guard = if sealed {
+        None
+    } else {
+        sigbus::register(fd.as_raw_fd(), map.as_mut_ptr(), map.len())
+    };
     if opts.lock_in_ram {
         map.lock().map_err(|e| Error::io("mlock", display(name), e))?;
     }
-    Ok(map)
+    Ok((map, guard))
 }
 
 fn file_size(fd: BorrowedFd<'_>, name: Option<&str>) -> Result<u64> {
@@ -224,7 +241,7 @@ impl Segment {
             "open",
         )?;
         let id = FileId::of(&fd, name)?;
-        let setup = || -> Result<MmapRaw> {
+        let setup = || -> Result<Mapped> {
             // First of all, tell openers that a live process is initializing this file
             // (the lock dies with this process), and who it is (for display).
             liveness::try_lock_slot(fd.as_fd(), INIT_SLOT).map_err(|e| Error::io("fcntl(F_OFD_SETLK)", name, e))?;
@@ -269,7 +286,7 @@ impl Segment {
 
     #[allow(clippy::too_many_arguments)]
     fn init(
-        map: MmapRaw,
+        (map, guard): Mapped,
         fd: OwnedFd,
         name: Option<String>,
         unlink_guard: Option<Box<UnlinkGuard>>,
@@ -293,6 +310,7 @@ impl Segment {
         }
         let offset = area_offset(opts.shape.is_some()) as u64;
         let seg = Segment {
+            guard,
             map,
             fd,
             name,
@@ -414,13 +432,14 @@ impl Segment {
             )
             .map_err(|e| Error::io("open(/proc/self/fd)", "", e))?,
         };
-        let map = map(
+        let (map, guard) = map(
             fd.as_fd(),
             self.info.total_size,
             &SegmentOptions::default(),
             self.name.as_deref(),
         )?;
         Ok(Segment {
+            guard,
             map,
             fd,
             name: self.name.clone(),
@@ -441,7 +460,7 @@ impl Segment {
             if size >= HEADER_SIZE as u64 {
                 // Look at the header alone until READY: a huge (sparse) file is mapped
                 // whole only once its header has been validated against its size.
-                let peek = map(
+                let (peek, peek_guard) = map(
                     fd.as_fd(),
                     HEADER_SIZE as u64,
                     &SegmentOptions::default(),
@@ -451,7 +470,18 @@ impl Segment {
                 // SegmentHeader), and SegmentHeader is all atomics, valid for any bit
                 // pattern.
                 let h = unsafe { &*(peek.as_mut_ptr() as *const SegmentHeader) };
+                // Read with the SIGBUS containment armed (`map` registered the range): a
+                // peer that shrinks the file meanwhile poisons the mapping (zero pages)
+                // instead of killing this process. Then re-check the size: a creator
+                // sizes its file once, before anyone can map it, so any change from here
+                // on is a peer resizing it.
                 let info = h.snapshot();
+                let now = file_size(fd.as_fd(), name.as_deref())?;
+                if now != size || peek_guard.as_ref().is_some_and(Registration::is_poisoned) {
+                    return Err(corrupted(format!(
+                        "the file was resized while being opened ({size} bytes, then {now})"
+                    )));
+                }
                 if info.magic != MAGIC && info.magic != 0 {
                     return Err(corrupted(format!(
                         "bad magic {:#018x}: not a shmring segment",
@@ -466,19 +496,27 @@ impl Segment {
                         return Err(corrupted("READY without magic".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
-                    drop(peek);
-                    let map = map(fd.as_fd(), size, opts, name.as_deref())?;
+                    drop((peek, peek_guard));
+                    let (map, guard) = map(fd.as_fd(), size, opts, name.as_deref())?;
                     // SAFETY: as above; this mapping is `size` >= HEADER_SIZE bytes.
                     let h = unsafe { &*(map.as_mut_ptr() as *const SegmentHeader) };
                     // Read again through the mapping that will be used (the Acquire of
                     // READY pairs with the creator's Release on these very addresses),
-                    // and validate again: a peer may have changed it in between.
+                    // and validate again: a peer may have changed it in between, or
+                    // resized the file (then this mapping is poisoned, not fatal).
                     let info = h.snapshot();
+                    let now = file_size(fd.as_fd(), name.as_deref())?;
+                    if now != size || guard.as_ref().is_some_and(Registration::is_poisoned) {
+                        return Err(corrupted(format!(
+                            "the file was resized while being opened ({size} bytes, then {now})"
+                        )));
+                    }
                     if !info.is_ready() || info.magic != MAGIC {
                         return Err(corrupted("the header changed while it was being read".into()));
                     }
                     Self::validate(&info, size, kind, &shown)?;
                     let seg = Segment {
+                        guard,
                         map,
                         fd,
                         name,
@@ -554,6 +592,43 @@ impl Segment {
         // guaranteed by total_size at create) and page-aligned; the header is all
         // atomics, valid for any bit pattern; the mapping lives as long as `self`.
         unsafe { &*(self.map.as_mut_ptr() as *const SegmentHeader) }
+    }
+
+    /// Whether a peer truncated the file under this mapping and the SIGBUS containment
+    /// replaced the mapping with private zero pages (see `docs/design-notes.md`). A
+    /// poisoned segment is no longer shared with anyone: the structures built on it
+    /// report it on their next liveness check (`Disconnected` for ring and queue ends,
+    /// an error for the other objects), never wait on it forever. Always false for
+    /// anonymous segments (sealed memfds cannot be truncated).
+    #[inline]
+    pub fn is_poisoned(&self) -> bool {
+        self.guard.as_ref().is_some_and(Registration::is_poisoned)
+    }
+
+    /// [`Segment::is_poisoned`], after checking that the file still has the mapping's
+    /// size (one `fstat`): if a peer resized it (shrunk or grown), the mapping is
+    /// poisoned now, before any access faults. For liveness ticks.
+    pub fn check_resized(&self) -> bool {
+        self.guard.as_ref().is_some_and(Registration::check_size)
+    }
+
+    /// [`Segment::check_resized`] at most once per `interval` (in between, the poison
+    /// flag and a clock read): for the cheap checks of waiting loops, so that a wait that
+    /// never lasts a whole liveness interval still notices a resize.
+    pub fn check_resized_every(&self, interval: Duration) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.check_size_every(interval))
+    }
+
+    /// `Err(Corrupted)` if [`Segment::check_resized`].
+    pub fn check_poisoned(&self) -> Result<()> {
+        if self.check_resized() {
+            return Err(Error::Corrupted {
+                name: self.display_name().to_owned(),
+                what: "the file was truncated under this mapping (SIGBUS contained; the mapping is now private zeros)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The validated snapshot of the header taken when this mapping was made.

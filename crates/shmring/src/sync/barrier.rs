@@ -579,6 +579,9 @@ impl RawBarrier {
             }
             if now >= next_sweep {
                 next_sweep = now + LIVENESS_INTERVAL;
+                if crate::shm::sigbus::check_at((&self.state as *const AtomicU64).cast()) {
+                    return Err(BarrierError::Corrupted(crate::shm::sigbus::RESIZED));
+                }
                 if let Some(found) = self.sweep(me, true) {
                     // The barrier is broken now; our round may have been released first.
                     // Acquire: as in the spin loop.

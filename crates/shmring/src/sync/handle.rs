@@ -134,6 +134,9 @@ impl<K: Kind> Shared<K> {
 
     pub(crate) fn attached(area: Area<K::Area>) -> Result<Self> {
         let local = K::attach(&area, area.params(), area.display_name())?;
+        // `attach` read the area with the SIGBUS containment armed: a peer that truncated
+        // the file meanwhile left zeros, not a valid object.
+        area.check_poisoned()?;
         Ok(Shared {
             area,
             local,
@@ -223,6 +226,17 @@ impl<K: Kind> Shared<K> {
     /// The segment's name (`None` if anonymous).
     pub fn name(&self) -> Option<&str> {
         self.area.name()
+    }
+
+    /// Whether a peer resized (truncated or grew) the named segment under this mapping,
+    /// so that the SIGBUS containment replaced it with private zero pages (see
+    /// [`Segment::check_resized`](crate::shm::Segment::check_resized); costs one
+    /// `fstat`): this handle no longer shares anything with other processes. Calls whose result has room for an
+    /// error report it on their liveness tick (`Semaphore::acquire`: `Corrupted`,
+    /// `Barrier::wait`: `Corrupted`); the others (a `Mutex`'s lock, a `Value`'s get and
+    /// set, `Event::wait`) keep working on the zeros: check this.
+    pub fn is_poisoned(&self) -> bool {
+        self.area.is_poisoned()
     }
 
     /// The object's state in the segment.

@@ -368,6 +368,7 @@ impl RawSemaphore {
                 return Ok(());
             }
         }
+        let mut next_check = std::time::Instant::now() + super::LIVENESS_INTERVAL;
         loop {
             // The last `take` (above, or at the end of the previous nap) failed.
             let Some(nap) = wait.nap() else {
@@ -389,6 +390,16 @@ impl RawSemaphore {
             deregister(&self.waiters);
             if self.take(limit)? {
                 return Ok(());
+            }
+            // At most every LIVENESS_INTERVAL: a peer that resized the segment leaves
+            // this mapping private zeros (now, or at its first fault), where no permit
+            // will ever come.
+            let now = std::time::Instant::now();
+            if now >= next_check {
+                next_check = now + super::LIVENESS_INTERVAL;
+                if crate::shm::sigbus::check_at((&self.value as *const AtomicU32).cast()) {
+                    return Err(AcquireError::Corrupted);
+                }
             }
         }
     }

@@ -63,6 +63,8 @@ impl<A> Area<A> {
         init(&area);
         seg = area.seg;
         seg.publish_ready();
+        // A peer that resized the file while we set it up: the object is zeros here.
+        seg.check_poisoned()?;
         Ok(Area { seg, _a: PhantomData })
     }
 
@@ -144,6 +146,17 @@ impl<A> Area<A> {
             seg: self.seg.reopen()?,
             _a: PhantomData,
         })
+    }
+
+    /// Whether a peer resized the segment under this mapping (see
+    /// [`Segment::check_resized`]; one `fstat`).
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.seg.check_resized()
+    }
+
+    /// `Err(Corrupted)` if [`Area::is_poisoned`].
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        self.seg.check_poisoned()
     }
 
     /// The segment's name, `None` if anonymous.

@@ -22,6 +22,7 @@ mod net_wait;
 mod queue_process;
 mod segment;
 mod select_process;
+mod sigbus_process;
 mod spsc_process;
 mod sync_barrier;
 mod sync_mutex;

@@ -158,10 +158,15 @@ impl Consumer {
             strategy: self.st.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(wait, |check| match try_take_once(sh, check == Check::Liveness) {
-            Ok(Step::Got(t)) => Some(Ok(t)),
-            Ok(Step::NotYet) => None,
-            Err(e) => Some(Err(e)),
+        let r = waiter.wait(wait, |check| {
+            if check != Check::Fast && sh.poisoned() {
+                return Some(Err(PopError::Corrupted(crate::shm::sigbus::RESIZED)));
+            }
+            match try_take_once(sh, check == Check::Liveness) {
+                Ok(Step::Got(t)) => Some(Ok(t)),
+                Ok(Step::NotYet) => None,
+                Err(e) => Some(Err(e)),
+            }
         });
         match r {
             Ok(r) => r,

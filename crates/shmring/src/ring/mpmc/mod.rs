@@ -255,6 +255,15 @@ impl Shared {
         unsafe { self.slot_ptr(i).add(SLOT_HEADER) }
     }
 
+    /// Whether a peer resized the segment under this mapping (see
+    /// [`Segment::check_resized_every`]: an `fstat` at most every liveness interval):
+    /// checked by the waits' `State` and `Liveness` polls, reported as `Corrupted`.
+    pub(crate) fn poisoned(&self) -> bool {
+        self.seg
+            .as_ref()
+            .is_some_and(|s| s.check_resized_every(crate::sync::LIVENESS_INTERVAL))
+    }
+
     /// Whether the party `owner` (named in a slot's sequence word) is still attached.
     fn owner_alive(&self, owner: Owner) -> bool {
         if owner == self.me {

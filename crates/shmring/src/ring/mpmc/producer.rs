@@ -187,10 +187,15 @@ impl Producer {
             strategy: self.st.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(wait, |check| match try_claim_once(sh, check == Check::Liveness) {
-            Ok(Some(c)) => Some(Ok(c)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
+        let r = waiter.wait(wait, |check| {
+            if check != Check::Fast && sh.poisoned() {
+                return Some(Err(PushError::Corrupted(crate::shm::sigbus::RESIZED)));
+            }
+            match try_claim_once(sh, check == Check::Liveness) {
+                Ok(Some(c)) => Some(Ok(c)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
         });
         match r {
             Ok(r) => r,

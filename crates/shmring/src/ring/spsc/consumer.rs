@@ -114,6 +114,9 @@ impl State {
             return None;
         }
         let liveness = check == Check::Liveness;
+        if liveness && sh.poisoned() {
+            return Some(Err(RecvError::Corrupted(crate::shm::sigbus::RESIZED)));
+        }
         if liveness && let Err(e) = self.check_tail(sh) {
             return Some(Err(e));
         }
@@ -241,7 +244,16 @@ impl Consumer {
             strategy: st.wait,
             asymmetric: sh.asym,
         };
-        match waiter.wait(wait, |check| st.poll(sh, check)) {
+        let r = waiter.wait(wait, |check| {
+            // Also on the State polls (throttled to an fstat per liveness interval), so
+            // that waits shorter than the interval notice a resize too; only here, not
+            // in the non-waiting path's State polls, which stay free of clock reads.
+            if check == Check::State && sh.poisoned() {
+                return Some(Err(RecvError::Corrupted(crate::shm::sigbus::RESIZED)));
+            }
+            st.poll(sh, check)
+        });
+        match r {
             Ok(r) => r,
             Err(WaitEnd::Timeout) => Err(RecvError::Timeout),
             Err(WaitEnd::Interrupted) => Err(RecvError::Interrupted),

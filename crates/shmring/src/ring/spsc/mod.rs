@@ -25,9 +25,10 @@
 //! the index bounds) before use; a bad value is [`RecvError::Corrupted`] /
 //! [`SendError::Corrupted`], never an out-of-bounds access.
 //! Payload bytes a hostile producer rewrites after publishing are its business: they may
-//! read as garbage, never out of bounds. A named segment cannot be sealed, so a peer
-//! with write access to `/dev/shm` could truncate it (SIGBUS); anonymous segments are
-//! sealed against that.
+//! read as garbage, never out of bounds. A named segment cannot be sealed: a peer with
+//! write access to `/dev/shm` can resize it under the mapping; that is contained
+//! ([`crate::shm::sigbus`]: no SIGBUS, the mapping is detached) and reported as
+//! `Corrupted` by the waits; anonymous segments are sealed against it.
 //!
 //! # Liveness
 //!
@@ -209,6 +210,17 @@ impl Shared {
                 crate::shm::liveness::slot_held_by_other(seg.as_fd(), slot).unwrap_or(true)
             }
             _ => true,
+        }
+    }
+
+    /// Whether a peer resized the segment under this mapping (see
+    /// [`Segment::check_resized_every`](crate::shm::Segment::check_resized_every): an
+    /// `fstat` at most every liveness interval): checked by the waits' `State` and
+    /// `Liveness` polls, reported as `Corrupted`.
+    pub(crate) fn poisoned(&self) -> bool {
+        match &self.backing {
+            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
+            _ => false,
         }
     }
 

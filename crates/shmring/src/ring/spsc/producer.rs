@@ -297,6 +297,9 @@ impl Producer {
         let check = self.st.full_polls >= 1024;
         if check {
             self.st.full_polls = 0;
+            if self.sh.poisoned() {
+                return SendError::Corrupted(crate::shm::sigbus::RESIZED);
+            }
         }
         if self
             .sh
@@ -327,6 +330,9 @@ impl Producer {
         };
         let cap = sh.cap;
         let r = waiter.wait(wait, |check| {
+            if check != Check::Fast && sh.poisoned() {
+                return Some(Err(SendError::Corrupted(crate::shm::sigbus::RESIZED)));
+            }
             // Acquire: as in refresh_head.
             let head = sh.ctl().cons.head.load(Ordering::Acquire);
             if head % record::ALIGN != 0 || head < st.cached_head || head > st.tail {
