@@ -477,21 +477,26 @@ impl Segment {
                 // on is a peer resizing it.
                 let info = h.snapshot();
                 let now = file_size(fd.as_fd(), name.as_deref())?;
-                if now != size || peek_guard.as_ref().is_some_and(Registration::is_poisoned) {
+                let resized = now != size || peek_guard.as_ref().is_some_and(Registration::is_poisoned);
+                // Before READY a size change is the creator's own: it stamps its header
+                // (the file is then HEADER_SIZE bytes long), then sizes the file once.
+                // Look again (a file nobody initialises ends below as NoLiveCreator or
+                // NotReady). After READY no honest process resizes the file.
+                if resized && info.is_ready() {
                     return Err(corrupted(format!(
                         "the file was resized while being opened ({size} bytes, then {now})"
                     )));
                 }
-                if info.magic != MAGIC && info.magic != 0 {
+                if resized {
+                    // Looked at a file being sized: nothing to conclude from this look.
+                } else if info.magic != MAGIC && info.magic != 0 {
                     return Err(corrupted(format!(
                         "bad magic {:#018x}: not a shmring segment",
                         info.magic
                     )));
-                }
-                if info.init_state > init_state::READY {
+                } else if info.init_state > init_state::READY {
                     return Err(corrupted(format!("init state {} is not 0, 1 or 2", info.init_state)));
-                }
-                if info.is_ready() {
+                } else if info.is_ready() {
                     if info.magic != MAGIC {
                         return Err(corrupted("READY without magic".into()));
                     }
