@@ -267,14 +267,17 @@ impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
 /// The element accesses of every array-like kind: both array flavors, and both value
 /// flavors (index 0 of an array of one).
 impl<K: ArrayLike> Shared<K> {
+    #[inline]
     pub(super) fn count(&self) -> usize {
         K::len(self.local())
     }
 
+    #[inline]
     pub(super) fn sl(&self) -> &RawSeqLock {
         &self.area().seq
     }
 
+    #[inline]
     pub(super) fn elems(&self) -> Elems<'_, K::Elem> {
         elems_of(self.mapped(), self.count())
     }
@@ -292,6 +295,7 @@ impl<K: ArrayLike> Shared<K> {
 
     /// Element `i` (below the length): one atomic load, or a seqlock read of the element
     /// (`Err(Torn)` while the array is flagged torn).
+    #[inline]
     pub(super) fn read_at(&self, i: usize) -> std::result::Result<K::Elem, Torn<K::Elem>> {
         let e = self.elems();
         if Repr::of::<K::Elem>().is_narrow() {
@@ -309,6 +313,7 @@ impl<K: ArrayLike> Shared<K> {
 
     /// Write element `i` with the writer lock held: a single atomic store, or a section
     /// (`whole`: a section that writes the whole array, which clears a torn flag).
+    #[inline]
     pub(super) fn set_locked(&self, g: &mut SeqWriteGuard<'_>, i: usize, v: K::Elem, whole: bool) {
         let e = self.elems();
         if Repr::of::<K::Elem>().is_narrow() {
@@ -323,6 +328,7 @@ impl<K: ArrayLike> Shared<K> {
 
     /// Write element `i` (below the length): lock-free if narrow and not `lock_narrow`,
     /// else under the writer lock (`whole` as in `set_locked`).
+    #[inline]
     pub(super) fn write_at(&self, i: usize, v: K::Elem, lock_narrow: bool, whole: bool) {
         if !lock_narrow && Repr::of::<K::Elem>().is_narrow() {
             // Release: pairs with the Acquire load in `read_at`.
