@@ -1,32 +1,28 @@
-//! [`Value`] and [`RawValue`]: one `T` in a segment of its own.
+//! [`Value`] and [`RawValue`]: one `T` in a segment of its own, an array of one.
 //!
-//! Parameter words of the segment header (besides 6 and 7, see `sync/shared.rs`):
-//!
-//! | param | meaning                                        |
-//! |-------|------------------------------------------------|
-//! | 0     | `size_of::<T>()`                               |
-//! | 1     | fingerprint of `T` (its name, size, alignment) |
-//! | 2     | 1: a [`Value`] (with a lock), 0: a [`RawValue`] |
+//! The segment of a `Value<T>` is that of an `Array<T>` of length 1 (a `RawValue<T>`: of
+//! a `RawArray<T>`): the same area (the seqlock on its line, the element at
+//! `DATA_OFFSET`) and the same parameter words (see `store.rs`), the length word 1. Only
+//! the segment kind differs ([`SegmentKind::Value`]), so a value and an array of one
+//! are not opened as each other. [`ValueKind`] delegates the parameters, the area size,
+//! the set-up and the validation to [`ArrayKind`], and every access is the array's
+//! element code at index 0.
 
-use super::elems::{Elems, Integer, Repr, data_size};
-use super::seqlock::{RawSeqLock, SeqWriteGuard, Torn};
+use super::elems::{Integer, Repr};
+use super::seqlock::{SeqWriteGuard, Torn};
+use super::store::{ArrayHead, ArrayInit, ArrayKind, ArrayLike, ArrayLocal, LOCKED, RAW};
 use crate::error::{Error, Result};
 use crate::handoff;
 use crate::primitive::Ordering;
 use crate::shm::SegmentKind;
 use crate::sync::Shared;
 use crate::sync::handle::{Kind, Sealed, Valued};
-use crate::sync::shared::{Area, pod_fingerprint};
+use crate::sync::shared::Area;
 use bytemuck::Pod;
 use postcard_schema::Schema;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
-
-const LOCKED: u64 = 1;
-const RAW: u64 = 0;
 
 const fn flavor_name(f: u64) -> &'static str {
     match f {
@@ -36,34 +32,12 @@ const fn flavor_name(f: u64) -> &'static str {
     }
 }
 
-/// A `T` padded to a multiple of 8 bytes (its alignment, at least 8): at least
-/// `data_size::<T>(1)` bytes (the size of `T` rounded up to its storage word).
-#[repr(C, align(8))]
-struct Padded<T>(T);
-
-/// The area of a [`Value`] or a [`RawValue`]: the seqlock, then the value's storage.
-#[repr(C)]
-pub struct ValueArea<T> {
-    seq: RawSeqLock,
-    /// The storage of the value, padding included, all inside the `UnsafeCell`: it is
-    /// only ever accessed through atomics made from this cell's pointer.
-    data: UnsafeCell<MaybeUninit<Padded<T>>>,
+const fn flavor(locked: bool) -> u64 {
+    if locked { LOCKED } else { RAW }
 }
-
-impl<T> fmt::Debug for ValueArea<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueArea")
-            .field("seq", &self.seq)
-            .finish_non_exhaustive()
-    }
-}
-
-// SAFETY: the value is reached only through atomic accesses made from the cell's pointer
-// and the cell's lock; T: Pod + Schema + Send holds no thread-bound state.
-unsafe impl<T: Pod + Schema + Send> Sync for ValueArea<T> {}
 
 /// The [`Kind`] of a [`Value`] (`LOCKED` true) and of a [`RawValue`] (`LOCKED` false):
-/// one `T` in a segment of its own.
+/// one `T` in a segment of its own, an array of one.
 pub struct ValueKind<T, const LOCKED: bool>(PhantomData<fn() -> T>, std::convert::Infallible);
 
 impl<T, const LOCKED: bool> fmt::Debug for ValueKind<T, LOCKED> {
@@ -72,14 +46,17 @@ impl<T, const LOCKED: bool> fmt::Debug for ValueKind<T, LOCKED> {
     }
 }
 
-const fn flavor(locked: bool) -> u64 {
-    if locked { LOCKED } else { RAW }
+/// The array of one a value is.
+type One<T, const L: bool> = ArrayKind<T, L>;
+
+fn one<T>() -> ArrayInit<T> {
+    ArrayInit::new(1, None)
 }
 
 impl<T: Pod + Schema, const L: bool> Sealed for ValueKind<T, L> {
-    type Area = ValueArea<T>;
+    type Area = ArrayHead;
     type Init = T;
-    type Local = ();
+    type Local = ArrayLocal;
     const SEGMENT: SegmentKind = SegmentKind::Value;
     const HANDOFF: handoff::Kind = if L {
         handoff::Kind::Value
@@ -89,39 +66,52 @@ impl<T: Pod + Schema, const L: bool> Sealed for ValueKind<T, L> {
     const NAME: &'static str = flavor_name(flavor(L));
 
     fn shape() -> Option<crate::shm::Shape> {
-        Some(crate::shm::Shape::of_pod::<T>())
+        One::<T, L>::shape()
     }
 
     fn params(_: &T) -> Result<[u64; 8]> {
-        let mut p = [0u64; 8];
-        p[0] = std::mem::size_of::<T>() as u64;
-        p[1] = pod_fingerprint::<T>();
-        p[2] = flavor(L);
-        Ok(p)
+        One::<T, L>::params(&one())
     }
 
-    fn init(a: &Area<ValueArea<T>>, value: T) {
-        let a = a.get();
-        // Relaxed: published to openers by the Release store of READY.
-        Shared::<Self>::elems_of(a).store(0, value, Ordering::Relaxed);
+    /// The array's area for one element; unlike an array, a value may be of a
+    /// zero-sized type (its element still takes a storage word).
+    fn area_size(_: &T) -> Result<usize> {
+        super::store::area_size::<T>(1).ok_or_else(|| Error::InvalidArgument("a value too large".into()))
     }
 
-    fn attach(_: &Area<ValueArea<T>>, p: &[u64; 8], _: &str) -> Result<()> {
-        if p[2] != flavor(L) {
+    /// The flavor (checked here for the value's names), the length (1), then the
+    /// array's checks.
+    fn area_size_in(p: &[u64; 8], name: &str) -> Result<usize> {
+        if p[3] != flavor(L) {
             return Err(Error::InvalidArgument(format!(
-                "this segment holds a {}, not a {}",
-                flavor_name(p[2]),
+                "segment {name:?} holds a {}, not a {}",
+                flavor_name(p[3]),
                 flavor_name(flavor(L))
             )));
         }
-        Ok(())
+        if p[2] != 1 {
+            return Err(Error::Corrupted {
+                name: name.to_owned(),
+                what: format!("a value of {} elements", p[2]),
+            });
+        }
+        One::<T, L>::area_size_in(p, name)
     }
 
-    fn clone_local(_: &ValueArea<T>, _: &(), _: &str) -> Result<()> {
-        Ok(())
+    fn init(a: &Area<ArrayHead>, value: T) {
+        // `value` lives until `init` returns, which is all `ArrayInit` needs.
+        One::<T, L>::init(a, ArrayInit::new(1, Some(std::slice::from_ref(&value))));
     }
 
-    fn debug_fields(a: &ValueArea<T>, _: &(), d: &mut fmt::DebugStruct<'_, '_>) {
+    fn attach(a: &Area<ArrayHead>, p: &[u64; 8], name: &str) -> Result<ArrayLocal> {
+        One::<T, L>::attach(a, p, name)
+    }
+
+    fn clone_local(a: &ArrayHead, local: &ArrayLocal, name: &str) -> Result<ArrayLocal> {
+        One::<T, L>::clone_local(a, local, name)
+    }
+
+    fn debug_fields(a: &ArrayHead, _: &ArrayLocal, d: &mut fmt::DebugStruct<'_, '_>) {
         d.field("seq", &a.seq);
     }
 }
@@ -129,63 +119,18 @@ impl<T: Pod + Schema, const L: bool> Sealed for ValueKind<T, L> {
 impl<T: Pod + Schema, const L: bool> Kind for ValueKind<T, L> {}
 impl<T: Pod + Schema, const L: bool> Valued for ValueKind<T, L> {}
 
-/// The storage both flavors share.
+impl<T: Pod + Schema, const L: bool> ArrayLike for ValueKind<T, L> {
+    type Elem = T;
+
+    /// Always 1 (the length word was checked at open): accesses at index 0 need no
+    /// bounds check.
+    fn len(_: &ArrayLocal) -> usize {
+        1
+    }
+}
+
+/// The value-specific accesses, over the array's element code at index 0.
 impl<T: Pod + Schema, const L: bool> Shared<ValueKind<T, L>> {
-    const NARROW: bool = Repr::of::<T>().is_narrow();
-
-    pub(super) fn elems_of(a: &ValueArea<T>) -> Elems<'_, T> {
-        debug_assert!(data_size::<T>(1).is_some_and(|n| n <= std::mem::size_of::<Padded<T>>()));
-        // SAFETY: `data` is 8-byte aligned (Padded's alignment) and at least
-        // data_size::<T>(1) bytes (T's size rounded up to 8, or to 4 for 3-4 bytes, both
-        // within Padded's size, a multiple of its alignment of at least 8), all inside
-        // the UnsafeCell; it lives as long as the borrow of the area, and only Elems<T>
-        // touches it.
-        unsafe { Elems::new(a.data.get() as *const u8, 1) }
-    }
-
-    fn elems(&self) -> Elems<'_, T> {
-        Self::elems_of(self.area())
-    }
-
-    fn sl(&self) -> &RawSeqLock {
-        &self.area().seq
-    }
-
-    fn load_cell(&self) -> Result<T, Torn<T>> {
-        let e = self.elems();
-        if Self::NARROW {
-            // Acquire: pairs with the Release of `store` and of the read-modify-writes.
-            Ok(e.load(0, Ordering::Acquire))
-        } else {
-            self.sl().read(|| e.load(0, Ordering::Relaxed))
-        }
-    }
-
-    /// Write `v` with the lock held: a single atomic store, or a whole write section.
-    fn write_locked(&self, g: &mut SeqWriteGuard<'_>, v: T) {
-        let e = self.elems();
-        if Self::NARROW {
-            // Release: pairs with the Acquire load in `load`.
-            e.store(0, v, Ordering::Release);
-        } else {
-            g.write_all(|| e.store(0, v, Ordering::Relaxed));
-        }
-    }
-
-    fn store_locked(&self, v: T) {
-        let mut g = self.sl().write_lock();
-        self.write_locked(&mut g, v);
-    }
-
-    fn store_raw(&self, v: T) {
-        if Self::NARROW {
-            // Release: pairs with the Acquire load in `load`.
-            self.elems().store(0, v, Ordering::Release);
-        } else {
-            self.store_locked(v);
-        }
-    }
-
     fn abandon_cell_store_midway(&self, v: T) {
         let g = self.sl().write_lock();
         match Repr::of::<T>() {
@@ -205,14 +150,14 @@ impl<T: Pod + Schema, const L: bool> Shared<ValueKind<T, L>> {
     /// died in the middle of a store, the words it left (flagged: see
     /// [`load_checked`](Self::load_checked)).
     pub fn load(&self) -> T {
-        self.load_cell().unwrap_or_else(Torn::into_inner)
+        self.read_at(0).unwrap_or_else(Torn::into_inner)
     }
 
     /// [`load`](Self::load), or `Err(Torn(words))` while the value is flagged
     /// torn by a writer that died in the middle of a store (until the next
     /// `store`). Narrow values are never torn.
     pub fn load_checked(&self) -> Result<T, Torn<T>> {
-        self.load_cell()
+        self.read_at(0)
     }
 
     /// Whether the value is flagged torn (a snapshot).
@@ -315,7 +260,8 @@ impl<T: Pod + Schema> Value<T> {
     /// Store `v`, under the lock (waiting for a [`get_lock`](Value::get_lock) guard).
     /// Wide values: one seqlock write section, which also clears a torn flag.
     pub fn store(&self, v: T) {
-        self.store_locked(v);
+        // Always under the lock; a store of the whole value clears a torn flag.
+        self.write_at(0, v, true, true);
     }
 
     /// Lock the value for a compound update. The guard dereferences to a copy of the
@@ -370,7 +316,8 @@ impl<T: Pod + Schema> RawValue<T> {
     /// Store `v`: one atomic store (up to 8 bytes), or one seqlock write section under
     /// the internal writer lock (which also clears a torn flag).
     pub fn store(&self, v: T) {
-        self.store_raw(v);
+        // Narrow: lock-free; wide: under the internal lock, clearing a torn flag.
+        self.write_at(0, v, false, true);
     }
 }
 
@@ -425,7 +372,7 @@ impl<T: Pod + Schema> DerefMut for ValueGuard<'_, T> {
 impl<T: Pod + Schema> Drop for ValueGuard<'_, T> {
     fn drop(&mut self) {
         if self.whole || bytemuck::bytes_of(&self.value) != bytemuck::bytes_of(&self.orig) {
-            self.cell.write_locked(&mut self.lock, self.value);
+            self.cell.set_locked(&mut self.lock, 0, self.value, true);
         }
         // `lock` drops next and unlocks.
     }
@@ -595,5 +542,37 @@ mod tests {
         drop(v);
         assert!(Value::<u64>::open(&name).is_err(), "unlinked by the creator");
         assert_eq!(c.load(), 6);
+    }
+
+    #[test]
+    fn a_value_is_an_array_of_one_but_not_opened_as_one() {
+        let name = format!("shmring-unit-value-one-{}", std::process::id());
+        let v = RawValue::create(&name, [3u64; 2]).unwrap();
+        // The same area and parameters as a RawArray of one, the element at index 0.
+        assert_eq!(v.count(), 1);
+        assert_eq!(v.elems().load(0, Ordering::Relaxed), [3; 2]);
+        let p = <ValueKind<[u64; 2], false> as Sealed>::params(&[0; 2]).unwrap();
+        let q = <ArrayKind<[u64; 2], false> as Sealed>::params(&ArrayInit::new(1, None)).unwrap();
+        assert_eq!(p, q);
+        assert!(
+            Value::anonymous(()).is_ok(),
+            "unlike an array, a zero-sized value is fine"
+        );
+        assert_eq!(
+            <ValueKind<[u64; 2], false> as Sealed>::area_size(&[0; 2]).unwrap(),
+            <ArrayKind<[u64; 2], false> as Sealed>::area_size(&ArrayInit::new(1, None)).unwrap()
+        );
+        // Only the segment kind differs: neither opens as the other.
+        assert!(crate::value::RawArray::<[u64; 2]>::open(&name).is_err());
+        let a_name = format!("shmring-unit-array-one-{}", std::process::id());
+        let _a = crate::value::RawArray::create(&a_name, &[[1u64; 2]]).unwrap();
+        assert!(RawValue::<[u64; 2]>::open(&a_name).is_err());
+        // A corrupted length word is refused, never read out of bounds.
+        let mut bad = p;
+        bad[2] = 2;
+        assert!(matches!(
+            <ValueKind<[u64; 2], false> as Sealed>::area_size_in(&bad, "x"),
+            Err(Error::Corrupted { .. })
+        ));
     }
 }

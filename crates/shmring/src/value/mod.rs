@@ -53,7 +53,11 @@
 //! | 5..=8       | 8      | one `AtomicU64` (padded with zero bytes)                  |
 //! | > 8         | size rounded up to 8 | `AtomicU64` words, under the seqlock        |
 //!
-//! A value is stored as an array of one element. One seqlock covers a whole array:
+//! A value is an array of one element: the segment of a [`Value<T>`] is that of an
+//! [`Array<T>`] of length 1 (the seqlock on a line of its own, then the element), under
+//! a segment kind of its own, so that neither opens as the other; its `load`, `store`,
+//! `fetch_*` and guard are the array's element code at index 0. One seqlock covers a
+//! whole array:
 //! [`Array::to_vec`] is a consistent snapshot with respect to every write that goes
 //! through the array's lock (wide elements, `copy_from_slice`, guards); each lock-free
 //! element write is atomic on its own.

@@ -51,7 +51,7 @@ const fn flavor(locked: bool) -> u64 {
 }
 
 /// Area bytes for `len` elements of `T` (`None` on overflow).
-fn area_size<T>(len: usize) -> Option<usize> {
+pub(super) fn area_size<T>(len: usize) -> Option<usize> {
     DATA_OFFSET.checked_add(data_size::<T>(len)?)
 }
 
@@ -93,7 +93,7 @@ pub enum ArrayError {
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct ArrayHead {
-    seq: RawSeqLock,
+    pub(super) seq: RawSeqLock,
 }
 
 const _: () = assert!(std::mem::size_of::<ArrayHead>() == DATA_OFFSET);
@@ -114,6 +114,17 @@ pub struct ArrayInit<T> {
     len: usize,
     /// Borrowed for the duration of the creating call only (see `Shared::create_array`).
     src: Option<*const [T]>,
+}
+
+impl<T> ArrayInit<T> {
+    /// `len` elements copied from `src` (`len` of them), zeroed without. The caller keeps
+    /// `src` borrowed until the creating call that takes this returns.
+    pub(super) fn new(len: usize, src: Option<&[T]>) -> Self {
+        ArrayInit {
+            len,
+            src: src.map(|s| s as *const [T]),
+        }
+    }
 }
 
 impl<T> fmt::Debug for ArrayInit<T> {
@@ -212,6 +223,23 @@ impl<T: Pod + Schema, const L: bool> Sealed for ArrayKind<T, L> {
 
 impl<T: Pod + Schema, const L: bool> Kind for ArrayKind<T, L> {}
 
+/// A kind whose segment is an array segment: [`ArrayKind`], and `ValueKind` (an array of
+/// one). The element code below serves both.
+pub trait ArrayLike: Kind + Sealed<Area = ArrayHead, Local = ArrayLocal> {
+    /// The element type.
+    type Elem: Pod + Schema;
+
+    /// The number of elements of the array with handle-local state `local` (a constant
+    /// for a value, so that its accesses at index 0 fold the bounds check away).
+    fn len(local: &ArrayLocal) -> usize {
+        local.len
+    }
+}
+
+impl<T: Pod + Schema, const L: bool> ArrayLike for ArrayKind<T, L> {
+    type Elem = T;
+}
+
 /// The elements of the array mapped at `a`, of length `len`.
 fn elems_of<T: Pod + Schema>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
     // SAFETY: the data starts at DATA_OFFSET (the size of ArrayHead; 8-aligned, the area
@@ -220,7 +248,7 @@ fn elems_of<T: Pod + Schema>(a: &Area<ArrayHead>, len: usize) -> Elems<'_, T> {
     unsafe { Elems::new(a.tail(), len) }
 }
 
-/// The element accesses both flavors share.
+/// Creating an array, both flavors.
 impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
     /// Create an array of `len` elements, copied from `src` (zeroed without; `src`, if
     /// given, has `len` elements).
@@ -232,25 +260,25 @@ impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
     ) -> Result<Self> {
         // The pointer is used by `ArrayKind::init` before this call returns, while `src`
         // is still borrowed.
-        Self::create_in(
-            name,
-            ArrayInit {
-                len,
-                src: src.map(|s| s as *const [T]),
-            },
-            opts,
-        )
+        Self::create_in(name, ArrayInit::new(len, src), opts)
     }
+}
 
+/// The element accesses of every array-like kind: both array flavors, and both value
+/// flavors (index 0 of an array of one).
+impl<K: ArrayLike> Shared<K> {
+    #[inline]
     pub(super) fn count(&self) -> usize {
-        self.local().len
+        K::len(self.local())
     }
 
+    #[inline]
     pub(super) fn sl(&self) -> &RawSeqLock {
         &self.area().seq
     }
 
-    pub(super) fn elems(&self) -> Elems<'_, T> {
+    #[inline]
+    pub(super) fn elems(&self) -> Elems<'_, K::Elem> {
         elems_of(self.mapped(), self.count())
     }
 
@@ -265,44 +293,59 @@ impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
         }
     }
 
-    pub(super) fn read_elem(&self, i: usize) -> std::result::Result<T, ArrayError> {
-        let i = self.index(i)?;
+    /// Element `i` (below the length): one atomic load, or a seqlock read of the element
+    /// (`Err(Torn)` while the array is flagged torn).
+    #[inline]
+    pub(super) fn read_at(&self, i: usize) -> std::result::Result<K::Elem, Torn<K::Elem>> {
         let e = self.elems();
-        if Repr::of::<T>().is_narrow() {
+        if Repr::of::<K::Elem>().is_narrow() {
             // Acquire: pairs with the Release of the element's stores and RMWs.
             Ok(e.load(i, Ordering::Acquire))
         } else {
-            Ok(self
-                .sl()
-                .read(|| e.load(i, Ordering::Relaxed))
-                .unwrap_or_else(Torn::into_inner))
+            self.sl().read(|| e.load(i, Ordering::Relaxed))
         }
     }
 
-    /// Write element `i` with the writer lock held: a single atomic store, or a section.
-    pub(super) fn set_locked(&self, g: &mut SeqWriteGuard<'_>, i: usize, v: T) {
+    pub(super) fn read_elem(&self, i: usize) -> std::result::Result<K::Elem, ArrayError> {
+        let i = self.index(i)?;
+        Ok(self.read_at(i).unwrap_or_else(Torn::into_inner))
+    }
+
+    /// Write element `i` with the writer lock held: a single atomic store, or a section
+    /// (`whole`: a section that writes the whole array, which clears a torn flag).
+    #[inline]
+    pub(super) fn set_locked(&self, g: &mut SeqWriteGuard<'_>, i: usize, v: K::Elem, whole: bool) {
         let e = self.elems();
-        if Repr::of::<T>().is_narrow() {
-            // Release: pairs with the Acquire load in `get`.
+        if Repr::of::<K::Elem>().is_narrow() {
+            // Release: pairs with the Acquire load in `read_at`.
             e.store(i, v, Ordering::Release);
+        } else if whole {
+            g.write_all(|| e.store(i, v, Ordering::Relaxed));
         } else {
             g.write(|| e.store(i, v, Ordering::Relaxed));
         }
     }
 
-    pub(super) fn write_elem(&self, i: usize, v: T, lock_narrow: bool) -> std::result::Result<(), ArrayError> {
-        let i = self.index(i)?;
-        if !lock_narrow && Repr::of::<T>().is_narrow() {
-            // Release: pairs with the Acquire load in `get`.
+    /// Write element `i` (below the length): lock-free if narrow and not `lock_narrow`,
+    /// else under the writer lock (`whole` as in `set_locked`).
+    #[inline]
+    pub(super) fn write_at(&self, i: usize, v: K::Elem, lock_narrow: bool, whole: bool) {
+        if !lock_narrow && Repr::of::<K::Elem>().is_narrow() {
+            // Release: pairs with the Acquire load in `read_at`.
             self.elems().store(i, v, Ordering::Release);
         } else {
             let mut g = self.sl().write_lock();
-            self.set_locked(&mut g, i, v);
+            self.set_locked(&mut g, i, v, whole);
         }
+    }
+
+    pub(super) fn write_elem(&self, i: usize, v: K::Elem, lock_narrow: bool) -> std::result::Result<(), ArrayError> {
+        let i = self.index(i)?;
+        self.write_at(i, v, lock_narrow, false);
         Ok(())
     }
 
-    pub(super) fn read_all(&self) -> std::result::Result<Vec<T>, Torn<Vec<T>>> {
+    pub(super) fn read_all(&self) -> std::result::Result<Vec<K::Elem>, Torn<Vec<K::Elem>>> {
         let e = self.elems();
         let mut buf = Vec::with_capacity(self.count());
         let r = self.sl().read(|| {
@@ -316,7 +359,7 @@ impl<T: Pod + Schema, const L: bool> Shared<ArrayKind<T, L>> {
         }
     }
 
-    pub(super) fn write_all_from(&self, src: &[T]) -> std::result::Result<(), ArrayError> {
+    pub(super) fn write_all_from(&self, src: &[K::Elem]) -> std::result::Result<(), ArrayError> {
         if src.len() != self.count() {
             return Err(ArrayError::LengthMismatch {
                 expected: self.count(),

@@ -468,11 +468,20 @@ fn corrupted_length_and_params_are_errors() {
 
     let name = unique_name("value-corrupt");
     let v = Value::create(&name, [7u64; 3]).unwrap();
+    // A value's segment is an array segment of length 1: the area is the array head's
+    // line (128 bytes) and the 24 bytes of the element.
     poke_param(&name, 6, 8);
     assert!(matches!(Value::<[u64; 3]>::open(&name), Err(Error::Corrupted { .. })));
-    poke_param(&name, 6, 64);
+    poke_param(&name, 6, 128 + 24);
     assert_eq!(Value::<[u64; 3]>::open(&name).unwrap().load(), [7; 3]);
+    // The length word: a value is one element, anything else is corrupted.
     poke_param(&name, 2, 9);
+    assert!(matches!(Value::<[u64; 3]>::open(&name), Err(Error::Corrupted { .. })));
+    poke_param(&name, 2, 1);
+    // The flavor word: refused as the wrong flavor.
+    poke_param(&name, 3, 9);
     assert!(matches!(Value::<[u64; 3]>::open(&name), Err(Error::InvalidArgument(_))));
+    poke_param(&name, 3, 1);
+    assert_eq!(Value::<[u64; 3]>::open(&name).unwrap().load(), [7; 3]);
     drop(v);
 }
