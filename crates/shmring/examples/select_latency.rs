@@ -32,10 +32,16 @@ struct Feeder {
 fn socket_pairs(n: usize) -> (Vec<SocketConnection>, Vec<SocketConnection>) {
     let addr = Address::Abstract(format!("shmring-select-latency-{}", std::process::id()));
     let l = Listener::bind(&addr, None).expect("bind");
-    let a2 = addr.clone();
-    let t = std::thread::spawn(move || (0..n).map(|_| Client::connect(&a2, None).expect("connect")).collect());
-    let mine: Vec<SocketConnection> = (0..n).map(|_| l.accept().expect("accept")).collect();
-    (mine, t.join().unwrap())
+    // One pair at a time: `accept` returns connections in the order their handshakes
+    // finish, not the order the clients connected.
+    (0..n)
+        .map(|_| {
+            let a2 = addr.clone();
+            let t = std::thread::spawn(move || Client::connect(&a2, None).expect("connect"));
+            let mine = l.accept().expect("accept");
+            (mine, t.join().unwrap())
+        })
+        .unzip()
 }
 
 /// A wait over the waiter's pipes and sockets: the ready indices.
@@ -77,10 +83,25 @@ fn measure(
         let now = base.elapsed().as_nanos() as u64;
         lat.push(now.saturating_sub(sent_at.load(Ordering::Acquire)));
         assert_eq!(ready.len(), 1, "round {r}: {ready:?}");
+        // A receive that cannot hang: a source reported ready without its message is a
+        // failure with the facts, not a wait for a message the feeder sends next round.
+        let limit = Duration::from_secs(5);
+        let sent = sent_at.load(Ordering::Acquire) != 0;
         match src(r) {
-            Src::Pipe(i) => assert_eq!(pipes[i].recv::<usize>().unwrap(), r),
-            Src::Sock(i) => assert_eq!(socks[i].recv::<usize>().unwrap(), r),
+            Src::Pipe(i) => assert_eq!(
+                pipes[i].recv_timeout::<usize>(limit).unwrap_or_else(|e| panic!(
+                    "round {r}: ready {ready:?} (fed: pipe {i}, sent before the wait returned: {sent}): {e}"
+                )),
+                r
+            ),
+            Src::Sock(i) => assert_eq!(
+                socks[i].recv_timeout::<usize>(limit).unwrap_or_else(|e| panic!(
+                    "round {r}: ready {ready:?} (fed: socket {i}, sent before the wait returned: {sent}): {e}"
+                )),
+                r
+            ),
         }
+        sent_at.store(0, Ordering::Release);
     }
     drop(go);
     let f = t.join().unwrap();
