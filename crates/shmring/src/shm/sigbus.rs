@@ -352,9 +352,9 @@ fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void)
         let h = prev.sa_sigaction;
         if h != libc::SIG_DFL && h != libc::SIG_IGN {
             if prev.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: an SA_SIGINFO handler has this signature; we pass on what the
-                // kernel gave us.
                 let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    // SAFETY: an SA_SIGINFO handler has this signature; we pass on what
+                    // the kernel gave us.
                     unsafe { std::mem::transmute(h) };
                 f(sig, info, ctx);
             } else {
