@@ -5,6 +5,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "../common/hostile.rs"]
+mod hostile;
 
 mod connection_process;
 mod examples;
