@@ -59,12 +59,17 @@ struct Spsc {
 
 fn setup_spsc(size: usize) -> Spsc {
     let (tx, rx) = spsc::channel(1 << 16).expect("spsc channel");
-    Spsc {
+    let mut s = Spsc {
         tx,
         rx,
         msg: vec![7u8; size],
         buf: Vec::with_capacity(size),
-    }
+    };
+    // One round outside the measurement: one-off work of a first call is not an
+    // operation's cost.
+    s.tx.send(&s.msg).expect("send");
+    s.rx.recv_into(&mut s.buf).expect("recv");
+    s
 }
 
 // `send` + `recv_into`, [`N`] times, at 8 B, 64 B and 4 KiB.
@@ -90,12 +95,15 @@ struct Mpmc {
 
 fn setup_mpmc() -> Mpmc {
     let (tx, rx) = mpmc::channel(1024, 64).expect("mpmc channel");
-    Mpmc {
+    let mut q = Mpmc {
         tx,
         rx,
         msg: vec![7u8; 64],
         buf: Vec::with_capacity(64),
-    }
+    };
+    q.tx.push(&q.msg).expect("push"); // warm-up, as in setup_spsc
+    q.rx.pop_into(&mut q.buf).expect("pop");
+    q
 }
 
 // `push` + `pop_into` of 64 bytes, [`N`] times.
@@ -110,8 +118,10 @@ fn mpmc_push_pop(mut q: Mpmc) -> Mpmc {
 }
 
 fn setup_pipe() -> (Connection, Connection, Tick) {
-    let (r, w) = connection::pipe(false).expect("pipe");
-    (r, w, Tick::nth(0))
+    let (mut r, mut w) = connection::pipe(false).expect("pipe");
+    w.send(&Tick::nth(0)).expect("send"); // warm-up, as in setup_spsc
+    let t = r.recv::<Tick>().expect("recv");
+    (r, w, t)
 }
 
 // A one-way `Pipe`: `send(&tick)` + `recv::<Tick>()`, [`N`] times.
@@ -127,7 +137,10 @@ fn pipe_send_recv_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) ->
 }
 
 fn setup_queue() -> (Queue<Tick>, Tick) {
-    (Queue::new(1024).expect("queue"), Tick::nth(0))
+    let mut q = Queue::new(1024).expect("queue");
+    q.put(&Tick::nth(0)).expect("put"); // warm-up, as in setup_spsc
+    let t = q.get().expect("get");
+    (q, t)
 }
 
 // A `Queue<Tick>` (1024 slots): `put(&tick)` + `get()`, [`N`] times.
@@ -143,7 +156,11 @@ fn queue_put_get_tick((mut q, mut t): (Queue<Tick>, Tick)) -> (Queue<Tick>, Tick
 }
 
 fn setup_mutex() -> Mutex<u64> {
-    Mutex::anonymous(0u64).expect("mutex")
+    let m = Mutex::anonymous(0u64).expect("mutex");
+    // Warm-up, as in setup_spsc: a thread's first lock reads its identity from
+    // /proc/TID/stat, a parse whose count varies with the numbers' lengths run to run.
+    drop(m.lock().expect("lock"));
+    m
 }
 
 // An uncontended `Mutex<u64>`: `lock`, add one, unlock (the guard's drop), [`N`] times.
@@ -158,7 +175,9 @@ fn mutex_lock_unlock(m: Mutex<u64>) -> Mutex<u64> {
 }
 
 fn setup_value() -> Value<u64> {
-    Value::anonymous(0u64).expect("value")
+    let v = Value::anonymous(0u64).expect("value");
+    v.fetch_add(1); // warm-up, as in setup_spsc
+    v
 }
 
 // `Value<u64>::fetch_add(1)`, [`N`] times.
