@@ -427,56 +427,57 @@ fn seq_at(sh: &Shared, mut c: u64) -> std::result::Result<Option<u64>, &'static 
     if c > tail {
         return Err("a subscriber's cursor is past tail");
     }
-    let region = sh.region();
-    let cap = sh.cap;
-    let read = |pos: u64| -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
-        let off = pos & (cap - 1);
-        if cap - off < HEADER_LEN {
-            return Ok(Some((
-                record::Record {
-                    len: 0,
-                    total: cap - off,
-                    padding: true,
-                },
-                0,
-            )));
-        }
-        let word = region.load(off);
-        let stamp = region.load(off + STAMP_OFFSET);
-        let seq = region.load(off + SEQ_OFFSET);
-        if overwritten(sh, pos) {
-            return Ok(None);
-        }
-        if stamp != record::stamp(pos) {
-            return Err("a record's stamp is not its position");
-        }
-        Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
-    };
-    if c == tail {
-        if tail == 0 {
-            return Ok(Some(0));
-        }
-        // Relaxed: stored before tail, which indices() loaded with Acquire; a newer
-        // value (a later record) fails the check below and we look again.
-        let last = sh.ctl().publ.last.load(Ordering::Relaxed);
-        if last >= tail || tail - last > cap {
-            return Ok(None);
-        }
-        return match read(last)? {
-            Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
-            Some(_) => Ok(None),
-            None => Ok(None),
-        };
-    }
     while c < tail {
-        match read(c)? {
+        match read_at(sh, c)? {
             None => return Ok(None),
             Some((rec, _)) if rec.padding => c += rec.total,
             Some((_, seq)) => return Ok(Some(seq)),
         }
     }
-    // Only padding up to tail: the message after it continues from `last`.
-    seq_at(sh, tail)
+    if c != tail {
+        return Err("records do not end at tail");
+    }
+    // At tail (or only padding up to it): the next message follows the last one.
+    if tail == 0 {
+        return Ok(Some(0));
+    }
+    // Relaxed: stored before tail, which indices() loaded with Acquire; a newer value
+    // (a later record) fails the check below and we look again.
+    let last = sh.ctl().publ.last.load(Ordering::Relaxed);
+    if last >= tail || tail - last > sh.cap {
+        return Ok(None);
+    }
+    match read_at(sh, last)? {
+        Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
+        _ => Ok(None),
+    }
+}
+
+/// The record at `pos` and its sequence number (a headerless end of the ring reads as
+/// padding); `Ok(None)` if it was being overwritten.
+#[allow(clippy::type_complexity)]
+fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
+    let cap = sh.cap;
+    let region = sh.region();
+    let off = pos & (cap - 1);
+    if cap - off < HEADER_LEN {
+        let rec = record::Record {
+            len: 0,
+            total: cap - off,
+            padding: true,
+        };
+        return Ok(Some((rec, 0)));
+    }
+    let word = region.load(off);
+    let stamp = region.load(off + STAMP_OFFSET);
+    let seq = region.load(off + SEQ_OFFSET);
+    if overwritten(sh, pos) {
+        return Ok(None);
+    }
+    if stamp != record::stamp(pos) {
+        return Err("a record's stamp is not its position");
+    }
+    Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
 }
 
 /// Move the cursor to `to` and tell the publisher (its Release store orders our reads
