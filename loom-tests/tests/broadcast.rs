@@ -45,11 +45,11 @@ fn lossless_model() {
         while next <= 4 {
             match s.try_recv() {
                 Ok(m) => {
-                    assert_eq!(m, msg(next), "wrong or torn message (expected {next})");
+                    assert_eq!(m, msg(next), "model failure: wrong or torn message (expected {next})");
                     next += 1;
                 }
                 Err(RecvError::Empty) => thread::yield_now(),
-                Err(e) => panic!("try_recv: {e:?}"),
+                Err(e) => panic!("model failure: try_recv on an honest ring: {e:?}"),
             }
         }
         s
@@ -69,38 +69,45 @@ fn lossless_publish_and_read() {
 /// The publisher stores `tail` Relaxed: the subscriber may see the new tail but not the
 /// record below it.
 #[test]
-#[should_panic(expected = "wrong or torn message")]
+#[should_panic(expected = "model failure")]
 fn lossless_catches_relaxed_tail() {
     let _bug = loom_break::set(LoomBreak::BroadcastTailRelaxed);
     common::check("lossless_catches_relaxed_tail", lossless_model);
 }
 
-/// Overwrite: the publisher sends five messages without ever waiting (the fourth and
-/// fifth overwrite the first two); the subscriber reads concurrently. Every delivered
-/// message is whole, sequence numbers only grow, and `delivered + missed == 5`.
+/// (Explored with one preemption: with two, the model's state space takes more than ten
+/// minutes here.)
+///
+/// Overwrite: the publisher sends four messages without ever waiting (the fourth
+/// overwrites the first); the subscriber looks once, racing with it, then drains after
+/// it finished. Every delivered message is whole, sequence numbers only grow, and
+/// `delivered + missed == 4`.
 fn overwrite_model() {
     let (mut p, mut subs) = loom_channel(128, 1, Policy::Overwrite, WaitStrategy::Spin);
     let mut s = subs.pop().unwrap();
     let publisher = thread::spawn(move || {
-        for i in 1..=5u8 {
+        for i in 1..=4u8 {
             p.try_send(&msg(i)).expect("the overwrite publisher never waits");
         }
         p
     });
     let subscriber = thread::spawn(move || {
         let (mut delivered, mut missed, mut last) = (0u64, 0u64, 0u8);
-        // Two looks, racing with the publisher.
-        for _ in 0..2 {
+        // One look, racing with the publisher.
+        for _ in 0..1 {
             match s.try_recv() {
                 Ok(m) => {
-                    assert!(m.iter().all(|&b| b == m[0]), "wrong or torn message delivered: {m:?}");
-                    assert!(m[0] > last, "message {} after {last}", m[0]);
+                    assert!(
+                        m.iter().all(|&b| b == m[0]),
+                        "model failure: wrong or torn message delivered: {m:?}"
+                    );
+                    assert!(m[0] > last, "model failure: message {} after {last}", m[0]);
                     last = m[0];
                     delivered += 1;
                 }
                 Err(RecvError::Lagged { missed: k }) => missed += k,
                 Err(RecvError::Empty) => thread::yield_now(),
-                Err(e) => panic!("try_recv: {e:?}"),
+                Err(e) => panic!("model failure: try_recv on an honest ring: {e:?}"),
             }
         }
         (s, delivered, missed, last)
@@ -111,42 +118,49 @@ fn overwrite_model() {
     loop {
         match s.try_recv() {
             Ok(m) => {
-                assert!(m.iter().all(|&b| b == m[0]), "wrong or torn message delivered: {m:?}");
-                assert!(m[0] > last);
+                assert!(
+                    m.iter().all(|&b| b == m[0]),
+                    "model failure: wrong or torn message delivered: {m:?}"
+                );
+                assert!(m[0] > last, "model failure: message {} after {last}", m[0]);
                 last = m[0];
                 delivered += 1;
             }
             Err(RecvError::Lagged { missed: k }) => missed += k,
             Err(RecvError::Empty) => break,
-            Err(e) => panic!("try_recv: {e:?}"),
+            Err(e) => panic!("model failure: try_recv on an honest ring: {e:?}"),
         }
     }
-    assert_eq!(last, 5);
-    assert_eq!(delivered + missed, 5, "delivered {delivered} + missed {missed}");
+    assert_eq!(last, 4, "model failure: the last message is not delivered");
+    assert_eq!(
+        delivered + missed,
+        4,
+        "model failure: delivered {delivered} + missed {missed}"
+    );
     drop((p, s));
 }
 
 #[test]
 fn overwrite_publish_and_read() {
-    common::check("overwrite_publish_and_read", overwrite_model);
+    common::check_bounded("overwrite_publish_and_read", Some(1), overwrite_model);
 }
 
 /// The subscriber skips the intent check after its copy: a record overwritten while it
 /// was read is delivered torn.
 #[test]
-#[should_panic(expected = "wrong or torn message")]
+#[should_panic(expected = "model failure")]
 fn overwrite_catches_missing_validation() {
     let _bug = loom_break::set(LoomBreak::BroadcastNoValidate);
-    common::check("overwrite_catches_missing_validation", overwrite_model);
+    common::check_bounded("overwrite_catches_missing_validation", Some(1), overwrite_model);
 }
 
 /// The publisher skips the Release fence after its intent store: the subscriber can see
 /// new bytes and an old intent.
 #[test]
-#[should_panic(expected = "wrong or torn message")]
+#[should_panic(expected = "model failure")]
 fn overwrite_catches_missing_intent_fence() {
     let _bug = loom_break::set(LoomBreak::BroadcastIntentFenceSkipped);
-    common::check("overwrite_catches_missing_intent_fence", overwrite_model);
+    common::check_bounded("overwrite_catches_missing_intent_fence", Some(1), overwrite_model);
 }
 
 /// Two blocking subscribers sleep while the publisher (blocking too, in the lossless

@@ -286,12 +286,8 @@ impl Subscriber {
 
     fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         // The fast path: a message is there.
-        for _ in 0..4 {
-            match self.look(&mut f, Check::Fast)? {
-                Look::Message(r) => return Ok(r),
-                Look::Empty => break,
-                Look::Retry => continue,
-            }
+        if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
+            return Ok(r);
         }
         if wait.is_now() {
             self.st.empty_polls += 1;
@@ -319,7 +315,7 @@ impl Subscriber {
             asymmetric: this.sh.asym,
         };
         let (sh, st) = (&this.sh, &mut this.st);
-        let r = waiter.wait(wait, |check| match look(sh, st, &mut f, check) {
+        let r = waiter.wait(wait, |check| match look_settled(sh, st, &mut f, check) {
             Ok(Look::Message(r)) => Some(Ok(r)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
@@ -333,8 +329,28 @@ impl Subscriber {
 
     #[inline]
     fn look<R>(&mut self, f: &mut impl FnMut(&[u8]) -> R, check: Check) -> Result<Look<R>, RecvError> {
-        look(&self.sh, &mut self.st, f, check)
+        look_settled(&self.sh, &mut self.st, f, check)
     }
+}
+
+/// [`look`] until it finds a message or nothing (a skip over padding or a lap moves the
+/// cursor: the message may be right there, and a waiter must not sleep on it). At most
+/// 16 rounds: a publisher lapping us on every look, or a hostile one, reads as empty
+/// for this poll.
+#[inline]
+fn look_settled<R>(
+    sh: &Shared,
+    st: &mut State,
+    f: &mut impl FnMut(&[u8]) -> R,
+    check: Check,
+) -> Result<Look<R>, RecvError> {
+    for _ in 0..16 {
+        match look(sh, st, f, check)? {
+            Look::Retry => continue,
+            other => return Ok(other),
+        }
+    }
+    Ok(Look::Empty)
 }
 
 /// One look at the ring at the subscriber's cursor: a message (read with `f`), nothing
@@ -491,22 +507,9 @@ fn advance(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
         s.cursor.store(to, Ordering::Relaxed);
     } else {
         // Release: pairs with the Acquire load of the cursor in the publisher's scan.
-        s.cursor.store(to, loom_cursor_order());
+        s.cursor.store(to, Ordering::Release);
         sh.ctl().space_wait.notify(sh.asym);
     }
-}
-
-#[cfg(loom)]
-fn loom_cursor_order() -> Ordering {
-    crate::primitive::loom_break::weaken(
-        crate::primitive::loom_break::LoomBreak::BroadcastCursorRelaxed,
-        Ordering::Release,
-    )
-}
-#[cfg(not(loom))]
-#[inline(always)]
-fn loom_cursor_order() -> Ordering {
-    Ordering::Release
 }
 
 /// Overwrite policy: whether the record at `c` may have been (or be being) overwritten,
