@@ -84,6 +84,7 @@ pub use connection::{ConnError, Connection, MessageConnection, pipe, wait};
 pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use ring::broadcast;
 pub use ring::spsc::{RecvError, SendError};
 pub use sync::WaitStrategy;
 #[cfg(not(loom))]

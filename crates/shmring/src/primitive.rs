@@ -125,6 +125,15 @@ pub mod loom_break {
         /// writing the data words, so a reader may see a new word with the old, even
         /// sequence on both sides of its copy: a torn read that passes the check.
         SeqlockWriterFenceSkipped,
+        /// A broadcast publisher stores `tail` Relaxed instead of Release, so a
+        /// subscriber may read a record that is not yet visible to it.
+        BroadcastTailRelaxed,
+        /// An overwrite-policy subscriber does not check `intent` after reading a record,
+        /// so it may deliver a record the publisher was overwriting (torn).
+        BroadcastNoValidate,
+        /// An overwrite-policy publisher skips the Release fence between its intent store
+        /// and the record writes, so a subscriber may read new bytes with an old intent.
+        BroadcastIntentFenceSkipped,
     }
 
     std::thread_local! {

@@ -114,9 +114,14 @@ pub enum Kind {
     /// A [`manager::ConnectInfo`](crate::manager::ConnectInfo): a manager's address and
     /// authkey, the contents of a sealed memfd (metadata: their length).
     ManagerConnectInfo = 22,
+    /// A [`broadcast::Publisher`](crate::broadcast::Publisher).
+    BroadcastPublisher = 23,
+    /// A [`broadcast::Subscriber`](crate::broadcast::Subscriber) (it leaves its slot;
+    /// the receiver takes a slot of its own).
+    BroadcastSubscriber = 24,
 }
 
-const KINDS: [(Kind, &str); 22] = [
+const KINDS: [(Kind, &str); 24] = [
     (Kind::Connection, "connection"),
     (Kind::Queue, "queue"),
     (Kind::SimpleQueue, "simple-queue"),
@@ -139,6 +144,8 @@ const KINDS: [(Kind, &str); 22] = [
     (Kind::Barrier, "barrier"),
     (Kind::SocketConnection, "socket-connection"),
     (Kind::ManagerConnectInfo, "manager-connect-info"),
+    (Kind::BroadcastPublisher, "broadcast-publisher"),
+    (Kind::BroadcastSubscriber, "broadcast-subscriber"),
 ];
 
 impl Kind {

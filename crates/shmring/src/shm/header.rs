@@ -49,6 +49,8 @@ pub enum SegmentKind {
     Value = 9,
     /// A typed shared array (`value::Array`, `value::RawArray`).
     Array = 10,
+    /// A broadcast ring: one publisher, many subscribers ([`crate::broadcast`]).
+    Broadcast = 11,
     /// A segment whose area the user lays out (shmring only manages the header).
     Raw = 100,
 }
@@ -67,6 +69,7 @@ impl SegmentKind {
             8 => Some(SegmentKind::Barrier),
             9 => Some(SegmentKind::Value),
             10 => Some(SegmentKind::Array),
+            11 => Some(SegmentKind::Broadcast),
             100 => Some(SegmentKind::Raw),
             _ => None,
         }
@@ -85,6 +88,7 @@ impl SegmentKind {
             SegmentKind::Barrier => "barrier",
             SegmentKind::Value => "value",
             SegmentKind::Array => "array",
+            SegmentKind::Broadcast => "broadcast",
             SegmentKind::Raw => "raw",
         }
     }

@@ -126,6 +126,28 @@ impl WaitWord {
         }
     }
 
+    /// Waker side with many possible sleepers (a broadcast ring's subscribers): after
+    /// the Release store that made the condition true, wake *every* registered sleeper
+    /// with one `futex_wake(all)`; no syscall when nobody sleeps. The same store-load
+    /// pair as [`WaitWord::notify`] (module docs): a sleeper that registered before our
+    /// load is counted, one that registers after it sees our store on its re-check.
+    #[inline]
+    pub(crate) fn notify_all(&self, asymmetric: bool) {
+        primitive::light_fence(asymmetric);
+        // Relaxed: ordered after the index store by the fence above (see module docs).
+        if self.waiting.load(Ordering::Relaxed) != 0 {
+            self.wake_all();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_all(&self) {
+        // Release: as in `wake`.
+        self.seq.fetch_add(1, Ordering::Release);
+        primitive::futex_wake(&self.seq, i32::MAX as u32);
+    }
+
     #[cold]
     #[inline(never)]
     fn wake(&self) {

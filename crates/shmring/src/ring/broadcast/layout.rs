@@ -1,0 +1,341 @@
+//! The broadcast ring's shared layout: the control block, the subscriber table, the
+//! record area, and what owns their memory.
+//!
+//! ```text
+//!  area offset 0      PublisherLine   tail, intent, oldest, messages, full_waits  (128 B)
+//!              128    data_wait       subscribers sleep here                      (128 B)
+//!              256    space_wait      the lossless publisher sleeps here          (128 B)
+//!              384    PublisherRole   state, pid, start time, attaches            (128 B)
+//!              512    SubSlot x N     one 128-byte line per subscriber slot
+//!    512 + 128 N      records         `capacity` bytes (a power of two)
+//! ```
+
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::shm::Segment;
+use crate::sync::wait::WaitWord;
+#[cfg(not(loom))]
+use std::ptr::NonNull;
+
+/// The publisher's hot line: written by the publisher only.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct PublisherLine {
+    /// Bytes ever published (a multiple of 8, monotonic): every record below it is
+    /// complete. Release-stored by the publisher; subscribers poll it with Acquire.
+    pub tail: AtomicU64,
+    /// The end of the furthest record the publisher has started to write (`tail <= intent <= tail + capacity`). A record at position `p` is intact
+    /// while `intent <= p + capacity`.
+    pub intent: AtomicU64,
+    /// The position of the oldest retained record (a record boundary, `tail - capacity
+    /// <= oldest <= tail`): where a subscriber starting at `Oldest`, or a lapped one,
+    /// begins.
+    pub oldest: AtomicU64,
+    /// Messages ever published (the sequence number of the next message).
+    pub messages: AtomicU64,
+    /// Times the lossless publisher waited for a slow subscriber.
+    pub full_waits: AtomicU64,
+    /// The position of the last message record below `tail` (stored before `tail`):
+    /// where a subscriber joining at `tail` reads the sequence number it continues
+    /// from (Agrona's *latest record*).
+    pub last: AtomicU64,
+}
+
+/// Who holds the publisher role.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct PublisherRole {
+    /// See [`role`].
+    pub state: AtomicU32,
+    /// Pid of the last publisher that attached (informational).
+    pub pid: AtomicU32,
+    /// Its start time in clock ticks since boot (informational).
+    pub start_time: AtomicU64,
+    /// How many publishers attached so far (a restart counter, informational).
+    pub attaches: AtomicU64,
+}
+
+/// Values of [`PublisherRole::state`].
+///
+/// | value | state    | meaning                                           | set by            |
+/// |-------|----------|---------------------------------------------------|-------------------|
+/// | 0     | VACANT   | no publisher attached yet                         | kernel (zeros)    |
+/// | 1     | ATTACHED | held; liveness = lock slot 0 is held              | the attaching end |
+/// | 2     | CLOSED   | dropped cleanly; a new publisher may attach       | the end, on drop  |
+/// | 3     | HANDOFF  | descriptor in transit (lock held by it)           | `into_fd`         |
+///
+/// Any other value is `Corrupted`. A publisher that died leaves ATTACHED with its lock
+/// released: subscribers report `Disconnected`, a new publisher may attach.
+pub(crate) mod role {
+    pub const VACANT: u32 = 0;
+    pub const ATTACHED: u32 = 1;
+    pub const CLOSED: u32 = 2;
+    pub const HANDOFF: u32 = 3;
+    /// Liveness lock slot of the publisher.
+    pub const PUBLISHER_LOCK: u32 = 0;
+    /// Liveness lock slot of subscriber slot 0 (slot `i` uses `SUB_LOCK_BASE + i`).
+    pub const SUB_LOCK_BASE: u32 = 16;
+}
+
+/// One subscriber slot, on a cache line of its own (written by its subscriber; read
+/// by the publisher when it looks for the slowest one).
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct SubSlot {
+    /// `generation << 8 | state` (see [`slot`]).
+    pub word: AtomicU64,
+    /// The subscriber's position: every record below it has been read (a record
+    /// boundary). Release-stored by the subscriber after its reads.
+    pub cursor: AtomicU64,
+    /// Pid of the holder (informational).
+    pub pid: AtomicU32,
+    /// Unused, zero.
+    pub _pad: AtomicU32,
+    /// The holder's start time (informational).
+    pub start_time: AtomicU64,
+    /// Messages delivered to this slot's holder.
+    pub received: AtomicU64,
+    /// Messages this slot's holder missed (overwrite policy: lapped).
+    pub missed: AtomicU64,
+    /// Times the holder slept waiting for a message.
+    pub empty_waits: AtomicU64,
+}
+
+/// States of a [`SubSlot`] (the low 8 bits of its word; the rest is a generation that
+/// every attach increments, so that a reclaim of a dead holder's slot cannot clear a
+/// new holder's registration).
+///
+/// | value | state  | meaning                                          | set by                        |
+/// |-------|--------|--------------------------------------------------|-------------------------------|
+/// | 0     | FREE   | nobody; the publisher ignores the slot           | kernel, detach, reclaim (CAS) |
+/// | 1     | ACTIVE | held (its lock slot); the cursor holds back a    | the attaching subscriber      |
+/// |       |        | lossless publisher while the holder lives        |                               |
+///
+/// Any other state is `Corrupted` to the publisher (which then ignores the slot's
+/// cursor rather than wait on it: a corrupt slot cannot block the stream).
+pub(crate) mod slot {
+    pub const FREE: u64 = 0;
+    pub const ACTIVE: u64 = 1;
+    /// The state of a slot word.
+    pub const fn state(word: u64) -> u64 {
+        word & 0xff
+    }
+    /// The word of the next generation in `state`.
+    pub const fn next(word: u64, state: u64) -> u64 {
+        ((word >> 8).wrapping_add(1) << 8) | state
+    }
+    /// The same generation in `state`.
+    pub const fn with_state(word: u64, state: u64) -> u64 {
+        (word & !0xff) | state
+    }
+}
+
+/// The control block at the start of the area.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub publ: PublisherLine,
+    pub data_wait: WaitWord,
+    pub space_wait: WaitWord,
+    pub role: PublisherRole,
+}
+
+/// Size of the control block; the subscriber table follows it.
+pub(crate) const CONTROL_SIZE: usize = 4 * 128;
+/// Size of a subscriber slot.
+pub(crate) const SLOT_SIZE: usize = 128;
+const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_SIZE);
+const _: () = assert!(std::mem::align_of::<Control>() == 128);
+const _: () = assert!(std::mem::size_of::<SubSlot>() == SLOT_SIZE);
+
+#[cfg(loom)]
+impl Control {
+    pub(crate) fn new() -> Self {
+        Control {
+            publ: PublisherLine {
+                tail: AtomicU64::new(0),
+                intent: AtomicU64::new(0),
+                oldest: AtomicU64::new(0),
+                messages: AtomicU64::new(0),
+                full_waits: AtomicU64::new(0),
+                last: AtomicU64::new(0),
+            },
+            data_wait: WaitWord::new(),
+            space_wait: WaitWord::new(),
+            role: PublisherRole {
+                state: AtomicU32::new(0),
+                pid: AtomicU32::new(0),
+                start_time: AtomicU64::new(0),
+                attaches: AtomicU64::new(0),
+            },
+        }
+    }
+}
+
+#[cfg(loom)]
+impl SubSlot {
+    pub(crate) fn new() -> Self {
+        SubSlot {
+            word: AtomicU64::new(0),
+            cursor: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
+            start_time: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            empty_waits: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The record area. Header words are 64-bit atomics (a concurrent write by the
+/// publisher or a hostile peer is a wrong value, never a torn or undefined read);
+/// payloads are copied with `copy_nonoverlapping` after their bounds were checked. In
+/// the overwrite policy a payload copy may race with the publisher rewriting the
+/// bytes: the copy is then discarded (the intent check after it), never delivered.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+#[cfg(not(loom))]
+impl Region {
+    /// # Safety
+    /// - `ptr` is valid for reads and writes of `len` bytes for the region's lifetime,
+    ///   8-byte aligned, and `len` is a multiple of 8.
+    pub(crate) unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
+        Region { ptr, len }
+    }
+
+    fn word(&self, off: u64) -> &AtomicU64 {
+        assert!(
+            off % 8 == 0 && off + 8 <= self.len as u64,
+            "record header offset out of bounds"
+        );
+        // SAFETY: in bounds and 8-aligned (checked above; the base is 8-aligned by
+        // `new`'s contract); AtomicU64 is valid for any bit pattern; the memory outlives
+        // `&self`.
+        unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
+    }
+
+    /// Load the header word at `off`.
+    #[inline]
+    pub(crate) fn load(&self, off: u64) -> u64 {
+        // Relaxed: ordered by the Acquire load of `tail` before it (and, in the
+        // overwrite policy, validated by the intent check after it).
+        self.word(off).load(Ordering::Relaxed)
+    }
+
+    /// Store the header word at `off`.
+    #[inline]
+    pub(crate) fn store(&self, off: u64, v: u64) {
+        // Relaxed: published by the Release store of `tail`.
+        self.word(off).store(v, Ordering::Relaxed)
+    }
+
+    /// Pointer to `len` bytes at `off`.
+    #[inline]
+    pub(crate) fn slice_ptr(&self, off: u64, len: usize) -> *mut u8 {
+        assert!(
+            off as usize <= self.len && len <= self.len - off as usize,
+            "payload out of bounds"
+        );
+        // SAFETY: `off + len <= self.len` (checked above), so the pointer stays in the region.
+        unsafe { self.ptr.as_ptr().add(off as usize) }
+    }
+
+    /// Copy `src` into the region at `off`.
+    #[inline]
+    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
+        let dst = self.slice_ptr(off, src.len());
+        // SAFETY: `dst` is valid for `src.len()` bytes (slice_ptr checked the bounds);
+        // `src` is a caller's buffer, which cannot overlap the shared region (the
+        // region is never handed out as a slice to the publisher's caller).
+        unsafe { crate::ring::copy_bytes(src.as_ptr(), dst, src.len()) }
+    }
+
+    /// Run `f` over the `len` bytes at `off`.
+    #[inline]
+    pub(crate) fn with_slice<R>(&self, off: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let ptr = self.slice_ptr(off, len);
+        // SAFETY: the bytes lie in the region (slice_ptr checked). In the lossless policy
+        // no one writes them while a live subscriber's cursor is below them; in the
+        // overwrite policy the publisher may rewrite them concurrently, which makes the
+        // bytes garbage (never out of bounds), and the caller discards what `f` made of
+        // them (the intent check).
+        f(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+}
+
+/// Under loom the region is a vector of atomic words, read and written Relaxed: a
+/// payload read not ordered after its write sees an older value (which the models'
+/// content checks catch), and the overwrite policy's racing reads are modelled as the
+/// races they are, without undefined behaviour in the model.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct Region {
+    pub(crate) words: std::sync::Arc<Vec<AtomicU64>>,
+}
+
+#[cfg(loom)]
+impl Region {
+    pub(crate) fn new_loom(len: usize) -> Self {
+        Region {
+            words: std::sync::Arc::new((0..len / 8).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
+    pub(crate) fn load(&self, off: u64) -> u64 {
+        // Relaxed: as outside loom.
+        self.words[(off / 8) as usize].load(Ordering::Relaxed)
+    }
+    pub(crate) fn store(&self, off: u64, v: u64) {
+        // Relaxed: as outside loom.
+        self.words[(off / 8) as usize].store(v, Ordering::Relaxed)
+    }
+    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
+        for (i, chunk) in src.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.store(off + 8 * i as u64, u64::from_le_bytes(b));
+        }
+    }
+    pub(crate) fn with_slice<R>(&self, off: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut v = Vec::with_capacity(len);
+        let mut i = 0;
+        while v.len() < len {
+            let w = self.load(off + i).to_le_bytes();
+            let take = (len - v.len()).min(8);
+            v.extend_from_slice(&w[..take]);
+            i += 8;
+        }
+        f(&v)
+    }
+}
+
+/// What keeps the control block, the table and the region alive.
+#[derive(Debug)]
+pub(crate) enum Backing {
+    /// A mapping of a shared segment.
+    #[cfg_attr(loom, allow(dead_code))]
+    Segment(Segment),
+    /// Heap memory shared by threads of this process (held for ownership only).
+    #[cfg(not(loom))]
+    #[allow(dead_code)]
+    Heap(std::sync::Arc<crate::ring::spsc::layout::HeapBlock>),
+    /// A loom model's ring.
+    #[cfg(loom)]
+    #[allow(dead_code)]
+    Loom(std::sync::Arc<LoomRing>),
+    /// Handed off (`into_fd`): nothing is mapped any more.
+    Gone,
+}
+
+/// A loom model's ring.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct LoomRing {
+    pub ctl: Control,
+    pub subs: Vec<SubSlot>,
+    pub region: Region,
+}

@@ -1,0 +1,704 @@
+//! Broadcast ring: one publisher, many subscribers, every subscriber sees every message.
+//!
+//! # Algorithm
+//!
+//! One byte ring of variable-size records (see [`record`]) in one segment, written by
+//! one [`Publisher`] and read by up to N [`Subscriber`]s, each with its own cursor in a
+//! table of N slots (N chosen at creation). It combines:
+//!
+//! - **Agrona's broadcast buffer** (`BroadcastTransmitter` / `BroadcastReceiver`): one
+//!   writer publishes records by a Release store of `tail`; receivers poll `tail` and
+//!   read records in place; before writing, the writer announces the end of what it is
+//!   about to overwrite in `intent` (Agrona's *tail intent*), and a receiver that has
+//!   copied a record re-reads `intent` after an Acquire fence: a record at position `p`
+//!   is intact exactly while `intent <= p + capacity` (a seqlock over the whole ring,
+//!   made per record by the positions).
+//! - **The LMAX Disruptor**: a lossless writer may not pass the slowest consumer's
+//!   sequence (here: the lowest cursor of a live subscriber), and each consumer owns
+//!   its sequence on a cache line of its own.
+//! - **tokio's broadcast channel**: a lapped receiver learns how many messages it lost
+//!   (`RecvError::Lagged { missed }`) and resumes at the oldest retained message.
+//!
+//! Each record carries its ring position (`stamp`) and its message number (`seq`): the
+//! stamp tells a record of the lap a subscriber expects from one of a later lap, the
+//! sequence numbers count what a lapped subscriber missed (`missed + delivered ==
+//! published` for every subscriber).
+//!
+//! ## Policies (chosen at creation)
+//!
+//! - [`Policy::Lossless`]: before overwriting, the publisher moves `oldest` (the oldest
+//!   retained record) forward, but never past the cursor of a live subscriber; it
+//!   waits (per its [`WaitStrategy`], with `try_` and `_timeout` forms) while one is
+//!   behind. A subscriber that detaches frees its slot; one that died (its liveness lock
+//!   released by the kernel) is reclaimed by the publisher on its next liveness check
+//!   (every 50 ms while waiting), after which it no longer holds the publisher back.
+//! - [`Policy::Overwrite`]: the publisher never waits: it moves `oldest` past whatever it
+//!   is about to overwrite, stores `intent`, and writes. A subscriber finds it was lapped
+//!   (its cursor fell more than a capacity behind `tail`, its record's stamp is of a
+//!   later lap, or `intent` passed its record while it read it), moves to `oldest`, and
+//!   reports `Lagged { missed }` computed from the sequence numbers. A record that is
+//!   overwritten while it is read (copied, or read in place by [`Subscriber::read`]) is
+//!   discarded, never delivered torn.
+//!
+//! ## Joining while the publisher writes (lossless)
+//!
+//! A subscriber joining at cursor `c` and a publisher moving `oldest` to `b` form a
+//! store-load pair:
+//!
+//! ```text
+//! subscriber                                publisher
+//! slot.cursor = c; slot.word = ACTIVE  (1)  oldest = b (tentative)              (a)
+//! fence(SeqCst)                        (2)  fence(SeqCst)                        (b)
+//! o = oldest; if c < o: c = o, retry   (3)  m = min cursor of ACTIVE slots       (c)
+//!                                           if m < b: oldest = boundary <= m     (d)
+//! ```
+//!
+//! Either (c) sees the new slot, and the publisher does not pass `c`; or (3) sees `b`
+//! (or a later value), and the subscriber moves its cursor to at least `b`. The
+//! publisher only writes below `oldest + capacity` for the `oldest` it stored before
+//! its last fence and scan.
+//!
+//! ## Waking
+//!
+//! Blocking subscribers sleep on one futex word (`data_wait`, a
+//! [`WaitWord`](crate::sync::wait::WaitWord) with a waiter count); the publisher, after
+//! its Release store of `tail`, runs a light fence and loads the count: zero (nobody
+//! sleeps) costs no syscall, else one `futex_wake(all)` wakes every sleeper. The
+//! store-load argument is the one of the waiter protocol (`sync/wait.rs`): the sleeper's count
+//! increment and heavy fence before its re-check of `tail`, against the publisher's
+//! `tail` store and light fence before its load of the count, cannot both miss. The
+//! lossless publisher sleeps on `space_wait` the same way; subscribers notify it after
+//! moving their cursors.
+//!
+//! # State tables
+//!
+//! The publisher role word (`layout::role`):
+//!
+//! | value | state    | meaning                                                 |
+//! |-------|----------|---------------------------------------------------------|
+//! | 0     | VACANT   | no publisher yet (subscribers wait, not `Disconnected`) |
+//! | 1     | ATTACHED | held while lock slot 0 is held; dead if it is not       |
+//! | 2     | CLOSED   | dropped; a new publisher may attach and continue        |
+//! | 3     | HANDOFF  | descriptor in transit                                   |
+//!
+//! A subscriber slot word (`generation << 8 | state`, `layout::slot`): FREE (0) or
+//! ACTIVE (1); the generation changes at every attach so that the publisher's reclaim
+//! of a dead holder (a CAS from the word it saw) cannot clear a new holder.
+//!
+//! A record (see [`record`]): `len | type << 32` (MESSAGE 1, PADDING 2), `stamp = pos |
+//! 1 << 63`, `seq`; a space of 8 or 16 bytes before the end of the ring is skipped.
+//!
+//! # Impossible states detected
+//!
+//! Every wait has an exit: a value the protocol cannot produce is `Corrupted`, never a
+//! hang, never a read outside the mapping.
+//!
+//! - By a subscriber: `tail` not a multiple of 8, behind its cursor, or (lossless) more
+//!   than a capacity ahead of it; `oldest` misaligned, past `tail` or more than a
+//!   capacity behind it; a record whose stamp is not its position while `intent` says it
+//!   was not overwritten; an unknown record type, a length above the message limit, a
+//!   record crossing the end of the ring, a padding record not ending at the end; a
+//!   sequence number that is not the next one (lossless) or goes backwards (overwrite);
+//!   a publisher role word outside the table; the segment resized under the mapping.
+//! - By the publisher (on attach and while it works): `tail`, `oldest` or `intent` out
+//!   of range; a record of its own between `oldest` and `tail` that no longer parses
+//!   (walked when `oldest` moves); a subscriber slot in an unknown state (ignored: it
+//!   holds nothing back) or with a cursor past `tail` (ignored) or behind `oldest`
+//!   (holds at `oldest`).
+//!
+//! # Liveness
+//!
+//! The publisher holds lock slot 0, subscriber slot `i` holds lock slot `16 + i`
+//! ([`crate::shm::liveness`]). A blocked subscriber wakes every 50 ms: a publisher that
+//! closed or died is `Disconnected` once everything it published was read; a new
+//! publisher on the same name (`Publisher::open`) continues the stream (sequence numbers
+//! included) and the next receive returns its messages.
+//!
+//! # Example
+//!
+//! ```
+//! use shmring::broadcast::{Policy, Publisher, Subscriber};
+//! let name = format!("doc-bcast-{}", std::process::id());
+//! let mut tx = Publisher::create(&name, 1 << 16, 64, Policy::Lossless)?;
+//! let mut a = Subscriber::open(&name)?; // usually in other processes
+//! let mut b = Subscriber::open(&name)?;
+//! tx.send(b"tick")?;
+//! assert_eq!(a.recv()?, b"tick");
+//! assert_eq!(b.recv()?, b"tick");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod ends;
+mod error;
+#[cfg(not(loom))]
+mod inspect;
+pub(crate) mod layout;
+mod publisher;
+pub mod record;
+mod subscriber;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub use ends::BroadcastEnd;
+pub use error::{RecvError, SendError};
+#[cfg(not(loom))]
+pub use inspect::{BroadcastReport, PublisherReport, PublisherState, SlotReport, inspect, inspect_fd};
+pub use publisher::Publisher;
+#[cfg(not(loom))]
+pub use publisher::WriteGrant;
+pub use subscriber::Subscriber;
+
+use crate::primitive::Ordering;
+use crate::shm::{Segment, SegmentKind, SegmentOptions};
+use crate::sync::WaitStrategy;
+use crate::{Error, Result};
+use layout::{Backing, CONTROL_SIZE, Control, Region, SLOT_SIZE, SubSlot};
+use std::ptr::NonNull;
+
+/// Smallest ring capacity in bytes.
+pub const MIN_CAPACITY: usize = 256;
+/// Largest ring capacity in bytes (1 TiB).
+pub const MAX_CAPACITY: usize = 1 << 40;
+/// Largest subscriber limit of one ring.
+pub const MAX_SUBSCRIBERS: usize = 4096;
+/// The subscriber limit [`channel`] and the CLI use.
+pub const DEFAULT_SUBSCRIBERS: usize = 64;
+
+/// The largest message a ring of `capacity` bytes accepts: half the ring minus a
+/// record header, so that a record and the padding before it always fit.
+pub const fn max_message_len(capacity: usize) -> usize {
+    capacity / 2 - record::HEADER_LEN as usize
+}
+
+/// What the publisher does when the ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Policy {
+    /// Wait for the slowest live subscriber: every live subscriber gets every message.
+    Lossless = 0,
+    /// Never wait: overwrite the oldest records; a lapped subscriber gets
+    /// [`RecvError::Lagged`].
+    Overwrite = 1,
+}
+
+impl Policy {
+    /// `lossless` or `overwrite`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Lossless => "lossless",
+            Policy::Overwrite => "overwrite",
+        }
+    }
+
+    /// The policy named `lossless` or `overwrite`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "lossless" => Some(Policy::Lossless),
+            "overwrite" => Some(Policy::Overwrite),
+            _ => None,
+        }
+    }
+
+    fn from_u64(v: u64) -> Option<Self> {
+        match v {
+            0 => Some(Policy::Lossless),
+            1 => Some(Policy::Overwrite),
+            _ => None,
+        }
+    }
+}
+
+/// Where a new subscriber starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// At the next message published after it attached (the default).
+    #[default]
+    Newest,
+    /// At the oldest message still in the ring.
+    Oldest,
+}
+
+/// The creation parameters of a broadcast ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Bytes of the record area (rounded up to a power of two, at least
+    /// [`MIN_CAPACITY`]).
+    pub capacity: usize,
+    /// The subscriber limit (1..=[`MAX_SUBSCRIBERS`]).
+    pub subscribers: usize,
+    /// What the publisher does when the ring is full.
+    pub policy: Policy,
+}
+
+/// How an end is created or opened: the segment's options, the end's wait strategy,
+/// and (subscribers) where it starts.
+///
+/// ```
+/// use shmring::broadcast::{Options, Start};
+/// use shmring::WaitStrategy;
+/// let opts = Options::new().wait(WaitStrategy::Blocking).start(Start::Oldest);
+/// assert_eq!((opts.wait, opts.start), (WaitStrategy::Blocking, Start::Oldest));
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// Mode, prefault, mlock, keep, open timeout, fences.
+    pub segment: SegmentOptions,
+    /// How this end waits.
+    pub wait: WaitStrategy,
+    /// Where a subscriber starts (ignored by the publisher).
+    pub start: Start,
+}
+
+impl Options {
+    /// The defaults: adaptive waits, start at the newest message, mode 0600.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set the wait strategy.
+    pub fn wait(mut self, w: WaitStrategy) -> Self {
+        self.wait = w;
+        self
+    }
+    /// Set where a subscriber starts.
+    pub fn start(mut self, s: Start) -> Self {
+        self.start = s;
+        self
+    }
+    /// Set the segment options.
+    pub fn segment(mut self, s: SegmentOptions) -> Self {
+        self.segment = s;
+        self
+    }
+}
+
+/// What every end holds: the control block, the subscriber table, the record area and
+/// the memory's owner.
+#[derive(Debug)]
+#[doc(hidden)] // opaque: public only as the `Ring` of the end kinds
+pub struct Shared {
+    ctl: NonNull<Control>,
+    subs: NonNull<SubSlot>,
+    nsubs: u32,
+    region: Region,
+    backing: Backing,
+    cap: u64,
+    max_msg: u64,
+    policy: Policy,
+    asym: bool,
+}
+
+// SAFETY: the control block, table and region are shared memory accessed through
+// atomics and bounds-checked copies; the pointers stay valid as long as `backing`
+// (owned) lives.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn ctl(&self) -> &Control {
+        // SAFETY: `ctl` points into memory owned by `backing`, which lives as long as
+        // `self` (the ends stop touching it once it is `Gone`); Control is all atomics,
+        // valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    /// Subscriber slot `i` (`i < nsubs`).
+    #[inline]
+    pub(crate) fn sub(&self, i: u32) -> &SubSlot {
+        assert!(i < self.nsubs, "subscriber slot out of range");
+        // SAFETY: the table holds `nsubs` slots (checked at attach), owned by `backing`;
+        // SubSlot is all atomics, valid for any bit pattern.
+        unsafe { &*self.subs.as_ptr().add(i as usize) }
+    }
+
+    #[inline]
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Whether an open file description other than ours holds lock slot `lock`
+    /// (always true for in-process rings; an error counts as alive: never report a
+    /// live party dead).
+    pub(crate) fn held_by_other(&self, lock: u32) -> bool {
+        match &self.backing {
+            Backing::Segment(seg) => {
+                use rustix::fd::AsFd;
+                crate::shm::liveness::slot_held_by_other(seg.as_fd(), lock).unwrap_or(true)
+            }
+            _ => true,
+        }
+    }
+
+    /// Take lock slot `lock` (`Ok(true)` for in-process rings).
+    fn try_lock(&self, lock: u32) -> Result<bool> {
+        match &self.backing {
+            Backing::Segment(seg) => {
+                use rustix::fd::AsFd;
+                crate::shm::liveness::try_lock_slot(seg.as_fd(), lock)
+                    .map_err(|e| Error::io("fcntl(F_OFD_SETLK)", seg.display_name(), e))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// Release lock slot `lock` if we hold it.
+    fn unlock(&self, lock: u32) {
+        if let Backing::Segment(seg) = &self.backing {
+            use rustix::fd::AsFd;
+            crate::shm::liveness::unlock_slot(seg.as_fd(), lock);
+        }
+    }
+
+    /// Whether this ring is backed by a segment (locks decide slots), or by memory of
+    /// this process (CAS decides them).
+    fn is_segment(&self) -> bool {
+        matches!(self.backing, Backing::Segment(_))
+    }
+
+    /// Whether a peer resized the segment under this mapping (an `fstat` at most every
+    /// liveness interval).
+    pub(crate) fn poisoned(&self) -> bool {
+        match &self.backing {
+            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
+            _ => false,
+        }
+    }
+
+    /// The segment's name (`None` if anonymous or in-process).
+    pub(crate) fn name(&self) -> Option<&str> {
+        match &self.backing {
+            Backing::Segment(s) => s.name(),
+            _ => None,
+        }
+    }
+
+    /// The segment's name, `<anonymous>`, or `<in-process>`.
+    pub(crate) fn display_name(&self) -> &str {
+        match &self.backing {
+            Backing::Segment(s) => s.display_name(),
+            _ => "<in-process>",
+        }
+    }
+
+    /// Give up the mapping and return the descriptor (with its liveness locks).
+    pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
+        match std::mem::replace(&mut self.backing, Backing::Gone) {
+            Backing::Segment(seg) => Some(seg.into_fd()),
+            other => {
+                self.backing = other;
+                None
+            }
+        }
+    }
+
+    /// `tail` and `oldest` as a subscriber or a new publisher may trust them: multiples
+    /// of 8, below 2^62, `oldest <= tail <= oldest + capacity`.
+    pub(crate) fn indices(&self) -> std::result::Result<(u64, u64), &'static str> {
+        let p = &self.ctl().publ;
+        let mut tries = 0;
+        loop {
+            // Acquire: pairs with the publisher's Release stores of oldest, each made
+            // after the store of a tail at least as far: the tail loaded next is too.
+            let oldest = p.oldest.load(Ordering::Acquire);
+            // Acquire: pairs with the Release store of tail by the publisher (the
+            // records below it are visible).
+            let tail = p.tail.load(Ordering::Acquire);
+            if tail % record::ALIGN != 0 || oldest % record::ALIGN != 0 {
+                return Err("ring index is not a multiple of 8");
+            }
+            if tail >= 1 << 62 {
+                return Err("tail at or beyond 2^62");
+            }
+            if oldest > tail {
+                return Err("oldest is past tail");
+            }
+            if tail - oldest <= self.cap {
+                return Ok((tail, oldest));
+            }
+            // The publisher moved both between our loads (oldest is read first, so it
+            // may be a lap stale); a stable gap is corruption.
+            tries += 1;
+            if tries >= 64 {
+                return Err("oldest is more than a capacity behind tail");
+            }
+            crate::primitive::spin_hint();
+        }
+    }
+
+    /// A second view of the same ring (a new description of the same file for a
+    /// segment, so that its locks are its own).
+    #[cfg(not(loom))]
+    fn reopen(&self) -> Result<Shared> {
+        match &self.backing {
+            Backing::Segment(seg) => Shared::from_segment(seg.reopen()?),
+            Backing::Heap(block) => Ok(Shared {
+                ctl: self.ctl,
+                subs: self.subs,
+                nsubs: self.nsubs,
+                // SAFETY: the same region as `self`'s, kept alive by the cloned Arc.
+                region: unsafe {
+                    Region::new(
+                        NonNull::new(self.region.slice_ptr(0, 0)).expect("non-null"),
+                        self.cap as usize,
+                    )
+                },
+                backing: Backing::Heap(block.clone()),
+                cap: self.cap,
+                max_msg: self.max_msg,
+                policy: self.policy,
+                asym: self.asym,
+            }),
+            Backing::Gone => Err(Error::InvalidArgument("the end was handed off".into())),
+        }
+    }
+
+    /// Under loom: the same model ring.
+    #[cfg(loom)]
+    fn reopen(&self) -> Result<Shared> {
+        match &self.backing {
+            Backing::Loom(ring) => Ok(Shared::loom(ring.clone(), self.policy)),
+            _ => Err(Error::InvalidArgument("only loom rings are modelled".into())),
+        }
+    }
+
+    /// Under loom the control block is made of loom atomics, which cannot live in a
+    /// mapping: segment-backed rings are not modelled (use [`loom_channel`]).
+    #[cfg(loom)]
+    fn from_segment(seg: Segment) -> Result<Self> {
+        Err(Error::InvalidArgument(format!(
+            "segment {:?}: shared segments are not modelled under loom; use loom_channel",
+            seg.display_name()
+        )))
+    }
+
+    /// Build on a mapped segment whose kind the caller checked; validates the ring's
+    /// parameters and indices.
+    #[cfg(not(loom))]
+    fn from_segment(seg: Segment) -> Result<Self> {
+        let info = *seg.info();
+        let name = seg.display_name().to_owned();
+        let corrupted = |what: String| Error::Corrupted {
+            name: name.clone(),
+            what,
+        };
+        let cap = info.params[0];
+        if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
+            return Err(corrupted(format!(
+                "ring capacity {cap} is not a power of two in 256..=2^40"
+            )));
+        }
+        let max_msg = max_message_len(cap as usize) as u64;
+        if info.params[1] != max_msg {
+            return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
+        }
+        let nsubs = info.params[2];
+        if nsubs == 0 || nsubs > MAX_SUBSCRIBERS as u64 {
+            return Err(corrupted(format!("subscriber limit {nsubs} is not in 1..=4096")));
+        }
+        let policy =
+            Policy::from_u64(info.params[3]).ok_or_else(|| corrupted(format!("unknown policy {}", info.params[3])))?;
+        let table = nsubs * SLOT_SIZE as u64;
+        if seg.area_len() as u64 != CONTROL_SIZE as u64 + table + cap {
+            return Err(corrupted(format!(
+                "area of {} bytes does not hold the table and a {cap}-byte ring",
+                seg.area_len()
+            )));
+        }
+        let asym = seg.asymmetric_fences()?;
+        let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
+        // SAFETY: the area holds CONTROL_SIZE + table + cap bytes (checked above); the
+        // table starts CONTROL_SIZE bytes in and the region after it, both 128-aligned,
+        // and they live as long as the segment, which `backing` owns.
+        let (subs, region) = unsafe {
+            (
+                base.add(CONTROL_SIZE).cast::<SubSlot>(),
+                Region::new(base.add(CONTROL_SIZE + table as usize), cap as usize),
+            )
+        };
+        let sh = Shared {
+            ctl: base.cast(),
+            subs,
+            nsubs: nsubs as u32,
+            region,
+            backing: Backing::Segment(seg),
+            cap,
+            max_msg,
+            policy,
+            asym,
+        };
+        sh.indices().map_err(|e| corrupted(e.into()))?;
+        Ok(sh)
+    }
+
+    /// A view of a loom model's ring.
+    #[cfg(loom)]
+    fn loom(ring: std::sync::Arc<layout::LoomRing>, policy: Policy) -> Shared {
+        let cap = (ring.region.words.len() * 8) as u64;
+        Shared {
+            ctl: NonNull::from(&ring.ctl),
+            subs: NonNull::from(&ring.subs[0]),
+            nsubs: ring.subs.len() as u32,
+            region: Region {
+                words: ring.region.words.clone(),
+            },
+            backing: Backing::Loom(ring),
+            cap,
+            max_msg: max_message_len(cap as usize) as u64,
+            policy,
+            asym: false,
+        }
+    }
+}
+
+/// The segment parameters and area size for `p`.
+fn ring_params(p: &Params) -> Result<(usize, [u64; 8])> {
+    if p.capacity > MAX_CAPACITY {
+        return Err(Error::InvalidArgument(format!(
+            "ring capacity {} exceeds {MAX_CAPACITY} bytes",
+            p.capacity
+        )));
+    }
+    if p.subscribers == 0 || p.subscribers > MAX_SUBSCRIBERS {
+        return Err(Error::InvalidArgument(format!(
+            "subscriber limit {} is not in 1..={MAX_SUBSCRIBERS}",
+            p.subscribers
+        )));
+    }
+    let cap = p.capacity.max(MIN_CAPACITY).next_power_of_two();
+    let mut params = [0u64; 8];
+    params[0] = cap as u64;
+    params[1] = max_message_len(cap) as u64;
+    params[2] = p.subscribers as u64;
+    params[3] = p.policy as u64;
+    Ok((CONTROL_SIZE + p.subscribers * SLOT_SIZE + cap, params))
+}
+
+fn create_named(name: &str, p: &Params, opts: &Options) -> Result<Shared> {
+    let (area, params) = ring_params(p)?;
+    let mut seg = Segment::create(name, SegmentKind::Broadcast, params, area, &opts.segment)?;
+    seg.publish_ready();
+    Shared::from_segment(seg)
+}
+
+fn open_named(name: &str, opts: &Options) -> Result<Shared> {
+    Shared::from_segment(Segment::open(name, SegmentKind::Broadcast, &opts.segment)?)
+}
+
+fn open_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
+    Shared::from_segment(Segment::from_fd(fd, SegmentKind::Broadcast, &opts.segment)?)
+}
+
+/// Create the named ring `name` with no end attached, and leave it in `/dev/shm`
+/// (nobody's drop unlinks it): for tools such as `shmring create`, so that a publisher
+/// and subscribers started later can all `open` it. Remove it with
+/// [`shm::unlink`](crate::shm::unlink).
+///
+/// ```
+/// use shmring::broadcast::{self, Options, Params, Policy, Publisher, Subscriber};
+/// let name = format!("shmring-doc-bcast-detached-{}", std::process::id());
+/// let params = Params { capacity: 4096, subscribers: 8, policy: Policy::Overwrite };
+/// broadcast::create_detached(&name, params, &Options::new())?;
+/// let mut rx = Subscriber::open(&name)?;
+/// let mut tx = Publisher::open(&name)?;
+/// tx.send(b"hi")?;
+/// assert_eq!(rx.recv()?, b"hi");
+/// shmring::shm::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(not(loom))]
+pub fn create_detached(name: &str, params: Params, opts: &Options) -> Result<()> {
+    let (area, p) = ring_params(&params)?;
+    let mut seg = Segment::create(name, SegmentKind::Broadcast, p, area, &opts.segment)?;
+    seg.publish_ready();
+    seg.keep();
+    Shared::from_segment(seg).map(drop)
+}
+
+/// A publisher and one subscriber (starting at the oldest message) of a new anonymous
+/// (memfd) ring; make more subscribers with [`Subscriber::try_clone`], hand ends to
+/// other processes with `into_fd`.
+///
+/// ```
+/// use shmring::broadcast::{self, Policy};
+/// let (mut tx, mut rx) = broadcast::channel(4096, 8, Policy::Lossless)?;
+/// let mut rx2 = rx.try_clone()?;
+/// tx.send(b"both")?;
+/// assert_eq!((rx.recv()?, rx2.recv()?), (b"both".to_vec(), b"both".to_vec()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(not(loom))]
+pub fn channel(capacity: usize, subscribers: usize, policy: Policy) -> Result<(Publisher, Subscriber)> {
+    channel_with(
+        Params {
+            capacity,
+            subscribers,
+            policy,
+        },
+        &Options::default(),
+    )
+}
+
+/// [`channel`] with options.
+#[cfg(not(loom))]
+pub fn channel_with(params: Params, opts: &Options) -> Result<(Publisher, Subscriber)> {
+    let (area, p) = ring_params(&params)?;
+    let mut seg = Segment::anonymous(SegmentKind::Broadcast, p, area, &opts.segment)?;
+    seg.publish_ready();
+    let seg2 = seg.reopen()?;
+    let publ = Publisher::attach(Shared::from_segment(seg)?, opts.wait)?;
+    let sub = Subscriber::attach(Shared::from_segment(seg2)?, opts.wait, opts.start)?;
+    Ok((publ, sub))
+}
+
+/// A publisher and one subscriber of a ring in heap memory, for threads of one process
+/// (and tests).
+#[cfg(not(loom))]
+pub fn local_channel(params: Params, wait: WaitStrategy) -> Result<(Publisher, Subscriber)> {
+    let (area, p) = ring_params(&params)?;
+    let cap = p[0] as usize;
+    let block = std::sync::Arc::new(crate::ring::spsc::layout::HeapBlock::new(area));
+    let base = block.ptr();
+    let table = params.subscribers * SLOT_SIZE;
+    let make = |block: std::sync::Arc<crate::ring::spsc::layout::HeapBlock>| Shared {
+        ctl: base.cast(),
+        // SAFETY: the block holds `area` zeroed bytes, 128-aligned: the control block,
+        // the table, then the region.
+        subs: unsafe { base.add(CONTROL_SIZE).cast() },
+        nsubs: params.subscribers as u32,
+        // SAFETY: as above; the region is the block's last `cap` bytes.
+        region: unsafe { Region::new(base.add(CONTROL_SIZE + table), cap) },
+        backing: Backing::Heap(block),
+        cap: cap as u64,
+        max_msg: p[1],
+        policy: params.policy,
+        asym: false,
+    };
+    let publ = Publisher::attach(make(block.clone()), wait)?;
+    let sub = Subscriber::attach(make(block), wait, Start::Oldest)?;
+    Ok((publ, sub))
+}
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use crate::primitive::loom_break;
+
+/// A publisher and `subscribers` subscribers (at the oldest message) of a ring for a
+/// loom model: `capacity` bytes (a power of two, at least 64).
+#[cfg(loom)]
+pub fn loom_channel(
+    capacity: usize,
+    subscribers: usize,
+    policy: Policy,
+    wait: WaitStrategy,
+) -> (Publisher, Vec<Subscriber>) {
+    let ring = std::sync::Arc::new(layout::LoomRing {
+        ctl: Control::new(),
+        subs: (0..subscribers).map(|_| SubSlot::new()).collect(),
+        region: Region::new_loom(capacity),
+    });
+    let publ = Publisher::attach(Shared::loom(ring.clone(), policy), wait).expect("fresh loom ring");
+    let subs = (0..subscribers)
+        .map(|_| Subscriber::attach(Shared::loom(ring.clone(), policy), wait, Start::Oldest).expect("free slot"))
+        .collect();
+    (publ, subs)
+}

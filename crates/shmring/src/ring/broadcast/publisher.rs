@@ -1,0 +1,657 @@
+//! The publisher end of the broadcast ring.
+
+use super::layout::{Backing, role, slot};
+use super::record::{self, HEADER_LEN, MESSAGE, PADDING, SEQ_OFFSET, STAMP_OFFSET};
+use super::{BroadcastEnd, Options, Params, Policy, SendError, Shared};
+use crate::primitive::{self, Ordering};
+use crate::ring::end::{End, EndKind, Sealed};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
+use crate::{Error, Result};
+use std::time::Duration;
+
+/// The publisher end of a broadcast ring: every subscriber receives every message it
+/// sends (or, in the overwrite policy, learns how many it missed).
+///
+/// ```
+/// use shmring::broadcast::{Policy, Publisher, Subscriber};
+/// let name = format!("doc-bcast-pub-{}", std::process::id());
+/// let mut tx = Publisher::create(&name, 4096, 16, Policy::Lossless)?;
+/// let mut rx = Subscriber::open(&name)?;
+/// tx.send_deferred(b"one")?;   // readable at once, no tail store or wake-up yet
+/// tx.send_deferred(b"two")?;
+/// tx.flush();                  // one tail store, one wake-up check for both
+/// let mut grant = tx.claim(3)?; // zero-copy: write in place
+/// grant.copy_from_slice(b"abc");
+/// grant.commit();
+/// assert_eq!(rx.recv()?, b"one");
+/// assert_eq!(rx.recv()?, b"two");
+/// assert_eq!(rx.recv()?, b"abc");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Publisher = End<BroadcastEnd<true>>;
+
+/// What the publisher keeps for itself.
+#[derive(Debug)]
+pub struct State {
+    /// End of the last committed record.
+    tail: u64,
+    /// The value of the shared `tail`: `published <= tail`.
+    published: u64,
+    /// The last `intent` stored.
+    intent: u64,
+    /// The last `oldest` stored: writes stay below `oldest + capacity`.
+    oldest: u64,
+    /// The sequence number of the next message.
+    seq: u64,
+    /// The position of the last committed message record.
+    last: u64,
+    wait: WaitStrategy,
+    /// Full results of try_* since the last liveness check.
+    full_polls: u32,
+    full_waits: u64,
+}
+
+/// A reserved record: its header offset, its position, and the tail after it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    header: u64,
+    pos: u64,
+    end: u64,
+    len: usize,
+}
+
+impl Publisher {
+    /// Take the publisher role of `sh` (lock slot 0) and build on the ring's indices.
+    pub(super) fn attach(sh: Shared, wait: WaitStrategy) -> Result<Self> {
+        let name = sh.display_name().to_owned();
+        if !sh.try_lock(role::PUBLISHER_LOCK)? {
+            return Err(Error::AlreadyAttached {
+                name,
+                role: "publisher",
+            });
+        }
+        let r = &sh.ctl().role;
+        // Acquire: pairs with the Release stores of the role state by earlier holders,
+        // so that their last tail store is visible.
+        let st = r.state.load(Ordering::Acquire);
+        // We hold the lock: a publisher that left ATTACHED died, one in HANDOFF is
+        // handed to us (our description holds the lock), CLOSED may be continued.
+        if !matches!(st, role::VACANT | role::CLOSED | role::ATTACHED | role::HANDOFF) {
+            sh.unlock(role::PUBLISHER_LOCK);
+            return Err(Error::Corrupted {
+                name,
+                what: format!("publisher role state {st}"),
+            });
+        }
+        let state = match Self::recover(&sh, wait) {
+            Ok(s) => s,
+            Err(what) => {
+                sh.unlock(role::PUBLISHER_LOCK);
+                return Err(Error::Corrupted {
+                    name,
+                    what: what.into(),
+                });
+            }
+        };
+        #[cfg(not(loom))]
+        {
+            let (pid, start) = crate::shm::liveness::self_identity();
+            // Relaxed: informational, published by the Release store below.
+            r.pid.store(pid, Ordering::Relaxed);
+            r.start_time.store(start, Ordering::Relaxed);
+        }
+        // Relaxed: a counter for display.
+        r.attaches.fetch_add(1, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads of the state by subscribers.
+        r.state.store(role::ATTACHED, Ordering::Release);
+        Ok(Publisher { sh, st: state })
+    }
+
+    /// The state a publisher continues from: the shared indices, checked, and the next
+    /// sequence number, from the last message between `oldest` and `tail`.
+    fn recover(sh: &Shared, wait: WaitStrategy) -> std::result::Result<State, &'static str> {
+        let (tail, oldest) = sh.indices()?;
+        let p = &sh.ctl().publ;
+        // Relaxed (both): the Acquire load of tail in indices() ordered them.
+        let intent = p.intent.load(Ordering::Relaxed).max(tail);
+        if intent > tail + sh.cap {
+            return Err("intent is more than a capacity ahead of tail");
+        }
+        let mut seq = p.messages.load(Ordering::Relaxed);
+        let mut pos = oldest;
+        let mut last = None;
+        let mut last_pos = p.last.load(Ordering::Relaxed);
+        while pos < tail {
+            let (rec, s) = read_record(sh, pos)?;
+            if let Some(s) = s {
+                last = Some(s);
+                last_pos = pos;
+            }
+            pos += rec;
+        }
+        if pos != tail {
+            return Err("records between oldest and tail do not end at tail");
+        }
+        if let Some(s) = last {
+            seq = s.wrapping_add(1);
+        }
+        let full_waits = p.full_waits.load(Ordering::Relaxed);
+        Ok(State {
+            tail,
+            published: tail,
+            intent,
+            oldest,
+            seq,
+            last: last_pos,
+            wait,
+            full_polls: 0,
+            full_waits,
+        })
+    }
+
+    /// Capacity of the ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.sh.cap as usize
+    }
+
+    /// The largest message this ring accepts.
+    pub fn max_message_len(&self) -> usize {
+        self.sh.max_msg as usize
+    }
+
+    /// The ring's policy.
+    pub fn policy(&self) -> Policy {
+        self.sh.policy
+    }
+
+    /// The subscriber limit set at creation.
+    pub fn max_subscribers(&self) -> usize {
+        self.sh.nsubs as usize
+    }
+
+    /// Bytes committed so far (records, headers and padding included): the stream
+    /// position subscribers' cursors are compared with.
+    pub fn position(&self) -> u64 {
+        self.st.tail
+    }
+
+    /// Messages committed so far over the stream's life (the next sequence number).
+    pub fn messages(&self) -> u64 {
+        self.st.seq
+    }
+
+    /// Change how this end waits.
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.st.wait = wait;
+    }
+
+    /// Send `msg`, waiting (lossless policy) while a live subscriber is too far behind.
+    #[inline]
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_deferred(msg)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Send `msg` if there is space now: [`SendError::Full`] otherwise (lossless
+    /// policy; the overwrite policy always has space).
+    #[inline]
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let slot = self.reserve(msg.len(), Wait::Now)?;
+        self.write(slot, msg);
+        self.flush();
+        Ok(())
+    }
+
+    /// Send `msg`, waiting at most `timeout` for space ([`SendError::Timeout`]).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        let slot = self.reserve(msg.len(), Wait::after(timeout))?;
+        self.write(slot, msg);
+        self.flush();
+        Ok(())
+    }
+
+    /// Write and commit `msg` without the publish step: subscribers see it at the next
+    /// [`Publisher::flush`] (or send, commit, or drop), which stores `tail` and checks
+    /// for sleepers once for the whole batch. Waits (lossless) while the ring is full.
+    #[inline]
+    pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let slot = self.reserve(msg.len(), Wait::Forever)?;
+        self.write(slot, msg);
+        Ok(())
+    }
+
+    /// Publish every committed record with one Release store of `tail`, and wake every
+    /// sleeping subscriber with one `futex_wake` (no syscall if nobody sleeps).
+    #[inline]
+    pub fn flush(&mut self) {
+        publish(&self.sh, &mut self.st);
+    }
+
+    #[inline]
+    fn write(&mut self, slot: Slot, msg: &[u8]) {
+        self.sh.region().copy_in(slot.header + HEADER_LEN, msg);
+        self.commit_slot(slot);
+    }
+
+    #[inline]
+    fn commit_slot(&mut self, slot: Slot) {
+        self.st.last = slot.pos;
+        self.st.tail = slot.end;
+        self.st.seq = self.st.seq.wrapping_add(1);
+    }
+
+    /// Reserve a record for `len` bytes (making room per the policy, waiting per
+    /// `wait`) and write its header.
+    #[inline]
+    fn reserve(&mut self, len: usize, wait: Wait) -> Result<Slot, SendError> {
+        if len as u64 > self.sh.max_msg {
+            return Err(SendError::MessageTooLarge {
+                len,
+                max: self.sh.max_msg as usize,
+            });
+        }
+        let cap = self.sh.cap;
+        let total = record::record_len(len as u64);
+        let mut pos = self.st.tail;
+        let off = pos & (cap - 1);
+        let to_end = cap - off;
+        let skip = if total > to_end { to_end } else { 0 };
+        let end = pos + skip + total;
+        if end > self.st.oldest + cap {
+            self.make_room(end, wait)?;
+        }
+        let region = self.sh.region();
+        if end > self.st.intent {
+            // Relaxed: ordered before the writes below by the Release fence.
+            self.sh.ctl().publ.intent.store(end, Ordering::Relaxed);
+            self.st.intent = end;
+            // Release fence: a subscriber that reads any byte written below and then
+            // runs its Acquire fence sees this intent (and the oldest stored before it):
+            // the seqlock of the overwrite policy.
+            if !loom_skip_intent_fence() {
+                primitive::fence(Ordering::Release);
+            }
+        }
+        let mut header = off;
+        if skip > 0 {
+            if skip >= HEADER_LEN {
+                region.store(off, record::encode((skip - HEADER_LEN) as u32, PADDING));
+                region.store(off + STAMP_OFFSET, record::stamp(pos));
+                region.store(off + SEQ_OFFSET, 0);
+            }
+            pos += skip;
+            header = 0;
+        }
+        region.store(header, record::encode(len as u32, MESSAGE));
+        region.store(header + STAMP_OFFSET, record::stamp(pos));
+        region.store(header + SEQ_OFFSET, self.st.seq);
+        Ok(Slot { header, pos, end, len })
+    }
+
+    /// Move `oldest` far enough for a record ending at `end`: at once in the overwrite
+    /// policy; in the lossless one as far as the live subscribers allow, waiting per
+    /// `wait` for the rest.
+    #[cold]
+    fn make_room(&mut self, end: u64, wait: Wait) -> Result<(), SendError> {
+        let cap = self.sh.cap;
+        if self.sh.policy == Policy::Overwrite {
+            if end - cap > self.st.published {
+                // `oldest` never passes the published tail (see `Shared::indices`).
+                publish(&self.sh, &mut self.st);
+            }
+            let b = walk_to(&self.sh, &self.st, end - cap)?;
+            // Release: pairs with the Acquire load of oldest in `Shared::indices`, which
+            // then sees a tail at least as far (published before). Ordered before the
+            // record writes by the Release fence after the intent store (reserve).
+            self.sh.ctl().publ.oldest.store(b, Ordering::Release);
+            self.st.oldest = b;
+            return Ok(());
+        }
+        if advance(&self.sh, &mut self.st, end, false)? {
+            return Ok(());
+        }
+        if wait.is_now() {
+            self.st.full_polls += 1;
+            if self.st.full_polls >= 1024 {
+                self.st.full_polls = 0;
+                if self.sh.poisoned() {
+                    return Err(SendError::Corrupted(crate::shm::sigbus::RESIZED));
+                }
+                if advance(&self.sh, &mut self.st, end, true)? {
+                    return Ok(());
+                }
+            }
+            return Err(SendError::Full);
+        }
+        self.wait_room(end, wait)
+    }
+
+    #[cold]
+    fn wait_room(&mut self, end: u64, wait: Wait) -> Result<(), SendError> {
+        // What we hold back cannot be read: publish it before waiting.
+        self.flush();
+        self.st.full_waits = self.st.full_waits.wrapping_add(1);
+        // Relaxed: a counter for display.
+        self.sh
+            .ctl()
+            .publ
+            .full_waits
+            .store(self.st.full_waits, Ordering::Relaxed);
+        let (sh, st) = (&self.sh, &mut self.st);
+        let waiter = Waiter {
+            word: &sh.ctl().space_wait,
+            strategy: st.wait,
+            asymmetric: sh.asym,
+        };
+        let r = waiter.wait(wait, |check| {
+            if check != Check::Fast && sh.poisoned() {
+                return Some(Err(SendError::Corrupted(crate::shm::sigbus::RESIZED)));
+            }
+            match advance(sh, st, end, check == Check::Liveness) {
+                Ok(true) => Some(Ok(())),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        match r {
+            Ok(r) => r,
+            Err(WaitEnd::Timeout) => Err(SendError::Timeout),
+            Err(WaitEnd::Interrupted) => Err(SendError::Interrupted),
+        }
+    }
+
+    /// Reserve `len` bytes in place if there is space now ([`SendError::Full`]
+    /// otherwise). Write them through the grant, then commit it; a grant dropped
+    /// without commit is aborted and nothing is sent.
+    #[cfg(not(loom))]
+    pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let slot = self.reserve(len, Wait::Now)?;
+        Ok(WriteGrant { p: self, slot })
+    }
+
+    /// Reserve `len` bytes in place, waiting while the ring is full (lossless).
+    #[cfg(not(loom))]
+    pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let slot = self.reserve(len, Wait::Forever)?;
+        Ok(WriteGrant { p: self, slot })
+    }
+
+    /// Reserve `len` bytes in place, waiting at most `timeout`.
+    #[cfg(not(loom))]
+    pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
+        let slot = self.reserve(len, Wait::after(timeout))?;
+        Ok(WriteGrant { p: self, slot })
+    }
+}
+
+/// Lossless: try to move `oldest` so that a record ending at `end` fits; `true` if
+/// it does now. With `check_live`, the subscribers holding the publisher back are
+/// checked for liveness and the dead ones' slots reclaimed.
+fn advance(sh: &Shared, st: &mut State, end: u64, check_live: bool) -> Result<bool, SendError> {
+    let cap = sh.cap;
+    let need = end - cap;
+    if need > st.published {
+        // `oldest` never passes the published tail (see `Shared::indices`).
+        publish(sh, st);
+    }
+    // Free a quarter ring at once (within what is published), so that the fence
+    // and the table scan below run once per quarter ring, not per message.
+    let target = need.max((need + cap / 4).min(st.published));
+    let b = walk_to(sh, st, target)?;
+    let prev = st.oldest;
+    let publ = &sh.ctl().publ;
+    // (a) Release: as in make_room; ordered before the table scan by the SeqCst fence
+    // (the store-load pair with a joining subscriber; see the module docs).
+    publ.oldest.store(b, Ordering::Release);
+    // (b)
+    primitive::fence(Ordering::SeqCst);
+    // (c)
+    let m = scan_min(sh, st, b, prev, check_live);
+    match m {
+        Some(m) if m < b => {
+            // (d) Someone is behind `b`: keep what they have not read. Every live
+            // cursor is at least `m` (scanned) or at least `b` (joined after seeing
+            // it), so the boundary at or below `m` is safe to announce.
+            let o = walk_upto(sh, st, m)?;
+            // Release: as above; a later advance fences again before it writes.
+            publ.oldest.store(o, Ordering::Release);
+            st.oldest = o;
+            Ok(end <= o + cap)
+        }
+        _ => {
+            st.oldest = b;
+            Ok(true)
+        }
+    }
+}
+
+/// The lowest cursor of the ACTIVE subscriber slots (`None` if there is none),
+/// clamped to `prev..=tail`. With `check_live`, a slot below `b` whose holder no
+/// longer holds its lock is reclaimed (CAS to FREE, same generation).
+fn scan_min(sh: &Shared, st: &State, b: u64, prev: u64, check_live: bool) -> Option<u64> {
+    let mut min: Option<u64> = None;
+    for i in 0..sh.nsubs {
+        let s = sh.sub(i);
+        // Acquire: pairs with the Release store of the word when a subscriber
+        // attaches, so that its cursor store before it is visible.
+        let w = s.word.load(Ordering::Acquire);
+        if slot::state(w) != slot::ACTIVE {
+            continue; // FREE, or a corrupt state: holds nothing back.
+        }
+        // Acquire: pairs with the Release store of the cursor after a subscriber's
+        // reads, which therefore finish before we overwrite what it read.
+        let c = s.cursor.load(Ordering::Acquire);
+        if c > st.tail || c % record::ALIGN != 0 {
+            continue; // impossible for a live subscriber: holds nothing back.
+        }
+        let c = c.max(prev);
+        if c < b && check_live && !sh.held_by_other(super::layout::role::SUB_LOCK_BASE + i) {
+            // AcqRel: pairs with the subscriber's attach (Release) — a CAS that
+            // fails because a new holder attached leaves its registration alone.
+            let _ = s
+                .word
+                .compare_exchange(w, slot::with_state(w, slot::FREE), Ordering::AcqRel, Ordering::Relaxed);
+            continue;
+        }
+        min = Some(min.map_or(c, |m| m.min(c)));
+    }
+    min
+}
+
+/// The first record boundary at or after `target`, walking from `oldest` (at most
+/// `tail`). Our own records: a header that does not parse was overwritten by a peer.
+fn walk_to(sh: &Shared, st: &State, target: u64) -> Result<u64, SendError> {
+    let mut pos = st.oldest;
+    while pos < target {
+        let (rec, _) = read_record(sh, pos).map_err(SendError::Corrupted)?;
+        pos += rec;
+    }
+    if pos > st.tail {
+        return Err(SendError::Corrupted("records do not end at the tail"));
+    }
+    Ok(pos)
+}
+
+/// The last record boundary at or before `limit`, walking from `oldest`.
+fn walk_upto(sh: &Shared, st: &State, limit: u64) -> Result<u64, SendError> {
+    let mut pos = st.oldest;
+    while pos < limit {
+        let (rec, _) = read_record(sh, pos).map_err(SendError::Corrupted)?;
+        if pos + rec > limit {
+            break;
+        }
+        pos += rec;
+    }
+    Ok(pos)
+}
+
+/// [`Publisher::flush`].
+#[inline]
+fn publish(sh: &Shared, st: &mut State) {
+    if st.tail != st.published {
+        let p = &sh.ctl().publ;
+        // Relaxed (both): published by the tail store below.
+        p.messages.store(st.seq, Ordering::Relaxed);
+        p.last.store(st.last, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads of tail by subscribers (and `indices`
+        // at attach): the records below it are visible.
+        let order = loom_weaken(Ordering::Release);
+        p.tail.store(st.tail, order);
+        st.published = st.tail;
+        sh.ctl().data_wait.notify_all(sh.asym);
+    }
+}
+
+/// The size of the record at `pos`, and its sequence number if it is a message; the
+/// 8 or 16 bytes before the end of the ring count as one headerless record.
+pub(super) fn read_record(sh: &Shared, pos: u64) -> std::result::Result<(u64, Option<u64>), &'static str> {
+    let off = pos & (sh.cap - 1);
+    let to_end = sh.cap - off;
+    if to_end < HEADER_LEN {
+        return Ok((to_end, None));
+    }
+    let region = sh.region();
+    if region.load(off + STAMP_OFFSET) != record::stamp(pos) {
+        return Err("a record's stamp is not its position");
+    }
+    let rec = record::parse(region.load(off), pos, sh.cap, sh.max_msg)?;
+    let seq = (!rec.padding).then(|| region.load(off + SEQ_OFFSET));
+    Ok((rec.total, seq))
+}
+
+#[cfg(loom)]
+fn loom_weaken(o: Ordering) -> Ordering {
+    crate::primitive::loom_break::weaken(crate::primitive::loom_break::LoomBreak::BroadcastTailRelaxed, o)
+}
+#[cfg(not(loom))]
+#[inline(always)]
+fn loom_weaken(o: Ordering) -> Ordering {
+    o
+}
+#[cfg(loom)]
+fn loom_skip_intent_fence() -> bool {
+    crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::BroadcastIntentFenceSkipped)
+}
+#[cfg(not(loom))]
+#[inline(always)]
+fn loom_skip_intent_fence() -> bool {
+    false
+}
+
+/// Space for one message, written in place in the ring. Derefs to the `len` bytes of
+/// the payload (their initial contents are unspecified). [`WriteGrant::commit`]
+/// publishes it, [`WriteGrant::commit_deferred`] commits it for the next flush;
+/// dropping it aborts the message (nothing was published; the next message is written
+/// in the same place).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct WriteGrant<'a> {
+    p: &'a mut Publisher,
+    slot: Slot,
+}
+
+#[cfg(not(loom))]
+impl WriteGrant<'_> {
+    /// Commit and publish the message now.
+    pub fn commit(self) {
+        self.p.commit_slot(self.slot);
+        self.p.flush();
+    }
+
+    /// Commit the message without the publish step (see [`Publisher::send_deferred`]).
+    pub fn commit_deferred(self) {
+        self.p.commit_slot(self.slot);
+    }
+}
+
+#[cfg(not(loom))]
+impl std::ops::Deref for WriteGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ptr = self
+            .p
+            .sh
+            .region()
+            .slice_ptr(self.slot.header + HEADER_LEN, self.slot.len);
+        // SAFETY: the bytes lie in the region (slice_ptr checked), at or beyond the
+        // published tail, so no subscriber delivers them and nothing else writes them
+        // while the grant (which borrows the only publisher) lives.
+        unsafe { std::slice::from_raw_parts(ptr, self.slot.len) }
+    }
+}
+
+#[cfg(not(loom))]
+impl std::ops::DerefMut for WriteGrant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let ptr = self
+            .p
+            .sh
+            .region()
+            .slice_ptr(self.slot.header + HEADER_LEN, self.slot.len);
+        // SAFETY: as in Deref; the grant is the only accessor of these bytes.
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.slot.len) }
+    }
+}
+
+impl EndKind for BroadcastEnd<true> {}
+
+impl Sealed for BroadcastEnd<true> {
+    type Ring = Shared;
+    type State = State;
+    type Options = Options;
+    type Params = Params;
+    type Fd = Option<rustix::fd::OwnedFd>;
+    const NAME: &'static str = "Publisher";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastPublisher;
+
+    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
+        super::create_named(name, &params, opts)
+    }
+
+    fn open(name: &str, opts: &Options) -> Result<Shared> {
+        super::open_named(name, opts)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
+        super::open_fd(fd, opts)
+    }
+
+    fn build(ring: Shared, opts: &Options) -> Result<Publisher> {
+        // The lock decides: a role in transit is taken only through the descriptor that
+        // holds its lock (`from_fd`); an open by name finds the lock held.
+        Publisher::attach(ring, opts.wait)
+    }
+
+    fn hand_off(p: &mut Publisher) -> Option<rustix::fd::OwnedFd> {
+        p.flush();
+        if !matches!(p.sh.backing, Backing::Segment(_)) {
+            return None;
+        }
+        // Release: pairs with the Acquire loads of the state by subscribers and the
+        // next publisher.
+        p.sh.ctl().role.state.store(role::HANDOFF, Ordering::Release);
+        p.sh.take_fd()
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
+        fd
+    }
+
+    fn close(p: &mut Publisher) {
+        if matches!(p.sh.backing, Backing::Gone) {
+            return;
+        }
+        p.flush();
+        // Release: pairs with the Acquire loads of the state by subscribers, which then
+        // see the last tail store.
+        p.sh.ctl().role.state.store(role::CLOSED, Ordering::Release);
+        p.sh.ctl().data_wait.wake_everyone();
+        p.sh.unlock(role::PUBLISHER_LOCK);
+    }
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.name()
+    }
+}

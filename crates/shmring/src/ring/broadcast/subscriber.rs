@@ -1,0 +1,643 @@
+//! The subscriber end of the broadcast ring.
+
+use super::layout::{Backing, role, slot};
+use super::record::{self, HEADER_LEN, SEQ_OFFSET, STAMP_OFFSET};
+use super::{BroadcastEnd, Options, Params, Policy, RecvError, Shared, Start};
+use crate::primitive::{self, Ordering};
+use crate::ring::end::{End, EndKind, Sealed, SealedSeveral, Several};
+use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
+use crate::{Error, Result};
+use std::time::Duration;
+
+/// A subscriber of a broadcast ring: receives every message the publisher sends after
+/// it attached (or from the oldest one retained, per [`Options::start`]), copied or
+/// read in place.
+///
+/// ```
+/// use shmring::broadcast::{Options, Policy, Publisher, RecvError, Start, Subscriber};
+/// let name = format!("doc-bcast-sub-{}", std::process::id());
+/// let mut tx = Publisher::create(&name, 4096, 16, Policy::Overwrite)?;
+/// tx.send(b"early")?;
+/// let mut late = Subscriber::open(&name)?; // starts at the newest: misses "early"
+/// let mut all = Subscriber::open_with(&name, &Options::new().start(Start::Oldest))?;
+/// tx.send(b"tick")?;
+/// assert_eq!(all.recv()?, b"early");
+/// assert_eq!(late.read(|m| m.len())?, 4); // in place
+/// assert_eq!(late.try_recv(), Err(RecvError::Empty));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Subscriber = End<BroadcastEnd<false>>;
+
+/// What a subscriber keeps for itself.
+#[derive(Debug)]
+pub struct State {
+    /// Our slot in the table.
+    idx: u32,
+    /// Our position: every record below it was read.
+    cursor: u64,
+    /// The sequence number of the next message we expect (`None` until the first).
+    expected: Option<u64>,
+    wait: WaitStrategy,
+    /// Empty results of try_* since the last liveness check.
+    empty_polls: u32,
+    received: u64,
+    missed: u64,
+    empty_waits: u64,
+}
+
+/// What one look at the ring found.
+enum Look<R> {
+    /// A message, handed to the reader.
+    Message(R),
+    /// Nothing new.
+    Empty,
+    /// Lapped again while reading: look again.
+    Retry,
+}
+
+impl Subscriber {
+    /// Take a free slot of `sh`'s table (its lock for a segment, a CAS in memory) and
+    /// join at `start`.
+    pub(super) fn attach(sh: Shared, wait: WaitStrategy, start: Start) -> Result<Self> {
+        Self::attach_at(sh, wait, |tail, oldest| match start {
+            Start::Newest => tail,
+            Start::Oldest => oldest,
+        })
+    }
+
+    /// Attach with the starting cursor chosen by `at(tail, oldest)` (clamped into
+    /// `oldest..=tail`).
+    fn attach_at(sh: Shared, wait: WaitStrategy, at: impl Fn(u64, u64) -> u64) -> Result<Self> {
+        let name = sh.display_name().to_owned();
+        let corrupted = |what: &str| Error::Corrupted {
+            name: name.clone(),
+            what: what.into(),
+        };
+        let mut taken = None;
+        for i in 0..sh.nsubs {
+            let s = sh.sub(i);
+            if sh.is_segment() {
+                if !sh.try_lock(role::SUB_LOCK_BASE + i)? {
+                    continue;
+                }
+                // Relaxed: we hold the slot's lock; a reclaim CAS that races with us
+                // fails on the new word.
+                let w = s.word.load(Ordering::Relaxed);
+                taken = Some((i, slot::next(w, slot::ACTIVE)));
+                break;
+            }
+            // In-process: the CAS is the claim.
+            let w = s.word.load(Ordering::Relaxed);
+            if slot::state(w) != slot::ACTIVE {
+                let new = slot::next(w, slot::ACTIVE);
+                // Relaxed: the Release store of the same word below publishes the cursor.
+                if s.word
+                    .compare_exchange(w, new, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    taken = Some((i, new));
+                    break;
+                }
+            }
+        }
+        let Some((idx, word)) = taken else {
+            return Err(Error::InvalidArgument(format!(
+                "broadcast ring {name:?} already has {} subscribers",
+                sh.nsubs
+            )));
+        };
+        let s = sh.sub(idx);
+        #[cfg(not(loom))]
+        {
+            let (pid, start) = crate::shm::liveness::self_identity();
+            // Relaxed: informational.
+            s.pid.store(pid, Ordering::Relaxed);
+            s.start_time.store(start, Ordering::Relaxed);
+        }
+        // Relaxed: counters for display, restarted for the new holder.
+        s.received.store(0, Ordering::Relaxed);
+        s.missed.store(0, Ordering::Relaxed);
+        s.empty_waits.store(0, Ordering::Relaxed);
+        let fail = |e: Error| {
+            // Release: as in detach.
+            s.word.store(slot::with_state(word, slot::FREE), Ordering::Release);
+            sh.unlock(role::SUB_LOCK_BASE + idx);
+            e
+        };
+        let (tail, oldest) = match sh.indices() {
+            Ok(x) => x,
+            Err(what) => return Err(fail(corrupted(what))),
+        };
+        let mut c = at(tail, oldest).clamp(oldest, tail);
+        let mut joined = false;
+        for _ in 0..1000 {
+            // (1) Relaxed: published by the Release store of the word (first round) or
+            // ordered before the re-check by the SeqCst fence.
+            s.cursor.store(c, Ordering::Relaxed);
+            // Release: pairs with the Acquire load of the word in the publisher's scan.
+            s.word.store(word, Ordering::Release);
+            // (2) the store-load pair with the publisher's advance (module docs).
+            primitive::fence(Ordering::SeqCst);
+            // (3) Relaxed: ordered after our registration by the fence.
+            let o = sh.ctl().publ.oldest.load(Ordering::Relaxed);
+            if c >= o {
+                joined = true;
+                break;
+            }
+            c = o;
+        }
+        if !joined || c % record::ALIGN != 0 {
+            return Err(fail(corrupted("oldest keeps moving past a joining subscriber")));
+        }
+        let mut expected = None;
+        for _ in 0..1000 {
+            match seq_at(&sh, c) {
+                Ok(Some(e)) => {
+                    expected = Some(e);
+                    break;
+                }
+                Ok(None) => {
+                    // Lapped while we looked (overwrite): start at the oldest record.
+                    // Relaxed: the cursor moves forward, which a publisher may miss.
+                    let (_, o) = sh.indices().map_err(|w| fail(corrupted(w)))?;
+                    c = c.max(o);
+                    s.cursor.store(c, Ordering::Relaxed);
+                }
+                Err(what) => return Err(fail(corrupted(what))),
+            }
+        }
+        let Some(expected) = expected else {
+            return Err(fail(corrupted("the publisher laps a joining subscriber on every look")));
+        };
+        Ok(Subscriber {
+            sh,
+            st: State {
+                idx,
+                cursor: c,
+                expected: Some(expected),
+                wait,
+                empty_polls: 0,
+                received: 0,
+                missed: 0,
+                empty_waits: 0,
+            },
+        })
+    }
+
+    /// Capacity of the ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.sh.cap as usize
+    }
+
+    /// The largest message this ring accepts.
+    pub fn max_message_len(&self) -> usize {
+        self.sh.max_msg as usize
+    }
+
+    /// The ring's policy.
+    pub fn policy(&self) -> Policy {
+        self.sh.policy
+    }
+
+    /// This subscriber's slot in the ring's table.
+    pub fn slot(&self) -> usize {
+        self.st.idx as usize
+    }
+
+    /// This subscriber's stream position (compare with [`Publisher::position`](super::Publisher::position)).
+    pub fn position(&self) -> u64 {
+        self.st.cursor
+    }
+
+    /// Messages delivered to this subscriber.
+    pub fn received(&self) -> u64 {
+        self.st.received
+    }
+
+    /// Messages this subscriber missed (overwrite policy: the sum of its `Lagged`s).
+    pub fn missed(&self) -> u64 {
+        self.st.missed
+    }
+
+    /// Change how this end waits.
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.st.wait = wait;
+    }
+
+    /// Receive the next message, waiting for it.
+    pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.read_wait(Wait::Forever, |m| m.to_vec())
+    }
+
+    /// Receive the next message if there is one ([`RecvError::Empty`] otherwise).
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.read_wait(Wait::Now, |m| m.to_vec())
+    }
+
+    /// Receive the next message, waiting at most `timeout` ([`RecvError::Timeout`]).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+        self.read_wait(Wait::after(timeout), |m| m.to_vec())
+    }
+
+    /// Receive the next message into `buf` (cleared first), waiting for it; its length.
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.read_wait(Wait::Forever, |m| {
+            buf.clear();
+            buf.extend_from_slice(m);
+            m.len()
+        })
+    }
+
+    /// Read the next message in place, waiting for it: `f` sees the bytes in the ring
+    /// and its result is returned. In the overwrite policy the bytes may be overwritten
+    /// while `f` runs: `f`'s result is then discarded and the subscriber reports
+    /// [`RecvError::Lagged`] (so `f` must not act on the bytes beyond computing its
+    /// result; it may be called again for a later message).
+    pub fn read<R>(&mut self, f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+        self.read_wait(Wait::Forever, f)
+    }
+
+    /// [`read`](Self::read) if there is a message now ([`RecvError::Empty`] otherwise).
+    pub fn try_read<R>(&mut self, f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+        self.read_wait(Wait::Now, f)
+    }
+
+    /// [`read`](Self::read), waiting at most `timeout`.
+    pub fn read_timeout<R>(&mut self, timeout: Duration, f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+        self.read_wait(Wait::after(timeout), f)
+    }
+
+    /// Read every message there is now, in place, with `f`; stop early when `f`
+    /// returns `false`. Returns how many were read (`Ok(0)` if there was none). A
+    /// `Lagged` or an error ends the batch after the messages before it.
+    pub fn try_drain(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> Result<usize, RecvError> {
+        let mut n = 0;
+        loop {
+            match self.look(&mut f, Check::Fast) {
+                Ok(Look::Message(true)) => n += 1,
+                Ok(Look::Message(false)) => return Ok(n + 1),
+                Ok(Look::Empty) => return Ok(n),
+                Ok(Look::Retry) => continue,
+                Err(e) if n > 0 && matches!(e, RecvError::Lagged { .. }) => return Ok(n),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+        // The fast path: a message is there.
+        if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
+            return Ok(r);
+        }
+        if wait.is_now() {
+            self.st.empty_polls += 1;
+            let check = if self.st.empty_polls >= 1024 {
+                self.st.empty_polls = 0;
+                Check::Liveness
+            } else {
+                Check::State
+            };
+            return match self.look(&mut f, check)? {
+                Look::Message(r) => Ok(r),
+                _ => Err(RecvError::Empty),
+            };
+        }
+        self.st.empty_waits = self.st.empty_waits.wrapping_add(1);
+        // Relaxed: a counter for display.
+        self.sh
+            .sub(self.st.idx)
+            .empty_waits
+            .store(self.st.empty_waits, Ordering::Relaxed);
+        let this: &mut Subscriber = self;
+        let waiter = Waiter {
+            word: &this.sh.ctl().data_wait,
+            strategy: this.st.wait,
+            asymmetric: this.sh.asym,
+        };
+        let (sh, st) = (&this.sh, &mut this.st);
+        let r = waiter.wait(wait, |check| match look_settled(sh, st, &mut f, check) {
+            Ok(Look::Message(r)) => Some(Ok(r)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        });
+        match r {
+            Ok(r) => r,
+            Err(WaitEnd::Timeout) => Err(RecvError::Timeout),
+            Err(WaitEnd::Interrupted) => Err(RecvError::Interrupted),
+        }
+    }
+
+    #[inline]
+    fn look<R>(&mut self, f: &mut impl FnMut(&[u8]) -> R, check: Check) -> Result<Look<R>, RecvError> {
+        look_settled(&self.sh, &mut self.st, f, check)
+    }
+}
+
+/// [`look`] until it finds a message or nothing (a skip over padding or a lap moves the
+/// cursor: the message may be right there, and a waiter must not sleep on it). At most
+/// 16 rounds: a publisher lapping us on every look, or a hostile one, reads as empty
+/// for this poll.
+#[inline]
+fn look_settled<R>(
+    sh: &Shared,
+    st: &mut State,
+    f: &mut impl FnMut(&[u8]) -> R,
+    check: Check,
+) -> Result<Look<R>, RecvError> {
+    for _ in 0..16 {
+        match look(sh, st, f, check)? {
+            Look::Retry => continue,
+            other => return Ok(other),
+        }
+    }
+    Ok(Look::Empty)
+}
+
+/// One look at the ring at the subscriber's cursor: a message (read with `f`), nothing
+/// new, or a lap that moved the cursor. With `check` above `Fast`, an empty ring also
+/// checks the publisher's state (and with `Liveness` its lock and the segment's size).
+fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: Check) -> Result<Look<R>, RecvError> {
+    let cap = sh.cap;
+    let overwrite = sh.policy == Policy::Overwrite;
+    let publ = &sh.ctl().publ;
+    // Acquire: pairs with the Release store of tail in Publisher::flush: the records
+    // below it are complete and visible.
+    let tail = publ.tail.load(Ordering::Acquire);
+    let c = st.cursor;
+    if tail == c {
+        return empty(sh, st, check);
+    }
+    if tail % record::ALIGN != 0 || tail < c {
+        return Err(RecvError::Corrupted("tail is behind the subscriber or misaligned"));
+    }
+    if tail - c > cap {
+        if overwrite {
+            return lapped(sh, st);
+        }
+        return Err(RecvError::Corrupted(
+            "tail is more than a capacity ahead of a lossless subscriber",
+        ));
+    }
+    let region = sh.region();
+    let off = c & (cap - 1);
+    let to_end = cap - off;
+    if to_end < HEADER_LEN {
+        // The headerless end of the ring.
+        advance(sh, st, c + to_end, overwrite);
+        return Ok(Look::Retry);
+    }
+    let word = region.load(off);
+    let stamp = region.load(off + STAMP_OFFSET);
+    let seq = region.load(off + SEQ_OFFSET);
+    let parsed = record::parse(word, c, cap, sh.max_msg);
+    if stamp != record::stamp(c) || parsed.is_err() {
+        if overwrite && overwritten(sh, c) {
+            return lapped(sh, st);
+        }
+        return Err(RecvError::Corrupted(match parsed {
+            Err(what) => what,
+            Ok(_) => "a record's stamp is not its position",
+        }));
+    }
+    let rec = parsed.expect("checked above");
+    if rec.padding {
+        if overwrite && overwritten(sh, c) {
+            return lapped(sh, st);
+        }
+        advance(sh, st, c + rec.total, overwrite);
+        return Ok(Look::Retry);
+    }
+    let r = region.with_slice(off + HEADER_LEN, rec.len as usize, |m| f(m));
+    if overwrite && overwritten(sh, c) {
+        // The record changed under the read: `r` may be made of two messages.
+        return lapped(sh, st);
+    }
+    if let Some(e) = st.expected
+        && seq != e
+    {
+        if overwrite && seq > e {
+            // The first record after a lap: count what was missed; the next look
+            // delivers this record.
+            let missed = seq - e;
+            st.expected = Some(seq);
+            st.missed = st.missed.wrapping_add(missed);
+            // Relaxed: a counter for display.
+            sh.sub(st.idx).missed.store(st.missed, Ordering::Relaxed);
+            return Err(RecvError::Lagged { missed });
+        }
+        return Err(RecvError::Corrupted("a message's sequence number is not the next one"));
+    }
+    st.expected = Some(seq.wrapping_add(1));
+    st.received = st.received.wrapping_add(1);
+    // Relaxed: a counter for display.
+    sh.sub(st.idx).received.store(st.received, Ordering::Relaxed);
+    advance(sh, st, c + rec.total, overwrite);
+    Ok(Look::Message(r))
+}
+
+/// The sequence number of the first message at or after position `c` (`oldest <= c <=
+/// tail`): from the record there, or at `tail` from the last record before it (or 0 in
+/// a fresh ring). `Ok(None)`: what we read was being overwritten; look again.
+fn seq_at(sh: &Shared, mut c: u64) -> std::result::Result<Option<u64>, &'static str> {
+    let (tail, _) = sh.indices()?;
+    if c > tail {
+        return Err("a subscriber's cursor is past tail");
+    }
+    while c < tail {
+        match read_at(sh, c)? {
+            None => return Ok(None),
+            Some((rec, _)) if rec.padding => c += rec.total,
+            Some((_, seq)) => return Ok(Some(seq)),
+        }
+    }
+    if c != tail {
+        return Err("records do not end at tail");
+    }
+    // At tail (or only padding up to it): the next message follows the last one.
+    if tail == 0 {
+        return Ok(Some(0));
+    }
+    // Relaxed: stored before tail, which indices() loaded with Acquire; a newer value
+    // (a later record) fails the check below and we look again.
+    let last = sh.ctl().publ.last.load(Ordering::Relaxed);
+    if last >= tail || tail - last > sh.cap {
+        return Ok(None);
+    }
+    match read_at(sh, last)? {
+        Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
+        _ => Ok(None),
+    }
+}
+
+/// The record at `pos` and its sequence number (a headerless end of the ring reads as
+/// padding); `Ok(None)` if it was being overwritten.
+#[allow(clippy::type_complexity)]
+fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
+    let cap = sh.cap;
+    let region = sh.region();
+    let off = pos & (cap - 1);
+    if cap - off < HEADER_LEN {
+        let rec = record::Record {
+            len: 0,
+            total: cap - off,
+            padding: true,
+        };
+        return Ok(Some((rec, 0)));
+    }
+    let word = region.load(off);
+    let stamp = region.load(off + STAMP_OFFSET);
+    let seq = region.load(off + SEQ_OFFSET);
+    if overwritten(sh, pos) {
+        return Ok(None);
+    }
+    if stamp != record::stamp(pos) {
+        return Err("a record's stamp is not its position");
+    }
+    Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
+}
+
+/// Move the cursor to `to` and tell the publisher (its Release store orders our reads
+/// before the publisher's overwrite; the lossless publisher may be waiting for it).
+#[inline]
+fn advance(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
+    st.cursor = to;
+    let s = sh.sub(st.idx);
+    if overwrite {
+        // Relaxed: the overwrite publisher never reads cursors; this is for display.
+        s.cursor.store(to, Ordering::Relaxed);
+    } else {
+        // Release: pairs with the Acquire load of the cursor in the publisher's scan.
+        s.cursor.store(to, Ordering::Release);
+        sh.ctl().space_wait.notify(sh.asym);
+    }
+}
+
+/// Overwrite policy: whether the record at `c` may have been (or be being) overwritten,
+/// after reads of it: an Acquire fence, then `intent`.
+#[inline]
+fn overwritten(sh: &Shared, c: u64) -> bool {
+    #[cfg(loom)]
+    if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::BroadcastNoValidate) {
+        return false;
+    }
+    // Acquire fence: pairs with the publisher's Release fence after its intent store —
+    // if we read a byte it wrote after that fence, we see that intent.
+    primitive::fence(Ordering::Acquire);
+    // Relaxed: ordered by the fence above.
+    sh.ctl().publ.intent.load(Ordering::Relaxed) > c + sh.cap
+}
+
+/// Lapped (overwrite policy): move to the oldest retained record.
+fn lapped<R>(sh: &Shared, st: &mut State) -> Result<Look<R>, RecvError> {
+    let (_, oldest) = sh.indices().map_err(RecvError::Corrupted)?;
+    if oldest > st.cursor {
+        advance(sh, st, oldest, true);
+    }
+    Ok(Look::Retry)
+}
+
+/// Nothing at the cursor: `Disconnected` if the publisher is gone (after a last look at
+/// `tail`), `Empty` otherwise.
+fn empty<R>(sh: &Shared, st: &mut State, check: Check) -> Result<Look<R>, RecvError> {
+    if check == Check::Fast {
+        return Ok(Look::Empty);
+    }
+    if check == Check::Liveness && sh.poisoned() {
+        return Err(RecvError::Corrupted(crate::shm::sigbus::RESIZED));
+    }
+    let r = &sh.ctl().role;
+    // Acquire: pairs with the Release store of CLOSED in the publisher's close, so its
+    // last tail store is visible to the re-check below.
+    let gone = match r.state.load(Ordering::Acquire) {
+        role::VACANT => false,
+        role::CLOSED => true,
+        role::ATTACHED | role::HANDOFF => check == Check::Liveness && !sh.held_by_other(role::PUBLISHER_LOCK),
+        _ => return Err(RecvError::Corrupted("publisher role state out of range")),
+    };
+    if !gone {
+        return Ok(Look::Empty);
+    }
+    // Acquire: as in look.
+    if sh.ctl().publ.tail.load(Ordering::Acquire) != st.cursor {
+        return Ok(Look::Retry);
+    }
+    Err(RecvError::Disconnected)
+}
+
+/// Leave the slot: FREE (same generation), then release its lock and wake a publisher
+/// that may be waiting for us.
+fn leave(sh: &Shared, st: &State) {
+    let s = sh.sub(st.idx);
+    // Relaxed: our own word (we hold the slot).
+    let w = s.word.load(Ordering::Relaxed);
+    // Release: pairs with the Acquire load in the publisher's scan.
+    s.word.store(slot::with_state(w, slot::FREE), Ordering::Release);
+    sh.unlock(role::SUB_LOCK_BASE + st.idx);
+    sh.ctl().space_wait.wake_always();
+}
+
+impl EndKind for BroadcastEnd<false> {}
+
+impl Sealed for BroadcastEnd<false> {
+    type Ring = Shared;
+    type State = State;
+    type Options = Options;
+    type Params = Params;
+    type Fd = Option<rustix::fd::OwnedFd>;
+    const NAME: &'static str = "Subscriber";
+    #[cfg(not(loom))]
+    const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastSubscriber;
+
+    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
+        super::create_named(name, &params, opts)
+    }
+
+    fn open(name: &str, opts: &Options) -> Result<Shared> {
+        super::open_named(name, opts)
+    }
+
+    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
+        super::open_fd(fd, opts)
+    }
+
+    fn build(ring: Shared, opts: &Options) -> Result<Subscriber> {
+        Subscriber::attach(ring, opts.wait, opts.start)
+    }
+
+    /// Leave the slot (the receiver takes a slot of its own) and take the descriptor.
+    fn hand_off(s: &mut Subscriber) -> Option<rustix::fd::OwnedFd> {
+        if !matches!(s.sh.backing, Backing::Segment(_)) {
+            return None;
+        }
+        leave(&s.sh, &s.st);
+        s.sh.take_fd()
+    }
+
+    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
+        fd
+    }
+
+    fn close(s: &mut Subscriber) {
+        if matches!(s.sh.backing, Backing::Gone) {
+            return;
+        }
+        leave(&s.sh, &s.st);
+    }
+
+    fn name(ring: &Shared) -> Option<&str> {
+        ring.name()
+    }
+}
+
+impl SealedSeveral for BroadcastEnd<false> {
+    /// Another subscriber at the same position (it receives the same messages from
+    /// here on), in a slot of its own.
+    fn try_clone(s: &Subscriber) -> Result<Subscriber> {
+        let at = s.st.cursor;
+        let mut c = Subscriber::attach_at(s.sh.reopen()?, s.st.wait, |_, _| at)?;
+        c.st.expected = s.st.expected;
+        Ok(c)
+    }
+}
+
+impl Several for BroadcastEnd<false> {}
