@@ -537,53 +537,53 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
             }
         } else {
             match (&mut spsc_rx, &mut mpmc_rx) {
-            (Some(rx), _) => match rx.try_recv_into(&mut msg) {
-                Ok(_) => Ok(None),
-                Err(shmring::RecvError::Empty) => {
-                    if let Err(e) = out.flush() {
-                        break Err(e);
-                    }
-                    let r = match idle {
-                        Some(t) => rx.recv_timeout_into(&mut msg, t),
-                        None => rx.recv_into(&mut msg),
-                    };
-                    match r {
-                        Ok(_) => Ok(None),
-                        Err(shmring::RecvError::Timeout) => Ok(Some(Ended::Idle)),
-                        Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-                Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
-                Err(e) => Err(e.to_string()),
-            },
-            (_, Some(rx)) => {
-                let r = match rx.try_pop() {
-                    Err(mpmc::PopError::Empty) => {
+                (Some(rx), _) => match rx.try_recv_into(&mut msg) {
+                    Ok(_) => Ok(None),
+                    Err(shmring::RecvError::Empty) => {
                         if let Err(e) = out.flush() {
                             break Err(e);
                         }
-                        wait_pop(rx, idle, name, watch.as_ref().expect("set with the queue"))
+                        let r = match idle {
+                            Some(t) => rx.recv_timeout_into(&mut msg, t),
+                            None => rx.recv_into(&mut msg),
+                        };
+                        match r {
+                            Ok(_) => Ok(None),
+                            Err(shmring::RecvError::Timeout) => Ok(Some(Ended::Idle)),
+                            Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
+                            Err(e) => Err(e.to_string()),
+                        }
                     }
-                    r => r.map_err(Waited::Pop),
-                };
-                match r {
-                    Ok(m) => {
-                        msg = m;
-                        Ok(None)
+                    Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
+                    Err(e) => Err(e.to_string()),
+                },
+                (_, Some(rx)) => {
+                    let r = match rx.try_pop() {
+                        Err(mpmc::PopError::Empty) => {
+                            if let Err(e) = out.flush() {
+                                break Err(e);
+                            }
+                            wait_pop(rx, idle, name, watch.as_ref().expect("set with the queue"))
+                        }
+                        r => r.map_err(Waited::Pop),
+                    };
+                    match r {
+                        Ok(m) => {
+                            msg = m;
+                            Ok(None)
+                        }
+                        Err(Waited::Pop(mpmc::PopError::Lost)) => {
+                            lost += 1;
+                            continue;
+                        }
+                        Err(Waited::Pop(mpmc::PopError::Timeout)) => Ok(Some(Ended::Idle)),
+                        Err(Waited::Pop(mpmc::PopError::Closed)) => Ok(Some(Ended::Closed)),
+                        Err(Waited::Died(pid)) => Ok(Some(Ended::Died(pid))),
+                        Err(Waited::Pop(e)) => Err(e.to_string()),
                     }
-                    Err(Waited::Pop(mpmc::PopError::Lost)) => {
-                        lost += 1;
-                        continue;
-                    }
-                    Err(Waited::Pop(mpmc::PopError::Timeout)) => Ok(Some(Ended::Idle)),
-                    Err(Waited::Pop(mpmc::PopError::Closed)) => Ok(Some(Ended::Closed)),
-                    Err(Waited::Died(pid)) => Ok(Some(Ended::Died(pid))),
-                    Err(Waited::Pop(e)) => Err(e.to_string()),
                 }
+                _ => unreachable!("one receiver is set"),
             }
-            _ => unreachable!("one receiver is set"),
-        }
         };
         match got {
             Ok(None) => {}

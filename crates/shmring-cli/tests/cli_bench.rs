@@ -317,7 +317,13 @@ fn bench_broadcast_writes_the_promised_rows() {
     let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
     for size in [64, 4096] {
         let mut want = vec![];
-        for m in ["lossless-1s", "lossless-2s", "lossless-4s", "overwrite-0s", "overwrite-4s"] {
+        for m in [
+            "lossless-1s",
+            "lossless-2s",
+            "lossless-4s",
+            "overwrite-0s",
+            "overwrite-4s",
+        ] {
             want.push(("shmring-broadcast", m));
         }
         for m in ["1s", "2s", "4s"] {

@@ -85,7 +85,9 @@ fn wait_for(name: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -
 }
 
 fn subscribers(v: &serde_json::Value) -> &Vec<serde_json::Value> {
-    v["subscribers"].as_array().expect("a broadcast ring lists its subscribers")
+    v["subscribers"]
+        .as_array()
+        .expect("a broadcast ring lists its subscribers")
 }
 
 /// A `shmring recv ARGS` child with its output piped.
@@ -164,13 +166,20 @@ fn stat_shows_each_subscribers_lag_and_liveness() {
     assert_eq!(subs.len(), 1, "{v}");
     let s = &subs[0];
     assert_eq!(s["pid"], std::process::id(), "{v}");
-    assert_eq!((s["alive"].as_bool(), s["state"].as_str()), (Some(true), Some("alive")), "{v}");
+    assert_eq!(
+        (s["alive"].as_bool(), s["state"].as_str()),
+        (Some(true), Some("alive")),
+        "{v}"
+    );
     let lag = s["lag_bytes"].as_u64().unwrap();
     assert!(lag >= 10, "two unread messages are behind it: {v}");
     assert_eq!(v["counters"]["slowest lag bytes"], lag, "{v}");
     let text = ok(&["stat", &name]);
     assert!(
-        text.contains(&format!("subscriber {} (slot 0) alive: lag {lag} bytes", std::process::id())),
+        text.contains(&format!(
+            "subscriber {} (slot 0) alive: lag {lag} bytes",
+            std::process::id()
+        )),
         "{text}"
     );
     assert!(text.contains("policy overwrite"), "{text}");
@@ -188,14 +197,29 @@ fn stat_shows_each_subscribers_lag_and_liveness() {
     r.kill().unwrap();
     wait_child(&mut r, LIMIT);
     let v = stat_json(&name);
-    let dead = subscribers(&v).iter().find(|s| s["pid"] == pid).expect("its slot stays until reclaimed");
-    assert_eq!((dead["alive"].as_bool(), dead["state"].as_str()), (Some(false), Some("dead")), "{v}");
+    let dead = subscribers(&v)
+        .iter()
+        .find(|s| s["pid"] == pid)
+        .expect("its slot stays until reclaimed");
+    assert_eq!(
+        (dead["alive"].as_bool(), dead["state"].as_str()),
+        (Some(false), Some("dead")),
+        "{v}"
+    );
     // ls lists the ring with its parties.
     let ls = ok(&["ls"]);
     let line = ls.lines().find(|l| l.starts_with(&name)).expect("ls lists the ring");
-    assert!(line.contains("broadcast") && line.contains(&format!("subscriber {pid} dead")), "{line}");
+    assert!(
+        line.contains("broadcast") && line.contains(&format!("subscriber {pid} dead")),
+        "{line}"
+    );
     let all: serde_json::Value = serde_json::from_str(&ok(&["ls", "--json"])).unwrap();
-    let mine = all.as_array().unwrap().iter().find(|v| v["name"] == name.as_str()).unwrap();
+    let mine = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name.as_str())
+        .unwrap();
     assert_eq!(subscribers(mine).len(), 2, "{mine}");
     drop(me);
 }

@@ -164,7 +164,9 @@ impl Measured {
     fn rate(&self, kind: Kind, subs: usize, mode: Mode, size: usize) -> Option<f64> {
         self.streams
             .iter()
-            .find(|(s, _)| s.kind == kind && s.subs == subs && s.size == size && (s.mode == mode || kind == Kind::UnixFanout))
+            .find(|(s, _)| {
+                s.kind == kind && s.subs == subs && s.size == size && (s.mode == mode || kind == Kind::UnixFanout)
+            })
             .map(|(_, r)| r.per_s)
     }
 
@@ -302,7 +304,10 @@ impl Suite for Broadcast {
 
     fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)> {
         let m = r.state_ref::<Measured>(self.name())?;
-        Some(("broadcast ring", targets(m, r).into_iter().map(OptTarget::from).collect()))
+        Some((
+            "broadcast ring",
+            targets(m, r).into_iter().map(OptTarget::from).collect(),
+        ))
     }
 
     fn json_rows(&self, r: &Results) -> Vec<Row> {
@@ -341,7 +346,9 @@ fn render(m: &Measured, r: &Results, out: &mut String) {
                 Kind::FanoutSpsc | Kind::Overwrite => None,
                 _ => m.rate(Kind::FanoutSpsc, s.subs, s.mode, s.size),
             };
-            let x = reference.filter(|&v| v > 0.0).map_or("-".into(), |v| ratio(res.per_s / v));
+            let x = reference
+                .filter(|&v| v > 0.0)
+                .map_or("-".into(), |v| ratio(res.per_s / v));
             let per_sub = if res.per_sub.is_empty() {
                 "-".into()
             } else {
@@ -406,9 +413,7 @@ fn targets(m: &Measured, r: &Results) -> Vec<Target> {
                 ));
             }
         }
-        let spsc_p50 = r
-            .find(SHMRING, Some(tag), PING_SIZE as u64)
-            .and_then(|r| r.rtt_p50_ns);
+        let spsc_p50 = r.find(SHMRING, Some(tag), PING_SIZE as u64).and_then(|r| r.rtt_p50_ns);
         if let (Some((_, s)), Some(p)) = (m.rtt.iter().find(|(x, _)| *x == mode), spsc_p50) {
             out.push(Target {
                 what: format!("{tag} RTT p50, broadcast <= 1.2x spsc ring"),
@@ -478,7 +483,13 @@ mod tests {
         let plan = streams(&modes);
         let names: Vec<(&str, &str, usize)> = plan.iter().map(|s| (s.transport(), s.mode_name(), s.size)).collect();
         for size in SIZES {
-            for mode in ["lossless-1s", "lossless-2s", "lossless-4s", "overwrite-0s", "overwrite-4s"] {
+            for mode in [
+                "lossless-1s",
+                "lossless-2s",
+                "lossless-4s",
+                "overwrite-0s",
+                "overwrite-4s",
+            ] {
                 assert!(names.contains(&(BROADCAST, mode, size)), "{mode} {size}: {names:?}");
                 assert!(names.contains(&(BROADCAST, mode_name(mode, Mode::Blocking), size)));
             }
@@ -491,7 +502,12 @@ mod tests {
 
         let mut m = Measured::default();
         let a = Mode::Adaptive;
-        let row = |kind, subs, size| Stream { kind, subs, mode: a, size };
+        let row = |kind, subs, size| Stream {
+            kind,
+            subs,
+            mode: a,
+            size,
+        };
         m.streams.push((row(Kind::Lossless, 1, 64), res(9e6, 1)));
         m.streams.push((row(Kind::FanoutSpsc, 1, 64), res(10e6, 1)));
         m.streams.push((row(Kind::Lossless, 4, 4096), res(4e6, 4)));
@@ -513,12 +529,21 @@ mod tests {
         let got: Vec<(bool, &str)> = t.iter().map(|t| (t.pass, t.measured.as_str())).collect();
         assert_eq!(
             got,
-            [(true, "0.90x"), (false, "1.30x"), (true, "4.00x"), (true, "40.00x"), (false, "0.80x")],
+            [
+                (true, "0.90x"),
+                (false, "1.30x"),
+                (true, "4.00x"),
+                (true, "40.00x"),
+                (false, "0.80x")
+            ],
             "{t:?}"
         );
         let rows = m.rows();
         assert_eq!(rows.len(), 8);
-        assert_eq!((rows[7].transport, rows[7].mode, rows[7].size), (BROADCAST, Some("rtt"), 8));
+        assert_eq!(
+            (rows[7].transport, rows[7].mode, rows[7].size),
+            (BROADCAST, Some("rtt"), 8)
+        );
         assert_eq!(rows[7].rtt_p50_ns, Some(1300));
         let mut text = String::new();
         render(&m, &r, &mut text);

@@ -207,7 +207,11 @@ pub(crate) fn stream(suite: &str, s: Stream, a: &BenchArgs) -> Result<StreamResu
 /// The row from the children's reports (the publisher's first), after checking that
 /// every subscriber accounts for every message.
 fn tally(s: Stream, reports: &[Report]) -> Result<StreamResult> {
-    let Some(Report::Published { messages: published, elapsed_ns }) = reports.first().cloned() else {
+    let Some(Report::Published {
+        messages: published,
+        elapsed_ns,
+    }) = reports.first().cloned()
+    else {
         return Err(err("the publisher sent no report"));
     };
     if published < 2 || elapsed_ns == 0 {
@@ -285,7 +289,10 @@ pub(crate) fn rtt(suite: &str, mode: Mode, a: &BenchArgs) -> Result<RttStats> {
         return Err(err("unexpected reports from the broadcast ping/pong"));
     };
     if *messages < s.rounds {
-        return Err(err(format!("pong echoed {messages} messages for {} round trips", s.rounds)));
+        return Err(err(format!(
+            "pong echoed {messages} messages for {} round trips",
+            s.rounds
+        )));
     }
     Ok(*s)
 }
