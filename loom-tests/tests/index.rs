@@ -69,7 +69,10 @@ fn index_model() {
     let mut c = consumer.join().unwrap();
     assert_eq!(c.try_recv(), Err(RecvError::Empty));
     let s = p.stats();
-    assert_eq!((s.tail, s.head, s.sent, s.received), (80 + 32 + 16 + 32 + 48, s.tail, 5, 5));
+    assert_eq!(
+        (s.tail, s.head, s.sent, s.received),
+        (80 + 32 + 16 + 32 + 48, s.tail, 5, 5)
+    );
 }
 
 #[test]

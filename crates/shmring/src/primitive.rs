@@ -134,13 +134,6 @@ pub mod loom_break {
         /// An overwrite-policy publisher skips the Release fence between its intent store
         /// and the record writes, so a subscriber may read new bytes with an old intent.
         BroadcastIntentFenceSkipped,
-        /// A lossless publisher skips the SeqCst fence between announcing `oldest` and
-        /// scanning the subscriber table, so it may miss a joining subscriber that
-        /// misses the new `oldest`: records overwritten under a live subscriber.
-        BroadcastJoinFenceSkipped,
-        /// A lossless subscriber stores its cursor Relaxed instead of Release, so the
-        /// publisher may overwrite a record the subscriber is still reading.
-        BroadcastCursorRelaxed,
     }
 
     std::thread_local! {

@@ -3,6 +3,8 @@
 //! seed corpus on stable ([`corpus`]). Not part of the API: a user's build has none of
 //! this.
 //!
+//! - [`broadcast_image`]: arbitrary bytes as a broadcast ring segment, read by a
+//!   subscriber, then a publisher's round trip (`broadcast.rs`);
 //! - [`segment_image`]: arbitrary bytes as an SPSC ring segment, opened and drained
 //!   (`segment.rs`);
 //! - [`mpmc_ops`]: random operation sequences on an MPMC queue, checked against a model
@@ -11,6 +13,7 @@
 //! - [`net_frames`], [`net_handshake`]: a socket connection's frame reader and both sides
 //!   of the authkey handshake (`net.rs`).
 
+pub(crate) mod broadcast;
 #[cfg(test)]
 mod corpus;
 mod frames;
@@ -18,6 +21,7 @@ mod mpmc;
 mod net;
 mod segment;
 
+pub use broadcast::{broadcast_image, broadcast_repair, broadcast_valid_image};
 pub use frames::frames;
 pub use mpmc::mpmc_ops;
 pub use net::{net_frames, net_handshake};

@@ -84,3 +84,14 @@ fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Out
     std::thread::spawn(move || tx.send(child.wait_with_output().expect("wait")));
     rx.recv_timeout(limit).expect("example did not exit in time")
 }
+
+#[test]
+fn broadcast_reaches_every_subscriber() {
+    let _w = Watchdog::new("broadcast example", Duration::from_secs(120));
+    let mut c = Command::new(example("broadcast"))
+        .args(["3", "20000"])
+        .spawn()
+        .expect("spawn");
+    let st = wait_child(&mut c, Duration::from_secs(110));
+    assert!(st.success(), "broadcast: {st}");
+}

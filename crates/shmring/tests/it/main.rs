@@ -9,6 +9,7 @@ mod common;
 #[path = "../common/hostile.rs"]
 mod hostile;
 
+mod broadcast_process;
 mod connection_process;
 mod examples;
 mod files;

@@ -2,6 +2,7 @@
 //! to be current, and replayed with any saved reproducers (`fuzz/regressions/<target>/`)
 //! through the targets on stable, in plain `cargo test`.
 
+mod broadcast;
 mod frames;
 mod mpmc;
 mod net;

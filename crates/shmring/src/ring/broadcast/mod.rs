@@ -64,7 +64,7 @@
 //! [`WaitWord`](crate::sync::wait::WaitWord) with a waiter count); the publisher, after
 //! its Release store of `tail`, runs a light fence and loads the count: zero (nobody
 //! sleeps) costs no syscall, else one `futex_wake(all)` wakes every sleeper. The
-//! store-load argument is the one of [`crate::sync::wait`]: the sleeper's count
+//! store-load argument is the one of the waiter protocol (`sync/wait.rs`): the sleeper's count
 //! increment and heavy fence before its re-check of `tail`, against the publisher's
 //! `tail` store and light fence before its load of the count, cannot both miss. The
 //! lossless publisher sleeps on `space_wait` the same way; subscribers notify it after
@@ -72,7 +72,7 @@
 //!
 //! # State tables
 //!
-//! The publisher role word ([`layout::role`]):
+//! The publisher role word (`layout::role`):
 //!
 //! | value | state    | meaning                                                 |
 //! |-------|----------|---------------------------------------------------------|
@@ -81,7 +81,7 @@
 //! | 2     | CLOSED   | dropped; a new publisher may attach and continue        |
 //! | 3     | HANDOFF  | descriptor in transit                                   |
 //!
-//! A subscriber slot word (`generation << 8 | state`, [`layout::slot`]): FREE (0) or
+//! A subscriber slot word (`generation << 8 | state`, `layout::slot`): FREE (0) or
 //! ACTIVE (1); the generation changes at every attach so that the publisher's reclaim
 //! of a dead holder (a CAS from the word it saw) cannot clear a new holder.
 //!
@@ -395,20 +395,34 @@ impl Shared {
     /// of 8, below 2^62, `oldest <= tail <= oldest + capacity`.
     pub(crate) fn indices(&self) -> std::result::Result<(u64, u64), &'static str> {
         let p = &self.ctl().publ;
-        // Acquire (both): pair with the Release store of tail by the publisher (oldest
-        // is stored before it).
-        let tail = p.tail.load(Ordering::Acquire);
-        let oldest = p.oldest.load(Ordering::Acquire);
-        if tail % record::ALIGN != 0 || oldest % record::ALIGN != 0 {
-            return Err("ring index is not a multiple of 8");
+        let mut tries = 0;
+        loop {
+            // Acquire: pairs with the publisher's Release stores of oldest, each made
+            // after the store of a tail at least as far: the tail loaded next is too.
+            let oldest = p.oldest.load(Ordering::Acquire);
+            // Acquire: pairs with the Release store of tail by the publisher (the
+            // records below it are visible).
+            let tail = p.tail.load(Ordering::Acquire);
+            if tail % record::ALIGN != 0 || oldest % record::ALIGN != 0 {
+                return Err("ring index is not a multiple of 8");
+            }
+            if tail >= 1 << 62 {
+                return Err("tail at or beyond 2^62");
+            }
+            if oldest > tail {
+                return Err("oldest is past tail");
+            }
+            if tail - oldest <= self.cap {
+                return Ok((tail, oldest));
+            }
+            // The publisher moved both between our loads (oldest is read first, so it
+            // may be a lap stale); a stable gap is corruption.
+            tries += 1;
+            if tries >= 64 {
+                return Err("oldest is more than a capacity behind tail");
+            }
+            crate::primitive::spin_hint();
         }
-        if tail >= 1 << 62 {
-            return Err("tail at or beyond 2^62");
-        }
-        if oldest > tail || tail - oldest > self.cap {
-            return Err("oldest is not within a capacity behind tail");
-        }
-        Ok((tail, oldest))
     }
 
     /// A second view of the same ring (a new description of the same file for a

@@ -225,18 +225,7 @@ impl Publisher {
     /// sleeping subscriber with one `futex_wake` (no syscall if nobody sleeps).
     #[inline]
     pub fn flush(&mut self) {
-        if self.st.tail != self.st.published {
-            let p = &self.sh.ctl().publ;
-            // Relaxed (both): published by the tail store below.
-            p.messages.store(self.st.seq, Ordering::Relaxed);
-            p.last.store(self.st.last, Ordering::Relaxed);
-            // Release: pairs with the Acquire loads of tail by subscribers (and
-            // `indices` at attach): the records below it are visible.
-            let order = loom_weaken(Ordering::Release);
-            p.tail.store(self.st.tail, order);
-            self.st.published = self.st.tail;
-            self.sh.ctl().data_wait.notify_all(self.sh.asym);
-        }
+        publish(&self.sh, &mut self.st);
     }
 
     #[inline]
@@ -307,10 +296,15 @@ impl Publisher {
     fn make_room(&mut self, end: u64, wait: Wait) -> Result<(), SendError> {
         let cap = self.sh.cap;
         if self.sh.policy == Policy::Overwrite {
+            if end - cap > self.st.published {
+                // `oldest` never passes the published tail (see `Shared::indices`).
+                publish(&self.sh, &mut self.st);
+            }
             let b = walk_to(&self.sh, &self.st, end - cap)?;
-            // Relaxed: ordered before the record writes by the Release fence after the
-            // intent store (reserve), and before tail's Release store.
-            self.sh.ctl().publ.oldest.store(b, Ordering::Relaxed);
+            // Release: pairs with the Acquire load of oldest in `Shared::indices`, which
+            // then sees a tail at least as far (published before). Ordered before the
+            // record writes by the Release fence after the intent store (reserve).
+            self.sh.ctl().publ.oldest.store(b, Ordering::Release);
             self.st.oldest = b;
             return Ok(());
         }
@@ -397,19 +391,21 @@ impl Publisher {
 fn advance(sh: &Shared, st: &mut State, end: u64, check_live: bool) -> Result<bool, SendError> {
     let cap = sh.cap;
     let need = end - cap;
+    if need > st.published {
+        // `oldest` never passes the published tail (see `Shared::indices`).
+        publish(sh, st);
+    }
     // Free a quarter ring at once (within what is published), so that the fence
     // and the table scan below run once per quarter ring, not per message.
-    let target = need.max((need + cap / 4).min(st.tail));
+    let target = need.max((need + cap / 4).min(st.published));
     let b = walk_to(sh, st, target)?;
     let prev = st.oldest;
     let publ = &sh.ctl().publ;
-    // (a) Relaxed: ordered before the table scan by the SeqCst fence (the
-    // store-load pair with a joining subscriber; see the module docs).
-    publ.oldest.store(b, Ordering::Relaxed);
+    // (a) Release: as in make_room; ordered before the table scan by the SeqCst fence
+    // (the store-load pair with a joining subscriber; see the module docs).
+    publ.oldest.store(b, Ordering::Release);
     // (b)
-    if !loom_skip_join_fence() {
-        primitive::fence(Ordering::SeqCst);
-    }
+    primitive::fence(Ordering::SeqCst);
     // (c)
     let m = scan_min(sh, st, b, prev, check_live);
     match m {
@@ -418,8 +414,8 @@ fn advance(sh: &Shared, st: &mut State, end: u64, check_live: bool) -> Result<bo
             // cursor is at least `m` (scanned) or at least `b` (joined after seeing
             // it), so the boundary at or below `m` is safe to announce.
             let o = walk_upto(sh, st, m)?;
-            // Relaxed: as above; a later advance fences again before it writes.
-            publ.oldest.store(o, Ordering::Relaxed);
+            // Release: as above; a later advance fences again before it writes.
+            publ.oldest.store(o, Ordering::Release);
             st.oldest = o;
             Ok(end <= o + cap)
         }
@@ -490,6 +486,23 @@ fn walk_upto(sh: &Shared, st: &State, limit: u64) -> Result<u64, SendError> {
     Ok(pos)
 }
 
+/// [`Publisher::flush`].
+#[inline]
+fn publish(sh: &Shared, st: &mut State) {
+    if st.tail != st.published {
+        let p = &sh.ctl().publ;
+        // Relaxed (both): published by the tail store below.
+        p.messages.store(st.seq, Ordering::Relaxed);
+        p.last.store(st.last, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads of tail by subscribers (and `indices`
+        // at attach): the records below it are visible.
+        let order = loom_weaken(Ordering::Release);
+        p.tail.store(st.tail, order);
+        st.published = st.tail;
+        sh.ctl().data_wait.notify_all(sh.asym);
+    }
+}
+
 /// The size of the record at `pos`, and its sequence number if it is a message; the
 /// 8 or 16 bytes before the end of the ring count as one headerless record.
 pub(super) fn read_record(sh: &Shared, pos: u64) -> std::result::Result<(u64, Option<u64>), &'static str> {
@@ -523,15 +536,6 @@ fn loom_skip_intent_fence() -> bool {
 #[cfg(not(loom))]
 #[inline(always)]
 fn loom_skip_intent_fence() -> bool {
-    false
-}
-#[cfg(loom)]
-fn loom_skip_join_fence() -> bool {
-    crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::BroadcastJoinFenceSkipped)
-}
-#[cfg(not(loom))]
-#[inline(always)]
-fn loom_skip_join_fence() -> bool {
     false
 }
 

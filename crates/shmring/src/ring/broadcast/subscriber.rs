@@ -286,12 +286,8 @@ impl Subscriber {
 
     fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         // The fast path: a message is there.
-        for _ in 0..4 {
-            match self.look(&mut f, Check::Fast)? {
-                Look::Message(r) => return Ok(r),
-                Look::Empty => break,
-                Look::Retry => continue,
-            }
+        if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
+            return Ok(r);
         }
         if wait.is_now() {
             self.st.empty_polls += 1;
@@ -319,7 +315,7 @@ impl Subscriber {
             asymmetric: this.sh.asym,
         };
         let (sh, st) = (&this.sh, &mut this.st);
-        let r = waiter.wait(wait, |check| match look(sh, st, &mut f, check) {
+        let r = waiter.wait(wait, |check| match look_settled(sh, st, &mut f, check) {
             Ok(Look::Message(r)) => Some(Ok(r)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
@@ -333,8 +329,28 @@ impl Subscriber {
 
     #[inline]
     fn look<R>(&mut self, f: &mut impl FnMut(&[u8]) -> R, check: Check) -> Result<Look<R>, RecvError> {
-        look(&self.sh, &mut self.st, f, check)
+        look_settled(&self.sh, &mut self.st, f, check)
     }
+}
+
+/// [`look`] until it finds a message or nothing (a skip over padding or a lap moves the
+/// cursor: the message may be right there, and a waiter must not sleep on it). At most
+/// 16 rounds: a publisher lapping us on every look, or a hostile one, reads as empty
+/// for this poll.
+#[inline]
+fn look_settled<R>(
+    sh: &Shared,
+    st: &mut State,
+    f: &mut impl FnMut(&[u8]) -> R,
+    check: Check,
+) -> Result<Look<R>, RecvError> {
+    for _ in 0..16 {
+        match look(sh, st, f, check)? {
+            Look::Retry => continue,
+            other => return Ok(other),
+        }
+    }
+    Ok(Look::Empty)
 }
 
 /// One look at the ring at the subscriber's cursor: a message (read with `f`), nothing
@@ -427,56 +443,57 @@ fn seq_at(sh: &Shared, mut c: u64) -> std::result::Result<Option<u64>, &'static 
     if c > tail {
         return Err("a subscriber's cursor is past tail");
     }
-    let region = sh.region();
-    let cap = sh.cap;
-    let read = |pos: u64| -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
-        let off = pos & (cap - 1);
-        if cap - off < HEADER_LEN {
-            return Ok(Some((
-                record::Record {
-                    len: 0,
-                    total: cap - off,
-                    padding: true,
-                },
-                0,
-            )));
-        }
-        let word = region.load(off);
-        let stamp = region.load(off + STAMP_OFFSET);
-        let seq = region.load(off + SEQ_OFFSET);
-        if overwritten(sh, pos) {
-            return Ok(None);
-        }
-        if stamp != record::stamp(pos) {
-            return Err("a record's stamp is not its position");
-        }
-        Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
-    };
-    if c == tail {
-        if tail == 0 {
-            return Ok(Some(0));
-        }
-        // Relaxed: stored before tail, which indices() loaded with Acquire; a newer
-        // value (a later record) fails the check below and we look again.
-        let last = sh.ctl().publ.last.load(Ordering::Relaxed);
-        if last >= tail || tail - last > cap {
-            return Ok(None);
-        }
-        return match read(last)? {
-            Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
-            Some(_) => Ok(None),
-            None => Ok(None),
-        };
-    }
     while c < tail {
-        match read(c)? {
+        match read_at(sh, c)? {
             None => return Ok(None),
             Some((rec, _)) if rec.padding => c += rec.total,
             Some((_, seq)) => return Ok(Some(seq)),
         }
     }
-    // Only padding up to tail: the message after it continues from `last`.
-    seq_at(sh, tail)
+    if c != tail {
+        return Err("records do not end at tail");
+    }
+    // At tail (or only padding up to it): the next message follows the last one.
+    if tail == 0 {
+        return Ok(Some(0));
+    }
+    // Relaxed: stored before tail, which indices() loaded with Acquire; a newer value
+    // (a later record) fails the check below and we look again.
+    let last = sh.ctl().publ.last.load(Ordering::Relaxed);
+    if last >= tail || tail - last > sh.cap {
+        return Ok(None);
+    }
+    match read_at(sh, last)? {
+        Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
+        _ => Ok(None),
+    }
+}
+
+/// The record at `pos` and its sequence number (a headerless end of the ring reads as
+/// padding); `Ok(None)` if it was being overwritten.
+#[allow(clippy::type_complexity)]
+fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
+    let cap = sh.cap;
+    let region = sh.region();
+    let off = pos & (cap - 1);
+    if cap - off < HEADER_LEN {
+        let rec = record::Record {
+            len: 0,
+            total: cap - off,
+            padding: true,
+        };
+        return Ok(Some((rec, 0)));
+    }
+    let word = region.load(off);
+    let stamp = region.load(off + STAMP_OFFSET);
+    let seq = region.load(off + SEQ_OFFSET);
+    if overwritten(sh, pos) {
+        return Ok(None);
+    }
+    if stamp != record::stamp(pos) {
+        return Err("a record's stamp is not its position");
+    }
+    Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
 }
 
 /// Move the cursor to `to` and tell the publisher (its Release store orders our reads
@@ -490,22 +507,9 @@ fn advance(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
         s.cursor.store(to, Ordering::Relaxed);
     } else {
         // Release: pairs with the Acquire load of the cursor in the publisher's scan.
-        s.cursor.store(to, loom_cursor_order());
+        s.cursor.store(to, Ordering::Release);
         sh.ctl().space_wait.notify(sh.asym);
     }
-}
-
-#[cfg(loom)]
-fn loom_cursor_order() -> Ordering {
-    crate::primitive::loom_break::weaken(
-        crate::primitive::loom_break::LoomBreak::BroadcastCursorRelaxed,
-        Ordering::Release,
-    )
-}
-#[cfg(not(loom))]
-#[inline(always)]
-fn loom_cursor_order() -> Ordering {
-    Ordering::Release
 }
 
 /// Overwrite policy: whether the record at `c` may have been (or be being) overwritten,

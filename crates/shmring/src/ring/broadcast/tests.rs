@@ -229,7 +229,8 @@ fn in_place_claim_read_and_drain() {
     let mut g = tx.claim(5).unwrap();
     g.copy_from_slice(b"hello");
     g.commit_deferred();
-    drop(tx.claim(3).unwrap()); // aborted
+    let aborted = tx.claim(3).unwrap();
+    let _ = aborted; // dropped without commit: aborted
     tx.send_deferred(b"x").unwrap();
     tx.flush();
     assert_eq!(rx.read(|m| m.to_vec()).unwrap(), b"hello");

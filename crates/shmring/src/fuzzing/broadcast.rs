@@ -1,0 +1,274 @@
+//! The `broadcast_image` fuzz target, and the builder of its seed images.
+//!
+//! [`broadcast_image`] treats its input as the bytes of a whole broadcast ring segment
+//! file (the 128-byte segment header, the 512-byte control block, the subscriber table,
+//! then the record area) and opens it through the real path on a memfd holding exactly
+//! those bytes: `Subscriber::from_fd_with` (at the oldest record), a bounded drain, a
+//! receive with a short timeout, then a publisher from a second description and a
+//! round trip. Random bytes rarely pass the header checks, so each input also runs
+//! "repaired" ([`broadcast_repair`]): header fields forced valid, `oldest` and `tail`
+//! forced into range, records and slots left as they are. No input may panic, hang or
+//! read outside the mapping; the only assertions check that messages sent through a
+//! ring that opened and drained cleanly come back intact.
+
+use crate::WaitStrategy;
+use crate::broadcast::layout::{CONTROL_SIZE, Control, SLOT_SIZE};
+use crate::broadcast::{self, Options, Params, Policy, Publisher, RecvError, SendError, Start, Subscriber};
+use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
+use rustix::fd::{AsRawFd, OwnedFd};
+use std::mem::offset_of;
+use std::time::Duration;
+
+/// At most this many receives per drain.
+const MAX_RECVS: usize = 10_000;
+/// Inputs longer than this are cut.
+const MAX_IMAGE: usize = 1 << 20;
+/// Largest record area a repaired image gets.
+const MAX_REPAIRED_CAPACITY: u64 = 1 << 16;
+/// Largest subscriber table a repaired image gets.
+const MAX_REPAIRED_SUBS: u64 = 8;
+const AREA: usize = HEADER_SIZE;
+
+fn param(i: usize) -> usize {
+    offset_of!(SegmentHeader, params) + 8 * i
+}
+
+fn get(image: &[u8], off: usize, width: usize) -> u64 {
+    let mut b = [0u8; 8];
+    for (i, byte) in b.iter_mut().take(width).enumerate() {
+        *byte = image.get(off + i).copied().unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
+
+fn put(image: &mut [u8], off: usize, width: usize, v: u64) {
+    if let Some(dst) = image.get_mut(off..off + width) {
+        dst.copy_from_slice(&v.to_le_bytes()[..width]);
+    }
+}
+
+/// Offsets of the control block's words in a segment image.
+#[cfg_attr(not(test), allow(dead_code))] // the corpus seeds use them
+pub(crate) mod at {
+    use super::*;
+    pub fn tail() -> usize {
+        AREA + offset_of!(Control, publ.tail)
+    }
+    pub fn intent() -> usize {
+        AREA + offset_of!(Control, publ.intent)
+    }
+    pub fn oldest() -> usize {
+        AREA + offset_of!(Control, publ.oldest)
+    }
+    pub fn last() -> usize {
+        AREA + offset_of!(Control, publ.last)
+    }
+    pub fn publisher_state() -> usize {
+        AREA + offset_of!(Control, role.state)
+    }
+    /// The first byte of subscriber slot `i`'s word.
+    pub fn slot(i: usize) -> usize {
+        AREA + CONTROL_SIZE + SLOT_SIZE * i
+    }
+    /// The record area of an image with `nsubs` slots.
+    pub fn records(nsubs: usize) -> usize {
+        AREA + CONTROL_SIZE + SLOT_SIZE * nsubs
+    }
+}
+
+/// Open `data` as a broadcast segment and read it, raw and then repaired. Never panics,
+/// hangs or crashes, whatever `data` holds.
+pub fn broadcast_image(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_IMAGE)];
+    open_and_read(data);
+    let fixed = broadcast_repair(data);
+    if fixed != data {
+        open_and_read(&fixed);
+    }
+}
+
+/// `data` made into an image that passes the segment and ring checks that do not
+/// depend on records: the header forced valid (magic, version, kind, READY, no flags,
+/// sizes and parameters consistent; a capacity, subscriber limit and policy from the
+/// image where valid), `oldest` a multiple of 8 and `tail` within a capacity after it.
+pub fn broadcast_repair(data: &[u8]) -> Vec<u8> {
+    let min = broadcast::MIN_CAPACITY as u64;
+    let raw_cap = get(data, param(0), 8);
+    let nsubs = get(data, param(2), 8).clamp(1, MAX_REPAIRED_SUBS) as usize;
+    let records = at::records(nsubs);
+    let cap = if raw_cap.is_power_of_two() && (min..=MAX_REPAIRED_CAPACITY).contains(&raw_cap) {
+        raw_cap
+    } else {
+        let room = (data.len().saturating_sub(records) as u64).clamp(min, MAX_REPAIRED_CAPACITY);
+        1 << (63 - room.leading_zeros())
+    };
+    let mut img = data.to_vec();
+    img.resize(records + cap as usize, 0);
+    put(&mut img, offset_of!(SegmentHeader, magic), 8, MAGIC);
+    put(
+        &mut img,
+        offset_of!(SegmentHeader, version),
+        4,
+        u64::from(LAYOUT_VERSION),
+    );
+    put(
+        &mut img,
+        offset_of!(SegmentHeader, kind),
+        4,
+        SegmentKind::Broadcast as u64,
+    );
+    let total = img.len() as u64;
+    put(&mut img, offset_of!(SegmentHeader, total_size), 8, total);
+    put(&mut img, offset_of!(SegmentHeader, area_offset), 8, HEADER_SIZE as u64);
+    put(&mut img, offset_of!(SegmentHeader, init_state), 4, 2);
+    put(&mut img, offset_of!(SegmentHeader, flags), 4, 0);
+    put(&mut img, param(0), 8, cap);
+    put(&mut img, param(1), 8, broadcast::max_message_len(cap as usize) as u64);
+    put(&mut img, param(2), 8, nsubs as u64);
+    put(&mut img, param(3), 8, get(data, param(3), 8) % 2);
+    let oldest = get(&img, at::oldest(), 8) & !7 & ((1 << 61) - 1);
+    let delta = (get(&img, at::tail(), 8).wrapping_sub(oldest) % (cap + 8)) & !7;
+    put(&mut img, at::oldest(), 8, oldest);
+    put(&mut img, at::tail(), 8, oldest + delta);
+    img
+}
+
+/// A valid image: a `capacity`-byte ring of `policy` with 4 subscriber slots,
+/// `consumed` sent and received, then `pending` sent; both ends handed off (the
+/// subscriber's slot freed, the publisher's role in transit). Identities and times are
+/// zeroed so the bytes are the same on every run.
+pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]], pending: &[&[u8]]) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let opts = Options::new().segment(SegmentOptions::new().asymmetric_fences(false));
+    let params = Params {
+        capacity,
+        subscribers: 4,
+        policy,
+    };
+    let (mut p, mut s) = broadcast::channel_with(params, &opts).expect("create an anonymous ring");
+    for m in consumed {
+        p.try_send(m).expect("consumed messages fit");
+        assert_eq!(s.try_recv().as_deref(), Ok(*m));
+    }
+    for m in pending {
+        p.try_send(m).expect("pending messages fit");
+    }
+    let fd = p.into_fd().expect("a segment-backed publisher");
+    let _sub_fd = s.into_fd();
+    let file = std::fs::File::from(fd);
+    let len = file.metadata().expect("fstat").len() as usize;
+    let mut img = vec![0u8; len];
+    file.read_exact_at(&mut img, 0).expect("read the segment back");
+    let zero = |img: &mut [u8], off: usize, n: usize| img[off..off + n].fill(0);
+    zero(&mut img, offset_of!(SegmentHeader, creator_pid), 4);
+    zero(&mut img, offset_of!(SegmentHeader, creator_start_time), 8);
+    zero(&mut img, offset_of!(SegmentHeader, created_unix_ns), 8);
+    zero(&mut img, AREA + offset_of!(Control, role.pid), 4);
+    zero(&mut img, AREA + offset_of!(Control, role.start_time), 8);
+    for i in 0..4 {
+        zero(&mut img, at::slot(i) + 16, 4); // pid
+        zero(&mut img, at::slot(i) + 24, 8); // start time
+    }
+    img
+}
+
+fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
+    use std::io::Write;
+    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(image).ok()?;
+    Some(file.into())
+}
+
+fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+/// Receive until anything but a message or a lap (at most [`MAX_RECVS`] times).
+fn drain(s: &mut Subscriber) -> (Vec<Vec<u8>>, Option<RecvError>) {
+    let mut got = Vec::new();
+    for _ in 0..MAX_RECVS {
+        match s.try_recv() {
+            Ok(m) => got.push(m),
+            Err(RecvError::Lagged { .. }) => {}
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+fn open_and_read(image: &[u8]) {
+    if let Some(fd) = memfd_with(image) {
+        if let Ok(r) = broadcast::inspect_fd(fd) {
+            assert!(r.oldest <= r.position && r.position - r.oldest <= r.capacity);
+        }
+    }
+    let Some(fd) = memfd_with(image) else {
+        return;
+    };
+    let second = reopen(&fd);
+    let opts = Options::new()
+        .wait(WaitStrategy::Spin)
+        .start(Start::Oldest)
+        .segment(SegmentOptions::new().open_timeout(Duration::ZERO));
+    let Ok(mut s) = Subscriber::from_fd_with(fd, &opts) else {
+        return;
+    };
+    let (_, end) = drain(&mut s);
+    // A wait on whatever is there ends by its timeout (or earlier), never later.
+    let _ = s.recv_timeout(Duration::from_millis(1));
+    let Some(Ok(mut p)) = second.map(|fd| Publisher::from_fd_with(fd, &opts)) else {
+        return;
+    };
+    let max = p.max_message_len();
+    let mut sent = Vec::new();
+    for (i, &b) in image.iter().rev().take(8).enumerate() {
+        let msg = vec![i as u8 ^ b; usize::from(b) % (max + 2)];
+        match p.try_send(&msg) {
+            Ok(()) => sent.push(msg),
+            Err(SendError::Full | SendError::MessageTooLarge { .. }) => {}
+            Err(_) => break,
+        }
+    }
+    let (got, after) = drain(&mut s);
+    if end == Some(RecvError::Empty) && p.policy() == Policy::Lossless && after == Some(RecvError::Empty) {
+        assert_eq!(got, sent, "messages sent through a reopened ring came back changed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn valid_image_round_trips() {
+        let img = broadcast_valid_image(256, Policy::Lossless, &[&[7; 100], &[8; 50]], &[b"hello", b"wrapped!!"]);
+        assert_eq!(broadcast_repair(&img), img, "a valid image needs no repair");
+        let fd = memfd_with(&img).unwrap();
+        let opts = Options::new()
+            .start(Start::Oldest)
+            .segment(SegmentOptions::new().open_timeout(Duration::ZERO));
+        let mut s = Subscriber::from_fd_with(fd, &opts).unwrap();
+        // The oldest retained record is the last one read before the image was taken.
+        assert_eq!(s.try_recv().unwrap(), [8; 50]);
+        assert_eq!(s.try_recv().unwrap(), b"hello");
+        assert_eq!(s.try_recv().unwrap(), b"wrapped!!");
+        assert_eq!(s.try_recv(), Err(RecvError::Empty));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn junk_does_not_panic() {
+        for len in [0, 1, 127, 128, 129, 640, 768, 1024, 1200, 4000] {
+            broadcast_image(&vec![0xa5; len]);
+            broadcast_image(&vec![0; len]);
+        }
+    }
+}
