@@ -45,6 +45,12 @@ pub(crate) enum Selected {
     /// The manager rows: a `DictProxy`'s set, get and cached get against
     /// Python's `multiprocessing.Manager().dict()`.
     Manager,
+    /// The broadcast rows: one publisher process to 1, 2 and 4 subscriber processes
+    /// through a `shmring::broadcast` ring (lossless and overwrite), next to the
+    /// publisher writing into one SPSC ring or one Unix socket per subscriber, at 64 B
+    /// and 4 KiB, and the ring's 8-byte round trip; in each of `--modes` but spin.
+    #[value(alias = "shmring-broadcast")]
+    Broadcast,
 }
 
 /// What `--measure` can select.
@@ -78,7 +84,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,locks,vocab,net,manager"
+        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,broadcast,locks,vocab,net,manager"
     )]
     pub(crate) transports: Vec<Selected>,
 

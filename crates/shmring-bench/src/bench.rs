@@ -196,8 +196,14 @@ mod tests {
         let labels: Vec<String> = s.iter().map(|s| s.label.clone()).collect();
         // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
-        // lock steps, the typed step, the socket step, the manager step (last).
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1, "{labels:?}");
+        // lock steps, the typed step, the socket step, the manager step (last); the
+        // broadcast rows in adaptive and blocking mode: 2 round trips, per mode and size
+        // 5 ring rows and 3 SPSC fan-outs, and the socket fan-out once per size.
+        assert_eq!(
+            s.len(),
+            20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1 + 2 + 2 * 2 * 8 + 2,
+            "{labels:?}"
+        );
         assert_eq!(
             labels[labels.len() - 5..labels.len() - 3],
             ["locks uncontended", "locks 2proc"]

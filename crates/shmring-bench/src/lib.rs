@@ -16,6 +16,9 @@
 //!     trips, the idle consumer), and the shared table;
 //!   - `mpmc_queue`: the MPMC queue across processes against crossbeam's `ArrayQueue`
 //!     between threads, and its blocking hand-off;
+//!   - `broadcast`: the broadcast ring, one publisher process to 1, 2 and 4 subscriber
+//!     processes, against the same fan-out through N SPSC rings and N Unix sockets,
+//!     and its round trip against the SPSC ring's;
 //!   - `locks`: shmring's robust mutex against process-shared pthread mutexes and
 //!     Python's `multiprocessing.Lock`, uncontended and with two processes;
 //!   - `typed`: a small typed message through shmring's `Pipe` and `Queue`, a Unix

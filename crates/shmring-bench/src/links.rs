@@ -207,7 +207,7 @@ const STOP: u64 = u64::MAX;
 /// Ping role: `warmup` untimed then up to `rounds` timed round trips (capped at
 /// `duration_ns`), each timed from the end of the previous one, so one clock read per
 /// round trip.
-fn ping(tx: &mut impl Tx, rx: &mut impl Rx, spec: &PeerSpec) -> Result<RttStats> {
+pub(crate) fn ping(tx: &mut impl Tx, rx: &mut impl Rx, spec: &PeerSpec) -> Result<RttStats> {
     if spec.size < 8 {
         return Err(err("ping-pong messages need at least 8 bytes"));
     }
@@ -242,7 +242,7 @@ fn ping(tx: &mut impl Tx, rx: &mut impl Rx, spec: &PeerSpec) -> Result<RttStats>
 }
 
 /// Pong role: echo until the stop message or the end of the stream.
-fn pong(rx: &mut impl Rx, tx: &mut impl Tx) -> Result<u64> {
+pub(crate) fn pong(rx: &mut impl Rx, tx: &mut impl Tx) -> Result<u64> {
     let mut buf = Vec::new();
     let mut n = 0;
     while let Some(len) = rx.recv(&mut buf)? {

@@ -10,6 +10,7 @@
 
 use super::{Result, err};
 use serde::Serialize;
+use shmring::broadcast;
 use shmring::ring::{mpmc, spsc};
 use shmring::shm::inspect::{self, Probe};
 use shmring::shm::{HeaderInfo, SegmentKind};
@@ -26,6 +27,42 @@ pub(crate) struct PartyView {
     pub state: &'static str,
 }
 
+/// One subscriber of a broadcast ring: where it reads, how far behind, and whether its
+/// process still holds its slot.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SubscriberView {
+    /// Its slot in the ring's subscriber table.
+    pub slot: usize,
+    pub pid: u32,
+    pub alive: bool,
+    /// `alive`, or `dead` (its process is gone without detaching; a lossless publisher
+    /// reclaims the slot on its next liveness check).
+    pub state: &'static str,
+    /// Its stream position (bytes).
+    pub cursor: u64,
+    /// Bytes published that it has not read.
+    pub lag_bytes: u64,
+    /// Messages delivered to it since it attached.
+    pub received: u64,
+    /// Messages it missed (overwrite policy: lapped by the publisher).
+    pub missed: u64,
+}
+
+impl SubscriberView {
+    fn of(s: &broadcast::SlotReport) -> Self {
+        SubscriberView {
+            slot: s.slot,
+            pid: s.pid,
+            alive: s.alive,
+            state: if s.alive { "alive" } else { "dead" },
+            cursor: s.cursor,
+            lag_bytes: s.lag_bytes,
+            received: s.received,
+            missed: s.missed,
+        }
+    }
+}
+
 /// What `ls` shows of one file.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SegmentView {
@@ -39,7 +76,8 @@ pub(crate) struct SegmentView {
     pub size: u64,
     /// Ring bytes or queue slots.
     pub capacity: Option<u64>,
-    /// Bytes (spsc) or messages (mpmc) waiting.
+    /// Bytes (spsc) or messages (mpmc) waiting; for a broadcast ring, the lag of its
+    /// slowest subscriber in bytes (at most the capacity).
     pub used: Option<u64>,
     /// `used / capacity`.
     pub fill: Option<f64>,
@@ -50,6 +88,12 @@ pub(crate) struct SegmentView {
     pub in_use: bool,
     /// Why some details are missing (e.g. permission denied, a corrupt header).
     pub error: Option<String>,
+    /// Broadcast rings: the policy (`lossless` or `overwrite`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'static str>,
+    /// Broadcast rings: each attached subscriber, with its lag and liveness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribers: Option<Vec<SubscriberView>>,
     /// The ring's or queue's report the view was made from (for `stat`'s counters).
     #[serde(skip)]
     pub detail: Detail,
@@ -63,6 +107,7 @@ pub(crate) enum Detail {
     None,
     Spsc(spsc::RingReport),
     Mpmc(mpmc::QueueReport),
+    Broadcast(broadcast::BroadcastReport),
 }
 
 /// Look at the file `name` in `/dev/shm`.
@@ -134,6 +179,40 @@ fn view_with(name: &str, attached: &inspect::Attachments) -> shmring::Result<Seg
                 }
                 Err(e) => v.error = Some(e.to_string()),
             },
+            Some(SegmentKind::Broadcast) => match broadcast::inspect(name) {
+                Ok(r) => {
+                    v.capacity = Some(r.capacity);
+                    let slowest = r.subscribers.iter().map(|s| s.lag_bytes).max().unwrap_or(0);
+                    v.used = Some(slowest.min(r.capacity));
+                    v.policy = Some(r.policy.name());
+                    let p = r.publisher;
+                    let state = match p.state {
+                        broadcast::PublisherState::Vacant => None,
+                        broadcast::PublisherState::Closed => Some("closed"),
+                        broadcast::PublisherState::Invalid(_) => Some("invalid"),
+                        _ if p.alive => Some("alive"),
+                        _ => Some("dead"),
+                    };
+                    if let Some(state) = state {
+                        v.parties.push(PartyView {
+                            role: "publisher".into(),
+                            pid: p.pid,
+                            alive: p.alive,
+                            state,
+                        });
+                    }
+                    let subs: Vec<SubscriberView> = r.subscribers.iter().map(SubscriberView::of).collect();
+                    v.parties.extend(subs.iter().map(|s| PartyView {
+                        role: "subscriber".into(),
+                        pid: s.pid,
+                        alive: s.alive,
+                        state: s.state,
+                    }));
+                    v.subscribers = Some(subs);
+                    v.detail = Detail::Broadcast(r);
+                }
+                Err(e) => v.error = Some(e.to_string()),
+            },
             _ => {}
         }
     }
@@ -200,6 +279,8 @@ fn empty_view(name: &str) -> SegmentView {
         parties: Vec::new(),
         in_use: false,
         error: None,
+        policy: None,
+        subscribers: None,
         detail: Detail::None,
     }
 }

@@ -8,6 +8,7 @@
 
 use super::admin::Detail;
 use super::{Result, err};
+use shmring::broadcast;
 use shmring::ring::{mpmc, spsc};
 use shmring::shm::inspect::{self, Probe};
 use shmring::shm::{SegmentKind, SegmentOptions};
@@ -22,6 +23,9 @@ pub(crate) enum Kind {
     Spsc,
     /// Multi-producer multi-consumer queue (--slots, --slot-size).
     Mpmc,
+    /// Broadcast ring: one publisher, every subscriber gets every message (--capacity,
+    /// --subscribers, --policy).
+    Broadcast,
     /// Robust lock guarding a u64 (`Mutex<u64>`, --value).
     Mutex,
     /// Reentrant robust lock.
@@ -47,16 +51,17 @@ pub(crate) enum Kind {
 /// 1024 slots; a semaphore's `--value` is 1, as Python's `multiprocessing.Semaphore()`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  shmring create spsc feed --capacity 1M\n  \
-shmring create mpmc jobs --slots 1024 --slot-size 256\n  shmring create semaphore slots --value 4\n  \
+shmring create mpmc jobs --slots 1024 --slot-size 256\n  \
+shmring create broadcast ticks --capacity 1M --subscribers 16 --policy overwrite\n  shmring create semaphore slots --value 4\n  \
 shmring create barrier start --parties 3")]
 pub(crate) struct CreateArgs {
     /// What to create.
     kind: Kind,
     /// Its name in /dev/shm ([A-Za-z0-9._-], 1 to 200 bytes).
     name: String,
-    /// Ring size in bytes (spsc; rounded up to a power of two; K/M suffixes are powers
-    /// of 1024; the largest message is half of it). The default is the library's pipe
-    /// ring.
+    /// Ring size in bytes (spsc, broadcast; rounded up to a power of two; K/M suffixes
+    /// are powers of 1024; the largest message is about half of it). The default is the
+    /// library's pipe ring.
     #[arg(long, default_value = "256K", value_parser = parse_size)]
     capacity: usize,
     /// Number of slots (mpmc; rounded up to a power of two).
@@ -73,9 +78,21 @@ pub(crate) struct CreateArgs {
     /// Number of parties (barrier).
     #[arg(long, default_value_t = 2)]
     parties: u32,
+    /// Most subscribers attached at once (broadcast). The default is the library's.
+    #[arg(long, default_value_t = broadcast::DEFAULT_SUBSCRIBERS)]
+    subscribers: usize,
+    /// What the publisher does when the ring is full (broadcast): `lossless` waits for
+    /// the slowest live subscriber, `overwrite` never waits (a lapped subscriber learns
+    /// how many messages it missed).
+    #[arg(long, default_value = "lossless", value_parser = parse_policy)]
+    policy: broadcast::Policy,
     /// File mode (octal) of the segment.
     #[arg(long, default_value = "600", value_parser = parse_mode)]
     mode: u32,
+}
+
+fn parse_policy(s: &str) -> std::result::Result<broadcast::Policy, String> {
+    broadcast::Policy::from_name(s).ok_or_else(|| format!("{s:?} is not a policy: lossless or overwrite"))
 }
 
 fn parse_mode(s: &str) -> std::result::Result<u32, String> {
@@ -97,6 +114,15 @@ pub(crate) fn create(a: CreateArgs) -> Result<()> {
     match a.kind {
         Kind::Spsc => spsc::create_detached(name, a.capacity, &spsc::RingOptions::new().segment(seg))?,
         Kind::Mpmc => mpmc::create_detached(name, a.slots, a.slot_size, &mpmc::QueueOptions::new().segment(seg))?,
+        Kind::Broadcast => broadcast::create_detached(
+            name,
+            broadcast::Params {
+                capacity: a.capacity,
+                subscribers: a.subscribers,
+                policy: a.policy,
+            },
+            &broadcast::Options::new().segment(seg),
+        )?,
         Kind::Mutex => drop(shmring::sync::Mutex::create_with(name, value, &seg)?),
         Kind::Rlock => drop(shmring::sync::RLock::create_with(name, &seg)?),
         Kind::Semaphore => drop(shmring::sync::Semaphore::create_with(name, permits()?, &seg)?),
@@ -114,7 +140,7 @@ pub(crate) fn create(a: CreateArgs) -> Result<()> {
 #[command(after_help = "Examples:\n  producer | shmring send feed\n  \
 shmring send --binary jobs < records.bin\n  seq 100 | shmring send --close jobs")]
 pub(crate) struct SendArgs {
-    /// The ring (spsc) or queue (mpmc) to send to.
+    /// The ring (spsc, broadcast) or queue (mpmc) to send to.
     name: String,
     /// Read length-prefixed records (u32 little-endian length, then the bytes) instead
     /// of lines.
@@ -130,6 +156,9 @@ pub(crate) struct SendArgs {
 enum Sender {
     Spsc(spsc::Producer),
     Mpmc(mpmc::Producer),
+    /// The publisher of a broadcast ring: closed at end of input (subscribers drain,
+    /// then end); a later `send` attaches as a new publisher and continues the stream.
+    Broadcast(broadcast::Publisher),
 }
 
 impl Sender {
@@ -151,6 +180,10 @@ impl Sender {
                 mpmc::PushError::Closed => err(format!("{name} was closed")),
                 e => err(format!("{name}: {e}")),
             }),
+            Sender::Broadcast(tx) => tx.send(msg).map_err(|e| match e {
+                broadcast::SendError::MessageTooLarge { max, .. } => too_big(max),
+                e => err(format!("{name}: {e}")),
+            }),
         }
     }
 }
@@ -159,9 +192,9 @@ impl Sender {
 fn channel_kind(name: &str) -> Result<SegmentKind> {
     match inspect::probe(name) {
         Ok(Probe::Shmring(info)) => match info.segment_kind() {
-            Some(k @ (SegmentKind::SpscRing | SegmentKind::MpmcQueue)) => Ok(k),
+            Some(k @ (SegmentKind::SpscRing | SegmentKind::MpmcQueue | SegmentKind::Broadcast)) => Ok(k),
             Some(k) => Err(err(format!(
-                "{name} is a {}, not a ring or queue; send and recv need one made by `shmring create spsc|mpmc`",
+                "{name} is a {}, not a ring or queue; send and recv need one made by `shmring create spsc|mpmc|broadcast`",
                 k.name()
             ))),
             None => Err(err(format!(
@@ -184,6 +217,12 @@ pub(crate) fn send(a: SendArgs) -> Result<()> {
         SegmentKind::SpscRing => {
             Sender::Spsc(spsc::Producer::open(name).map_err(|e| ring_end_error(name, e, End::Producer))?)
         }
+        SegmentKind::Broadcast => Sender::Broadcast(broadcast::Publisher::open(name).map_err(|e| match e {
+            shmring::Error::AlreadyAttached { .. } => err(format!(
+                "another process is the publisher of {name} (a broadcast ring has one publisher; see `shmring stat {name}`)"
+            )),
+            e => e.into(),
+        })?),
         _ => Sender::Mpmc(mpmc::Producer::open(name)?),
     };
     let stdin = std::io::stdin();
@@ -289,7 +328,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
 #[command(after_help = "Examples:\n  shmring recv feed | consumer\n  \
 shmring recv --count 10 jobs\n  shmring recv --binary --idle-timeout 5 jobs > records.bin")]
 pub(crate) struct RecvArgs {
-    /// The ring (spsc) or queue (mpmc) to receive from.
+    /// The ring (spsc, broadcast) or queue (mpmc) to receive from.
     name: String,
     /// Write length-prefixed records (u32 little-endian length, then the bytes) instead
     /// of lines.
@@ -301,6 +340,10 @@ pub(crate) struct RecvArgs {
     /// Stop when no message came for this many seconds.
     #[arg(long)]
     idle_timeout: Option<f64>,
+    /// Broadcast: start at the oldest message still in the ring (default: at the next
+    /// message published).
+    #[arg(long)]
+    oldest: bool,
 }
 
 /// How a receive ended, besides a message.
@@ -372,10 +415,35 @@ fn spsc_end(name: &str) -> Result<Ended, String> {
     }
 }
 
+/// The end of a broadcast ring's stream (its subscriber got `Disconnected`): `Closed`
+/// if its publisher closed it, `Died` if the publisher's process is gone without
+/// closing.
+fn broadcast_end(name: &str) -> Result<Ended, String> {
+    match broadcast::inspect(name) {
+        Ok(r) => match r.publisher.state {
+            broadcast::PublisherState::Attached | broadcast::PublisherState::Handoff if !r.publisher.alive => {
+                Ok(Ended::Died(r.publisher.pid))
+            }
+            _ => Ok(Ended::Closed),
+        },
+        Err(e) => Err(format!(
+            "its publisher is gone, and whether it closed the ring cannot be told: {e}"
+        )),
+    }
+}
+
+/// Whether a live publisher is attached to the broadcast ring `name`.
+fn publisher_alive(name: &str) -> bool {
+    broadcast::inspect(name).is_ok_and(|r| r.publisher.alive)
+}
+
 /// `shmring recv`: until the sender closes, `--count`, `--idle-timeout`, or stdout's
 /// reader goes away (a quiet exit, as `head` expects): status 0. A producer that died
 /// without closing ends it with status 1 ("producer PID died after N messages"), after
-/// everything it published was written out.
+/// everything it published was written out. A broadcast subscriber starts at the next
+/// message (`--oldest`: the oldest retained); if no publisher is attached when it
+/// starts, it waits for one (a later `send`) and ends when that one closes; messages
+/// overwritten before it read them (overwrite policy) are counted on stderr.
 pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let name = a.name.as_str();
     let idle = match a.idle_timeout {
@@ -386,10 +454,25 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let kind = channel_kind(name)?;
     let mut spsc_rx = None;
     let mut mpmc_rx = None;
+    let mut bcast_rx = None;
+    // Broadcast: whether this subscriber saw a publisher attached or got a message;
+    // until then a closed publisher is a stream still to come, not its end.
+    let mut publisher_seen = false;
+    let mut idle_since = Instant::now();
     let mut watch = None;
     match kind {
         SegmentKind::SpscRing => {
             spsc_rx = Some(spsc::Consumer::open(name).map_err(|e| ring_end_error(name, e, End::Consumer))?)
+        }
+        SegmentKind::Broadcast => {
+            let start = if a.oldest {
+                broadcast::Start::Oldest
+            } else {
+                broadcast::Start::Newest
+            };
+            let opts = broadcast::Options::new().start(start);
+            bcast_rx = Some(broadcast::Subscriber::open_with(name, &opts)?);
+            publisher_seen = publisher_alive(name);
         }
         _ => {
             watch = Some(ProducerWatch::new(name));
@@ -401,6 +484,7 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let mut msg = Vec::new();
     let mut n: u64 = 0;
     let mut lost: u64 = 0;
+    let mut missed: u64 = 0;
     let mut ended = Ended::Closed;
     let result = loop {
         if a.count.is_some_and(|c| n >= c) {
@@ -408,53 +492,98 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
         }
         // Try without waiting first; flush what is buffered before any wait, so a
         // slow trickle of messages still reaches the reader promptly.
-        let got = match (&mut spsc_rx, &mut mpmc_rx) {
-            (Some(rx), _) => match rx.try_recv_into(&mut msg) {
-                Ok(_) => Ok(None),
-                Err(shmring::RecvError::Empty) => {
+        let got = if let Some(rx) = &mut bcast_rx {
+            let mut take = |m: &[u8]| {
+                msg.clear();
+                msg.extend_from_slice(m);
+            };
+            let r = match rx.try_read(&mut take) {
+                Err(broadcast::RecvError::Empty) => {
                     if let Err(e) = out.flush() {
                         break Err(e);
                     }
-                    let r = match idle {
-                        Some(t) => rx.recv_timeout_into(&mut msg, t),
-                        None => rx.recv_into(&mut msg),
-                    };
-                    match r {
-                        Ok(_) => Ok(None),
-                        Err(shmring::RecvError::Timeout) => Ok(Some(Ended::Idle)),
-                        Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
-                        Err(e) => Err(e.to_string()),
+                    match idle {
+                        Some(t) => rx.read_timeout(t, &mut take),
+                        None => rx.read(&mut take),
                     }
                 }
-                Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
+                r => r,
+            };
+            match r {
+                Ok(()) => {
+                    publisher_seen = true;
+                    idle_since = Instant::now();
+                    Ok(None)
+                }
+                Err(broadcast::RecvError::Lagged { missed: m }) => {
+                    missed += m;
+                    continue;
+                }
+                Err(broadcast::RecvError::Timeout) => Ok(Some(Ended::Idle)),
+                Err(broadcast::RecvError::Disconnected) if publisher_seen => broadcast_end(name).map(Some),
+                Err(broadcast::RecvError::Disconnected) => {
+                    // No publisher yet since this recv began: wait for one (a later
+                    // `send`), looking every DEATH_CHECK, within the idle timeout.
+                    let left = idle.map(|t| t.saturating_sub(idle_since.elapsed()));
+                    if left.is_some_and(|l| l.is_zero()) {
+                        Ok(Some(Ended::Idle))
+                    } else {
+                        std::thread::sleep(left.map_or(DEATH_CHECK, |l| l.min(DEATH_CHECK)));
+                        publisher_seen = publisher_alive(name);
+                        continue;
+                    }
+                }
                 Err(e) => Err(e.to_string()),
-            },
-            (_, Some(rx)) => {
-                let r = match rx.try_pop() {
-                    Err(mpmc::PopError::Empty) => {
+            }
+        } else {
+            match (&mut spsc_rx, &mut mpmc_rx) {
+                (Some(rx), _) => match rx.try_recv_into(&mut msg) {
+                    Ok(_) => Ok(None),
+                    Err(shmring::RecvError::Empty) => {
                         if let Err(e) = out.flush() {
                             break Err(e);
                         }
-                        wait_pop(rx, idle, name, watch.as_ref().expect("set with the queue"))
+                        let r = match idle {
+                            Some(t) => rx.recv_timeout_into(&mut msg, t),
+                            None => rx.recv_into(&mut msg),
+                        };
+                        match r {
+                            Ok(_) => Ok(None),
+                            Err(shmring::RecvError::Timeout) => Ok(Some(Ended::Idle)),
+                            Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
+                            Err(e) => Err(e.to_string()),
+                        }
                     }
-                    r => r.map_err(Waited::Pop),
-                };
-                match r {
-                    Ok(m) => {
-                        msg = m;
-                        Ok(None)
+                    Err(shmring::RecvError::Disconnected) => spsc_end(name).map(Some),
+                    Err(e) => Err(e.to_string()),
+                },
+                (_, Some(rx)) => {
+                    let r = match rx.try_pop() {
+                        Err(mpmc::PopError::Empty) => {
+                            if let Err(e) = out.flush() {
+                                break Err(e);
+                            }
+                            wait_pop(rx, idle, name, watch.as_ref().expect("set with the queue"))
+                        }
+                        r => r.map_err(Waited::Pop),
+                    };
+                    match r {
+                        Ok(m) => {
+                            msg = m;
+                            Ok(None)
+                        }
+                        Err(Waited::Pop(mpmc::PopError::Lost)) => {
+                            lost += 1;
+                            continue;
+                        }
+                        Err(Waited::Pop(mpmc::PopError::Timeout)) => Ok(Some(Ended::Idle)),
+                        Err(Waited::Pop(mpmc::PopError::Closed)) => Ok(Some(Ended::Closed)),
+                        Err(Waited::Died(pid)) => Ok(Some(Ended::Died(pid))),
+                        Err(Waited::Pop(e)) => Err(e.to_string()),
                     }
-                    Err(Waited::Pop(mpmc::PopError::Lost)) => {
-                        lost += 1;
-                        continue;
-                    }
-                    Err(Waited::Pop(mpmc::PopError::Timeout)) => Ok(Some(Ended::Idle)),
-                    Err(Waited::Pop(mpmc::PopError::Closed)) => Ok(Some(Ended::Closed)),
-                    Err(Waited::Died(pid)) => Ok(Some(Ended::Died(pid))),
-                    Err(Waited::Pop(e)) => Err(e.to_string()),
                 }
+                _ => unreachable!("one receiver is set"),
             }
-            _ => unreachable!("one receiver is set"),
         };
         match got {
             Ok(None) => {}
@@ -481,6 +610,9 @@ pub(crate) fn recv(a: RecvArgs) -> Result<()> {
     let result = result.and_then(|()| out.flush());
     if lost > 0 {
         eprintln!("{lost} message(s) of {name} were lost by senders that died while writing them");
+    }
+    if missed > 0 {
+        eprintln!("{missed} message(s) of {name} were overwritten before this subscriber read them");
     }
     match result {
         Ok(()) => {}
@@ -552,6 +684,11 @@ pub(crate) struct StatArgs {
     /// Seconds between refreshes with --watch.
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
+    /// Print one JSON object instead: the segment as `shmring ls --json` shows it
+    /// (broadcast rings: each subscriber's lag and liveness under `subscribers`), and
+    /// the figures under `counters`.
+    #[arg(long, conflicts_with = "watch")]
+    json: bool,
 }
 
 /// Whether a figure of `stat` accumulates (a rate per second means something) or is a
@@ -567,8 +704,9 @@ enum Figure {
 /// One line of `stat`: its label, its value, and whether it is a counter.
 type Line = (&'static str, u64, Figure);
 
-/// Named figures of one segment at one instant. `Ok(None)`: the segment is gone.
-fn counters(name: &str) -> Result<Option<(String, Vec<Line>)>> {
+/// Named figures of one segment at one instant, and the view they come from.
+/// `Ok(None)`: the segment is gone.
+fn counters(name: &str) -> Result<Option<(String, Vec<Line>, super::admin::SegmentView)>> {
     let v = match super::admin::view(name) {
         Ok(v) => v,
         Err(shmring::Error::NotFound { .. }) => return Ok(None),
@@ -581,8 +719,27 @@ fn counters(name: &str) -> Result<Option<(String, Vec<Line>)>> {
         return Err(err(format!("{name}: {e}")));
     }
     let mut head = format!("{name}: {} segment, {} bytes", v.kind, v.size);
-    for p in &v.parties {
-        head.push_str(&format!("\n  {} {} {}", p.role, p.pid, p.state));
+    if let Some(policy) = v.policy {
+        head.push_str(&format!(", policy {policy}"));
+    }
+    match &v.subscribers {
+        // A broadcast ring: the publisher, then each subscriber with its lag.
+        Some(subs) => {
+            for p in v.parties.iter().filter(|p| p.role != "subscriber") {
+                head.push_str(&format!("\n  {} {} {}", p.role, p.pid, p.state));
+            }
+            for s in subs {
+                head.push_str(&format!(
+                    "\n  subscriber {} (slot {}) {}: lag {} bytes, received {}, missed {}",
+                    s.pid, s.slot, s.state, s.lag_bytes, s.received, s.missed
+                ));
+            }
+        }
+        None => {
+            for p in &v.parties {
+                head.push_str(&format!("\n  {} {} {}", p.role, p.pid, p.state));
+            }
+        }
     }
     use Figure::{Counter, Gauge};
     let c = match &v.detail {
@@ -613,9 +770,18 @@ fn counters(name: &str) -> Result<Option<(String, Vec<Line>)>> {
                 ("parties attached", u64::from(s.parties), Gauge),
             ]
         }
+        Detail::Broadcast(r) => vec![
+            ("capacity bytes", r.capacity, Gauge),
+            ("subscriber limit", r.max_subscribers as u64, Gauge),
+            ("subscribers attached", r.subscribers.len() as u64, Gauge),
+            ("slowest lag bytes", v.used.unwrap_or(0), Gauge),
+            ("messages published", r.messages, Counter),
+            ("bytes published", r.position, Counter),
+            ("publisher waits (full)", r.full_waits, Counter),
+        ],
         Detail::None => Vec::new(),
     };
-    Ok(Some((head, c)))
+    Ok(Some((head, c, v)))
 }
 
 /// `shmring stat`. With `--watch`, a terminal is redrawn in place; anything else (a
@@ -628,10 +794,18 @@ pub(crate) fn stat(a: StatArgs) -> Result<()> {
             a.interval
         )));
     }
-    let Some((head, c)) = counters(&a.name)? else {
+    let Some((head, c, view)) = counters(&a.name)? else {
         return Err(err(format!("no segment {} in /dev/shm (see `shmring ls`)", a.name)));
     };
     let mut out = std::io::stdout();
+    if a.json {
+        let mut o = serde_json::to_value(&view)?;
+        let figures: serde_json::Map<String, serde_json::Value> =
+            c.iter().map(|&(k, v, _)| (k.to_owned(), v.into())).collect();
+        o["counters"] = figures.into();
+        writeln!(out, "{}", serde_json::to_string_pretty(&o)?)?;
+        return Ok(());
+    }
     out.write_all(render_counters(&head, &c, None).as_bytes())?;
     if !a.watch {
         return Ok(());
@@ -641,7 +815,7 @@ pub(crate) fn stat(a: StatArgs) -> Result<()> {
     loop {
         out.flush()?;
         std::thread::sleep(Duration::from_secs_f64(a.interval));
-        let Some((head, c)) = counters(&a.name)? else {
+        let Some((head, c, _)) = counters(&a.name)? else {
             eprintln!("{} was removed; stat --watch ends", a.name);
             return Ok(());
         };

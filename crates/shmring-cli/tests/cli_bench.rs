@@ -278,3 +278,68 @@ fn bench_report_has_no_targets_by_default_and_one_line_of_disturbance() {
         "the table comes first: {stdout}"
     );
 }
+
+#[test]
+fn bench_broadcast_writes_the_promised_rows() {
+    let _dog = common::Watchdog::new("shmring bench --transports broadcast", Duration::from_secs(300));
+    let json = std::env::temp_dir().join(format!("shmring-bench-bcast-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_shmring"))
+        .args([
+            "bench",
+            "--transports",
+            "broadcast",
+            "--modes",
+            "adaptive",
+            "--quick",
+            "--rounds",
+            "2000",
+            "--warmup",
+            "200",
+            "--targets",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("run shmring bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    let find = |t: &str, m: &str, size: u64| {
+        rows.iter()
+            .find(|r| r["transport"] == t && r["mode"] == m && r["size"] == size)
+            .unwrap_or_else(|| panic!("no {t} {m} row at {size}: {rows:?}"))
+    };
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
+    for size in [64, 4096] {
+        let mut want = vec![];
+        for m in [
+            "lossless-1s",
+            "lossless-2s",
+            "lossless-4s",
+            "overwrite-0s",
+            "overwrite-4s",
+        ] {
+            want.push(("shmring-broadcast", m));
+        }
+        for m in ["1s", "2s", "4s"] {
+            want.push(("fanout-spsc", m));
+        }
+        want.push(("unix-socket-fanout", "4s"));
+        for (t, m) in want {
+            let r = find(t, m, size);
+            assert!(positive(&r["msgs_per_s"]) && positive(&r["mb_per_s"]), "{r}");
+            assert!(r["rtt_p50_ns"].is_null(), "{r}");
+        }
+    }
+    let r = find("shmring-broadcast", "rtt", 8);
+    assert!(positive(&r["rtt_p50_ns"]) && r["msgs_per_s"].is_null(), "{r}");
+    // The SPSC ring's round trip, the reference, is measured in the same run.
+    assert!(positive(&find("shmring-spsc", "adaptive", 8)["rtt_p50_ns"]));
+    assert!(stdout.contains("targets (broadcast ring):"), "{stdout}");
+    assert!(stdout.contains("broadcast >= 2x fanout-spsc"), "{stdout}");
+}

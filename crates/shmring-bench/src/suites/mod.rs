@@ -3,6 +3,7 @@
 //! suite; the rows' names that two suites share (the transports', the physical
 //! references', which the SPSC targets compare with) live in that infrastructure.
 
+pub(crate) mod broadcast;
 pub(crate) mod locks;
 pub(crate) mod manager_dict;
 pub(crate) mod mpmc_queue;
@@ -19,6 +20,7 @@ pub(crate) static SUITES: &[&dyn AnySuite] = &[
     &physical::Physical,
     &spsc_transports::Spsc,
     &mpmc_queue::Mpmc,
+    &broadcast::Broadcast,
     &locks::Locks,
     &typed::Typed,
     &sockets::Sockets,
