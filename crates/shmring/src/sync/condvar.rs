@@ -143,8 +143,8 @@ impl RawCondvar {
         match mutex.lock_after_wait(Wait::Forever) {
             Ok(()) => Ok(timed_out),
             Err(LockError::OwnerDied(o)) => Err(o.map(|()| timed_out)),
-            Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted) => {
-                unreachable!("an uninterruptible lock without deadline cannot time out")
+            Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted | LockError::Corrupted) => {
+                unreachable!("an uninterruptible lock without deadline cannot time out or report")
             }
         }
     }

@@ -77,6 +77,8 @@ enum Slow {
     Recovered,
     TimedOut,
     Interrupted,
+    /// The lock can never be handed to this caller (see [`LockError::Corrupted`]).
+    Corrupted,
 }
 
 /// A robust process-shared mutex without data: 24 bytes that may live anywhere in shared
@@ -174,6 +176,7 @@ impl RawMutex {
         match s {
             Slow::TimedOut => Err(LockError::Timeout),
             Slow::Interrupted => Err(LockError::Interrupted),
+            Slow::Corrupted => Err(LockError::Corrupted),
             s => self.acquired(s).map_err(LockError::OwnerDied),
         }
     }
@@ -324,6 +327,12 @@ impl RawMutex {
                     }
                     continue;
                 }
+                // Only calls that can report it (the timed and interruptible forms):
+                // `lock` has no room for the error, and on a poisoned mapping the word
+                // reads 0, so its next look takes the (now private) lock.
+                if interruptible && self.cannot_be_handed_over(w, me) {
+                    return Slow::Corrupted;
+                }
                 if expired {
                     return Slow::TimedOut;
                 }
@@ -361,6 +370,17 @@ impl RawMutex {
         }
     }
 
+    /// At a liveness tick of a wait, with `w` the word that holds the caller back: the
+    /// states no unlock will ever end. The word names the waiting thread itself (no
+    /// path of the protocol writes it while that thread waits: a corrupted word, or a
+    /// guard of this thread leaked), or the segment the lock lives in was resized by a
+    /// peer (this mapping is private zeros now: see `shm::sigbus`; one table scan and
+    /// at most one `fstat`).
+    #[cold]
+    fn cannot_be_handed_over(&self, w: u64, me: u64) -> bool {
+        w & !WAITERS == me || crate::shm::sigbus::check_at((&self.word as *const AtomicU64).cast())
+    }
+
     // ---- reentrant use (RLock) -------------------------------------------------------
 
     /// Lock reentrantly: if this thread already holds it, count one more acquisition;
@@ -371,22 +391,36 @@ impl RawMutex {
             // Relaxed (both): only the owner touches `depth`.
             let d = self.depth.load(Ordering::Relaxed);
             self.depth.store(d.wrapping_add(1), Ordering::Relaxed);
+            held::add(1);
             return Ok(());
         }
         let r = acquire(self);
         if matches!(r, Ok(()) | Err(LockError::OwnerDied(_))) {
             // Relaxed: we hold the lock.
             self.depth.store(0, Ordering::Relaxed);
+            held::add(1);
         }
         r
     }
 
+    /// Release one reentrant acquisition. The shared `depth` is checked against what
+    /// this thread can hold: it holds `n` reentrant acquisitions over all its locks
+    /// (a thread-local count), so this lock's depth is at most `n - 1`; a larger value
+    /// (a peer wrote it) is taken as `n - 1`, so the lock is released no later than
+    /// the thread's last guard, never kept for good by a thread that thinks it let go.
+    /// A word that no longer names this thread (a peer overwrote it, and someone else
+    /// may hold the lock now) is left alone: neither the word nor `depth` is ours.
+    ///
     /// # Safety
     /// The calling thread holds the lock through a reentrant acquisition.
     #[cfg_attr(loom, allow(dead_code))]
     unsafe fn unlock_reentrant(&self) {
+        let n = held::take_one();
+        if !self.is_owned_by_current_thread() {
+            return;
+        }
         // Relaxed (both): only the owner touches `depth`.
-        let d = self.depth.load(Ordering::Relaxed);
+        let d = self.depth.load(Ordering::Relaxed).min(n.saturating_sub(1));
         if d == 0 {
             // SAFETY: forwarded from the caller: this thread holds the lock.
             unsafe { self.unlock() };
@@ -423,6 +457,43 @@ impl RawMutex {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
         self.finish_slow(self.lock_slow(me, wait, false))
+    }
+}
+
+/// How many reentrant acquisitions ([`RLock`] guards) the calling thread holds, over
+/// all its reentrant locks: the bound on any one lock's `depth` (see
+/// `RawMutex::unlock_reentrant`).
+#[cfg_attr(loom, allow(dead_code))]
+mod held {
+    #[cfg(not(loom))]
+    thread_local! {
+        static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Count `k` more acquisitions.
+    #[cfg(not(loom))]
+    pub(super) fn add(k: u32) {
+        HELD.with(|h| h.set(h.get().saturating_add(k)));
+    }
+
+    /// Count one acquisition less; the count before (at least 1 for a caller that
+    /// releases one).
+    #[cfg(not(loom))]
+    pub(super) fn take_one() -> u32 {
+        HELD.with(|h| {
+            let n = h.get().max(1);
+            h.set(n - 1);
+            n
+        })
+    }
+
+    // Under loom (no thread locals: see owner.rs), no bound.
+    #[cfg(loom)]
+    pub(super) fn add(_: u32) {}
+
+    #[cfg(loom)]
+    pub(super) fn take_one() -> u32 {
+        u32::MAX
     }
 }
 

@@ -111,13 +111,17 @@ impl Event {
         self.raw().is_set()
     }
 
-    /// Block until the flag is set (see [`RawEvent::wait`]).
-    pub fn wait(&self) {
-        self.raw().wait();
+    /// Block until the flag is set: `true`; `false` if the flag can never be set for
+    /// this handle any more, because a peer resized the segment under its mapping
+    /// ([`is_poisoned`](Self::is_poisoned); found within a liveness interval of sleep).
+    /// See [`RawEvent::wait`].
+    pub fn wait(&self) -> bool {
+        self.raw().wait()
     }
 
     /// Block at most `timeout`: `true` if the flag is set or was set meanwhile,
-    /// `false` on timeout (see [`RawEvent::wait_timeout`]).
+    /// `false` on timeout, or earlier on a poisoned mapping (see [`Event::wait`] and
+    /// [`RawEvent::wait_timeout`]).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.raw().wait_timeout(timeout)
     }
