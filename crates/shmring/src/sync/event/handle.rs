@@ -172,6 +172,31 @@ mod tests {
         assert!(e.wait_timeout(Duration::MAX));
     }
 
+    /// A peer truncates the file: a blocking `wait` (no `set` can ever reach this
+    /// mapping again) ends with `false` within a liveness interval or two, never hangs;
+    /// a timed one ends early.
+    #[test]
+    fn wait_ends_on_a_poisoned_mapping() {
+        let name = format!("shmring-unit-event-poison-{}", std::process::id());
+        let e = Event::create(&name).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/{name}"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let r = (e.wait(), e.wait_timeout(Duration::from_secs(600)), e.is_poisoned());
+            tx.send(r).unwrap();
+        });
+        let r = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("wait on a poisoned mapping hung");
+        assert_eq!(r, (false, false, true));
+        waiter.join().unwrap();
+    }
+
     #[test]
     fn named_open() {
         let name = format!("shmring-unit-event-{}", std::process::id());
