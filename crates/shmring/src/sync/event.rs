@@ -61,6 +61,15 @@
 //! spuriously (their `wait` returns `true`), never cause undefined behaviour, a panic, or
 //! a timed wait that outlives its timeout. A waiter asleep through exactly 2^31 sets
 //! and clears within one nap would miss them; that cannot happen in practice.
+//!
+//! # States the protocol never reaches
+//!
+//! None in the words: every value is a flag and a generation. The one state from which
+//! no `set` can ever wake a waiter is a *poisoned mapping* (a peer resized the segment,
+//! and this mapping is now private zeros: see `shm::sigbus`). A waiter checks for it
+//! every [`LIVENESS_INTERVAL`](crate::sync::LIVENESS_INTERVAL) of sleep (one scan of the
+//! mapping table, at most one `fstat`) and returns `false` (`Ok(false)`): the flag is
+//! clear. A wait on a raw event outside any registered mapping never finds one.
 
 use super::Wait;
 use super::interrupt;

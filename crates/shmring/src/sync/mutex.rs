@@ -44,7 +44,26 @@
 //!
 //! `depth` (`AtomicU32`, [`RLock`] only): extra acquisitions by the owning thread; only
 //! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
-//! make the lock release early or late, never cause undefined behaviour or a panic).
+//! make the lock release early or late, never cause undefined behaviour or a panic;
+//! how late is bounded, see below).
+//!
+//! # States the protocol never reaches, and what a wait does about them
+//!
+//! Checked at the liveness tick of a wait (every [`LIVENESS_INTERVAL`] of sleep, and
+//! before a timed lock gives up), never on the fast path:
+//!
+//! | state | found by | result |
+//! |-------|----------|--------|
+//! | `owner` names a thread that is gone, a zombie, or started at another time (any word a peer scribbles, short of a live thread's exact identity) | every waiting locker | recovered: the lock is taken, [`OwnerDied`] (the loss is the inconsistent mark) |
+//! | `owner` names the waiting thread itself (no unlock can ever come: a corrupted word, or this thread's own leaked guard) | `lock_timeout`, `lock_interruptible` (and `Condition`'s) | [`LockError::Corrupted`]; `lock` keeps waiting (it cannot tell this from a second `lock` by a thread that holds a live guard, which must not get a second `&mut`) |
+//! | the segment was resized by a peer (the mapping is private zeros) | `lock_timeout`, `lock_interruptible` | [`LockError::Corrupted`]; `lock` takes the zeroed (free) word |
+//! | `state` not 0 | every locker | [`OwnerDied`] until `mark_consistent` (a garbage word is an inconsistent lock, never a failure to lock) |
+//! | `depth` above the acquisitions the owning thread holds (an `RLock` would stay held by a thread that let go of it) | the owner's unlock | clamped to the guards this thread holds (a thread-local count over its `RLock`s): the lock is released by the thread's last guard at the latest |
+//! | the word no longer names the owner at its unlock (a peer overwrote it; someone else may hold it) | the owner's `RLock` unlock | left alone: no unlock of another's lock |
+//!
+//! Not detectable, and so waited for: a word naming another *live* thread. Any process
+//! that can write the segment can also take the lock legitimately and keep it; the two
+//! look the same. `seq` has no invalid value (a wrong key costs one nap at most).
 
 use super::Wait;
 use super::interrupt;
