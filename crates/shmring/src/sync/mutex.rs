@@ -435,14 +435,15 @@ impl RawMutex {
     #[cfg_attr(loom, allow(dead_code))]
     unsafe fn unlock_reentrant(&self) {
         let n = held::take_one();
-        if !self.is_owned_by_current_thread() {
-            return;
-        }
         // Relaxed (both): only the owner touches `depth`.
         let d = self.depth.load(Ordering::Relaxed).min(n.saturating_sub(1));
         if d == 0 {
-            // SAFETY: forwarded from the caller: this thread holds the lock.
-            unsafe { self.unlock() };
+            // Checked only here, off the nested path: a decrement of a `depth` that is
+            // no longer ours harms nobody (its owner resets it when it acquires).
+            if self.is_owned_by_current_thread() {
+                // SAFETY: forwarded from the caller: this thread holds the lock.
+                unsafe { self.unlock() };
+            }
         } else {
             self.depth.store(d - 1, Ordering::Relaxed);
         }
