@@ -1,8 +1,9 @@
 //! The hot paths of shmring in one thread, 200,000 times each, for instruction counts
 //! under callgrind, which no CPU placement moves: the SPSC ring's send + try_recv_into
 //! (`spsc`), the pipe Connection's send_bytes + try_recv_bytes_into (`pipe`), an
-//! uncontended Mutex lock/unlock (`mutex`), a Semaphore try_acquire/release (`sem`), an
-//! Event set/is_set/clear (`event`).
+//! uncontended Mutex lock/unlock (`mutex`), an RLock locked twice and released twice
+//! (`rlock`), a Semaphore try_acquire/release (`sem`), an Event set/is_set/clear
+//! (`event`), an Event wait on a set event and a timed Mutex lock (`waits`).
 //!
 //! `cargo build --release --example hot_paths && valgrind --tool=callgrind
 //! target/release/examples/hot_paths spsc` (docs/benchmarks.md has the figures).
@@ -36,6 +37,24 @@ fn main() {
             }
             black_box(*m.lock().unwrap());
         }
+        "rlock" => {
+            let l = shmring::sync::RLock::anonymous().unwrap();
+            for _ in 0..n {
+                let outer = l.lock().unwrap();
+                black_box(l.lock().unwrap());
+                drop(outer);
+            }
+        }
+        "waits" => {
+            let e = shmring::sync::Event::anonymous().unwrap();
+            let m = shmring::sync::Mutex::<u64>::anonymous(0).unwrap();
+            e.set();
+            for _ in 0..n {
+                black_box(e.wait());
+                let mut g = m.lock_timeout(std::time::Duration::from_secs(1)).unwrap();
+                *g += 1;
+            }
+        }
         "sem" => {
             let s = shmring::sync::Semaphore::anonymous(1).unwrap();
             for _ in 0..n {
@@ -52,7 +71,7 @@ fn main() {
             }
         }
         other => {
-            eprintln!("hot_paths: unknown workload {other:?}; one of spsc, pipe, mutex, sem, event");
+            eprintln!("hot_paths: unknown workload {other:?}; one of spsc, pipe, mutex, rlock, sem, event, waits");
             std::process::exit(2);
         }
     }

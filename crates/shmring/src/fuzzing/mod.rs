@@ -11,7 +11,9 @@
 //!   (`mpmc.rs`);
 //! - [`frames`]: a pipe connection's frame reassembler and the codec (`frames.rs`);
 //! - [`net_frames`], [`net_handshake`]: a socket connection's frame reader and both sides
-//!   of the authkey handshake (`net.rs`).
+//!   of the authkey handshake (`net.rs`);
+//! - [`sync_image`]: the state words of a sync object or a Value/Array overwritten with
+//!   arbitrary bytes, reopened and driven with timed calls (`sync.rs`).
 
 pub(crate) mod broadcast;
 #[cfg(test)]
@@ -20,9 +22,11 @@ mod frames;
 mod mpmc;
 mod net;
 mod segment;
+mod sync;
 
 pub use broadcast::{broadcast_image, broadcast_repair, broadcast_valid_image};
 pub use frames::frames;
 pub use mpmc::mpmc_ops;
 pub use net::{net_frames, net_handshake};
 pub use segment::{Field, field, patch, repair, segment_image, valid_image};
+pub use sync::{KINDS, sync_image};

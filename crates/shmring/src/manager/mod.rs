@@ -93,6 +93,22 @@
 //! ([`DEFAULT_CALL_TIMEOUT`], [`Manager::set_timeout`]) counts as gone too: a call never
 //! hangs. After `ManagerGone`, a handle stays gone; connect again to a new server.
 //!
+//! # States a client can never produce in the shared memory, and what they cost
+//!
+//! The channel and the version table are sealed memfds shared only with the server and
+//! one authenticated client; that client is the only possible scribbler.
+//!
+//! | word | impossible state | found by | result |
+//! |------|------------------|----------|--------|
+//! | version table: bucket count in the header | 0, or more buckets than the segment holds | the client, when the table arrives | refused: [`ManagerError::Protocol`], the proxy stays uncached |
+//! | version table: a bucket counter | moved backwards or anywhere but `+1` | nobody needs to: a client only trusts *equality* with the counter it read with the value; any other value costs one round trip, and no call ever waits on a counter | a stale hit only if a writer puts back exactly the old counter (the trust boundary above) |
+//! | channel: each ring's positions, record lengths and types | see [`ring::spsc`](crate::ring::spsc)'s checks | the ring end, at its wait | `Corrupted`/`Disconnected` for the call: the client's call becomes [`ManagerError::ManagerGone`]; the server drops that connection (releasing what it held) |
+//! | channel: a request or reply that does not decode | — | the receiving side | server: a `BadRequest` reply, the connection kept; client: [`ManagerError::ManagerGone`] (requests and replies can no longer be paired) |
+//!
+//! Every wait on the channel is bounded: the client's by its call timeout (then
+//! `ManagerGone`), the server's naps by the connection's liveness (the pipe's lock,
+//! checked every 50 ms).
+//!
 //! # Not here (yet)
 //!
 //! Caches of lists, queues and values (every call but a dict or namespace `get` is a

@@ -41,6 +41,17 @@
 //!
 //! Any value of either word is valid: a corrupted `seq` is a spurious wake-up, a
 //! corrupted `waiters` a wasted or a skipped wake (then the waiter wakes at its nap).
+//!
+//! # States the protocol never reaches
+//!
+//! None in the condition variable's own words (above), and no wait on it lasts longer
+//! than one nap: a `wait` is a single nap of at most one liveness interval, then the
+//! re-lock. The mutex's impossible states and what the re-lock does about them are in
+//! [`mutex`](super::mutex)'s docs (a dead holder: recovered, [`OwnerDied`]). On a
+//! poisoned mapping (a peer resized the segment) a `wait` is a spurious wake-up after
+//! its nap, and the timed lock forms report [`LockError::Corrupted`]; a
+//! `wait_while` without a timeout keeps waiting for a thread of this process to make
+//! its predicate false (see `docs/design-notes.md`).
 
 use super::Wait;
 use super::interrupt;
@@ -143,8 +154,8 @@ impl RawCondvar {
         match mutex.lock_after_wait(Wait::Forever) {
             Ok(()) => Ok(timed_out),
             Err(LockError::OwnerDied(o)) => Err(o.map(|()| timed_out)),
-            Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted) => {
-                unreachable!("an uninterruptible lock without deadline cannot time out")
+            Err(LockError::WouldBlock | LockError::Timeout | LockError::Interrupted | LockError::Corrupted) => {
+                unreachable!("an uninterruptible lock without deadline cannot time out or report")
             }
         }
     }

@@ -61,6 +61,15 @@
 //! spuriously (their `wait` returns `true`), never cause undefined behaviour, a panic, or
 //! a timed wait that outlives its timeout. A waiter asleep through exactly 2^31 sets
 //! and clears within one nap would miss them; that cannot happen in practice.
+//!
+//! # States the protocol never reaches
+//!
+//! None in the words: every value is a flag and a generation. The one state from which
+//! no `set` can ever wake a waiter is a *poisoned mapping* (a peer resized the segment,
+//! and this mapping is now private zeros: see `shm::sigbus`). A waiter checks for it
+//! every [`LIVENESS_INTERVAL`](crate::sync::LIVENESS_INTERVAL) of sleep (one scan of the
+//! mapping table, at most one `fstat`) and returns `false` (`Ok(false)`): the flag is
+//! clear. A wait on a raw event outside any registered mapping never finds one.
 
 use super::Wait;
 use super::interrupt;
@@ -158,21 +167,27 @@ impl RawEvent {
         self.state.fetch_and(!SET, Ordering::Relaxed);
     }
 
-    /// Block until the flag is set. Returns at once if it is set; returns also when a
-    /// `set` happened since the call started, even if a `clear` followed it.
-    pub fn wait(&self) {
-        self.wait_in(Wait::Forever);
+    /// Block until the flag is set: `true`. Returns at once if it is set; returns also
+    /// when a `set` happened since the call started, even if a `clear` followed it.
+    ///
+    /// `false`: the event can never be set for this mapping any more — a peer resized
+    /// its segment and the mapping is now private zeros (see `docs/design-notes.md`,
+    /// checked every [`LIVENESS_INTERVAL`](crate::sync::LIVENESS_INTERVAL) of sleep).
+    pub fn wait(&self) -> bool {
+        self.wait_in(Wait::Forever)
     }
 
     /// [`wait`](Self::wait) at most `timeout`: `true` if the flag is set, or was set
-    /// since the call started; `false` on timeout (Python's `Event.wait(timeout)`).
+    /// since the call started; `false` on timeout (Python's `Event.wait(timeout)`), or
+    /// earlier if the mapping is poisoned (as for [`wait`](Self::wait)).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_in(Wait::after(timeout))
     }
 
     /// [`wait`](Self::wait) (`timeout` `None`) or [`wait_timeout`](Self::wait_timeout)
     /// that also ends when an interrupt is pending (see `shmring::signal::Interrupt`):
-    /// `Ok(true)` set, `Ok(false)` timed out, `Err(Interrupted)` still clear and an
+    /// `Ok(true)` set, `Ok(false)` timed out (or the mapping is poisoned, as for
+    /// [`wait`](Self::wait)), `Err(Interrupted)` still clear and an
     /// interrupt pending (checked before each sleep). `wait` and `wait_timeout` keep
     /// their signatures and are not interruptible.
     ///
@@ -225,11 +240,22 @@ impl RawEvent {
                 return Ok(true);
             }
         }
+        let mut next_check = std::time::Instant::now() + super::LIVENESS_INTERVAL;
         loop {
             // The last check (above, or after the previous nap) found the word unchanged.
             let Some(nap) = wait.nap() else {
                 return Ok(false);
             };
+            // At most every LIVENESS_INTERVAL: a peer that resized the segment leaves
+            // this mapping private zeros, where no `set` will ever arrive. Not an
+            // interrupt or a timeout: the flag is clear, so `false`.
+            let now = std::time::Instant::now();
+            if now >= next_check {
+                next_check = now + super::LIVENESS_INTERVAL;
+                if crate::shm::sigbus::check_at((&self.state as *const AtomicU32).cast()) {
+                    return Ok(false);
+                }
+            }
             if interruptible && interrupt::pending() {
                 return Err(Interrupted);
             }

@@ -45,7 +45,7 @@
 mod deadline;
 pub mod futex;
 pub(crate) mod interrupt;
-mod owner;
+pub(crate) mod owner;
 pub(crate) mod wait;
 pub(crate) use deadline::Wait;
 pub(crate) use wait::{Check, WaitEnd, Waiter};

@@ -44,7 +44,26 @@
 //!
 //! `depth` (`AtomicU32`, [`RLock`] only): extra acquisitions by the owning thread; only
 //! the owner reads or writes it, with wrapping arithmetic (a peer that corrupts it can
-//! make the lock release early or late, never cause undefined behaviour or a panic).
+//! make the lock release early or late, never cause undefined behaviour or a panic;
+//! how late is bounded, see below).
+//!
+//! # States the protocol never reaches, and what a wait does about them
+//!
+//! Checked at the liveness tick of a wait (every [`LIVENESS_INTERVAL`] of sleep, and
+//! before a timed lock gives up), never on the fast path:
+//!
+//! | state | found by | result |
+//! |-------|----------|--------|
+//! | `owner` names a thread that is gone, a zombie, or started at another time (any word a peer scribbles, short of a live thread's exact identity) | every waiting locker | recovered: the lock is taken, [`OwnerDied`] (the loss is the inconsistent mark) |
+//! | `owner` names the waiting thread itself (no unlock can ever come: a corrupted word, or this thread's own leaked guard) | `lock_timeout`, `lock_interruptible` (and `Condition`'s) | [`LockError::Corrupted`]; `lock` keeps waiting (it cannot tell this from a second `lock` by a thread that holds a live guard, which must not get a second `&mut`) |
+//! | the segment was resized by a peer (the mapping is private zeros) | `lock_timeout`, `lock_interruptible` | [`LockError::Corrupted`]; `lock` takes the zeroed (free) word |
+//! | `state` not 0 | every locker | [`OwnerDied`] until `mark_consistent` (a garbage word is an inconsistent lock, never a failure to lock) |
+//! | `depth` above the acquisitions the owning thread holds (an `RLock` would stay held by a thread that let go of it) | the owner's unlock | clamped to the guards this thread holds (a thread-local count over its `RLock`s): the lock is released by the thread's last guard at the latest |
+//! | the word no longer names the owner at its unlock (a peer overwrote it; someone else may hold it) | the owner's `RLock` unlock | left alone: no unlock of another's lock |
+//!
+//! Not detectable, and so waited for: a word naming another *live* thread. Any process
+//! that can write the segment can also take the lock legitimately and keep it; the two
+//! look the same. `seq` has no invalid value (a wrong key costs one nap at most).
 
 use super::Wait;
 use super::interrupt;
@@ -77,6 +96,8 @@ enum Slow {
     Recovered,
     TimedOut,
     Interrupted,
+    /// The lock can never be handed to this caller (see [`LockError::Corrupted`]).
+    Corrupted,
 }
 
 /// A robust process-shared mutex without data: 24 bytes that may live anywhere in shared
@@ -174,6 +195,7 @@ impl RawMutex {
         match s {
             Slow::TimedOut => Err(LockError::Timeout),
             Slow::Interrupted => Err(LockError::Interrupted),
+            Slow::Corrupted => Err(LockError::Corrupted),
             s => self.acquired(s).map_err(LockError::OwnerDied),
         }
     }
@@ -324,6 +346,12 @@ impl RawMutex {
                     }
                     continue;
                 }
+                // Only calls that can report it (the timed and interruptible forms):
+                // `lock` has no room for the error, and on a poisoned mapping the word
+                // reads 0, so its next look takes the (now private) lock.
+                if interruptible && self.cannot_be_handed_over(w, me) {
+                    return Slow::Corrupted;
+                }
                 if expired {
                     return Slow::TimedOut;
                 }
@@ -361,6 +389,17 @@ impl RawMutex {
         }
     }
 
+    /// At a liveness tick of a wait, with `w` the word that holds the caller back: the
+    /// states no unlock will ever end. The word names the waiting thread itself (no
+    /// path of the protocol writes it while that thread waits: a corrupted word, or a
+    /// guard of this thread leaked), or the segment the lock lives in was resized by a
+    /// peer (this mapping is private zeros now: see `shm::sigbus`; one table scan and
+    /// at most one `fstat`).
+    #[cold]
+    fn cannot_be_handed_over(&self, w: u64, me: u64) -> bool {
+        w & !WAITERS == me || crate::shm::sigbus::check_at((&self.word as *const AtomicU64).cast())
+    }
+
     // ---- reentrant use (RLock) -------------------------------------------------------
 
     /// Lock reentrantly: if this thread already holds it, count one more acquisition;
@@ -371,25 +410,40 @@ impl RawMutex {
             // Relaxed (both): only the owner touches `depth`.
             let d = self.depth.load(Ordering::Relaxed);
             self.depth.store(d.wrapping_add(1), Ordering::Relaxed);
+            held::add(1);
             return Ok(());
         }
         let r = acquire(self);
         if matches!(r, Ok(()) | Err(LockError::OwnerDied(_))) {
             // Relaxed: we hold the lock.
             self.depth.store(0, Ordering::Relaxed);
+            held::add(1);
         }
         r
     }
 
+    /// Release one reentrant acquisition. The shared `depth` is checked against what
+    /// this thread can hold: it holds `n` reentrant acquisitions over all its locks
+    /// (a thread-local count), so this lock's depth is at most `n - 1`; a larger value
+    /// (a peer wrote it) is taken as `n - 1`, so the lock is released no later than
+    /// the thread's last guard, never kept for good by a thread that thinks it let go.
+    /// A word that no longer names this thread (a peer overwrote it, and someone else
+    /// may hold the lock now) is left alone: neither the word nor `depth` is ours.
+    ///
     /// # Safety
     /// The calling thread holds the lock through a reentrant acquisition.
     #[cfg_attr(loom, allow(dead_code))]
     unsafe fn unlock_reentrant(&self) {
+        let n = held::take_one();
         // Relaxed (both): only the owner touches `depth`.
-        let d = self.depth.load(Ordering::Relaxed);
+        let d = self.depth.load(Ordering::Relaxed).min(n.saturating_sub(1));
         if d == 0 {
-            // SAFETY: forwarded from the caller: this thread holds the lock.
-            unsafe { self.unlock() };
+            // Checked only here, off the nested path: a decrement of a `depth` that is
+            // no longer ours harms nobody (its owner resets it when it acquires).
+            if self.is_owned_by_current_thread() {
+                // SAFETY: forwarded from the caller: this thread holds the lock.
+                unsafe { self.unlock() };
+            }
         } else {
             self.depth.store(d - 1, Ordering::Relaxed);
         }
@@ -423,6 +477,43 @@ impl RawMutex {
             return self.acquired(Slow::Acquired).map_err(LockError::OwnerDied);
         }
         self.finish_slow(self.lock_slow(me, wait, false))
+    }
+}
+
+/// How many reentrant acquisitions ([`RLock`] guards) the calling thread holds, over
+/// all its reentrant locks: the bound on any one lock's `depth` (see
+/// `RawMutex::unlock_reentrant`).
+#[cfg_attr(loom, allow(dead_code))]
+mod held {
+    #[cfg(not(loom))]
+    thread_local! {
+        static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Count `k` more acquisitions.
+    #[cfg(not(loom))]
+    pub(super) fn add(k: u32) {
+        HELD.with(|h| h.set(h.get().saturating_add(k)));
+    }
+
+    /// Count one acquisition less; the count before (at least 1 for a caller that
+    /// releases one).
+    #[cfg(not(loom))]
+    pub(super) fn take_one() -> u32 {
+        HELD.with(|h| {
+            let n = h.get().max(1);
+            h.set(n - 1);
+            n
+        })
+    }
+
+    // Under loom (no thread locals: see owner.rs), no bound.
+    #[cfg(loom)]
+    pub(super) fn add(_: u32) {}
+
+    #[cfg(loom)]
+    pub(super) fn take_one() -> u32 {
+        u32::MAX
     }
 }
 

@@ -94,6 +94,22 @@
 //!
 //! Narrow cells cannot be torn: their store is a single atomic access.
 //!
+//! # States the protocol never reaches
+//!
+//! | state | found by | result |
+//! |-------|----------|--------|
+//! | `seq` odd, the writer lock held by a dead thread (a writer killed mid-store) | a reader after ~30 failed attempts (it takes the lock), any writer | repaired: sequence made even, `torn` set (the loss is counted there: [`Torn`], `is_torn`) |
+//! | `seq` odd, the writer lock free (no writer can be inside a section: a scribbled sequence) | the same | repaired the same way, flagged torn |
+//! | `seq` odd, the lock held by the reading thread itself (a guard of its own is open around the read) | the reader | repaired at once and read |
+//! | `seq` odd when a writer opens its section | that writer | its section closes it even; what the open section wrote is unknown, so `torn` is set unless the write replaces every word |
+//! | the writer lock word naming a dead thread, or any `state`/`depth` word | see [`mutex`](crate::sync::mutex)'s docs | recovered |
+//! | `torn` not 0 or 1 | every reader | torn (any non-zero value) |
+//! | a poisoned mapping (a peer resized the segment) | nobody: zeros are a valid, even, unlocked cell; no call waits on it | the private copy's values; [`Value::is_poisoned`](crate::sync::Shared::is_poisoned) tells |
+//!
+//! Every one ends within the reader's spin-then-yield budget plus one liveness interval
+//! of sleep on the lock. Not detectable, and so waited for: a writer lock word naming
+//! another live thread (it looks like a stalled writer).
+//!
 //! # Locks and the `Raw` forms
 //!
 //! [`Value`] and [`Array`] have a lock, like Python's `Value(..., lock=True)`:

@@ -7,6 +7,7 @@ mod frames;
 mod mpmc;
 mod net;
 mod segment;
+mod sync;
 
 use std::path::{Path, PathBuf};
 

@@ -111,13 +111,17 @@ impl Event {
         self.raw().is_set()
     }
 
-    /// Block until the flag is set (see [`RawEvent::wait`]).
-    pub fn wait(&self) {
-        self.raw().wait();
+    /// Block until the flag is set: `true`; `false` if the flag can never be set for
+    /// this handle any more, because a peer resized the segment under its mapping
+    /// ([`is_poisoned`](Self::is_poisoned); found within a liveness interval of sleep).
+    /// See [`RawEvent::wait`].
+    pub fn wait(&self) -> bool {
+        self.raw().wait()
     }
 
     /// Block at most `timeout`: `true` if the flag is set or was set meanwhile,
-    /// `false` on timeout (see [`RawEvent::wait_timeout`]).
+    /// `false` on timeout, or earlier on a poisoned mapping (see [`Event::wait`] and
+    /// [`RawEvent::wait_timeout`]).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.raw().wait_timeout(timeout)
     }
@@ -166,6 +170,31 @@ mod tests {
         e.wait();
         assert!(e.wait_timeout(Duration::ZERO));
         assert!(e.wait_timeout(Duration::MAX));
+    }
+
+    /// A peer truncates the file: a blocking `wait` (no `set` can ever reach this
+    /// mapping again) ends with `false` within a liveness interval or two, never hangs;
+    /// a timed one ends early.
+    #[test]
+    fn wait_ends_on_a_poisoned_mapping() {
+        let name = format!("shmring-unit-event-poison-{}", std::process::id());
+        let e = Event::create(&name).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/{name}"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let r = (e.wait(), e.wait_timeout(Duration::from_secs(600)), e.is_poisoned());
+            tx.send(r).unwrap();
+        });
+        let r = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("wait on a poisoned mapping hung");
+        assert_eq!(r, (false, false, true));
+        waiter.join().unwrap();
     }
 
     #[test]

@@ -94,6 +94,12 @@ pub enum LockError<G> {
     /// `shmring::signal::Interrupt`) and the lock is held by a live thread. The lock
     /// was not taken.
     Interrupted,
+    /// The timed and interruptible forms, at a liveness tick of their wait: the lock
+    /// can never be handed to this caller by its protocol — its segment was resized by
+    /// a peer and this mapping is now private zeros (see `docs/design-notes.md`), or the
+    /// lock word names the calling thread itself (a corrupted word, or a guard of this
+    /// thread leaked with `mem::forget`). The lock was not taken.
+    Corrupted,
 }
 
 impl<G> LockError<G> {
@@ -112,6 +118,7 @@ impl<G> LockError<G> {
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::Timeout => LockError::Timeout,
             LockError::Interrupted => LockError::Interrupted,
+            LockError::Corrupted => LockError::Corrupted,
         }
     }
 }
@@ -123,6 +130,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::WouldBlock => f.write_str("WouldBlock"),
             LockError::Timeout => f.write_str("Timeout"),
             LockError::Interrupted => f.write_str("Interrupted"),
+            LockError::Corrupted => f.write_str("Corrupted"),
         }
     }
 }
@@ -134,6 +142,9 @@ impl<G> fmt::Display for LockError<G> {
             LockError::WouldBlock => f.write_str("the lock is held by another thread"),
             LockError::Timeout => f.write_str("timed out waiting for the lock"),
             LockError::Interrupted => f.write_str("interrupted while waiting for the lock"),
+            LockError::Corrupted => f.write_str(
+                "the lock cannot be acquired: its segment was resized under this mapping, or its word names the waiting thread",
+            ),
         }
     }
 }

@@ -417,6 +417,43 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    /// A peer raises an RLock's depth while its holder is inside: the holder's last
+    /// guard still releases the lock (depth is bounded by the guards the thread holds).
+    #[test]
+    fn rlock_depth_raised_by_a_peer_is_bounded_by_the_guards_held() {
+        let l = RLock::anonymous().unwrap();
+        let outer = l.lock().unwrap();
+        let inner = l.lock().unwrap();
+        l.raw().depth.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        drop(inner);
+        assert!(l.raw().is_locked(), "one guard still held");
+        drop(outer);
+        assert!(!l.raw().is_locked(), "released by the last guard");
+        // A word taken from the holder (a peer wrote another owner): the holder's
+        // guard leaves it alone instead of unlocking someone else's lock.
+        let g = l.lock().unwrap();
+        let other = 0x7fff_fffe_0000_0001u64;
+        l.raw().word.store(other, std::sync::atomic::Ordering::Relaxed);
+        drop(g);
+        assert_eq!(l.raw().word.load(std::sync::atomic::Ordering::Relaxed), other);
+    }
+
+    /// A lock word naming the waiting thread itself: the timed forms report it at a
+    /// liveness tick instead of waiting out their timeout for an unlock that cannot come.
+    #[test]
+    fn a_word_naming_the_waiter_is_corrupted_for_timed_locks() {
+        let m = Mutex::anonymous(0u32).unwrap();
+        let me = crate::sync::owner::Owner::current().0;
+        m.raw().word.store(me, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            m.lock_timeout(Duration::from_secs(600)),
+            Err(LockError::Corrupted)
+        ));
+        assert!(matches!(m.try_lock(), Err(LockError::WouldBlock)));
+        m.raw().word.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(m.lock_timeout(Duration::from_secs(1)).is_ok());
+    }
+
     #[test]
     fn threads_count_exactly() {
         let m = Arc::new(Mutex::anonymous(0u64).unwrap());
