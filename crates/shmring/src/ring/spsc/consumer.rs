@@ -244,7 +244,8 @@ impl Consumer {
             strategy: st.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(wait, |check| {
+        // The producer sleeps on space_wait: where it records its CPU.
+        let r = waiter.wait_beside(Some(&sh.ctl().space_wait), wait, |check| {
             // Also on the State polls (throttled to an fstat per liveness interval), so
             // that waits shorter than the interval notice a resize too; only here, not
             // in the non-waiting path's State polls, which stay free of clock reads.

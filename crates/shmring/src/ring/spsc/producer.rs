@@ -329,7 +329,8 @@ impl Producer {
             asymmetric: sh.asym,
         };
         let cap = sh.cap;
-        let r = waiter.wait(wait, |check| {
+        // The consumer sleeps on data_wait: where it records its CPU.
+        let r = waiter.wait_beside(Some(&sh.ctl().data_wait), wait, |check| {
             if check != Check::Fast && sh.poisoned() {
                 return Some(Err(SendError::Corrupted(crate::shm::sigbus::RESIZED)));
             }
