@@ -38,12 +38,22 @@ pub fn run(mut a: BenchArgs) -> Result<()> {
         a.warmup = 2_000;
         a.idle = Duration::from_millis(250);
     }
+    if let Some(pin) = a.pin_arg {
+        a.pin = pin.cpus(&reference::allowed_cpus()).map_err(err)?.to_vec();
+    }
     check(&a)?;
+    crate::transports::set_mlock(a.mlock);
     let steps = steps(&a);
     if steps.is_empty() {
         return Err(err("nothing to measure with these --transports and --measure"));
     }
-    let header = machine::header();
+    let mut header = machine::header();
+    if let (Some(pin), &[a0, a1]) = (a.pin_arg, &a.pin[..]) {
+        header.push_str(&format!("; pinned: {}", pin.describe([a0, a1])));
+    }
+    if a.mlock {
+        header.push_str("; rings mlocked");
+    }
     eprintln!("{header}");
     let started = Instant::now();
     let mut results = Results::default();

@@ -30,6 +30,10 @@ const IDLE_CONSUMER: &str = "idle-consumer";
 /// preference.
 const REF_MODES: [Mode; 3] = [Mode::Adaptive, Mode::Spin, Mode::Blocking];
 
+/// The largest message size of the reference ring's throughput rows: it is the floor
+/// of the small-message rows, where a ring's own work shows.
+const REF_RING_MAX_SIZE: usize = 64;
+
 /// The suite of the SPSC transports.
 #[derive(Debug)]
 pub(crate) struct Spsc;
@@ -99,10 +103,17 @@ impl Suite for Spsc {
         if a.has(Selected::Pipe) {
             transports.push(Transport::Pipe);
         }
+        if a.has(Selected::RefRing) {
+            transports.push(Transport::RefRing);
+        }
         let mut out = Vec::new();
         if a.measures(Measure::Latency) {
             out.extend(transports.iter().map(|&t| {
-                let rank = if matches!(t, Transport::Shmring(_)) { 0 } else { 2 };
+                let rank = if matches!(t, Transport::Shmring(_) | Transport::RefRing) {
+                    0
+                } else {
+                    2
+                };
                 Planned::new(Phase::Latency, Step::Latency(t)).rank(rank)
             }));
         }
@@ -111,6 +122,7 @@ impl Suite for Spsc {
                 out.extend(
                     transports
                         .iter()
+                        .filter(|&&t| t != Transport::RefRing || size <= REF_RING_MAX_SIZE)
                         .map(|&t| Planned::new(Phase::Throughput, Step::Throughput(t, size))),
                 );
             }
