@@ -189,7 +189,11 @@ pub(crate) fn probe_cpus(pin: &[usize]) -> Option<[usize; 2]> {
 /// The CPUs this process may run on, in order (empty if the kernel will not say).
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     rustix::thread::sched_getaffinity(None)
-        .map(|set| (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+        .map(|set| {
+            (0..rustix::thread::CpuSet::MAX_CPU)
+                .filter(|&c| set.is_set(c))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

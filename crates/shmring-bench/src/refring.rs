@@ -30,7 +30,8 @@ const END: u64 = u64::MAX;
 pub(crate) fn link(capacity: usize) -> Result<(OwnedFd, OwnedFd)> {
     use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
     let cap = capacity.max(4096).next_power_of_two();
-    let fd = memfd_create("shmring-bench-ref-ring", MemfdFlags::CLOEXEC).map_err(|e| err(format!("memfd_create: {e}")))?;
+    let fd =
+        memfd_create("shmring-bench-ref-ring", MemfdFlags::CLOEXEC).map_err(|e| err(format!("memfd_create: {e}")))?;
     ftruncate(&fd, (CONTROL + cap) as u64).map_err(|e| err(format!("ftruncate: {e}")))?;
     let rx = fd.try_clone().map_err(|e| err(format!("dup: {e}")))?;
     Ok((fd, rx))

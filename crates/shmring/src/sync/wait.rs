@@ -233,15 +233,20 @@ impl Waiter<'_> {
         self.wait_beside(None, wait, poll)
     }
 
-    /// [`Waiter::wait`] for a party with one peer that sleeps on `peer` (an SPSC
-    /// ring's other end): the adaptive spin records this thread's CPU in its own word
-    /// and stops early when `peer` says the peer last waited on the same CPU.
+    /// [`Waiter::wait`] for a party with one peer (an SPSC ring's end): the adaptive
+    /// spin records this thread's CPU in its own word and stops early when the peer's
+    /// word says the peer last waited on the same CPU, or when the end's history says
+    /// that its last waits all outlasted the spin (see [`SpinHistory`]).
     pub(crate) fn wait_beside<R>(
         &self,
-        peer: Option<&WaitWord>,
+        beside: Option<Beside<'_>>,
         wait: Wait,
         mut poll: impl FnMut(Check) -> Option<R>,
     ) -> Result<R, WaitEnd> {
+        let (peer, mut history) = match beside {
+            Some(b) => (Some(b.peer), Some(b.history)),
+            None => (None, None),
+        };
         let stop = |now: Instant| {
             if interrupt::pending() {
                 return Err(WaitEnd::Interrupted);
@@ -268,7 +273,14 @@ impl Waiter<'_> {
         };
         // Spin phase. The clock is read every 256th pause (for the deadline, the
         // interrupt flag and the peer's state), and every 64th when a budget is spent.
-        if budget != Some(Duration::ZERO) {
+        // A short spin (the history says spinning has not paid lately) ends at the
+        // first clock read, as one beside a peer on this CPU does.
+        let short = history.as_deref_mut().is_some_and(|h| !h.full_spin());
+        let mut spun_out = false;
+        let spun: Option<R> = 'spin: {
+            if budget == Some(Duration::ZERO) {
+                break 'spin None;
+            }
             let clock_mask: u32 = if budget.is_some() { 63 } else { 255 };
             let mut spin_start: Option<Instant> = None;
             let mut i = 0u32;
@@ -278,28 +290,44 @@ impl Waiter<'_> {
                     if i & 255 == 255 {
                         let check = due(&mut last_check, now);
                         if let Some(r) = poll(check) {
-                            return Ok(r);
+                            break 'spin Some(r);
                         }
                         stop(now)?;
                     } else if let Some(r) = poll(Check::Fast) {
-                        return Ok(r);
+                        break 'spin Some(r);
                     }
                     if let Some(budget) = budget {
-                        match spin_start {
+                        let out = match spin_start {
                             // A wait longer than 64 pauses: spinning helps only if the
-                            // peer can run meanwhile.
-                            None if self.peer_shares_cpu(peer) => break,
-                            None => spin_start = Some(now),
-                            Some(t) if now.duration_since(t) >= budget => break,
-                            Some(_) => {}
+                            // peer can run meanwhile and has answered within the
+                            // budget lately.
+                            None => {
+                                spin_start = Some(now);
+                                short | self.peer_shares_cpu(peer)
+                            }
+                            Some(t) => now.duration_since(t) >= budget,
+                        };
+                        if out {
+                            spun_out = true;
+                            break 'spin None;
                         }
                     }
                 } else if let Some(r) = poll(Check::Fast) {
-                    return Ok(r);
+                    break 'spin Some(r);
                 }
                 primitive::spin_hint();
                 i = i.wrapping_add(1);
             }
+        };
+        if let Some(r) = spun {
+            if let Some(h) = history {
+                h.record(false);
+            }
+            return Ok(r);
+        }
+        // Only waits that spun out teach the history (not Blocking, not a zero spin).
+        if spun_out && let Some(h) = history {
+            h.record(true);
         }
         for _ in 0..yields {
             primitive::yield_now();
@@ -337,6 +365,61 @@ impl Waiter<'_> {
             }
             // After a wake (EINTR included: the thread that ran the signal handler is
             // back here at once) the loop's head reads the flag before sleeping again.
+        }
+    }
+}
+
+/// What an SPSC end knows of its peer for [`Waiter::wait_beside`].
+#[derive(Debug)]
+pub(crate) struct Beside<'a> {
+    /// The word the peer sleeps on, where it records its CPU.
+    pub(crate) peer: &'a WaitWord,
+    /// The end's record of its past waits.
+    pub(crate) history: &'a mut SpinHistory,
+}
+
+/// What an end remembers of its past adaptive waits, so that it spins in full only
+/// while spinning pays: after [`SpinHistory::MISSES`] waits in a row that outlasted
+/// the spin, the next waits spin only until the first clock read (64 pauses) and go on
+/// to the yields, except every [`SpinHistory::PROBE`]th, which spins in full to see
+/// whether the peer has become quick again. A wait that ends while spinning resets it.
+///
+/// This is what stops the spin when the peer cannot run meanwhile and its CPU is not
+/// on record: both ends of a ping-pong over two rings pinned to one CPU, where each
+/// records its CPU in the ring it waits on, not in the one its peer waits on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SpinHistory {
+    /// Waits in a row that spun out (saturating).
+    misses: u8,
+    /// Short waits since the last probe.
+    short: u8,
+}
+
+impl SpinHistory {
+    /// Waits in a row that spun out before the spin is shortened.
+    pub(crate) const MISSES: u8 = 4;
+    /// While short, one wait in this many spins in full.
+    pub(crate) const PROBE: u8 = 16;
+
+    /// Whether this wait spins in full (counts the short ones).
+    fn full_spin(&mut self) -> bool {
+        if self.misses < Self::MISSES {
+            return true;
+        }
+        self.short += 1;
+        if self.short >= Self::PROBE {
+            self.short = 0;
+            return true;
+        }
+        false
+    }
+
+    /// A wait ended: in the spin phase (`spun_out == false`) or after it ran out.
+    fn record(&mut self, spun_out: bool) {
+        if spun_out {
+            self.misses = self.misses.saturating_add(1);
+        } else {
+            *self = SpinHistory::default();
         }
     }
 }
@@ -387,14 +470,25 @@ mod tests {
     /// Wait with `strategy` beside `peer` until the first poll that checks more than
     /// the condition; return how many polls came before it, and what it checked.
     fn polls_before_first_check(strategy: WaitStrategy, own: &WaitWord, peer: Option<&WaitWord>) -> (u32, Check) {
+        polls_with_history(strategy, own, peer, &mut SpinHistory::default())
+    }
+
+    /// [`polls_before_first_check`] with a history.
+    fn polls_with_history(
+        strategy: WaitStrategy,
+        own: &WaitWord,
+        peer: Option<&WaitWord>,
+        history: &mut SpinHistory,
+    ) -> (u32, Check) {
         let waiter = Waiter {
             word: own,
             strategy,
             asymmetric: false,
         };
         let mut n = 0u32;
+        let beside = peer.map(|peer| Beside { peer, history });
         waiter
-            .wait_beside(peer, Wait::Forever, |check| {
+            .wait_beside(beside, Wait::Forever, |check| {
                 if check == Check::Fast {
                     n += 1;
                     None
@@ -472,6 +566,51 @@ mod tests {
         assert_eq!(
             polls_before_first_check(WaitStrategy::Spin, &word(), None),
             (255, Check::State)
+        );
+    }
+
+    #[test]
+    fn an_end_whose_waits_spin_out_spins_short_and_probes() {
+        let budget = WaitStrategy::Adaptive {
+            spin: Duration::from_nanos(1),
+            yields: 1,
+        };
+        let (own, peer) = (word(), word());
+        let mut h = SpinHistory::default();
+        // Waits that outlast the spin (the 1 ns budget runs out at the 128th pause).
+        for _ in 0..SpinHistory::MISSES {
+            assert_eq!(
+                polls_with_history(budget, &own, Some(&peer), &mut h),
+                (128, Check::State)
+            );
+        }
+        // Then short spins, ended at the first clock read, but for a full one every
+        // PROBE waits.
+        for _ in 1..SpinHistory::PROBE {
+            assert_eq!(
+                polls_with_history(budget, &own, Some(&peer), &mut h),
+                (64, Check::State)
+            );
+        }
+        assert_eq!(
+            polls_with_history(budget, &own, Some(&peer), &mut h),
+            (128, Check::State)
+        );
+        // A wait that ends while spinning (here at its first look) resets the history.
+        let waiter = Waiter {
+            word: &own,
+            strategy: budget,
+            asymmetric: false,
+        };
+        let beside = Beside {
+            peer: &peer,
+            history: &mut h,
+        };
+        assert_eq!(waiter.wait_beside(Some(beside), Wait::Forever, |_| Some(())), Ok(()));
+        assert_eq!(h, SpinHistory::default());
+        assert_eq!(
+            polls_with_history(budget, &own, Some(&peer), &mut h),
+            (128, Check::State)
         );
     }
 

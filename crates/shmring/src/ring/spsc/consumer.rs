@@ -7,6 +7,7 @@ use crate::Result;
 use crate::primitive::Ordering;
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record;
+use crate::sync::wait::{Beside, SpinHistory};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ pub struct State {
     /// Times we waited on an empty ring.
     empty_waits: u64,
     wait: WaitStrategy,
+    /// How this end's adaptive waits went lately.
+    spin_history: SpinHistory,
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
 }
@@ -170,6 +173,7 @@ impl Consumer {
                 messages,
                 empty_waits,
                 wait,
+                spin_history: SpinHistory::default(),
                 empty_polls: 0,
             },
         }
@@ -245,7 +249,12 @@ impl Consumer {
             asymmetric: sh.asym,
         };
         // The producer sleeps on space_wait: where it records its CPU.
-        let r = waiter.wait_beside(Some(&sh.ctl().space_wait), wait, |check| {
+        let mut history = st.spin_history;
+        let beside = Beside {
+            peer: &sh.ctl().space_wait,
+            history: &mut history,
+        };
+        let r = waiter.wait_beside(Some(beside), wait, |check| {
             // Also on the State polls (throttled to an fstat per liveness interval), so
             // that waits shorter than the interval notice a resize too; only here, not
             // in the non-waiting path's State polls, which stay free of clock reads.
@@ -254,6 +263,7 @@ impl Consumer {
             }
             st.poll(sh, check)
         });
+        st.spin_history = history;
         match r {
             Ok(r) => r,
             Err(WaitEnd::Timeout) => Err(RecvError::Timeout),
