@@ -273,12 +273,11 @@ impl Waiter<'_> {
         };
         // Spin phase. The clock is read every 256th pause (for the deadline, the
         // interrupt flag and the peer's state), and every 64th when a budget is spent.
-        // A short spin (the history says spinning has not paid lately) ends at the
-        // first clock read, as one beside a peer on this CPU does.
-        let short = history.as_deref_mut().is_some_and(|h| !h.full_spin());
-        let mut spun_out = false;
+        // No spin at all when the history says spinning has not paid lately.
+        let short = budget.is_some() && history.as_deref_mut().is_some_and(|h| !h.full_spin());
+        let mut spun_out = short;
         let spun: Option<R> = 'spin: {
-            if budget == Some(Duration::ZERO) {
+            if budget == Some(Duration::ZERO) || short {
                 break 'spin None;
             }
             let clock_mask: u32 = if budget.is_some() { 63 } else { 255 };
@@ -303,7 +302,7 @@ impl Waiter<'_> {
                             // budget lately.
                             None => {
                                 spin_start = Some(now);
-                                short | self.peer_shares_cpu(peer)
+                                self.peer_shares_cpu(peer)
                             }
                             Some(t) => now.duration_since(t) >= budget,
                         };
@@ -378,10 +377,10 @@ pub(crate) struct Beside<'a> {
     pub(crate) history: &'a mut SpinHistory,
 }
 
-/// What an end remembers of its past adaptive waits, so that it spins in full only
-/// while spinning pays: after [`SpinHistory::MISSES`] waits in a row that outlasted
-/// the spin, the next waits spin only until the first clock read (64 pauses) and go on
-/// to the yields, except every [`SpinHistory::PROBE`]th, which spins in full to see
+/// What an end remembers of its past adaptive waits, so that it spins only while
+/// spinning pays: after [`SpinHistory::MISSES`] waits in a row that outlasted the
+/// spin, the next waits go straight to the yields (and the SPSC consumer skips its
+/// inline polls), except every [`SpinHistory::PROBE`]th, which spins in full to see
 /// whether the peer has become quick again. A wait that ends while spinning resets it.
 ///
 /// This is what stops the spin when the peer cannot run meanwhile and its CPU is not
@@ -400,6 +399,11 @@ impl SpinHistory {
     pub(crate) const MISSES: u8 = 4;
     /// While short, one wait in this many spins in full.
     pub(crate) const PROBE: u8 = 16;
+
+    /// Whether the last waits all outlasted the spin: the waits spin only to probe.
+    pub(crate) fn is_short(&self) -> bool {
+        self.misses >= Self::MISSES
+    }
 
     /// Whether this wait spins in full (counts the short ones).
     fn full_spin(&mut self) -> bool {
@@ -584,19 +588,26 @@ mod tests {
                 (128, Check::State)
             );
         }
-        // Then short spins, ended at the first clock read, but for a full one every
-        // PROBE waits.
+        // Then no spin, but for a full one every PROBE waits.
+        assert!(h.is_short());
         for _ in 1..SpinHistory::PROBE {
             assert_eq!(
                 polls_with_history(budget, &own, Some(&peer), &mut h),
-                (64, Check::State)
+                (0, Check::State)
             );
         }
         assert_eq!(
             polls_with_history(budget, &own, Some(&peer), &mut h),
             (128, Check::State)
         );
-        // A wait that ends while spinning (here at its first look) resets the history.
+        // A probe that ends while spinning (here at its first look) resets the
+        // history.
+        for _ in 1..SpinHistory::PROBE {
+            assert_eq!(
+                polls_with_history(budget, &own, Some(&peer), &mut h),
+                (0, Check::State)
+            );
+        }
         let waiter = Waiter {
             word: &own,
             strategy: budget,

@@ -207,8 +207,9 @@ impl Consumer {
         }
         // A message that is a few hundred nanoseconds away (a ping-pong peer's reply)
         // is cheapest caught by polling its stamp right here, before the slow path
-        // releases space, updates counters and sets up the wait loop.
-        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking {
+        // releases space, updates counters and sets up the wait loop. Not while this
+        // end's waits have been outlasting the spin (its peer is slow or shares the CPU).
+        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking && !self.st.spin_history.is_short() {
             for _ in 0..SHORT_SPIN {
                 crate::primitive::spin_hint();
                 if let Some(m) = self.st.next_record(&self.sh)? {
