@@ -204,10 +204,19 @@ mod tests {
         let t = T::parse_from(["bench"]);
         let s = steps(&t.a);
         let labels: Vec<String> = s.iter().map(|s| s.label.clone()).collect();
-        // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
+        // 4 sizes x (3 ring modes + unix + pipe), the reference ring at 8 and 64 B,
+        // 6 latencies (the reference ring's included) + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
         // lock steps, the typed step, the socket step, the manager step (last).
-        assert_eq!(s.len(), 20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1, "{labels:?}");
+        assert_eq!(s.len(), 20 + 2 + 7 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1, "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l == "throughput ref-ring/spin 64 B"),
+            "{labels:?}"
+        );
+        assert!(
+            !labels.iter().any(|l| l == "throughput ref-ring/spin 4 KiB"),
+            "{labels:?}"
+        );
         assert_eq!(
             labels[labels.len() - 5..labels.len() - 3],
             ["locks uncontended", "locks 2proc"]

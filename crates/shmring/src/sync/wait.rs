@@ -594,10 +594,7 @@ mod tests {
         // Then no spin, but for a full one every PROBE waits.
         assert!(h.is_short());
         for _ in 1..SpinHistory::PROBE {
-            assert_eq!(
-                polls_with_history(budget, &own, Some(&peer), &mut h),
-                (0, Check::State)
-            );
+            assert_eq!(polls_with_history(budget, &own, Some(&peer), &mut h), (0, Check::State));
         }
         assert_eq!(
             polls_with_history(budget, &own, Some(&peer), &mut h),
@@ -606,10 +603,7 @@ mod tests {
         // A probe that ends while spinning (here at its first look) resets the
         // history.
         for _ in 1..SpinHistory::PROBE {
-            assert_eq!(
-                polls_with_history(budget, &own, Some(&peer), &mut h),
-                (0, Check::State)
-            );
+            assert_eq!(polls_with_history(budget, &own, Some(&peer), &mut h), (0, Check::State));
         }
         let waiter = Waiter {
             word: &own,
