@@ -18,6 +18,11 @@ pub(crate) enum Selected {
     Unix,
     /// An anonymous pipe, length-prefixed frames.
     Pipe,
+    /// Reference: a minimal hand-written SPSC ring in shared memory between the same
+    /// two processes (busy-spin; rows `ref-ring`/`spin`): round trips, and throughput
+    /// at the sizes of `--sizes` up to 64 B.
+    #[value(name = "ref-ring", alias = "refring")]
+    RefRing,
     /// Reference: one atomic bounced between two processes (latency only).
     #[value(alias = "floor-cacheline")]
     Floor,
@@ -73,7 +78,8 @@ pub(crate) enum Measure {
     shmring bench --transports shmring,unix --modes spin --sizes 64,4K --json out.json\n  \
     shmring bench --transports mpmc,arrayqueue --mpmc-modes 1p1c --count 2000000\n  \
     shmring bench --transports vocab --vocab pipe,unix,python-pipe\n  \
-    shmring bench --measure latency --rounds 1000000 --pin 0,1")]
+    shmring bench --measure latency --rounds 1000000 --pin 0,1\n  \
+    shmring bench --transports shmring,ref-ring --pin same --sizes 8,64")]
 pub struct BenchArgs {
     /// Message sizes of the throughput runs, in bytes (suffixes K/KiB and M/MiB are
     /// powers of 1024).
@@ -84,7 +90,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "shmring,unix,pipe,floor,memcpy,mpmc,arrayqueue,broadcast,locks,vocab,net,manager"
+        default_value = "shmring,unix,pipe,ref-ring,floor,memcpy,mpmc,arrayqueue,broadcast,locks,vocab,net,manager"
     )]
     pub(crate) transports: Vec<Selected>,
 
@@ -160,9 +166,20 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_size, value_name = "BYTES")]
     pub(crate) capacity: Option<usize>,
 
-    /// Pin the two processes of each run to these two CPUs (e.g. 0,1).
-    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "CPU,CPU")]
+    /// Pin the two processes of each run: `cross` on the first two CPUs this process
+    /// may use (one each), `same` both on the first, or `CPU,CPU` (e.g. 0,1). Rows keep
+    /// their names; the header says where they ran.
+    #[arg(long = "pin", value_parser = parse_pin, value_name = "same|cross|CPU,CPU")]
+    pub(crate) pin_arg: Option<Pin>,
+
+    /// The CPUs of `--pin`, resolved at the start of the run (empty: not pinned).
+    #[arg(skip)]
     pub(crate) pin: Vec<usize>,
+
+    /// Lock the benchmark's rings in RAM (`mlock`, besides the prefault they always
+    /// get), where `RLIMIT_MEMLOCK` allows; a ring that cannot be locked fails its run.
+    #[arg(long)]
+    pub(crate) mlock: bool,
 
     /// A quick smoke run: 100 ms per throughput run, one run of 400k messages per MPMC
     /// row, 20k round trips (2k warm-up), 250 ms idle, one 100 ms run per contended lock
@@ -197,6 +214,58 @@ pub struct BenchArgs {
     /// percentiles; lock and dict ops/s), each with its legend beside it.
     #[arg(long, value_name = "PATH")]
     pub(crate) plot: Option<PathBuf>,
+}
+
+/// Where `--pin` puts the two processes of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pin {
+    /// Both on one CPU: every hand-off needs the other process scheduled in.
+    Same,
+    /// One CPU each.
+    Cross,
+    /// These two CPUs.
+    Cpus(usize, usize),
+}
+
+/// `same`, `cross` or `CPU,CPU`.
+pub(crate) fn parse_pin(s: &str) -> Result<Pin, String> {
+    match s.trim() {
+        "same" => Ok(Pin::Same),
+        "cross" => Ok(Pin::Cross),
+        t => {
+            let cpus: Vec<usize> = t
+                .split(',')
+                .map(|c| c.trim().parse().map_err(|_| format!("{c:?} is not a CPU number")))
+                .collect::<Result<_, _>>()?;
+            match cpus[..] {
+                [a, b] => Ok(Pin::Cpus(a, b)),
+                _ => Err("--pin takes same, cross or two CPUs, e.g. --pin 0,1".into()),
+            }
+        }
+    }
+}
+
+impl Pin {
+    /// The two CPUs, from `allowed` (the CPUs this process may run on, in order) for
+    /// `same` and `cross`.
+    pub(crate) fn cpus(self, allowed: &[usize]) -> Result<[usize; 2], String> {
+        match (self, allowed) {
+            (Pin::Cpus(a, b), _) => Ok([a, b]),
+            (Pin::Same, [a, ..]) => Ok([*a, *a]),
+            (Pin::Cross, [a, b, ..]) => Ok([*a, *b]),
+            (Pin::Same, []) => Err("--pin same: no CPU to run on".into()),
+            (Pin::Cross, _) => Err("--pin cross needs two CPUs this process may run on".into()),
+        }
+    }
+
+    /// `same`, `cross` or `CPU,CPU`, for the header.
+    pub(crate) fn describe(self, cpus: [usize; 2]) -> String {
+        match self {
+            Pin::Same => format!("same CPU ({})", cpus[0]),
+            Pin::Cross => format!("cross CPUs ({},{})", cpus[0], cpus[1]),
+            Pin::Cpus(..) => format!("CPUs {},{}", cpus[0], cpus[1]),
+        }
+    }
 }
 
 /// Producers and consumers of one MPMC run: the `mode` of its rows.
@@ -330,5 +399,19 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn pins_parse_and_resolve() {
+        assert_eq!(parse_pin("same"), Ok(Pin::Same));
+        assert_eq!(parse_pin("cross"), Ok(Pin::Cross));
+        assert_eq!(parse_pin("0,3"), Ok(Pin::Cpus(0, 3)));
+        assert!(parse_pin("0").is_err());
+        assert!(parse_pin("0,1,2").is_err());
+        assert!(parse_pin("near").is_err());
+        assert_eq!(Pin::Same.cpus(&[2, 5]), Ok([2, 2]));
+        assert_eq!(Pin::Cross.cpus(&[2, 5]), Ok([2, 5]));
+        assert!(Pin::Cross.cpus(&[2]).is_err());
+        assert_eq!(Pin::Cpus(1, 0).cpus(&[]), Ok([1, 0]));
     }
 }

@@ -38,12 +38,22 @@ pub fn run(mut a: BenchArgs) -> Result<()> {
         a.warmup = 2_000;
         a.idle = Duration::from_millis(250);
     }
+    if let Some(pin) = a.pin_arg {
+        a.pin = pin.cpus(&reference::allowed_cpus()).map_err(err)?.to_vec();
+    }
     check(&a)?;
+    crate::transports::set_mlock(a.mlock);
     let steps = steps(&a);
     if steps.is_empty() {
         return Err(err("nothing to measure with these --transports and --measure"));
     }
-    let header = machine::header();
+    let mut header = machine::header();
+    if let (Some(pin), &[a0, a1]) = (a.pin_arg, &a.pin[..]) {
+        header.push_str(&format!("; pinned: {}", pin.describe([a0, a1])));
+    }
+    if a.mlock {
+        header.push_str("; rings mlocked");
+    }
     eprintln!("{header}");
     let started = Instant::now();
     let mut results = Results::default();
@@ -194,14 +204,23 @@ mod tests {
         let t = T::parse_from(["bench"]);
         let s = steps(&t.a);
         let labels: Vec<String> = s.iter().map(|s| s.label.clone()).collect();
-        // 4 sizes x (3 ring modes + unix + pipe), 5 latencies + floor, memcpy, 3 idles,
+        // 4 sizes x (3 ring modes + unix + pipe), the reference ring at 8 and 64 B,
+        // 6 latencies (the reference ring's included) + floor, memcpy, 3 idles,
         // 3 MPMC topologies x (queue + crossbeam), the queue's blocking latency, the two
         // lock steps, the typed step, the socket step, the manager step (last); the
         // broadcast rows in adaptive and blocking mode: 2 round trips, per mode and size
         // 5 ring rows and 3 SPSC fan-outs, and the socket fan-out once per size.
         assert_eq!(
             s.len(),
-            20 + 6 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1 + 2 + 2 * 2 * 8 + 2,
+            20 + 2 + 7 + 1 + 3 + 6 + 1 + 2 + 1 + 1 + 1 + 2 + 2 * 2 * 8 + 2,
+            "{labels:?}"
+        );
+        assert!(
+            labels.iter().any(|l| l == "throughput ref-ring/spin 64 B"),
+            "{labels:?}"
+        );
+        assert!(
+            !labels.iter().any(|l| l == "throughput ref-ring/spin 4 KiB"),
             "{labels:?}"
         );
         assert_eq!(

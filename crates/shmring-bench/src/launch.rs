@@ -93,6 +93,7 @@ pub(crate) fn run_peers<R: DeserializeOwned>(jobs: Vec<PeerJob>, timeout: Durati
 fn spawn(job: PeerJob, idx: usize, events: mpsc::Sender<(usize, Option<String>)>) -> Result<Running> {
     let mut spec = job.spec;
     spec.fds = job.fds.iter().map(|f| f.as_raw_fd()).collect();
+    spec.mlock = crate::transports::mlock();
     for f in &job.fds {
         // This child, and only this one, inherits the descriptor: the parent spawns
         // from one thread, and closes its copy right after the spawn.

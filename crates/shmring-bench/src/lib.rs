@@ -31,7 +31,8 @@
 //!   `transports` (the links under test, behind `transports::Tx` / `transports::Rx`),
 //!   `launch` (the parent's handling of child processes), `peer` (the children's
 //!   protocol: job, descriptors, report), `reference` (the shared page, the floor's
-//!   ping-pong, memcpy, the placement probe), `machine` (the header line, the CPU
+//!   ping-pong, memcpy, the placement probe), `refring` (the hand-written reference
+//!   SPSC ring, a transport like the others), `machine` (the header line, the CPU
 //!   other processes took), `python` (running `python3` scripts), `report` (rows,
 //!   the suites' results, target lines, units) and `plot` (`bench --plot FILE.svg`).
 //!
@@ -50,6 +51,7 @@ pub(crate) mod peer;
 pub(crate) mod plot;
 pub(crate) mod python;
 pub(crate) mod reference;
+pub(crate) mod refring;
 pub(crate) mod report;
 pub(crate) mod stats;
 pub(crate) mod suite;

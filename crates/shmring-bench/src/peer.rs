@@ -68,6 +68,9 @@ pub(crate) struct PeerSpec {
     pub(crate) producers: u64,
     /// Where a listening consumer listens (the socket connection's row).
     pub(crate) address: Option<String>,
+    /// Lock the rings this process maps in RAM (`shmring bench --mlock`; set at spawn).
+    #[serde(default)]
+    pub(crate) mlock: bool,
     /// The suite's own parameter of the row (which lock, which typed row, ...), as JSON:
     /// see [`PeerSpec::with_param`] and [`PeerSpec::param`].
     pub(crate) param: serde_json::Value,
@@ -90,6 +93,7 @@ impl PeerSpec {
             id: 0,
             producers: 0,
             address: None,
+            mlock: false,
             param: serde_json::Value::Null,
         }
     }
@@ -149,6 +153,7 @@ pub(crate) fn child_main(
     if let Some(cpu) = spec.cpu {
         pin(cpu)?;
     }
+    crate::transports::set_mlock(spec.mlock);
     let report = serve(&spec, &mut fds)?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -174,15 +174,27 @@ pub(crate) fn cpu_probe(cpus: [usize; 2]) -> Option<u64> {
     })
 }
 
-/// The two CPUs the placement probe uses: `pin` if given, else the first two this
-/// process may run on.
+/// The two CPUs the placement probe uses: `pin` if given on two CPUs, else the first
+/// two this process may run on (a probe on one CPU would measure the scheduler).
 pub(crate) fn probe_cpus(pin: &[usize]) -> Option<[usize; 2]> {
-    if let [a, b] = pin {
+    if let [a, b] = pin
+        && a != b
+    {
         return Some([*a, *b]);
     }
-    let set = rustix::thread::sched_getaffinity(None).ok()?;
-    let mut it = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c));
+    let mut it = allowed_cpus().into_iter();
     Some([it.next()?, it.next()?])
+}
+
+/// The CPUs this process may run on, in order (empty if the kernel will not say).
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    rustix::thread::sched_getaffinity(None)
+        .map(|set| {
+            (0..rustix::thread::CpuSet::MAX_CPU)
+                .filter(|&c| set.is_set(c))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Result of the memcpy reference.

@@ -14,6 +14,7 @@
 //! per-message API, like `Producer::send`), and a 64 KiB buffered reader on the
 //! receiving side, as a careful user of a stream would write it.
 
+use crate::refring::{self, REF_RING, RefRx, RefTx};
 use crate::report::Key;
 use crate::{Result, err};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Wait strategy of a shmring ring end, as named on the command line and in the JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
@@ -79,6 +81,9 @@ pub(crate) enum Transport {
     /// [`MPMC_SLOT_SIZE`] bytes), used as a one-producer one-consumer link: the sender
     /// closes the queue when it drops its end. Both ends wait per the mode.
     Mpmc(Mode),
+    /// The hand-written reference ring of [`crate::refring`] (busy-spin: its rows'
+    /// mode is `spin`).
+    RefRing,
 }
 
 /// Name of the SPSC ring's rows.
@@ -111,19 +116,37 @@ pub(crate) struct Link {
     pub(crate) rx: OwnedFd,
 }
 
+/// Whether the rings of this process are locked in RAM (`--mlock`): set once by the
+/// parent from its flags and by each child from its job, before any ring is mapped.
+static MLOCK: AtomicBool = AtomicBool::new(false);
+
+/// Lock the rings mapped from now on in RAM (`--mlock`).
+pub(crate) fn set_mlock(yes: bool) {
+    // Relaxed: set before the rings are made, by the thread that makes them.
+    MLOCK.store(yes, Ordering::Relaxed);
+}
+
+/// Whether [`set_mlock`] asked for locked rings.
+pub(crate) fn mlock() -> bool {
+    // Relaxed: as in set_mlock.
+    MLOCK.load(Ordering::Relaxed)
+}
+
+/// The segment options of every shared mapping of the benchmark: prefaulted, so that
+/// the first laps do not pay page faults, and locked in RAM with `--mlock`.
+pub(crate) fn segment_options() -> SegmentOptions {
+    SegmentOptions::new().prefault(true).lock_in_ram(mlock())
+}
+
 /// The ring options every shmring end of the benchmark uses: the mode's wait strategy,
-/// and a prefaulted mapping so that the first laps do not pay page faults.
+/// and [`segment_options`].
 pub(crate) fn ring_options(mode: Mode) -> RingOptions {
-    RingOptions::new()
-        .wait(mode.strategy())
-        .segment(SegmentOptions::new().prefault(true))
+    RingOptions::new().wait(mode.strategy()).segment(segment_options())
 }
 
 /// The options of every MPMC queue end of the benchmark, as [`ring_options`].
 pub(crate) fn mpmc_options(mode: Mode) -> QueueOptions {
-    QueueOptions::new()
-        .wait(mode.strategy())
-        .segment(SegmentOptions::new().prefault(true))
+    QueueOptions::new().wait(mode.strategy()).segment(segment_options())
 }
 
 impl Transport {
@@ -134,6 +157,7 @@ impl Transport {
             Transport::UnixSocket => UNIX_SOCKET,
             Transport::Pipe => PIPE,
             Transport::Mpmc(_) => SHMRING_MPMC,
+            Transport::RefRing => REF_RING,
         }
     }
 
@@ -141,19 +165,21 @@ impl Transport {
     pub(crate) fn mode(self) -> Option<Mode> {
         match self {
             Transport::Shmring(m) | Transport::Mpmc(m) => Some(m),
+            Transport::RefRing => Some(Mode::Spin),
             _ => None,
         }
     }
 
     /// The key of the transport's row at `size` in the shared table: the SPSC ring, the
     /// Unix socket, the pipe, the MPMC queue, in that order; their modes adaptive (the
-    /// ratios' reference), spin, blocking.
+    /// ratios' reference), spin, blocking; then the reference ring.
     pub(crate) fn key(self, size: usize) -> Key {
         let rank = match self {
             Transport::Shmring(_) => 0,
             Transport::UnixSocket => 1,
             Transport::Pipe => 2,
             Transport::Mpmc(_) => 3,
+            Transport::RefRing => 4,
         };
         Key {
             transport: self.name(),
@@ -200,6 +226,10 @@ impl Transport {
                     rx: c.into_fd(),
                 })
             }
+            Transport::RefRing => {
+                let (tx, rx) = refring::link(capacity)?;
+                Ok(Link { tx, rx })
+            }
         }
     }
 
@@ -208,6 +238,7 @@ impl Transport {
         Ok(match self {
             Transport::Shmring(mode) => AnyTx::Ring(Producer::from_fd_with(fd, &ring_options(mode))?),
             Transport::Mpmc(mode) => AnyTx::Mpmc(MpmcTx(mpmc::Producer::from_fd_with(fd, &mpmc_options(mode))?)),
+            Transport::RefRing => AnyTx::RefRing(RefTx::open(fd)?),
             Transport::UnixSocket | Transport::Pipe => AnyTx::Stream(StreamTx {
                 out: File::from(fd),
                 scratch: Vec::new(),
@@ -220,6 +251,7 @@ impl Transport {
         Ok(match self {
             Transport::Shmring(mode) => AnyRx::Ring(open_consumer(mode, fd)?),
             Transport::Mpmc(mode) => AnyRx::Mpmc(mpmc::Consumer::from_fd_with(fd, &mpmc_options(mode))?),
+            Transport::RefRing => AnyRx::RefRing(RefRx::open(fd)?),
             Transport::UnixSocket | Transport::Pipe => AnyRx::Stream(StreamRx {
                 inp: BufReader::with_capacity(64 << 10, File::from(fd)),
             }),
@@ -258,6 +290,8 @@ pub(crate) enum AnyTx {
     Mpmc(MpmcTx),
     /// Length-prefixed frames on a stream.
     Stream(StreamTx),
+    /// The reference ring's sending end.
+    RefRing(RefTx),
 }
 
 /// The MPMC producer of a link: closes the queue when dropped (the end of the stream).
@@ -283,6 +317,8 @@ pub(crate) enum AnyRx {
     Mpmc(mpmc::Consumer),
     /// Length-prefixed frames on a stream.
     Stream(StreamRx),
+    /// The reference ring's receiving end.
+    RefRing(RefRx),
 }
 
 impl Tx for AnyTx {
@@ -292,6 +328,7 @@ impl Tx for AnyTx {
             AnyTx::Ring(p) => p.send(msg).map_err(|e| err(format!("ring send: {e}"))),
             AnyTx::Mpmc(p) => p.0.push(msg).map_err(|e| err(format!("queue push: {e}"))),
             AnyTx::Stream(s) => s.send(msg),
+            AnyTx::RefRing(r) => r.send(msg),
         }
     }
 }
@@ -311,6 +348,7 @@ impl Rx for AnyRx {
                 Err(e) => Err(err(format!("queue pop: {e}"))),
             },
             AnyRx::Stream(s) => s.recv(buf),
+            AnyRx::RefRing(r) => r.recv(buf),
         }
     }
 }
@@ -403,6 +441,7 @@ mod tests {
             Transport::Pipe,
             Transport::Mpmc(Mode::Adaptive),
             Transport::Mpmc(Mode::Blocking),
+            Transport::RefRing,
         ] {
             let link = t.link(1 << 16).unwrap();
             let mut tx = t.open_tx(link.tx).unwrap();

@@ -38,6 +38,22 @@ pub(crate) fn spin_hint() {
     std::hint::spin_loop();
 }
 
+/// The CPU this thread runs on, plus one (0: unknown; always 0 under loom). A hint:
+/// the thread may move right after. glibc answers from the thread's rseq area or the
+/// vDSO, without a system call.
+#[inline]
+pub(crate) fn current_cpu() -> u32 {
+    #[cfg(loom)]
+    return 0;
+    #[cfg(not(loom))]
+    {
+        // SAFETY: sched_getcpu takes no arguments and touches no memory of ours; it
+        // returns -1 (errno set) where the kernel cannot tell.
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).map_or(0, |c| c.wrapping_add(1))
+    }
+}
+
 /// Give the core to another runnable thread.
 #[inline]
 pub(crate) fn yield_now() {

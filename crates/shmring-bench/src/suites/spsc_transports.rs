@@ -13,6 +13,7 @@ use crate::launch::{PeerJob, run_peers};
 use crate::links::{self, PING_SIZE, rtt_summary};
 use crate::peer::{Fds, PeerReport, PeerSpec, barrier, cpu_time_ns};
 use crate::reference::{FLOOR, MEMCPY};
+use crate::refring::REF_RING;
 use crate::report::{self, OptTarget, Results, Row, Target, ns, rate, ratio};
 use crate::suite::{Ctx, Phase, Planned, Suite};
 use crate::transports::{Mode, PIPE, SHMRING, Transport, UNIX_SOCKET, open_consumer, ring_options};
@@ -29,6 +30,10 @@ const IDLE_CONSUMER: &str = "idle-consumer";
 /// The modes whose shmring rows are the reference of the ratio columns, in order of
 /// preference.
 const REF_MODES: [Mode; 3] = [Mode::Adaptive, Mode::Spin, Mode::Blocking];
+
+/// The largest message size of the reference ring's throughput rows: it is the floor
+/// of the small-message rows, where a ring's own work shows.
+const REF_RING_MAX_SIZE: usize = 64;
 
 /// The suite of the SPSC transports.
 #[derive(Debug)]
@@ -49,6 +54,11 @@ pub(crate) enum Step {
 /// core, per mode.
 #[derive(Debug, Default)]
 struct Idle(Vec<(Mode, f64)>);
+
+/// Whether the two processes of each run were pinned to one CPU (`--pin same`), which
+/// selects the round-trip target of the adaptive mode.
+#[derive(Debug, Default)]
+struct OneCpu(bool);
 
 /// The selected modes, each once, adaptive (the default mode, the ratios' reference)
 /// first.
@@ -99,10 +109,17 @@ impl Suite for Spsc {
         if a.has(Selected::Pipe) {
             transports.push(Transport::Pipe);
         }
+        if a.has(Selected::RefRing) {
+            transports.push(Transport::RefRing);
+        }
         let mut out = Vec::new();
         if a.measures(Measure::Latency) {
             out.extend(transports.iter().map(|&t| {
-                let rank = if matches!(t, Transport::Shmring(_)) { 0 } else { 2 };
+                let rank = if matches!(t, Transport::Shmring(_) | Transport::RefRing) {
+                    0
+                } else {
+                    2
+                };
                 Planned::new(Phase::Latency, Step::Latency(t)).rank(rank)
             }));
         }
@@ -111,6 +128,7 @@ impl Suite for Spsc {
                 out.extend(
                     transports
                         .iter()
+                        .filter(|&&t| t != Transport::RefRing || size <= REF_RING_MAX_SIZE)
                         .map(|&t| Planned::new(Phase::Throughput, Step::Throughput(t, size))),
                 );
             }
@@ -131,6 +149,7 @@ impl Suite for Spsc {
 
     fn run(&self, step: &Step, ctx: &mut Ctx<'_>) -> Result<String> {
         let a = ctx.args;
+        ctx.results.state::<OneCpu>(self.name()).0 = matches!(a.pin[..], [x, y] if x == y);
         match *step {
             Step::Latency(t) => {
                 let s = links::latency(self.name(), t, a)?;
@@ -216,7 +235,11 @@ impl Suite for Spsc {
 
     fn targets(&self, r: &Results) -> Option<(&'static str, Vec<OptTarget>)> {
         let idle = r.state_ref::<Idle>(self.name()).map_or(&[][..], |i| &i.0);
-        Some(("SPSC ring", targets(r, idle).into_iter().map(OptTarget::from).collect()))
+        let one_cpu = r.state_ref::<OneCpu>(self.name()).is_some_and(|o| o.0);
+        Some((
+            "SPSC ring",
+            targets(r, idle, one_cpu).into_iter().map(OptTarget::from).collect(),
+        ))
     }
 }
 
@@ -283,8 +306,9 @@ fn render_table(r: &Results, out: &mut String) {
     }
 }
 
-/// The ring's performance targets that this run has the data for.
-fn targets(r: &Results, idle: &[(Mode, f64)]) -> Vec<Target> {
+/// The ring's performance targets that this run has the data for (`one_cpu`: both ends
+/// of each run were pinned to one CPU).
+fn targets(r: &Results, idle: &[(Mode, f64)], one_cpu: bool) -> Vec<Target> {
     let mut out = Vec::new();
     let shm = |m: Mode, size: u64| r.find(SHMRING, Some(m.name()), size);
     let other = |t: &str, size: u64| r.find(t, None, size);
@@ -299,6 +323,38 @@ fn targets(r: &Results, idle: &[(Mode, f64)]) -> Vec<Target> {
                 want,
             ));
         }
+    }
+    for size in [8u64, 64] {
+        let Some(f) = r
+            .find(REF_RING, Some(Mode::Spin.name()), size)
+            .and_then(|r| r.msgs_per_s)
+        else {
+            continue;
+        };
+        for m in [Mode::Spin, Mode::Adaptive] {
+            if let Some(s) = shm(m, size).and_then(|r| r.msgs_per_s) {
+                out.push(Target::at_least(
+                    format!("throughput {size} B, {} >= 0.8x ref-ring", m.name()),
+                    s / f,
+                    0.8,
+                ));
+            }
+        }
+    }
+    let mib = 1 << 20;
+    let mb = |m: Mode| shm(m, mib).and_then(|r| r.mb_per_s);
+    if let (Some(ad), Some(best)) = (
+        mb(Mode::Adaptive),
+        [mb(Mode::Spin), mb(Mode::Blocking)]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max),
+    ) {
+        out.push(Target::at_least(
+            "throughput 1 MiB, adaptive >= 0.9x the better of spin, blocking".into(),
+            ad / best,
+            0.9,
+        ));
     }
     let mib = 1 << 20;
     if let (Some(s), Some(m)) = (
@@ -330,8 +386,17 @@ fn targets(r: &Results, idle: &[(Mode, f64)]) -> Vec<Target> {
         }
         out.push(target);
     }
-    if let (Some(a), Some(s)) = (p50(shm(Mode::Adaptive, ps)), p50(spin)) {
-        out.push(Target::at_most("RTT p50, adaptive <= 2x spin", a / s, 2.0));
+    let adaptive = p50(shm(Mode::Adaptive, ps));
+    if one_cpu {
+        if let (Some(a), Some(b)) = (adaptive, p50(shm(Mode::Blocking, ps))) {
+            out.push(Target::at_most(
+                "RTT p50 on one CPU, adaptive <= 1.3x blocking",
+                a / b,
+                1.3,
+            ));
+        }
+    } else if let (Some(a), Some(s)) = (adaptive, p50(spin)) {
+        out.push(Target::at_most("RTT p50, adaptive <= 1.2x spin", a / s, 1.2));
     }
     if let Some((_, pct)) = idle.iter().find(|(m, _)| *m == Mode::Adaptive) {
         out.push(Target {
@@ -366,7 +431,7 @@ mod tests {
                 max_ns: 1000,
             },
         );
-        let t = targets(&r, &[]);
+        let t = targets(&r, &[], false);
         assert_eq!(t.len(), 1);
         assert!(t[0].pass, "40x >= 30x");
         let mut text = String::new();

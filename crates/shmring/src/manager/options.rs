@@ -17,7 +17,10 @@ use std::time::Duration;
 /// CPUs / pinned to one CPU: this strategy 0.9-1.1M set / 86k; 200 spins then 50
 /// yields 0.2-1.0M / 39k; 2,000 spins 1.1-1.3M / 6.4k; the pipe's default (20,000
 /// spins) 0.75k on one CPU; the socket ~50k / ~50k.
-pub const CHANNEL_WAIT: WaitStrategy = WaitStrategy::Adaptive { spins: 0, yields: 50 };
+pub const CHANNEL_WAIT: WaitStrategy = WaitStrategy::Adaptive {
+    spin: std::time::Duration::ZERO,
+    yields: 50,
+};
 
 /// How long a proxy call waits for the server's reply before it reports
 /// [`ManagerError::ManagerGone`]: 30 s.

@@ -494,7 +494,7 @@ fn wake_up_latency_of_wait_vs_recv() {
         ("recv", "blocking"),
         ("wait", "blocking"),
         ("recv", "blocking"),
-        // Adaptive spins about 20k times before it sleeps: often still spinning here.
+        // Adaptive spins about 20 µs before it yields, then sleeps.
         ("recv", "adaptive"),
     ] {
         let opts = ConnectionOptions::new().wait(WaitStrategy::Spin);

@@ -75,6 +75,7 @@ impl Control {
         let word = || WaitWord {
             waiting: AtomicU32::new(0),
             seq: AtomicU32::new(0),
+            cpu: AtomicU32::new(0),
         };
         Control {
             enq: PosLine { pos: AtomicU64::new(0) },

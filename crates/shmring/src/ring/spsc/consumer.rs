@@ -7,6 +7,7 @@ use crate::Result;
 use crate::primitive::Ordering;
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record;
+use crate::sync::wait::{Beside, SpinHistory};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ pub struct State {
     /// Times we waited on an empty ring.
     empty_waits: u64,
     wait: WaitStrategy,
+    /// How this end's adaptive waits went lately.
+    spin_history: SpinHistory,
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
 }
@@ -170,6 +173,7 @@ impl Consumer {
                 messages,
                 empty_waits,
                 wait,
+                spin_history: SpinHistory::default(),
                 empty_polls: 0,
             },
         }
@@ -203,8 +207,9 @@ impl Consumer {
         }
         // A message that is a few hundred nanoseconds away (a ping-pong peer's reply)
         // is cheapest caught by polling its stamp right here, before the slow path
-        // releases space, updates counters and sets up the wait loop.
-        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking {
+        // releases space, updates counters and sets up the wait loop. Not while this
+        // end's waits have been outlasting the spin (its peer is slow or shares the CPU).
+        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking && !self.st.spin_history.is_short() {
             for _ in 0..SHORT_SPIN {
                 crate::primitive::spin_hint();
                 if let Some(m) = self.st.next_record(&self.sh)? {
@@ -244,7 +249,13 @@ impl Consumer {
             strategy: st.wait,
             asymmetric: sh.asym,
         };
-        let r = waiter.wait(wait, |check| {
+        // The producer sleeps on space_wait: where it records its CPU.
+        let mut history = st.spin_history;
+        let beside = Beside {
+            peer: &sh.ctl().space_wait,
+            history: &mut history,
+        };
+        let r = waiter.wait_beside(Some(beside), wait, |check| {
             // Also on the State polls (throttled to an fstat per liveness interval), so
             // that waits shorter than the interval notice a resize too; only here, not
             // in the non-waiting path's State polls, which stay free of clock reads.
@@ -253,6 +264,7 @@ impl Consumer {
             }
             st.poll(sh, check)
         });
+        st.spin_history = history;
         match r {
             Ok(r) => r,
             Err(WaitEnd::Timeout) => Err(RecvError::Timeout),

@@ -7,6 +7,7 @@ use crate::Result;
 use crate::primitive::Ordering;
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record::{self, MESSAGE, PADDING};
+use crate::sync::wait::{Beside, SpinHistory};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct State {
     /// Times we waited on a full ring.
     full_waits: u64,
     wait: WaitStrategy,
+    /// How this end's adaptive waits went lately.
+    spin_history: SpinHistory,
     /// Full results of try_* since the last liveness check.
     full_polls: u32,
     /// Every header slot (16-aligned position) in `tail..cleared` has a zero stamp, so
@@ -85,6 +88,7 @@ impl Producer {
                 messages,
                 full_waits,
                 wait,
+                spin_history: SpinHistory::default(),
                 full_polls: 0,
                 // The slot at `tail` was cleared by the commit before it (or is zero in
                 // a fresh ring).
@@ -329,7 +333,13 @@ impl Producer {
             asymmetric: sh.asym,
         };
         let cap = sh.cap;
-        let r = waiter.wait(wait, |check| {
+        // The consumer sleeps on data_wait: where it records its CPU.
+        let mut history = st.spin_history;
+        let beside = Beside {
+            peer: &sh.ctl().data_wait,
+            history: &mut history,
+        };
+        let r = waiter.wait_beside(Some(beside), wait, |check| {
             if check != Check::Fast && sh.poisoned() {
                 return Some(Err(SendError::Corrupted(crate::shm::sigbus::RESIZED)));
             }
@@ -349,6 +359,7 @@ impl Producer {
             }
             None
         });
+        st.spin_history = history;
         match r {
             Ok(r) => r,
             Err(WaitEnd::Timeout) => Err(SendError::Timeout),
