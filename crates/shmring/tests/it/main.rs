@@ -14,6 +14,7 @@ mod examples;
 mod files;
 mod find;
 mod handoff;
+mod hostile_rings;
 mod manager;
 mod manager_sync;
 mod mpmc;
