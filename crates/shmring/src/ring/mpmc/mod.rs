@@ -47,6 +47,13 @@ pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::PushGrant;
 
+/// Whether position `a` is past position `b` (positions only grow; compared modulo
+/// 2^64 like the laps).
+#[inline]
+const fn after(a: u64, b: u64) -> bool {
+    (a.wrapping_sub(b) as i64) > 0
+}
+
 use crate::primitive::{AtomicU64, Ordering};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
@@ -264,10 +271,15 @@ impl Shared {
             .is_some_and(|s| s.check_resized_every(crate::sync::LIVENESS_INTERVAL))
     }
 
-    /// Whether the party `owner` (named in a slot's sequence word) is still attached.
-    fn owner_alive(&self, owner: Owner) -> bool {
+    /// Whether the party `owner` (named in a slot's sequence word) is still attached
+    /// with `role` (a WRITING claim is a producer's, a READING claim a consumer's), so
+    /// that it may still hold the slot. Callers ask while they wait, holding no slot
+    /// themselves (a grant borrows its end), so a claim in this end's own name is
+    /// stale or forged: not alive. So is one whose index is out of the table's range,
+    /// whose entry was reattached since (generation), or whose entry has another role.
+    fn owner_alive(&self, owner: Owner, role: u32) -> bool {
         if owner == self.me {
-            return true;
+            return false;
         }
         let idx = owner.idx as usize;
         if idx >= MAX_PARTIES {
@@ -276,7 +288,7 @@ impl Shared {
         let p = &self.ctl().parties[idx];
         // Acquire: pairs with the Release stores of generation/role at attach and detach.
         if p.generation.load(Ordering::Acquire) & GEN_MASK != u32::from(owner.generation)
-            || p.role.load(Ordering::Acquire) == 0
+            || p.role.load(Ordering::Acquire) != role
         {
             return false;
         }
@@ -287,6 +299,18 @@ impl Shared {
             }
             None => true,
         }
+    }
+
+    /// The current value of `word`, read by a read-modify-write that adds nothing: an
+    /// RMW reads the last value in the word's modification order, never a stale one.
+    /// Only used to confirm a suspected impossible state before reporting it
+    /// (`Corrupted`), on the liveness tick: a plain load of a position or slot word may
+    /// return an older value, which could make a legal state look impossible.
+    #[cold]
+    fn latest(word: &AtomicU64) -> u64 {
+        // AcqRel: an RMW that changes nothing; Acquire so that the reads that follow
+        // (the next word of the confirmation) are not ordered before it.
+        word.fetch_add(0, Ordering::AcqRel)
     }
 
     fn closed(&self) -> bool {

@@ -225,13 +225,16 @@ impl Shared {
     }
 
     /// Whether the peer whose role record is `rec` is gone: closed, or (when
-    /// `check_liveness`) attached but no longer holding its lock slot.
+    /// `check_liveness`) attached but no longer holding its lock slot. A state the
+    /// role table does not have (a peer wrote it) is judged by the lock alone, like
+    /// ATTACHED: it never hides a dead peer.
     pub(crate) fn peer_gone(&self, rec: &RoleRecord, slot: u32, check_liveness: bool) -> bool {
         // Acquire: pairs with the Release store of CLOSED in the peer's Drop, so that the
         // peer's last index store is visible to the re-check that follows.
         match rec.state.load(Ordering::Acquire) {
             role::CLOSED => true,
-            role::ATTACHED | role::HANDOFF if check_liveness => !self.peer_alive(slot),
+            role::VACANT => false,
+            _ if check_liveness => !self.peer_alive(slot),
             _ => false,
         }
     }

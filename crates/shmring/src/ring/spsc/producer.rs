@@ -342,6 +342,13 @@ impl Producer {
             if st.tail + need - head <= cap {
                 return Some(Ok(()));
             }
+            // The shared `tail` is this end's alone, and it flushed before waiting:
+            // another value there was written by someone else; left alone, a `tail`
+            // moved back would make the consumer wait for records it never looks for.
+            // Relaxed: only this end stores `tail`.
+            if check == Check::Liveness && sh.ctl().prod.tail.load(Ordering::Relaxed) != st.published {
+                return Some(Err(SendError::Corrupted("producer tail changed by another process")));
+            }
             if check != Check::Fast
                 && sh.peer_gone(&sh.ctl().roles.consumer, role::CONSUMER_SLOT, check == Check::Liveness)
             {
