@@ -4,6 +4,7 @@
 
 mod frames;
 mod mpmc;
+mod mpmc_image;
 mod net;
 mod segment;
 

@@ -231,6 +231,24 @@ fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u6
     Shared::latest(seq) == s
 }
 
+/// Confirm state C3 (module docs): the dequeue position is still `pos`, then the
+/// enqueue position `e` is behind it, then `e`'s slot is EMPTY at `e`'s lap, each read
+/// as its latest value in this order. A consumer moves the dequeue position past a
+/// slot only after it was claimed, so that slot cannot be unclaimed at its lap.
+#[cold]
+fn passed_unclaimed(sh: &Shared, pos: u64) -> bool {
+    let c = sh.ctl();
+    if Shared::latest(&c.deq.pos) != pos {
+        return false;
+    }
+    let e = Shared::latest(&c.enq.pos);
+    if !super::after(pos, e) {
+        return false;
+    }
+    let (l, _, st) = slot::decode(Shared::latest(sh.seq(e & (sh.nslots - 1))));
+    l == (e >> sh.shift) & LAP_MASK && st == EMPTY
+}
+
 /// One attempt at the dequeue position.
 fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     let c = sh.ctl();
@@ -298,16 +316,23 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                         }
                         continue;
                     }
-                    // Impossible (module docs, state C2): the enqueue position is past
-                    // this one, so a producer claimed it at this lap; it cannot be EMPTY.
-                    // Relaxed: a cheap first look; `impossible_at` confirms.
-                    if check_liveness
-                        && super::after(c.enq.pos.load(Ordering::Relaxed), pos)
-                        && impossible_at(sh, pos, seq, s, true)
-                    {
-                        return Err(PopError::Corrupted(
-                            "slot empty at a position the producers have passed",
-                        ));
+                    if check_liveness {
+                        // Relaxed: a cheap first look; the checks below confirm.
+                        let enq = c.enq.pos.load(Ordering::Relaxed);
+                        // Impossible (module docs, C2): the enqueue position is past this
+                        // one, so a producer claimed it at this lap: it cannot be EMPTY.
+                        if super::after(enq, pos) && impossible_at(sh, pos, seq, s, true) {
+                            return Err(PopError::Corrupted(
+                                "slot empty at a position the producers have passed",
+                            ));
+                        }
+                        // Impossible (C3): the dequeue position is past the enqueue
+                        // position's slot, which is still unclaimed.
+                        if super::after(pos, enq) && passed_unclaimed(sh, pos) {
+                            return Err(PopError::Corrupted(
+                                "dequeue position past a slot no producer claimed",
+                            ));
+                        }
                     }
                     return Ok(Step::NotYet);
                 }

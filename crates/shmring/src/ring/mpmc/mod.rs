@@ -24,6 +24,72 @@
 //!
 //! Detection of a dead claimer happens on the waiters' liveness tick (50 ms), so a
 //! crash stalls the queue at that slot for at most about that long.
+//!
+//! # Impossible states (a neighbour wrote the segment)
+//!
+//! Any process that can map the segment can write any word of it. The states below are
+//! ones the protocol never reaches on its own. A call that waits (blocking or timed,
+//! every [`WaitStrategy`]) looks for them on its liveness tick, so within about 50 ms;
+//! the non-waiting `try_*` calls look every 1024 `Full`/`Empty` results. None of these
+//! checks is on the path of a push or pop that succeeds at once. Before reporting, a
+//! suspect state is confirmed by reading each word involved as its latest value (a
+//! read-modify-write that changes nothing), positions first: a plain load may return an
+//! older value, which could make a legal state look impossible.
+//!
+//! Seen by a consumer at dequeue position `p` (lap `L`), reported as
+//! [`PopError::Corrupted`]:
+//!
+//! - **C1**: the slot at lap `L - 1` in a state other than READING (EMPTY, WRITING or
+//!   FULL there): the position passed the previous lap's message only after a consumer
+//!   claimed it, and a slot leaves READING only for lap `L`. (The issue-16 wedge: a
+//!   sequence word at the previous lap made the queue empty to consumers forever.)
+//! - **C2**: the slot EMPTY at lap `L` while the enqueue position is past `p`: a
+//!   producer moves that position past `p` only after claiming `p`'s slot.
+//! - **C3**: the slot EMPTY at lap `L` while the dequeue position is past the enqueue
+//!   position `e` and `e`'s slot is EMPTY at `e`'s lap (the dequeue position was moved
+//!   past slots nobody claimed).
+//! - a slot whose lap is none of `L - 1`, `L`, `L + 1` that stays so over 10,000
+//!   re-reads of the position (the position cannot catch up with it).
+//! - a published length above the slot size (the message is dropped and counted
+//!   lost, [`QueueStats::lost`]).
+//!
+//! Seen by a producer at enqueue position `p` (lap `L`), reported as
+//! [`PushError::Corrupted`]:
+//!
+//! - **P1**: the slot EMPTY at lap `L - 1`: the position passed `p - slots` only
+//!   after claiming it.
+//! - **P2**: the slot FULL or WRITING at lap `L - 1` while the dequeue position is past
+//!   `p - slots`: consumers move past a position only after claiming its slot. (The
+//!   issue-16 wedge seen from the producers: full forever.)
+//! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
+//!
+//! Repaired, not reported:
+//!
+//! - A WRITING or READING claim whose owner is not a live party of the right role (an
+//!   owner index out of the table, a generation that does not match the entry, an
+//!   entry of the other role, a free entry, an entry whose liveness lock nobody holds,
+//!   or the waiting end itself, which holds no slot while it waits): treated as the
+//!   claim of a dead party, so the slot is reclaimed on the tick and its message counted
+//!   in [`QueueStats::lost`] (a consumer also gets [`PopError::Lost`] for a dead
+//!   writer). This is the crash recovery above, so the loss is accounted the same way.
+//! - A position behind its slots (the slot already at the next lap): whoever sees it
+//!   moves the position on, as a helper does for a slow claimer. A message in a slot
+//!   that a neighbour moved a lap forward is lost without being counted: the slot looks
+//!   taken.
+//!
+//! What is left: a WRITING or READING claim forged in the name of a *live* party of the
+//! right role looks like that party's slow claim; waiters wait for it as long as that
+//! party lives (a timed call still returns `Timeout`). Payload bytes a neighbour
+//! rewrites are delivered as written (a message may read as garbage, never out of
+//! bounds). A dequeue position moved forward within a lap skips messages unnoticed until
+//! a producer comes round to their slots (P2).
+//!
+//! A mapping poisoned by a peer's resize of the file ([`crate::shm::sigbus`]) is
+//! reported as `Corrupted` by every wait (on its `State` polls, an `fstat` at most every
+//! liveness interval) and by the `try_*` calls' periodic check. A push or pop that
+//! completes at once may still do so on the private zero pages that replaced the
+//! mapping (a message pushed there is lost); the next call that finds the queue full or
+//! empty reports `Corrupted`.
 
 mod consumer;
 mod ends;
