@@ -11,9 +11,9 @@
 //! its deadline, not a slow one). The seeds ([`valid_mpmc_image`] patched with
 //! [`MpmcField`]) hold each impossible state the queue's module docs list.
 
+use crate::WaitStrategy;
 use crate::ring::mpmc::{self, Consumer, PopError, Producer, PushError, QueueOptions};
 use crate::shm::{HEADER_SIZE, SegmentHeader, SegmentOptions};
-use crate::WaitStrategy;
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::mem::offset_of;
 use std::time::{Duration, Instant};

@@ -256,7 +256,10 @@ fn open_and_drain(image: &[u8]) {
     if end == Some(RecvError::Empty) {
         let t = std::time::Instant::now();
         let _ = c.recv_timeout(Duration::from_millis(2));
-        assert!(t.elapsed() < Duration::from_secs(5), "recv_timeout waited past its timeout");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "recv_timeout waited past its timeout"
+        );
     }
     // The consumer polls record stamps and cross-checks `tail` only now and then: an
     // image whose `tail` is ahead of unstamped garbage reads as Empty for a while. The

@@ -402,10 +402,38 @@ fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
     let deq = s.read(ring.at(mpmc_at::DEQ), 8).unwrap_or(0);
     let n = ring.nslots;
     let mut t = vec![
-        Target::u64("enq", ring.at(mpmc_at::ENQ), &[deq, deq.wrapping_add(n), enq.wrapping_add(n), enq.wrapping_sub(n), deq.wrapping_sub(1)]),
-        Target::u64("deq", ring.at(mpmc_at::DEQ), &[enq, enq.wrapping_add(1), deq.wrapping_add(n), deq.wrapping_sub(n), enq.wrapping_sub(n)]),
-        Target::u32("not_empty.waiting", ring.at(mpmc_at::NOT_EMPTY), &[0, 1, u64::from(u32::MAX)]),
-        Target::u32("not_full.waiting", ring.at(mpmc_at::NOT_FULL), &[0, 1, u64::from(u32::MAX)]),
+        Target::u64(
+            "enq",
+            ring.at(mpmc_at::ENQ),
+            &[
+                deq,
+                deq.wrapping_add(n),
+                enq.wrapping_add(n),
+                enq.wrapping_sub(n),
+                deq.wrapping_sub(1),
+            ],
+        ),
+        Target::u64(
+            "deq",
+            ring.at(mpmc_at::DEQ),
+            &[
+                enq,
+                enq.wrapping_add(1),
+                deq.wrapping_add(n),
+                deq.wrapping_sub(n),
+                enq.wrapping_sub(n),
+            ],
+        ),
+        Target::u32(
+            "not_empty.waiting",
+            ring.at(mpmc_at::NOT_EMPTY),
+            &[0, 1, u64::from(u32::MAX)],
+        ),
+        Target::u32(
+            "not_full.waiting",
+            ring.at(mpmc_at::NOT_FULL),
+            &[0, 1, u64::from(u32::MAX)],
+        ),
         Target::u32("not_empty.seq", ring.at(mpmc_at::NOT_EMPTY) + 4, &[]),
         Target::u32("party.role", ring.at(mpmc_at::PARTIES), &[0, 1, 2, 3]),
         Target::u32("party.generation", ring.at(mpmc_at::PARTIES) + 4, &[0, 1]),
@@ -413,7 +441,10 @@ fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
     ];
     for pos in [deq, enq, enq.wrapping_sub(1), deq.wrapping_add(1)] {
         let lap = ring.lap(pos);
-        let forged = Owner { idx: 200, generation: 3 };
+        let forged = Owner {
+            idx: 200,
+            generation: 3,
+        };
         let guess = Owner { idx: 1, generation: 1 };
         let seq = [
             encode(lap.wrapping_sub(1), Owner::NONE, FULL),
@@ -426,7 +457,11 @@ fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
             encode(lap, Owner::NONE, FULL),
         ];
         t.push(Target::u64("slot.seq", ring.slot(pos), &seq));
-        t.push(Target::u64("slot.len", ring.slot(pos) + 8, &[slot_size + 1, 1 << 63, 0, u64::MAX]));
+        t.push(Target::u64(
+            "slot.len",
+            ring.slot(pos) + 8,
+            &[slot_size + 1, 1 << 63, 0, u64::MAX],
+        ));
     }
     t
 }
@@ -462,8 +497,21 @@ fn spsc_targets(s: &Scribbler, cap: u64) -> Vec<Target> {
     let tail = s.read(spsc_at::TAIL, 8).unwrap_or(0);
     let head = s.read(spsc_at::HEAD, 8).unwrap_or(0);
     let mut t = vec![
-        Target::u64("tail", spsc_at::TAIL, &[head, tail.wrapping_sub(16), tail.wrapping_add(cap), head.wrapping_sub(16)]),
-        Target::u64("head", spsc_at::HEAD, &[tail, head.wrapping_sub(16), tail.wrapping_add(16), 0]),
+        Target::u64(
+            "tail",
+            spsc_at::TAIL,
+            &[
+                head,
+                tail.wrapping_sub(16),
+                tail.wrapping_add(cap),
+                head.wrapping_sub(16),
+            ],
+        ),
+        Target::u64(
+            "head",
+            spsc_at::HEAD,
+            &[tail, head.wrapping_sub(16), tail.wrapping_add(16), 0],
+        ),
         Target::u32("data_wait.waiting", spsc_at::DATA_WAIT, &[0, 1]),
         Target::u32("space_wait.waiting", spsc_at::SPACE_WAIT, &[0, 1]),
         Target::u32("producer.state", spsc_at::PRODUCER_STATE, &[0, 1, 3, 9]),
@@ -511,6 +559,9 @@ fn round(test: &str, name: &str, obj: &Object, seed: u64, ms: u64) {
             ("STOP", stop.display().to_string()),
         ]
     };
+    // Peers run as the short variant of the test (an `#[ignore]`d one would not run
+    // in the child, which is not given `--ignored`); every variant dispatches alike.
+    let test = test.trim_end_matches("_long");
     let mut producers: Vec<Peer> = (0..obj.producers)
         .map(|i| Peer::spawn(test, &format!("{}-producer", obj.kind), &env(i)))
         .collect();
@@ -635,7 +686,11 @@ fn queue_object(name: &str) -> (Object, shmring::Queue<u64>) {
     q.put_bytes_nowait(b"layout").expect("put");
     let s = Scribbler::open(name, 0).expect("map");
     assert_eq!(s.read(ring.at(mpmc_at::ENQ), 8), Some(1), "enqueue position offset");
-    assert_eq!(s.read(ring.slot(0) + 8, 8), Some(7), "slot length offset (kind byte + 6)");
+    assert_eq!(
+        s.read(ring.slot(0) + 8, 8),
+        Some(7),
+        "slot length offset (kind byte + 6)"
+    );
     let closer = q.try_clone().expect("clone");
     let obj = Object {
         kind: "queue",

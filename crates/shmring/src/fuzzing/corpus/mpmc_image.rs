@@ -59,19 +59,33 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, Expect)> {
         pop_corrupted: false,
         push_corrupted: true,
     };
-    let forged = Owner { idx: 200, generation: 3 };
+    let forged = Owner {
+        idx: 200,
+        generation: 3,
+    };
     vec![
         ("valid_empty", empty.clone(), ANY),
         ("valid_one_queued", one.clone(), ANY),
         ("valid_full", full.clone(), ANY),
         // C1 and P2: the wedge (the slot at the positions back a lap, FULL).
-        ("c1_p2_prev_lap_full", with(&empty, &[(MpmcField::Seq(0), encode(0, Owner::NONE, FULL))]), both),
+        (
+            "c1_p2_prev_lap_full",
+            with(&empty, &[(MpmcField::Seq(0), encode(0, Owner::NONE, FULL))]),
+            both,
+        ),
         // C1 and P1: back a lap, EMPTY.
-        ("c1_p1_prev_lap_empty", with(&empty, &[(MpmcField::Seq(0), encode(0, Owner::NONE, EMPTY))]), both),
+        (
+            "c1_p1_prev_lap_empty",
+            with(&empty, &[(MpmcField::Seq(0), encode(0, Owner::NONE, EMPTY))]),
+            both,
+        ),
         // C1 and P2 with a WRITING claim a lap back.
         (
             "c1_p2_prev_lap_writing",
-            with(&empty, &[(MpmcField::Seq(0), encode(0, Owner { idx: 1, generation: 1 }, WRITING))]),
+            with(
+                &empty,
+                &[(MpmcField::Seq(0), encode(0, Owner { idx: 1, generation: 1 }, WRITING))],
+            ),
             both,
         ),
         // C2: the enqueue position past an EMPTY slot.
@@ -79,25 +93,72 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, Expect)> {
         // C3: the dequeue position past the enqueue position's unclaimed slot.
         ("c3_deq_past_unclaimed", with(&empty, &[(MpmcField::Deq, 6)]), pop),
         // P1 at the enqueue position (the consumer first takes the queued message).
-        ("p1_enq_slot_prev_lap_empty", with(&one, &[(MpmcField::Seq(1), encode(0, Owner::NONE, EMPTY))]), push),
+        (
+            "p1_enq_slot_prev_lap_empty",
+            with(&one, &[(MpmcField::Seq(1), encode(0, Owner::NONE, EMPTY))]),
+            push,
+        ),
         // A lap nobody can be at.
-        ("lap_out_of_step", with(&empty, &[(MpmcField::Seq(0), encode(7, Owner::NONE, FULL))]), both),
+        (
+            "lap_out_of_step",
+            with(&empty, &[(MpmcField::Seq(0), encode(7, Owner::NONE, FULL))]),
+            both,
+        ),
         // Repaired: a slot a lap ahead of both positions (they are moved on).
-        ("slot_a_lap_ahead", with(&empty, &[(MpmcField::Seq(0), encode(2, Owner::NONE, EMPTY))]), ANY),
+        (
+            "slot_a_lap_ahead",
+            with(&empty, &[(MpmcField::Seq(0), encode(2, Owner::NONE, EMPTY))]),
+            ANY,
+        ),
         // A published length above the slot size (dropped, counted lost).
         ("len_above_slot_size", with(&one, &[(MpmcField::Len(0), 17)]), pop),
         // Repaired: claims of owners that are not live parties (out of range, dead).
-        ("writing_owner_out_of_range", with(&one, &[(MpmcField::Seq(0), encode(1, forged, WRITING))]), ANY),
-        ("reading_owner_dead", with(&full, &[(MpmcField::Seq(0), encode(1, Owner { idx: 5, generation: 9 }, READING))]), ANY),
-        ("party_role_garbage", with(&full, &[(MpmcField::Role(0), 7), (MpmcField::Generation(0), 0xffff_ffff)]), ANY),
+        (
+            "writing_owner_out_of_range",
+            with(&one, &[(MpmcField::Seq(0), encode(1, forged, WRITING))]),
+            ANY,
+        ),
+        (
+            "reading_owner_dead",
+            with(
+                &full,
+                &[(MpmcField::Seq(0), encode(1, Owner { idx: 5, generation: 9 }, READING))],
+            ),
+            ANY,
+        ),
+        (
+            "party_role_garbage",
+            with(
+                &full,
+                &[(MpmcField::Role(0), 7), (MpmcField::Generation(0), 0xffff_ffff)],
+            ),
+            ANY,
+        ),
         // The wedge on a closed queue: consumers see Closed.
         (
             "closed_wedge",
-            with(&empty, &[(MpmcField::Seq(0), encode(0, Owner::NONE, FULL)), (MpmcField::Closed, 1)]),
+            with(
+                &empty,
+                &[
+                    (MpmcField::Seq(0), encode(0, Owner::NONE, FULL)),
+                    (MpmcField::Closed, 1),
+                ],
+            ),
             ANY,
         ),
-        ("positions_near_2_64", with(&empty, &[(MpmcField::Enq, u64::MAX - 1), (MpmcField::Deq, u64::MAX - 1)]), ANY),
-        ("positions_apart", with(&empty, &[(MpmcField::Enq, 1 << 40), (MpmcField::Deq, 3)]), ANY),
+        (
+            "positions_near_2_64",
+            with(
+                &empty,
+                &[(MpmcField::Enq, u64::MAX - 1), (MpmcField::Deq, u64::MAX - 1)],
+            ),
+            ANY,
+        ),
+        (
+            "positions_apart",
+            with(&empty, &[(MpmcField::Enq, 1 << 40), (MpmcField::Deq, 3)]),
+            ANY,
+        ),
         ("truncated", full[..1000].to_vec(), ANY),
         ("header_only", full[..128].to_vec(), ANY),
         ("empty", Vec::new(), ANY),
@@ -142,10 +203,16 @@ fn impossible_states_are_reported() {
             continue;
         };
         if want.pop_corrupted {
-            assert!(matches!(popped, Err(PopError::Corrupted(_))), "{name}: pop gave {popped:?}");
+            assert!(
+                matches!(popped, Err(PopError::Corrupted(_))),
+                "{name}: pop gave {popped:?}"
+            );
         }
         if want.push_corrupted {
-            assert!(matches!(pushed, Err(PushError::Corrupted(_))), "{name}: push gave {pushed:?}");
+            assert!(
+                matches!(pushed, Err(PushError::Corrupted(_))),
+                "{name}: push gave {pushed:?}"
+            );
         }
     }
 }

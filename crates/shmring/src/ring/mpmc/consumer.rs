@@ -329,9 +329,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                         // Impossible (C3): the dequeue position is past the enqueue
                         // position's slot, which is still unclaimed.
                         if super::after(pos, enq) && passed_unclaimed(sh, pos) {
-                            return Err(PopError::Corrupted(
-                                "dequeue position past a slot no producer claimed",
-                            ));
+                            return Err(PopError::Corrupted("dequeue position past a slot no producer claimed"));
                         }
                     }
                     return Ok(Step::NotYet);
@@ -381,9 +379,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
             // previous lap's message only after a consumer claimed it (READING), and
             // the slot leaves READING only for this lap.
             if st != READING && check_liveness && impossible_at(sh, pos, seq, s, false) {
-                return Err(PopError::Corrupted(
-                    "slot at the previous lap but not being read",
-                ));
+                return Err(PopError::Corrupted("slot at the previous lap but not being read"));
             }
             return Ok(Step::NotYet);
         }
