@@ -207,11 +207,15 @@ fn timed_push(p: &mut Producer, msg: &[u8]) {
     assert!(t.elapsed() < TIMED + MARGIN, "push_timeout waited past its timeout");
 }
 
+/// What [`wait_results`] reports: the timed pop's and the timed push's results.
+#[cfg(test)]
+pub(crate) type WaitResults = (Result<Vec<u8>, PopError>, Result<(), PushError>);
+
 /// Drive an image's ends with waits long enough to reach the liveness tick (for the
 /// seed corpus's tests: too slow for fuzzing), and return what the first timed pop and
 /// push reported.
 #[cfg(test)]
-pub(crate) fn wait_results(image: &[u8]) -> Option<(Result<Vec<u8>, PopError>, Result<(), PushError>)> {
+pub(crate) fn wait_results(image: &[u8]) -> Option<WaitResults> {
     let fd = memfd_with(image)?;
     let second = reopen(&fd)?;
     let opts = QueueOptions::new().segment(SegmentOptions::new().open_timeout(Duration::ZERO));
