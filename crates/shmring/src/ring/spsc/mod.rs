@@ -50,8 +50,10 @@
 //!   consumer already freed while the consumer waits for data, for ever).
 //! - Producer, [`SendError::Corrupted`]: the consumer's `head` not a multiple of 16,
 //!   moved backwards, or past the producer's `tail` (checked at every re-read); the
-//!   shared `tail` holding anything but what this producer last published (checked on
-//!   the liveness tick while it waits for space).
+//!   shared `tail` holding anything but what this producer last published, or the
+//!   record at the consumer's `head` without its stamp (both checked on the liveness
+//!   tick while it waits for space: the consumer cannot read past an unstamped record,
+//!   so it would never free the space).
 //! - Either end: a peer's role state that the role table does not have is judged by
 //!   the peer's liveness lock alone, like ATTACHED, so it never hides a dead peer
 //!   (`Disconnected`). So is VACANT once this end has seen the peer attached (the table
