@@ -3,7 +3,8 @@
 //! (`spsc`), the pipe Connection's send_bytes + try_recv_bytes_into (`pipe`), an
 //! uncontended Mutex lock/unlock (`mutex`), an RLock locked twice and released twice
 //! (`rlock`), a Semaphore try_acquire/release (`sem`), an Event set/is_set/clear
-//! (`event`), an Event wait on a set event and a timed Mutex lock (`waits`).
+//! (`event`), an Event wait on a set event and a timed Mutex lock (`waits`), the MPMC
+//! queue's push + try_read (`mpmc`), a `Queue<u64>`'s put + get_nowait (`queue`).
 //!
 //! `cargo build --release --example hot_paths && valgrind --tool=callgrind
 //! target/release/examples/hot_paths spsc` (docs/benchmarks.md has the figures).
@@ -27,6 +28,20 @@ fn main() {
             for _ in 0..n {
                 a.send_bytes(&msg).unwrap();
                 black_box(b.try_recv_bytes_into(&mut buf).unwrap());
+            }
+        }
+        "mpmc" => {
+            let (mut tx, mut rx) = shmring::ring::mpmc::channel(1024, 64).unwrap();
+            for _ in 0..n {
+                tx.push(&msg).unwrap();
+                black_box(rx.try_read().unwrap().len());
+            }
+        }
+        "queue" => {
+            let mut q = shmring::Queue::<u64>::new(1024).unwrap();
+            for i in 0..n as u64 {
+                q.put(&i).unwrap();
+                black_box(q.get_nowait().unwrap());
             }
         }
         "mutex" => {
@@ -71,7 +86,7 @@ fn main() {
             }
         }
         other => {
-            eprintln!("hot_paths: unknown workload {other:?}; one of spsc, pipe, mutex, rlock, sem, event, waits");
+            eprintln!("hot_paths: unknown workload {other:?}; one of spsc, pipe, mpmc, queue, mutex, rlock, sem, event, waits");
             std::process::exit(2);
         }
     }

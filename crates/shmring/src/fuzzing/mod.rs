@@ -9,6 +9,8 @@
 //!   (`segment.rs`);
 //! - [`mpmc_ops`]: random operation sequences on an MPMC queue, checked against a model
 //!   (`mpmc.rs`);
+//! - [`mpmc_image`]: arbitrary bytes as an MPMC queue segment, opened and driven with
+//!   non-waiting and timed calls (`mpmc_image.rs`);
 //! - [`frames`]: a pipe connection's frame reassembler and the codec (`frames.rs`);
 //! - [`net_frames`], [`net_handshake`]: a socket connection's frame reader and both sides
 //!   of the authkey handshake (`net.rs`);
@@ -20,6 +22,7 @@ pub(crate) mod broadcast;
 mod corpus;
 mod frames;
 mod mpmc;
+mod mpmc_image;
 mod net;
 mod segment;
 mod sync;
@@ -27,6 +30,7 @@ mod sync;
 pub use broadcast::{broadcast_image, broadcast_repair, broadcast_valid_image};
 pub use frames::frames;
 pub use mpmc::mpmc_ops;
+pub use mpmc_image::{IMAGE_SLOTS, MpmcField, mpmc_field, mpmc_image, mpmc_patch, valid_mpmc_image};
 pub use net::{net_frames, net_handshake};
 pub use segment::{Field, field, patch, repair, segment_image, valid_image};
 pub use sync::{KINDS, sync_image};

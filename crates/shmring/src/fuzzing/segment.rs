@@ -7,7 +7,7 @@
 //! bytes rarely get past the header checks, so each input also runs a second time
 //! "repaired" ([`repair`]): header fields forced valid, indices forced into range, the
 //! record bytes left as they are, so the fuzzer reaches record parsing. None of this may
-//! panic, hang or crash on any input; the only assertions check that messages sent
+//! panic, hang, crash or wait past a timeout (one timed receive) on any input; the only assertions check that messages sent
 //! through a ring that opened and drained cleanly come back intact, then `Disconnected`.
 
 use crate::ring::spsc::layout::{CONTROL_SIZE, Control};
@@ -251,6 +251,16 @@ fn open_and_drain(image: &[u8]) {
         return;
     };
     let (_, end) = drain(&mut c);
+    // A timed receive returns by its deadline whatever the image holds (checked with a
+    // generous margin: a wait that ignores its deadline, not a slow one).
+    if end == Some(RecvError::Empty) {
+        let t = std::time::Instant::now();
+        let _ = c.recv_timeout(Duration::from_millis(2));
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "recv_timeout waited past its timeout"
+        );
+    }
     // The consumer polls record stamps and cross-checks `tail` only now and then: an
     // image whose `tail` is ahead of unstamped garbage reads as Empty for a while. The
     // round trip below is only meaningful from a consistent state.

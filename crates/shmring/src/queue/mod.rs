@@ -73,6 +73,33 @@
 //! names the producer: a cleanup tool can remove those whose queue or producer is gone.
 //! Timeouts, `Full` and `Closed` never leak: the producer removes its segment itself.
 //!
+//! # Impossible states
+//!
+//! A queue's state words are its ring's (positions, slot sequence and length words, the
+//! party table): every impossible state the ring detects, and what it repairs, is listed
+//! in [`crate::ring::mpmc`] ("Impossible states"). A `put` that meets one returns
+//! [`PutError::Corrupted`], a `get` [`GetError::Corrupted`] (or [`GetError::Lost`] for a
+//! claim of a dead or forged owner, reclaimed), within about 50 ms for the blocking and
+//! timed calls, for every wait strategy. On top of the ring:
+//!
+//! - a record whose kind, length, reserved bytes or side-segment name is not one a
+//!   producer writes, or a side segment that is missing, of another kind or size, or
+//!   whose bytes do not match the reference's checksum: [`GetError::BadReference`], the
+//!   message dropped, the next `get` goes on (see "Untrusted records" above);
+//! - side segments have no state words a wait depends on: a consumer opens one with a
+//!   20 ms bound and copies it once.
+//!
+//! A [`JoinableQueue`]'s unfinished-tasks count lives in a
+//! [`Condition`](crate::sync::Condition) segment: its lock and wait words are that
+//! primitive's (see [`crate::sync`]). The count itself is a number any value of which is
+//! legal: a neighbour that writes a large count makes `join` wait until that many
+//! `task_done` calls (or its timeout), and one that writes zero wakes it early. Neither
+//! is detectable from the count alone.
+//!
+//! A ring mapping poisoned by a peer's resize of the file (see
+//! [`crate::shm::sigbus`]) is reported as `Corrupted` by every wait and by the periodic
+//! check of the `*_nowait` calls, as for the ring.
+//!
 //! # Capacity
 //!
 //! `maxsize` (as in Python) is a number of messages; the ring rounds it up to a power

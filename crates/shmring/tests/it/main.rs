@@ -15,6 +15,7 @@ mod examples;
 mod files;
 mod find;
 mod handoff;
+mod hostile_rings;
 mod hostile_sync;
 mod manager;
 mod manager_sync;

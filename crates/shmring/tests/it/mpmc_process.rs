@@ -774,13 +774,17 @@ fn corrupted_slot_words_give_errors_not_panics_or_hangs() {
             what: "FULL at the tail (before any producer claimed it)",
             pokes: vec![(seq_word(2), slot::encode(0, ghost, slot::FULL)), (len_word(2), 3)],
             // The consumers take it first and move past it; the producers then find the
-            // slot a lap ahead of their position.
-            expect: &["Ok(", "Ok(", "Ok(3)", "Corrupted"],
+            // slot a lap ahead of their position and move it on (issue 16: a position
+            // behind its slot is helped along, as after a producer that died between
+            // its claim and the position's advance).
+            expect: &["Ok(", "Ok(", "Ok(3)", "Ok"],
         },
         Case {
             what: "tail still FULL from the previous lap",
             pokes: vec![(seq_word(2), slot::encode(last_lap, ghost, slot::FULL))],
-            expect: &["Ok(", "Ok(", "Empty", "Timeout", "Full"],
+            // Issue 16: the waiting pop finds the slot at the dequeue position a lap
+            // back and not being read (impossible), no longer a Timeout for ever.
+            expect: &["Ok(", "Ok(", "Empty", "Corrupted", "Full"],
         },
         Case {
             what: "tail still READING from the previous lap by a dead party",

@@ -5,6 +5,7 @@
 mod broadcast;
 mod frames;
 mod mpmc;
+mod mpmc_image;
 mod net;
 mod segment;
 mod sync;

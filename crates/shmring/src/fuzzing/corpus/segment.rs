@@ -53,6 +53,10 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         with("consumer_attached", &wrap64, &[(Field::ConsumerState, 1)]),
         with("role_state_garbage", &wrap64, &[(Field::ConsumerState, 77)]),
+        // A producer role state the table does not have: judged by its (free) lock.
+        with("producer_state_unknown", &wrap64, &[(Field::ProducerState, 9)]),
+        with("tail_unaligned", &wrap64, &[(Field::Tail, 81)]),
+        with("tail_behind_head", &wrap64, &[(Field::Tail, 48)]),
         with("wrong_magic", &wrap64, &[(Field::Magic, 0x0123_4567_89ab_cdef)]),
         with("wrong_version", &wrap64, &[(Field::Version, 2)]),
         with("wrong_kind", &wrap64, &[(Field::Kind, 9)]),

@@ -144,6 +144,9 @@ impl Consumer {
             self.st.empty_polls += 1;
             if self.st.empty_polls >= 1024 {
                 self.st.empty_polls = 0;
+                if self.sh.poisoned() {
+                    return Err(PopError::Corrupted(crate::shm::sigbus::RESIZED));
+                }
                 if let Step::Got(t) = try_take_once(&self.sh, true)? {
                     return Ok(t);
                 }
@@ -210,6 +213,42 @@ fn claim_for_reading(sh: &Shared, seq: &crate::primitive::AtomicU64, s: u64, lap
     .is_ok()
 }
 
+/// Confirm that slot `seq`, seen holding `s` at dequeue position `pos`, is in a state
+/// the protocol cannot reach (module docs, C1 and C2): the position is still `pos`,
+/// then (`behind_enq`) the enqueue position is past `pos`, then the slot still holds
+/// `s`, each read as its latest value ([`Shared::latest`]) in this order. The order
+/// makes it sound: a position observed past `p` proves that `p`'s slot was claimed
+/// before that read, so a later read of the slot cannot legally find it unclaimed.
+#[cold]
+fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u64, behind_enq: bool) -> bool {
+    let c = sh.ctl();
+    if Shared::latest(&c.deq.pos) != pos {
+        return false;
+    }
+    if behind_enq && !super::after(Shared::latest(&c.enq.pos), pos) {
+        return false;
+    }
+    Shared::latest(seq) == s
+}
+
+/// Confirm state C3 (module docs): the dequeue position is still `pos`, then the
+/// enqueue position `e` is behind it, then `e`'s slot is EMPTY at `e`'s lap, each read
+/// as its latest value in this order. A consumer moves the dequeue position past a
+/// slot only after it was claimed, so that slot cannot be unclaimed at its lap.
+#[cold]
+fn passed_unclaimed(sh: &Shared, pos: u64) -> bool {
+    let c = sh.ctl();
+    if Shared::latest(&c.deq.pos) != pos {
+        return false;
+    }
+    let e = Shared::latest(&c.enq.pos);
+    if !super::after(pos, e) {
+        return false;
+    }
+    let (l, _, st) = slot::decode(Shared::latest(sh.seq(e & (sh.nslots - 1))));
+    l == (e >> sh.shift) & LAP_MASK && st == EMPTY
+}
+
 /// One attempt at the dequeue position.
 fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     let c = sh.ctl();
@@ -251,7 +290,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     continue;
                 }
                 WRITING => {
-                    if check_liveness && !sh.owner_alive(owner) {
+                    if check_liveness && !sh.owner_alive(owner, super::ROLE_PRODUCER) {
                         // Its producer died before publishing: skip the slot, count and
                         // report the lost message.
                         if !claim_for_reading(sh, seq, s, lap) {
@@ -277,6 +316,22 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                         }
                         continue;
                     }
+                    if check_liveness {
+                        // Relaxed: a cheap first look; the checks below confirm.
+                        let enq = c.enq.pos.load(Ordering::Relaxed);
+                        // Impossible (module docs, C2): the enqueue position is past this
+                        // one, so a producer claimed it at this lap: it cannot be EMPTY.
+                        if super::after(enq, pos) && impossible_at(sh, pos, seq, s, true) {
+                            return Err(PopError::Corrupted(
+                                "slot empty at a position the producers have passed",
+                            ));
+                        }
+                        // Impossible (C3): the dequeue position is past the enqueue
+                        // position's slot, which is still unclaimed.
+                        if super::after(pos, enq) && passed_unclaimed(sh, pos) {
+                            return Err(PopError::Corrupted("dequeue position past a slot no producer claimed"));
+                        }
+                    }
                     return Ok(Step::NotYet);
                 }
             }
@@ -294,7 +349,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
             // would wait on the dead reader forever and never see `Closed`. Once closed,
             // look now (not only on the liveness tick), so that the lost message is
             // counted before `Closed` is reported.
-            if st == READING && (check_liveness || sh.closed()) && !sh.owner_alive(owner) {
+            if st == READING && (check_liveness || sh.closed()) && !sh.owner_alive(owner, ROLE_CONSUMER) {
                 if seq
                     .compare_exchange(
                         s,
@@ -319,6 +374,12 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     return Err(PopError::Closed);
                 }
                 continue;
+            }
+            // Impossible (module docs, state C1): the dequeue position passed the
+            // previous lap's message only after a consumer claimed it (READING), and
+            // the slot leaves READING only for this lap.
+            if st != READING && check_liveness && impossible_at(sh, pos, seq, s, false) {
+                return Err(PopError::Corrupted("slot at the previous lap but not being read"));
             }
             return Ok(Step::NotYet);
         }
@@ -379,7 +440,8 @@ impl Consumer {
             let i = pos & (sh.nslots - 1);
             let lap = (pos >> sh.shift) & LAP_MASK;
             // Acquire: pairs with the Release store of FULL in Producer::publish.
-            let (l, owner, st) = slot::decode(sh.seq(i).load(Ordering::Acquire));
+            let s = sh.seq(i).load(Ordering::Acquire);
+            let (l, owner, st) = slot::decode(s);
             if l == lap {
                 return match st {
                     FULL => true,
@@ -388,8 +450,13 @@ impl Consumer {
                         c.deq.advance(pos);
                         continue;
                     }
-                    WRITING => check_liveness && !sh.owner_alive(owner),
-                    _ => false,
+                    WRITING => check_liveness && !sh.owner_alive(owner, super::ROLE_PRODUCER),
+                    // EMPTY: ready when impossible (a pop reports `Corrupted`).
+                    _ => {
+                        check_liveness
+                            && super::after(c.enq.pos.load(Ordering::Relaxed), pos)
+                            && impossible_at(sh, pos, sh.seq(i), s, true)
+                    }
                 };
             }
             if l == slot::next_lap(lap) {
@@ -397,8 +464,14 @@ impl Consumer {
                 continue;
             }
             if slot::next_lap(l) == lap {
-                // A slower consumer still reads the previous lap's message here.
-                return st == READING && check_liveness && !sh.owner_alive(owner);
+                // A slower consumer still reads the previous lap's message here (ready
+                // if it died); anything else there is impossible (a pop reports it).
+                return check_liveness
+                    && if st == READING {
+                        !sh.owner_alive(owner, ROLE_CONSUMER)
+                    } else {
+                        impossible_at(sh, pos, sh.seq(i), s, false)
+                    };
             }
             // Out of step: a pop reports it.
             return true;

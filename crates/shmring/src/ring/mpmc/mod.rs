@@ -24,6 +24,72 @@
 //!
 //! Detection of a dead claimer happens on the waiters' liveness tick (50 ms), so a
 //! crash stalls the queue at that slot for at most about that long.
+//!
+//! # Impossible states (a neighbour wrote the segment)
+//!
+//! Any process that can map the segment can write any word of it. The states below are
+//! ones the protocol never reaches on its own. A call that waits (blocking or timed,
+//! every [`WaitStrategy`]) looks for them on its liveness tick, so within about 50 ms;
+//! the non-waiting `try_*` calls look every 1024 `Full`/`Empty` results. None of these
+//! checks is on the path of a push or pop that succeeds at once. Before reporting, a
+//! suspect state is confirmed by reading each word involved as its latest value (a
+//! read-modify-write that changes nothing), positions first: a plain load may return an
+//! older value, which could make a legal state look impossible.
+//!
+//! Seen by a consumer at dequeue position `p` (lap `L`), reported as
+//! [`PopError::Corrupted`]:
+//!
+//! - **C1**: the slot at lap `L - 1` in a state other than READING (EMPTY, WRITING or
+//!   FULL there): the position passed the previous lap's message only after a consumer
+//!   claimed it, and a slot leaves READING only for lap `L`. (The issue-16 wedge: a
+//!   sequence word at the previous lap made the queue empty to consumers forever.)
+//! - **C2**: the slot EMPTY at lap `L` while the enqueue position is past `p`: a
+//!   producer moves that position past `p` only after claiming `p`'s slot.
+//! - **C3**: the slot EMPTY at lap `L` while the dequeue position is past the enqueue
+//!   position `e` and `e`'s slot is EMPTY at `e`'s lap (the dequeue position was moved
+//!   past slots nobody claimed).
+//! - a slot whose lap is none of `L - 1`, `L`, `L + 1` that stays so over 10,000
+//!   re-reads of the position (the position cannot catch up with it).
+//! - a published length above the slot size (the message is dropped and counted
+//!   lost, [`QueueStats::lost`]).
+//!
+//! Seen by a producer at enqueue position `p` (lap `L`), reported as
+//! [`PushError::Corrupted`]:
+//!
+//! - **P1**: the slot EMPTY at lap `L - 1`: the position passed `p - slots` only
+//!   after claiming it.
+//! - **P2**: the slot FULL or WRITING at lap `L - 1` while the dequeue position is past
+//!   `p - slots`: consumers move past a position only after claiming its slot. (The
+//!   issue-16 wedge seen from the producers: full forever.)
+//! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
+//!
+//! Repaired, not reported:
+//!
+//! - A WRITING or READING claim whose owner is not a live party of the right role (an
+//!   owner index out of the table, a generation that does not match the entry, an
+//!   entry of the other role, a free entry, an entry whose liveness lock nobody holds,
+//!   or the waiting end itself, which holds no slot while it waits): treated as the
+//!   claim of a dead party, so the slot is reclaimed on the tick and its message counted
+//!   in [`QueueStats::lost`] (a consumer also gets [`PopError::Lost`] for a dead
+//!   writer). This is the crash recovery above, so the loss is accounted the same way.
+//! - A position behind its slots (the slot already at the next lap): whoever sees it
+//!   moves the position on, as a helper does for a slow claimer. A message in a slot
+//!   that a neighbour moved a lap forward is lost without being counted: the slot looks
+//!   taken.
+//!
+//! What is left: a WRITING or READING claim forged in the name of a *live* party of the
+//! right role looks like that party's slow claim; waiters wait for it as long as that
+//! party lives (a timed call still returns `Timeout`). Payload bytes a neighbour
+//! rewrites are delivered as written (a message may read as garbage, never out of
+//! bounds). A dequeue position moved forward within a lap skips messages unnoticed until
+//! a producer comes round to their slots (P2).
+//!
+//! A mapping poisoned by a peer's resize of the file ([`crate::shm::sigbus`]) is
+//! reported as `Corrupted` by every wait (on its `State` polls, an `fstat` at most every
+//! liveness interval) and by the `try_*` calls' periodic check. A push or pop that
+//! completes at once may still do so on the private zero pages that replaced the
+//! mapping (a message pushed there is lost); the next call that finds the queue full or
+//! empty reports `Corrupted`.
 
 mod consumer;
 mod ends;
@@ -46,6 +112,13 @@ pub use inspect::{PartyReport, QueueReport, inspect};
 pub use producer::Producer;
 #[cfg(not(loom))]
 pub use producer::PushGrant;
+
+/// Whether position `a` is past position `b` (positions only grow; compared modulo
+/// 2^64 like the laps).
+#[inline]
+const fn after(a: u64, b: u64) -> bool {
+    (a.wrapping_sub(b) as i64) > 0
+}
 
 use crate::primitive::{AtomicU64, Ordering};
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
@@ -264,10 +337,15 @@ impl Shared {
             .is_some_and(|s| s.check_resized_every(crate::sync::LIVENESS_INTERVAL))
     }
 
-    /// Whether the party `owner` (named in a slot's sequence word) is still attached.
-    fn owner_alive(&self, owner: Owner) -> bool {
+    /// Whether the party `owner` (named in a slot's sequence word) is still attached
+    /// with `role` (a WRITING claim is a producer's, a READING claim a consumer's), so
+    /// that it may still hold the slot. Callers ask while they wait, holding no slot
+    /// themselves (a grant borrows its end), so a claim in this end's own name is
+    /// stale or forged: not alive. So is one whose index is out of the table's range,
+    /// whose entry was reattached since (generation), or whose entry has another role.
+    fn owner_alive(&self, owner: Owner, role: u32) -> bool {
         if owner == self.me {
-            return true;
+            return false;
         }
         let idx = owner.idx as usize;
         if idx >= MAX_PARTIES {
@@ -276,7 +354,7 @@ impl Shared {
         let p = &self.ctl().parties[idx];
         // Acquire: pairs with the Release stores of generation/role at attach and detach.
         if p.generation.load(Ordering::Acquire) & GEN_MASK != u32::from(owner.generation)
-            || p.role.load(Ordering::Acquire) == 0
+            || p.role.load(Ordering::Acquire) != role
         {
             return false;
         }
@@ -287,6 +365,18 @@ impl Shared {
             }
             None => true,
         }
+    }
+
+    /// The current value of `word`, read by a read-modify-write that adds nothing: an
+    /// RMW reads the last value in the word's modification order, never a stale one.
+    /// Only used to confirm a suspected impossible state before reporting it
+    /// (`Corrupted`), on the liveness tick: a plain load of a position or slot word may
+    /// return an older value, which could make a legal state look impossible.
+    #[cold]
+    fn latest(word: &AtomicU64) -> u64 {
+        // AcqRel: an RMW that changes nothing; Acquire so that the reads that follow
+        // (the next word of the confirmation) are not ordered before it.
+        word.fetch_add(0, Ordering::AcqRel)
     }
 
     fn closed(&self) -> bool {

@@ -173,6 +173,9 @@ impl Producer {
             let check = self.st.full_polls >= 1024;
             if check {
                 self.st.full_polls = 0;
+                if self.sh.poisoned() {
+                    return Err(PushError::Corrupted(crate::shm::sigbus::RESIZED));
+                }
                 if let Some(c) = self.try_claim_once(true)? {
                     return Ok(c);
                 }
@@ -215,6 +218,23 @@ impl Producer {
     fn try_claim_once(&self, check_liveness: bool) -> Result<Option<Claim>, PushError> {
         try_claim_once(&self.sh, check_liveness)
     }
+}
+
+/// Confirm that slot `seq`, seen holding `s` at enqueue position `pos`, is in a state
+/// the protocol cannot reach (module docs, P1 and P2): the enqueue position is still
+/// `pos`, then (`behind_deq`) the dequeue position is past the previous lap's position,
+/// then the slot still holds `s`, each read as its latest value ([`Shared::latest`]) in
+/// this order (see the consumer's `impossible_at` for why the order makes it sound).
+#[cold]
+fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u64, behind_deq: bool) -> bool {
+    let c = sh.ctl();
+    if Shared::latest(&c.enq.pos) != pos {
+        return false;
+    }
+    if behind_deq && !super::after(Shared::latest(&c.deq.pos), pos.wrapping_sub(sh.nslots)) {
+        return false;
+    }
+    Shared::latest(seq) == s
 }
 
 /// One attempt to claim the slot at the enqueue position: `Ok(None)` when full.
@@ -269,7 +289,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
         if slot::next_lap(l) == lap {
             // The previous lap's message is still in the slot: full here. A consumer
             // that died while reading it leaves READING with a dead owner: reclaim.
-            if st == READING && check_liveness && !sh.owner_alive(owner) {
+            if st == READING && check_liveness && !sh.owner_alive(owner, super::ROLE_CONSUMER) {
                 if seq
                     .compare_exchange(
                         s,
@@ -283,7 +303,30 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                 }
                 continue;
             }
+            // Impossible (module docs, states P1 and P2): the enqueue position passed
+            // the previous lap's position only after claiming it, so the slot cannot be
+            // EMPTY at that lap; and once the dequeue position passed it too, a
+            // consumer claimed it (READING), so it cannot be FULL or WRITING there.
+            // Relaxed: a cheap first look at the dequeue position; confirmed below.
+            if st != READING
+                && check_liveness
+                && (st == EMPTY || super::after(c.deq.pos.load(Ordering::Relaxed), pos.wrapping_sub(sh.nslots)))
+                && impossible_at(sh, pos, seq, s, st != EMPTY)
+            {
+                return Err(PushError::Corrupted(if st == EMPTY {
+                    "slot empty at the previous lap of the enqueue position"
+                } else {
+                    "slot still full at a lap the consumers have passed"
+                }));
+            }
             return Ok(None);
+        }
+        if l == slot::next_lap(lap) {
+            // Taken and freed for the next lap while the position still names this one:
+            // its claimer advanced the slot but died before the position (or a helper
+            // got there first). Help the position along.
+            c.enq.advance(pos);
+            continue;
         }
         // Our position is stale (the slot moved on a lap): reload. A slot whose lap is
         // neither ours, the previous one, nor ahead with the position is corrupted.

@@ -103,6 +103,19 @@ impl State {
         Ok(())
     }
 
+    /// The shared `head` is written by this end alone and holds what it released
+    /// last: another value there was written by someone else (slow path only). Left
+    /// alone, a `head` moved back would make the producer wait for space the consumer
+    /// already freed while the consumer waits for data: both wait forever.
+    fn check_head(&self, sh: &Shared) -> Result<(), RecvError> {
+        // Relaxed: only this end stores `head`; the load sees its own last store unless
+        // another process wrote the word.
+        if sh.ctl().cons.head.load(Ordering::Relaxed) != self.released {
+            return Err(RecvError::Corrupted("consumer head changed by another process"));
+        }
+        Ok(())
+    }
+
     /// `next_record`, or `Disconnected` once the producer is gone and everything it
     /// published has been read; `None`: nothing yet. [`Check::State`] also looks at the
     /// producer's role state; [`Check::Liveness`] (at most every 50 ms while waiting)
@@ -121,6 +134,9 @@ impl State {
             return Some(Err(RecvError::Corrupted(crate::shm::sigbus::RESIZED)));
         }
         if liveness && let Err(e) = self.check_tail(sh) {
+            return Some(Err(e));
+        }
+        if liveness && let Err(e) = self.check_head(sh) {
             return Some(Err(e));
         }
         if sh.peer_gone(&sh.ctl().roles.producer, role::PRODUCER_SLOT, liveness) {

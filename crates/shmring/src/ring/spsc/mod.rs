@@ -28,7 +28,38 @@
 //! read as garbage, never out of bounds. A named segment cannot be sealed: a peer with
 //! write access to `/dev/shm` can resize it under the mapping; that is contained
 //! ([`crate::shm::sigbus`]: no SIGBUS, the mapping is detached) and reported as
-//! `Corrupted` by the waits; anonymous segments are sealed against it.
+//! `Corrupted` by the waits and by the `try_*` calls' periodic check (every 1024
+//! `Full`/`Empty` results); a send or receive that completes at once may still do so
+//! on the private zero pages that replaced the mapping, until the next call that finds
+//! the ring full or empty. Anonymous segments are sealed against it.
+//!
+//! # Impossible states
+//!
+//! What each end detects, with what its call returns. Each check runs where the end
+//! finds the ring full or empty (a wait's liveness tick, about every 50 ms, or every
+//! 1024 `Full`/`Empty` results of the `try_*` calls) or where it reads the word anyway;
+//! none is on the path of a send or receive that succeeds at once.
+//!
+//! - Consumer, [`RecvError::Corrupted`]: a record header that does not parse at the
+//!   consumer's position (kind, length above the maximum or past the region, checked
+//!   on every read); the producer's `tail` not a multiple of 16, moved backwards,
+//!   more than a capacity past what the consumer released, or past the consumer's
+//!   position while no record is stamped there (a record's stamp was overwritten); the
+//!   shared `head` holding anything but what this consumer last released (only it
+//!   writes `head`: a `head` moved back would leave the producer waiting for space the
+//!   consumer already freed while the consumer waits for data, for ever).
+//! - Producer, [`SendError::Corrupted`]: the consumer's `head` not a multiple of 16,
+//!   moved backwards, or past the producer's `tail` (checked at every re-read); the
+//!   shared `tail` holding anything but what this producer last published, or the
+//!   record at the consumer's `head` without its stamp (both checked on the liveness
+//!   tick while it waits for space: the consumer cannot read past an unstamped record,
+//!   so it would never free the space).
+//! - Either end: a peer's role state that the role table does not have is judged by
+//!   the peer's liveness lock alone, like ATTACHED, so it never hides a dead peer
+//!   (`Disconnected`). So is VACANT once this end has seen the peer attached (the table
+//!   never goes back to VACANT). A VACANT written before this end ever looked reads
+//!   as a peer not attached yet: its wait goes on until the peer's own drop writes
+//!   CLOSED, or the call's timeout (VACANT is the legal state before the peer attaches).
 //!
 //! # Liveness
 //!
@@ -169,6 +200,9 @@ pub struct Shared {
     cap: u64,
     max_msg: u64,
     asym: bool,
+    /// Whether this end has seen its peer's role past VACANT (private: the role table
+    /// never goes back to VACANT, so a VACANT seen after this is a neighbour's write).
+    peer_seen: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the control block and region are shared memory accessed through atomics and
@@ -225,13 +259,23 @@ impl Shared {
     }
 
     /// Whether the peer whose role record is `rec` is gone: closed, or (when
-    /// `check_liveness`) attached but no longer holding its lock slot.
+    /// `check_liveness`) attached but no longer holding its lock slot. A state the
+    /// role table does not have (a peer wrote it) is judged by the lock alone, like
+    /// ATTACHED: it never hides a dead peer.
     pub(crate) fn peer_gone(&self, rec: &RoleRecord, slot: u32, check_liveness: bool) -> bool {
         // Acquire: pairs with the Release store of CLOSED in the peer's Drop, so that the
         // peer's last index store is visible to the re-check that follows.
+        // Relaxed (peer_seen): private to this end.
+        use std::sync::atomic::Ordering::Relaxed;
         match rec.state.load(Ordering::Acquire) {
             role::CLOSED => true,
-            role::ATTACHED | role::HANDOFF if check_liveness => !self.peer_alive(slot),
+            // Not attached yet, unless this end saw it attached before: then a
+            // neighbour wrote VACANT back, and the lock alone tells.
+            role::VACANT => check_liveness && self.peer_seen.load(Relaxed) && !self.peer_alive(slot),
+            _ if check_liveness => {
+                self.peer_seen.store(true, Relaxed);
+                !self.peer_alive(slot)
+            }
             _ => false,
         }
     }
@@ -315,6 +359,7 @@ impl Shared {
             cap,
             max_msg,
             asym,
+            peer_seen: Default::default(),
         };
         sh.check_indices().map_err(|e| corrupted(e.into()))?;
         Ok(sh)
@@ -559,6 +604,7 @@ pub fn local_channel(capacity: usize, wait: WaitStrategy) -> Result<(Producer, C
             cap: cap as u64,
             max_msg: max_message_len(cap) as u64,
             asym: false,
+            peer_seen: Default::default(),
         }
     };
     let p = make(block.clone());
@@ -586,6 +632,7 @@ pub fn loom_channel(capacity: usize, wait: WaitStrategy) -> (Producer, Consumer)
         cap: capacity as u64,
         max_msg: max_message_len(capacity) as u64,
         asym: false,
+        peer_seen: Default::default(),
     };
     let p = make(ring.clone());
     let c = make(ring);

@@ -352,6 +352,24 @@ impl Producer {
             if st.tail + need - head <= cap {
                 return Some(Ok(()));
             }
+            // The shared `tail` is this end's alone, and it flushed before waiting:
+            // another value there was written by someone else; left alone, a `tail`
+            // moved back would make the consumer wait for records it never looks for.
+            // Relaxed: only this end stores `tail`.
+            if check == Check::Liveness && sh.ctl().prod.tail.load(Ordering::Relaxed) != st.published {
+                return Some(Err(SendError::Corrupted("producer tail changed by another process")));
+            }
+            // Every record in `head..tail` keeps its stamp until the consumer releases
+            // it: one missing at `head` was erased by someone else, and the consumer,
+            // which cannot read past it, will never free the space we wait for.
+            if check == Check::Liveness
+                && head < st.tail
+                && sh.region().load_stamp(head & (cap - 1)) != super::stamp(head)
+            {
+                return Some(Err(SendError::Corrupted(
+                    "the record at the consumer's position lost its stamp",
+                )));
+            }
             if check != Check::Fast
                 && sh.peer_gone(&sh.ctl().roles.consumer, role::CONSUMER_SLOT, check == Check::Liveness)
             {
