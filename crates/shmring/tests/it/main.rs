@@ -10,6 +10,7 @@ mod common;
 mod hostile;
 
 mod connection_process;
+mod connection_typed_process;
 mod examples;
 mod files;
 mod find;
