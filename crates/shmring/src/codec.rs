@@ -14,8 +14,9 @@
 //! (a frame must hold exactly one value).
 
 use bytemuck::Pod;
-use serde::Serialize;
+use postcard::ser_flavors;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Why a value could not be encoded or decoded. Small; never allocates.
 ///
@@ -60,8 +61,51 @@ pub enum CodecError {
 /// # Ok::<(), shmring::codec::CodecError>(())
 /// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    postcard::to_extend(value, std::mem::take(out))
-        .map(|v| *out = v)
+    // Two passes (count, then write into a slice of exactly that size) cost less than
+    // one pass that grows the vector byte by byte.
+    let len = encoded_len(value)?;
+    let start = out.len();
+    out.resize(start + len, 0);
+    match encode_to_slice(value, &mut out[start..]) {
+        Ok(n) if n == len => Ok(()),
+        // A `Serialize` impl that wrote other bytes the second time: encode again the
+        // slow way, so that `out` holds exactly one encoding.
+        _ => {
+            out.truncate(start);
+            postcard::to_extend(value, std::mem::take(out))
+                .map(|v| *out = v)
+                .map_err(CodecError::Encode)
+        }
+    }
+}
+
+/// The length of the encoding of `value`, without writing it (postcard's size flavor:
+/// no allocation).
+///
+/// ```
+/// assert_eq!(shmring::codec::encoded_len(&(300u32, "abc"))?, 2 + 1 + 3);
+/// # Ok::<(), shmring::codec::CodecError>(())
+/// ```
+#[inline]
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
+    postcard::serialize_with_flavor(value, ser_flavors::Size::default()).map_err(CodecError::Encode)
+}
+
+/// Write the encoding of `value` at the start of `out`; returns its length. A value
+/// whose encoding does not fit is [`CodecError::Encode`] (`out` then holds part of it).
+/// This is how a typed send writes straight into a ring's claimed space.
+///
+/// ```
+/// let mut buf = [0u8; 16];
+/// let n = shmring::codec::encode_to_slice(&(7u8, "hi"), &mut buf)?;
+/// assert_eq!(&buf[..n], [7, 2, b'h', b'i']);
+/// assert!(shmring::codec::encode_to_slice(&"too long", &mut buf[..4]).is_err());
+/// # Ok::<(), shmring::codec::CodecError>(())
+/// ```
+#[inline]
+pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, CodecError> {
+    postcard::to_slice(value, out)
+        .map(|used| used.len())
         .map_err(CodecError::Encode)
 }
 
@@ -73,12 +117,59 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
 }
 
 /// Decode one `T` that fills `bytes` exactly.
+#[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_borrowed(bytes)
+}
+
+/// Decode one `T` that fills `bytes` exactly, borrowing from `bytes` where `T` does
+/// (`&str` and `&[u8]` fields, with `#[serde(borrow)]` where serde needs it): no
+/// allocation for them. [`decode`] is this for types that own their data.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct TickRef<'a> {
+///     seq: u64,
+///     sym: &'a str,
+/// }
+/// let bytes = shmring::codec::to_vec(&TickRef { seq: 1, sym: "EURUSD" })?;
+/// let t: TickRef<'_> = shmring::codec::decode_borrowed(&bytes)?;
+/// assert_eq!(t.sym, "EURUSD");
+/// assert_eq!(t.sym.as_ptr(), bytes[2..].as_ptr()); // a view of the bytes, not a copy
+/// # Ok::<(), shmring::codec::CodecError>(())
+/// ```
+#[inline]
+pub fn decode_borrowed<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, CodecError> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(CodecError::Decode)?;
     if !rest.is_empty() {
         return Err(CodecError::TrailingBytes { extra: rest.len() });
     }
     Ok(value)
+}
+
+/// Decode one `T` that fills `bytes` exactly into `place`, reusing what it owns where
+/// `T`'s `Deserialize` does so (serde's `deserialize_in_place`): a `String` or `Vec`
+/// keeps its allocation and is refilled; a struct derived by serde does the same for
+/// its fields only when serde_derive's `deserialize_in_place` feature is on (otherwise
+/// serde replaces the whole value, as [`decode`] would). On an error `place` holds a
+/// valid value, possibly partly overwritten.
+///
+/// ```
+/// let mut s = String::with_capacity(64);
+/// let ptr = s.as_ptr();
+/// shmring::codec::decode_into(&shmring::codec::to_vec("EURUSD")?, &mut s)?;
+/// assert_eq!((s.as_str(), s.as_ptr()), ("EURUSD", ptr)); // the same allocation
+/// # Ok::<(), shmring::codec::CodecError>(())
+/// ```
+#[inline]
+pub fn decode_into<'de, T: Deserialize<'de>>(bytes: &'de [u8], place: &mut T) -> Result<(), CodecError> {
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    T::deserialize_in_place(&mut de, place).map_err(CodecError::Decode)?;
+    let rest = de.finalize().map_err(CodecError::Decode)?;
+    if !rest.is_empty() {
+        return Err(CodecError::TrailingBytes { extra: rest.len() });
+    }
+    Ok(())
 }
 
 /// The bytes of a plain-old-data value (no copy, no encoding).

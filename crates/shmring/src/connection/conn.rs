@@ -46,7 +46,7 @@ pub struct Connection<T: Transport = PipeTransport> {
     /// What carries the messages.
     pub(crate) transport: T,
     /// The encoding buffer of typed sends and the decoding buffer of typed receives.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
 }
 
 impl<T: Transport> std::fmt::Debug for Connection<T> {
@@ -128,6 +128,15 @@ impl<T: Transport> Connection<T> {
     fn send_value<V: Serialize + ?Sized>(&mut self, value: &V, wait: Wait) -> Result<(), ConnError> {
         // Closed or wrong direction: say so before encoding.
         self.transport.check_send()?;
+        // Straight into the ring's claimed space when the message is one record: its
+        // exact length first (a counting pass, no allocation), then the encoding.
+        let len = codec::encoded_len(value)?;
+        let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == len);
+        if self.transport.send_in_place(len, wait, written)? {
+            return Ok(());
+        }
+        // A message of several frames, a socket, or a `Serialize` that wrote another
+        // length the second time: through the end's buffer.
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let r = codec::encode(value, &mut buf)

@@ -103,6 +103,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod borrowed;
+#[cfg(test)]
+mod borrowed_tests;
 mod conn;
 pub(crate) mod frame;
 mod iter;
@@ -114,6 +117,7 @@ mod tests;
 pub(crate) mod transport;
 mod wait;
 
+pub use borrowed::MessageRef;
 pub use conn::Connection;
 pub use frame::FrameError;
 pub use message::MessageConnection;

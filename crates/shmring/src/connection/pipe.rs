@@ -2,9 +2,9 @@
 //! receives over the frame format of `frame.rs` — and how pipe ends are made
 //! (anonymous pair, named, from descriptors).
 
-use super::frame::{ABORT_FRAME, Framer, MIN_RECORD, Reassembler};
+use super::frame::{ABORT_FRAME, Framer, MIN_RECORD, Reassembler, WHOLE};
 use super::transport::sealed::Sealed;
-use super::{ConnError, Connection, ConnectionOptions, DEFAULT_CAPACITY, Transport};
+use super::{ConnError, Connection, ConnectionOptions, DEFAULT_CAPACITY, MessageRef, Transport};
 use crate::ring::spsc::{self, Consumer, Producer};
 use crate::sync::{LIVENESS_INTERVAL, Wait};
 use crate::{Error, Result};
@@ -257,6 +257,137 @@ impl Sealed for PipeTransport {
         self.recv_frames(out, wait)
     }
 
+    #[inline]
+    fn send_in_place(
+        &mut self,
+        len: usize,
+        wait: Wait,
+        write: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Result<bool, ConnError> {
+        let max = self.max;
+        let abort_pending = self.abort_pending;
+        let tx = self.tx_mut()?;
+        if len > max {
+            return Err(ConnError::MessageTooLarge { len: len as u64, max });
+        }
+        // One WHOLE frame, as the framer would make it; a longer message is chunked by
+        // send_frames.
+        if len >= tx.max_message_len() {
+            return Ok(false);
+        }
+        if abort_pending {
+            send_record(tx, &ABORT_FRAME, wait)?;
+            self.abort_pending = false;
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return Err(ConnError::Closed);
+        };
+        let mut g = match wait {
+            Wait::Forever => tx.claim(len + 1),
+            Wait::Now => tx.try_claim(len + 1),
+            Wait::Until(d) => tx.claim_timeout(len + 1, d.saturating_duration_since(Instant::now())),
+        }?;
+        g[0] = WHOLE;
+        if !write(&mut g[1..]) {
+            // Dropped without commit: aborted, nothing sent.
+            return Ok(false);
+        }
+        g.commit();
+        Ok(true)
+    }
+
+    #[inline]
+    fn recv_in_place<'a>(&'a mut self, scratch: &'a mut Vec<u8>, wait: Wait) -> Result<MessageRef<'a>, ConnError> {
+        let max = self.max;
+        let no_rx = no_rx(self.closed);
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(no_rx);
+        };
+        let reasm = &mut self.reasm;
+        if let Some(e) = reasm.broken() {
+            return Err(ConnError::BadFrame(e));
+        }
+        loop {
+            // Look first: a message that is one record is handed over where it lies.
+            let whole = rx
+                .peek_with(wait, |f| is_whole(f, reasm, max))
+                .map_err(|e| gone(e, reasm))?;
+            if whole {
+                return Ok(MessageRef::record(rx.try_read()?));
+            }
+            let grant = rx.try_read()?;
+            let r = reasm.push(&grant, scratch);
+            drop(grant);
+            if let Some(n) = r? {
+                return Ok(MessageRef::bytes(&scratch[..n]));
+            }
+        }
+    }
+
+    fn recv_batch(
+        &mut self,
+        scratch: &mut Vec<u8>,
+        max_batch: usize,
+        wait: Wait,
+        mut f: impl FnMut(MessageRef<'_>),
+    ) -> Result<usize, ConnError> {
+        let max = self.max;
+        let no_rx = no_rx(self.closed);
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(no_rx);
+        };
+        let reasm = &mut self.reasm;
+        if let Some(e) = reasm.broken() {
+            return Err(ConnError::BadFrame(e));
+        }
+        loop {
+            if !wait.is_now() {
+                rx.peek_with(wait, |_| ()).map_err(|e| gone(e, reasm))?;
+            }
+            let mut n = 0;
+            let mut failed = None;
+            let r = rx.drain_while(usize::MAX, |frame| {
+                if n == max_batch || failed.is_some() {
+                    return false;
+                }
+                if is_whole(frame, reasm, max) {
+                    f(MessageRef::bytes(&frame[1..]));
+                    n += 1;
+                    return true;
+                }
+                if n > 0 {
+                    // Anything but a plain message (a chunk, an error) is left for the
+                    // next receive, which reports it.
+                    return false;
+                }
+                match reasm.push(frame, scratch) {
+                    Ok(Some(len)) => {
+                        f(MessageRef::bytes(&scratch[..len]));
+                        n += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
+                }
+                true
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            match r {
+                Ok(_) | Err(crate::RecvError::Empty) => {}
+                Err(_) if n > 0 => {}
+                Err(e) => return Err(gone(e, reasm)),
+            }
+            if n > 0 {
+                return Ok(n);
+            }
+            if wait.is_now() {
+                return Err(ConnError::WouldBlock);
+            }
+            // Only part of a chunked message was there: wait for the rest.
+        }
+    }
+
     fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
         self.check_rx()?;
         match super::wait::wait_interruptible_on(&[self], timeout) {
@@ -429,6 +560,32 @@ impl PipeTransport {
     pub(crate) fn receiver(&self) -> Option<&Consumer> {
         self.rx.as_ref()
     }
+}
+
+/// Why an end without a receiving ring (`closed` or send-only) cannot receive.
+#[inline]
+fn no_rx(closed: bool) -> ConnError {
+    if closed {
+        ConnError::Closed
+    } else {
+        ConnError::WrongDirection { allowed: "send" }
+    }
+}
+
+/// Whether `frame` is a message as it is: a `WHOLE` frame within the limit `max`, between
+/// messages.
+#[inline]
+fn is_whole(frame: &[u8], reasm: &Reassembler, max: usize) -> bool {
+    frame.first() == Some(&WHOLE) && frame.len() - 1 <= max && reasm.is_idle()
+}
+
+/// A ring's receive error as the connection's; the reassembler drops a message cut by
+/// a departed sender.
+fn gone(e: crate::RecvError, reasm: &mut Reassembler) -> ConnError {
+    if e == crate::RecvError::Disconnected {
+        reasm.peer_gone();
+    }
+    e.into()
 }
 
 /// Send one record holding `frame`, waiting per `wait`.

@@ -29,7 +29,7 @@ pub trait Transport: sealed::Sealed {}
 /// The methods a transport gives [`Connection`](super::Connection): whole messages as
 /// bytes, waiting as [`Wait`](crate::sync::Wait) says. Not nameable outside the crate.
 pub(crate) mod sealed {
-    use crate::connection::ConnError;
+    use crate::connection::{ConnError, MessageRef};
     use crate::sync::Wait;
     use std::time::Duration;
 
@@ -44,6 +44,40 @@ pub(crate) mod sealed {
         /// Receive the next message into `out` (replacing its contents), waiting per
         /// `wait`; its length.
         fn recv_message(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, ConnError>;
+        /// Send one message of `len` bytes that `write` writes in place (it returns
+        /// whether it wrote exactly `len` bytes), waiting per `wait`. `Ok(false)`:
+        /// nothing was sent (the transport cannot write in place, the message needs
+        /// more than one frame, or `write` failed); the caller sends it with
+        /// [`Sealed::send_message`]. Default: `Ok(false)`.
+        fn send_in_place(
+            &mut self,
+            len: usize,
+            wait: Wait,
+            write: impl FnOnce(&mut [u8]) -> bool,
+        ) -> Result<bool, ConnError> {
+            let _ = (len, wait, write);
+            Ok(false)
+        }
+        /// Receive the next message, waiting per `wait`, in place where the transport
+        /// can (else in `scratch`). Default: [`Sealed::recv_message`] into `scratch`.
+        fn recv_in_place<'a>(&'a mut self, scratch: &'a mut Vec<u8>, wait: Wait) -> Result<MessageRef<'a>, ConnError> {
+            let n = self.recv_message(scratch, wait)?;
+            Ok(MessageRef::bytes(&scratch[..n]))
+        }
+        /// Hand up to `max` (at least one) messages to `f`, waiting per `wait` for the
+        /// first; returns how many. Default: one message per call, through
+        /// [`Sealed::recv_in_place`].
+        fn recv_batch(
+            &mut self,
+            scratch: &mut Vec<u8>,
+            max: usize,
+            wait: Wait,
+            mut f: impl FnMut(MessageRef<'_>),
+        ) -> Result<usize, ConnError> {
+            let _ = max;
+            f(self.recv_in_place(scratch, wait)?);
+            Ok(1)
+        }
         /// Whether a receive would not wait for a message to start, waiting at most
         /// `timeout` (`None`: as long as it takes).
         fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError>;

@@ -346,6 +346,33 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn get_nowait(&mut self) -> Result<T, GetError> {
         self.engine.get_value(Wait::Now)
     }
+
+    /// Take the next message, waiting while the queue is empty, and decode it with
+    /// [`MessageRef::decode`](crate::connection::MessageRef::decode) borrowing from the
+    /// handle's buffer (no allocation for `&str` / `&[u8]` fields): a borrowed form of
+    /// `T` (`TickRef<'_>` for `Tick`), or `T` itself.
+    ///
+    /// ```
+    /// let mut q: shmring::Queue<(u32, String)> = shmring::Queue::new(4)?;
+    /// q.put(&(7, "seven".into()))?;
+    /// let m = q.get_ref()?;
+    /// assert_eq!(m.decode::<(u32, &str)>()?, (7, "seven"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref(&mut self) -> Result<crate::connection::MessageRef<'_>, GetError> {
+        use crate::connection::MessageRef;
+        Ok(match self.engine.get(Wait::Forever)? {
+            super::engine::Got::Slot(b) => MessageRef::bytes(b),
+            super::engine::Got::Side(v) => MessageRef::owned(v),
+        })
+    }
+
+    /// Take the next item into `item`, waiting while the queue is empty, reusing its
+    /// buffers where `T` can (see [`crate::codec::decode_into`]).
+    pub fn get_into(&mut self, item: &mut T) -> Result<(), GetError> {
+        let got = self.engine.get(Wait::Forever)?;
+        Ok(crate::codec::decode_into(got.bytes(), item)?)
+    }
 }
 
 /// `cfg` for a queue of `T`s: its ring records `T`'s wire shape at creation and checks

@@ -11,6 +11,7 @@ mod hostile;
 
 mod broadcast_process;
 mod connection_process;
+mod connection_typed_process;
 mod examples;
 mod files;
 mod find;

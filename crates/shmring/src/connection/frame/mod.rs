@@ -287,6 +287,13 @@ impl Reassembler {
         }
     }
 
+    /// Whether the next frame starts a message (between messages, not just handed
+    /// over): a `WHOLE` frame within the limit is then a message as it is.
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state == State::Idle
+    }
+
     /// Whether part of a chunked message was received (or skipped) and the rest is due.
     pub(crate) fn in_message(&self) -> bool {
         matches!(self.state, State::Assembling { .. } | State::Discarding { .. })

@@ -382,7 +382,18 @@ impl Consumer {
     /// release their space with one index store. Returns how many were handed over;
     /// [`RecvError::Empty`] if there were none.
     pub fn try_drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, RecvError> {
+        self.drain_while(max, |m| {
+            f(m);
+            true
+        })
+    }
+
+    /// [`Consumer::try_drain`] where `f` says whether it takes each message: the first
+    /// one it refuses (`false`) ends the batch and stays unread, for the next receive.
+    /// `Ok(0)`: `f` refused the first.
+    pub(crate) fn drain_while(&mut self, max: usize, mut f: impl FnMut(&[u8]) -> bool) -> Result<usize, RecvError> {
         let mut n = 0;
+        let mut refused = false;
         while n < max {
             let m = match self.st.next_record(&self.sh) {
                 Ok(Some(m)) => m,
@@ -392,25 +403,41 @@ impl Consumer {
                     return Err(e);
                 }
             };
-            let ptr = self.sh.region().slice_ptr(m.payload, m.len);
-            // SAFETY: bounds checked by slice_ptr; the bytes are published and not
-            // released until the release below, so the producer does not write them.
-            f(unsafe { std::slice::from_raw_parts(ptr, m.len) });
+            if !f(self.payload(m)) {
+                refused = true;
+                break;
+            }
             self.st.consume(m);
             n += 1;
         }
-        if n == 0 {
+        if n == 0 && !refused {
             // Nothing was there: Empty, or Disconnected (the slow path checks the
             // producer), or a record published in the meantime, handed over as usual.
             let m = self.next(Wait::Now)?;
-            let ptr = self.sh.region().slice_ptr(m.payload, m.len);
-            // SAFETY: as above.
-            f(unsafe { std::slice::from_raw_parts(ptr, m.len) });
-            self.st.consume(m);
-            n = 1;
+            if f(self.payload(m)) {
+                self.st.consume(m);
+                n = 1;
+            }
         }
         self.st.release(&self.sh);
         Ok(n)
+    }
+
+    /// Wait per `wait` for the next message and hand it to `f` in place without
+    /// consuming it: the next receive gets it again.
+    pub(crate) fn peek_with<R>(&mut self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, RecvError> {
+        let m = self.next(wait)?;
+        Ok(f(self.payload(m)))
+    }
+
+    /// The payload of a record found by `next_record`, in place.
+    #[inline]
+    fn payload(&self, m: Msg) -> &[u8] {
+        let ptr = self.sh.region().slice_ptr(m.payload, m.len);
+        // SAFETY: bounds checked by slice_ptr; the bytes are published and not released
+        // while `m` is unconsumed (the borrow of `self` keeps the consumer from moving
+        // on), so the producer does not write them.
+        unsafe { std::slice::from_raw_parts(ptr, m.len) }
     }
 }
 
