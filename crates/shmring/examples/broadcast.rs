@@ -13,9 +13,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn subscriber(name: &str, ticks: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let opts = Options::new()
-        .start(Start::Oldest)
-        .wait(WaitStrategy::Adaptive { spin: Duration::from_micros(25), yields: 8 });
+    let opts = Options::new().start(Start::Oldest).wait(WaitStrategy::Adaptive {
+        spin: Duration::from_micros(25),
+        yields: 8,
+    });
     let mut rx = Subscriber::open_with(name, &opts)?;
     let mut sum = 0u64;
     for expect in 0..ticks {

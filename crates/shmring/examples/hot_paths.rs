@@ -86,7 +86,9 @@ fn main() {
             }
         }
         other => {
-            eprintln!("hot_paths: unknown workload {other:?}; one of spsc, pipe, mpmc, queue, mutex, rlock, sem, event, waits");
+            eprintln!(
+                "hot_paths: unknown workload {other:?}; one of spsc, pipe, mpmc, queue, mutex, rlock, sem, event, waits"
+            );
             std::process::exit(2);
         }
     }

@@ -18,7 +18,10 @@ const SUBSCRIBERS: usize = 4;
 /// A short adaptive wait: five processes share two CPUs here, so a long spin starves
 /// the peer it waits for.
 fn short_wait() -> WaitStrategy {
-    WaitStrategy::Adaptive { spin: Duration::from_micros(6), yields: 4 }
+    WaitStrategy::Adaptive {
+        spin: Duration::from_micros(6),
+        yields: 4,
+    }
 }
 
 fn sub_opts() -> Options {
