@@ -138,6 +138,10 @@ pub mod record;
 mod subscriber;
 #[cfg(all(test, not(loom)))]
 mod tests;
+#[cfg(not(loom))]
+mod typed;
+#[cfg(all(test, not(loom)))]
+mod typed_tests;
 
 pub use ends::BroadcastEnd;
 pub use error::{RecvError, SendError};
@@ -147,6 +151,8 @@ pub use publisher::Publisher;
 #[cfg(not(loom))]
 pub use publisher::WriteGrant;
 pub use subscriber::Subscriber;
+#[cfg(not(loom))]
+pub use typed::{TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};
 
 use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};

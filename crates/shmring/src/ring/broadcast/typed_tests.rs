@@ -1,0 +1,153 @@
+//! Unit tests of the typed broadcast ends (one process; the cross-process type check is
+//! in `tests/it/broadcast_typed.rs`).
+
+use super::*;
+use crate::Error;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, crate::Schema, Debug, Clone, PartialEq)]
+#[postcard(crate = postcard_schema)]
+struct Quote {
+    symbol: String,
+    bid: i64,
+    ask: i64,
+}
+
+fn quote(i: u64) -> Quote {
+    Quote {
+        symbol: format!("SYM{i}-{}", "x".repeat((i % 13) as usize)),
+        bid: i as i64,
+        ask: -(i as i64),
+    }
+}
+
+fn name(what: &str) -> String {
+    format!("ut-bcast-typed-{what}-{}", std::process::id())
+}
+
+#[test]
+fn every_subscriber_receives_every_struct_in_order() {
+    let params = Params {
+        capacity: 1024,
+        subscribers: 4,
+        policy: Policy::Lossless,
+    };
+    let opts = Options::new().start(Start::Oldest);
+    let (mut tx, rx) = typed_channel::<Quote>(params, &opts).unwrap();
+    let rx2 = rx.try_clone().unwrap();
+    let n = 2_000u64;
+    let readers: Vec<_> = [rx, rx2]
+        .into_iter()
+        .map(|mut rx| {
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    assert_eq!(rx.recv().unwrap(), quote(i), "message {i}");
+                }
+                assert_eq!(rx.try_recv(), Err(TypedRecvError::Recv(RecvError::Empty)));
+            })
+        })
+        .collect();
+    for i in 0..n {
+        tx.send(&quote(i)).unwrap();
+    }
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+#[test]
+fn a_lapped_typed_subscriber_gets_lagged_and_intact_values() {
+    let n = 1_000u64;
+    let name = name("lagged");
+    let mut tx = TypedPublisher::<Quote>::create(&name, 512, 4, Policy::Overwrite).unwrap();
+    let mut rx = TypedSubscriber::<Quote>::open(&name).unwrap();
+    for i in 0..n {
+        tx.try_send(&quote(i)).unwrap(); // never full in the overwrite policy
+    }
+    let (mut got, mut missed, mut last) = (0u64, 0u64, None);
+    loop {
+        match rx.try_recv() {
+            Ok(q) => {
+                // Intact, and a later message than the one before.
+                let i = q.bid as u64;
+                assert_eq!(q, quote(i));
+                assert!(last.is_none_or(|l| i > l), "{i} after {last:?}");
+                last = Some(i);
+                got += 1;
+            }
+            Err(TypedRecvError::Recv(RecvError::Lagged { missed: m })) => {
+                assert!(m > 0);
+                missed += m;
+            }
+            Err(TypedRecvError::Recv(RecvError::Empty)) => break,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(missed > 0, "a 512-byte ring cannot hold {n} quotes");
+    assert_eq!(got + missed, n, "delivered + missed == published");
+    assert_eq!(last, Some(n - 1), "the newest message is delivered");
+}
+
+#[test]
+fn another_shape_is_refused_by_name_and_from_fd_naming_both() {
+    let name = name("shape");
+    let mut tx = TypedPublisher::<Quote>::create(&name, 4096, 4, Policy::Lossless).unwrap();
+    let refused = |r: Result<()>| match r {
+        Err(Error::WrongType { created, opened, .. }) => {
+            assert!(created.contains("Quote"), "{created}");
+            assert!(opened.contains("u64"), "{opened}");
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    };
+    refused(TypedSubscriber::<u64>::open(&name).map(drop));
+    // The publisher role is held: a publisher of another shape is refused by the
+    // type check before the role is tried.
+    refused(TypedPublisher::<u64>::open(&name).map(drop));
+    let rx = TypedSubscriber::<Quote>::open(&name).unwrap();
+    let fd = rx.into_fd().expect("a segment-backed subscriber has a descriptor");
+    refused(TypedSubscriber::<u64>::from_fd(fd.try_clone().unwrap()).map(drop));
+    let mut rx = TypedSubscriber::<Quote>::from_fd(fd).unwrap();
+    tx.send(&quote(3)).unwrap();
+    assert_eq!(rx.recv().unwrap(), quote(3));
+}
+
+#[test]
+fn raw_and_unchecked_opens() {
+    let name = name("raw");
+    let mut tx = TypedPublisher::<Quote>::create(&name, 4096, 4, Policy::Lossless).unwrap();
+    // A raw subscriber of a typed ring reads the encoded bytes.
+    let mut raw = Subscriber::open(&name).unwrap();
+    // An unchecked subscriber of another type decodes what it can, or fails to.
+    let mut wrong = TypedSubscriber::<(u64, u64, u64, u64)>::open_unchecked(&name, &Options::new()).unwrap();
+    tx.send(&quote(5)).unwrap();
+    assert_eq!(crate::codec::decode::<Quote>(&raw.recv().unwrap()).unwrap(), quote(5));
+    assert!(matches!(wrong.recv(), Err(TypedRecvError::Codec(_))));
+    drop(tx);
+    // A typed open of a ring made by a raw constructor is refused.
+    let raw_name = name + "-untyped";
+    let _raw_tx = Publisher::create(&raw_name, 4096, 4, Policy::Lossless).unwrap();
+    assert!(matches!(
+        TypedSubscriber::<Quote>::open(&raw_name),
+        Err(Error::WrongType { .. })
+    ));
+}
+
+#[test]
+fn a_value_too_large_is_refused_and_the_ring_goes_on() {
+    let (mut tx, mut rx) = typed_channel::<String>(
+        Params {
+            capacity: 256,
+            subscribers: 2,
+            policy: Policy::Lossless,
+        },
+        &Options::new(),
+    )
+    .unwrap();
+    let big = "x".repeat(1000);
+    assert!(matches!(
+        tx.try_send(&big),
+        Err(TypedSendError::Send(SendError::MessageTooLarge { .. }))
+    ));
+    tx.send(&"small".to_string()).unwrap();
+    assert_eq!(rx.recv().unwrap(), "small");
+}
