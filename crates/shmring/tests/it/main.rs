@@ -10,6 +10,7 @@ mod common;
 mod hostile;
 
 mod broadcast_process;
+mod broadcast_typed;
 mod connection_process;
 mod connection_typed_process;
 mod examples;

@@ -1,37 +1,5 @@
-//! The typed forms of the broadcast ends: [`TypedPublisher<T>`] sends values of `T`
-//! encoded with [`codec`](crate::codec), [`TypedSubscriber<T>`] decodes them.
-//!
-//! As for [`Queue<T>`](crate::Queue), the segment records `T`'s wire shape at creation
-//! ([`shm::shape`](crate::shm::shape)) and every typed open, by name or from a
-//! descriptor, publisher or subscriber, checks it: another shape is
-//! [`Error::WrongType`](crate::Error::WrongType) naming both. The `_unchecked` opens
-//! skip the check; the raw [`Publisher`] and [`Subscriber`] open a typed ring as they
-//! open any (they carry bytes, not `T`s), and a typed open of a ring made by a raw
-//! constructor is refused (it records no type).
-//!
-//! A send encodes the value straight into a record claimed in the ring
-//! ([`codec::encoded_len`](crate::codec::encoded_len), then
-//! [`codec::encode_to_slice`](crate::codec::encode_to_slice) into the
-//! [`WriteGrant`](super::WriteGrant)); a receive decodes the record in place (no copy
-//! into a buffer first). In the overwrite policy a record overwritten while it is
-//! decoded is discarded (the decoded value with it) and the receive reports
-//! [`RecvError::Lagged`], as for the raw [`Subscriber::read`].
-//!
-//! ```
-//! use shmring::broadcast::{Policy, TypedPublisher, TypedSubscriber};
-//! #[derive(serde::Serialize, serde::Deserialize, shmring::Schema, Debug, PartialEq)]
-//! #[postcard(crate = shmring::postcard_schema)]
-//! struct Tick { symbol: String, price: i64 }
-//!
-//! let name = format!("doc-bcast-typed-{}", std::process::id());
-//! let mut tx = TypedPublisher::<Tick>::create(&name, 1 << 16, 8, Policy::Lossless)?;
-//! let mut rx = TypedSubscriber::<Tick>::open(&name)?; // usually in another process
-//! tx.send(&Tick { symbol: "ACME".into(), price: 1234 })?;
-//! assert_eq!(rx.recv()?, Tick { symbol: "ACME".into(), price: 1234 });
-//! // Another type is refused, naming both shapes.
-//! assert!(matches!(TypedSubscriber::<u64>::open(&name), Err(shmring::Error::WrongType { .. })));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The typed forms of the broadcast ends: [`TypedPublisher<T>`] and
+//! [`TypedSubscriber<T>`] over the codec, with the type identity check.
 
 use super::{Options, Params, Policy, Publisher, RecvError, SendError, Subscriber};
 use crate::codec::{self, CodecError};
@@ -80,7 +48,40 @@ fn checked<T: Schema>(opts: &Options) -> Options {
     typed_opts(opts, Some(Shape::of::<T>()))
 }
 
-/// The publisher of a broadcast ring of `T`s (see the [module docs](self)).
+/// The publisher of a broadcast ring of `T`s: sends values of `T` encoded with
+/// [`codec`](crate::codec) to [`TypedSubscriber<T>`]s.
+///
+/// As for [`Queue<T>`](crate::Queue), the segment records `T`'s wire shape at creation
+/// ([`shm::shape`](crate::shm::shape)) and every typed open, by name or from a
+/// descriptor, publisher or subscriber, checks it: another shape is
+/// [`Error::WrongType`](crate::Error::WrongType) naming both. The `_unchecked` opens
+/// skip the check; the raw [`Publisher`] and [`Subscriber`] open a typed ring as they
+/// open any (they carry bytes, not `T`s), and a typed open of a ring made by a raw
+/// constructor is refused (it records no type).
+///
+/// A send encodes the value straight into a record claimed in the ring
+/// ([`codec::encoded_len`](crate::codec::encoded_len), then
+/// [`codec::encode_to_slice`](crate::codec::encode_to_slice) into the
+/// [`WriteGrant`](super::WriteGrant)); a receive decodes the record in place (no copy
+/// into a buffer first). In the overwrite policy a record overwritten while it is
+/// decoded is discarded (the decoded value with it) and the receive reports
+/// [`RecvError::Lagged`], as for the raw [`Subscriber::read`].
+///
+/// ```
+/// use shmring::broadcast::{Policy, TypedPublisher, TypedSubscriber};
+/// #[derive(serde::Serialize, serde::Deserialize, shmring::Schema, Debug, PartialEq)]
+/// #[postcard(crate = shmring::postcard_schema)]
+/// struct Tick { symbol: String, price: i64 }
+///
+/// let name = format!("doc-bcast-typed-{}", std::process::id());
+/// let mut tx = TypedPublisher::<Tick>::create(&name, 1 << 16, 8, Policy::Lossless)?;
+/// let mut rx = TypedSubscriber::<Tick>::open(&name)?; // usually in another process
+/// tx.send(&Tick { symbol: "ACME".into(), price: 1234 })?;
+/// assert_eq!(rx.recv()?, Tick { symbol: "ACME".into(), price: 1234 });
+/// // Another type is refused, naming both shapes.
+/// assert!(matches!(TypedSubscriber::<u64>::open(&name), Err(shmring::Error::WrongType { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TypedPublisher<T> {
     inner: Publisher,
     _t: PhantomData<fn(&T)>,
@@ -197,7 +198,8 @@ impl<T> TypedPublisher<T> {
     }
 }
 
-/// A subscriber of a broadcast ring of `T`s (see the [module docs](self)).
+/// A subscriber of a broadcast ring of `T`s: decodes the values a
+/// [`TypedPublisher<T>`] sends (see there for the type check).
 pub struct TypedSubscriber<T> {
     inner: Subscriber,
     _t: PhantomData<fn() -> T>,
