@@ -114,6 +114,12 @@
 //! publisher on the same name (`Publisher::open`) continues the stream (sequence numbers
 //! included) and the next receive returns its messages.
 //!
+//! # Typed forms
+//!
+//! [`TypedPublisher<T>`] and [`TypedSubscriber<T>`] send and receive values of `T`
+//! over the [`codec`](crate::codec), encoded straight into a claimed record; the
+//! segment records `T`'s shape at creation and every typed open checks it.
+//!
 //! # Example
 //!
 //! ```
