@@ -153,7 +153,7 @@ pub const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
 pub struct WaitWord {
     /// How many parties are registered as (about to be) asleep on this word: at most 1
     /// for an SPSC ring, any number for an MPMC queue. A waker wakes one of them. On a
-    /// word woken with [`WaitWord::notify_all`] (a broadcast ring's), a flag instead:
+    /// word woken with `notify_all` (a broadcast ring's), a flag instead:
     /// set by sleepers, cleared by the waker (the flag protocol, module docs).
     pub waiting: AtomicU32,
     /// Futex word, bumped by the waker when it finds `waiting != 0`.

@@ -213,7 +213,9 @@ fn blocking_subscribers_are_woken() {
         })
         .collect();
     // The sleepers flag (the flag protocol of sync/wait.rs): at least one sleeps.
-    spin_until("a sleeper", || tx.sh.ctl().data_wait.waiting.load(Ordering::Relaxed) != 0);
+    spin_until("a sleeper", || {
+        tx.sh.ctl().data_wait.waiting.load(Ordering::Relaxed) != 0
+    });
     for i in 0..100u64 {
         tx.send(&msg(i, 10)).unwrap();
     }
