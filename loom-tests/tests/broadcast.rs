@@ -171,7 +171,8 @@ fn overwrite_catches_missing_intent_fence() {
 }
 
 /// Two blocking subscribers sleep while the publisher (blocking too, in the lossless
-/// policy) sends two messages: one publish wakes both. Handles return to the main
+/// policy) sends two messages: one publish wakes both (the sleepers flag: set by each
+/// sleeper, cleared by the publisher before it wakes). Handles return to the main
 /// thread (an end's drop wakes its peers unconditionally, which would hide a lost
 /// wake-up).
 fn wakeup_model() {
@@ -214,6 +215,17 @@ fn blocking_subscribers_are_woken() {
 fn wakeup_catches_missing_sleeper_fence() {
     let _bug = loom_break::set(LoomBreak::HeavyFenceSkipped);
     common::check_bounded("wakeup_catches_missing_sleeper_fence", Some(1), wakeup_model);
+}
+
+/// The publisher clears the sleepers flag after its wake instead of before its bump
+/// of the futex word (the flag protocol of `sync/wait.rs`): a subscriber that
+/// registers for the second message in between loses its registration, and the
+/// second publish, finding the flag clear, does not wake it (a deadlock).
+#[test]
+#[should_panic(expected = "deadlock")]
+fn wakeup_catches_flag_cleared_late() {
+    let _bug = loom_break::set(LoomBreak::BroadcastFlagClearedLate);
+    common::check_bounded("wakeup_catches_flag_cleared_late", Some(1), wakeup_model);
 }
 
 /// The lossless publisher sleeps on a full ring (three records) until the subscriber,

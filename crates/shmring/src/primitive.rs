@@ -150,6 +150,10 @@ pub mod loom_break {
         /// An overwrite-policy publisher skips the Release fence between its intent store
         /// and the record writes, so a subscriber may read new bytes with an old intent.
         BroadcastIntentFenceSkipped,
+        /// A broadcast publisher clears the sleepers flag after its wake instead of
+        /// before its bump of the futex word, so a subscriber that registers in between
+        /// loses its registration and can sleep through the next publish: a lost wake-up.
+        BroadcastFlagClearedLate,
     }
 
     std::thread_local! {

@@ -30,6 +30,38 @@
 //!
 //! When no one sleeps, the waker's cost is (b) and one load of a line that nobody
 //! writes: no syscall, no locked instruction.
+//!
+//! # The flag protocol (many sleepers, one waker)
+//!
+//! A broadcast ring's subscribers all sleep on one word and its publisher wakes them
+//! all ([`WaitWord::notify_all`], [`Waiter::wait_flagged`]). A count would stay
+//! non-zero until the woken sleepers run and deregister, and every publish meanwhile
+//! would make a `futex_wake` syscall. So `waiting` is a flag there:
+//!
+//! ```text
+//! sleeper                                  waker (one)
+//! key = seq.load(Acquire)          (1)     S.store(new, Release)            (a)
+//! waiting.fetch_or(1, Relaxed)     (2)     light_fence                       (b)
+//! heavy_fence                      (3)     if waiting.load(Relaxed) != 0    (c)
+//! if C (reads S): done             (4)       && waiting.swap(0, Relaxed) != 0 (c')
+//! futex_wait(seq, key)             (5)         seq.fetch_add(1, Release)    (d)
+//! loop (the flag is never cleared here)        futex_wake(seq, all)         (e)
+//! ```
+//!
+//! No lost wake-up: take a sleep at (5) and a publish whose `S` its (4) missed. As in
+//! the count protocol, the fences (3) and (b) order the sleeper's (2) before the
+//! waker's (c), so (c) reads the flag set by (2) or a later value. Let X be the first
+//! swap (c') after (2) in the flag's modification order (X exists: either (c) read 1
+//! and this publish swaps, or an earlier swap already cleared the flag). Only swaps
+//! clear the flag, so X returns 1, and its publish bumps `seq` at (d) after X. The key
+//! read at (1) precedes that bump: had (1) read it, (d) would happen before (1), hence
+//! X before (2) — against X following (2) in the flag's modification order (coherence).
+//! So `seq != key` when (5) runs (it returns at once) or the sleeper is queued when (e)
+//! wakes it; it then re-checks and, if this publish is still unseen, sleeps again
+//! under the same argument (each round consumes a later publish's swap, and there are
+//! finitely many up to ours). A sleeper that finds `C` at (4), or that times out,
+//! leaves the flag set: it costs the waker one wasted wake, once. A dead sleeper's
+//! flag likewise costs one syscall, where a count would cost one on every publish.
 
 use super::{Wait, interrupt};
 use crate::primitive::{self, AtomicU32, FutexWait, Ordering};
@@ -120,7 +152,9 @@ pub const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct WaitWord {
     /// How many parties are registered as (about to be) asleep on this word: at most 1
-    /// for an SPSC ring, any number for an MPMC queue. A waker wakes one of them.
+    /// for an SPSC ring, any number for an MPMC queue. A waker wakes one of them. On a
+    /// word woken with `notify_all` (a broadcast ring's), a flag instead:
+    /// set by sleepers, cleared by the waker (the flag protocol, module docs).
     pub waiting: AtomicU32,
     /// Futex word, bumped by the waker when it finds `waiting != 0`.
     pub seq: AtomicU32,
@@ -153,26 +187,42 @@ impl WaitWord {
         }
     }
 
-    /// Waker side with many possible sleepers (a broadcast ring's subscribers): after
-    /// the Release store that made the condition true, wake *every* registered sleeper
-    /// with one `futex_wake(all)`; no syscall when nobody sleeps. The same store-load
-    /// pair as [`WaitWord::notify`] (module docs): a sleeper that registered before our
-    /// load is counted, one that registers after it sees our store on its re-check.
+    /// Waker side with many possible sleepers (a broadcast ring's subscribers, which
+    /// wait with [`Waiter::wait_flagged`]): after the Release store that made the
+    /// condition true, wake *every* sleeper with one `futex_wake(all)`; no syscall when
+    /// nobody sleeps. Here `waiting` is a flag, not a count: sleepers set it, the waker
+    /// clears it with a swap *before* its bump of `seq`, so the publishes that follow
+    /// make no syscall until a subscriber registers again: at most one wake per sleep
+    /// episode, however long the woken take to run. See [the flag protocol](self#the-flag-protocol-many-sleepers-one-waker).
     #[inline]
     pub(crate) fn notify_all(&self, asymmetric: bool) {
         primitive::light_fence(asymmetric);
         // Relaxed: ordered after the index store by the fence above (see module docs).
+        // The load first: no locked instruction on a line nobody writes when no one sleeps.
         if self.waiting.load(Ordering::Relaxed) != 0 {
-            self.wake_all();
+            self.clear_and_wake_all();
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn wake_all(&self) {
+    fn clear_and_wake_all(&self) {
+        #[cfg(loom)]
+        let late = primitive::loom_break::active(primitive::loom_break::LoomBreak::BroadcastFlagClearedLate);
+        #[cfg(not(loom))]
+        let late = false;
+        // (c') Relaxed: the swap reads the newest flag (an RMW); the order that matters is
+        // its place before the bump (d) in program order (see the flag protocol).
+        if !late && self.waiting.swap(0, Ordering::Relaxed) == 0 {
+            return;
+        }
         // Release: as in `wake`.
         self.seq.fetch_add(1, Ordering::Release);
         primitive::futex_wake(&self.seq, i32::MAX as u32);
+        if late {
+            // The planted bug: a registration made since the bump is lost.
+            self.waiting.store(0, Ordering::Relaxed);
+        }
     }
 
     #[cold]
@@ -255,7 +305,14 @@ impl Waiter<'_> {
     /// Callers handle [`Wait::Now`] themselves (one poll, then `Full`/`Empty`); given
     /// it here, the wait ends with [`WaitEnd::Timeout`] at its first clock read.
     pub(crate) fn wait<R>(&self, wait: Wait, poll: impl FnMut(Check) -> Option<R>) -> Result<R, WaitEnd> {
-        self.wait_beside(None, wait, poll)
+        self.wait_inner(None, false, wait, poll)
+    }
+
+    /// [`Waiter::wait`] on a word whose waker uses [`WaitWord::notify_all`]: the sleeper
+    /// sets the `waiting` flag instead of counting itself, and never clears it (the
+    /// waker does; see [the flag protocol](self#the-flag-protocol-many-sleepers-one-waker)).
+    pub(crate) fn wait_flagged<R>(&self, wait: Wait, poll: impl FnMut(Check) -> Option<R>) -> Result<R, WaitEnd> {
+        self.wait_inner(None, true, wait, poll)
     }
 
     /// [`Waiter::wait`] for a party with one peer (an SPSC ring's end): the adaptive
@@ -265,6 +322,17 @@ impl Waiter<'_> {
     pub(crate) fn wait_beside<R>(
         &self,
         beside: Option<Beside<'_>>,
+        wait: Wait,
+        poll: impl FnMut(Check) -> Option<R>,
+    ) -> Result<R, WaitEnd> {
+        self.wait_inner(beside, false, wait, poll)
+    }
+
+    /// The wait; `flag`: register with the flag protocol instead of the count.
+    fn wait_inner<R>(
+        &self,
+        beside: Option<Beside<'_>>,
+        flag: bool,
         wait: Wait,
         mut poll: impl FnMut(Check) -> Option<R>,
     ) -> Result<R, WaitEnd> {
@@ -367,11 +435,17 @@ impl Waiter<'_> {
             // (1) Acquire: pairs with the Release bump in WaitWord::wake.
             let key = self.word.seq.load(Ordering::Acquire);
             // (2) Relaxed: ordered before (4) by the heavy fence; a count, because an
-            // MPMC queue has many sleepers per word.
-            self.word.waiting.fetch_add(1, Ordering::Relaxed);
+            // MPMC queue has many sleepers per word, or a flag the waker clears.
+            if flag {
+                self.word.waiting.fetch_or(1, Ordering::Relaxed);
+            } else {
+                self.word.waiting.fetch_add(1, Ordering::Relaxed);
+            }
             primitive::heavy_fence(self.asymmetric);
             if let Some(r) = poll(check) {
-                self.word.waiting.fetch_sub(1, Ordering::Relaxed);
+                if !flag {
+                    self.word.waiting.fetch_sub(1, Ordering::Relaxed);
+                }
                 return Ok(r);
             }
             let nap = match left {
@@ -379,7 +453,9 @@ impl Waiter<'_> {
                 None => LIVENESS_INTERVAL,
             };
             let r = primitive::futex_wait(&self.word.seq, key, Some(nap));
-            self.word.waiting.fetch_sub(1, Ordering::Relaxed);
+            if !flag {
+                self.word.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
             if r == FutexWait::TimedOut {
                 // Nobody woke us for a whole interval: make the next poll check the peer.
                 last_check = Instant::now().checked_sub(LIVENESS_INTERVAL);

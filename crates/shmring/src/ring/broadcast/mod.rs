@@ -61,14 +61,16 @@
 //! ## Waking
 //!
 //! Blocking subscribers sleep on one futex word (`data_wait`, a
-//! [`WaitWord`](crate::sync::wait::WaitWord) with a waiter count); the publisher, after
-//! its Release store of `tail`, runs a light fence and loads the count: zero (nobody
-//! sleeps) costs no syscall, else one `futex_wake(all)` wakes every sleeper. The
-//! store-load argument is the one of the waiter protocol (`sync/wait.rs`): the sleeper's count
-//! increment and heavy fence before its re-check of `tail`, against the publisher's
-//! `tail` store and light fence before its load of the count, cannot both miss. The
-//! lossless publisher sleeps on `space_wait` the same way; subscribers notify it after
-//! moving their cursors.
+//! [`WaitWord`](crate::sync::wait::WaitWord) whose `waiting` is a sleepers flag); the
+//! publisher, after its Release store of `tail`, runs a light fence and loads the flag:
+//! zero (nobody sleeps) costs no syscall, else it clears the flag with a swap and one
+//! `futex_wake(all)` wakes every sleeper; the publishes that follow see zero until a
+//! subscriber registers again, so a publish makes at most one wake syscall per sleep
+//! episode. The store-load argument is the flag protocol of `sync/wait.rs`: the
+//! sleeper's flag set and heavy fence before its re-check of `tail`, against the
+//! publisher's `tail` store and light fence before its load of the flag, cannot both
+//! miss. The lossless publisher sleeps on `space_wait` with the count protocol;
+//! subscribers notify it after moving their cursors.
 //!
 //! # State tables
 //!

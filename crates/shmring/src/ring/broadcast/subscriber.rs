@@ -315,7 +315,7 @@ impl Subscriber {
             asymmetric: this.sh.asym,
         };
         let (sh, st) = (&this.sh, &mut this.st);
-        let r = waiter.wait(wait, |check| match look_settled(sh, st, &mut f, check) {
+        let r = waiter.wait_flagged(wait, |check| match look_settled(sh, st, &mut f, check) {
             Ok(Look::Message(r)) => Some(Ok(r)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
