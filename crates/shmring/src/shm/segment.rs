@@ -481,8 +481,11 @@ impl Segment {
                 // Before READY a size change is the creator's own: it stamps its header
                 // (the file is then HEADER_SIZE bytes long), then sizes the file once.
                 // Look again (a file nobody initialises ends below as NoLiveCreator or
-                // NotReady). After READY no honest process resizes the file.
-                if resized && info.is_ready() {
+                // NotReady). After READY no honest process resizes the file, except in
+                // one race: the first look saw the stamped header alone (HEADER_SIZE
+                // bytes), and the creator sized the file and published READY before this
+                // look read the header; then look again too.
+                if resized && info.is_ready() && size != HEADER_SIZE as u64 {
                     return Err(corrupted(format!(
                         "the file was resized while being opened ({size} bytes, then {now})"
                     )));
