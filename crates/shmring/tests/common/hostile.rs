@@ -5,7 +5,7 @@
 //! A test runs the scribbler in its own process (the test process) and the honest
 //! parties as peers ([`crate::common::spawn_peer`]): an honest peer that dies of a signal or
 //! outlives its watchdog fails the test ([`judge`]). Every run is seeded: the seed is
-//! printed, and `SHMRING_HOSTILE_SEED=N` replays it; `SHMRING_HOSTILE_ROUNDS=N` sets the
+//! printed, and `SHMRING_HOSTILE_SEED=N` replays it (`=random` draws a new one); `SHMRING_HOSTILE_ROUNDS=N` sets the
 //! number of rounds of the long (`--ignored`) variants.
 
 use std::fs::OpenOptions;
@@ -13,18 +13,25 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The seed of this run: `SHMRING_HOSTILE_SEED` if set, else one drawn from the clock
-/// and the pid. Printed either way so a failure can be replayed.
+/// The seed of this run: `SHMRING_HOSTILE_SEED` if set (a number, or `random` for one drawn
+/// from the clock), else a fixed seed derived from the test's name. Printed either way so a
+/// failure can be replayed.
 pub fn seed(test: &str) -> u64 {
     let s = match std::env::var("SHMRING_HOSTILE_SEED") {
-        Ok(v) => v.parse().expect("SHMRING_HOSTILE_SEED is a u64"),
-        Err(_) => {
+        // A fixed seed per test, so that `cargo test` replays the same writes every run
+        // (the interleaving with the honest peers still varies). `SHMRING_HOSTILE_SEED=random`
+        // draws one from the clock, for searching.
+        Ok(v) if v == "random" => {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
             crate::common::mix(t ^ u64::from(std::process::id()))
         }
+        Ok(v) => v.parse().expect("SHMRING_HOSTILE_SEED is a u64 or `random`"),
+        Err(_) => test
+            .bytes()
+            .fold(0x5eed_u64, |h, b| crate::common::mix(h ^ u64::from(b))),
     };
     eprintln!("{test}: hostile seed {s} (replay with SHMRING_HOSTILE_SEED={s})");
     s
