@@ -263,7 +263,15 @@ fn producer_run(p: &mut dyn HonestProducer) -> Result<(), String> {
         match p.push(&buf, How::Block)? {
             Outcome::Ok(_) => pushed += 1,
             Outcome::Busy => return Err("a blocking push reported full".into()),
-            Outcome::Over => break,
+            // The consumer is gone: what it did not read is lost, and this end was
+            // told (a channel's contract). With an SPSC ring that happens when a
+            // neighbour wrote CLOSED into the producer's role word during the
+            // hostile phase: the consumer ends, as at a real close.
+            Outcome::Over => {
+                eprintln!("producer {id}: settle push found the consumer gone");
+                settle_damage += 1;
+                break;
+            }
             Outcome::Damage(w) => {
                 eprintln!("producer {id}: settle push reported {w}");
                 settle_damage += 1;
@@ -780,9 +788,6 @@ fn hostile_queue() {
 }
 
 #[test]
-#[ignore = "known defect, issue 16 open: about one run in three a settle message of the SPSC ring is \
-            neither delivered nor reported under hostile writes (a silent loss; seen with \
-            SHMRING_HOSTILE_SEED=12544574808781482307 and 2631966951607269605); run with --ignored"]
 fn hostile_spsc() {
     hostile("hostile_spsc", "spsc", 2, 1200);
 }

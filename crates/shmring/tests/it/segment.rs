@@ -385,3 +385,63 @@ fn aborted_grant_payload_never_reads_as_a_record() {
         assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
     }
 }
+
+/// Stamp `pos` (the record header slot at ring position `pos`, ring of `cap` bytes) as a
+/// published message of `len` bytes, as a hostile peer forging a record would.
+fn forge_record(name: &str, cap: u64, pos: u64, len: u32) {
+    let off = DATA + (pos % cap);
+    poke(name, off, &((len as u64) | (1 << 32)).to_le_bytes());
+    poke(name, off + 8, &(pos | (1 << 63)).to_le_bytes());
+}
+
+#[test]
+fn forged_records_are_reported_not_lost() {
+    let _dog = Watchdog::new("forged records", Duration::from_secs(20));
+    // A record forged where the producer writes next: the consumer takes it (stale bytes,
+    // indistinguishable), and the producer's next send reports the forgery rather than
+    // writing a message the consumer has already gone past (a silent loss before).
+    let name = unique_name("forged-tail");
+    let mut tx = Producer::create(&name, 4096).unwrap();
+    let mut rx = Consumer::open(&name).unwrap();
+    tx.send(b"a").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"a");
+    forge_record(&name, 4096, 32, 5);
+    assert_eq!(rx.try_recv().unwrap().len(), 5, "the forged record is taken");
+    assert!(matches!(tx.send(b"b"), Err(SendError::Corrupted(_))));
+    // ... and keeps reporting it; the consumer, past the producer's last record when
+    // the producer closes, reports it too instead of a quiet Disconnected.
+    assert!(matches!(tx.send(b"c"), Err(SendError::Corrupted(_))));
+    drop(tx);
+    assert!(
+        matches!(rx.recv(), Err(RecvError::Corrupted(_))),
+        "closed producer behind"
+    );
+
+    // A record at the consumer's position whose header no longer parses: the consumer
+    // reports it on every try, so the space the producer waits for never comes; the
+    // producer's wait reports it at its liveness check instead of waiting for ever
+    // (it timed out before, and a blocking send never returned).
+    let name = unique_name("bad-header");
+    let mut tx = Producer::create(&name, 256).unwrap();
+    let mut rx = Consumer::open(&name).unwrap();
+    while tx.try_send(&[1; 40]).is_ok() {}
+    poke(&name, DATA, &0u64.to_le_bytes()); // stamp kept, type 0
+    assert!(matches!(rx.try_recv(), Err(RecvError::Corrupted(_))));
+    assert!(matches!(
+        tx.send_timeout(&[1; 40], Duration::from_secs(2)),
+        Err(SendError::Corrupted(_))
+    ));
+    assert!(matches!(tx.send(&[1; 40]), Err(SendError::Corrupted(_))));
+
+    // A producer whose final tail is past a record the consumer never found: reported
+    // once the producer is gone, not a quiet Disconnected.
+    let name = unique_name("erased-stamp");
+    let mut tx = Producer::create(&name, 4096).unwrap();
+    let mut rx = Consumer::open(&name).unwrap();
+    tx.send(b"first").unwrap();
+    tx.send(b"second").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"first");
+    poke(&name, DATA + 32 + 8, &0u64.to_le_bytes()); // erase the second's stamp
+    drop(tx);
+    assert!(matches!(rx.recv(), Err(RecvError::Corrupted(_))));
+}

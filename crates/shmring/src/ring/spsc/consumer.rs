@@ -144,11 +144,33 @@ impl State {
             // look drains it.
             return match self.next_record(sh) {
                 Ok(Some(m)) => Some(Ok(m)),
-                Ok(None) => Some(Err(RecvError::Disconnected)),
+                Ok(None) => Some(Err(self.end_of_stream(sh))),
                 Err(e) => Some(Err(e)),
             };
         }
         None
+    }
+
+    /// The producer is gone and nothing is stamped at `head`: the end of its stream,
+    /// `Disconnected`, if its final `tail` agrees. A `tail` past `head` means records
+    /// it published that this end never found (a stamp erased, or this end led past
+    /// them); a producer that closed (it flushes first) with its `tail` behind `head`
+    /// means this end took records it never wrote (forged stamps). Either is a loss
+    /// to report, not a quiet end. (A producer that died may leave `tail` behind
+    /// records it stamped with `send_deferred`: behind `head` is legal then.)
+    fn end_of_stream(&self, sh: &Shared) -> RecvError {
+        // Acquire: pairs with the Release store of tail in Producer::flush, which its
+        // close makes before the Release store of CLOSED that peer_gone saw.
+        let tail = sh.ctl().prod.tail.load(Ordering::Acquire);
+        // Acquire: as in peer_gone.
+        let closed = sh.ctl().roles.producer.state.load(Ordering::Acquire) == role::CLOSED;
+        if tail > self.head {
+            RecvError::Corrupted("the producer's stream ends past the consumer's position: records were never found")
+        } else if closed && tail < self.head {
+            RecvError::Corrupted("the consumer read past the closed producer's last record: forged records")
+        } else {
+            RecvError::Disconnected
+        }
     }
 
     #[inline]

@@ -170,6 +170,17 @@ impl Region {
             .load(Ordering::Acquire)
     }
 
+    /// Whether the stamp of the header slot at `off` is clear (zero), as the producer,
+    /// the only writer of stamps, left every slot ahead of its `tail`.
+    #[inline]
+    pub(crate) fn stamp_is_clear(&self, off: u64) -> bool {
+        // Relaxed: only the producer stores stamps; it reads its own last store unless
+        // another process wrote the word.
+        self.word(off + crate::ring::record::STAMP_OFFSET)
+            .load(Ordering::Relaxed)
+            == 0
+    }
+
     /// Clear the stamp of the header slot at `off` (a record is not there yet).
     #[inline]
     pub(crate) fn clear_stamp(&self, off: u64) {
@@ -232,6 +243,10 @@ impl Region {
     pub(crate) fn load_stamp(&self, off: u64) -> u64 {
         // Acquire: pairs with the Release store in store_stamp.
         self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].load(Ordering::Acquire)
+    }
+    pub(crate) fn stamp_is_clear(&self, off: u64) -> bool {
+        // Relaxed: only the producer stores stamps (it reads its own last store).
+        self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].load(Ordering::Relaxed) == 0
     }
     pub(crate) fn clear_stamp(&self, off: u64) {
         // Relaxed: ordered before the Release store_stamp of the preceding record.

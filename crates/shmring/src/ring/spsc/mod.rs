@@ -38,7 +38,8 @@
 //! What each end detects, with what its call returns. Each check runs where the end
 //! finds the ring full or empty (a wait's liveness tick, about every 50 ms, or every
 //! 1024 `Full`/`Empty` results of the `try_*` calls) or where it reads the word anyway;
-//! none is on the path of a send or receive that succeeds at once.
+//! only one is on the path of a send that succeeds at once (the producer's look at
+//! the stamp of the header slot it writes), none on that of a receive.
 //!
 //! - Consumer, [`RecvError::Corrupted`]: a record header that does not parse at the
 //!   consumer's position (kind, length above the maximum or past the region, checked
@@ -47,13 +48,27 @@
 //!   position while no record is stamped there (a record's stamp was overwritten); the
 //!   shared `head` holding anything but what this consumer last released (only it
 //!   writes `head`: a `head` moved back would leave the producer waiting for space the
-//!   consumer already freed while the consumer waits for data, for ever).
+//!   consumer already freed while the consumer waits for data, for ever); the
+//!   producer gone and nothing stamped at the consumer's position while its final
+//!   `tail` is past that position (records the consumer never found), or, for a
+//!   producer that closed (it publishes everything first), behind it (the consumer
+//!   took records the producer never wrote): a loss reported instead of a quiet
+//!   `Disconnected`.
 //! - Producer, [`SendError::Corrupted`]: the consumer's `head` not a multiple of 16,
-//!   moved backwards, or past the producer's `tail` (checked at every re-read); the
-//!   shared `tail` holding anything but what this producer last published, or the
-//!   record at the consumer's `head` without its stamp (both checked on the liveness
-//!   tick while it waits for space: the consumer cannot read past an unstamped record,
-//!   so it would never free the space).
+//!   moved backwards, or past the producer's `tail` (checked at every re-read); a
+//!   stamp in the header slot the producer is about to write (it cleared every slot
+//!   ahead of its `tail` itself, and only it stores stamps: a forged record there may
+//!   already have been taken by the consumer in place of the next message; checked on
+//!   every send, one load of the line the send writes anyway); the shared `tail`
+//!   holding anything but what this producer last published, or the record at the
+//!   consumer's `head` without its stamp or with a header that does not parse (both
+//!   checked on the liveness tick while it waits for space: the consumer cannot read
+//!   past such a record, so it would never free the space).
+//!
+//! What no check can see: a neighbour that forges a record exactly as the producer
+//! would (a stamp and a header at the consumer's position, between the producer's
+//! check and its write), or rewrites a payload after it was published. Either is
+//! taken for a message; a neighbour with write access can always do that much.
 //! - Either end: a peer's role state that the role table does not have is judged by
 //!   the peer's liveness lock alone, like ATTACHED, so it never hides a dead peer
 //!   (`Disconnected`). So is VACANT once this end has seen the peer attached (the table

@@ -223,12 +223,24 @@ impl Producer {
         }
         let mut off = self.st.tail & (cap - 1);
         let to_end = cap - off;
-        if total > to_end {
-            // Fill to the end with a padding record and publish it at once; the
-            // message starts at offset 0, whose header slot is cleared first.
+        let wraps = total > to_end;
+        if wraps {
+            // The message starts at offset 0, whose header slot is cleared first.
+            self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
+        }
+        // This end cleared the stamp of every header slot from `tail` on, and only it
+        // stores stamps: a stamp there now was forged by another process, and the
+        // consumer may already have taken the record it "publishes" (stale bytes) in
+        // place of the one we are about to write, a message lost without a trace.
+        if !self.sh.region().stamp_is_clear(off) || (wraps && !self.sh.region().stamp_is_clear(0)) {
+            return Err(SendError::Corrupted(
+                "a record stamp ahead of the producer was written by another process",
+            ));
+        }
+        if wraps {
+            // Fill to the end with a padding record and publish it at once.
             let pad = record::encode((to_end - record::HEADER_LEN) as u32, PADDING);
             self.sh.region().write_header(off, pad);
-            self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
             self.sh.region().store_stamp(off, super::stamp(self.st.tail));
             self.st.tail += to_end;
             off = 0;
@@ -362,13 +374,20 @@ impl Producer {
             // Every record in `head..tail` keeps its stamp until the consumer releases
             // it: one missing at `head` was erased by someone else, and the consumer,
             // which cannot read past it, will never free the space we wait for.
-            if check == Check::Liveness
-                && head < st.tail
-                && sh.region().load_stamp(head & (cap - 1)) != super::stamp(head)
-            {
-                return Some(Err(SendError::Corrupted(
-                    "the record at the consumer's position lost its stamp",
-                )));
+            if check == Check::Liveness && head < st.tail {
+                if sh.region().load_stamp(head & (cap - 1)) != super::stamp(head) {
+                    return Some(Err(SendError::Corrupted(
+                        "the record at the consumer's position lost its stamp",
+                    )));
+                }
+                // Nor can it read past a header that does not parse (it reports
+                // `Corrupted` at every try): the space would never come either.
+                let word = sh.region().read_header(head & (cap - 1));
+                if record::parse(word, head, cap, sh.max_msg).is_err() {
+                    return Some(Err(SendError::Corrupted(
+                        "the record at the consumer's position has a corrupt header",
+                    )));
+                }
             }
             if check != Check::Fast
                 && sh.peer_gone(&sh.ctl().roles.consumer, role::CONSUMER_SLOT, check == Check::Liveness)
