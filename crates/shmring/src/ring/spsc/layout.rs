@@ -154,13 +154,6 @@ impl Region {
         self.word(off).load(Ordering::Relaxed)
     }
 
-    /// Write the length/type word of the record at `off`.
-    #[inline]
-    pub(crate) fn write_header(&self, off: u64, word: u64) {
-        // Relaxed: published by the Release store of the stamp (store_stamp).
-        self.word(off).store(word, Ordering::Relaxed)
-    }
-
     /// Load the stamp of the record at `off`.
     #[inline]
     pub(crate) fn load_stamp(&self, off: u64) -> u64 {
@@ -170,15 +163,31 @@ impl Region {
             .load(Ordering::Acquire)
     }
 
-    /// Whether the stamp of the header slot at `off` is clear (zero), as the producer,
-    /// the only writer of stamps, left every slot ahead of its `tail`.
+    /// Write the length/type word of a record about to be written at `off` if the
+    /// stamp of its header slot is clear (zero), as the producer, the only writer of
+    /// stamps, left every slot ahead of its `tail`; `false` (nothing written)
+    /// otherwise. One bounds check for both words of the header.
     #[inline]
-    pub(crate) fn stamp_is_clear(&self, off: u64) -> bool {
+    pub(crate) fn begin_record(&self, off: u64, word: u64) -> bool {
+        assert!(
+            off % 16 == 0 && off + 16 <= self.len as u64,
+            "record header offset out of bounds"
+        );
+        // SAFETY: the 16 bytes at `off` are in bounds and 16-aligned (checked above; the
+        // base is 8-aligned by `new`'s contract, so both words are 8-aligned); AtomicU64
+        // is valid for any bit pattern; the memory outlives `&self`.
+        let (len_type, stamp) = unsafe {
+            let p = self.ptr.as_ptr().add(off as usize) as *const AtomicU64;
+            (&*p, &*p.add(1))
+        };
         // Relaxed: only the producer stores stamps; it reads its own last store unless
         // another process wrote the word.
-        self.word(off + crate::ring::record::STAMP_OFFSET)
-            .load(Ordering::Relaxed)
-            == 0
+        if stamp.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        // Relaxed: published by the Release store of the stamp (store_stamp).
+        len_type.store(word, Ordering::Relaxed);
+        true
     }
 
     /// Clear the stamp of the header slot at `off` (a record is not there yet).
@@ -247,6 +256,13 @@ impl Region {
     pub(crate) fn stamp_is_clear(&self, off: u64) -> bool {
         // Relaxed: only the producer stores stamps (it reads its own last store).
         self.stamps[((off + crate::ring::record::STAMP_OFFSET) / 8) as usize].load(Ordering::Relaxed) == 0
+    }
+    pub(crate) fn begin_record(&self, off: u64, word: u64) -> bool {
+        if !self.stamp_is_clear(off) {
+            return false;
+        }
+        self.write_header(off, word);
+        true
     }
     pub(crate) fn clear_stamp(&self, off: u64) {
         // Relaxed: ordered before the Release store_stamp of the preceding record.

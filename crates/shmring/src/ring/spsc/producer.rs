@@ -55,6 +55,12 @@ pub struct State {
 /// off the path of all but one message per chunk.
 const CLEAR_CHUNK: u64 = 1024;
 
+/// The error of a send that found a stamp in the header slot it was about to write.
+#[cold]
+fn forged_stamp() -> SendError {
+    SendError::Corrupted("a record stamp ahead of the producer was written by another process")
+}
+
 /// A reserved record: its header's offset, its ring position, where its payload goes
 /// and where the tail will be after it.
 #[derive(Debug, Clone, Copy)]
@@ -223,29 +229,25 @@ impl Producer {
         }
         let mut off = self.st.tail & (cap - 1);
         let to_end = cap - off;
-        let wraps = total > to_end;
-        if wraps {
-            // The message starts at offset 0, whose header slot is cleared first.
-            self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
-        }
         // This end cleared the stamp of every header slot from `tail` on, and only it
         // stores stamps: a stamp there now was forged by another process, and the
         // consumer may already have taken the record it "publishes" (stale bytes) in
         // place of the one we are about to write, a message lost without a trace.
-        if !self.sh.region().stamp_is_clear(off) || (wraps && !self.sh.region().stamp_is_clear(0)) {
-            return Err(SendError::Corrupted(
-                "a record stamp ahead of the producer was written by another process",
-            ));
-        }
-        if wraps {
-            // Fill to the end with a padding record and publish it at once.
+        if total > to_end {
+            // Fill to the end with a padding record and publish it at once; the
+            // message starts at offset 0, whose header slot is cleared first.
             let pad = record::encode((to_end - record::HEADER_LEN) as u32, PADDING);
-            self.sh.region().write_header(off, pad);
+            if !self.sh.region().begin_record(off, pad) {
+                return Err(forged_stamp());
+            }
+            self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
             self.sh.region().store_stamp(off, super::stamp(self.st.tail));
             self.st.tail += to_end;
             off = 0;
         }
-        self.sh.region().write_header(off, record::encode(len as u32, MESSAGE));
+        if !self.sh.region().begin_record(off, record::encode(len as u32, MESSAGE)) {
+            return Err(forged_stamp());
+        }
         Ok(Slot {
             header: off,
             pos: self.st.tail,
