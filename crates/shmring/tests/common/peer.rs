@@ -96,7 +96,9 @@ impl Peer {
     /// yet taken.
     pub fn exit(mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
         let mut child = self.child.take().expect("running");
-        let st = wait_child(&mut child, limit);
+        let what = self.what.clone();
+        let st = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_child(&mut child, limit)))
+            .unwrap_or_else(|_| panic!("{what}: did not exit within {limit:?}"));
         if let Some(r) = self.reader.take() {
             r.join().expect("reader thread");
         }

@@ -616,7 +616,7 @@ fn round(test: &str, name: &str, obj: &Object, seed: u64, ms: u64) {
         plant(&mut s);
     }
     let recent = s.recent();
-    eprintln!("{test}: {} hostile writes", s.writes);
+    eprintln!("{test}: {} hostile writes; the last: {recent}", s.writes);
     drop(s);
     // Settle: producers must finish or report damage; then close, stop the consumers.
     let mut pushed = 0u64;
