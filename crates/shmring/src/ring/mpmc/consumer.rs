@@ -93,7 +93,20 @@ impl Consumer {
 
     /// [`Consumer::pop`] into a reused buffer; returns the length.
     pub fn pop_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, PopError> {
-        let t = self.take(Wait::Forever)?;
+        // The fast path ends in a tail call to the slow one, so that it saves no
+        // registers of its own.
+        match try_take_fast(&self.sh) {
+            Some(Ok(t)) => Ok(self.copy_out(t, buf)),
+            Some(Err(e)) => Err(e),
+            None => self.pop_into_slow(buf, Wait::Forever),
+        }
+    }
+
+    /// [`Consumer::pop_into`] when the fast path took nothing.
+    #[cold]
+    #[inline(never)]
+    fn pop_into_slow(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
+        let t = self.take_slow(wait)?;
         Ok(self.copy_out(t, buf))
     }
 

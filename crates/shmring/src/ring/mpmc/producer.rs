@@ -93,16 +93,37 @@ impl Producer {
 
     /// Push `msg`, waiting while the queue is full.
     pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Wait::Forever)?;
+        // The fast path ends in a tail call to the slow one, so that it saves no
+        // registers of its own.
+        match self.claim_fast(msg.len()) {
+            Ok(Some(c)) => {
+                self.fill_and_publish(c, msg);
+                Ok(())
+            }
+            Ok(None) => self.push_slow(msg, Wait::Forever),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Producer::push`] (and its variants) when the fast path did not claim a slot.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        let c = self.claim_slot(msg.len(), wait)?;
         self.fill_and_publish(c, msg);
         Ok(())
     }
 
     /// Push `msg` if a slot is free now ([`PushError::Full`] otherwise).
     pub fn try_push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Wait::Now)?;
-        self.fill_and_publish(c, msg);
-        Ok(())
+        match self.claim_fast(msg.len()) {
+            Ok(Some(c)) => {
+                self.fill_and_publish(c, msg);
+                Ok(())
+            }
+            Ok(None) => self.push_slow(msg, Wait::Now),
+            Err(e) => Err(e),
+        }
     }
 
     /// Push `msg`, waiting at most `timeout` for a free slot.
@@ -170,6 +191,16 @@ impl Producer {
             return Ok(c);
         }
         self.claim_slow(wait)
+    }
+
+    /// The fast path of a claim for a `len`-byte message ([`try_claim_fast`]);
+    /// `Ok(None)` also for a message too large, which the slow path reports.
+    #[inline(always)]
+    fn claim_fast(&self, len: usize) -> Result<Option<Claim>, PushError> {
+        if len as u64 > self.sh.slot_size {
+            return Ok(None);
+        }
+        try_claim_fast(&self.sh)
     }
 
     /// [`Producer::claim_slot`] when the fast path did not claim: one full attempt
