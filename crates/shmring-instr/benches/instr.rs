@@ -117,6 +117,31 @@ fn mpmc_push_pop(mut q: Mpmc) -> Mpmc {
     q
 }
 
+/// The reference of [`mpmc_push_pop`]: crossbeam's `ArrayQueue` of 1024 64-byte arrays
+/// (the queue of the MPMC rows of `shmring bench`), one thread, a 64-byte message.
+fn setup_arrayqueue() -> (crossbeam_queue::ArrayQueue<[u8; 64]>, [u8; 64]) {
+    let q = crossbeam_queue::ArrayQueue::new(1024);
+    let msg = [7u8; 64];
+    q.push(msg).expect("push"); // warm-up, as in setup_mpmc
+    q.pop().expect("pop");
+    (q, msg)
+}
+
+// crossbeam `ArrayQueue::push` + `pop` of 64 bytes, [`N`] times: not shmring code, a
+// reference for the MPMC queue's count (what the same work costs in-process without
+// crash safety).
+#[library_benchmark]
+#[bench::b64(setup = setup_arrayqueue)]
+fn arrayqueue_push_pop(
+    (q, msg): (crossbeam_queue::ArrayQueue<[u8; 64]>, [u8; 64]),
+) -> crossbeam_queue::ArrayQueue<[u8; 64]> {
+    for _ in 0..N {
+        q.push(black_box(msg)).expect("push");
+        black_box(q.pop().expect("pop"));
+    }
+    q
+}
+
 fn setup_pipe() -> (Connection, Connection, Tick) {
     let (mut r, mut w) = connection::pipe(false).expect("pipe");
     w.send(&Tick::nth(0)).expect("send"); // warm-up, as in setup_spsc
@@ -190,7 +215,10 @@ fn value_fetch_add(v: Value<u64>) -> Value<u64> {
     v
 }
 
-library_benchmark_group!(name = rings, benchmarks = [spsc_send_recv, mpmc_push_pop]);
+library_benchmark_group!(
+    name = rings,
+    benchmarks = [spsc_send_recv, mpmc_push_pop, arrayqueue_push_pop]
+);
 
 library_benchmark_group!(name = typed, benchmarks = [pipe_send_recv_tick, queue_put_get_tick]);
 

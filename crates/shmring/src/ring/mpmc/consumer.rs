@@ -93,7 +93,20 @@ impl Consumer {
 
     /// [`Consumer::pop`] into a reused buffer; returns the length.
     pub fn pop_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, PopError> {
-        let t = self.take(Wait::Forever)?;
+        // The fast path ends in a tail call to the slow one, so that it saves no
+        // registers of its own.
+        match try_take_fast(&self.sh) {
+            Some(Ok(t)) => Ok(self.copy_out(t, buf)),
+            Some(Err(e)) => Err(e),
+            None => self.pop_into_slow(buf, Wait::Forever),
+        }
+    }
+
+    /// [`Consumer::pop_into`] when the fast path took nothing.
+    #[cold]
+    #[inline(never)]
+    fn pop_into_slow(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
+        let t = self.take_slow(wait)?;
         Ok(self.copy_out(t, buf))
     }
 
@@ -128,6 +141,7 @@ impl Consumer {
         Ok(PopGrant { c: self, t })
     }
 
+    #[inline]
     fn copy_out(&self, t: Taken, buf: &mut Vec<u8>) -> usize {
         buf.clear();
         self.sh.read_payload(t.i, buf, t.len);
@@ -135,8 +149,21 @@ impl Consumer {
         t.len
     }
 
-    /// Take the next message's slot, waiting per `wait`.
+    /// Take the next message's slot, waiting per `wait`: the common case inline
+    /// ([`try_take_fast`]), everything else out of line.
+    #[inline]
     fn take(&mut self, wait: Wait) -> Result<Taken, PopError> {
+        if let Some(r) = try_take_fast(&self.sh) {
+            return r;
+        }
+        self.take_slow(wait)
+    }
+
+    /// [`Consumer::take`] when the fast path took nothing: one full attempt
+    /// ([`try_take_once`]), then the wait.
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&mut self, wait: Wait) -> Result<Taken, PopError> {
         if let Step::Got(t) = try_take_once(&self.sh, false)? {
             return Ok(t);
         }
@@ -188,6 +215,7 @@ impl Consumer {
 }
 
 /// Free slot `t` for the next lap and wake one sleeping producer.
+#[inline]
 fn release(sh: &Shared, t: Taken) {
     // Release: pairs with the Acquire load of the sequence word in the producer's
     // try_claim_once, so our reads of the payload finish before it is overwritten.
@@ -249,6 +277,49 @@ fn passed_unclaimed(sh: &Shared, pos: u64) -> bool {
     l == (e >> sh.shift) & LAP_MASK && st == EMPTY
 }
 
+/// A claimed slot whose length word is above the slot size: an aborted claim (`None`:
+/// skip it silently and go on) or a corrupt length (the message is dropped and counted
+/// lost). Either way the slot is released.
+#[cold]
+fn odd_length(sh: &Shared, t: Taken, len: u64) -> Option<PopError> {
+    release(sh, t);
+    if len == super::ABORTED {
+        return None;
+    }
+    sh.count_lost();
+    Some(PopError::Corrupted("slot length above the slot size"))
+}
+
+/// The common case of [`try_take_once`], inline on the path of every pop: the slot at
+/// the dequeue position is FULL at the position's lap and our CAS claims it. `None`
+/// when anything else is found (or the CAS fails, or the claimed slot held an aborted
+/// claim), which [`try_take_once`] then handles in full. The atomic accesses, their
+/// orderings and their order are that function's on the same path (see the comments
+/// there); this only skips its other cases.
+#[inline(always)]
+fn try_take_fast(sh: &Shared) -> Option<Result<Taken, PopError>> {
+    let c = sh.ctl();
+    // Relaxed: as in try_take_once.
+    let pos = c.deq.pos.load(Ordering::Relaxed);
+    let i = pos & (sh.nslots - 1);
+    let lap = (pos >> sh.shift) & LAP_MASK;
+    let seq = sh.seq(i);
+    // Acquire: as in try_take_once (pairs with the Release store of FULL in publish).
+    let s = seq.load(Ordering::Acquire);
+    let (l, _, st) = slot::decode(s);
+    if l != lap || st != FULL || !claim_for_reading(sh, seq, s, lap) {
+        return None;
+    }
+    c.deq.advance(pos);
+    // Relaxed: ordered after the Acquire load of FULL (and the AcqRel claim) above.
+    let len = sh.len_word(i).load(Ordering::Relaxed);
+    let t = Taken { i, lap, len: 0 };
+    if len > sh.slot_size {
+        return odd_length(sh, t, len).map(Err);
+    }
+    Some(Ok(Taken { len: len as usize, ..t }))
+}
+
 /// One attempt at the dequeue position.
 fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     let c = sh.ctl();
@@ -272,15 +343,11 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     // Relaxed: ordered after the Acquire load of FULL above.
                     let len = sh.len_word(i).load(Ordering::Relaxed);
                     let t = Taken { i, lap, len: 0 };
-                    if len == super::ABORTED {
-                        // An aborted claim: skip it silently.
-                        release(sh, t);
-                        continue;
-                    }
                     if len > sh.slot_size {
-                        release(sh, t);
-                        sh.count_lost();
-                        return Err(PopError::Corrupted("slot length above the slot size"));
+                        match odd_length(sh, t, len) {
+                            Some(e) => return Err(e),
+                            None => continue,
+                        }
                     }
                     return Ok(Step::Got(Taken { len: len as usize, ..t }));
                 }

@@ -10,6 +10,13 @@
 //! between claim and publish therefore leaves a slot that names a dead owner, which
 //! the others reclaim (see `docs/mpmc-design.md` and [`Consumer::pop`]).
 //!
+//! Each push and pop first tries the common case inline (producer: the slot at the
+//! enqueue position is EMPTY at its lap and the claim CAS wins; consumer: the slot is
+//! FULL at its lap and the claim CAS wins), with the same atomic accesses, orderings
+//! and order as the general attempt; anything else (a full or empty queue, a lost
+//! race, a slot to help along or to reclaim, a closed queue) goes to the general
+//! attempt and the waits, out of line.
+//!
 //! # What can be lost
 //!
 //! - A producer killed after claiming a slot and before publishing it: that message
@@ -239,13 +246,15 @@ impl Shared {
         unsafe { self.ctl.as_ref() }
     }
 
-    /// Pointer to slot `i`'s header (`i < nslots`).
+    /// Pointer to slot `i`'s header. Callers pass a position's slot index (`pos &
+    /// (nslots - 1)`); the same mask here keeps any index in bounds, at no cost on
+    /// that path (the two masks fold into one).
     #[cfg(not(loom))]
     #[inline]
     fn slot_ptr(&self, i: u64) -> *mut u8 {
-        assert!(i < self.nslots, "slot index out of bounds");
-        // SAFETY: `i < nslots`, and the mapping holds nslots * stride bytes of slots
-        // (checked at attach).
+        let i = i & (self.nslots - 1);
+        // SAFETY: `i < nslots` (masked; nslots is a power of two, checked at attach), and
+        // the mapping holds nslots * stride bytes of slots (checked at attach).
         unsafe { self.slots.as_ptr().add(i as usize * self.stride) }
     }
 

@@ -93,16 +93,37 @@ impl Producer {
 
     /// Push `msg`, waiting while the queue is full.
     pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Wait::Forever)?;
+        // The fast path ends in a tail call to the slow one, so that it saves no
+        // registers of its own.
+        match self.claim_fast(msg.len()) {
+            Ok(Some(c)) => {
+                self.fill_and_publish(c, msg);
+                Ok(())
+            }
+            Ok(None) => self.push_slow(msg, Wait::Forever),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Producer::push`] (and its variants) when the fast path did not claim a slot.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        let c = self.claim_slot(msg.len(), wait)?;
         self.fill_and_publish(c, msg);
         Ok(())
     }
 
     /// Push `msg` if a slot is free now ([`PushError::Full`] otherwise).
     pub fn try_push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let c = self.claim_slot(msg.len(), Wait::Now)?;
-        self.fill_and_publish(c, msg);
-        Ok(())
+        match self.claim_fast(msg.len()) {
+            Ok(Some(c)) => {
+                self.fill_and_publish(c, msg);
+                Ok(())
+            }
+            Ok(None) => self.push_slow(msg, Wait::Now),
+            Err(e) => Err(e),
+        }
     }
 
     /// Push `msg`, waiting at most `timeout` for a free slot.
@@ -138,12 +159,14 @@ impl Producer {
         })
     }
 
+    #[inline]
     fn fill_and_publish(&self, c: Claim, msg: &[u8]) {
         self.sh.write_payload(c.i, msg);
         self.publish(c, msg.len() as u64);
     }
 
     /// Store the length word and mark the slot FULL; wake one sleeping consumer.
+    #[inline]
     fn publish(&self, c: Claim, len_word: u64) {
         // Relaxed: published by the Release store of the sequence word below.
         self.sh.len_word(c.i).store(len_word, Ordering::Relaxed);
@@ -157,14 +180,34 @@ impl Producer {
         self.sh.ctl().not_empty.notify(self.sh.asym);
     }
 
-    /// Claim the slot at the enqueue position, waiting per `wait`.
+    /// Claim the slot at the enqueue position, waiting per `wait`: the common case
+    /// inline ([`try_claim_fast`]), everything else out of line.
+    #[inline]
     fn claim_slot(&mut self, len: usize, wait: Wait) -> Result<Claim, PushError> {
         if len as u64 > self.sh.slot_size {
-            return Err(PushError::MessageTooLarge {
-                len,
-                max: self.sh.slot_size as usize,
-            });
+            return Err(too_large(len, self.sh.slot_size));
         }
+        if let Some(c) = try_claim_fast(&self.sh)? {
+            return Ok(c);
+        }
+        self.claim_slow(wait)
+    }
+
+    /// The fast path of a claim for a `len`-byte message ([`try_claim_fast`]);
+    /// `Ok(None)` also for a message too large, which the slow path reports.
+    #[inline(always)]
+    fn claim_fast(&self, len: usize) -> Result<Option<Claim>, PushError> {
+        if len as u64 > self.sh.slot_size {
+            return Ok(None);
+        }
+        try_claim_fast(&self.sh)
+    }
+
+    /// [`Producer::claim_slot`] when the fast path did not claim: one full attempt
+    /// ([`try_claim_once`]), then the wait.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&mut self, wait: Wait) -> Result<Claim, PushError> {
         if let Some(c) = self.try_claim_once(false)? {
             return Ok(c);
         }
@@ -237,6 +280,67 @@ fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u6
     Shared::latest(seq) == s
 }
 
+/// The error of a message longer than the slots (out of line: not on the push path).
+#[cold]
+fn too_large(len: usize, slot_size: u64) -> PushError {
+    PushError::MessageTooLarge {
+        len,
+        max: slot_size as usize,
+    }
+}
+
+/// A slot claimed after the queue was closed: give it back as an aborted message
+/// (consumers skip it) and report `Closed`.
+#[cold]
+fn abort_closed(sh: &Shared, c: Claim) -> PushError {
+    sh.len_word(c.i).store(ABORTED, Ordering::Relaxed);
+    // Release: as in Producer::publish.
+    sh.seq(c.i).store(slot::encode(c.lap, sh.me, FULL), Ordering::Release);
+    sh.ctl().not_empty.notify(sh.asym);
+    PushError::Closed
+}
+
+/// The common case of [`try_claim_once`], inline on the path of every push: the queue
+/// is open and the slot at the enqueue position is EMPTY at the position's lap, as the
+/// consumer that freed it (or the queue's creation) left it, with no owner; our CAS
+/// takes it. `Ok(None)` for anything else, which [`try_claim_once`] then handles in
+/// full. The atomic accesses, their orderings and their order are that function's on
+/// the same path (see the comments there); this only skips its other cases.
+#[inline(always)]
+fn try_claim_fast(sh: &Shared) -> Result<Option<Claim>, PushError> {
+    if sh.closed() {
+        return Ok(None);
+    }
+    let c = sh.ctl();
+    // Relaxed: as in try_claim_once.
+    let pos = c.enq.pos.load(Ordering::Relaxed);
+    let i = pos & (sh.nslots - 1);
+    let lap = (pos >> sh.shift) & LAP_MASK;
+    let seq = sh.seq(i);
+    // Acquire: as in try_claim_once (pairs with the consumer's Release of the slot).
+    let s = seq.load(Ordering::Acquire);
+    if s != slot::encode(lap, Owner::NONE, EMPTY) {
+        return Ok(None);
+    }
+    // SeqCst: as in try_claim_once (ordered before the re-check of `closed`).
+    if seq
+        .compare_exchange(
+            s,
+            slot::encode(lap, sh.me, WRITING),
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        )
+        .is_err()
+    {
+        return Ok(None);
+    }
+    c.enq.advance(pos);
+    if sh.closed() {
+        return Err(abort_closed(sh, Claim { i, lap }));
+    }
+    Ok(Some(Claim { i, lap }))
+}
+
 /// One attempt to claim the slot at the enqueue position: `Ok(None)` when full.
 fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, PushError> {
     let c = sh.ctl();
@@ -269,16 +373,10 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                     .is_ok()
                 {
                     c.enq.advance(pos);
-                    let claim = Claim { i, lap };
                     if sh.closed() {
-                        // Closed meanwhile: give the slot back as an aborted message.
-                        sh.len_word(i).store(ABORTED, Ordering::Relaxed);
-                        // Release: as in Producer::publish.
-                        seq.store(slot::encode(lap, sh.me, FULL), Ordering::Release);
-                        sh.ctl().not_empty.notify(sh.asym);
-                        return Err(PushError::Closed);
+                        return Err(abort_closed(sh, Claim { i, lap }));
                     }
-                    return Ok(Some(claim));
+                    return Ok(Some(Claim { i, lap }));
                 }
                 continue;
             }
