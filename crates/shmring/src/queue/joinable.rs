@@ -22,7 +22,7 @@
 
 use super::error::{GetError, JoinError, PutError, TaskDoneError};
 use super::{Queue, QueueConfig};
-use crate::sync::{Condition, ConditionGuard};
+use crate::sync::{Condition, ConditionGuard, LockError};
 use crate::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use rustix::fd::{AsFd, OwnedFd};
@@ -308,8 +308,10 @@ impl<T> JoinableQueue<T> {
         Ok(())
     }
 
-    /// Wait until every item put so far has been marked done. The only error is
-    /// [`JoinError::Interrupted`]: an interrupt is pending (see `shmring::signal`).
+    /// Wait until every item put so far has been marked done. The errors are
+    /// [`JoinError::Interrupted`] (an interrupt is pending, see `shmring::signal`) and
+    /// [`JoinError::Corrupted`] (a peer resized the task counter's segment: no
+    /// `task_done` of another process can reach this mapping any more).
     pub fn join(&self) -> Result<(), JoinError> {
         self.join_until(None)
     }
@@ -323,10 +325,11 @@ impl<T> JoinableQueue<T> {
         let g = self.lock();
         let (g, r) = match self.tasks.wait_while_interruptible(g, timeout, |t| t.unfinished != 0) {
             Ok(x) => x,
-            Err(died) => {
+            Err(LockError::OwnerDied(died)) => {
                 let (g, r) = died.into_inner();
                 (consistent(g), r)
             }
+            Err(_) => return Err(JoinError::Corrupted(crate::shm::sigbus::RESIZED)),
         };
         match g.unfinished {
             0 => Ok(()),
