@@ -19,6 +19,12 @@
 //! single word written once per critical section, so it is consistent and the locker
 //! marks it so and goes on. `queue_id` ties the companion to its ring: opening a pair
 //! that does not belong together is an error.
+//!
+//! A companion segment resized by a peer (this mapping is then private zeros, which no
+//! other process's `task_done` reaches, and whose count of 0 means nothing) ends a
+//! waiting `join` with [`JoinError::Corrupted`] (see `Condition::wait_while`: the poison
+//! flag after every wake, an `fstat` per liveness interval). A `join` that finds the
+//! count at 0 without waiting does not look (as every non-waiting call).
 
 use super::error::{GetError, JoinError, PutError, TaskDoneError};
 use super::{Queue, QueueConfig};
