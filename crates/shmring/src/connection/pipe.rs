@@ -538,7 +538,9 @@ impl PipeTransport {
                 if gone && liveness {
                     self.peer_dead.set(true);
                 }
-                gone
+                // A receive ring poisoned by a peer's resize: a waiting receive reports
+                // it (`Corrupted`), so it is ready (an fstat at most every interval).
+                gone || (liveness && rx.sh.poisoned())
             }
         }
     }

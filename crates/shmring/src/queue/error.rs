@@ -185,7 +185,7 @@ pub enum TaskDoneError {
     TooOften,
 }
 
-/// Why `join_timeout` returned before every task was done.
+/// Why `join` or `join_timeout` returned before every task was done.
 ///
 /// ```
 /// use shmring::queue::{JoinError, JoinableQueue};
@@ -211,4 +211,10 @@ pub enum JoinError {
         /// Unfinished tasks when the wait ended.
         unfinished: u64,
     },
+    /// The task counter can no longer be shared: a peer resized its segment
+    /// (`NAME.tasks`), so this mapping is private zeros that no other process's
+    /// `task_done` reaches (see `docs/design-notes.md`). Found within one liveness
+    /// interval (50 ms) of waiting.
+    #[error("the task counter is corrupted: {0}")]
+    Corrupted(&'static str),
 }

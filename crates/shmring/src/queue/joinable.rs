@@ -19,10 +19,16 @@
 //! single word written once per critical section, so it is consistent and the locker
 //! marks it so and goes on. `queue_id` ties the companion to its ring: opening a pair
 //! that does not belong together is an error.
+//!
+//! A companion segment resized by a peer (this mapping is then private zeros, which no
+//! other process's `task_done` reaches, and whose count of 0 means nothing) ends a
+//! waiting `join` with [`JoinError::Corrupted`] (see `Condition::wait_while`: the poison
+//! flag after every wake, an `fstat` per liveness interval). A `join` that finds the
+//! count at 0 without waiting does not look (as every non-waiting call).
 
 use super::error::{GetError, JoinError, PutError, TaskDoneError};
 use super::{Queue, QueueConfig};
-use crate::sync::{Condition, ConditionGuard};
+use crate::sync::{Condition, ConditionGuard, LockError};
 use crate::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use rustix::fd::{AsFd, OwnedFd};
@@ -308,8 +314,10 @@ impl<T> JoinableQueue<T> {
         Ok(())
     }
 
-    /// Wait until every item put so far has been marked done. The only error is
-    /// [`JoinError::Interrupted`]: an interrupt is pending (see `shmring::signal`).
+    /// Wait until every item put so far has been marked done. The errors are
+    /// [`JoinError::Interrupted`] (an interrupt is pending, see `shmring::signal`) and
+    /// [`JoinError::Corrupted`] (a peer resized the task counter's segment: no
+    /// `task_done` of another process can reach this mapping any more).
     pub fn join(&self) -> Result<(), JoinError> {
         self.join_until(None)
     }
@@ -323,10 +331,11 @@ impl<T> JoinableQueue<T> {
         let g = self.lock();
         let (g, r) = match self.tasks.wait_while_interruptible(g, timeout, |t| t.unfinished != 0) {
             Ok(x) => x,
-            Err(died) => {
+            Err(LockError::OwnerDied(died)) => {
                 let (g, r) = died.into_inner();
                 (consistent(g), r)
             }
+            Err(_) => return Err(JoinError::Corrupted(crate::shm::sigbus::RESIZED)),
         };
         match g.unfinished {
             0 => Ok(()),

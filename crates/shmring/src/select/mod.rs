@@ -10,6 +10,13 @@
 //! dequeue position or the queue is closed; another consumer of the same queue may take
 //! that message first (the `try_` receive then says `Empty`), as with Python's `wait`.
 //!
+//! Corruption ends a select too: a ring whose segment a peer resized (the mapping
+//! poisoned: checked on the liveness tick, an `fstat` at most every 50 ms per segment),
+//! and an MPMC queue in a state its protocol never reaches (C1, C2, C3 and a slot out
+//! of step in [`ring::mpmc`](crate::ring::mpmc)'s docs, confirmed on the tick), are
+//! reported ready: a waiting or timed receive then reports `Corrupted` at its first
+//! liveness tick (a `try_` receive may answer `Empty` until its periodic check).
+//!
 //! # How a mixed set sleeps
 //!
 //! Rings are woken through futex words in shared memory; sockets through the kernel's

@@ -13,7 +13,10 @@ impl RingWatch for spsc::Consumer {
         Some(self.data_wait())
     }
     fn ring_ready(&self, check_liveness: bool) -> bool {
-        self.has_record() || self.producer_gone(check_liveness)
+        // A mapping poisoned by a peer's resize never gets a record or loses its
+        // producer's lock: ready, as a waiting `recv` reports it (`Corrupted`). The
+        // check is an fstat at most every liveness interval, the poison flag between.
+        self.has_record() || self.producer_gone(check_liveness) || (check_liveness && self.sh.poisoned())
     }
 }
 

@@ -47,11 +47,13 @@
 //! None in the condition variable's own words (above), and no wait on it lasts longer
 //! than one nap: a `wait` is a single nap of at most one liveness interval, then the
 //! re-lock. The mutex's impossible states and what the re-lock does about them are in
-//! [`mutex`](super::mutex)'s docs (a dead holder: recovered, [`OwnerDied`]). On a
-//! poisoned mapping (a peer resized the segment) a `wait` is a spurious wake-up after
-//! its nap, and the timed lock forms report [`LockError::Corrupted`]; a
-//! `wait_while` without a timeout keeps waiting for a thread of this process to make
-//! its predicate false (see `docs/design-notes.md`).
+//! [`mutex`](super::mutex)'s docs (a dead holder, or a word naming the waiting thread
+//! while it holds no lock: recovered, [`OwnerDied`]).
+//!
+//! | state | found by | result |
+//! |-------|----------|--------|
+//! | a poisoned mapping (a peer resized the segment: this mapping is private zeros, no notifier can reach it, and the value is no longer the shared one) | `Condition::wait_while`, `Condition::wait_while_interruptible` (with or without a timeout): at the first wake after a fault poisoned it (the flag), else at its liveness tick (one `fstat` per interval of waiting) | [`LockError::Corrupted`], the lock released |
+//! | the same | `wait`, `wait_timeout` (one nap each), `wait_timeout_while` (no room for the error) | a spurious wake-up after the nap / its timeout; `is_poisoned()` tells |
 
 use super::Wait;
 use super::interrupt;

@@ -233,8 +233,9 @@ impl<K: Kind> Shared<K> {
     /// [`Segment::check_resized`](crate::shm::Segment::check_resized); costs one
     /// `fstat`): this handle no longer shares anything with other processes. Calls whose result has room for an
     /// error report it on their liveness tick (`Semaphore::acquire`: `Corrupted`,
-    /// `Barrier::wait`: `Corrupted`); the others (a `Mutex`'s lock, a `Value`'s get and
-    /// set, `Event::wait`) keep working on the zeros: check this.
+    /// `Barrier::wait`: `Corrupted`, `Condition::wait_while`: `LockError::Corrupted`);
+    /// the others (a `Mutex`'s lock, a `Value`'s get and set, `Event::wait`) keep
+    /// working on the zeros: check this.
     pub fn is_poisoned(&self) -> bool {
         self.area.is_poisoned()
     }

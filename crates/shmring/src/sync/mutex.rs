@@ -50,12 +50,16 @@
 //! # States the protocol never reaches, and what a wait does about them
 //!
 //! Checked at the liveness tick of a wait (every [`LIVENESS_INTERVAL`] of sleep, and
-//! before a timed lock gives up), never on the fast path:
+//! before a timed lock gives up), never on the fast path (which only counts the
+//! thread's acquisitions: one add on lock, one subtract on unlock, in the thread-local
+//! block it reads its identity from):
 //!
 //! | state | found by | result |
 //! |-------|----------|--------|
 //! | `owner` names a thread that is gone, a zombie, or started at another time (any word a peer scribbles, short of a live thread's exact identity) | every waiting locker | recovered: the lock is taken, [`OwnerDied`] (the loss is the inconsistent mark) |
-//! | `owner` names the waiting thread itself (no unlock can ever come: a corrupted word, or this thread's own leaked guard) | `lock_timeout`, `lock_interruptible` (and `Condition`'s) | [`LockError::Corrupted`]; `lock` keeps waiting (it cannot tell this from a second `lock` by a thread that holds a live guard, which must not get a second `&mut`) |
+//! | `owner` names the waiting thread itself (no unlock can ever come: a corrupted word, or this thread's own leaked guard) | `lock_timeout`, `lock_interruptible` (and `Condition`'s) | [`LockError::Corrupted`] |
+//! | `owner` names the waiting thread itself, and that thread holds no acquisition of any lock (a thread-local count, see `held`: no guard of it can be alive, so the word is corrupted) | `lock`, the re-lock inside a `Condition` wait, and every `RLock` acquisition (which would otherwise count it as nested) | recovered: the lock is taken, [`OwnerDied`] (the loss is the inconsistent mark) |
+//! | `owner` names the waiting thread itself, and that thread holds some lock (maybe this one: a second `lock` under a live guard is a real self-deadlock; or a guard leaked with `mem::forget`, which stays counted because it cannot be told from a `Box::leak`ed one that is still usable) | `lock` | waits, as `std`'s `Mutex` may: it must not hand out a second guard. Use `lock_timeout` to be told ([`LockError::Corrupted`]) |
 //! | the segment was resized by a peer (the mapping is private zeros) | `lock_timeout`, `lock_interruptible` | [`LockError::Corrupted`]; `lock` takes the zeroed (free) word |
 //! | `state` not 0 | every locker | [`OwnerDied`] until `mark_consistent` (a garbage word is an inconsistent lock, never a failure to lock) |
 //! | `depth` above the acquisitions the owning thread holds (an `RLock` would stay held by a thread that let go of it) | the owner's unlock | clamped to the guards this thread holds (a thread-local count over its `RLock`s): the lock is released by the thread's last guard at the latest |
@@ -234,6 +238,7 @@ impl RawMutex {
     /// longer accessed through this acquisition.
     #[inline]
     pub unsafe fn unlock(&self) {
+        held::lock_released();
         // Release: pairs with the Acquire CAS of the next locker (fast path, slow path,
         // recovery), publishing our writes to the protected data.
         let prev = self.word.swap(0, Ordering::Release);
@@ -270,8 +275,11 @@ impl RawMutex {
         self.state.store(0, Ordering::Relaxed);
     }
 
+    /// Every acquisition ends here (fast path, slow path, recovery, `try_lock`, the
+    /// re-lock after a condition wait): count it for this thread (see [`held`]).
     #[inline]
     fn acquired(&self, how: Slow) -> LockResult<()> {
+        held::lock_taken();
         if how == Slow::Recovered {
             // Relaxed: we hold the lock; published by our unlock's Release.
             self.state.store(1, Ordering::Relaxed);
@@ -352,6 +360,24 @@ impl RawMutex {
                 if interruptible && self.cannot_be_handed_over(w, me) {
                     return Slow::Corrupted;
                 }
+                // `lock` (and the re-lock after a condition wait): a word naming this
+                // thread while it holds no acquisition of any lock was written by no
+                // path of the protocol (corrupted): nobody will unlock it, and no guard
+                // of this thread can alias it, so take it as from a dead owner (the
+                // loss is the inconsistent mark). A thread that holds some lock (maybe
+                // this one: a second `lock` under a live guard, or a leaked guard)
+                // waits, as it always did: it must not get a second guard.
+                if !interruptible && w & !WAITERS == me && held::holds_no_lock() {
+                    // Acquire: as in the dead-owner recovery above.
+                    if self
+                        .word
+                        .compare_exchange(w, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Slow::Recovered;
+                    }
+                    continue;
+                }
                 if expired {
                     return Slow::TimedOut;
                 }
@@ -404,13 +430,25 @@ impl RawMutex {
 
     /// Lock reentrantly: if this thread already holds it, count one more acquisition;
     /// otherwise acquire it with `acquire` (`try_lock`, `lock_timeout`, ...).
+    /// A word naming this thread while the thread holds no acquisition of any lock
+    /// (corrupted: no path of the protocol leaves it so) is not a nesting: it is taken
+    /// as from a dead owner ([`LockError::OwnerDied`], `depth` reset), as `lock` does.
     #[cfg_attr(loom, allow(dead_code))]
     fn lock_reentrant(&self, acquire: impl FnOnce(&Self) -> Result<(), LockError<()>>) -> Result<(), LockError<()>> {
         if self.is_owned_by_current_thread() {
+            if held::holds_no_lock() {
+                // Relaxed: the word names us; nobody else may touch `depth`.
+                self.depth.store(0, Ordering::Relaxed);
+                held::add(1);
+                return self.acquired(Slow::Recovered).map_err(LockError::OwnerDied);
+            }
             // Relaxed (both): only the owner touches `depth`.
             let d = self.depth.load(Ordering::Relaxed);
             self.depth.store(d.wrapping_add(1), Ordering::Relaxed);
             held::add(1);
+            // Every reentrant acquisition is counted, and every release below uncounts
+            // one: balanced even when the word was not ours to nest on.
+            held::lock_taken();
             return Ok(());
         }
         let r = acquire(self);
@@ -443,9 +481,13 @@ impl RawMutex {
             if self.is_owned_by_current_thread() {
                 // SAFETY: forwarded from the caller: this thread holds the lock.
                 unsafe { self.unlock() };
+            } else {
+                // Our acquisition ended all the same (someone else's word now).
+                held::lock_released();
             }
         } else {
             self.depth.store(d - 1, Ordering::Relaxed);
+            held::lock_released();
         }
     }
 
@@ -480,14 +522,49 @@ impl RawMutex {
     }
 }
 
-/// How many reentrant acquisitions ([`RLock`] guards) the calling thread holds, over
-/// all its reentrant locks: the bound on any one lock's `depth` (see
-/// `RawMutex::unlock_reentrant`).
+/// What the calling thread holds, in two thread-local counts:
+///
+/// - `HELD`: reentrant acquisitions ([`RLock`] guards, nested ones included) over all
+///   its reentrant locks: the bound on any one lock's `depth` (see
+///   `RawMutex::unlock_reentrant`).
+/// - `LOCKS`: acquisitions of any [`RawMutex`] (every kind of lock, an `RLock`'s nested
+///   acquisitions included) not yet released: counted where every acquisition ends
+///   (`RawMutex::acquired`, and the nested path of `lock_reentrant`), uncounted by
+///   `RawMutex::unlock` and by a nested (or no longer owned) `unlock_reentrant`. A thread that holds none cannot
+///   own a live guard of any lock, so a lock word naming it is corrupted (see the
+///   module docs). A guard leaked with `mem::forget` stays counted (it cannot be told
+///   from one leaked with `Box::leak`, which is still usable), so it only errs on the
+///   side of waiting. Wrapping arithmetic: an unbalanced count (a raw `unlock` on
+///   another thread than the lock's, against its contract) also errs that way.
+///
+/// Cost: one add and one subtract on this thread's TLS block per lock/unlock pair (the
+/// uncontended `Mutex` budget of `instr-check`).
 #[cfg_attr(loom, allow(dead_code))]
 mod held {
+    use super::Owner;
+
     #[cfg(not(loom))]
     thread_local! {
         static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Count one acquisition of a lock (`LOCKS` lives beside the thread's identity,
+    /// which the fast path reads anyway: see `Owner`).
+    #[inline(always)]
+    pub(super) fn lock_taken() {
+        Owner::lock_taken();
+    }
+
+    /// Count one release of a lock.
+    #[inline(always)]
+    pub(super) fn lock_released() {
+        Owner::lock_released();
+    }
+
+    /// Whether the thread holds no acquisition of any lock (never under loom, which
+    /// counts nothing: a word naming the waiter is waited for there, as before).
+    pub(super) fn holds_no_lock() -> bool {
+        Owner::locks_held() == 0
     }
 
     /// Count `k` more acquisitions.

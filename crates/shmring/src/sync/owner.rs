@@ -37,6 +37,24 @@ impl Owner {
         imp::current()
     }
 
+    /// Count one lock acquisition by the calling thread (see `sync::mutex`'s `held`).
+    #[inline(always)]
+    pub(crate) fn lock_taken() {
+        imp::lock_taken()
+    }
+
+    /// Count one lock release by the calling thread.
+    #[inline(always)]
+    pub(crate) fn lock_released() {
+        imp::lock_released()
+    }
+
+    /// Lock acquisitions the calling thread holds (wrapping; `u32::MAX` under loom,
+    /// where nothing is counted).
+    pub(crate) fn locks_held() -> u32 {
+        imp::locks_held()
+    }
+
     /// Identity of the calling process: its pid and its start time (for parties of a
     /// barrier, whose liveness is per process).
     pub(crate) fn current_process() -> Owner {
@@ -62,7 +80,6 @@ mod imp {
     use super::Owner;
     use std::cell::Cell;
     use std::sync::Once;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
     fn pack(tid: u32, start: u64) -> Owner {
         Owner((u64::from(tid & 0x7fff_ffff) << 32) | (start & 0xffff_ffff))
@@ -80,20 +97,20 @@ mod imp {
         Some((state, start))
     }
 
-    /// Bumped in the child after every `fork`: a forked child's only thread inherits the
-    /// parent thread's cached identity, which names another thread.
-    static FORK_GEN: AtomicU32 = AtomicU32::new(0);
-
+    /// In the child after every `fork`: forget the forking thread's cached identity (the
+    /// child's only thread is the one that forked, and it has another TID now). The
+    /// atfork child handler runs on that thread, so its thread-local is the one to
+    /// reset; a plain store to a constant-initialized thread-local without a destructor
+    /// (no allocation, no lock) is async-signal-safe.
     pub(super) extern "C" fn after_fork_in_child() {
-        // Relaxed: read by this same (only) thread of the child.
-        FORK_GEN.fetch_add(1, Ordering::Relaxed);
+        ME.with(|t| t.me.set(Owner(0)));
     }
 
     fn compute() -> Owner {
         static ATFORK: Once = Once::new();
         ATFORK.call_once(|| {
-            // SAFETY: registers a handler that only bumps an atomic (async-signal-safe);
-            // the function lives for the whole program.
+            // SAFETY: registers a handler that only stores to a thread-local
+            // (async-signal-safe); the function lives for the whole program.
             unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
         });
         let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
@@ -101,25 +118,52 @@ mod imp {
         pack(tid, start)
     }
 
+    /// What a thread keeps for its locks, in one thread-local so that a lock's fast
+    /// path reaches both fields from one TLS address (instruction budget, see
+    /// `sync::mutex`'s `held`).
+    pub(super) struct ThreadLocks {
+        /// The thread's identity; `Owner(0)` (never a real identity: TIDs are not 0)
+        /// until computed, and again in a forked child.
+        pub(super) me: Cell<Owner>,
+        /// Lock acquisitions held (see `sync::mutex`'s `held`); wrapping.
+        pub(super) locks: Cell<u32>,
+    }
+
     thread_local! {
-        /// (fork generation when computed, identity).
-        pub(super) static ME: Cell<(u32, Owner)> = const { Cell::new((u32::MAX, Owner(0))) };
+        pub(super) static ME: ThreadLocks = const {
+            ThreadLocks {
+                me: Cell::new(Owner(0)),
+                locks: Cell::new(0),
+            }
+        };
     }
 
     #[inline]
     pub(super) fn current() -> Owner {
-        ME.with(|m| {
-            let (generation, me) = m.get();
-            // Relaxed: only this thread's own fork bumps it in the child (see above).
-            let now = FORK_GEN.load(Ordering::Relaxed);
-            if generation == now {
+        ME.with(|t| {
+            let me = t.me.get();
+            if me.0 != 0 {
                 me
             } else {
                 let me = compute();
-                m.set((now, me));
+                t.me.set(me);
                 me
             }
         })
+    }
+
+    #[inline(always)]
+    pub(super) fn lock_taken() {
+        ME.with(|t| t.locks.set(t.locks.get().wrapping_add(1)));
+    }
+
+    #[inline(always)]
+    pub(super) fn lock_released() {
+        ME.with(|t| t.locks.set(t.locks.get().wrapping_sub(1)));
+    }
+
+    pub(super) fn locks_held() -> u32 {
+        ME.with(|t| t.locks.get())
     }
 
     pub(super) fn current_process() -> Owner {
@@ -171,6 +215,14 @@ mod imp {
         current()
     }
 
+    pub(super) fn lock_taken() {}
+
+    pub(super) fn lock_released() {}
+
+    pub(super) fn locks_held() -> u32 {
+        u32::MAX
+    }
+
     pub(super) fn is_dead(_: Owner) -> bool {
         false
     }
@@ -213,9 +265,32 @@ mod tests {
         let before = Owner::current();
         imp::after_fork_in_child();
         assert_eq!(Owner::current(), before);
-        imp::ME.with(|m| m.set((m.get().0, Owner(12345))));
-        assert_eq!(Owner::current(), Owner(12345), "cached within one fork generation");
+        imp::ME.with(|t| t.me.set(Owner(12345)));
+        assert_eq!(Owner::current(), Owner(12345), "cached until the next fork");
         imp::after_fork_in_child();
-        assert_eq!(Owner::current(), before, "recomputed in a new generation");
+        assert_eq!(Owner::current(), before, "recomputed after a fork");
+    }
+
+    #[test]
+    fn identity_in_a_forked_child_is_the_childs() {
+        let parent = Owner::current();
+        // SAFETY: the child only computes its identity (reading /proc, which allocates:
+        // glibc's malloc is usable in a forked child), compares and leaves with
+        // `_exit`, running no destructor of the parent's state.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let child = Owner::current();
+            let ok = child != parent && child.tid() == std::process::id();
+            // SAFETY: ends the child at once, running nothing of the parent's.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child created above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child saw {status:#x}"
+        );
     }
 }

@@ -154,6 +154,13 @@ impl<A> Area<A> {
         self.seg.check_resized()
     }
 
+    /// Whether this mapping is already known to be poisoned (the flag alone: no
+    /// `fstat`, so a grow not yet checked for is missed). Zeros replace the mapping
+    /// only together with this flag.
+    pub(crate) fn poison_flag(&self) -> bool {
+        self.seg.is_poisoned()
+    }
+
     /// `Err(Corrupted)` if [`Area::is_poisoned`].
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         self.seg.check_poisoned()

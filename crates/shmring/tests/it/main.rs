@@ -13,6 +13,7 @@ mod broadcast_process;
 mod broadcast_typed;
 mod connection_process;
 mod connection_typed_process;
+mod escapes_process;
 mod examples;
 mod files;
 mod find;

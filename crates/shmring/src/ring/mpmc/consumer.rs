@@ -493,11 +493,17 @@ impl Consumer {
     /// Whether a pop would return without waiting: a message is published at the
     /// dequeue position, or the queue is closed (a pop then drains or reports `Closed`),
     /// or (when `check_liveness`) the slot's producer died mid-push (`Lost`), or the
-    /// slot holds a value a pop reports as corrupt. Another consumer may take the
-    /// message first.
+    /// queue is in a state a waiting pop reports as `Corrupted` at its liveness tick
+    /// (C1, C2, C3 and a slot out of step in the module docs, or a mapping poisoned by
+    /// a peer's resize). Another consumer may take the message first.
     pub(crate) fn is_ready(&self, check_liveness: bool) -> bool {
         let sh = &self.sh;
         if sh.closed() {
+            return true;
+        }
+        // An fstat at most every liveness interval (the flag in between), as the
+        // waits' own `State` polls.
+        if check_liveness && sh.poisoned() {
             return true;
         }
         let c = sh.ctl();
@@ -518,11 +524,14 @@ impl Consumer {
                         continue;
                     }
                     WRITING => check_liveness && !sh.owner_alive(owner, super::ROLE_PRODUCER),
-                    // EMPTY: ready when impossible (a pop reports `Corrupted`).
+                    // EMPTY: ready when impossible (a pop reports `Corrupted`): C2 or
+                    // C3, confirmed as in `try_take_once`.
                     _ => {
+                        // Relaxed: a cheap first look; the checks confirm.
+                        let enq = c.enq.pos.load(Ordering::Relaxed);
                         check_liveness
-                            && super::after(c.enq.pos.load(Ordering::Relaxed), pos)
-                            && impossible_at(sh, pos, sh.seq(i), s, true)
+                            && ((super::after(enq, pos) && impossible_at(sh, pos, sh.seq(i), s, true))
+                                || (super::after(pos, enq) && passed_unclaimed(sh, pos)))
                     }
                 };
             }

@@ -70,6 +70,10 @@
 //!   issue-16 wedge seen from the producers: full forever.)
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
 //!
+//! [`select`](crate::select::select) over a consumer (or a [`Queue`](crate::Queue))
+//! looks for C1, C2, C3, a slot out of step and a poisoned mapping on its liveness tick
+//! too, and reports the source ready: the receive that follows reports `Corrupted`.
+//!
 //! Repaired, not reported:
 //!
 //! - A WRITING or READING claim whose owner is not a live party of the right role (an

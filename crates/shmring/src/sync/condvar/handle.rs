@@ -136,6 +136,13 @@ impl WaitTimeoutResult {
     }
 }
 
+/// How [`Condition`]'s wait loop ended: with the lock held (the guard, why, and whether
+/// a dead holder was met), or on a poisoned mapping (the lock released).
+enum Looped<'a, T: Pod + Schema + Send> {
+    Ended(ConditionGuard<'a, T>, WaitTimeoutResult, bool),
+    Corrupted,
+}
+
 impl<T: Pod + Schema + Send> Condition<T> {
     /// The mutex.
     pub fn raw_mutex(&self) -> &RawMutex {
@@ -215,21 +222,47 @@ impl<T: Pod + Schema + Send> Condition<T> {
 
     /// Wait while `condition` holds for the value (Python's `wait_for` with the
     /// predicate negated, as in `std`). A dead holder met on the way is reported
-    /// with the guard once the condition is false.
+    /// with the guard once the condition is false ([`LockError::OwnerDied`]).
+    ///
+    /// [`LockError::Corrupted`] (the lock released, no guard): a peer resized the
+    /// segment, so this mapping is private zeros that no other process can write
+    /// (see `docs/design-notes.md`): no notifier can reach it, and a condition that
+    /// the zeros make false says nothing about the shared value. Found at the first
+    /// wake after a fault replaced the mapping, else at most one
+    /// [`LIVENESS_INTERVAL`](super::super::LIVENESS_INTERVAL) after the wait began (one
+    /// `fstat` per interval of waiting). A call that does not sleep (the condition
+    /// false at once) does not look. No other error.
+    ///
+    /// ```
+    /// use shmring::sync::{Condition, LockError};
+    /// let c = Condition::anonymous(1u32)?;
+    /// let g = match c.wait_while(c.lock_recover(), |v| *v == 0) {
+    ///     Ok(g) => g,
+    ///     Err(LockError::OwnerDied(d)) => d.into_inner(), // accept the value as left
+    ///     Err(e) => return Err(e.to_string().into()),     // Corrupted: give up
+    /// };
+    /// assert_eq!(*g, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_while<'a>(
         &'a self,
         guard: ConditionGuard<'a, T>,
         condition: impl FnMut(&mut T) -> bool,
-    ) -> LockResult<ConditionGuard<'a, T>> {
-        let (g, _, died) = self.wait_loop(guard, Wait::Forever, false, condition);
-        if died { Err(OwnerDied::new(g)) } else { Ok(g) }
+    ) -> Result<ConditionGuard<'a, T>, LockError<ConditionGuard<'a, T>>> {
+        match self.wait_loop(guard, Wait::Forever, false, true, condition) {
+            Looped::Ended(g, _, false) => Ok(g),
+            Looped::Ended(g, _, true) => Err(LockError::OwnerDied(OwnerDied::new(g))),
+            Looped::Corrupted => Err(LockError::Corrupted),
+        }
     }
 
     /// [`Condition::wait_timeout_while`] (`timeout` `None`: no limit) that also ends
     /// when an interrupt is pending (see `shmring::signal::Interrupt`): then the
     /// condition still holds and [`WaitTimeoutResult::interrupted`] is `true`. The
-    /// lock is held on return either way. [`Condition::wait`] and the other waits
-    /// are not interruptible.
+    /// lock is held on return, except for [`LockError::Corrupted`] (a peer resized the
+    /// segment: see [`Condition::wait_while`], found the same way, with or without a
+    /// timeout). A dead holder met on the way is [`LockError::OwnerDied`] with the
+    /// guard. [`Condition::wait`] and the other waits are not interruptible.
     ///
     /// ```
     /// use shmring::sync::Condition;
@@ -240,41 +273,81 @@ impl<T: Pod + Schema + Send> Condition<T> {
     /// assert!(r.timed_out() && !r.interrupted() && *g == 0);
     /// # Ok::<(), shmring::Error>(())
     /// ```
+    #[allow(clippy::type_complexity)]
     pub fn wait_while_interruptible<'a>(
         &'a self,
         guard: ConditionGuard<'a, T>,
         timeout: Option<Duration>,
         condition: impl FnMut(&mut T) -> bool,
-    ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-        let (g, r, died) = self.wait_loop(guard, Wait::from_timeout(timeout), true, condition);
-        if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
+    ) -> Result<(ConditionGuard<'a, T>, WaitTimeoutResult), LockError<(ConditionGuard<'a, T>, WaitTimeoutResult)>> {
+        match self.wait_loop(guard, Wait::from_timeout(timeout), true, true, condition) {
+            Looped::Ended(g, r, false) => Ok((g, r)),
+            Looped::Ended(g, r, true) => Err(LockError::OwnerDied(OwnerDied::new((g, r)))),
+            Looped::Corrupted => Err(LockError::Corrupted),
+        }
     }
 
-    /// [`Condition::wait_while`] for at most `timeout`.
+    /// [`Condition::wait_while`] for at most `timeout`. Its result has no room for
+    /// [`LockError::Corrupted`]: on a mapping a peer resized it waits out its timeout
+    /// (then `timed_out()`; [`Shared::is_poisoned`] tells why).
     pub fn wait_timeout_while<'a>(
         &'a self,
         guard: ConditionGuard<'a, T>,
         timeout: Duration,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<(ConditionGuard<'a, T>, WaitTimeoutResult)> {
-        let (g, r, died) = self.wait_loop(guard, Wait::after(timeout), false, condition);
-        if died { Err(OwnerDied::new((g, r))) } else { Ok((g, r)) }
+        match self.wait_loop(guard, Wait::after(timeout), false, false, condition) {
+            Looped::Ended(g, r, false) => Ok((g, r)),
+            Looped::Ended(g, r, true) => Err(OwnerDied::new((g, r))),
+            Looped::Corrupted => unreachable!("wait_loop without look_for_poison never ends Corrupted"),
+        }
     }
 
+    /// Wait while `condition` holds, per `wait`. With `look_for_poison` (the calls
+    /// whose result can say so), once per [`LIVENESS_INTERVAL`](super::super::LIVENESS_INTERVAL)
+    /// of waiting, look for a poisoned mapping (a peer resized the segment: no other
+    /// process can change the value any more; one `fstat`), and after every sleep at
+    /// its flag (the private zeros may make the condition false, but say nothing about
+    /// the shared value): either ends with [`Looped::Corrupted`].
     fn wait_loop<'a>(
         &'a self,
         mut guard: ConditionGuard<'a, T>,
         wait: Wait,
         interruptible: bool,
+        look_for_poison: bool,
         mut condition: impl FnMut(&mut T) -> bool,
-    ) -> (ConditionGuard<'a, T>, WaitTimeoutResult, bool) {
+    ) -> Looped<'a, T> {
         let mut died = false;
-        while condition(&mut guard) {
-            if wait.left(Instant::now()).is_none() {
-                return (guard, WaitTimeoutResult(true, false), died);
+        let mut next_check: Option<Instant> = None;
+        let mut waited = false;
+        loop {
+            // After a sleep, before the predicate: a mapping replaced by private zeros
+            // (the flag, no syscall: zeros come only with it) holds no value worth
+            // judging, true or false.
+            if look_for_poison && waited && self.mapped().poison_flag() {
+                drop(guard);
+                return Looped::Corrupted;
+            }
+            if !condition(&mut guard) {
+                break;
+            }
+            let now = Instant::now();
+            if wait.left(now).is_none() {
+                return Looped::Ended(guard, WaitTimeoutResult(true, false), died);
             }
             if interruptible && interrupt::pending() {
-                return (guard, WaitTimeoutResult(false, true), died);
+                return Looped::Ended(guard, WaitTimeoutResult(false, true), died);
+            }
+            if look_for_poison {
+                let next = *next_check.get_or_insert(now + super::super::LIVENESS_INTERVAL);
+                if now >= next {
+                    next_check = Some(now + super::super::LIVENESS_INTERVAL);
+                    // One fstat: a resize (shrink or grow) poisons the mapping now.
+                    if self.is_poisoned() {
+                        drop(guard);
+                        return Looped::Corrupted;
+                    }
+                }
             }
             guard = match self.wait_raw(guard, wait, interruptible) {
                 Ok(_) => self.guard(),
@@ -283,8 +356,9 @@ impl<T: Pod + Schema + Send> Condition<T> {
                     self.guard()
                 }
             };
+            waited = true;
         }
-        (guard, WaitTimeoutResult(false, false), died)
+        Looped::Ended(guard, WaitTimeoutResult(false, false), died)
     }
 
     /// Wake one waiter.

@@ -4,8 +4,10 @@
 use std::fmt;
 
 /// The previous holder died holding the lock (or a previous recoverer did not mark the
-/// data consistent). The lock **is held**: `into_inner` gives the guard, with which the
-/// data can be checked, repaired and marked consistent.
+/// data consistent, or the lock word named the locking thread itself while that thread
+/// held no lock: a corrupted word, taken over like a dead holder's). The lock **is
+/// held**: `into_inner` gives the guard, with which the data can be checked, repaired
+/// and marked consistent.
 ///
 /// ```
 /// use shmring::sync::Mutex;
@@ -99,6 +101,10 @@ pub enum LockError<G> {
     /// a peer and this mapping is now private zeros (see `docs/design-notes.md`), or the
     /// lock word names the calling thread itself (a corrupted word, or a guard of this
     /// thread leaked with `mem::forget`). The lock was not taken.
+    ///
+    /// `Condition::wait_while` and `wait_while_interruptible`: the condition's segment
+    /// was resized by a peer (no notifier can reach this mapping); the lock was
+    /// released.
     Corrupted,
 }
 

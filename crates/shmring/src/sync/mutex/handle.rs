@@ -112,43 +112,47 @@ impl<T: Pod + Schema + Send> Mutex<T> {
         &self.area().raw
     }
 
-    fn guard(&self) -> MutexGuard<'_, T> {
+    fn guard(area: &MutexArea<T>) -> MutexGuard<'_, T> {
         MutexGuard {
-            mutex: self,
+            area,
             _not_send: PhantomData,
         }
     }
 
     /// Lock, sleeping while another thread holds it.
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        match self.raw().lock() {
-            Ok(()) => Ok(self.guard()),
-            Err(e) => Err(e.map(|()| self.guard())),
+        let area = self.area();
+        match area.raw.lock() {
+            Ok(()) => Ok(Self::guard(area)),
+            Err(e) => Err(e.map(|()| Self::guard(area))),
         }
     }
 
     /// Lock, sleeping while another thread holds it, unless an interrupt is pending
     /// ([`LockError::Interrupted`], see [`RawMutex::lock_interruptible`]).
     pub fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-        match self.raw().lock_interruptible() {
-            Ok(()) => Ok(self.guard()),
-            Err(e) => Err(e.map(|()| self.guard())),
+        let area = self.area();
+        match area.raw.lock_interruptible() {
+            Ok(()) => Ok(Self::guard(area)),
+            Err(e) => Err(e.map(|()| Self::guard(area))),
         }
     }
 
     /// Lock if free now.
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-        match self.raw().try_lock() {
-            Ok(()) => Ok(self.guard()),
-            Err(e) => Err(e.map(|()| self.guard())),
+        let area = self.area();
+        match area.raw.try_lock() {
+            Ok(()) => Ok(Self::guard(area)),
+            Err(e) => Err(e.map(|()| Self::guard(area))),
         }
     }
 
     /// Lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
-        match self.raw().lock_timeout(timeout) {
-            Ok(()) => Ok(self.guard()),
-            Err(e) => Err(e.map(|()| self.guard())),
+        let area = self.area();
+        match area.raw.lock_timeout(timeout) {
+            Ok(()) => Ok(Self::guard(area)),
+            Err(e) => Err(e.map(|()| Self::guard(area))),
         }
     }
 
@@ -197,14 +201,16 @@ impl<T: Pod + Schema + Send> Mutex<T> {
 /// # Ok::<(), shmring::Error>(())
 /// ```
 pub struct MutexGuard<'a, T: Pod + Schema + Send> {
-    mutex: &'a Mutex<T>,
+    /// The locked area (the lock and the value), reached once when locking: the guard's
+    /// deref and drop then cost no second look through the handle and its segment.
+    area: &'a MutexArea<T>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<T: Pod + Schema + Send> MutexGuard<'_, T> {
     /// Declare the value consistent after repairing it following [`OwnerDied`].
     pub fn mark_consistent(&self) {
-        self.mutex.raw().mark_consistent();
+        self.area.raw.mark_consistent();
     }
 }
 
@@ -214,21 +220,21 @@ impl<T: Pod + Schema + Send> Deref for MutexGuard<'_, T> {
         // SAFETY: we hold the lock, so no other party (that follows the protocol)
         // accesses the value; it is valid for any bytes (Pod) and lives in the
         // mapping, which outlives the guard.
-        unsafe { &*self.mutex.area().data.get() }
+        unsafe { &*self.area.data.get() }
     }
 }
 
 impl<T: Pod + Schema + Send> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; the guard is borrowed mutably.
-        unsafe { &mut *self.mutex.area().data.get() }
+        unsafe { &mut *self.area.data.get() }
     }
 }
 
 impl<T: Pod + Schema + Send> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard exists only while this thread holds the lock.
-        unsafe { self.mutex.raw().unlock() };
+        unsafe { self.area.raw.unlock() };
     }
 }
 
@@ -452,6 +458,68 @@ mod tests {
         assert!(matches!(m.try_lock(), Err(LockError::WouldBlock)));
         m.raw().word.store(0, std::sync::atomic::Ordering::Relaxed);
         assert!(m.lock_timeout(Duration::from_secs(1)).is_ok());
+    }
+
+    /// A lock word naming the waiting thread, which holds no lock at all (no guard of
+    /// it can be alive): the blocking `lock` takes it as from a dead owner instead of
+    /// waiting for an unlock that cannot come (the timed forms say `Corrupted`, above);
+    /// so does an `RLock`, instead of counting it as a nested acquisition.
+    #[test]
+    fn a_word_naming_a_waiter_that_holds_no_lock_is_recovered_by_lock() {
+        // Under a watchdog: without the escape, `lock` waits for ever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            recovered_by_lock();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("lock did not return within 60 s"),
+            Err(e) => panic!("the locking thread failed: {e}"),
+        }
+    }
+
+    fn recovered_by_lock() {
+        let me = crate::sync::owner::Owner::current().0;
+        let m = Mutex::anonymous(5u32).unwrap();
+        m.raw().word.store(me, std::sync::atomic::Ordering::Relaxed);
+        let g = m.lock().expect_err("taken as from a dead owner").into_inner();
+        assert_eq!(*g, 5);
+        assert!(m.raw().is_owned_by_current_thread());
+        g.mark_consistent();
+        drop(g);
+        assert!(!m.raw().is_locked());
+        assert!(m.lock().is_ok(), "marked consistent");
+
+        let l = RLock::anonymous().unwrap();
+        l.raw().word.store(me, std::sync::atomic::Ordering::Relaxed);
+        l.raw().depth.store(7, std::sync::atomic::Ordering::Relaxed);
+        let g = l.lock().expect_err("taken as from a dead owner").into_inner();
+        g.mark_consistent();
+        drop(g);
+        assert!(!l.raw().is_locked(), "one guard, one release: the forged depth is gone");
+    }
+
+    /// A thread that holds a guard (of another lock here; it could be this one's) is not
+    /// handed a lock whose word names it: the timed form reports `Corrupted` as before,
+    /// and nothing is taken.
+    #[test]
+    fn a_word_naming_a_waiter_that_holds_a_lock_is_not_taken() {
+        let me = crate::sync::owner::Owner::current().0;
+        let held = Mutex::anonymous(()).unwrap();
+        let m = Mutex::anonymous(0u32).unwrap();
+        let _g = held.lock().unwrap();
+        m.raw().word.store(me, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            m.lock_timeout(Duration::from_secs(600)),
+            Err(LockError::Corrupted)
+        ));
+        assert_eq!(m.raw().word.load(std::sync::atomic::Ordering::Relaxed) & !WAITERS, me);
+        let l = RLock::anonymous().unwrap();
+        l.raw().word.store(me, std::sync::atomic::Ordering::Relaxed);
+        // Held by this thread as far as anyone can tell: a nested acquisition.
+        let g = l.lock().expect("nested");
+        drop(g);
     }
 
     #[test]
