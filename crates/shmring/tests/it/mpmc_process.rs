@@ -878,3 +878,35 @@ fn corrupted_slot_words_give_errors_not_panics_or_hangs() {
     eprintln!("{} corruption cases in {:?}", cases.len(), start.elapsed());
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Impossible state X1 (ring/mpmc module docs): a dequeue position overwritten with a
+/// value far from the enqueue position. Found by `hostile_mpmc_long`: the consumers
+/// reported an out-of-step slot on every pop, but a producer on the full queue waited
+/// for ever (its slot held the previous lap's message, which no consumer would reach;
+/// P2 needs the dequeue position past the previous lap, and a huge value reads as far
+/// behind). A waiting push now reports `Corrupted` on its liveness tick.
+#[test]
+fn positions_far_apart_are_corrupted_not_a_wedge() {
+    let _dog = Watchdog::new("positions far apart", Duration::from_secs(30));
+    for deq in [0xc2d9_7041_b686_e7c3u64, 1 << 62, 3 * 16 + 100] {
+        let name = unique_name("mpmc-apart");
+        let mut p = Producer::create(&name, 16, 48).unwrap();
+        let _c = Consumer::open(&name).unwrap();
+        let mut n = 0;
+        while p.try_push(b"fill").is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 16, "the queue holds its 16 slots");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/{name}"))
+            .unwrap();
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(DEQ_POS)).unwrap();
+        std::io::Write::write_all(&mut f, &deq.to_le_bytes()).unwrap();
+        let r = p.push_timeout(b"more", Duration::from_secs(2));
+        assert!(
+            matches!(r, Err(PushError::Corrupted(_))),
+            "dequeue position {deq:#x}: {r:?}"
+        );
+    }
+}

@@ -398,6 +398,12 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                         if super::after(pos, enq) && passed_unclaimed(sh, pos) {
                             return Err(PopError::Corrupted("dequeue position past a slot no producer claimed"));
                         }
+                        // Impossible (X1): no producer's position will ever reach ours.
+                        if sh.positions_apart() {
+                            return Err(PopError::Corrupted(
+                                "enqueue and dequeue positions more than a lap apart",
+                            ));
+                        }
                     }
                     return Ok(Step::NotYet);
                 }

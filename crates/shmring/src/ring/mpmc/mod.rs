@@ -70,6 +70,17 @@
 //!   issue-16 wedge seen from the producers: full forever.)
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
 //!
+//! Seen by either side while it waits (full or empty), reported as `Corrupted`:
+//!
+//! - **X1**: the dequeue position more than two laps behind the enqueue position, or
+//!   more than a lap ahead of it: each side moves its position only past slots the
+//!   other side handled a lap before, so they stay within about a lap of each other.
+//!   (Found by the long hostile run: a dequeue position overwritten with a huge value
+//!   left the consumers reporting an out-of-step slot on every pop, while the
+//!   producers, whose slot held the previous lap's message that no consumer would ever
+//!   reach, waited for ever: P2 needs the dequeue position past `p - slots`, and a
+//!   garbage position reads as far behind.)
+//!
 //! [`select`](crate::select::select) over a consumer (or a [`Queue`](crate::Queue))
 //! looks for C1, C2, C3, a slot out of step and a poisoned mapping on its liveness tick
 //! too, and reports the source ready: the receive that follows reports `Corrupted`.
@@ -390,6 +401,23 @@ impl Shared {
         // AcqRel: an RMW that changes nothing; Acquire so that the reads that follow
         // (the next word of the confirmation) are not ordered before it.
         word.fetch_add(0, Ordering::AcqRel)
+    }
+
+    /// Impossible state X1 (module docs): the dequeue position more than two laps
+    /// behind the enqueue position or more than a lap ahead of it. Each side moves its
+    /// position only past a slot the other side handled at the lap before, so the two
+    /// stay within a lap of each other, give or take the slots claimed by parties that
+    /// died before moving a position along (at most a lap of them). Read as latest
+    /// values, enqueue, dequeue, enqueue again, so that a position moving meanwhile
+    /// never looks out of range. On the liveness tick only.
+    #[cold]
+    fn positions_apart(&self) -> bool {
+        let c = self.ctl();
+        let e = Shared::latest(&c.enq.pos);
+        let d = Shared::latest(&c.deq.pos);
+        let e2 = Shared::latest(&c.enq.pos);
+        let lap = self.nslots as i64;
+        (e.wrapping_sub(d) as i64) > 2 * lap || (d.wrapping_sub(e2) as i64) > lap
     }
 
     fn closed(&self) -> bool {

@@ -417,6 +417,12 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                     "slot still full at a lap the consumers have passed"
                 }));
             }
+            // Impossible (X1): full, and no consumer's position will ever reach the slot.
+            if check_liveness && sh.positions_apart() {
+                return Err(PushError::Corrupted(
+                    "enqueue and dequeue positions more than a lap apart",
+                ));
+            }
             return Ok(None);
         }
         if l == slot::next_lap(lap) {
