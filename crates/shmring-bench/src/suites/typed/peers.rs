@@ -414,7 +414,11 @@ mod tests {
             assert!(back.is(i) && !back.is(i + 1));
             let borrowed: TickRef<'_> = codec::decode_borrowed(&b).unwrap();
             assert!(borrowed.is(i) && !borrowed.is(i + 1));
-            assert_eq!(borrowed.sym.as_ptr(), b[b.len() - SYM.len()..].as_ptr(), "borrowed, not copied");
+            assert_eq!(
+                borrowed.sym.as_ptr(),
+                b[b.len() - SYM.len()..].as_ptr(),
+                "borrowed, not copied"
+            );
         }
         let mut frame = Vec::new();
         encode_frame(&t, &mut frame).unwrap();
