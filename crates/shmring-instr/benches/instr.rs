@@ -36,6 +36,16 @@ struct Tick {
     sym: String,
 }
 
+/// A [`Tick`] decoded in place (its symbol borrowed from the message), as the bench's
+/// `typed-borrowed` and `typed-batch` rows decode it.
+#[derive(Debug, PartialEq, Deserialize)]
+struct TickRef<'a> {
+    seq: u64,
+    px: f64,
+    qty: u32,
+    sym: &'a str,
+}
+
 impl Tick {
     /// Message `i`; as in the bench rows, every `seq` encodes to 5 bytes and every `qty`
     /// to 2, so that every message has the same length.
@@ -136,6 +146,43 @@ fn pipe_send_recv_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) ->
     (r, w, t)
 }
 
+// The same pipe received in place: `send(&tick)` + `recv_ref()` decoded as a `TickRef`
+// (no allocation), [`N`] times.
+#[library_benchmark]
+#[bench::tick(setup = setup_pipe)]
+fn pipe_send_recv_ref_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) -> (Connection, Connection, Tick) {
+    for i in 0..N {
+        t.seq = (1 << 32) + i;
+        w.send(black_box(&t)).expect("send");
+        let m = r.recv_ref().expect("recv_ref");
+        black_box(m.decode::<TickRef<'_>>().expect("decode"));
+    }
+    (r, w, t)
+}
+
+/// Messages per batch of `pipe_send_recv_batch_tick` (divides [`N`]).
+const BATCH: u64 = 16;
+
+// The same pipe received in batches: [`BATCH`] `send(&tick)`, then one
+// `recv_batch(BATCH)` decoding each as a `TickRef`; [`N`] messages in all.
+#[library_benchmark]
+#[bench::b16(setup = setup_pipe)]
+fn pipe_send_recv_batch_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) -> (Connection, Connection, Tick) {
+    for round in 0..N / BATCH {
+        for j in 0..BATCH {
+            t.seq = (1 << 32) + round * BATCH + j;
+            w.send(black_box(&t)).expect("send");
+        }
+        let got = r
+            .recv_batch(BATCH as usize, |m| {
+                black_box(m.decode::<TickRef<'_>>().expect("decode"));
+            })
+            .expect("recv_batch");
+        assert_eq!(got, BATCH as usize);
+    }
+    (r, w, t)
+}
+
 fn setup_queue() -> (Queue<Tick>, Tick) {
     let mut q = Queue::new(1024).expect("queue");
     q.put(&Tick::nth(0)).expect("put"); // warm-up, as in setup_spsc
@@ -151,6 +198,20 @@ fn queue_put_get_tick((mut q, mut t): (Queue<Tick>, Tick)) -> (Queue<Tick>, Tick
         t.seq = (1 << 32) + i;
         q.put(black_box(&t)).expect("put");
         t = black_box(q.get().expect("get"));
+    }
+    (q, t)
+}
+
+// The same queue taken in place: `put(&tick)` + `get_ref()` decoded as a `TickRef`,
+// [`N`] times.
+#[library_benchmark]
+#[bench::tick(setup = setup_queue)]
+fn queue_put_get_ref_tick((mut q, mut t): (Queue<Tick>, Tick)) -> (Queue<Tick>, Tick) {
+    for i in 0..N {
+        t.seq = (1 << 32) + i;
+        q.put(black_box(&t)).expect("put");
+        let m = q.get_ref().expect("get_ref");
+        black_box(m.decode::<TickRef<'_>>().expect("decode"));
     }
     (q, t)
 }
@@ -192,7 +253,16 @@ fn value_fetch_add(v: Value<u64>) -> Value<u64> {
 
 library_benchmark_group!(name = rings, benchmarks = [spsc_send_recv, mpmc_push_pop]);
 
-library_benchmark_group!(name = typed, benchmarks = [pipe_send_recv_tick, queue_put_get_tick]);
+library_benchmark_group!(
+    name = typed,
+    benchmarks = [
+        pipe_send_recv_tick,
+        pipe_send_recv_ref_tick,
+        pipe_send_recv_batch_tick,
+        queue_put_get_tick,
+        queue_put_get_ref_tick
+    ]
+);
 
 library_benchmark_group!(name = sync, benchmarks = [mutex_lock_unlock, value_fetch_add]);
 
