@@ -48,7 +48,7 @@ pub struct Connection<T: Transport = PipeTransport> {
     /// The encoding buffer of typed sends and the decoding buffer of typed receives.
     pub(super) scratch: Vec<u8>,
     /// The encoded lengths of the last two typed sends that counted theirs (0: none
-    /// yet). When they are equal, the next typed send guesses the same length and skips
+    /// yet, or a guess just missed). When they are equal, the next typed send guesses the same length and skips
     /// the counting pass (see `send_value`).
     last_lens: [usize; 2],
 }
@@ -138,7 +138,8 @@ impl<T: Transport> Connection<T> {
         // encode straight into it, without the counting pass. A message of another
         // length (or no space now) sends nothing there and goes the exact way below.
         let [a, b] = self.last_lens;
-        if a == b && a != 0 {
+        let guessed = a == b && a != 0;
+        if guessed {
             let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == out.len());
             if self.transport.send_guessed(a, written) {
                 return Ok(());
@@ -147,7 +148,10 @@ impl<T: Transport> Connection<T> {
         // Straight into the ring's claimed space when the message is one record: its
         // exact length first (a counting pass, no allocation), then the encoding.
         let len = codec::encoded_len(value)?;
-        self.last_lens = [b, len];
+        // After a miss (another length, or no space now), the next send does not guess:
+        // a ring that stays full, or lengths that keep changing, cost a failed try on
+        // at most every other send.
+        self.last_lens = if guessed { [0, len] } else { [b, len] };
         let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == len);
         if self.transport.send_in_place(len, wait, written)? {
             return Ok(());
