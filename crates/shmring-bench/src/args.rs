@@ -115,8 +115,9 @@ pub struct BenchArgs {
     pub(crate) lock_modes: Vec<LockMode>,
 
     /// Rows of the typed-message step (`vocab`): a small serde message sent by one
-    /// process to another through shmring's pipe (`send`/`recv`) and queue
-    /// (`put`/`get`), a Unix socket (one `write` per length-prefixed message; and
+    /// process to another through shmring's pipe (`send`/`recv`; pipe-borrowed:
+    /// `recv_ref` and a borrowed decode; pipe-batch: `recv_batch`) and queue
+    /// (`put`/`get`; queue-borrowed: `get_ref`), a Unix socket (one `write` per length-prefixed message; and
     /// unix-batched: through a 64 KiB BufWriter), and Python's `multiprocessing.Pipe`
     /// and `Queue` (skipped, and said so, if python3 is missing). Each row is the median
     /// of 3 runs (--quick: 1) of a count of messages per row sized to about 1 s in all,
@@ -124,7 +125,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "pipe,queue,unix,unix-batched,python-pipe,python-queue"
+        default_value = "pipe,pipe-borrowed,pipe-batch,queue,queue-borrowed,unix,unix-batched,python-pipe,python-queue"
     )]
     pub(crate) vocab: Vec<VocabKind>,
 
@@ -315,9 +316,15 @@ pub(crate) enum VocabKind {
     /// `shmring::connection` pipe: `send` / `recv`.
     #[value(alias = "shmring-pipe")]
     Pipe,
+    /// The same pipe, received in place: `recv_ref` and a borrowed decode (`&str`).
+    PipeBorrowed,
+    /// The same pipe, received in batches: `recv_batch` and a borrowed decode.
+    PipeBatch,
     /// `shmring::queue::Queue`: `put` / `get`.
     #[value(alias = "shmring-queue")]
     Queue,
+    /// The same queue, taken with `get_ref` and a borrowed decode (`&str`).
+    QueueBorrowed,
     /// A Unix stream socket, one `write` per length-prefixed message.
     #[value(alias = "unix-socket")]
     Unix,

@@ -142,9 +142,13 @@ fn bench_quick_writes_every_row() {
     // The typed rows: a small typed message through shmring's pipe and queue and a Unix socket
     // (one write per message, and batched), all carrying the same 22 postcard bytes;
     // Python's multiprocessing.Pipe and Queue where python3 runs (else said skipped).
+    // The pipe also received in place and in batches, the queue taken in place.
     for (t, mode) in [
         ("shmring-pipe", "typed"),
+        ("shmring-pipe", "typed-borrowed"),
+        ("shmring-pipe", "typed-batch"),
         ("shmring-queue", "typed"),
+        ("shmring-queue", "typed-borrowed"),
         ("unix-socket", "typed"),
         ("unix-socket", "typed-batched"),
     ] {
@@ -165,6 +169,10 @@ fn bench_quick_writes_every_row() {
         "shmring-queue >= 10x unix-socket",
         "shmring-pipe >= 100x python-mp-pipe",
         "shmring-queue >= 100x python-mp-queue",
+        "shmring-pipe/typed-batch >= 1x unix-socket/typed-batched",
+        "shmring-pipe/typed-batch >= 100x python-mp-pipe",
+        "shmring-queue/typed-borrowed >= 0.8x shmring-pipe/typed-batch",
+        "shmring-queue/typed-borrowed >= 100x python-mp-queue",
     ] {
         assert!(
             stdout

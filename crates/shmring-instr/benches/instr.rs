@@ -36,6 +36,16 @@ struct Tick {
     sym: String,
 }
 
+/// A [`Tick`] decoded in place (its symbol borrowed from the message), as the bench's
+/// `typed-borrowed` and `typed-batch` rows decode it.
+#[derive(Debug, PartialEq, Deserialize)]
+struct TickRef<'a> {
+    seq: u64,
+    px: f64,
+    qty: u32,
+    sym: &'a str,
+}
+
 impl Tick {
     /// Message `i`; as in the bench rows, every `seq` encodes to 5 bytes and every `qty`
     /// to 2, so that every message has the same length.
@@ -83,6 +93,158 @@ fn spsc_send_recv(mut s: Spsc) -> Spsc {
         black_box(s.rx.recv_into(&mut s.buf).expect("recv"));
     }
     s
+}
+
+/// The reference ring of `shmring bench` (crates/shmring-bench/src/refring.rs: `ref-ring`),
+/// its send and receive copied as they are, over heap memory instead of a memfd mapping
+/// (the instructions are the same; the bench's copy is private to that crate): an 8-byte
+/// length prefix per record padded to 8, tail and head on lines of their own, cached
+/// indices, one bound check, no liveness. It gives the SPSC rows a floor to compare with.
+mod refring {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const LINE: usize = 128;
+    const CONTROL: usize = 2 * LINE;
+
+    /// Both ends over one allocation (8-aligned: a `Vec<u64>`).
+    pub(crate) struct RefRing {
+        mem: Vec<u64>,
+        cap: u64,
+        tail: u64,
+        cached_head: u64,
+        head: u64,
+        cached_tail: u64,
+    }
+
+    fn record(len: u64) -> u64 {
+        len.div_ceil(8).saturating_mul(8).saturating_add(8)
+    }
+
+    impl RefRing {
+        pub(crate) fn new(cap: usize) -> RefRing {
+            assert!(cap.is_power_of_two() && cap >= 4096);
+            RefRing {
+                mem: vec![0u64; (CONTROL + cap) / 8],
+                cap: cap as u64,
+                tail: 0,
+                cached_head: 0,
+                head: 0,
+                cached_tail: 0,
+            }
+        }
+
+        fn base(&mut self) -> *mut u8 {
+            self.mem.as_mut_ptr().cast::<u8>()
+        }
+
+        fn index(&mut self, line: usize) -> &AtomicU64 {
+            // SAFETY: the allocation is at least CONTROL bytes and 8-aligned; these words
+            // are only accessed through atomics while the ring lives.
+            unsafe { AtomicU64::from_ptr(self.base().add(line * LINE).cast::<u64>()) }
+        }
+
+        fn write(&mut self, pos: u64, src: &[u8]) {
+            let off = (pos & (self.cap - 1)) as usize;
+            let first = src.len().min(self.cap as usize - off);
+            let data = self.base().wrapping_add(CONTROL);
+            // SAFETY: as in refring.rs: both copies stay inside the data area.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), data.add(off), first);
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(first), data, src.len() - first);
+            }
+        }
+
+        fn read(&mut self, pos: u64, dst: &mut [u8]) {
+            let off = (pos & (self.cap - 1)) as usize;
+            let first = dst.len().min(self.cap as usize - off);
+            let data = self.base().wrapping_add(CONTROL);
+            // SAFETY: as in `write`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data.add(off), dst.as_mut_ptr(), first);
+                std::ptr::copy_nonoverlapping(data, dst.as_mut_ptr().add(first), dst.len() - first);
+            }
+        }
+
+        #[inline]
+        pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+            let need = record(msg.len() as u64);
+            if need > self.cap {
+                return Err(format!("a {}-byte message does not fit", msg.len()));
+            }
+            while self.tail + need - self.cached_head > self.cap {
+                // Acquire: pairs with the Release store of the head in recv.
+                self.cached_head = self.index(1).load(Ordering::Acquire);
+                if self.tail + need - self.cached_head > self.cap {
+                    std::hint::spin_loop();
+                }
+            }
+            self.write(self.tail, &(msg.len() as u64).to_le_bytes());
+            self.write(self.tail + 8, msg);
+            self.tail += need;
+            let tail = self.tail;
+            // Release: pairs with the Acquire load of the tail in recv.
+            self.index(0).store(tail, Ordering::Release);
+            Ok(())
+        }
+
+        #[inline]
+        pub(crate) fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, String> {
+            while self.head == self.cached_tail {
+                // Acquire: pairs with the Release store of the tail in send.
+                self.cached_tail = self.index(0).load(Ordering::Acquire);
+                if self.head == self.cached_tail {
+                    std::hint::spin_loop();
+                }
+            }
+            let mut prefix = [0u8; 8];
+            self.read(self.head, &mut prefix);
+            let len = u64::from_le_bytes(prefix);
+            if record(len) > self.cached_tail.saturating_sub(self.head) {
+                return Err(format!("record of {len} bytes overruns the tail"));
+            }
+            let n = len as usize;
+            if buf.len() != n {
+                buf.resize(n, 0);
+            }
+            self.read(self.head + 8, buf);
+            self.head += record(len);
+            let head = self.head;
+            // Release: pairs with the Acquire load of the head in send.
+            self.index(1).store(head, Ordering::Release);
+            Ok(n)
+        }
+    }
+}
+
+/// The reference ring (1 MiB, as the bench's `ref-ring` rows), a message and a buffer.
+struct RefRing {
+    ring: refring::RefRing,
+    msg: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+fn setup_refring(size: usize) -> RefRing {
+    let mut r = RefRing {
+        ring: refring::RefRing::new(1 << 20),
+        msg: vec![7u8; size],
+        buf: Vec::with_capacity(size),
+    };
+    r.ring.send(&r.msg).expect("send"); // warm-up, as in setup_spsc
+    r.ring.recv(&mut r.buf).expect("recv");
+    r
+}
+
+// The reference ring's `send` + `recv`, [`N`] times, at 8 B and 64 B: the floor of the
+// SPSC rows (not shmring's code).
+#[library_benchmark]
+#[bench::b8(setup = setup_refring, args = (8))]
+#[bench::b64(setup = setup_refring, args = (64))]
+fn refring_send_recv(mut r: RefRing) -> RefRing {
+    for _ in 0..N {
+        r.ring.send(black_box(&r.msg)).expect("send");
+        black_box(r.ring.recv(&mut r.buf).expect("recv"));
+    }
+    r
 }
 
 /// An MPMC queue's two ends (1024 slots of 64 bytes), a 64-byte message, a buffer.
@@ -161,6 +323,43 @@ fn pipe_send_recv_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) ->
     (r, w, t)
 }
 
+// The same pipe received in place: `send(&tick)` + `recv_ref()` decoded as a `TickRef`
+// (no allocation), [`N`] times.
+#[library_benchmark]
+#[bench::tick(setup = setup_pipe)]
+fn pipe_send_recv_ref_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) -> (Connection, Connection, Tick) {
+    for i in 0..N {
+        t.seq = (1 << 32) + i;
+        w.send(black_box(&t)).expect("send");
+        let m = r.recv_ref().expect("recv_ref");
+        black_box(m.decode::<TickRef<'_>>().expect("decode"));
+    }
+    (r, w, t)
+}
+
+/// Messages per batch of `pipe_send_recv_batch_tick` (divides [`N`]).
+const BATCH: u64 = 16;
+
+// The same pipe received in batches: [`BATCH`] `send(&tick)`, then one
+// `recv_batch(BATCH)` decoding each as a `TickRef`; [`N`] messages in all.
+#[library_benchmark]
+#[bench::b16(setup = setup_pipe)]
+fn pipe_send_recv_batch_tick((mut r, mut w, mut t): (Connection, Connection, Tick)) -> (Connection, Connection, Tick) {
+    for round in 0..N / BATCH {
+        for j in 0..BATCH {
+            t.seq = (1 << 32) + round * BATCH + j;
+            w.send(black_box(&t)).expect("send");
+        }
+        let got = r
+            .recv_batch(BATCH as usize, |m| {
+                black_box(m.decode::<TickRef<'_>>().expect("decode"));
+            })
+            .expect("recv_batch");
+        assert_eq!(got, BATCH as usize);
+    }
+    (r, w, t)
+}
+
 fn setup_queue() -> (Queue<Tick>, Tick) {
     let mut q = Queue::new(1024).expect("queue");
     q.put(&Tick::nth(0)).expect("put"); // warm-up, as in setup_spsc
@@ -176,6 +375,20 @@ fn queue_put_get_tick((mut q, mut t): (Queue<Tick>, Tick)) -> (Queue<Tick>, Tick
         t.seq = (1 << 32) + i;
         q.put(black_box(&t)).expect("put");
         t = black_box(q.get().expect("get"));
+    }
+    (q, t)
+}
+
+// The same queue taken in place: `put(&tick)` + `get_ref()` decoded as a `TickRef`,
+// [`N`] times.
+#[library_benchmark]
+#[bench::tick(setup = setup_queue)]
+fn queue_put_get_ref_tick((mut q, mut t): (Queue<Tick>, Tick)) -> (Queue<Tick>, Tick) {
+    for i in 0..N {
+        t.seq = (1 << 32) + i;
+        q.put(black_box(&t)).expect("put");
+        let m = q.get_ref().expect("get_ref");
+        black_box(m.decode::<TickRef<'_>>().expect("decode"));
     }
     (q, t)
 }
@@ -217,10 +430,19 @@ fn value_fetch_add(v: Value<u64>) -> Value<u64> {
 
 library_benchmark_group!(
     name = rings,
-    benchmarks = [spsc_send_recv, mpmc_push_pop, arrayqueue_push_pop]
+    benchmarks = [spsc_send_recv, refring_send_recv, mpmc_push_pop, arrayqueue_push_pop]
 );
 
-library_benchmark_group!(name = typed, benchmarks = [pipe_send_recv_tick, queue_put_get_tick]);
+library_benchmark_group!(
+    name = typed,
+    benchmarks = [
+        pipe_send_recv_tick,
+        pipe_send_recv_ref_tick,
+        pipe_send_recv_batch_tick,
+        queue_put_get_tick,
+        queue_put_get_ref_tick
+    ]
+);
 
 library_benchmark_group!(name = sync, benchmarks = [mutex_lock_unlock, value_fetch_add]);
 

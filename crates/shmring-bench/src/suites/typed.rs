@@ -16,6 +16,19 @@
 //! - **shmring-queue**: `Queue::<Tick>::new(`[`QUEUE_MAXSIZE`]`)`, a handle per child
 //!   (`try_clone()?.into_fd()` / `Queue::from_fd`); `put(&tick)` / `get()`. The producer
 //!   closes the queue after its last message; the parent checks the queue's counters.
+//! - **shmring-pipe** (`typed-borrowed`): the same pipe and sender; the consumer takes
+//!   each message in place with `recv_ref()` and decodes it as a
+//!   [`TickRef`](peers::TickRef) (`sym: &str` borrowed from the ring: no allocation);
+//!   the message's space goes back to the sender when it is dropped, one message at a
+//!   time.
+//! - **shmring-pipe** (`typed-batch`): the same, with `recv_batch(`[`BATCH`]`, ..)`: the
+//!   messages there now (at least one, waiting as `recv` does) handed over in place
+//!   one after the other and decoded as `TickRef`s, their space released once per
+//!   batch (one index store and one check whether the sender sleeps per batch, not per
+//!   message). This is what a consumer that keeps up would write.
+//! - **shmring-queue** (`typed-borrowed`): the same queue and sender; the consumer takes
+//!   each message with `get_ref()` and decodes it as a `TickRef` (no `String`
+//!   allocated).
 //! - **unix-socket** (`typed`): a `SOCK_STREAM` socket pair; each message is the same
 //!   postcard bytes behind a 4-byte little-endian length, written with **one `write`
 //!   per message** (length and bytes coalesced), so that, as with `send`/`put`, the
@@ -62,6 +75,12 @@ pub(crate) const RUNS: usize = 3;
 pub(crate) const TYPED: &str = "typed";
 /// `mode` of the batched socket's row.
 pub(crate) const TYPED_BATCHED: &str = "typed-batched";
+/// `mode` of the rows that decode in place (`recv_ref`, `get_ref`).
+pub(crate) const TYPED_BORROWED: &str = "typed-borrowed";
+/// `mode` of the pipe row that receives in batches (`recv_batch`).
+pub(crate) const TYPED_BATCH: &str = "typed-batch";
+/// Most messages the `typed-batch` row takes per `recv_batch`.
+pub(crate) const BATCH: usize = 1024;
 
 /// Role: send `count` typed messages through the end of the job's [`VocabKind`]
 /// (fds: `[end]`).
@@ -71,9 +90,12 @@ const TYPED_CONSUMER: &str = "typed-consumer";
 
 impl VocabKind {
     /// Every row, in the table's order.
-    pub(crate) const ALL: [VocabKind; 6] = [
+    pub(crate) const ALL: [VocabKind; 9] = [
         VocabKind::Pipe,
+        VocabKind::PipeBorrowed,
+        VocabKind::PipeBatch,
         VocabKind::Queue,
+        VocabKind::QueueBorrowed,
         VocabKind::Unix,
         VocabKind::UnixBatched,
         VocabKind::PythonPipe,
@@ -83,8 +105,8 @@ impl VocabKind {
     /// The row's transport (in the JSON).
     pub(crate) fn name(self) -> &'static str {
         match self {
-            VocabKind::Pipe => "shmring-pipe",
-            VocabKind::Queue => "shmring-queue",
+            VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch => "shmring-pipe",
+            VocabKind::Queue | VocabKind::QueueBorrowed => "shmring-queue",
             VocabKind::Unix | VocabKind::UnixBatched => "unix-socket",
             VocabKind::PythonPipe => "python-mp-pipe",
             VocabKind::PythonQueue => "python-mp-queue",
@@ -95,15 +117,17 @@ impl VocabKind {
     pub(crate) fn mode(self) -> &'static str {
         match self {
             VocabKind::UnixBatched => TYPED_BATCHED,
+            VocabKind::PipeBorrowed | VocabKind::QueueBorrowed => TYPED_BORROWED,
+            VocabKind::PipeBatch => TYPED_BATCH,
             _ => TYPED,
         }
     }
 
     /// `name` or `name/mode`: the row's label in the table and the target lines.
     pub(crate) fn label(self) -> String {
-        match self {
-            VocabKind::UnixBatched => format!("{}/{TYPED_BATCHED}", self.name()),
-            _ => self.name().to_owned(),
+        match self.mode() {
+            TYPED => self.name().to_owned(),
+            mode => format!("{}/{mode}", self.name()),
         }
     }
 
@@ -115,8 +139,9 @@ impl VocabKind {
     /// second in all on the project's machine; `--quick` about a tenth of that.
     pub(crate) fn default_count(self, quick: bool) -> u64 {
         let n = match self {
-            VocabKind::Pipe => 3_000_000,
-            VocabKind::Queue => 2_000_000,
+            VocabKind::Pipe | VocabKind::PipeBorrowed => 3_000_000,
+            VocabKind::PipeBatch => 4_000_000,
+            VocabKind::Queue | VocabKind::QueueBorrowed => 2_000_000,
             VocabKind::Unix => 300_000,
             VocabKind::UnixBatched => 4_000_000,
             VocabKind::PythonPipe => 60_000,
@@ -332,6 +357,11 @@ impl VocabResults {
             (VocabKind::Queue, VocabKind::Unix),
             (VocabKind::Pipe, VocabKind::UnixBatched),
             (VocabKind::Queue, VocabKind::UnixBatched),
+            (VocabKind::PipeBatch, VocabKind::UnixBatched),
+            (VocabKind::PipeBatch, VocabKind::PythonPipe),
+            (VocabKind::PipeBorrowed, VocabKind::PythonPipe),
+            (VocabKind::QueueBorrowed, VocabKind::PipeBatch),
+            (VocabKind::QueueBorrowed, VocabKind::PythonQueue),
         ] {
             if let (Some(x), Some(y)) = (self.get(a), self.get(b)) {
                 ratios.push(format!("{} / {} {}", a.label(), b.label(), ratio(x / y)));
@@ -342,8 +372,10 @@ impl VocabResults {
         }
     }
 
-    /// The four targets that this run has the data for (SKIP where Python was
-    /// missing).
+    /// The targets that this run has the data for (SKIP where Python was missing): the
+    /// first four on the plain rows; the last four are issue 18's, on the rows that use
+    /// the receive APIs a performance-minded consumer would (the batched pipe, the
+    /// queue's in-place get).
     pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
         for (a, b, want) in [
@@ -351,6 +383,10 @@ impl VocabResults {
             (VocabKind::Queue, VocabKind::Unix, 10.0),
             (VocabKind::Pipe, VocabKind::PythonPipe, 100.0),
             (VocabKind::Queue, VocabKind::PythonQueue, 100.0),
+            (VocabKind::PipeBatch, VocabKind::UnixBatched, 1.0),
+            (VocabKind::PipeBatch, VocabKind::PythonPipe, 100.0),
+            (VocabKind::QueueBorrowed, VocabKind::PipeBatch, 0.8),
+            (VocabKind::QueueBorrowed, VocabKind::PythonQueue, 100.0),
         ] {
             let Some(x) = self.get(a) else {
                 continue;

@@ -47,6 +47,10 @@ pub struct Connection<T: Transport = PipeTransport> {
     pub(crate) transport: T,
     /// The encoding buffer of typed sends and the decoding buffer of typed receives.
     pub(super) scratch: Vec<u8>,
+    /// The encoded lengths of the last two typed sends that counted theirs (0: none
+    /// yet, or a guess just missed). When they are equal, the next typed send guesses the same length and skips
+    /// the counting pass (see `send_value`).
+    last_lens: [usize; 2],
 }
 
 impl<T: Transport> std::fmt::Debug for Connection<T> {
@@ -61,6 +65,7 @@ impl<T: Transport> Connection<T> {
         Connection {
             transport,
             scratch: Vec::new(),
+            last_lens: [0; 2],
         }
     }
 
@@ -128,9 +133,25 @@ impl<T: Transport> Connection<T> {
     fn send_value<V: Serialize + ?Sized>(&mut self, value: &V, wait: Wait) -> Result<(), ConnError> {
         // Closed or wrong direction: say so before encoding.
         self.transport.check_send()?;
+        // A typed stream whose last two messages had the same length (a stream of one
+        // fixed-size shape, the common case): claim that length without waiting and
+        // encode straight into it, without the counting pass. A message of another
+        // length (or no space now) sends nothing there and goes the exact way below.
+        let [a, b] = self.last_lens;
+        let guessed = a == b && a != 0;
+        if guessed {
+            let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == out.len());
+            if self.transport.send_guessed(a, written) {
+                return Ok(());
+            }
+        }
         // Straight into the ring's claimed space when the message is one record: its
         // exact length first (a counting pass, no allocation), then the encoding.
         let len = codec::encoded_len(value)?;
+        // After a miss (another length, or no space now), the next send does not guess:
+        // a ring that stays full, or lengths that keep changing, cost a failed try on
+        // at most every other send.
+        self.last_lens = if guessed { [0, len] } else { [b, len] };
         let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == len);
         if self.transport.send_in_place(len, wait, written)? {
             return Ok(());

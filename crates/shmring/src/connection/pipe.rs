@@ -287,13 +287,47 @@ impl Sealed for PipeTransport {
             Wait::Now => tx.try_claim(len + 1),
             Wait::Until(d) => tx.claim_timeout(len + 1, d.saturating_duration_since(Instant::now())),
         }?;
-        g[0] = WHOLE;
-        if !write(&mut g[1..]) {
+        // One look at the claimed bytes (each deref checks the bounds again).
+        let Some((kind, body)) = g.split_first_mut() else {
+            return Ok(false);
+        };
+        *kind = WHOLE;
+        if !write(body) {
             // Dropped without commit: aborted, nothing sent.
             return Ok(false);
         }
         g.commit();
         Ok(true)
+    }
+
+    #[inline]
+    fn send_guessed(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        if self.abort_pending || len > self.max {
+            return false;
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return false;
+        };
+        // One WHOLE frame, as in send_in_place.
+        if len >= tx.max_message_len() {
+            return false;
+        }
+        // Not waiting: a guess must never wait for space that the real length would
+        // not need; any error here is found again, and reported, by the exact path.
+        let Ok(mut g) = tx.try_claim(len + 1) else {
+            return false;
+        };
+        // One look at the claimed bytes (each deref checks the bounds again).
+        let Some((kind, body)) = g.split_first_mut() else {
+            return false;
+        };
+        *kind = WHOLE;
+        if !write(body) {
+            // Dropped without commit: aborted, nothing sent.
+            return false;
+        }
+        g.commit();
+        true
     }
 
     #[inline]

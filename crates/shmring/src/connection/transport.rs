@@ -58,6 +58,15 @@ pub(crate) mod sealed {
             let _ = (len, wait, write);
             Ok(false)
         }
+        /// Send one message written in place into `len` bytes claimed **without
+        /// waiting**, if `write` fills them exactly (it returns whether it did); `false`:
+        /// nothing was sent (no space now, a pending abort, the transport cannot write in
+        /// place, or `write` wrote another length), and no error is reported: the caller
+        /// sends the message the exact way. Default: `false`.
+        fn send_guessed(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
+            let _ = (len, write);
+            false
+        }
         /// Receive the next message, waiting per `wait`, in place where the transport
         /// can (else in `scratch`). Default: [`Sealed::recv_message`] into `scratch`.
         fn recv_in_place<'a>(&'a mut self, scratch: &'a mut Vec<u8>, wait: Wait) -> Result<MessageRef<'a>, ConnError> {

@@ -223,6 +223,26 @@ impl Engine {
     /// Put the encoding of `value`.
     pub(crate) fn put_value<T: serde::Serialize + ?Sized>(&mut self, value: &T, wait: Wait) -> Result<(), PutError> {
         let mut buf = std::mem::take(&mut self.put_buf);
+        // One pass for a message that fits a slot: encode into a buffer of the slot's
+        // size (kept at that length between puts, so not zeroed each time), without
+        // counting the length first.
+        if buf.len() < self.slot_size {
+            buf.resize(self.slot_size, 0);
+        }
+        buf[0] = KIND_INLINE;
+        if let Ok(n) = crate::codec::encode_to_slice(value, &mut buf[1..self.slot_size]) {
+            let r = if n > self.max_message {
+                Err(PutError::MessageTooLarge {
+                    len: n,
+                    max: self.max_message,
+                })
+            } else {
+                self.push(&buf[..1 + n], wait)
+            };
+            self.put_buf = buf;
+            return r;
+        }
+        // Larger than a slot (or an encoding error, which the exact pass reports).
         buf.clear();
         buf.push(KIND_INLINE);
         let r = match crate::codec::encode(value, &mut buf) {

@@ -101,6 +101,14 @@ fn limits_and_config() {
     assert!(matches!(q.put(&vec![0; 999]), Err(PutError::MessageTooLarge { .. })));
     q.put_bytes(&[5; 1000]).unwrap();
     assert_eq!(q.get_bytes().unwrap(), vec![5; 1000]);
+    // The limit holds for a value that fits a slot too (encoded in one pass there).
+    let mut q: Queue<Vec<u8>> = Queue::with_config(4, &QueueConfig::new().slot_size(128).max_message_size(50)).unwrap();
+    assert!(matches!(
+        q.put(&vec![1u8; 60]),
+        Err(PutError::MessageTooLarge { len: 61, max: 50 })
+    ));
+    q.put(&vec![2u8; 49]).unwrap();
+    assert_eq!(q.get().unwrap(), vec![2u8; 49]);
     // maxsize rounding and the unbounded default.
     assert_eq!(Queue::<u8>::new(3).unwrap().capacity(), 4);
     assert_eq!(Queue::<u8>::new(1).unwrap().capacity(), 2);

@@ -1,14 +1,14 @@
 //! The Rust rows' runs: the typed message, the peers that send and receive it through
 //! a row's end, and the parent's side of one run.
 
-use super::{QUEUE_MAXSIZE, TYPED_CONSUMER, TYPED_PRODUCER};
+use super::{BATCH, QUEUE_MAXSIZE, TYPED_CONSUMER, TYPED_PRODUCER};
 use crate::args::VocabKind;
 use crate::launch::{PeerJob, run_peers};
 use crate::peer::{PeerReport, PeerSpec, barrier};
 use crate::{Result, err};
 use serde::{Deserialize, Serialize};
 use shmring::codec;
-use shmring::connection::{self, ConnError, Connection};
+use shmring::connection::{self, ConnError, Connection, MessageRef};
 use shmring::queue::{GetError, Queue};
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
@@ -27,6 +27,27 @@ pub(crate) struct Tick {
     pub(crate) qty: u32,
     /// A symbol.
     pub(crate) sym: String,
+}
+
+/// A [`Tick`] decoded in place: its symbol borrowed from the message's bytes (the same
+/// wire format, no allocation).
+#[derive(Debug, PartialEq, Deserialize)]
+pub(crate) struct TickRef<'a> {
+    seq: u64,
+    px: f64,
+    qty: u32,
+    sym: &'a str,
+}
+
+impl TickRef<'_> {
+    /// Whether this is message `i` (as [`Tick::is`]).
+    #[inline]
+    fn is(&self, i: u64) -> bool {
+        self.seq == SEQ_BASE + i
+            && self.px == 100.0 + (i % 1000) as f64 * 0.25
+            && self.qty == 200 + (i % 100) as u32
+            && self.sym == SYM
+    }
 }
 
 /// The first sequence number: every `seq` of a run encodes to 5 bytes (2^28..2^35).
@@ -82,7 +103,7 @@ pub(crate) fn produce(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
     let n = spec.count.ok_or_else(|| err("a typed producer needs a count"))?;
     let mut t = Tick::nth(0);
     match Some(spec.param::<VocabKind>()?) {
-        Some(VocabKind::Pipe) => {
+        Some(VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch) => {
             let mut c = Connection::from_fds(None, Some(fd))?;
             barrier()?;
             for i in 0..n {
@@ -91,7 +112,7 @@ pub(crate) fn produce(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             }
             drop(c); // the consumer sees the end of the stream
         }
-        Some(VocabKind::Queue) => {
+        Some(VocabKind::Queue | VocabKind::QueueBorrowed) => {
             let mut q = Queue::<Tick>::from_fd(fd)?;
             barrier()?;
             for i in 0..n {
@@ -164,11 +185,44 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
                 check(&c.recv::<Tick>().map_err(r)?, i)?;
             }
             let elapsed = t0.elapsed();
-            match c.recv_bytes() {
-                Err(ConnError::Disconnected) => {}
-                Ok(_) => return Err(err(format!("the pipe carried more than {n} messages"))),
-                Err(e) => return Err(r(e)),
+            pipe_ends(&mut c, n)?;
+            elapsed
+        }
+        Some(VocabKind::PipeBorrowed) => {
+            let mut c = Connection::from_fds(Some(fd), None)?;
+            barrier()?;
+            let r = |e: ConnError| err(format!("pipe recv_ref: {e}"));
+            check_ref(&c.recv_ref().map_err(r)?, 0)?;
+            let t0 = Instant::now();
+            for i in 1..n {
+                check_ref(&c.recv_ref().map_err(r)?, i)?;
             }
+            let elapsed = t0.elapsed();
+            pipe_ends(&mut c, n)?;
+            elapsed
+        }
+        Some(VocabKind::PipeBatch) => {
+            let mut c = Connection::from_fds(Some(fd), None)?;
+            barrier()?;
+            let r = |e: ConnError| err(format!("pipe recv_batch: {e}"));
+            // The first message alone: the clock starts when it is there.
+            let mut bad = None;
+            c.recv_batch(1, |m| checked(&m, 0, &mut bad)).map_err(r)?;
+            let t0 = Instant::now();
+            let mut i = 1;
+            while i < n && bad.is_none() {
+                let max = BATCH.min((n - i) as usize);
+                c.recv_batch(max, |m| {
+                    checked(&m, i, &mut bad);
+                    i += 1;
+                })
+                .map_err(r)?;
+            }
+            let elapsed = t0.elapsed();
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            pipe_ends(&mut c, n)?;
             elapsed
         }
         Some(VocabKind::Queue) => {
@@ -181,11 +235,20 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
                 check(&q.get().map_err(r)?, i)?;
             }
             let elapsed = t0.elapsed();
-            match q.get_bytes() {
-                Err(GetError::Closed) => {}
-                Ok(_) => return Err(err(format!("the queue carried more than {n} messages"))),
-                Err(e) => return Err(r(e)),
+            queue_ends(&mut q, n)?;
+            elapsed
+        }
+        Some(VocabKind::QueueBorrowed) => {
+            let mut q = Queue::<Tick>::from_fd(fd)?;
+            barrier()?;
+            let r = |e: GetError| err(format!("queue get_ref: {e}"));
+            check_ref(&q.get_ref().map_err(r)?, 0)?;
+            let t0 = Instant::now();
+            for i in 1..n {
+                check_ref(&q.get_ref().map_err(r)?, i)?;
             }
+            let elapsed = t0.elapsed();
+            queue_ends(&mut q, n)?;
             elapsed
         }
         Some(VocabKind::Unix | VocabKind::UnixBatched) => {
@@ -215,6 +278,45 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
     })
 }
 
+/// Check that `m` decodes in place as message `i`.
+#[inline]
+fn check_ref(m: &MessageRef<'_>, i: u64) -> Result<()> {
+    let t: TickRef<'_> = m.decode().map_err(|e| err(format!("message {i}: {e}")))?;
+    if t.is(i) {
+        Ok(())
+    } else {
+        Err(err(format!("message {i} is {t:?}")))
+    }
+}
+
+/// [`check_ref`] inside a batch's closure: the first failure goes to `bad`.
+#[inline]
+fn checked(m: &MessageRef<'_>, i: u64, bad: &mut Option<crate::Error>) {
+    if bad.is_none()
+        && let Err(e) = check_ref(m, i)
+    {
+        *bad = Some(e);
+    }
+}
+
+/// After the last of `n` messages, the pipe must report the end of the stream.
+fn pipe_ends(c: &mut Connection, n: u64) -> Result<()> {
+    match c.recv_bytes() {
+        Err(ConnError::Disconnected) => Ok(()),
+        Ok(_) => Err(err(format!("the pipe carried more than {n} messages"))),
+        Err(e) => Err(err(format!("pipe recv: {e}"))),
+    }
+}
+
+/// After the last of `n` messages, the queue must report that it is closed.
+fn queue_ends(q: &mut Queue<Tick>, n: u64) -> Result<()> {
+    match q.get_bytes() {
+        Err(GetError::Closed) => Ok(()),
+        Ok(_) => Err(err(format!("the queue carried more than {n} messages"))),
+        Err(e) => Err(err(format!("queue get: {e}"))),
+    }
+}
+
 /// The next frame's tick; `None` at the end of the stream.
 #[inline]
 fn read_frame(s: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<Tick>> {
@@ -240,7 +342,7 @@ pub(super) fn run_rust(suite: &str, kind: VocabKind, n: u64, pin: &[usize], time
     // The parent keeps a queue handle, to read its counters at the end.
     let mut queue = None;
     let (tx, rx): (OwnedFd, OwnedFd) = match kind {
-        VocabKind::Pipe => {
+        VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch => {
             let (r, w) = connection::pipe(false)?;
             let (_, send) = w.into_fds();
             let (recv, _) = r.into_fds();
@@ -249,7 +351,7 @@ pub(super) fn run_rust(suite: &str, kind: VocabKind, n: u64, pin: &[usize], time
                 recv.ok_or_else(|| err("pipe end without a receiving ring"))?,
             )
         }
-        VocabKind::Queue => {
+        VocabKind::Queue | VocabKind::QueueBorrowed => {
             let q = Queue::<Tick>::new(QUEUE_MAXSIZE)?;
             let fds = (q.try_clone()?.into_fd(), q.try_clone()?.into_fd());
             queue = Some(q);
@@ -310,6 +412,13 @@ mod tests {
             assert_eq!(b.len(), 22, "{t:?}");
             let back: Tick = codec::decode(&b).unwrap();
             assert!(back.is(i) && !back.is(i + 1));
+            let borrowed: TickRef<'_> = codec::decode_borrowed(&b).unwrap();
+            assert!(borrowed.is(i) && !borrowed.is(i + 1));
+            assert_eq!(
+                borrowed.sym.as_ptr(),
+                b[b.len() - SYM.len()..].as_ptr(),
+                "borrowed, not copied"
+            );
         }
         let mut frame = Vec::new();
         encode_frame(&t, &mut frame).unwrap();
