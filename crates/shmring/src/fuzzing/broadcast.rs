@@ -11,11 +11,11 @@
 //! read outside the mapping; the only assertions check that messages sent through a
 //! ring that opened and drained cleanly come back intact.
 
+use super::image::{memfd_with, read_image, reopen, zero};
 use crate::WaitStrategy;
 use crate::broadcast::layout::{CONTROL_SIZE, Control, SLOT_SIZE};
 use crate::broadcast::{self, Options, Params, Policy, Publisher, RecvError, SendError, Start, Subscriber};
 use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
-use rustix::fd::{AsRawFd, OwnedFd};
 use std::mem::offset_of;
 use std::time::Duration;
 
@@ -138,7 +138,6 @@ pub fn broadcast_repair(data: &[u8]) -> Vec<u8> {
 /// subscriber's slot freed, the publisher's role in transit). Identities and times are
 /// zeroed so the bytes are the same on every run.
 pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]], pending: &[&[u8]]) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
     let opts = Options::new().segment(SegmentOptions::new().asymmetric_fences(false));
     let params = Params {
         capacity,
@@ -155,14 +154,7 @@ pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]]
     }
     let fd = p.into_fd().expect("a segment-backed publisher");
     let _sub_fd = s.into_fd();
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().expect("fstat").len() as usize;
-    let mut img = vec![0u8; len];
-    file.read_exact_at(&mut img, 0).expect("read the segment back");
-    let zero = |img: &mut [u8], off: usize, n: usize| img[off..off + n].fill(0);
-    zero(&mut img, offset_of!(SegmentHeader, creator_pid), 4);
-    zero(&mut img, offset_of!(SegmentHeader, creator_start_time), 8);
-    zero(&mut img, offset_of!(SegmentHeader, created_unix_ns), 8);
+    let mut img = read_image(fd);
     zero(&mut img, AREA + offset_of!(Control, role.pid), 4);
     zero(&mut img, AREA + offset_of!(Control, role.start_time), 8);
     for i in 0..4 {
@@ -170,24 +162,6 @@ pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]]
         zero(&mut img, at::slot(i) + 24, 8); // start time
     }
     img
-}
-
-fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
-    use std::io::Write;
-    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(image).ok()?;
-    Some(file.into())
-}
-
-fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 /// Receive until anything but a message or a lap (at most [`MAX_RECVS`] times).

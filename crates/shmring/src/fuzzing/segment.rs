@@ -10,11 +10,11 @@
 //! panic, hang, crash or wait past a timeout (one timed receive) on any input; the only assertions check that messages sent
 //! through a ring that opened and drained cleanly come back intact, then `Disconnected`.
 
+use super::image::{memfd_with, read_image, reopen, zero};
 use crate::ring::spsc::layout::{CONTROL_SIZE, Control};
 use crate::ring::spsc::{self, Consumer, Producer, RingOptions};
 use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
 use crate::{RecvError, SendError, WaitStrategy};
-use rustix::fd::{AsRawFd, OwnedFd};
 use std::mem::offset_of;
 use std::time::Duration;
 
@@ -158,7 +158,6 @@ pub fn repair(data: &[u8]) -> Vec<u8> {
 /// creator and party identities and the creation time are zeroed so the bytes are the
 /// same on every run.
 pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
     let opts = RingOptions::new().segment(SegmentOptions::new().asymmetric_fences(false));
     let (mut p, mut c) = spsc::channel_with(capacity, &opts).expect("create an anonymous ring");
     for m in consumed {
@@ -170,14 +169,7 @@ pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Ve
     }
     let fd = p.into_fd().expect("a segment-backed producer");
     let _consumer_fd = c.into_fd();
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().expect("fstat").len() as usize;
-    let mut img = vec![0u8; len];
-    file.read_exact_at(&mut img, 0).expect("read the segment back");
-    let zero = |img: &mut [u8], off: usize, n: usize| img[off..off + n].fill(0);
-    zero(&mut img, offset_of!(SegmentHeader, creator_pid), 4);
-    zero(&mut img, offset_of!(SegmentHeader, creator_start_time), 8);
-    zero(&mut img, offset_of!(SegmentHeader, created_unix_ns), 8);
+    let mut img = read_image(fd);
     for off in [
         offset_of!(Control, roles.producer.pid),
         offset_of!(Control, roles.consumer.pid),
@@ -191,27 +183,6 @@ pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Ve
         zero(&mut img, AREA + off, 8);
     }
     img
-}
-
-/// A memfd holding exactly `image`.
-fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
-    use std::io::Write;
-    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(image).ok()?;
-    Some(file.into())
-}
-
-/// A second open file description of `fd`'s file, so that a second party holds its
-/// liveness lock apart from the first (as another process would).
-fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 /// Receive until the ring reports anything but a message (or [`MAX_RECVS`] times);

@@ -479,10 +479,7 @@ impl Shared {
     /// mapping: segment-backed rings are not modelled (use [`loom_channel`]).
     #[cfg(loom)]
     fn from_segment(seg: Segment) -> Result<Self> {
-        Err(Error::InvalidArgument(format!(
-            "segment {:?}: shared segments are not modelled under loom; use loom_channel",
-            seg.display_name()
-        )))
+        Err(crate::ring::not_modelled(&seg))
     }
 
     /// Build on a mapped segment whose kind the caller checked; validates the ring's
@@ -495,16 +492,8 @@ impl Shared {
             name: name.clone(),
             what,
         };
-        let cap = info.params[0];
-        if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
-            return Err(corrupted(format!(
-                "ring capacity {cap} is not a power of two in 256..=2^40"
-            )));
-        }
-        let max_msg = max_message_len(cap as usize) as u64;
-        if info.params[1] != max_msg {
-            return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
-        }
+        let (cap, max_msg) = crate::ring::checked_capacity(&info.params, MIN_CAPACITY, MAX_CAPACITY, max_message_len)
+            .map_err(&corrupted)?;
         let nsubs = info.params[2];
         if nsubs == 0 || nsubs > MAX_SUBSCRIBERS as u64 {
             return Err(corrupted(format!("subscriber limit {nsubs} is not in 1..=4096")));

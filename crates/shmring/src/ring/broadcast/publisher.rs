@@ -7,7 +7,6 @@ use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Error, Result};
-use std::time::Duration;
 
 /// The publisher end of a broadcast ring: every subscriber receives every message it
 /// sends (or, in the overwrite policy, learns how many it missed).
@@ -149,14 +148,9 @@ impl Publisher {
         })
     }
 
-    /// Capacity of the ring in bytes.
-    pub fn capacity(&self) -> usize {
-        self.sh.cap as usize
-    }
-
-    /// The largest message this ring accepts.
-    pub fn max_message_len(&self) -> usize {
-        self.sh.max_msg as usize
+    crate::ring::byte_send_methods! {
+        wait_doc: "(lossless policy) while a live subscriber is too far behind (the overwrite policy never waits)",
+        deferred_doc: "subscribers see it at the next [`Publisher::flush`], which stores `tail` and checks for sleepers once for the whole batch.",
     }
 
     /// The ring's policy.
@@ -178,47 +172,6 @@ impl Publisher {
     /// Messages committed so far over the stream's life (the next sequence number).
     pub fn messages(&self) -> u64 {
         self.st.seq
-    }
-
-    /// Change how this end waits.
-    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
-        self.st.wait = wait;
-    }
-
-    /// Send `msg`, waiting (lossless policy) while a live subscriber is too far behind.
-    #[inline]
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_deferred(msg)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg` if there is space now: [`SendError::Full`] otherwise (lossless
-    /// policy; the overwrite policy always has space).
-    #[inline]
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Now)?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg`, waiting at most `timeout` for space ([`SendError::Timeout`]).
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::after(timeout))?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Write and commit `msg` without the publish step: subscribers see it at the next
-    /// [`Publisher::flush`] (or send, commit, or drop), which stores `tail` and checks
-    /// for sleepers once for the whole batch. Waits (lossless) while the ring is full.
-    #[inline]
-    pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Forever)?;
-        self.write(slot, msg);
-        Ok(())
     }
 
     /// Publish every committed record with one Release store of `tail`, and wake every
@@ -361,27 +314,10 @@ impl Publisher {
         }
     }
 
-    /// Reserve `len` bytes in place if there is space now ([`SendError::Full`]
-    /// otherwise). Write them through the grant, then commit it; a grant dropped
-    /// without commit is aborted and nothing is sent.
+    /// Hand out a grant for `slot`.
     #[cfg(not(loom))]
-    pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Now)?;
-        Ok(WriteGrant { p: self, slot })
-    }
-
-    /// Reserve `len` bytes in place, waiting while the ring is full (lossless).
-    #[cfg(not(loom))]
-    pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Forever)?;
-        Ok(WriteGrant { p: self, slot })
-    }
-
-    /// Reserve `len` bytes in place, waiting at most `timeout`.
-    #[cfg(not(loom))]
-    pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::after(timeout))?;
-        Ok(WriteGrant { p: self, slot })
+    fn grant(&mut self, slot: Slot, _len: usize) -> WriteGrant<'_> {
+        WriteGrant { p: self, slot }
     }
 }
 
