@@ -160,7 +160,7 @@ pub use publisher::Publisher;
 pub use publisher::WriteGrant;
 pub use subscriber::Subscriber;
 #[cfg(not(loom))]
-pub use typed::{TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};
+pub use typed::{Typed, TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};
 
 use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};

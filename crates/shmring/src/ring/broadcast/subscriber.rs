@@ -284,7 +284,7 @@ impl Subscriber {
         }
     }
 
-    fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+    pub(super) fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         // The fast path: a message is there.
         if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
             return Ok(r);
