@@ -11,14 +11,12 @@
 //! its deadline, not a slow one). The seeds ([`valid_mpmc_image`] patched with
 //! [`MpmcField`]) hold each impossible state the queue's module docs list.
 
-use super::image::{memfd_with, read_image, reopen};
+use super::image::{MAX_IMAGE, memfd_with, read_image, reopen};
 use crate::WaitStrategy;
 use crate::ring::mpmc::{self, Consumer, PopError, Producer, PushError, QueueOptions};
 use crate::shm::{HEADER_SIZE, SegmentOptions};
 use std::time::{Duration, Instant};
 
-/// Inputs longer than this are cut (the seeds are a few KiB).
-const MAX_IMAGE: usize = 1 << 20;
 /// Where the queue's area starts in an (untyped) segment.
 const AREA: usize = HEADER_SIZE;
 /// Bytes of one party-table entry, and where the table starts in the area.
@@ -73,19 +71,13 @@ impl MpmcField {
 /// The value of `f` in `image` (little-endian; bytes past the end read as zero).
 pub fn mpmc_field(image: &[u8], f: MpmcField) -> u64 {
     let (off, width) = f.at();
-    let mut b = [0u8; 8];
-    for (i, byte) in b.iter_mut().take(width).enumerate() {
-        *byte = image.get(off + i).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
+    super::image::get(image, off, width)
 }
 
 /// Store `value` (truncated to the field's width) into `f` of `image`, if it fits.
 pub fn mpmc_patch(image: &mut [u8], f: MpmcField, value: u64) {
     let (off, width) = f.at();
-    if let Some(dst) = image.get_mut(off..off + width) {
-        dst.copy_from_slice(&value.to_le_bytes()[..width]);
-    }
+    super::image::put(image, off, width, value);
 }
 
 /// A valid image of a 4-slot queue of 16-byte slots after `taken` messages were pushed

@@ -2,7 +2,7 @@
 
 use super::layout::{Backing, role, slot};
 use super::record::{self, HEADER_LEN, MESSAGE, PADDING, SEQ_OFFSET, STAMP_OFFSET};
-use super::{BroadcastEnd, Options, Params, Policy, SendError, Shared};
+use super::{BroadcastEnd, Options, Policy, SendError, Shared};
 use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
@@ -533,26 +533,11 @@ impl std::ops::DerefMut for WriteGrant<'_> {
 impl EndKind for BroadcastEnd<true> {}
 
 impl Sealed for BroadcastEnd<true> {
-    type Ring = Shared;
+    super::ends::sealed_common!();
     type State = State;
-    type Options = Options;
-    type Params = Params;
-    type Fd = Option<rustix::fd::OwnedFd>;
     const NAME: &'static str = "Publisher";
     #[cfg(not(loom))]
     const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastPublisher;
-
-    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
-        super::create_named(name, &params, opts)
-    }
-
-    fn open(name: &str, opts: &Options) -> Result<Shared> {
-        super::open_named(name, opts)
-    }
-
-    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
-        super::open_fd(fd, opts)
-    }
 
     fn build(ring: Shared, opts: &Options) -> Result<Publisher> {
         // The lock decides: a role in transit is taken only through the descriptor that
@@ -571,10 +556,6 @@ impl Sealed for BroadcastEnd<true> {
         p.sh.take_fd()
     }
 
-    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
-        fd
-    }
-
     fn close(p: &mut Publisher) {
         if matches!(p.sh.backing, Backing::Gone) {
             return;
@@ -585,9 +566,5 @@ impl Sealed for BroadcastEnd<true> {
         p.sh.ctl().role.state.store(role::CLOSED, Ordering::Release);
         p.sh.ctl().data_wait.wake_everyone();
         p.sh.unlock(role::PUBLISHER_LOCK);
-    }
-
-    fn name(ring: &Shared) -> Option<&str> {
-        ring.name()
     }
 }

@@ -2,7 +2,7 @@
 
 use super::layout::{Backing, role, slot};
 use super::record::{self, HEADER_LEN, SEQ_OFFSET, STAMP_OFFSET};
-use super::{BroadcastEnd, Options, Params, Policy, RecvError, Shared, Start};
+use super::{BroadcastEnd, Options, Policy, RecvError, Shared, Start};
 use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed, SealedSeveral, Several};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
@@ -579,26 +579,11 @@ fn leave(sh: &Shared, st: &State) {
 impl EndKind for BroadcastEnd<false> {}
 
 impl Sealed for BroadcastEnd<false> {
-    type Ring = Shared;
+    super::ends::sealed_common!();
     type State = State;
-    type Options = Options;
-    type Params = Params;
-    type Fd = Option<rustix::fd::OwnedFd>;
     const NAME: &'static str = "Subscriber";
     #[cfg(not(loom))]
     const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastSubscriber;
-
-    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
-        super::create_named(name, &params, opts)
-    }
-
-    fn open(name: &str, opts: &Options) -> Result<Shared> {
-        super::open_named(name, opts)
-    }
-
-    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
-        super::open_fd(fd, opts)
-    }
 
     fn build(ring: Shared, opts: &Options) -> Result<Subscriber> {
         Subscriber::attach(ring, opts.wait, opts.start)
@@ -613,19 +598,11 @@ impl Sealed for BroadcastEnd<false> {
         s.sh.take_fd()
     }
 
-    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
-        fd
-    }
-
     fn close(s: &mut Subscriber) {
         if matches!(s.sh.backing, Backing::Gone) {
             return;
         }
         leave(&s.sh, &s.st);
-    }
-
-    fn name(ring: &Shared) -> Option<&str> {
-        ring.name()
     }
 }
 
