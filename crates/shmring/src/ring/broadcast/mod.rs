@@ -168,7 +168,9 @@ pub use typed::{Typed, TypedPublisher, TypedRecvError, TypedSendError, TypedSubs
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
 use crate::{Error, Result};
-use layout::{Backing, CONTROL_SIZE, Region, SLOT_SIZE};
+#[cfg(not(loom))]
+use layout::Backing;
+use layout::{CONTROL_SIZE, Region, SLOT_SIZE};
 #[cfg(loom)]
 use layout::{Control, SubSlot};
 
@@ -216,6 +218,7 @@ impl Policy {
         }
     }
 
+    #[cfg_attr(loom, allow(dead_code))] // read from a segment header only
     fn from_u64(v: u64) -> Option<Self> {
         match v {
             0 => Some(Policy::Lossless),

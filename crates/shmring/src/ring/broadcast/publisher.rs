@@ -56,6 +56,7 @@ struct Slot {
     header: u64,
     pos: u64,
     end: u64,
+    #[cfg_attr(loom, allow(dead_code))] // read by WriteGrant only
     len: usize,
 }
 

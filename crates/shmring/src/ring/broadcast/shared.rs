@@ -4,8 +4,12 @@
 
 #[cfg(loom)]
 use super::layout;
-use super::layout::{Backing, CONTROL_SIZE, Control, Region, SLOT_SIZE, SubSlot};
-use super::{MAX_CAPACITY, MAX_SUBSCRIBERS, MIN_CAPACITY, Policy, max_message_len, record};
+use super::layout::{Backing, Control, Region, SubSlot};
+#[cfg(not(loom))]
+use super::layout::{CONTROL_SIZE, SLOT_SIZE};
+#[cfg(not(loom))]
+use super::{MAX_CAPACITY, MAX_SUBSCRIBERS, MIN_CAPACITY};
+use super::{Policy, max_message_len, record};
 use crate::primitive::Ordering;
 use crate::shm::Segment;
 use crate::{Error, Result};
