@@ -1,6 +1,7 @@
 //! Rings: pure algorithms over a `#[repr(C)]` control block and a byte region, run the
 //! same over a shared mapping (processes) and over heap memory (threads, loom).
 
+mod backing;
 pub mod broadcast;
 #[cfg(not(loom))]
 mod copy;

@@ -285,6 +285,8 @@ pub(crate) enum Backing {
     Gone,
 }
 
+crate::ring::backing::segment_backing!(Backing);
+
 /// A loom model's ring.
 #[cfg(loom)]
 #[derive(Debug)]

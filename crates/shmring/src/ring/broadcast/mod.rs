@@ -118,9 +118,12 @@
 //!
 //! # Typed forms
 //!
-//! [`TypedPublisher<T>`] and [`TypedSubscriber<T>`] send and receive values of `T`
-//! over the [`codec`](crate::codec), encoded straight into a claimed record; the
-//! segment records `T`'s shape at creation and every typed open checks it.
+//! [`TypedPublisher<T>`] and [`TypedSubscriber<T>`] (both the one generic [`Typed`]
+//! handle) send and receive values of `T` over the [`codec`](crate::codec), encoded
+//! straight into a claimed record; the segment records `T`'s shape at creation and
+//! every typed open (`create`, `open`, `open_or_create`, `from_fd`) checks it. A typed
+//! subscriber also receives in batches (`recv_batch`) and without decoding at once
+//! (`recv_ref`, for a borrowed decode).
 //!
 //! # Example
 //!

@@ -11,6 +11,7 @@ use super::layout::{CONTROL_SIZE, SLOT_SIZE};
 use super::{MAX_CAPACITY, MAX_SUBSCRIBERS, MIN_CAPACITY};
 use super::{Policy, max_message_len, record};
 use crate::primitive::Ordering;
+use crate::ring::backing::SegmentBacking;
 use crate::shm::Segment;
 use crate::{Error, Result};
 use std::ptr::NonNull;
@@ -63,13 +64,7 @@ impl Shared {
     /// (always true for in-process rings; an error counts as alive: never report a
     /// live party dead).
     pub(crate) fn held_by_other(&self, lock: u32) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => {
-                use rustix::fd::AsFd;
-                crate::shm::liveness::slot_held_by_other(seg.as_fd(), lock).unwrap_or(true)
-            }
-            _ => true,
-        }
+        self.backing.lock_held_by_other(lock)
     }
 
     /// Take lock slot `lock` (`Ok(true)` for in-process rings).
@@ -101,37 +96,22 @@ impl Shared {
     /// Whether a peer resized the segment under this mapping (an `fstat` at most every
     /// liveness interval).
     pub(crate) fn poisoned(&self) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
-            _ => false,
-        }
+        self.backing.resized()
     }
 
     /// The segment's name (`None` if anonymous or in-process).
     pub(crate) fn name(&self) -> Option<&str> {
-        match &self.backing {
-            Backing::Segment(s) => s.name(),
-            _ => None,
-        }
+        self.backing.segment_name()
     }
 
     /// The segment's name, `<anonymous>`, or `<in-process>`.
     pub(crate) fn display_name(&self) -> &str {
-        match &self.backing {
-            Backing::Segment(s) => s.display_name(),
-            _ => "<in-process>",
-        }
+        self.backing.display_name()
     }
 
     /// Give up the mapping and return the descriptor (with its liveness locks).
     pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
-        match std::mem::replace(&mut self.backing, Backing::Gone) {
-            Backing::Segment(seg) => Some(seg.into_fd()),
-            other => {
-                self.backing = other;
-                None
-            }
-        }
+        self.backing.take_fd()
     }
 
     /// `tail` and `oldest` as a subscriber or a new publisher may trust them: multiples

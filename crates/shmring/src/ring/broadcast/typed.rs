@@ -54,9 +54,21 @@ fn checked<T: Schema>(opts: &Options) -> Options {
 
 /// A typed end of a broadcast ring of `T`s, written once for both ends:
 /// [`TypedPublisher<T>`] is `Typed<BroadcastEnd<true>, T>`, [`TypedSubscriber<T>`] is
-/// `Typed<BroadcastEnd<false>, T>`. The opens (by name, from a descriptor, creating, checked or not),
-/// the hand-off and the access to the raw end are here, each end adds its sends or
-/// receives.
+/// `Typed<BroadcastEnd<false>, T>`. The opens (by name, from a descriptor, creating,
+/// checked or not), the hand-off and the access to the raw end are here; each end adds
+/// its sends or receives. Use it through the two aliases:
+///
+/// ```
+/// use shmring::broadcast::{self, Options, Params, Policy, TypedPublisher, TypedSubscriber};
+/// let params = Params { capacity: 4096, subscribers: 4, policy: Policy::Overwrite };
+/// let (mut tx, rx): (TypedPublisher<u32>, TypedSubscriber<u32>) =
+///     broadcast::typed_channel(params, &Options::new())?;
+/// let mut rx2 = rx.try_clone()?;
+/// tx.send(&7)?;
+/// assert_eq!(rx2.recv()?, 7);
+/// assert_eq!(tx.as_raw().messages(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Typed<K: EndKind, T> {
     inner: End<K>,
     /// Subscriber: a decoded message's bytes for [`TypedSubscriber::recv_ref`].

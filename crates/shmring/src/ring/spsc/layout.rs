@@ -247,6 +247,8 @@ pub(crate) enum Backing {
     Gone,
 }
 
+crate::ring::backing::segment_backing!(Backing);
+
 /// A zeroed, 128-byte-aligned heap allocation holding a control block and a region.
 #[cfg(not(loom))]
 #[derive(Debug)]

@@ -108,6 +108,7 @@ pub use producer::WriteGrant;
 
 use super::record;
 use crate::primitive::Ordering;
+use crate::ring::backing::SegmentBacking;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
 use crate::{Error, Result};
@@ -236,15 +237,7 @@ impl Shared {
     /// Whether the party in liveness slot `slot` (whose role record says ATTACHED or
     /// HANDOFF) still holds its lock. Always true for in-process rings.
     pub(crate) fn peer_alive(&self, slot: u32) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => {
-                use rustix::fd::AsFd;
-                // An error of F_OFD_GETLK (it has none for a valid fd) counts as alive:
-                // never report a live peer dead.
-                crate::shm::liveness::slot_held_by_other(seg.as_fd(), slot).unwrap_or(true)
-            }
-            _ => true,
-        }
+        self.backing.lock_held_by_other(slot)
     }
 
     /// Whether a peer resized the segment under this mapping (see
@@ -252,10 +245,7 @@ impl Shared {
     /// `fstat` at most every liveness interval): checked by the waits' `State` and
     /// `Liveness` polls, reported as `Corrupted`.
     pub(crate) fn poisoned(&self) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
-            _ => false,
-        }
+        self.backing.resized()
     }
 
     /// Whether the peer whose role record is `rec` is gone: closed, or (when
@@ -282,18 +272,12 @@ impl Shared {
 
     /// The segment's name (`None` if anonymous or in-process).
     pub(crate) fn name(&self) -> Option<&str> {
-        match &self.backing {
-            Backing::Segment(s) => s.name(),
-            _ => None,
-        }
+        self.backing.segment_name()
     }
 
     /// The segment's name, `<anonymous>`, or `<in-process>`.
     pub(crate) fn display_name(&self) -> &str {
-        match &self.backing {
-            Backing::Segment(s) => s.display_name(),
-            _ => "<in-process>",
-        }
+        self.backing.display_name()
     }
 
     pub(crate) fn stats(&self) -> RingStats {
@@ -460,13 +444,7 @@ impl Shared {
 
     /// Give up the mapping and return the descriptor (with its liveness lock).
     pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
-        match std::mem::replace(&mut self.backing, Backing::Gone) {
-            Backing::Segment(seg) => Some(seg.into_fd()),
-            other => {
-                self.backing = other;
-                None
-            }
-        }
+        self.backing.take_fd()
     }
 }
 
