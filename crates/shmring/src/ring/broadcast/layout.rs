@@ -64,10 +64,9 @@ pub(crate) struct PublisherRole {
 /// Any other value is `Corrupted`. A publisher that died leaves ATTACHED with its lock
 /// released: subscribers report `Disconnected`, a new publisher may attach.
 pub(crate) mod role {
-    pub const VACANT: u32 = 0;
-    pub const ATTACHED: u32 = 1;
-    pub const CLOSED: u32 = 2;
-    pub const HANDOFF: u32 = 3;
+    /// The values of the SPSC ring's role words, shared so that one
+    /// [`EndState`](crate::ring::spsc::EndState) reads both.
+    pub use crate::ring::spsc::layout::role::{ATTACHED, CLOSED, HANDOFF, VACANT};
     /// Liveness lock slot of the publisher.
     pub const PUBLISHER_LOCK: u32 = 0;
     /// Liveness lock slot of subscriber slot 0 (slot `i` uses `SUB_LOCK_BASE + i`).
