@@ -11,18 +11,18 @@
 //! read outside the mapping; the only assertions check that messages sent through a
 //! ring that opened and drained cleanly come back intact.
 
+use super::image::{
+    get, memfd_with, put, raw_then_repaired, read_image, reopen, repair_header, repaired_capacity, zero,
+};
 use crate::WaitStrategy;
 use crate::broadcast::layout::{CONTROL_SIZE, Control, SLOT_SIZE};
 use crate::broadcast::{self, Options, Params, Policy, Publisher, RecvError, SendError, Start, Subscriber};
-use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
-use rustix::fd::{AsRawFd, OwnedFd};
+use crate::shm::{HEADER_SIZE, SegmentHeader, SegmentKind, SegmentOptions};
 use std::mem::offset_of;
 use std::time::Duration;
 
 /// At most this many receives per drain.
 const MAX_RECVS: usize = 10_000;
-/// Inputs longer than this are cut.
-const MAX_IMAGE: usize = 1 << 20;
 /// Largest record area a repaired image gets.
 const MAX_REPAIRED_CAPACITY: u64 = 1 << 16;
 /// Largest subscriber table a repaired image gets.
@@ -31,20 +31,6 @@ const AREA: usize = HEADER_SIZE;
 
 fn param(i: usize) -> usize {
     offset_of!(SegmentHeader, params) + 8 * i
-}
-
-fn get(image: &[u8], off: usize, width: usize) -> u64 {
-    let mut b = [0u8; 8];
-    for (i, byte) in b.iter_mut().take(width).enumerate() {
-        *byte = image.get(off + i).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
-}
-
-fn put(image: &mut [u8], off: usize, width: usize, v: u64) {
-    if let Some(dst) = image.get_mut(off..off + width) {
-        dst.copy_from_slice(&v.to_le_bytes()[..width]);
-    }
 }
 
 /// Offsets of the control block's words in a segment image.
@@ -79,12 +65,7 @@ pub(crate) mod at {
 /// Open `data` as a broadcast segment and read it, raw and then repaired. Never panics,
 /// hangs or crashes, whatever `data` holds.
 pub fn broadcast_image(data: &[u8]) {
-    let data = &data[..data.len().min(MAX_IMAGE)];
-    open_and_read(data);
-    let fixed = broadcast_repair(data);
-    if fixed != data {
-        open_and_read(&fixed);
-    }
+    raw_then_repaired(data, open_and_read, broadcast_repair);
 }
 
 /// `data` made into an image that passes the segment and ring checks that do not
@@ -96,32 +77,11 @@ pub fn broadcast_repair(data: &[u8]) -> Vec<u8> {
     let raw_cap = get(data, param(0), 8);
     let nsubs = get(data, param(2), 8).clamp(1, MAX_REPAIRED_SUBS) as usize;
     let records = at::records(nsubs);
-    let cap = if raw_cap.is_power_of_two() && (min..=MAX_REPAIRED_CAPACITY).contains(&raw_cap) {
-        raw_cap
-    } else {
-        let room = (data.len().saturating_sub(records) as u64).clamp(min, MAX_REPAIRED_CAPACITY);
-        1 << (63 - room.leading_zeros())
-    };
+    let room = data.len().saturating_sub(records);
+    let cap = repaired_capacity(raw_cap, room, min, MAX_REPAIRED_CAPACITY);
     let mut img = data.to_vec();
     img.resize(records + cap as usize, 0);
-    put(&mut img, offset_of!(SegmentHeader, magic), 8, MAGIC);
-    put(
-        &mut img,
-        offset_of!(SegmentHeader, version),
-        4,
-        u64::from(LAYOUT_VERSION),
-    );
-    put(
-        &mut img,
-        offset_of!(SegmentHeader, kind),
-        4,
-        SegmentKind::Broadcast as u64,
-    );
-    let total = img.len() as u64;
-    put(&mut img, offset_of!(SegmentHeader, total_size), 8, total);
-    put(&mut img, offset_of!(SegmentHeader, area_offset), 8, HEADER_SIZE as u64);
-    put(&mut img, offset_of!(SegmentHeader, init_state), 4, 2);
-    put(&mut img, offset_of!(SegmentHeader, flags), 4, 0);
+    repair_header(&mut img, SegmentKind::Broadcast);
     put(&mut img, param(0), 8, cap);
     put(&mut img, param(1), 8, broadcast::max_message_len(cap as usize) as u64);
     put(&mut img, param(2), 8, nsubs as u64);
@@ -138,7 +98,6 @@ pub fn broadcast_repair(data: &[u8]) -> Vec<u8> {
 /// subscriber's slot freed, the publisher's role in transit). Identities and times are
 /// zeroed so the bytes are the same on every run.
 pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]], pending: &[&[u8]]) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
     let opts = Options::new().segment(SegmentOptions::new().asymmetric_fences(false));
     let params = Params {
         capacity,
@@ -155,14 +114,7 @@ pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]]
     }
     let fd = p.into_fd().expect("a segment-backed publisher");
     let _sub_fd = s.into_fd();
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().expect("fstat").len() as usize;
-    let mut img = vec![0u8; len];
-    file.read_exact_at(&mut img, 0).expect("read the segment back");
-    let zero = |img: &mut [u8], off: usize, n: usize| img[off..off + n].fill(0);
-    zero(&mut img, offset_of!(SegmentHeader, creator_pid), 4);
-    zero(&mut img, offset_of!(SegmentHeader, creator_start_time), 8);
-    zero(&mut img, offset_of!(SegmentHeader, created_unix_ns), 8);
+    let mut img = read_image(fd);
     zero(&mut img, AREA + offset_of!(Control, role.pid), 4);
     zero(&mut img, AREA + offset_of!(Control, role.start_time), 8);
     for i in 0..4 {
@@ -170,24 +122,6 @@ pub fn broadcast_valid_image(capacity: usize, policy: Policy, consumed: &[&[u8]]
         zero(&mut img, at::slot(i) + 24, 8); // start time
     }
     img
-}
-
-fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
-    use std::io::Write;
-    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(image).ok()?;
-    Some(file.into())
-}
-
-fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 /// Receive until anything but a message or a lap (at most [`MAX_RECVS`] times).

@@ -21,6 +21,7 @@ pub(crate) mod broadcast;
 #[cfg(test)]
 mod corpus;
 mod frames;
+mod image;
 mod mpmc;
 mod mpmc_image;
 mod net;

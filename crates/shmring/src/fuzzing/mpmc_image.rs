@@ -11,15 +11,12 @@
 //! its deadline, not a slow one). The seeds ([`valid_mpmc_image`] patched with
 //! [`MpmcField`]) hold each impossible state the queue's module docs list.
 
+use super::image::{MAX_IMAGE, memfd_with, read_image, reopen};
 use crate::WaitStrategy;
 use crate::ring::mpmc::{self, Consumer, PopError, Producer, PushError, QueueOptions};
-use crate::shm::{HEADER_SIZE, SegmentHeader, SegmentOptions};
-use rustix::fd::{AsRawFd, OwnedFd};
-use std::mem::offset_of;
+use crate::shm::{HEADER_SIZE, SegmentOptions};
 use std::time::{Duration, Instant};
 
-/// Inputs longer than this are cut (the seeds are a few KiB).
-const MAX_IMAGE: usize = 1 << 20;
 /// Where the queue's area starts in an (untyped) segment.
 const AREA: usize = HEADER_SIZE;
 /// Bytes of one party-table entry, and where the table starts in the area.
@@ -74,26 +71,19 @@ impl MpmcField {
 /// The value of `f` in `image` (little-endian; bytes past the end read as zero).
 pub fn mpmc_field(image: &[u8], f: MpmcField) -> u64 {
     let (off, width) = f.at();
-    let mut b = [0u8; 8];
-    for (i, byte) in b.iter_mut().take(width).enumerate() {
-        *byte = image.get(off + i).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
+    super::image::get(image, off, width)
 }
 
 /// Store `value` (truncated to the field's width) into `f` of `image`, if it fits.
 pub fn mpmc_patch(image: &mut [u8], f: MpmcField, value: u64) {
     let (off, width) = f.at();
-    if let Some(dst) = image.get_mut(off..off + width) {
-        dst.copy_from_slice(&value.to_le_bytes()[..width]);
-    }
+    super::image::put(image, off, width, value);
 }
 
 /// A valid image of a 4-slot queue of 16-byte slots after `taken` messages were pushed
 /// and popped and `queued` more pushed (`queued <= 4`), no party attached. Written by
 /// the real ends; identities and times zeroed so the bytes are the same on every run.
 pub fn valid_mpmc_image(taken: usize, queued: usize) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
     let opts = QueueOptions::new().segment(SegmentOptions::new().asymmetric_fences(false));
     let (mut p, mut c) =
         mpmc::channel_with(IMAGE_SLOTS as usize, IMAGE_SLOT_SIZE, &opts).expect("create an anonymous queue");
@@ -105,39 +95,13 @@ pub fn valid_mpmc_image(taken: usize, queued: usize) -> Vec<u8> {
     }
     drop(c);
     let fd = p.into_fd();
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().expect("fstat").len() as usize;
-    let mut img = vec![0u8; len];
-    file.read_exact_at(&mut img, 0).expect("read the segment back");
-    img[offset_of!(SegmentHeader, creator_pid)..][..4].fill(0);
-    img[offset_of!(SegmentHeader, creator_start_time)..][..8].fill(0);
-    img[offset_of!(SegmentHeader, created_unix_ns)..][..8].fill(0);
+    let mut img = read_image(fd);
     for i in 0..mpmc::MAX_PARTIES {
         // pid (4 bytes at +8) and start time (8 bytes at +16).
         img[AREA + PARTIES + i * PARTY + 8..][..4].fill(0);
         img[AREA + PARTIES + i * PARTY + 16..][..8].fill(0);
     }
     img
-}
-
-/// A memfd holding exactly `image`.
-fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
-    use std::io::Write;
-    let fd = rustix::fs::memfd_create("shmring-fuzz-mpmc", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(image).ok()?;
-    Some(file.into())
-}
-
-/// A second open file description of `fd`'s file (a second party's liveness lock).
-fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 /// Open `data` as an MPMC queue segment and drive it. Never panics, reads out of

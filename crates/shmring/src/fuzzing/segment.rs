@@ -10,18 +10,18 @@
 //! panic, hang, crash or wait past a timeout (one timed receive) on any input; the only assertions check that messages sent
 //! through a ring that opened and drained cleanly come back intact, then `Disconnected`.
 
+use super::image::{
+    get, memfd_with, put, raw_then_repaired, read_image, reopen, repair_header, repaired_capacity, zero,
+};
 use crate::ring::spsc::layout::{CONTROL_SIZE, Control};
 use crate::ring::spsc::{self, Consumer, Producer, RingOptions};
-use crate::shm::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
+use crate::shm::{HEADER_SIZE, MAGIC, SegmentHeader, SegmentKind, SegmentOptions};
 use crate::{RecvError, SendError, WaitStrategy};
-use rustix::fd::{AsRawFd, OwnedFd};
 use std::mem::offset_of;
 use std::time::Duration;
 
 /// At most this many receives per drain: every input finishes in bounded time.
 const MAX_RECVS: usize = 10_000;
-/// Inputs longer than this are cut (the fuzzer's inputs are a few KiB).
-const MAX_IMAGE: usize = 1 << 20;
 /// Largest ring capacity a repaired image gets.
 const MAX_REPAIRED_CAPACITY: u64 = 1 << 16;
 /// Where the ring's area (control block, then data) starts in a segment.
@@ -85,30 +85,19 @@ impl Field {
 /// The value of `f` in `image` (little-endian; bytes past the end read as zero).
 pub fn field(image: &[u8], f: Field) -> u64 {
     let (off, width) = f.at();
-    let mut b = [0u8; 8];
-    for (i, byte) in b.iter_mut().take(width).enumerate() {
-        *byte = image.get(off + i).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
+    get(image, off, width)
 }
 
 /// Store `value` (truncated to the field's width) into `f` of `image`, if it fits.
 pub fn patch(image: &mut [u8], f: Field, value: u64) {
     let (off, width) = f.at();
-    if let Some(dst) = image.get_mut(off..off + width) {
-        dst.copy_from_slice(&value.to_le_bytes()[..width]);
-    }
+    put(image, off, width, value);
 }
 
 /// Open `data` as an SPSC segment and drain it, raw and then [`repair`]ed. Never panics,
 /// hangs or crashes, whatever `data` holds.
 pub fn segment_image(data: &[u8]) {
-    let data = &data[..data.len().min(MAX_IMAGE)];
-    open_and_drain(data);
-    let fixed = repair(data);
-    if fixed != data {
-        open_and_drain(&fixed);
-    }
+    raw_then_repaired(data, open_and_drain, repair);
 }
 
 /// `data` made into an image that passes the segment and ring checks that do not
@@ -120,23 +109,10 @@ pub fn segment_image(data: &[u8]) {
 pub fn repair(data: &[u8]) -> Vec<u8> {
     let min = spsc::MIN_CAPACITY as u64;
     let raw_cap = field(data, Field::Capacity);
-    let cap = if raw_cap.is_power_of_two() && (min..=MAX_REPAIRED_CAPACITY).contains(&raw_cap) {
-        raw_cap
-    } else {
-        let room = (data.len().saturating_sub(DATA) as u64).clamp(min, MAX_REPAIRED_CAPACITY);
-        // The largest power of two not above `room` (at least `min`, a power of two).
-        1 << (63 - room.leading_zeros())
-    };
+    let cap = repaired_capacity(raw_cap, data.len().saturating_sub(DATA), min, MAX_REPAIRED_CAPACITY);
     let mut img = data.to_vec();
     img.resize(DATA + cap as usize, 0);
-    patch(&mut img, Field::Magic, MAGIC);
-    patch(&mut img, Field::Version, u64::from(LAYOUT_VERSION));
-    patch(&mut img, Field::Kind, SegmentKind::SpscRing as u64);
-    let total = img.len() as u64;
-    patch(&mut img, Field::TotalSize, total);
-    patch(&mut img, Field::AreaOffset, HEADER_SIZE as u64);
-    patch(&mut img, Field::InitState, 2);
-    patch(&mut img, Field::Flags, 0);
+    repair_header(&mut img, SegmentKind::SpscRing);
     patch(&mut img, Field::Capacity, cap);
     patch(&mut img, Field::MaxMessage, spsc::max_message_len(cap as usize) as u64);
     let head = field(&img, Field::Head) & !15 & !(1 << 63);
@@ -158,7 +134,6 @@ pub fn repair(data: &[u8]) -> Vec<u8> {
 /// creator and party identities and the creation time are zeroed so the bytes are the
 /// same on every run.
 pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
     let opts = RingOptions::new().segment(SegmentOptions::new().asymmetric_fences(false));
     let (mut p, mut c) = spsc::channel_with(capacity, &opts).expect("create an anonymous ring");
     for m in consumed {
@@ -170,14 +145,7 @@ pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Ve
     }
     let fd = p.into_fd().expect("a segment-backed producer");
     let _consumer_fd = c.into_fd();
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().expect("fstat").len() as usize;
-    let mut img = vec![0u8; len];
-    file.read_exact_at(&mut img, 0).expect("read the segment back");
-    let zero = |img: &mut [u8], off: usize, n: usize| img[off..off + n].fill(0);
-    zero(&mut img, offset_of!(SegmentHeader, creator_pid), 4);
-    zero(&mut img, offset_of!(SegmentHeader, creator_start_time), 8);
-    zero(&mut img, offset_of!(SegmentHeader, created_unix_ns), 8);
+    let mut img = read_image(fd);
     for off in [
         offset_of!(Control, roles.producer.pid),
         offset_of!(Control, roles.consumer.pid),
@@ -191,27 +159,6 @@ pub fn valid_image(capacity: usize, consumed: &[&[u8]], pending: &[&[u8]]) -> Ve
         zero(&mut img, AREA + off, 8);
     }
     img
-}
-
-/// A memfd holding exactly `image`.
-fn memfd_with(image: &[u8]) -> Option<OwnedFd> {
-    use std::io::Write;
-    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(image).ok()?;
-    Some(file.into())
-}
-
-/// A second open file description of `fd`'s file, so that a second party holds its
-/// liveness lock apart from the first (as another process would).
-fn reopen(fd: &OwnedFd) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 /// Receive until the ring reports anything but a message (or [`MAX_RECVS`] times);

@@ -7,6 +7,7 @@ use crate::common;
 
 use common::peer::*;
 use common::*;
+use shmring::broadcast::{self, Policy, RecvError};
 use shmring::handoff::{self, HandoffError, Kind, MAX_FDS, Parcel};
 use shmring::ring::spsc;
 use shmring::{Connection, Queue, pipe};
@@ -23,6 +24,8 @@ fn run_peer(role: &str) -> ! {
     exit_with(match role {
         "consumer" => consumer_peer(),
         "refusals" => refusals_peer(),
+        "bcast-sub" => broadcast_subscriber_peer(),
+        "bcast-pub" => broadcast_publisher_peer(),
         other => Err(format!("unknown role {other}")),
     })
 }
@@ -155,6 +158,101 @@ fn queue_connection_and_ring_pass_to_an_unrelated_process() {
     for what in ["queue", "connection", "spsc"] {
         pass_to_unrelated(TEST, what, 3000);
     }
+}
+
+/// The unrelated process that receives a subscriber of an anonymous broadcast ring
+/// (hand-off kind 24): says when it is attached, checks $N messages in order, then
+/// expects `Disconnected` once the publisher is gone.
+fn broadcast_subscriber_peer() -> Result<(), String> {
+    let sock = UnixStream::connect(env_str("SOCK")).map_err(err("connect"))?;
+    let n = env_num("N");
+    let mut rx: broadcast::Subscriber = handoff::recv(&sock, Some(LIMIT)).map_err(err("recv subscriber"))?;
+    if rx.name().is_some() {
+        return Err("an anonymous ring's subscriber has a name".into());
+    }
+    say("attached");
+    let mut scratch = Vec::new();
+    for seq in 0..n {
+        let m = rx.recv_timeout(LIMIT).map_err(err("broadcast recv"))?;
+        check_msg(SEED, seq, MAX_LEN, &m, &mut scratch)?;
+    }
+    match rx.recv_timeout(LIMIT) {
+        Err(RecvError::Disconnected) => {}
+        other => return Err(format!("after {n} messages: {other:?}, expected Disconnected")),
+    }
+    say(&format!("consumed {n}"));
+    Ok(())
+}
+
+/// The unrelated process that receives the publisher of an anonymous broadcast ring
+/// (hand-off kind 23) and publishes $N messages on it, then closes it.
+fn broadcast_publisher_peer() -> Result<(), String> {
+    let sock = UnixStream::connect(env_str("SOCK")).map_err(err("connect"))?;
+    let n = env_num("N");
+    let mut tx: broadcast::Publisher = handoff::recv(&sock, Some(LIMIT)).map_err(err("recv publisher"))?;
+    for seq in 0..n {
+        tx.send_timeout(&message(seq), LIMIT).map_err(err("broadcast send"))?;
+    }
+    drop(tx);
+    say(&format!("published {n}"));
+    Ok(())
+}
+
+/// Hand one end of an anonymous (memfd) broadcast ring to an unrelated process, and
+/// run a lossless stream of `n` messages between it and this process over the ring.
+fn pass_broadcast_end(test: &str, what: &str, n: u64) {
+    let dir = SockDir::new();
+    let listener = UnixListener::bind(dir.sock()).expect("bind");
+    let role = if what == "subscriber" { "bcast-sub" } else { "bcast-pub" };
+    let mut peer = Peer::spawn(
+        test,
+        role,
+        &[("SOCK", dir.sock().display().to_string()), ("N", n.to_string())],
+    );
+    let (sock, _) = listener.accept().expect("accept");
+    // A small ring, so that the lossless publisher waits for the other process often.
+    let (tx, rx) = broadcast::channel(1 << 12, 4, Policy::Lossless).unwrap();
+    if what == "subscriber" {
+        let mut tx = tx;
+        handoff::send(&sock, rx).unwrap();
+        // The peer's subscriber starts at the newest message: publish once it is there.
+        peer.expect("attached", LIMIT);
+        for seq in 0..n {
+            tx.send_timeout(&message(seq), LIMIT).unwrap();
+        }
+        drop(tx);
+        let lines = peer.finish(LIMIT);
+        assert!(
+            lines.iter().any(|l| l.ends_with(&format!("consumed {n}"))),
+            "peer output: {lines:?}"
+        );
+    } else {
+        let mut rx = rx;
+        handoff::send(&sock, tx).unwrap();
+        let mut scratch = Vec::new();
+        for seq in 0..n {
+            let m = rx.recv_timeout(LIMIT).unwrap();
+            check_msg(SEED, seq, MAX_LEN, &m, &mut scratch).unwrap();
+        }
+        assert_eq!(rx.recv_timeout(LIMIT), Err(RecvError::Disconnected));
+        assert_eq!((rx.received(), rx.missed()), (n, 0));
+        let lines = peer.finish(LIMIT);
+        assert!(
+            lines.iter().any(|l| l.ends_with(&format!("published {n}"))),
+            "peer output: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn anonymous_broadcast_ends_pass_to_an_unrelated_process() {
+    const TEST: &str = "anonymous_broadcast_ends_pass_to_an_unrelated_process";
+    if let Some(role) = role() {
+        run_peer(&role);
+    }
+    let _dog = Watchdog::new("broadcast hand-off to an unrelated process", Duration::from_secs(180));
+    pass_broadcast_end(TEST, "subscriber", 5000);
+    pass_broadcast_end(TEST, "publisher", 5000);
 }
 
 fn open_fds() -> usize {

@@ -8,7 +8,7 @@ use crate::broadcast::Policy;
 use crate::fuzzing::broadcast::at;
 use crate::fuzzing::{broadcast_image, broadcast_valid_image};
 
-use super::{replay_corpus, repo_path as dir};
+use super::{check_seeds, replay_corpus, write_seeds};
 
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
@@ -65,25 +65,12 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore]
 fn regenerate_seed_corpus() {
-    let d = dir("fuzz/corpus/broadcast_image");
-    std::fs::create_dir_all(&d).unwrap();
-    for (name, img) in seeds() {
-        assert!(img.len() < 4096, "{name} is {} bytes", img.len());
-        std::fs::write(d.join(name), img).unwrap();
-    }
+    write_seeds("broadcast_image", seeds());
 }
 
 /// The seeds stay in sync with the library (a layout change needs a regeneration).
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
 fn seed_corpus_is_current() {
-    let d = dir("fuzz/corpus/broadcast_image");
-    for (name, img) in seeds() {
-        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
-        assert!(
-            on_disk == img,
-            "fuzz/corpus/broadcast_image/{name} is stale: \
-             cargo test -p shmring --lib fuzzing::corpus::broadcast::regenerate_seed_corpus -- --ignored"
-        );
-    }
+    check_seeds("broadcast_image", "broadcast", seeds());
 }

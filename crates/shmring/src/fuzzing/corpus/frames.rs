@@ -7,7 +7,7 @@
 
 use crate::fuzzing::frames;
 
-use super::{replay_corpus, repo_path as dir};
+use super::{check_seeds, replay_corpus, write_seeds};
 
 #[test]
 fn replay_seed_corpus_and_regressions() {
@@ -217,24 +217,11 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore]
 fn regenerate_seed_corpus() {
-    let d = dir("fuzz/corpus/frames");
-    std::fs::create_dir_all(&d).unwrap();
-    for (name, input) in seeds() {
-        assert!(input.len() < 4096, "{name} is {} bytes", input.len());
-        std::fs::write(d.join(name), input).unwrap();
-    }
+    write_seeds("frames", seeds());
 }
 
 /// The seeds on disk are what `regenerate_seed_corpus` writes today.
 #[test]
 fn seed_corpus_is_current() {
-    let d = dir("fuzz/corpus/frames");
-    for (name, input) in seeds() {
-        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
-        assert!(
-            on_disk == input,
-            "fuzz/corpus/frames/{name} is stale: \
-             cargo test -p shmring --lib fuzzing::corpus::frames::regenerate_seed_corpus -- --ignored"
-        );
-    }
+    check_seeds("frames", "frames", seeds());
 }

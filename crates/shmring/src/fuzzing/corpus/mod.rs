@@ -39,3 +39,29 @@ fn replay_corpus(target: &str, run: impl Fn(&[u8])) {
         run(&data);
     }
 }
+
+/// Write `seeds` as fuzz target `target`'s seed corpus (each under 4 KiB): the body of
+/// every `regenerate_seed_corpus`, run by hand after a layout or format change.
+fn write_seeds(target: &str, seeds: Vec<(&'static str, Vec<u8>)>) {
+    let d = repo_path(&format!("fuzz/corpus/{target}"));
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, img) in seeds {
+        assert!(img.len() < 4096, "{name} is {} bytes", img.len());
+        std::fs::write(d.join(name), img).unwrap();
+    }
+}
+
+/// Check that the seed files of `target` on disk are `seeds`, what
+/// `fuzzing::corpus::<module>::regenerate_seed_corpus` writes today (a layout change
+/// needs a regeneration): the body of every `seed_corpus_is_current`.
+fn check_seeds(target: &str, module: &str, seeds: Vec<(&'static str, Vec<u8>)>) {
+    let d = repo_path(&format!("fuzz/corpus/{target}"));
+    for (name, img) in seeds {
+        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == img,
+            "fuzz/corpus/{target}/{name} is stale: \
+             cargo test -p shmring --lib fuzzing::corpus::{module}::regenerate_seed_corpus -- --ignored"
+        );
+    }
+}

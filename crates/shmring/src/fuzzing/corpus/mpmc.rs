@@ -7,7 +7,7 @@
 
 use crate::fuzzing::mpmc_ops;
 
-use super::{replay_corpus, repo_path as dir};
+use super::{check_seeds, replay_corpus, write_seeds};
 
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
@@ -249,25 +249,13 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore]
 fn regenerate_seed_corpus() {
-    let d = dir("fuzz/corpus/mpmc_ops");
-    std::fs::create_dir_all(&d).unwrap();
-    for (name, data) in seeds() {
-        std::fs::write(d.join(name), data).unwrap();
-    }
+    write_seeds("mpmc_ops", seeds());
 }
 
 /// The seeds on disk are what `regenerate_seed_corpus` writes today.
 #[test]
 fn seed_corpus_is_current() {
-    let d = dir("fuzz/corpus/mpmc_ops");
-    for (name, data) in seeds() {
-        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
-        assert!(
-            on_disk == data,
-            "fuzz/corpus/mpmc_ops/{name} is stale: \
-             cargo test -p shmring --lib fuzzing::corpus::mpmc::regenerate_seed_corpus -- --ignored"
-        );
-    }
+    check_seeds("mpmc_ops", "mpmc", seeds());
 }
 
 /// Each seed on its own, so that a failure names it.

@@ -7,7 +7,7 @@
 
 use crate::fuzzing::{Field, patch, segment_image, valid_image};
 
-use super::{replay_corpus, repo_path as dir};
+use super::{check_seeds, replay_corpus, write_seeds};
 
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
@@ -93,12 +93,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore]
 fn regenerate_seed_corpus() {
-    let d = dir("fuzz/corpus/segment_image");
-    std::fs::create_dir_all(&d).unwrap();
-    for (name, img) in seeds() {
-        assert!(img.len() < 4096, "{name} is {} bytes", img.len());
-        std::fs::write(d.join(name), img).unwrap();
-    }
+    write_seeds("segment_image", seeds());
 }
 
 /// The seeds stay in sync with the library: they are what `regenerate_seed_corpus`
@@ -106,13 +101,5 @@ fn regenerate_seed_corpus() {
 #[test]
 #[cfg_attr(miri, ignore)] // memfd and mmap
 fn seed_corpus_is_current() {
-    let d = dir("fuzz/corpus/segment_image");
-    for (name, img) in seeds() {
-        let on_disk = std::fs::read(d.join(name)).unwrap_or_default();
-        assert!(
-            on_disk == img,
-            "fuzz/corpus/segment_image/{name} is stale: \
-             cargo test -p shmring --lib fuzzing::corpus::segment::regenerate_seed_corpus -- --ignored"
-        );
-    }
+    check_seeds("segment_image", "segment", seeds());
 }

@@ -65,3 +65,36 @@ where
         Self::open_or_create_in(name, params, opts)
     }
 }
+
+/// The items of [`Sealed`] that both broadcast end kinds share (the ring, its options
+/// and parameters, the descriptor's form; creating, opening and naming the ring),
+/// expanded inside each kind's `impl Sealed`.
+macro_rules! sealed_common {
+    () => {
+        type Ring = super::Shared;
+        type Options = super::Options;
+        type Params = super::Params;
+        type Fd = Option<rustix::fd::OwnedFd>;
+
+        fn create(name: &str, params: super::Params, opts: &super::Options) -> crate::Result<super::Shared> {
+            super::create_named(name, &params, opts)
+        }
+
+        fn open(name: &str, opts: &super::Options) -> crate::Result<super::Shared> {
+            super::open_named(name, opts)
+        }
+
+        fn from_fd(fd: rustix::fd::OwnedFd, opts: &super::Options) -> crate::Result<super::Shared> {
+            super::open_fd(fd, opts)
+        }
+
+        fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
+            fd
+        }
+
+        fn name(ring: &super::Shared) -> Option<&str> {
+            ring.name()
+        }
+    };
+}
+pub(super) use sealed_common;

@@ -8,20 +8,11 @@ use crate::Result;
 use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 
-/// The state of the publisher role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublisherState {
-    /// No publisher attached yet.
-    Vacant,
-    /// Attached; [`PublisherReport::alive`] says whether it still holds its lock.
-    Attached,
-    /// Dropped cleanly (a new publisher may attach).
-    Closed,
-    /// Its descriptor is in transit to another process.
-    Handoff,
-    /// A value the role table does not have (a corrupt peer).
-    Invalid(u32),
-}
+/// The state of the publisher role: the role word of an SPSC end, with the same values
+/// ([`spsc::EndState`](crate::ring::spsc::EndState); [`PublisherReport::alive`] says
+/// whether an attached publisher still holds its lock, and `Closed` lets a new
+/// publisher attach).
+pub use crate::ring::spsc::EndState as PublisherState;
 
 /// The publisher of a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,13 +105,7 @@ fn report(sh: &Shared) -> Result<BroadcastReport> {
     let c = sh.ctl();
     // Relaxed (all): independent values for display.
     let st = c.role.state.load(Ordering::Relaxed);
-    let state = match st {
-        role::VACANT => PublisherState::Vacant,
-        role::ATTACHED => PublisherState::Attached,
-        role::CLOSED => PublisherState::Closed,
-        role::HANDOFF => PublisherState::Handoff,
-        other => PublisherState::Invalid(other),
-    };
+    let state = PublisherState::from_word(st);
     let publisher = PublisherReport {
         state,
         pid: c.role.pid.load(Ordering::Relaxed),

@@ -13,8 +13,6 @@
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::Segment;
 use crate::sync::wait::WaitWord;
-#[cfg(not(loom))]
-use std::ptr::NonNull;
 
 /// The publisher's hot line: written by the publisher only.
 #[repr(C, align(128))]
@@ -66,10 +64,9 @@ pub(crate) struct PublisherRole {
 /// Any other value is `Corrupted`. A publisher that died leaves ATTACHED with its lock
 /// released: subscribers report `Disconnected`, a new publisher may attach.
 pub(crate) mod role {
-    pub const VACANT: u32 = 0;
-    pub const ATTACHED: u32 = 1;
-    pub const CLOSED: u32 = 2;
-    pub const HANDOFF: u32 = 3;
+    /// The values of the SPSC ring's role words, shared so that one
+    /// [`EndState`](crate::ring::spsc::EndState) reads both.
+    pub use crate::ring::spsc::layout::role::{ATTACHED, CLOSED, HANDOFF, VACANT};
     /// Liveness lock slot of the publisher.
     pub const PUBLISHER_LOCK: u32 = 0;
     /// Liveness lock slot of subscriber slot 0 (slot `i` uses `SUB_LOCK_BASE + i`).
@@ -187,38 +184,15 @@ impl SubSlot {
     }
 }
 
-/// The record area. Header words are 64-bit atomics (a concurrent write by the
-/// publisher or a hostile peer is a wrong value, never a torn or undefined read);
-/// payloads are copied with `copy_nonoverlapping` after their bounds were checked. In
-/// the overwrite policy a payload copy may race with the publisher rewriting the
-/// bytes: the copy is then discarded (the intent check after it), never delivered.
+/// The record area ([`crate::ring::region::Region`], shared with the SPSC ring), with
+/// the broadcast ring's accessors below. In the overwrite policy a payload copy may race
+/// with the publisher rewriting the bytes: the copy is then discarded (the intent check
+/// after it), never delivered.
 #[cfg(not(loom))]
-#[derive(Debug)]
-pub(crate) struct Region {
-    ptr: NonNull<u8>,
-    len: usize,
-}
+pub(crate) use crate::ring::region::Region;
 
 #[cfg(not(loom))]
 impl Region {
-    /// # Safety
-    /// - `ptr` is valid for reads and writes of `len` bytes for the region's lifetime,
-    ///   8-byte aligned, and `len` is a multiple of 8.
-    pub(crate) unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
-        Region { ptr, len }
-    }
-
-    fn word(&self, off: u64) -> &AtomicU64 {
-        assert!(
-            off % 8 == 0 && off + 8 <= self.len as u64,
-            "record header offset out of bounds"
-        );
-        // SAFETY: in bounds and 8-aligned (checked above; the base is 8-aligned by
-        // `new`'s contract); AtomicU64 is valid for any bit pattern; the memory outlives
-        // `&self`.
-        unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
-    }
-
     /// Load the header word at `off`.
     #[inline]
     pub(crate) fn load(&self, off: u64) -> u64 {
@@ -232,27 +206,6 @@ impl Region {
     pub(crate) fn store(&self, off: u64, v: u64) {
         // Relaxed: published by the Release store of `tail`.
         self.word(off).store(v, Ordering::Relaxed)
-    }
-
-    /// Pointer to `len` bytes at `off`.
-    #[inline]
-    pub(crate) fn slice_ptr(&self, off: u64, len: usize) -> *mut u8 {
-        assert!(
-            off as usize <= self.len && len <= self.len - off as usize,
-            "payload out of bounds"
-        );
-        // SAFETY: `off + len <= self.len` (checked above), so the pointer stays in the region.
-        unsafe { self.ptr.as_ptr().add(off as usize) }
-    }
-
-    /// Copy `src` into the region at `off`.
-    #[inline]
-    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
-        let dst = self.slice_ptr(off, src.len());
-        // SAFETY: `dst` is valid for `src.len()` bytes (slice_ptr checked the bounds);
-        // `src` is a caller's buffer, which cannot overlap the shared region (the
-        // region is never handed out as a slice to the publisher's caller).
-        unsafe { crate::ring::copy_bytes(src.as_ptr(), dst, src.len()) }
     }
 
     /// Run `f` over the `len` bytes at `off`.
@@ -330,6 +283,8 @@ pub(crate) enum Backing {
     /// Handed off (`into_fd`): nothing is mapped any more.
     Gone,
 }
+
+crate::ring::backing::segment_backing!(Backing);
 
 /// A loom model's ring.
 #[cfg(loom)]

@@ -118,9 +118,12 @@
 //!
 //! # Typed forms
 //!
-//! [`TypedPublisher<T>`] and [`TypedSubscriber<T>`] send and receive values of `T`
-//! over the [`codec`](crate::codec), encoded straight into a claimed record; the
-//! segment records `T`'s shape at creation and every typed open checks it.
+//! [`TypedPublisher<T>`] and [`TypedSubscriber<T>`] (both the one generic [`Typed`]
+//! handle) send and receive values of `T` over the [`codec`](crate::codec), encoded
+//! straight into a claimed record; the segment records `T`'s shape at creation and
+//! every typed open (`create`, `open`, `open_or_create`, `from_fd`) checks it. A typed
+//! subscriber also receives in batches (`recv_batch`) and without decoding at once
+//! (`recv_ref`, for a borrowed decode).
 //!
 //! # Example
 //!
@@ -143,6 +146,7 @@ mod inspect;
 pub(crate) mod layout;
 mod publisher;
 pub mod record;
+mod shared;
 mod subscriber;
 #[cfg(all(test, not(loom)))]
 mod tests;
@@ -158,16 +162,20 @@ pub use inspect::{BroadcastReport, PublisherReport, PublisherState, SlotReport, 
 pub use publisher::Publisher;
 #[cfg(not(loom))]
 pub use publisher::WriteGrant;
+#[doc(hidden)]
+pub use shared::Shared;
 pub use subscriber::Subscriber;
 #[cfg(not(loom))]
-pub use typed::{TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};
+pub use typed::{Typed, TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};
 
-use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
 use crate::{Error, Result};
-use layout::{Backing, CONTROL_SIZE, Control, Region, SLOT_SIZE, SubSlot};
-use std::ptr::NonNull;
+#[cfg(not(loom))]
+use layout::Backing;
+use layout::{CONTROL_SIZE, Region, SLOT_SIZE};
+#[cfg(loom)]
+use layout::{Control, SubSlot};
 
 /// Smallest ring capacity in bytes.
 pub const MIN_CAPACITY: usize = 256;
@@ -213,6 +221,7 @@ impl Policy {
         }
     }
 
+    #[cfg_attr(loom, allow(dead_code))] // read from a segment header only
     fn from_u64(v: u64) -> Option<Self> {
         match v {
             0 => Some(Policy::Lossless),
@@ -283,284 +292,6 @@ impl Options {
     pub fn segment(mut self, s: SegmentOptions) -> Self {
         self.segment = s;
         self
-    }
-}
-
-/// What every end holds: the control block, the subscriber table, the record area and
-/// the memory's owner.
-#[derive(Debug)]
-#[doc(hidden)] // opaque: public only as the `Ring` of the end kinds
-pub struct Shared {
-    ctl: NonNull<Control>,
-    subs: NonNull<SubSlot>,
-    nsubs: u32,
-    region: Region,
-    backing: Backing,
-    cap: u64,
-    max_msg: u64,
-    policy: Policy,
-    asym: bool,
-}
-
-// SAFETY: the control block, table and region are shared memory accessed through
-// atomics and bounds-checked copies; the pointers stay valid as long as `backing`
-// (owned) lives.
-unsafe impl Send for Shared {}
-
-impl Shared {
-    #[inline]
-    pub(crate) fn ctl(&self) -> &Control {
-        // SAFETY: `ctl` points into memory owned by `backing`, which lives as long as
-        // `self` (the ends stop touching it once it is `Gone`); Control is all atomics,
-        // valid for any bit pattern.
-        unsafe { self.ctl.as_ref() }
-    }
-
-    /// Subscriber slot `i` (`i < nsubs`).
-    #[inline]
-    pub(crate) fn sub(&self, i: u32) -> &SubSlot {
-        assert!(i < self.nsubs, "subscriber slot out of range");
-        // SAFETY: the table holds `nsubs` slots (checked at attach), owned by `backing`;
-        // SubSlot is all atomics, valid for any bit pattern.
-        unsafe { &*self.subs.as_ptr().add(i as usize) }
-    }
-
-    #[inline]
-    pub(crate) fn region(&self) -> &Region {
-        &self.region
-    }
-
-    /// Whether an open file description other than ours holds lock slot `lock`
-    /// (always true for in-process rings; an error counts as alive: never report a
-    /// live party dead).
-    pub(crate) fn held_by_other(&self, lock: u32) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => {
-                use rustix::fd::AsFd;
-                crate::shm::liveness::slot_held_by_other(seg.as_fd(), lock).unwrap_or(true)
-            }
-            _ => true,
-        }
-    }
-
-    /// Take lock slot `lock` (`Ok(true)` for in-process rings).
-    fn try_lock(&self, lock: u32) -> Result<bool> {
-        match &self.backing {
-            Backing::Segment(seg) => {
-                use rustix::fd::AsFd;
-                crate::shm::liveness::try_lock_slot(seg.as_fd(), lock)
-                    .map_err(|e| Error::io("fcntl(F_OFD_SETLK)", seg.display_name(), e))
-            }
-            _ => Ok(true),
-        }
-    }
-
-    /// Release lock slot `lock` if we hold it.
-    fn unlock(&self, lock: u32) {
-        if let Backing::Segment(seg) = &self.backing {
-            use rustix::fd::AsFd;
-            crate::shm::liveness::unlock_slot(seg.as_fd(), lock);
-        }
-    }
-
-    /// Whether this ring is backed by a segment (locks decide slots), or by memory of
-    /// this process (CAS decides them).
-    fn is_segment(&self) -> bool {
-        matches!(self.backing, Backing::Segment(_))
-    }
-
-    /// Whether a peer resized the segment under this mapping (an `fstat` at most every
-    /// liveness interval).
-    pub(crate) fn poisoned(&self) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
-            _ => false,
-        }
-    }
-
-    /// The segment's name (`None` if anonymous or in-process).
-    pub(crate) fn name(&self) -> Option<&str> {
-        match &self.backing {
-            Backing::Segment(s) => s.name(),
-            _ => None,
-        }
-    }
-
-    /// The segment's name, `<anonymous>`, or `<in-process>`.
-    pub(crate) fn display_name(&self) -> &str {
-        match &self.backing {
-            Backing::Segment(s) => s.display_name(),
-            _ => "<in-process>",
-        }
-    }
-
-    /// Give up the mapping and return the descriptor (with its liveness locks).
-    pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
-        match std::mem::replace(&mut self.backing, Backing::Gone) {
-            Backing::Segment(seg) => Some(seg.into_fd()),
-            other => {
-                self.backing = other;
-                None
-            }
-        }
-    }
-
-    /// `tail` and `oldest` as a subscriber or a new publisher may trust them: multiples
-    /// of 8, below 2^62, `oldest <= tail <= oldest + capacity`.
-    pub(crate) fn indices(&self) -> std::result::Result<(u64, u64), &'static str> {
-        let p = &self.ctl().publ;
-        let mut tries = 0;
-        loop {
-            // Acquire: pairs with the publisher's Release stores of oldest, each made
-            // after the store of a tail at least as far: the tail loaded next is too.
-            let oldest = p.oldest.load(Ordering::Acquire);
-            // Acquire: pairs with the Release store of tail by the publisher (the
-            // records below it are visible).
-            let tail = p.tail.load(Ordering::Acquire);
-            if tail % record::ALIGN != 0 || oldest % record::ALIGN != 0 {
-                return Err("ring index is not a multiple of 8");
-            }
-            if tail >= 1 << 62 {
-                return Err("tail at or beyond 2^62");
-            }
-            if oldest > tail {
-                return Err("oldest is past tail");
-            }
-            if tail - oldest <= self.cap {
-                return Ok((tail, oldest));
-            }
-            // The publisher moved both between our loads (oldest is read first, so it
-            // may be a lap stale); a stable gap is corruption.
-            tries += 1;
-            if tries >= 64 {
-                return Err("oldest is more than a capacity behind tail");
-            }
-            crate::primitive::spin_hint();
-        }
-    }
-
-    /// A second view of the same ring (a new description of the same file for a
-    /// segment, so that its locks are its own).
-    #[cfg(not(loom))]
-    fn reopen(&self) -> Result<Shared> {
-        match &self.backing {
-            Backing::Segment(seg) => Shared::from_segment(seg.reopen()?),
-            Backing::Heap(block) => Ok(Shared {
-                ctl: self.ctl,
-                subs: self.subs,
-                nsubs: self.nsubs,
-                // SAFETY: the same region as `self`'s, kept alive by the cloned Arc.
-                region: unsafe {
-                    Region::new(
-                        NonNull::new(self.region.slice_ptr(0, 0)).expect("non-null"),
-                        self.cap as usize,
-                    )
-                },
-                backing: Backing::Heap(block.clone()),
-                cap: self.cap,
-                max_msg: self.max_msg,
-                policy: self.policy,
-                asym: self.asym,
-            }),
-            Backing::Gone => Err(Error::InvalidArgument("the end was handed off".into())),
-        }
-    }
-
-    /// Under loom: the same model ring.
-    #[cfg(loom)]
-    fn reopen(&self) -> Result<Shared> {
-        match &self.backing {
-            Backing::Loom(ring) => Ok(Shared::loom(ring.clone(), self.policy)),
-            _ => Err(Error::InvalidArgument("only loom rings are modelled".into())),
-        }
-    }
-
-    /// Under loom the control block is made of loom atomics, which cannot live in a
-    /// mapping: segment-backed rings are not modelled (use [`loom_channel`]).
-    #[cfg(loom)]
-    fn from_segment(seg: Segment) -> Result<Self> {
-        Err(Error::InvalidArgument(format!(
-            "segment {:?}: shared segments are not modelled under loom; use loom_channel",
-            seg.display_name()
-        )))
-    }
-
-    /// Build on a mapped segment whose kind the caller checked; validates the ring's
-    /// parameters and indices.
-    #[cfg(not(loom))]
-    fn from_segment(seg: Segment) -> Result<Self> {
-        let info = *seg.info();
-        let name = seg.display_name().to_owned();
-        let corrupted = |what: String| Error::Corrupted {
-            name: name.clone(),
-            what,
-        };
-        let cap = info.params[0];
-        if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
-            return Err(corrupted(format!(
-                "ring capacity {cap} is not a power of two in 256..=2^40"
-            )));
-        }
-        let max_msg = max_message_len(cap as usize) as u64;
-        if info.params[1] != max_msg {
-            return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
-        }
-        let nsubs = info.params[2];
-        if nsubs == 0 || nsubs > MAX_SUBSCRIBERS as u64 {
-            return Err(corrupted(format!("subscriber limit {nsubs} is not in 1..=4096")));
-        }
-        let policy =
-            Policy::from_u64(info.params[3]).ok_or_else(|| corrupted(format!("unknown policy {}", info.params[3])))?;
-        let table = nsubs * SLOT_SIZE as u64;
-        if seg.area_len() as u64 != CONTROL_SIZE as u64 + table + cap {
-            return Err(corrupted(format!(
-                "area of {} bytes does not hold the table and a {cap}-byte ring",
-                seg.area_len()
-            )));
-        }
-        let asym = seg.asymmetric_fences()?;
-        let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
-        // SAFETY: the area holds CONTROL_SIZE + table + cap bytes (checked above); the
-        // table starts CONTROL_SIZE bytes in and the region after it, both 128-aligned,
-        // and they live as long as the segment, which `backing` owns.
-        let (subs, region) = unsafe {
-            (
-                base.add(CONTROL_SIZE).cast::<SubSlot>(),
-                Region::new(base.add(CONTROL_SIZE + table as usize), cap as usize),
-            )
-        };
-        let sh = Shared {
-            ctl: base.cast(),
-            subs,
-            nsubs: nsubs as u32,
-            region,
-            backing: Backing::Segment(seg),
-            cap,
-            max_msg,
-            policy,
-            asym,
-        };
-        sh.indices().map_err(|e| corrupted(e.into()))?;
-        Ok(sh)
-    }
-
-    /// A view of a loom model's ring.
-    #[cfg(loom)]
-    fn loom(ring: std::sync::Arc<layout::LoomRing>, policy: Policy) -> Shared {
-        let cap = (ring.region.words.len() * 8) as u64;
-        Shared {
-            ctl: NonNull::from(&ring.ctl),
-            subs: NonNull::from(&ring.subs[0]),
-            nsubs: ring.subs.len() as u32,
-            region: Region {
-                words: ring.region.words.clone(),
-            },
-            backing: Backing::Loom(ring),
-            cap,
-            max_msg: max_message_len(cap as usize) as u64,
-            policy,
-            asym: false,
-        }
     }
 }
 

@@ -2,12 +2,11 @@
 
 use super::layout::{Backing, role, slot};
 use super::record::{self, HEADER_LEN, MESSAGE, PADDING, SEQ_OFFSET, STAMP_OFFSET};
-use super::{BroadcastEnd, Options, Params, Policy, SendError, Shared};
+use super::{BroadcastEnd, Options, Policy, SendError, Shared};
 use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Error, Result};
-use std::time::Duration;
 
 /// The publisher end of a broadcast ring: every subscriber receives every message it
 /// sends (or, in the overwrite policy, learns how many it missed).
@@ -57,6 +56,7 @@ struct Slot {
     header: u64,
     pos: u64,
     end: u64,
+    #[cfg_attr(loom, allow(dead_code))] // read by WriteGrant only
     len: usize,
 }
 
@@ -149,14 +149,9 @@ impl Publisher {
         })
     }
 
-    /// Capacity of the ring in bytes.
-    pub fn capacity(&self) -> usize {
-        self.sh.cap as usize
-    }
-
-    /// The largest message this ring accepts.
-    pub fn max_message_len(&self) -> usize {
-        self.sh.max_msg as usize
+    crate::ring::byte_send_methods! {
+        wait_doc: "(lossless policy) while a live subscriber is too far behind (the overwrite policy never waits)",
+        deferred_doc: "subscribers see it at the next [`Publisher::flush`], which stores `tail` and checks for sleepers once for the whole batch.",
     }
 
     /// The ring's policy.
@@ -178,47 +173,6 @@ impl Publisher {
     /// Messages committed so far over the stream's life (the next sequence number).
     pub fn messages(&self) -> u64 {
         self.st.seq
-    }
-
-    /// Change how this end waits.
-    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
-        self.st.wait = wait;
-    }
-
-    /// Send `msg`, waiting (lossless policy) while a live subscriber is too far behind.
-    #[inline]
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_deferred(msg)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg` if there is space now: [`SendError::Full`] otherwise (lossless
-    /// policy; the overwrite policy always has space).
-    #[inline]
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Now)?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg`, waiting at most `timeout` for space ([`SendError::Timeout`]).
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::after(timeout))?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Write and commit `msg` without the publish step: subscribers see it at the next
-    /// [`Publisher::flush`] (or send, commit, or drop), which stores `tail` and checks
-    /// for sleepers once for the whole batch. Waits (lossless) while the ring is full.
-    #[inline]
-    pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Forever)?;
-        self.write(slot, msg);
-        Ok(())
     }
 
     /// Publish every committed record with one Release store of `tail`, and wake every
@@ -361,27 +315,10 @@ impl Publisher {
         }
     }
 
-    /// Reserve `len` bytes in place if there is space now ([`SendError::Full`]
-    /// otherwise). Write them through the grant, then commit it; a grant dropped
-    /// without commit is aborted and nothing is sent.
+    /// Hand out a grant for `slot`.
     #[cfg(not(loom))]
-    pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Now)?;
-        Ok(WriteGrant { p: self, slot })
-    }
-
-    /// Reserve `len` bytes in place, waiting while the ring is full (lossless).
-    #[cfg(not(loom))]
-    pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Forever)?;
-        Ok(WriteGrant { p: self, slot })
-    }
-
-    /// Reserve `len` bytes in place, waiting at most `timeout`.
-    #[cfg(not(loom))]
-    pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::after(timeout))?;
-        Ok(WriteGrant { p: self, slot })
+    fn grant(&mut self, slot: Slot, _len: usize) -> WriteGrant<'_> {
+        WriteGrant { p: self, slot }
     }
 }
 
@@ -597,26 +534,11 @@ impl std::ops::DerefMut for WriteGrant<'_> {
 impl EndKind for BroadcastEnd<true> {}
 
 impl Sealed for BroadcastEnd<true> {
-    type Ring = Shared;
+    super::ends::sealed_common!();
     type State = State;
-    type Options = Options;
-    type Params = Params;
-    type Fd = Option<rustix::fd::OwnedFd>;
     const NAME: &'static str = "Publisher";
     #[cfg(not(loom))]
     const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastPublisher;
-
-    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
-        super::create_named(name, &params, opts)
-    }
-
-    fn open(name: &str, opts: &Options) -> Result<Shared> {
-        super::open_named(name, opts)
-    }
-
-    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
-        super::open_fd(fd, opts)
-    }
 
     fn build(ring: Shared, opts: &Options) -> Result<Publisher> {
         // The lock decides: a role in transit is taken only through the descriptor that
@@ -635,10 +557,6 @@ impl Sealed for BroadcastEnd<true> {
         p.sh.take_fd()
     }
 
-    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
-        fd
-    }
-
     fn close(p: &mut Publisher) {
         if matches!(p.sh.backing, Backing::Gone) {
             return;
@@ -649,9 +567,5 @@ impl Sealed for BroadcastEnd<true> {
         p.sh.ctl().role.state.store(role::CLOSED, Ordering::Release);
         p.sh.ctl().data_wait.wake_everyone();
         p.sh.unlock(role::PUBLISHER_LOCK);
-    }
-
-    fn name(ring: &Shared) -> Option<&str> {
-        ring.name()
     }
 }

@@ -17,29 +17,26 @@
 //! of the ring: a [`PADDING`] record fills the space to the end, and when that space
 //! is shorter than a header (8 or 16 bytes) both sides skip it without a header.
 
+use crate::ring::record::Format;
+pub use crate::ring::record::{MESSAGE, PADDING, Record, STAMP_OFFSET, encode};
+
+/// The broadcast ring's record format: a 24-byte header (with the sequence number),
+/// 8-byte alignment. Parsing is [`Format::parse`], shared with the SPSC ring.
+pub const FORMAT: Format = Format {
+    header_len: 24,
+    align: 8,
+};
 /// Size of a record header.
-pub const HEADER_LEN: u64 = 24;
-/// Offset of the stamp within a header.
-pub const STAMP_OFFSET: u64 = 8;
+pub const HEADER_LEN: u64 = FORMAT.header_len;
 /// Offset of the sequence number within a header.
 pub const SEQ_OFFSET: u64 = 16;
 /// Alignment of records.
-pub const ALIGN: u64 = 8;
-/// Type of a record carrying a message.
-pub const MESSAGE: u32 = 1;
-/// Type of a record that fills the space up to the end of the ring.
-pub const PADDING: u32 = 2;
+pub const ALIGN: u64 = FORMAT.align;
 
 /// The total size of a record with a payload of `len` bytes.
 #[inline]
 pub const fn record_len(len: u64) -> u64 {
-    (HEADER_LEN + len + (ALIGN - 1)) & !(ALIGN - 1)
-}
-
-/// Encode a length/type word.
-#[inline]
-pub const fn encode(len: u32, kind: u32) -> u64 {
-    (len as u64) | ((kind as u64) << 32)
+    FORMAT.record_len(len)
 }
 
 /// The stamp of a record at ring position `pos`: never zero, never equal for two
@@ -49,52 +46,11 @@ pub const fn stamp(pos: u64) -> u64 {
     pos | (1 << 63)
 }
 
-/// A record header that passed validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record {
-    /// Payload length.
-    pub len: u64,
-    /// Total size (header + payload + alignment).
-    pub total: u64,
-    /// Whether this is a padding record.
-    pub padding: bool,
-}
-
-/// Validate the length/type word `word` of a record at ring position `pos` in a ring
-/// of `capacity` bytes (a power of two) whose messages are at most `max_message`
-/// bytes. The caller checked that a header fits before the end of the ring.
+/// [`Format::parse`] in the broadcast format. The caller checked that a header fits
+/// before the end of the ring.
 #[inline]
 pub fn parse(word: u64, pos: u64, capacity: u64, max_message: u64) -> Result<Record, &'static str> {
-    let len = word & 0xffff_ffff;
-    let kind = (word >> 32) as u32;
-    let to_end = capacity - (pos & (capacity - 1));
-    match kind {
-        MESSAGE => {
-            if len > max_message {
-                return Err("record length above the ring's message limit");
-            }
-            let total = record_len(len);
-            if total > to_end {
-                return Err("message record crosses the end of the ring");
-            }
-            Ok(Record {
-                len,
-                total,
-                padding: false,
-            })
-        }
-        PADDING => {
-            if len + HEADER_LEN != to_end {
-                return Err("padding record does not end at the end of the ring");
-            }
-            Ok(Record {
-                len,
-                total: to_end,
-                padding: true,
-            })
-        }
-        _ => Err("unknown record type"),
-    }
+    FORMAT.parse(word, pos, capacity, max_message)
 }
 
 #[cfg(test)]

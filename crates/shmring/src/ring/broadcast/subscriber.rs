@@ -1,13 +1,17 @@
 //! The subscriber end of the broadcast ring.
 
 use super::layout::{Backing, role, slot};
-use super::record::{self, HEADER_LEN, SEQ_OFFSET, STAMP_OFFSET};
-use super::{BroadcastEnd, Options, Params, Policy, RecvError, Shared, Start};
+use super::record;
+use super::{BroadcastEnd, Options, Policy, RecvError, Shared, Start};
 use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed, SealedSeveral, Several};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Error, Result};
 use std::time::Duration;
+
+mod look;
+
+use look::{look_settled, seq_at};
 
 /// A subscriber of a broadcast ring: receives every message the publisher sends after
 /// it attached (or from the oldest one retained, per [`Options::start`]), copied or
@@ -284,7 +288,7 @@ impl Subscriber {
         }
     }
 
-    fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
+    pub(super) fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         // The fast path: a message is there.
         if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
             return Ok(r);
@@ -333,237 +337,6 @@ impl Subscriber {
     }
 }
 
-/// [`look`] until it finds a message or nothing (a skip over padding or a lap moves the
-/// cursor: the message may be right there, and a waiter must not sleep on it). At most
-/// 16 rounds: a publisher lapping us on every look, or a hostile one, reads as empty
-/// for this poll.
-#[inline]
-fn look_settled<R>(
-    sh: &Shared,
-    st: &mut State,
-    f: &mut impl FnMut(&[u8]) -> R,
-    check: Check,
-) -> Result<Look<R>, RecvError> {
-    for _ in 0..16 {
-        match look(sh, st, f, check)? {
-            Look::Retry => continue,
-            other => return Ok(other),
-        }
-    }
-    Ok(Look::Empty)
-}
-
-/// One look at the ring at the subscriber's cursor: a message (read with `f`), nothing
-/// new, or a lap that moved the cursor. With `check` above `Fast`, an empty ring also
-/// checks the publisher's state (and with `Liveness` its lock and the segment's size).
-fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: Check) -> Result<Look<R>, RecvError> {
-    let cap = sh.cap;
-    let overwrite = sh.policy == Policy::Overwrite;
-    let publ = &sh.ctl().publ;
-    // Acquire: pairs with the Release store of tail in Publisher::flush: the records
-    // below it are complete and visible.
-    let tail = publ.tail.load(Ordering::Acquire);
-    let c = st.cursor;
-    if tail == c {
-        return empty(sh, st, check);
-    }
-    if tail % record::ALIGN != 0 || tail < c {
-        return Err(RecvError::Corrupted("tail is behind the subscriber or misaligned"));
-    }
-    if tail - c > cap {
-        if overwrite {
-            return lapped(sh, st);
-        }
-        return Err(RecvError::Corrupted(
-            "tail is more than a capacity ahead of a lossless subscriber",
-        ));
-    }
-    let region = sh.region();
-    let off = c & (cap - 1);
-    let to_end = cap - off;
-    if to_end < HEADER_LEN {
-        // The headerless end of the ring.
-        advance(sh, st, c + to_end, overwrite);
-        return Ok(Look::Retry);
-    }
-    let word = region.load(off);
-    let stamp = region.load(off + STAMP_OFFSET);
-    let seq = region.load(off + SEQ_OFFSET);
-    let parsed = record::parse(word, c, cap, sh.max_msg);
-    if stamp != record::stamp(c) || parsed.is_err() {
-        if overwrite && overwritten(sh, c) {
-            return lapped(sh, st);
-        }
-        return Err(RecvError::Corrupted(match parsed {
-            Err(what) => what,
-            Ok(_) => "a record's stamp is not its position",
-        }));
-    }
-    let rec = parsed.expect("checked above");
-    if rec.padding {
-        if overwrite && overwritten(sh, c) {
-            return lapped(sh, st);
-        }
-        advance(sh, st, c + rec.total, overwrite);
-        return Ok(Look::Retry);
-    }
-    let r = region.with_slice(off + HEADER_LEN, rec.len as usize, |m| f(m));
-    if overwrite && overwritten(sh, c) {
-        // The record changed under the read: `r` may be made of two messages.
-        return lapped(sh, st);
-    }
-    if let Some(e) = st.expected
-        && seq != e
-    {
-        if overwrite && seq > e {
-            // The first record after a lap: count what was missed; the next look
-            // delivers this record.
-            let missed = seq - e;
-            st.expected = Some(seq);
-            st.missed = st.missed.wrapping_add(missed);
-            // Relaxed: a counter for display.
-            sh.sub(st.idx).missed.store(st.missed, Ordering::Relaxed);
-            return Err(RecvError::Lagged { missed });
-        }
-        return Err(RecvError::Corrupted("a message's sequence number is not the next one"));
-    }
-    st.expected = Some(seq.wrapping_add(1));
-    st.received = st.received.wrapping_add(1);
-    // Relaxed: a counter for display.
-    sh.sub(st.idx).received.store(st.received, Ordering::Relaxed);
-    advance(sh, st, c + rec.total, overwrite);
-    Ok(Look::Message(r))
-}
-
-/// The sequence number of the first message at or after position `c` (`oldest <= c <=
-/// tail`): from the record there, or at `tail` from the last record before it (or 0 in
-/// a fresh ring). `Ok(None)`: what we read was being overwritten; look again.
-fn seq_at(sh: &Shared, mut c: u64) -> std::result::Result<Option<u64>, &'static str> {
-    let (tail, _) = sh.indices()?;
-    if c > tail {
-        return Err("a subscriber's cursor is past tail");
-    }
-    while c < tail {
-        match read_at(sh, c)? {
-            None => return Ok(None),
-            Some((rec, _)) if rec.padding => c += rec.total,
-            Some((_, seq)) => return Ok(Some(seq)),
-        }
-    }
-    if c != tail {
-        return Err("records do not end at tail");
-    }
-    // At tail (or only padding up to it): the next message follows the last one.
-    if tail == 0 {
-        return Ok(Some(0));
-    }
-    // Relaxed: stored before tail, which indices() loaded with Acquire; a newer value
-    // (a later record) fails the check below and we look again.
-    let last = sh.ctl().publ.last.load(Ordering::Relaxed);
-    if last >= tail || tail - last > sh.cap {
-        return Ok(None);
-    }
-    match read_at(sh, last)? {
-        Some((rec, seq)) if !rec.padding && last + rec.total == tail => Ok(Some(seq.wrapping_add(1))),
-        _ => Ok(None),
-    }
-}
-
-/// The record at `pos` and its sequence number (a headerless end of the ring reads as
-/// padding); `Ok(None)` if it was being overwritten.
-#[allow(clippy::type_complexity)]
-fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record, u64)>, &'static str> {
-    let cap = sh.cap;
-    let region = sh.region();
-    let off = pos & (cap - 1);
-    if cap - off < HEADER_LEN {
-        let rec = record::Record {
-            len: 0,
-            total: cap - off,
-            padding: true,
-        };
-        return Ok(Some((rec, 0)));
-    }
-    let word = region.load(off);
-    let stamp = region.load(off + STAMP_OFFSET);
-    let seq = region.load(off + SEQ_OFFSET);
-    if overwritten(sh, pos) {
-        return Ok(None);
-    }
-    if stamp != record::stamp(pos) {
-        return Err("a record's stamp is not its position");
-    }
-    Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
-}
-
-/// Move the cursor to `to` and tell the publisher (its Release store orders our reads
-/// before the publisher's overwrite; the lossless publisher may be waiting for it).
-#[inline]
-fn advance(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
-    st.cursor = to;
-    let s = sh.sub(st.idx);
-    if overwrite {
-        // Relaxed: the overwrite publisher never reads cursors; this is for display.
-        s.cursor.store(to, Ordering::Relaxed);
-    } else {
-        // Release: pairs with the Acquire load of the cursor in the publisher's scan.
-        s.cursor.store(to, Ordering::Release);
-        sh.ctl().space_wait.notify(sh.asym);
-    }
-}
-
-/// Overwrite policy: whether the record at `c` may have been (or be being) overwritten,
-/// after reads of it: an Acquire fence, then `intent`.
-#[inline]
-fn overwritten(sh: &Shared, c: u64) -> bool {
-    #[cfg(loom)]
-    if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::BroadcastNoValidate) {
-        return false;
-    }
-    // Acquire fence: pairs with the publisher's Release fence after its intent store —
-    // if we read a byte it wrote after that fence, we see that intent.
-    primitive::fence(Ordering::Acquire);
-    // Relaxed: ordered by the fence above.
-    sh.ctl().publ.intent.load(Ordering::Relaxed) > c + sh.cap
-}
-
-/// Lapped (overwrite policy): move to the oldest retained record.
-fn lapped<R>(sh: &Shared, st: &mut State) -> Result<Look<R>, RecvError> {
-    let (_, oldest) = sh.indices().map_err(RecvError::Corrupted)?;
-    if oldest > st.cursor {
-        advance(sh, st, oldest, true);
-    }
-    Ok(Look::Retry)
-}
-
-/// Nothing at the cursor: `Disconnected` if the publisher is gone (after a last look at
-/// `tail`), `Empty` otherwise.
-fn empty<R>(sh: &Shared, st: &mut State, check: Check) -> Result<Look<R>, RecvError> {
-    if check == Check::Fast {
-        return Ok(Look::Empty);
-    }
-    if check == Check::Liveness && sh.poisoned() {
-        return Err(RecvError::Corrupted(crate::shm::sigbus::RESIZED));
-    }
-    let r = &sh.ctl().role;
-    // Acquire: pairs with the Release store of CLOSED in the publisher's close, so its
-    // last tail store is visible to the re-check below.
-    let gone = match r.state.load(Ordering::Acquire) {
-        role::VACANT => false,
-        role::CLOSED => true,
-        role::ATTACHED | role::HANDOFF => check == Check::Liveness && !sh.held_by_other(role::PUBLISHER_LOCK),
-        _ => return Err(RecvError::Corrupted("publisher role state out of range")),
-    };
-    if !gone {
-        return Ok(Look::Empty);
-    }
-    // Acquire: as in look.
-    if sh.ctl().publ.tail.load(Ordering::Acquire) != st.cursor {
-        return Ok(Look::Retry);
-    }
-    Err(RecvError::Disconnected)
-}
-
 /// Leave the slot: FREE (same generation), then release its lock and wake a publisher
 /// that may be waiting for us.
 fn leave(sh: &Shared, st: &State) {
@@ -579,26 +352,11 @@ fn leave(sh: &Shared, st: &State) {
 impl EndKind for BroadcastEnd<false> {}
 
 impl Sealed for BroadcastEnd<false> {
-    type Ring = Shared;
+    super::ends::sealed_common!();
     type State = State;
-    type Options = Options;
-    type Params = Params;
-    type Fd = Option<rustix::fd::OwnedFd>;
     const NAME: &'static str = "Subscriber";
     #[cfg(not(loom))]
     const HANDOFF: crate::handoff::Kind = crate::handoff::Kind::BroadcastSubscriber;
-
-    fn create(name: &str, params: Params, opts: &Options) -> Result<Shared> {
-        super::create_named(name, &params, opts)
-    }
-
-    fn open(name: &str, opts: &Options) -> Result<Shared> {
-        super::open_named(name, opts)
-    }
-
-    fn from_fd(fd: rustix::fd::OwnedFd, opts: &Options) -> Result<Shared> {
-        super::open_fd(fd, opts)
-    }
 
     fn build(ring: Shared, opts: &Options) -> Result<Subscriber> {
         Subscriber::attach(ring, opts.wait, opts.start)
@@ -613,19 +371,11 @@ impl Sealed for BroadcastEnd<false> {
         s.sh.take_fd()
     }
 
-    fn fd_out(fd: Option<rustix::fd::OwnedFd>) -> Self::Fd {
-        fd
-    }
-
     fn close(s: &mut Subscriber) {
         if matches!(s.sh.backing, Backing::Gone) {
             return;
         }
         leave(&s.sh, &s.st);
-    }
-
-    fn name(ring: &Shared) -> Option<&str> {
-        ring.name()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests of the broadcast ring over heap memory and anonymous segments (threads).
 
 use super::*;
+use crate::primitive::Ordering;
 use crate::sync::wait::spin_until;
 
 fn params(capacity: usize, policy: Policy) -> Params {

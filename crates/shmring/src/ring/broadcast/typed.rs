@@ -1,9 +1,13 @@
 //! The typed forms of the broadcast ends: [`TypedPublisher<T>`] and
 //! [`TypedSubscriber<T>`] over the codec, with the type identity check.
 
-use super::{Options, Params, Policy, Publisher, RecvError, SendError, Subscriber};
+use super::{BroadcastEnd, Options, Params, Policy, Publisher, RecvError, SendError};
 use crate::codec::{self, CodecError};
+use crate::connection::MessageRef;
+use crate::ring::End;
+use crate::ring::end::{EndKind, Sealed};
 use crate::shm::Shape;
+use crate::sync::Wait;
 use crate::{Result, Schema};
 use rustix::fd::OwnedFd;
 use serde::Serialize;
@@ -48,6 +52,32 @@ fn checked<T: Schema>(opts: &Options) -> Options {
     typed_opts(opts, Some(Shape::of::<T>()))
 }
 
+/// A typed end of a broadcast ring of `T`s, written once for both ends:
+/// [`TypedPublisher<T>`] is `Typed<BroadcastEnd<true>, T>`, [`TypedSubscriber<T>`] is
+/// `Typed<BroadcastEnd<false>, T>`. The opens (by name, from a descriptor, creating,
+/// checked or not), the hand-off and the access to the raw end are here; each end adds
+/// its sends or receives. Use it through the two aliases:
+///
+/// ```
+/// use shmring::broadcast::{self, Options, Params, Policy, TypedPublisher, TypedSubscriber};
+/// let params = Params { capacity: 4096, subscribers: 4, policy: Policy::Overwrite };
+/// let (mut tx, rx): (TypedPublisher<u32>, TypedSubscriber<u32>) =
+///     broadcast::typed_channel(params, &Options::new())?;
+/// let mut rx2 = rx.try_clone()?;
+/// tx.send(&7)?;
+/// assert_eq!(rx2.recv()?, 7);
+/// assert_eq!(tx.as_raw().messages(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Typed<K: EndKind, T> {
+    inner: End<K>,
+    /// Subscriber: a decoded message's bytes for [`TypedSubscriber::recv_ref`].
+    scratch: Vec<u8>,
+    /// Subscriber: what ended a batch early, reported by the next receive.
+    pending: Option<TypedRecvError>,
+    _t: PhantomData<fn() -> T>,
+}
+
 /// The publisher of a broadcast ring of `T`s: sends values of `T` encoded with
 /// [`codec`](crate::codec) to [`TypedSubscriber<T>`]s.
 ///
@@ -55,7 +85,7 @@ fn checked<T: Schema>(opts: &Options) -> Options {
 /// ([`shm::shape`](crate::shm::shape)) and every typed open, by name or from a
 /// descriptor, publisher or subscriber, checks it: another shape is
 /// [`Error::WrongType`](crate::Error::WrongType) naming both. The `_unchecked` opens
-/// skip the check; the raw [`Publisher`] and [`Subscriber`] open a typed ring as they
+/// skip the check; the raw [`Publisher`] and [`Subscriber`](super::Subscriber) open a typed ring as they
 /// open any (they carry bytes, not `T`s), and a typed open of a ring made by a raw
 /// constructor is refused (it records no type).
 ///
@@ -65,7 +95,7 @@ fn checked<T: Schema>(opts: &Options) -> Options {
 /// [`WriteGrant`](super::WriteGrant)); a receive decodes the record in place (no copy
 /// into a buffer first). In the overwrite policy a record overwritten while it is
 /// decoded is discarded (the decoded value with it) and the receive reports
-/// [`RecvError::Lagged`], as for the raw [`Subscriber::read`].
+/// [`RecvError::Lagged`], as for the raw [`Subscriber::read`](super::Subscriber::read).
 ///
 /// ```
 /// use shmring::broadcast::{Policy, TypedPublisher, TypedSubscriber};
@@ -82,20 +112,49 @@ fn checked<T: Schema>(opts: &Options) -> Options {
 /// assert!(matches!(TypedSubscriber::<u64>::open(&name), Err(shmring::Error::WrongType { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct TypedPublisher<T> {
-    inner: Publisher,
-    _t: PhantomData<fn(&T)>,
-}
+pub type TypedPublisher<T> = Typed<BroadcastEnd<true>, T>;
 
-impl<T> fmt::Debug for TypedPublisher<T> {
+/// A subscriber of a broadcast ring of `T`s: decodes the values a
+/// [`TypedPublisher<T>`] sends (see there for the type check).
+///
+/// ```
+/// use shmring::broadcast::{self, Options, Params, Policy};
+/// let params = Params { capacity: 4096, subscribers: 4, policy: Policy::Lossless };
+/// let (mut tx, mut rx) = broadcast::typed_channel::<(String, u32)>(params, &Options::new())?;
+/// tx.send(&("one".into(), 1))?;
+/// tx.send(&("two".into(), 2))?;
+/// tx.send(&("three".into(), 3))?;
+/// // Borrowed decode: the `&str` points into the subscriber's buffer, no allocation.
+/// let m = rx.recv_ref()?;
+/// assert_eq!(m.decode::<(&str, u32)>()?, ("one", 1));
+/// drop(m);
+/// // A batch: every message there now (at most 8), one wait at most.
+/// let mut got = Vec::new();
+/// assert_eq!(rx.recv_batch(8, |v| got.push(v))?, 2);
+/// assert_eq!(got, [("two".to_string(), 2), ("three".to_string(), 3)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type TypedSubscriber<T> = Typed<BroadcastEnd<false>, T>;
+
+impl<K: EndKind, T> fmt::Debug for Typed<K, T>
+where
+    End<K>: fmt::Debug,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypedPublisher").field("inner", &self.inner).finish()
+        f.debug_struct("Typed")
+            .field("inner", &self.inner)
+            .field("pending", &self.pending)
+            .finish()
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Schema> TypedPublisher<T> {
+/// The opens, written once for both ends.
+impl<K, T: Serialize + DeserializeOwned + Schema> Typed<K, T>
+where
+    K: EndKind + Sealed<Params = Params, Options = Options, Fd = Option<OwnedFd>>,
+{
     /// Create the named ring `name` for `T`s (see [`Publisher::create`] for the
-    /// parameters) and attach as its publisher.
+    /// parameters) and attach as this end.
     pub fn create(name: &str, capacity: usize, subscribers: usize, policy: Policy) -> Result<Self> {
         let params = Params {
             capacity,
@@ -107,21 +166,48 @@ impl<T: Serialize + DeserializeOwned + Schema> TypedPublisher<T> {
 
     /// [`create`](Self::create) with options.
     pub fn create_with(name: &str, params: Params, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Publisher::create_with(name, params, &checked::<T>(opts))?))
+        Ok(Self::wrap(End::create_in(name, params, &checked::<T>(opts))?))
     }
 
-    /// Attach as the publisher of the named ring `name`, which must have been created
-    /// for the same shape of `T` ([`Error::WrongType`](crate::Error::WrongType) if not).
+    /// Attach as this end of the named ring `name`, creating it for `T`s from
+    /// `params` if it does not exist; with `true` if this call created it. A ring that
+    /// exists must have been created for the same shape of `T`
+    /// ([`Error::WrongType`](crate::Error::WrongType) if not).
+    ///
+    /// ```
+    /// use shmring::broadcast::{Params, Policy, TypedPublisher, TypedSubscriber};
+    /// let name = format!("doc-bcast-typed-ooc-{}", std::process::id());
+    /// let params = Params { capacity: 4096, subscribers: 4, policy: Policy::Lossless };
+    /// let (mut rx, rx_created) = TypedSubscriber::<u64>::open_or_create(&name, params)?;
+    /// let (mut tx, tx_created) = TypedPublisher::<u64>::open_or_create(&name, params)?;
+    /// assert!(rx_created && !tx_created);
+    /// tx.send(&42)?;
+    /// assert_eq!(rx.recv()?, 42);
+    /// assert!(TypedSubscriber::<i8>::open_or_create(&name, params).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(name: &str, params: Params) -> Result<(Self, bool)> {
+        Self::open_or_create_with(name, params, &Options::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with options.
+    pub fn open_or_create_with(name: &str, params: Params, opts: &Options) -> Result<(Self, bool)> {
+        let (end, created) = End::open_or_create_in(name, params, &checked::<T>(opts))?;
+        Ok((Self::wrap(end), created))
+    }
+
+    /// Attach as this end of the named ring `name`, which must have been created for
+    /// the same shape of `T` ([`Error::WrongType`](crate::Error::WrongType) if not).
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &Options::default())
     }
 
-    /// [`open`](Self::open) with options.
+    /// [`open`](Self::open) with options (how it waits; where a subscriber starts).
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Publisher::open_with(name, &checked::<T>(opts))?))
+        Ok(Self::wrap(End::open_with(name, &checked::<T>(opts))?))
     }
 
-    /// Rebuild the publisher from a descriptor made by [`into_fd`](Self::into_fd),
+    /// Rebuild this end from a descriptor made by [`into_fd`](Self::into_fd),
     /// checking the type as [`open`](Self::open) does.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         Self::from_fd_with(fd, &Options::default())
@@ -129,9 +215,56 @@ impl<T: Serialize + DeserializeOwned + Schema> TypedPublisher<T> {
 
     /// [`from_fd`](Self::from_fd) with options.
     pub fn from_fd_with(fd: OwnedFd, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Publisher::from_fd_with(fd, &checked::<T>(opts))?))
+        Ok(Self::wrap(End::from_fd_with(fd, &checked::<T>(opts))?))
+    }
+}
+
+/// What needs no bound on `T`, written once for both ends.
+impl<K, T> Typed<K, T>
+where
+    K: EndKind + Sealed<Params = Params, Options = Options, Fd = Option<OwnedFd>>,
+{
+    fn wrap(inner: End<K>) -> Self {
+        Typed {
+            inner,
+            scratch: Vec::new(),
+            pending: None,
+            _t: PhantomData,
+        }
     }
 
+    /// Attach as this end of the named ring `name` **without checking** the type it
+    /// was created for (see [`Queue::open_unchecked`](crate::Queue::open_unchecked) for
+    /// when and the risk: garbage or codec errors at the subscribers, never undefined
+    /// behaviour).
+    pub fn open_unchecked(name: &str, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(End::open_with(name, &typed_opts(opts, None))?))
+    }
+
+    /// [`from_fd`](Self::from_fd) **without checking** the type.
+    pub fn from_fd_unchecked(fd: OwnedFd, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(End::from_fd_with(fd, &typed_opts(opts, None))?))
+    }
+
+    /// The raw end (a publisher's `flush` and statistics; a subscriber's position,
+    /// `received` and `missed` counts).
+    pub fn as_raw(&self) -> &End<K> {
+        &self.inner
+    }
+
+    /// The raw end, mutably (bytes sent by hand, or a message's bytes read in place).
+    pub fn as_raw_mut(&mut self) -> &mut End<K> {
+        &mut self.inner
+    }
+
+    /// Hand this end over (see [`End::into_fd`]; a subscriber leaves its slot); the
+    /// receiver rebuilds it with [`from_fd`](Self::from_fd).
+    pub fn into_fd(self) -> Option<OwnedFd> {
+        self.inner.into_fd()
+    }
+}
+
+impl<T: Serialize> Typed<BroadcastEnd<true>, T> {
     /// Send `value`, waiting while the ring is full (lossless policy).
     pub fn send(&mut self, value: &T) -> Result<(), TypedSendError> {
         self.send_by(value, |p, len| p.claim(len))
@@ -163,148 +296,119 @@ impl<T: Serialize + DeserializeOwned + Schema> TypedPublisher<T> {
     }
 }
 
-impl<T> TypedPublisher<T> {
-    fn wrap(inner: Publisher) -> Self {
-        TypedPublisher { inner, _t: PhantomData }
-    }
-
-    /// Attach as the publisher of the named ring `name` **without checking** the type
-    /// it was created for (see [`Queue::open_unchecked`](crate::Queue::open_unchecked)
-    /// for when and the risk: garbage or codec errors at the subscribers, never
-    /// undefined behaviour).
-    pub fn open_unchecked(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Publisher::open_with(name, &typed_opts(opts, None))?))
-    }
-
-    /// [`from_fd`](Self::from_fd) **without checking** the type.
-    pub fn from_fd_unchecked(fd: OwnedFd, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Publisher::from_fd_with(fd, &typed_opts(opts, None))?))
-    }
-
-    /// The raw publisher (for its statistics, `flush`, or bytes sent by hand).
-    pub fn as_raw(&self) -> &Publisher {
-        &self.inner
-    }
-
-    /// The raw publisher, mutably.
-    pub fn as_raw_mut(&mut self) -> &mut Publisher {
-        &mut self.inner
-    }
-
-    /// Hand the publisher over (see [`Publisher::into_fd`](crate::ring::End::into_fd));
-    /// the receiver rebuilds it with [`from_fd`](Self::from_fd).
-    pub fn into_fd(self) -> Option<OwnedFd> {
-        self.inner.into_fd()
-    }
-}
-
-/// A subscriber of a broadcast ring of `T`s: decodes the values a
-/// [`TypedPublisher<T>`] sends (see there for the type check).
-pub struct TypedSubscriber<T> {
-    inner: Subscriber,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<T> fmt::Debug for TypedSubscriber<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypedSubscriber").field("inner", &self.inner).finish()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + Schema> TypedSubscriber<T> {
-    /// Create the named ring `name` for `T`s (see [`Publisher::create`] for the
-    /// parameters) and attach as a subscriber.
-    pub fn create(name: &str, capacity: usize, subscribers: usize, policy: Policy) -> Result<Self> {
-        let params = Params {
-            capacity,
-            subscribers,
-            policy,
-        };
-        Self::create_with(name, params, &Options::default())
-    }
-
-    /// [`create`](Self::create) with options.
-    pub fn create_with(name: &str, params: Params, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Subscriber::create_with(name, params, &checked::<T>(opts))?))
-    }
-
-    /// Attach as a subscriber of the named ring `name`, which must have been created
-    /// for the same shape of `T` ([`Error::WrongType`](crate::Error::WrongType) if not).
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, &Options::default())
-    }
-
-    /// [`open`](Self::open) with options (where it starts, how it waits).
-    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Subscriber::open_with(name, &checked::<T>(opts))?))
-    }
-
-    /// Rebuild a subscriber from a descriptor made by [`into_fd`](Self::into_fd),
-    /// checking the type as [`open`](Self::open) does.
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::from_fd_with(fd, &Options::default())
-    }
-
-    /// [`from_fd`](Self::from_fd) with options.
-    pub fn from_fd_with(fd: OwnedFd, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Subscriber::from_fd_with(fd, &checked::<T>(opts))?))
-    }
-}
-
-impl<T: DeserializeOwned> TypedSubscriber<T> {
+impl<T: DeserializeOwned> Typed<BroadcastEnd<false>, T> {
     /// Receive the next value, waiting for it.
     pub fn recv(&mut self) -> Result<T, TypedRecvError> {
-        Ok(self.inner.read(codec::decode::<T>)??)
+        self.recv_with(Wait::Forever)
     }
 
     /// Receive the next value if there is one ([`RecvError::Empty`] otherwise).
     pub fn try_recv(&mut self) -> Result<T, TypedRecvError> {
-        Ok(self.inner.try_read(codec::decode::<T>)??)
+        self.recv_with(Wait::Now)
     }
 
     /// Receive the next value, waiting at most `timeout` ([`RecvError::Timeout`]).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, TypedRecvError> {
-        Ok(self.inner.read_timeout(timeout, codec::decode::<T>)??)
+        self.recv_with(Wait::after(timeout))
+    }
+
+    fn recv_with(&mut self, wait: Wait) -> Result<T, TypedRecvError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        Ok(self.inner.read_wait(wait, codec::decode::<T>)??)
+    }
+
+    /// Receive a batch: wait while no message is there, then decode the messages
+    /// there now, up to `max` (at least one), and hand them to `f` one after the
+    /// other; returns how many. Each value is handed over only after its record was
+    /// found intact (overwrite policy), so `f` never sees a torn one.
+    ///
+    /// An error after the first value ([`RecvError::Lagged`], a message that does not
+    /// decode, a disconnect) ends the batch before it, and the next receive reports
+    /// it. Before the first value, the error is returned as
+    /// [`recv`](Self::recv) returns it.
+    pub fn recv_batch(&mut self, max: usize, f: impl FnMut(T)) -> Result<usize, TypedRecvError> {
+        self.batch_with(max, Wait::Forever, f)
+    }
+
+    /// [`recv_batch`](Self::recv_batch) without waiting ([`RecvError::Empty`] if no
+    /// message is there).
+    pub fn try_recv_batch(&mut self, max: usize, f: impl FnMut(T)) -> Result<usize, TypedRecvError> {
+        self.batch_with(max, Wait::Now, f)
+    }
+
+    /// [`recv_batch`](Self::recv_batch), waiting at most `timeout` for the first value.
+    pub fn recv_batch_timeout(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        f: impl FnMut(T),
+    ) -> Result<usize, TypedRecvError> {
+        self.batch_with(max, Wait::after(timeout), f)
+    }
+
+    fn batch_with(&mut self, max: usize, wait: Wait, mut f: impl FnMut(T)) -> Result<usize, TypedRecvError> {
+        f(self.recv_with(wait)?);
+        let mut n = 1;
+        while n < max {
+            match self.recv_with(Wait::Now) {
+                Ok(v) => f(v),
+                Err(TypedRecvError::Recv(RecvError::Empty)) => break,
+                Err(e) => {
+                    self.pending = Some(e);
+                    break;
+                }
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
-impl<T> TypedSubscriber<T> {
-    fn wrap(inner: Subscriber) -> Self {
-        TypedSubscriber { inner, _t: PhantomData }
+impl<T> Typed<BroadcastEnd<false>, T> {
+    fn recv_ref_with(&mut self, wait: Wait) -> Result<MessageRef<'_>, TypedRecvError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let buf = &mut self.scratch;
+        self.inner.read_wait(wait, |m| {
+            buf.clear();
+            buf.extend_from_slice(m);
+        })?;
+        Ok(MessageRef::bytes(&self.scratch))
     }
 
-    /// Attach as a subscriber of the named ring `name` **without checking** the type
-    /// it was created for (see [`TypedPublisher::open_unchecked`]).
-    pub fn open_unchecked(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Subscriber::open_with(name, &typed_opts(opts, None))?))
+    /// Receive the next message without decoding it yet, waiting for it: decode it
+    /// with [`MessageRef::decode`], borrowing where the type does (`&str` and `&[u8]`
+    /// fields of a borrowed form of `T` point into the message, no allocation), as
+    /// [`Connection::recv_ref`](crate::connection::Connection::recv_ref) does.
+    ///
+    /// The message's bytes are copied once, after the record was found intact, into a
+    /// buffer this subscriber keeps and reuses (in the overwrite policy the publisher
+    /// may rewrite a record in the ring at any time, so a borrow of the ring itself
+    /// could turn torn under the caller). The `MessageRef` borrows the subscriber; its
+    /// ring space was released already. Decoding it as another type than `T`'s forms
+    /// is the caller's affair (codec errors, never undefined behaviour).
+    pub fn recv_ref(&mut self) -> Result<MessageRef<'_>, TypedRecvError> {
+        self.recv_ref_with(Wait::Forever)
     }
 
-    /// [`from_fd`](Self::from_fd) **without checking** the type.
-    pub fn from_fd_unchecked(fd: OwnedFd, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(Subscriber::from_fd_with(fd, &typed_opts(opts, None))?))
+    /// [`recv_ref`](Self::recv_ref) if there is a message now ([`RecvError::Empty`]
+    /// otherwise).
+    pub fn try_recv_ref(&mut self) -> Result<MessageRef<'_>, TypedRecvError> {
+        self.recv_ref_with(Wait::Now)
+    }
+
+    /// [`recv_ref`](Self::recv_ref), waiting at most `timeout` ([`RecvError::Timeout`]).
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<MessageRef<'_>, TypedRecvError> {
+        self.recv_ref_with(Wait::after(timeout))
     }
 
     /// Another subscriber of the same ring, with a slot of its own (see
     /// [`Subscriber::try_clone`](crate::ring::End::try_clone)).
     pub fn try_clone(&self) -> Result<Self> {
         Ok(Self::wrap(self.inner.try_clone()?))
-    }
-
-    /// The raw subscriber (its position, `received` and `missed` counts).
-    pub fn as_raw(&self) -> &Subscriber {
-        &self.inner
-    }
-
-    /// The raw subscriber, mutably (to read the bytes of a message in place).
-    pub fn as_raw_mut(&mut self) -> &mut Subscriber {
-        &mut self.inner
-    }
-
-    /// Hand the subscriber over (it leaves its slot; see
-    /// [`Subscriber::into_fd`](crate::ring::End::into_fd)); the receiver rebuilds it
-    /// with [`from_fd`](Self::from_fd).
-    pub fn into_fd(self) -> Option<OwnedFd> {
-        self.inner.into_fd()
     }
 }
 

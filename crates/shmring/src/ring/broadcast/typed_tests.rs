@@ -151,3 +151,182 @@ fn a_value_too_large_is_refused_and_the_ring_goes_on() {
     tx.send(&"small".to_string()).unwrap();
     assert_eq!(rx.recv().unwrap(), "small");
 }
+
+/// The borrowed form of [`Quote`]: the same wire shape, its string borrowed.
+#[derive(Deserialize, Debug, PartialEq)]
+struct QuoteRef<'a> {
+    symbol: &'a str,
+    bid: i64,
+    ask: i64,
+}
+
+#[test]
+fn recv_ref_decodes_borrowing_from_the_subscribers_buffer() {
+    let params = Params {
+        capacity: 4096,
+        subscribers: 4,
+        policy: Policy::Lossless,
+    };
+    let (mut tx, mut rx) = typed_channel::<Quote>(params, &Options::new()).unwrap();
+    assert_eq!(
+        rx.try_recv_ref().map(|_| ()),
+        Err(TypedRecvError::Recv(RecvError::Empty))
+    );
+    for i in 0..50 {
+        tx.send(&quote(i)).unwrap();
+    }
+    for i in 0..50u64 {
+        let m = match i % 3 {
+            0 => rx.recv_ref().unwrap(),
+            1 => rx.try_recv_ref().unwrap(),
+            _ => rx.recv_ref_timeout(std::time::Duration::from_secs(10)).unwrap(),
+        };
+        let q: QuoteRef<'_> = m.decode().unwrap();
+        let want = quote(i);
+        assert_eq!((q.symbol, q.bid, q.ask), (want.symbol.as_str(), want.bid, want.ask));
+        // The borrowed string points into the message's bytes, not into a copy.
+        let bytes = m.as_ptr_range();
+        assert!(bytes.contains(&q.symbol.as_ptr()), "message {i}: &str not borrowed");
+        // The owned form decodes from the same bytes.
+        assert_eq!(m.decode::<Quote>().unwrap(), want);
+    }
+    assert_eq!(rx.as_raw().received(), 50);
+    assert_eq!(
+        rx.recv_ref_timeout(std::time::Duration::from_millis(1)).map(|_| ()),
+        Err(TypedRecvError::Recv(RecvError::Timeout))
+    );
+}
+
+#[test]
+fn recv_batch_hands_over_what_is_there_up_to_max() {
+    let params = Params {
+        capacity: 8192,
+        subscribers: 4,
+        policy: Policy::Lossless,
+    };
+    let (mut tx, mut rx) = typed_channel::<Quote>(params, &Options::new()).unwrap();
+    assert_eq!(
+        rx.try_recv_batch(8, |_| panic!("nothing was sent")),
+        Err(TypedRecvError::Recv(RecvError::Empty))
+    );
+    for i in 0..10 {
+        tx.send(&quote(i)).unwrap();
+    }
+    let mut got = Vec::new();
+    assert_eq!(rx.recv_batch(4, |q| got.push(q)), Ok(4));
+    assert_eq!(rx.recv_batch(0, |q| got.push(q)), Ok(1), "a batch holds at least one");
+    assert_eq!(
+        rx.recv_batch_timeout(100, std::time::Duration::from_secs(10), |q| got.push(q)),
+        Ok(5)
+    );
+    assert_eq!(got, (0..10).map(quote).collect::<Vec<_>>());
+    assert_eq!(
+        rx.recv_batch_timeout(8, std::time::Duration::from_millis(1), |_| panic!("empty")),
+        Err(TypedRecvError::Recv(RecvError::Timeout))
+    );
+}
+
+#[test]
+fn a_batch_ends_before_a_bad_message_and_the_next_receive_reports_it() {
+    let params = Params {
+        capacity: 8192,
+        subscribers: 4,
+        policy: Policy::Lossless,
+    };
+    let (mut tx, mut rx) = typed_channel::<Quote>(params, &Options::new()).unwrap();
+    tx.send(&quote(0)).unwrap();
+    tx.send(&quote(1)).unwrap();
+    // Bytes that are no encoding of a Quote (a string length past the message).
+    tx.as_raw_mut().send(&[0xff, 0xff, 0xff, 0x0f]).unwrap();
+    tx.send(&quote(3)).unwrap();
+    let mut got = Vec::new();
+    assert_eq!(rx.recv_batch(10, |q| got.push(q)), Ok(2));
+    assert_eq!(got, [quote(0), quote(1)]);
+    assert!(
+        matches!(rx.try_recv(), Err(TypedRecvError::Codec(_))),
+        "the bad message"
+    );
+    assert_eq!(rx.recv_batch(10, |q| got.push(q)), Ok(1));
+    assert_eq!(got.last(), Some(&quote(3)));
+    // Before the first value, the error is the batch's own.
+    tx.as_raw_mut().send(&[0xff, 0xff, 0xff, 0x0f]).unwrap();
+    assert!(matches!(
+        rx.recv_batch(10, |_| panic!("bad")),
+        Err(TypedRecvError::Codec(_))
+    ));
+}
+
+#[test]
+fn a_lapped_batch_never_hands_over_a_torn_value_and_counts_add_up() {
+    let params = Params {
+        capacity: 512,
+        subscribers: 4,
+        policy: Policy::Overwrite,
+    };
+    let opts = Options::new().start(Start::Oldest);
+    let (mut tx, mut rx) = typed_channel::<Quote>(params, &opts).unwrap();
+    let n = 300u64;
+    let mut delivered = 0u64;
+    let mut lagged = 0u64;
+    let mut next = 0u64;
+    for i in 0..n {
+        tx.send(&quote(i)).unwrap();
+        if i % 20 == 19 {
+            loop {
+                match rx.try_recv_batch(3, |q| {
+                    // In order, intact: the value's own fields agree.
+                    assert_eq!(q, quote(q.bid as u64));
+                    assert!(q.bid as u64 >= next, "out of order");
+                    next = q.bid as u64 + 1;
+                    delivered += 1;
+                }) {
+                    Ok(_) => {}
+                    Err(TypedRecvError::Recv(RecvError::Lagged { missed })) => lagged += missed,
+                    Err(TypedRecvError::Recv(RecvError::Empty)) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+    loop {
+        match rx.try_recv_batch(3, |_| delivered += 1) {
+            Ok(_) => {}
+            Err(TypedRecvError::Recv(RecvError::Lagged { missed })) => lagged += missed,
+            Err(TypedRecvError::Recv(RecvError::Empty)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(lagged > 0, "a 512-byte ring lapped by bursts of 20 sends");
+    assert_eq!(delivered + lagged, n, "delivered {delivered} + missed {lagged}");
+    assert_eq!(rx.as_raw().missed(), lagged);
+}
+
+#[test]
+fn typed_open_or_create_creates_once_and_checks_the_type() {
+    let name = name("ooc");
+    let params = Params {
+        capacity: 4096,
+        subscribers: 4,
+        policy: Policy::Lossless,
+    };
+    let (mut rx, created) = TypedSubscriber::<Quote>::open_or_create(&name, params).unwrap();
+    assert!(created);
+    let (mut tx, created) = TypedPublisher::<Quote>::open_or_create(&name, params).unwrap();
+    assert!(!created);
+    let (mut rx2, created) = TypedSubscriber::<Quote>::open_or_create_with(&name, params, &Options::new()).unwrap();
+    assert!(!created);
+    assert!(matches!(
+        TypedSubscriber::<u64>::open_or_create(&name, params),
+        Err(Error::WrongType { .. })
+    ));
+    tx.send(&quote(9)).unwrap();
+    assert_eq!(rx.recv().unwrap(), quote(9));
+    assert_eq!(rx2.recv().unwrap(), quote(9));
+    drop(rx);
+    drop(rx2);
+    drop(tx);
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm/{name}")).exists(),
+        "the creator unlinked it"
+    );
+}

@@ -467,10 +467,7 @@ impl Shared {
     /// mapping: segment-backed queues are not modelled (see `loom_channel`).
     #[cfg(loom)]
     fn from_segment(seg: Segment) -> Result<Self> {
-        Err(Error::InvalidArgument(format!(
-            "segment {:?}: shared segments are not modelled under loom",
-            seg.display_name()
-        )))
+        Err(crate::ring::not_modelled(&seg))
     }
 
     /// Map `seg` (a READY MPMC segment) and validate its parameters; no party yet.

@@ -7,19 +7,35 @@ use crate::Result;
 use crate::primitive::Ordering;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 
-/// The state of one end's role record.
+/// The state of one end's role record: of an SPSC ring's producer or consumer, and of
+/// a broadcast ring's publisher (the same word values in both rings; the broadcast ring
+/// names it [`PublisherState`](crate::broadcast::PublisherState)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndState {
     /// Nobody attached yet.
     Vacant,
     /// Attached; `alive` says whether its holder still holds the liveness lock.
     Attached,
-    /// Dropped cleanly.
+    /// Dropped cleanly (final for an SPSC end; a new broadcast publisher may attach).
     Closed,
     /// Its descriptor is in transit to another process (inherited or sent).
     Handoff,
     /// A value the role table does not have (a corrupt peer).
     Invalid(u32),
+}
+
+impl EndState {
+    /// The state a role word holds (VACANT 0, ATTACHED 1, CLOSED 2, HANDOFF 3 in both
+    /// rings' role tables; anything else is `Invalid`).
+    pub(crate) fn from_word(w: u32) -> Self {
+        match w {
+            role::VACANT => EndState::Vacant,
+            role::ATTACHED => EndState::Attached,
+            role::CLOSED => EndState::Closed,
+            role::HANDOFF => EndState::Handoff,
+            other => EndState::Invalid(other),
+        }
+    }
 }
 
 /// One end of the ring.
@@ -85,13 +101,7 @@ fn report(seg: Segment) -> Result<RingReport> {
         let st = rec.state.load(Ordering::Acquire);
         // Relaxed: informational.
         let pid = rec.pid.load(Ordering::Relaxed);
-        let state = match st {
-            role::VACANT => EndState::Vacant,
-            role::ATTACHED => EndState::Attached,
-            role::CLOSED => EndState::Closed,
-            role::HANDOFF => EndState::Handoff,
-            other => EndState::Invalid(other),
-        };
+        let state = EndState::from_word(st);
         let alive = matches!(state, EndState::Attached | EndState::Handoff) && sh.peer_alive(slot);
         EndReport { state, pid, alive }
     };

@@ -117,36 +117,13 @@ impl Control {
     }
 }
 
-/// The ring's bytes. Record headers are read and written as 64-bit atomics (so that a
-/// peer's concurrent write is a wrong value, never a torn or undefined read); payloads
-/// are copied with `copy_nonoverlapping` after their bounds were checked.
+/// The ring's bytes ([`crate::ring::region::Region`], shared with the broadcast ring),
+/// with the SPSC ring's header accessors below.
 #[cfg(not(loom))]
-#[derive(Debug)]
-pub(crate) struct Region {
-    ptr: NonNull<u8>,
-    len: usize,
-}
+pub(crate) use crate::ring::region::Region;
 
 #[cfg(not(loom))]
 impl Region {
-    /// # Safety
-    /// - `ptr` is valid for reads and writes of `len` bytes for the region's lifetime,
-    ///   8-byte aligned, and `len` is a multiple of 8.
-    pub(crate) unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
-        Region { ptr, len }
-    }
-
-    fn word(&self, off: u64) -> &AtomicU64 {
-        assert!(
-            off % 8 == 0 && off + 8 <= self.len as u64,
-            "record header offset out of bounds"
-        );
-        // SAFETY: in bounds and 8-aligned (checked above; the base is 8-aligned by
-        // `new`'s contract); AtomicU64 is valid for any bit pattern; the memory outlives
-        // `&self`.
-        unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
-    }
-
     /// Read the length/type word of the record at `off`.
     #[inline]
     pub(crate) fn read_header(&self, off: u64) -> u64 {
@@ -169,17 +146,7 @@ impl Region {
     /// otherwise. One bounds check for both words of the header.
     #[inline]
     pub(crate) fn begin_record(&self, off: u64, word: u64) -> bool {
-        assert!(
-            off % 16 == 0 && off + 16 <= self.len as u64,
-            "record header offset out of bounds"
-        );
-        // SAFETY: the 16 bytes at `off` are in bounds and 16-aligned (checked above; the
-        // base is 8-aligned by `new`'s contract, so both words are 8-aligned); AtomicU64
-        // is valid for any bit pattern; the memory outlives `&self`.
-        let (len_type, stamp) = unsafe {
-            let p = self.ptr.as_ptr().add(off as usize) as *const AtomicU64;
-            (&*p, &*p.add(1))
-        };
+        let (len_type, stamp) = self.word_pair(off);
         // Relaxed: only the producer stores stamps; it reads its own last store unless
         // another process wrote the word.
         if stamp.load(Ordering::Relaxed) != 0 {
@@ -205,27 +172,6 @@ impl Region {
         // Release: pairs with the Acquire load in load_stamp.
         self.word(off + crate::ring::record::STAMP_OFFSET)
             .store(pos, Ordering::Release)
-    }
-
-    /// Pointer to `len` bytes at `off`.
-    #[inline]
-    pub(crate) fn slice_ptr(&self, off: u64, len: usize) -> *mut u8 {
-        assert!(
-            off as usize <= self.len && len <= self.len - off as usize,
-            "payload out of bounds"
-        );
-        // SAFETY: `off + len <= self.len` (checked above), so the pointer stays in the region.
-        unsafe { self.ptr.as_ptr().add(off as usize) }
-    }
-
-    /// Copy `src` into the region at `off`.
-    #[inline]
-    pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
-        let dst = self.slice_ptr(off, src.len());
-        // SAFETY: `dst` is valid for `src.len()` bytes (slice_ptr checked the bounds);
-        // `src` is a caller's buffer, which cannot overlap the shared region because
-        // the region is never handed out as a slice while a copy is running.
-        unsafe { crate::ring::copy_bytes(src.as_ptr(), dst, src.len()) }
     }
 }
 
@@ -321,6 +267,8 @@ pub(crate) enum Backing {
     /// Handed off (`into_fd`): nothing is mapped any more.
     Gone,
 }
+
+crate::ring::backing::segment_backing!(Backing);
 
 /// A zeroed, 128-byte-aligned heap allocation holding a control block and a region.
 #[cfg(not(loom))]

@@ -123,6 +123,7 @@ pub use producer::WriteGrant;
 
 use super::record;
 use crate::primitive::Ordering;
+use crate::ring::backing::SegmentBacking;
 use crate::shm::{Segment, SegmentKind, SegmentOptions};
 use crate::sync::WaitStrategy;
 use crate::{Error, Result};
@@ -251,15 +252,7 @@ impl Shared {
     /// Whether the party in liveness slot `slot` (whose role record says ATTACHED or
     /// HANDOFF) still holds its lock. Always true for in-process rings.
     pub(crate) fn peer_alive(&self, slot: u32) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => {
-                use rustix::fd::AsFd;
-                // An error of F_OFD_GETLK (it has none for a valid fd) counts as alive:
-                // never report a live peer dead.
-                crate::shm::liveness::slot_held_by_other(seg.as_fd(), slot).unwrap_or(true)
-            }
-            _ => true,
-        }
+        self.backing.lock_held_by_other(slot)
     }
 
     /// Whether a peer resized the segment under this mapping (see
@@ -267,10 +260,7 @@ impl Shared {
     /// `fstat` at most every liveness interval): checked by the waits' `State` and
     /// `Liveness` polls, reported as `Corrupted`.
     pub(crate) fn poisoned(&self) -> bool {
-        match &self.backing {
-            Backing::Segment(seg) => seg.check_resized_every(crate::sync::LIVENESS_INTERVAL),
-            _ => false,
-        }
+        self.backing.resized()
     }
 
     /// Whether the peer whose role record is `rec` is gone: closed, or (when
@@ -297,18 +287,12 @@ impl Shared {
 
     /// The segment's name (`None` if anonymous or in-process).
     pub(crate) fn name(&self) -> Option<&str> {
-        match &self.backing {
-            Backing::Segment(s) => s.name(),
-            _ => None,
-        }
+        self.backing.segment_name()
     }
 
     /// The segment's name, `<anonymous>`, or `<in-process>`.
     pub(crate) fn display_name(&self) -> &str {
-        match &self.backing {
-            Backing::Segment(s) => s.display_name(),
-            _ => "<in-process>",
-        }
+        self.backing.display_name()
     }
 
     pub(crate) fn stats(&self) -> RingStats {
@@ -329,10 +313,7 @@ impl Shared {
     /// mapping: segment-backed rings are not modelled (use [`loom_channel`]).
     #[cfg(loom)]
     fn from_segment(seg: Segment) -> Result<Self> {
-        Err(Error::InvalidArgument(format!(
-            "segment {:?}: shared segments are not modelled under loom; use loom_channel",
-            seg.display_name()
-        )))
+        Err(crate::ring::not_modelled(&seg))
     }
 
     /// Build on a mapped segment whose kind the caller checked; validates the ring's
@@ -345,21 +326,13 @@ impl Shared {
             name: name.clone(),
             what,
         };
-        let cap = info.params[0];
-        if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
-            return Err(corrupted(format!(
-                "ring capacity {cap} is not a power of two in 64..=2^40"
-            )));
-        }
+        let (cap, max_msg) = crate::ring::checked_capacity(&info.params, MIN_CAPACITY, MAX_CAPACITY, max_message_len)
+            .map_err(&corrupted)?;
         if seg.area_len() as u64 != CONTROL_SIZE as u64 + cap {
             return Err(corrupted(format!(
                 "area of {} bytes does not hold a {cap}-byte ring",
                 seg.area_len()
             )));
-        }
-        let max_msg = max_message_len(cap as usize) as u64;
-        if info.params[1] != max_msg {
-            return Err(corrupted(format!("message limit {} is not {max_msg}", info.params[1])));
         }
         let asym = seg.asymmetric_fences()?;
         let base = NonNull::new(seg.area_ptr()).expect("mapping is never null");
@@ -486,13 +459,7 @@ impl Shared {
 
     /// Give up the mapping and return the descriptor (with its liveness lock).
     pub(crate) fn take_fd(&mut self) -> Option<rustix::fd::OwnedFd> {
-        match std::mem::replace(&mut self.backing, Backing::Gone) {
-            Backing::Segment(seg) => Some(seg.into_fd()),
-            other => {
-                self.backing = other;
-                None
-            }
-        }
+        self.backing.take_fd()
     }
 }
 

@@ -9,7 +9,6 @@ use crate::ring::end::{End, EndKind, Sealed};
 use crate::ring::record::{self, MESSAGE, PADDING};
 use crate::sync::wait::{Beside, SpinHistory};
 use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
-use std::time::Duration;
 
 /// The producer end of an SPSC ring: sends messages, copied or written in place.
 ///
@@ -103,61 +102,14 @@ impl Producer {
         })
     }
 
-    /// Capacity of the ring in bytes.
-    pub fn capacity(&self) -> usize {
-        self.sh.cap as usize
-    }
-
-    /// The largest message this ring accepts.
-    pub fn max_message_len(&self) -> usize {
-        self.sh.max_msg as usize
+    crate::ring::byte_send_methods! {
+        wait_doc: "while the ring is full",
+        deferred_doc: "a consumer that is polling may read it at once (each record is published by its own stamp), but a consumer asleep is only woken, and `tail` only advanced, at the next [`Producer::flush`].",
     }
 
     /// The ring's shared counters.
     pub fn stats(&self) -> RingStats {
         self.sh.stats()
-    }
-
-    /// Change how this end waits.
-    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
-        self.st.wait = wait;
-    }
-
-    /// Send `msg`, waiting while the ring is full.
-    #[inline]
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_deferred(msg)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg` if there is space now: [`SendError::Full`] otherwise.
-    #[inline]
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Now)?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Send `msg`, waiting at most `timeout` for space ([`SendError::Timeout`]).
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::after(timeout))?;
-        self.write(slot, msg);
-        self.flush();
-        Ok(())
-    }
-
-    /// Write and commit `msg` without the publish step: a consumer that is polling may
-    /// read it at once (each record is published by its own stamp), but a consumer
-    /// asleep is only woken, and `tail` only advanced, at the next
-    /// [`Producer::flush`] (or send, commit, or drop). Batches of deferred sends cost
-    /// one fence and one wake-up check. Waits while the ring is full.
-    #[inline]
-    pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let slot = self.reserve(msg.len(), Wait::Forever)?;
-        self.write(slot, msg);
-        Ok(())
     }
 
     /// Publish `tail` for every committed record with one Release store, and wake the
@@ -404,29 +356,6 @@ impl Producer {
             Err(WaitEnd::Timeout) => Err(SendError::Timeout),
             Err(WaitEnd::Interrupted) => Err(SendError::Interrupted),
         }
-    }
-
-    /// Reserve `len` bytes in place if there is space now ([`SendError::Full`]
-    /// otherwise). Write them through the grant, then commit it; a grant dropped
-    /// without commit is aborted and nothing is sent.
-    #[cfg(not(loom))]
-    pub fn try_claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Now)?;
-        Ok(self.grant(slot, len))
-    }
-
-    /// Reserve `len` bytes in place, waiting while the ring is full.
-    #[cfg(not(loom))]
-    pub fn claim(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::Forever)?;
-        Ok(self.grant(slot, len))
-    }
-
-    /// Reserve `len` bytes in place, waiting at most `timeout`.
-    #[cfg(not(loom))]
-    pub fn claim_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, SendError> {
-        let slot = self.reserve(len, Wait::after(timeout))?;
-        Ok(self.grant(slot, len))
     }
 }
 
