@@ -49,6 +49,9 @@ pub struct State {
     empty_waits: u64,
 }
 
+/// Looks at the next record made inline by a waiting receive before its slow path.
+const SHORT_SPIN: u32 = 64;
+
 /// What one look at the ring found.
 enum Look<R> {
     /// A message, handed to the reader.
@@ -292,6 +295,18 @@ impl Subscriber {
         // The fast path: a message is there.
         if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
             return Ok(r);
+        }
+        // A message a few hundred nanoseconds away (a ping-pong peer's reply, a
+        // publisher just ahead) is cheapest caught by looking again right here, before
+        // the slow path stores the wait counter into the slot line the publisher scans
+        // and sets up the wait loop (as the SPSC consumer does). Not in Blocking mode.
+        if !wait.is_now() && self.st.wait != WaitStrategy::Blocking {
+            for _ in 0..SHORT_SPIN {
+                primitive::spin_hint();
+                if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
+                    return Ok(r);
+                }
+            }
         }
         if wait.is_now() {
             self.st.empty_polls += 1;
