@@ -415,12 +415,13 @@ impl<'a> WriteGrant<'a> {
             cleared_before,
             ..
         } = self;
-        p.commit_slot(slot);
         // The payload may have overwritten cleared header slots, but only inside this
         // record (`slot.pos..slot.end`), which is behind the tail once committed: the
         // slots from `slot.end` to the frontier found at the grant are still zero. Not
-        // restoring it made every committed grant re-clear a whole chunk ahead.
+        // restoring it made every committed grant re-clear a whole chunk ahead; restoring
+        // it before the commit spares the commit clearing the slot at `slot.end` again.
         p.st.cleared = p.st.cleared.max(cleared_before);
+        p.commit_slot(slot);
         p
     }
 }
