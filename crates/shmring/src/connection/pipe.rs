@@ -5,7 +5,7 @@
 use super::frame::{ABORT_FRAME, Framer, MIN_RECORD, Reassembler, WHOLE};
 use super::transport::sealed::Sealed;
 use super::{ConnError, Connection, ConnectionOptions, DEFAULT_CAPACITY, MessageRef, Transport};
-use crate::ring::spsc::{self, Consumer, Producer};
+use crate::ring::spsc::{self, Consumer, Producer, ReadLook as Look};
 use crate::sync::{LIVENESS_INTERVAL, Wait};
 use crate::{Error, Result};
 use rustix::fd::OwnedFd;
@@ -341,20 +341,21 @@ impl Sealed for PipeTransport {
         if let Some(e) = reasm.broken() {
             return Err(ConnError::BadFrame(e));
         }
-        loop {
-            // Look first: a message that is one record is handed over where it lies.
-            let whole = rx
-                .peek_with(wait, |f| is_whole(f, reasm, max))
-                .map_err(|e| gone(e, reasm))?;
-            if whole {
-                return Ok(MessageRef::record(rx.try_read()?));
+        // A message that is one record is handed over where it lies; fragments go to
+        // the reassembler until a message is complete.
+        let r = rx.read_or(wait, |f| {
+            if is_whole(f, reasm, max) {
+                return Look::Whole;
             }
-            let grant = rx.try_read()?;
-            let r = reasm.push(&grant, scratch);
-            drop(grant);
-            if let Some(n) = r? {
-                return Ok(MessageRef::bytes(&scratch[..n]));
+            match reasm.push(f, scratch) {
+                Ok(Some(n)) => Look::Done(Ok(n)),
+                Ok(None) => Look::More,
+                Err(e) => Look::Done(Err(e)),
             }
+        });
+        match r.map_err(|e| gone(e, reasm))? {
+            Ok(grant) => Ok(MessageRef::record(grant)),
+            Err(done) => Ok(MessageRef::bytes(&scratch[..done?])),
         }
     }
 

@@ -129,6 +129,32 @@ fn connection_large_messages_are_chunked_through_a_small_ring() {
 }
 
 #[test]
+fn connection_borrowed_receives_hand_over_whole_records_and_reassemble_chunked_ones() {
+    // recv_ref shows each record once (Consumer::read_or): a whole message is handed
+    // over in place, a chunked one is reassembled into the scratch buffer; whole and
+    // chunked ones interleave, blocking and timed receives alike.
+    let (mut a, mut b) = pipe_with(true, 4096, &ConnectionOptions::new()).unwrap();
+    let sizes = [0, 1, 2015, 2016, 2017, 4095, 4096, 5, 100_000, 7, 1 << 20, 3];
+    let t = std::thread::spawn(move || {
+        for (i, &n) in sizes.iter().enumerate() {
+            a.send_bytes(&pattern(n, i as u8)).unwrap();
+        }
+        a
+    });
+    for (i, &n) in sizes.iter().enumerate() {
+        let m = if i % 2 == 0 {
+            b.recv_ref().unwrap()
+        } else {
+            b.recv_ref_timeout(Duration::from_secs(10)).unwrap()
+        };
+        assert_eq!(m.len(), n, "message {i}");
+        assert!(*m == pattern(n, i as u8)[..], "message {i} of {n} bytes differs");
+    }
+    let _a = t.join().unwrap();
+    assert!(matches!(b.try_recv_ref(), Err(ConnError::WouldBlock)));
+}
+
+#[test]
 fn connection_send_that_stops_half_way_is_dropped_by_the_receiver() {
     let (mut a, mut b) = pipe_with(true, 4096, &ConnectionOptions::new()).unwrap();
     // 10 KiB through a ring of 4 KiB that nobody drains: part of it fits.

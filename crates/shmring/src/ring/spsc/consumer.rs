@@ -52,6 +52,17 @@ pub struct State {
 /// Polls of the next stamp made inline by a waiting receive before its slow path.
 const SHORT_SPIN: u32 = 64;
 
+/// What a caller of [`Consumer::read_or`] makes of a message it was shown.
+#[cfg(not(loom))]
+pub(crate) enum Look<T> {
+    /// Hand it over in place (a [`ReadGrant`]).
+    Whole,
+    /// Consumed; the call returns this.
+    Done(T),
+    /// Consumed; go on to the next message.
+    More,
+}
+
 /// A validated message record: payload offset in the region, length, total size.
 #[derive(Debug, Clone, Copy)]
 struct Msg {
@@ -450,6 +461,34 @@ impl Consumer {
     pub(crate) fn peek_with<R>(&mut self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, RecvError> {
         let m = self.next(wait)?;
         Ok(f(self.payload(m)))
+    }
+
+    /// Wait per `wait` for the next message and show it to `f`: [`Look::Whole`] hands
+    /// it over in place (`Ok(Ok(grant))`); otherwise it is consumed, and
+    /// [`Look::Done`] returns `f`'s result (`Ok(Err(t))`) while [`Look::More`] goes on
+    /// to the next message (waiting per `wait` again). One look at each record for the
+    /// decision and the read (a [`peek_with`](Self::peek_with) then a read looked twice).
+    #[cfg(not(loom))]
+    pub(crate) fn read_or<T>(
+        &mut self,
+        wait: Wait,
+        mut f: impl FnMut(&[u8]) -> Look<T>,
+    ) -> Result<Result<ReadGrant<'_>, T>, RecvError> {
+        loop {
+            let m = self.next(wait)?;
+            match f(self.payload(m)) {
+                Look::Whole => return Ok(Ok(ReadGrant { c: self, m })),
+                Look::Done(t) => {
+                    self.st.consume(m);
+                    self.st.release(&self.sh);
+                    return Ok(Err(t));
+                }
+                Look::More => {
+                    self.st.consume(m);
+                    self.st.release(&self.sh);
+                }
+            }
+        }
     }
 
     /// The payload of a record found by `next_record`, in place.

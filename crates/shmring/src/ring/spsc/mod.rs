@@ -112,6 +112,8 @@ mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(loom))]
+pub(crate) use consumer::Look as ReadLook;
+#[cfg(not(loom))]
 pub use consumer::ReadGrant;
 pub use ends::SpscEnd;
 pub use error::{RecvError, SendError};
