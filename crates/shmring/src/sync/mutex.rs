@@ -341,34 +341,25 @@ impl RawMutex {
             let expired = left.is_none();
             if now >= next || expired {
                 next_check = Some(now + LIVENESS_INTERVAL);
-                if Owner(w & !WAITERS).is_dead() {
-                    // Exactly one party wins this CAS on the dead owner's word. WAITERS:
-                    // others may sleep. Acquire: the dead owner wrote no Release; this
-                    // orders our reads after whatever its last unlock published.
-                    if self
-                        .word
-                        .compare_exchange(w, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Slow::Recovered;
-                    }
-                    continue;
-                }
+                let dead = Owner(w & !WAITERS).is_dead();
                 // Only calls that can report it (the timed and interruptible forms):
                 // `lock` has no room for the error, and on a poisoned mapping the word
                 // reads 0, so its next look takes the (now private) lock.
-                if interruptible && self.cannot_be_handed_over(w, me) {
+                if !dead && interruptible && self.cannot_be_handed_over(w, me) {
                     return Slow::Corrupted;
                 }
-                // `lock` (and the re-lock after a condition wait): a word naming this
-                // thread while it holds no acquisition of any lock was written by no
-                // path of the protocol (corrupted): nobody will unlock it, and no guard
-                // of this thread can alias it, so take it as from a dead owner (the
-                // loss is the inconsistent mark). A thread that holds some lock (maybe
-                // this one: a second `lock` under a live guard, or a leaked guard)
-                // waits, as it always did: it must not get a second guard.
-                if !interruptible && w & !WAITERS == me && held::holds_no_lock() {
-                    // Acquire: as in the dead-owner recovery above.
+                // Take the word over from a dead owner; or, in `lock` (and the re-lock
+                // after a condition wait), from a word naming this thread while it holds
+                // no acquisition of any lock: written by no path of the protocol
+                // (corrupted), nobody will unlock it, and no guard of this thread can
+                // alias it (the loss is the inconsistent mark). A thread that holds some
+                // lock (maybe this one: a second `lock` under a live guard, or a leaked
+                // guard) waits, as it always did: it must not get a second guard.
+                let corrupt_self = !interruptible && w & !WAITERS == me && held::holds_no_lock();
+                if dead || corrupt_self {
+                    // Exactly one party wins this CAS on the word. WAITERS: others may
+                    // sleep. Acquire: the dead owner wrote no Release; this orders our
+                    // reads after whatever its last unlock published.
                     if self
                         .word
                         .compare_exchange(w, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
