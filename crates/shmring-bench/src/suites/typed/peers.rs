@@ -179,12 +179,7 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             let mut c = Connection::from_fds(Some(fd), None)?;
             barrier()?;
             let r = |e: ConnError| err(format!("pipe recv: {e}"));
-            check(&c.recv::<Tick>().map_err(r)?, 0)?;
-            let t0 = Instant::now();
-            for i in 1..n {
-                check(&c.recv::<Tick>().map_err(r)?, i)?;
-            }
-            let elapsed = t0.elapsed();
+            let elapsed = timed(n, |i| check(&c.recv::<Tick>().map_err(r)?, i))?;
             pipe_ends(&mut c, n)?;
             elapsed
         }
@@ -192,12 +187,7 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             let mut c = Connection::from_fds(Some(fd), None)?;
             barrier()?;
             let r = |e: ConnError| err(format!("pipe recv_ref: {e}"));
-            check_ref(&c.recv_ref().map_err(r)?, 0)?;
-            let t0 = Instant::now();
-            for i in 1..n {
-                check_ref(&c.recv_ref().map_err(r)?, i)?;
-            }
-            let elapsed = t0.elapsed();
+            let elapsed = timed(n, |i| check_ref(&c.recv_ref().map_err(r)?, i))?;
             pipe_ends(&mut c, n)?;
             elapsed
         }
@@ -229,12 +219,7 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             let mut q = Queue::<Tick>::from_fd(fd)?;
             barrier()?;
             let r = |e: GetError| err(format!("queue get: {e}"));
-            check(&q.get().map_err(r)?, 0)?;
-            let t0 = Instant::now();
-            for i in 1..n {
-                check(&q.get().map_err(r)?, i)?;
-            }
-            let elapsed = t0.elapsed();
+            let elapsed = timed(n, |i| check(&q.get().map_err(r)?, i))?;
             queue_ends(&mut q, n)?;
             elapsed
         }
@@ -242,12 +227,7 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             let mut q = Queue::<Tick>::from_fd(fd)?;
             barrier()?;
             let r = |e: GetError| err(format!("queue get_ref: {e}"));
-            check_ref(&q.get_ref().map_err(r)?, 0)?;
-            let t0 = Instant::now();
-            for i in 1..n {
-                check_ref(&q.get_ref().map_err(r)?, i)?;
-            }
-            let elapsed = t0.elapsed();
+            let elapsed = timed(n, |i| check_ref(&q.get_ref().map_err(r)?, i))?;
             queue_ends(&mut q, n)?;
             elapsed
         }
@@ -276,6 +256,18 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
         messages: n,
         elapsed_ns: elapsed.as_nanos() as u64,
     })
+}
+
+/// Receive and check messages `0..n` with `one`; the time from the first message's
+/// arrival to the last one's (the clock starts when message 0 is there).
+#[inline]
+fn timed(n: u64, mut one: impl FnMut(u64) -> Result<()>) -> Result<Duration> {
+    one(0)?;
+    let t0 = Instant::now();
+    for i in 1..n {
+        one(i)?;
+    }
+    Ok(t0.elapsed())
 }
 
 /// Check that `m` decodes in place as message `i`.
