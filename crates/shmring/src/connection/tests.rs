@@ -318,3 +318,49 @@ fn typed_sends_that_guess_the_length_send_every_length_exactly() {
     }
     assert_eq!(r.try_recv_bytes(), Err(ConnError::WouldBlock));
 }
+
+#[test]
+fn deferred_sends_are_readable_at_once_and_published_by_flush_send_or_drop() {
+    let (mut r, mut w) = pipe_with(false, 4096, &ConnectionOptions::new()).unwrap();
+    // A polling receiver takes deferred messages before any flush.
+    for i in 0..3u32 {
+        w.send_deferred(&i).unwrap();
+    }
+    assert!(r.transport.receiver().unwrap().has_record());
+    for i in 0..3u32 {
+        assert_eq!(r.try_recv::<u32>().unwrap(), i);
+    }
+    assert_eq!(r.try_recv_bytes(), Err(ConnError::WouldBlock));
+    // flush, a publishing send and the drop each publish what is pending.
+    w.send_deferred(&"a").unwrap();
+    w.flush();
+    w.flush(); // nothing pending: no effect
+    w.send_deferred(&"b").unwrap();
+    w.send(&"c").unwrap();
+    w.send_deferred(&"d").unwrap();
+    drop(w);
+    for want in ["a", "b", "c", "d"] {
+        assert_eq!(r.recv::<String>().unwrap(), want);
+    }
+    assert_eq!(r.recv_bytes(), Err(ConnError::Disconnected));
+    // Over a small ring with a receiver in another thread: deferred sends that find the
+    // ring full publish before they wait, so nothing stalls; every message arrives once,
+    // in order, including chunked ones (which publish at once).
+    let (mut r, mut w) = pipe_with(false, 4096, &ConnectionOptions::new()).unwrap();
+    let t = std::thread::spawn(move || {
+        for i in 0..20_000u32 {
+            let len = if i % 1000 == 500 { 5000 } else { (i % 7) as usize };
+            w.send_deferred(&pattern(len, i as u8)).unwrap();
+            if i % 50 == 49 {
+                w.flush();
+            }
+        }
+        w
+    });
+    for i in 0..20_000u32 {
+        let len = if i % 1000 == 500 { 5000 } else { (i % 7) as usize };
+        assert_eq!(r.recv::<Vec<u8>>().unwrap(), pattern(len, i as u8), "message {i}");
+    }
+    drop(t.join().unwrap());
+    assert_eq!(r.recv_bytes(), Err(ConnError::Disconnected));
+}
