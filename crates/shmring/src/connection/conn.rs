@@ -147,27 +147,12 @@ impl<T: Transport> Connection<T> {
                 return Ok(());
             }
         }
-        self.send_exact(value, wait, defer, guessed)
-    }
-
-    /// [`Connection::send_value`] past the guess (none was made, or it missed): out of
-    /// line, so that the guessed send, the hot path of a typed stream, is a small
-    /// function (fewer registers saved and restored per message).
-    #[inline(never)]
-    fn send_exact<V: Serialize + ?Sized>(
-        &mut self,
-        value: &V,
-        wait: Wait,
-        defer: bool,
-        guessed: bool,
-    ) -> Result<(), ConnError> {
         // Straight into the ring's claimed space when the message is one record: its
         // exact length first (a counting pass, no allocation), then the encoding.
         let len = codec::encoded_len(value)?;
         // After a miss (another length, or no space now), the next send does not guess:
         // a ring that stays full, or lengths that keep changing, cost a failed try on
         // at most every other send.
-        let [_, b] = self.last_lens;
         self.last_lens = if guessed { [0, len] } else { [b, len] };
         let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == len);
         if self.transport.send_in_place(len, wait, defer, written)? {
