@@ -116,8 +116,7 @@ pub struct BenchArgs {
 
     /// Rows of the typed-message step (`vocab`): a small serde message sent by one
     /// process to another through shmring's pipe (`send`/`recv`; pipe-borrowed:
-    /// `recv_ref` and a borrowed decode; pipe-batch: `recv_batch`; pipe-deferred:
-    /// `send_deferred` with a `flush` per 64 messages, and `recv_batch`) and queue
+    /// `recv_ref` and a borrowed decode; pipe-batch: `recv_batch`) and queue
     /// (`put`/`get`; queue-borrowed: `get_ref`), a Unix socket (one `write` per length-prefixed message; and
     /// unix-batched: through a 64 KiB BufWriter), and Python's `multiprocessing.Pipe`
     /// and `Queue` (skipped, and said so, if python3 is missing). Each row is the median
@@ -126,7 +125,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "pipe,pipe-borrowed,pipe-batch,pipe-deferred,queue,queue-borrowed,unix,unix-batched,python-pipe,python-queue"
+        default_value = "pipe,pipe-borrowed,pipe-batch,queue,queue-borrowed,unix,unix-batched,python-pipe,python-queue"
     )]
     pub(crate) vocab: Vec<VocabKind>,
 
@@ -321,9 +320,6 @@ pub(crate) enum VocabKind {
     PipeBorrowed,
     /// The same pipe, received in batches: `recv_batch` and a borrowed decode.
     PipeBatch,
-    /// The same pipe, sent in batches (`send_deferred`, a `flush` per 64 messages) and
-    /// received in batches (`recv_batch`).
-    PipeDeferred,
     /// `shmring::queue::Queue`: `put` / `get`.
     #[value(alias = "shmring-queue")]
     Queue,

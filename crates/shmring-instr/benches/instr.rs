@@ -360,29 +360,6 @@ fn pipe_send_recv_batch_tick((mut r, mut w, mut t): (Connection, Connection, Tic
     (r, w, t)
 }
 
-// The same batches sent deferred: [`BATCH`] `send_deferred(&tick)` and one `flush`, then
-// one `recv_batch(BATCH)` decoding each as a `TickRef`; [`N`] messages in all.
-#[library_benchmark]
-#[bench::b16(setup = setup_pipe)]
-fn pipe_send_deferred_recv_batch_tick(
-    (mut r, mut w, mut t): (Connection, Connection, Tick),
-) -> (Connection, Connection, Tick) {
-    for round in 0..N / BATCH {
-        for j in 0..BATCH {
-            t.seq = (1 << 32) + round * BATCH + j;
-            w.send_deferred(black_box(&t)).expect("send_deferred");
-        }
-        w.flush();
-        let got = r
-            .recv_batch(BATCH as usize, |m| {
-                black_box(m.decode::<TickRef<'_>>().expect("decode"));
-            })
-            .expect("recv_batch");
-        assert_eq!(got, BATCH as usize);
-    }
-    (r, w, t)
-}
-
 fn setup_queue() -> (Queue<Tick>, Tick) {
     let mut q = Queue::new(1024).expect("queue");
     q.put(&Tick::nth(0)).expect("put"); // warm-up, as in setup_spsc
@@ -462,7 +439,6 @@ library_benchmark_group!(
         pipe_send_recv_tick,
         pipe_send_recv_ref_tick,
         pipe_send_recv_batch_tick,
-        pipe_send_deferred_recv_batch_tick,
         queue_put_get_tick,
         queue_put_get_ref_tick
     ]

@@ -26,13 +26,6 @@
 //!   one after the other and decoded as `TickRef`s, their space released once per
 //!   batch (one index store and one check whether the sender sleeps per batch, not per
 //!   message). This is what a consumer that keeps up would write.
-//! - **shmring-pipe** (`typed-deferred`): the `typed-batch` consumer, and a producer
-//!   that batches too: `send_deferred(&tick)`, with a `flush()` after every
-//!   [`SEND_BATCH`]th message and at the end. Each message is encoded and committed in
-//!   the ring by its own call (a receiver that polls takes it at once); the ring's tail
-//!   and the check whether the receiver sleeps are published once per flush, not per
-//!   message. This is the pipe's counterpart of the batched socket row below (whose
-//!   sender holds messages back until 64 KiB of them are buffered).
 //! - **shmring-queue** (`typed-borrowed`): the same queue and sender; the consumer takes
 //!   each message with `get_ref()` and decodes it as a `TickRef` (no `String`
 //!   allocated).
@@ -88,10 +81,6 @@ pub(crate) const TYPED_BORROWED: &str = "typed-borrowed";
 pub(crate) const TYPED_BATCH: &str = "typed-batch";
 /// Most messages the `typed-batch` row takes per `recv_batch`.
 pub(crate) const BATCH: usize = 1024;
-/// Messages the `typed-deferred` row's producer sends between two `flush` calls.
-pub(crate) const SEND_BATCH: u64 = 64;
-/// `mode` of the pipe row that also sends in batches (`send_deferred`).
-pub(crate) const TYPED_DEFERRED: &str = "typed-deferred";
 
 /// Role: send `count` typed messages through the end of the job's [`VocabKind`]
 /// (fds: `[end]`).
@@ -101,11 +90,10 @@ const TYPED_CONSUMER: &str = "typed-consumer";
 
 impl VocabKind {
     /// Every row, in the table's order.
-    pub(crate) const ALL: [VocabKind; 10] = [
+    pub(crate) const ALL: [VocabKind; 9] = [
         VocabKind::Pipe,
         VocabKind::PipeBorrowed,
         VocabKind::PipeBatch,
-        VocabKind::PipeDeferred,
         VocabKind::Queue,
         VocabKind::QueueBorrowed,
         VocabKind::Unix,
@@ -117,9 +105,7 @@ impl VocabKind {
     /// The row's transport (in the JSON).
     pub(crate) fn name(self) -> &'static str {
         match self {
-            VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch | VocabKind::PipeDeferred => {
-                "shmring-pipe"
-            }
+            VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch => "shmring-pipe",
             VocabKind::Queue | VocabKind::QueueBorrowed => "shmring-queue",
             VocabKind::Unix | VocabKind::UnixBatched => "unix-socket",
             VocabKind::PythonPipe => "python-mp-pipe",
@@ -133,7 +119,6 @@ impl VocabKind {
             VocabKind::UnixBatched => TYPED_BATCHED,
             VocabKind::PipeBorrowed | VocabKind::QueueBorrowed => TYPED_BORROWED,
             VocabKind::PipeBatch => TYPED_BATCH,
-            VocabKind::PipeDeferred => TYPED_DEFERRED,
             _ => TYPED,
         }
     }
@@ -155,7 +140,7 @@ impl VocabKind {
     pub(crate) fn default_count(self, quick: bool) -> u64 {
         let n = match self {
             VocabKind::Pipe | VocabKind::PipeBorrowed => 3_000_000,
-            VocabKind::PipeBatch | VocabKind::PipeDeferred => 4_000_000,
+            VocabKind::PipeBatch => 4_000_000,
             VocabKind::Queue | VocabKind::QueueBorrowed => 2_000_000,
             VocabKind::Unix => 300_000,
             VocabKind::UnixBatched => 4_000_000,
@@ -374,8 +359,6 @@ impl VocabResults {
             (VocabKind::Queue, VocabKind::UnixBatched),
             (VocabKind::PipeBatch, VocabKind::UnixBatched),
             (VocabKind::PipeBatch, VocabKind::PythonPipe),
-            (VocabKind::PipeDeferred, VocabKind::UnixBatched),
-            (VocabKind::PipeDeferred, VocabKind::PythonPipe),
             (VocabKind::PipeBorrowed, VocabKind::PythonPipe),
             (VocabKind::QueueBorrowed, VocabKind::PipeBatch),
             (VocabKind::QueueBorrowed, VocabKind::PythonQueue),
@@ -390,10 +373,9 @@ impl VocabResults {
     }
 
     /// The targets that this run has the data for (SKIP where Python was missing): the
-    /// first four on the plain rows; the next four are issue 18's, on the rows that use
+    /// first four on the plain rows; the last four are issue 18's, on the rows that use
     /// the receive APIs a performance-minded consumer would (the batched pipe, the
-    /// queue's in-place get); the last two are the pipe's on the row that batches both
-    /// sides, as the batched socket does.
+    /// queue's in-place get).
     pub(crate) fn targets(&self) -> Vec<OptTarget> {
         let mut out = Vec::new();
         for (a, b, want) in [
@@ -405,8 +387,6 @@ impl VocabResults {
             (VocabKind::PipeBatch, VocabKind::PythonPipe, 100.0),
             (VocabKind::QueueBorrowed, VocabKind::PipeBatch, 0.8),
             (VocabKind::QueueBorrowed, VocabKind::PythonQueue, 100.0),
-            (VocabKind::PipeDeferred, VocabKind::UnixBatched, 1.0),
-            (VocabKind::PipeDeferred, VocabKind::PythonPipe, 100.0),
         ] {
             let Some(x) = self.get(a) else {
                 continue;

@@ -130,9 +130,7 @@ impl<T: Transport> Connection<T> {
         self.transport.send_message(msg, Wait::after(timeout))
     }
 
-    /// Send `value`, waiting per `wait`; `defer`: leave the publication of a message
-    /// written in place to the next publishing send or [`Connection::flush`].
-    fn send_value<V: Serialize + ?Sized>(&mut self, value: &V, wait: Wait, defer: bool) -> Result<(), ConnError> {
+    fn send_value<V: Serialize + ?Sized>(&mut self, value: &V, wait: Wait) -> Result<(), ConnError> {
         // Closed or wrong direction: say so before encoding.
         self.transport.check_send()?;
         // A typed stream whose last two messages had the same length (a stream of one
@@ -143,7 +141,7 @@ impl<T: Transport> Connection<T> {
         let guessed = a == b && a != 0;
         if guessed {
             let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == out.len());
-            if self.transport.send_guessed(a, defer, written) {
+            if self.transport.send_guessed(a, written) {
                 return Ok(());
             }
         }
@@ -155,7 +153,7 @@ impl<T: Transport> Connection<T> {
         // at most every other send.
         self.last_lens = if guessed { [0, len] } else { [b, len] };
         let written = |out: &mut [u8]| codec::encode_to_slice(value, out).is_ok_and(|n| n == len);
-        if self.transport.send_in_place(len, wait, defer, written)? {
+        if self.transport.send_in_place(len, wait, written)? {
             return Ok(());
         }
         // A message of several frames, a socket, or a `Serialize` that wrote another
@@ -172,54 +170,18 @@ impl<T: Transport> Connection<T> {
     /// Send a serde value (postcard's format), waiting while the ring (or socket) is
     /// full.
     pub fn send<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), ConnError> {
-        self.send_value(value, Wait::Forever, false)
-    }
-
-    /// [`Connection::send`], leaving the message's *publication* for later: over a pipe,
-    /// a message that fits one record is written and committed in the ring (a receiver
-    /// that is polling or spinning takes it at once: each record is published by its
-    /// own stamp), but the ring's shared tail and the check whether the receiver sleeps
-    /// (and its wake-up) wait for the next [`Connection::flush`], publishing send, or
-    /// drop of this end. A run of deferred sends ended by one `flush` costs one tail
-    /// store and one wake-up check in all, where `send` costs one of each per message:
-    /// for a sender of many small messages to a receiver that keeps up. A receiver
-    /// asleep meanwhile finds the messages at its next periodic check (within
-    /// [`LIVENESS_INTERVAL`](crate::sync::LIVENESS_INTERVAL)), or when woken, so a
-    /// sender that defers must `flush` when it stops sending for a while. A send that
-    /// must wait for space publishes first. Over a socket, and for a message of several
-    /// frames, this is [`Connection::send`].
-    ///
-    /// ```
-    /// let (mut r, mut w) = shmring::connection::pipe(false)?;
-    /// for i in 0..100u32 {
-    ///     w.send_deferred(&i)?;
-    /// }
-    /// w.flush(); // one publish for the hundred
-    /// let got: Vec<u32> = (0..100).map(|_| r.recv()).collect::<Result<_, _>>()?;
-    /// assert_eq!(got, (0..100).collect::<Vec<_>>());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn send_deferred<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), ConnError> {
-        self.send_value(value, Wait::Forever, true)
-    }
-
-    /// Publish every message of [`Connection::send_deferred`] not yet published: one
-    /// tail store, and a wake-up if the receiver sleeps. Nothing to do over a socket or
-    /// when nothing is pending.
-    #[inline]
-    pub fn flush(&mut self) {
-        self.transport.flush();
+        self.send_value(value, Wait::Forever)
     }
 
     /// [`Connection::send`] without waiting (see [`Connection::try_send_bytes`]).
     pub fn try_send<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), ConnError> {
-        self.send_value(value, Wait::Now, false)
+        self.send_value(value, Wait::Now)
     }
 
     /// [`Connection::send`], waiting at most `timeout` (see
     /// [`Connection::send_bytes_timeout`]).
     pub fn send_timeout<V: Serialize + ?Sized>(&mut self, value: &V, timeout: Duration) -> Result<(), ConnError> {
-        self.send_value(value, Wait::after(timeout), false)
+        self.send_value(value, Wait::after(timeout))
     }
 
     /// Send a plain-old-data value as its bytes (no encoding step).

@@ -48,32 +48,25 @@ pub(crate) mod sealed {
         /// whether it wrote exactly `len` bytes), waiting per `wait`. `Ok(false)`:
         /// nothing was sent (the transport cannot write in place, the message needs
         /// more than one frame, or `write` failed); the caller sends it with
-        /// [`Sealed::send_message`]. `defer`: the transport may leave the message's
-        /// publication (the wake-up of a sleeping peer) to the next [`Sealed::flush`]
-        /// or publishing send. Default: `Ok(false)`.
+        /// [`Sealed::send_message`]. Default: `Ok(false)`.
         fn send_in_place(
             &mut self,
             len: usize,
             wait: Wait,
-            defer: bool,
             write: impl FnOnce(&mut [u8]) -> bool,
         ) -> Result<bool, ConnError> {
-            let _ = (len, wait, defer, write);
+            let _ = (len, wait, write);
             Ok(false)
         }
         /// Send one message written in place into `len` bytes claimed **without
         /// waiting**, if `write` fills them exactly (it returns whether it did); `false`:
         /// nothing was sent (no space now, a pending abort, the transport cannot write in
         /// place, or `write` wrote another length), and no error is reported: the caller
-        /// sends the message the exact way. `defer` as in [`Sealed::send_in_place`].
-        /// Default: `false`.
-        fn send_guessed(&mut self, len: usize, defer: bool, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
-            let _ = (len, defer, write);
+        /// sends the message the exact way. Default: `false`.
+        fn send_guessed(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
+            let _ = (len, write);
             false
         }
-        /// Publish every message whose publication a `defer` send left for later (wake
-        /// the peer if it sleeps). Default: nothing (a transport that never defers).
-        fn flush(&mut self) {}
         /// Receive the next message, waiting per `wait`, in place where the transport
         /// can (else in `scratch`). Default: [`Sealed::recv_message`] into `scratch`.
         fn recv_in_place<'a>(&'a mut self, scratch: &'a mut Vec<u8>, wait: Wait) -> Result<MessageRef<'a>, ConnError> {

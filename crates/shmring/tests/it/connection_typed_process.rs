@@ -1,7 +1,7 @@
 //! Cross-process tests of the in-place typed receives of `shmring::connection`:
 //! borrowed decode of messages another process sent (one-record and chunked), and
 //! batches whose producer is killed: every committed message arrives, then
-//! `Disconnected`; deferred sends (`send_deferred` / `flush`) from another process.
+//! `Disconnected`.
 
 use crate::common;
 
@@ -14,7 +14,6 @@ use std::time::Duration;
 fn run_peer(role: &str) -> ! {
     exit_with(match role {
         "tick-sender" => tick_sender(),
-        "deferred-sender" => deferred_sender(),
         _ => Err(format!("unknown role {role}")),
     })
 }
@@ -65,31 +64,11 @@ fn tick_sender() -> Result<(), String> {
     Ok(())
 }
 
-/// Send `N` ticks with `send_deferred`, flushing after every 64th but not after the
-/// last ones, say "sent", then sleep until killed.
-fn deferred_sender() -> Result<(), String> {
-    let fd = fd_from_env("W");
-    let mut c = Connection::from_fds(None, Some(fd)).map_err(|e| e.to_string())?;
-    for seq in 0..env_num("N") {
-        c.send_deferred(&tick(seq)).map_err(|e| e.to_string())?;
-        if seq % 64 == 63 {
-            c.flush();
-        }
-    }
-    say("sent");
-    std::thread::sleep(Duration::from_secs(600));
-    Ok(())
-}
-
 fn spawn_sender(test: &str, n: u64) -> (Connection, Peer) {
-    spawn_role(test, "tick-sender", n)
-}
-
-fn spawn_role(test: &str, role: &str, n: u64) -> (Connection, Peer) {
     let (r, w) = pipe_with(false, 1 << 18, &ConnectionOptions::new()).unwrap();
     let (_, wfd) = w.into_fds();
     let wi = inheritable(wfd.as_ref().unwrap());
-    let peer = Peer::spawn(test, role, &[("W", fd_string(&wi)), ("N", n.to_string())]);
+    let peer = Peer::spawn(test, "tick-sender", &[("W", fd_string(&wi)), ("N", n.to_string())]);
     drop((wi, wfd));
     (r, peer)
 }
@@ -144,35 +123,4 @@ fn borrowed_receives_and_batches_of_a_killed_producer_lose_nothing_committed() {
         }
     }
     assert!(killed && seq >= 20_000);
-}
-
-#[test]
-fn deferred_sends_from_another_process_arrive_in_order_flushed_or_not() {
-    const TEST: &str = "deferred_sends_from_another_process_arrive_in_order_flushed_or_not";
-    common::dispatch(run_peer);
-    let _w = Watchdog::new(TEST, Duration::from_secs(120));
-    // 5,000 ticks (ten of them chunked, which publish at once) through a 256 KiB ring,
-    // so the sender also waits for space (and publishes first); the last 5000 % 64 = 8
-    // are never flushed: a waiting receiver still finds them (each record carries its
-    // own stamp; the receiver's periodic check looks).
-    let (mut r, mut peer) = spawn_role(TEST, "deferred-sender", 5_000);
-    let mut seq = 0;
-    while seq < 5_000 {
-        let n = r
-            .recv_batch(100, |m| {
-                let t: TickRef<'_> = m.decode().unwrap();
-                assert!(is_tick(&t, seq), "message {seq}: {t:?}");
-                seq += 1;
-            })
-            .unwrap_or_else(|e| panic!("after {seq}: {e}"));
-        assert!((1..=100).contains(&n));
-    }
-    peer.expect("sent", Duration::from_secs(60));
-    assert_eq!(
-        r.try_recv_bytes(),
-        Err(ConnError::WouldBlock),
-        "nothing beyond the 5,000"
-    );
-    peer.kill9();
-    assert_eq!(r.recv_bytes(), Err(ConnError::Disconnected));
 }

@@ -1,7 +1,7 @@
 //! The Rust rows' runs: the typed message, the peers that send and receive it through
 //! a row's end, and the parent's side of one run.
 
-use super::{BATCH, QUEUE_MAXSIZE, SEND_BATCH, TYPED_CONSUMER, TYPED_PRODUCER};
+use super::{BATCH, QUEUE_MAXSIZE, TYPED_CONSUMER, TYPED_PRODUCER};
 use crate::args::VocabKind;
 use crate::launch::{PeerJob, run_peers};
 use crate::peer::{PeerReport, PeerSpec, barrier};
@@ -112,20 +112,6 @@ pub(crate) fn produce(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             }
             drop(c); // the consumer sees the end of the stream
         }
-        Some(VocabKind::PipeDeferred) => {
-            let mut c = Connection::from_fds(None, Some(fd))?;
-            barrier()?;
-            for i in 0..n {
-                t.set(i);
-                c.send_deferred(&t)
-                    .map_err(|e| err(format!("pipe send_deferred: {e}")))?;
-                if i % SEND_BATCH == SEND_BATCH - 1 {
-                    c.flush();
-                }
-            }
-            c.flush();
-            drop(c); // the consumer sees the end of the stream
-        }
         Some(VocabKind::Queue | VocabKind::QueueBorrowed) => {
             let mut q = Queue::<Tick>::from_fd(fd)?;
             barrier()?;
@@ -205,7 +191,7 @@ pub(crate) fn consume(fd: OwnedFd, spec: &PeerSpec) -> Result<PeerReport> {
             pipe_ends(&mut c, n)?;
             elapsed
         }
-        Some(VocabKind::PipeBatch | VocabKind::PipeDeferred) => {
+        Some(VocabKind::PipeBatch) => {
             let mut c = Connection::from_fds(Some(fd), None)?;
             barrier()?;
             let r = |e: ConnError| err(format!("pipe recv_batch: {e}"));
@@ -348,7 +334,7 @@ pub(super) fn run_rust(suite: &str, kind: VocabKind, n: u64, pin: &[usize], time
     // The parent keeps a queue handle, to read its counters at the end.
     let mut queue = None;
     let (tx, rx): (OwnedFd, OwnedFd) = match kind {
-        VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch | VocabKind::PipeDeferred => {
+        VocabKind::Pipe | VocabKind::PipeBorrowed | VocabKind::PipeBatch => {
             let (r, w) = connection::pipe(false)?;
             let (_, send) = w.into_fds();
             let (recv, _) = r.into_fds();

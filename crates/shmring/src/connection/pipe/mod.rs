@@ -88,22 +88,14 @@ impl Sealed for PipeTransport {
         &mut self,
         len: usize,
         wait: Wait,
-        defer: bool,
         write: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result<bool, ConnError> {
-        self.send_whole(len, wait, defer, write)
+        self.send_whole(len, wait, write)
     }
 
     #[inline]
-    fn send_guessed(&mut self, len: usize, defer: bool, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
-        self.send_whole_guessed(len, defer, write)
-    }
-
-    #[inline]
-    fn flush(&mut self) {
-        if let Some(tx) = self.tx.as_mut() {
-            tx.flush();
-        }
+    fn send_guessed(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        self.send_whole_guessed(len, write)
     }
 
     #[inline]

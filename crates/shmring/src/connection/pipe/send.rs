@@ -14,15 +14,12 @@ const CHUNKS_PER_RING: usize = 8;
 
 impl PipeTransport {
     /// [`Sealed::send_in_place`](crate::connection::transport::sealed::Sealed::send_in_place):
-    /// one `WHOLE` frame of `len` bytes that `write` writes in place; `defer`: committed
-    /// without the publish step (the ring's `commit_deferred`: a polling receiver sees
-    /// it at once, a sleeping one is woken by the next publish).
+    /// one `WHOLE` frame of `len` bytes that `write` writes in place.
     #[inline]
     pub(super) fn send_whole(
         &mut self,
         len: usize,
         wait: Wait,
-        defer: bool,
         write: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result<bool, ConnError> {
         let max = self.max;
@@ -57,23 +54,14 @@ impl PipeTransport {
             // Dropped without commit: aborted, nothing sent.
             return Ok(false);
         }
-        if defer {
-            g.commit_deferred();
-        } else {
-            g.commit();
-        }
+        g.commit();
         Ok(true)
     }
 
     /// [`Sealed::send_guessed`](crate::connection::transport::sealed::Sealed::send_guessed):
     /// [`PipeTransport::send_whole`] of a guessed length, claimed without waiting.
     #[inline]
-    pub(super) fn send_whole_guessed(
-        &mut self,
-        len: usize,
-        defer: bool,
-        write: impl FnOnce(&mut [u8]) -> bool,
-    ) -> bool {
+    pub(super) fn send_whole_guessed(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
         if self.abort_pending || len > self.max {
             return false;
         }
@@ -98,11 +86,7 @@ impl PipeTransport {
             // Dropped without commit: aborted, nothing sent.
             return false;
         }
-        if defer {
-            g.commit_deferred();
-        } else {
-            g.commit();
-        }
+        g.commit();
         true
     }
 
