@@ -104,9 +104,73 @@ pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError
 /// ```
 #[inline]
 pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, CodecError> {
-    postcard::to_slice(value, out)
-        .map(|used| used.len())
-        .map_err(CodecError::Encode)
+    postcard::serialize_with_flavor(value, SliceOut { buf: out, pos: 0 }).map_err(CodecError::Encode)
+}
+
+/// postcard's output into a slice, as its own `Slice` flavor but without a call to
+/// `memcpy` per piece: a postcard value is written in pieces of a few bytes (a varint
+/// through a 10-byte buffer, an `f64`'s 8 bytes, a short string), and for each of them
+/// a `memcpy` call of a run-time length costs more than the copy. Pieces of up to 16
+/// bytes are copied inline ([`copy_small`]); every write is bounds-checked (safe code).
+struct SliceOut<'a> {
+    /// Where the encoding goes.
+    buf: &'a mut [u8],
+    /// Bytes written so far (`<= buf.len()`).
+    pos: usize,
+}
+
+impl postcard::ser_flavors::Flavor for SliceOut<'_> {
+    /// The length of the encoding.
+    type Output = usize;
+
+    #[inline(always)]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        let Some(b) = self.buf.get_mut(self.pos) else {
+            return Err(postcard::Error::SerializeBufferFull);
+        };
+        *b = data;
+        self.pos += 1;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self
+            .pos
+            .checked_add(data.len())
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        let Some(dst) = self.buf.get_mut(self.pos..end) else {
+            return Err(postcard::Error::SerializeBufferFull);
+        };
+        copy_small(dst, data);
+        self.pos = end;
+        Ok(())
+    }
+
+    #[inline]
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.pos)
+    }
+}
+
+/// `dst.copy_from_slice(src)` (the two are the same length), inline for up to 16 bytes:
+/// two overlapping copies of a fixed size (8 or 4 bytes), or up to three single bytes.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n != dst.len() || n > 16 {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
 }
 
 /// The encoding of `value` in a new vector.
@@ -204,6 +268,32 @@ mod tests {
         px: f64,
         qty: u32,
         tags: Vec<u8>,
+    }
+
+    #[test]
+    fn encode_to_slice_matches_postcard_and_checks_bounds() {
+        // Pieces of every length 0..=40 (a string's bytes), around the inline copies'
+        // boundaries, next to varints of every width and an f64.
+        for len in 0..=40usize {
+            let s: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            for n in [0u64, 127, 128, 1 << 32, u64::MAX] {
+                let v = (n, 1.5f64, s.as_str(), len as u32);
+                let want = postcard::to_allocvec(&v).unwrap();
+                let mut buf = vec![0xAAu8; want.len() + 3];
+                let got = encode_to_slice(&v, &mut buf).unwrap();
+                assert_eq!(&buf[..got], &want[..], "len {len}, n {n}");
+                assert!(buf[got..].iter().all(|&b| b == 0xAA), "nothing written past the end");
+                // Every slice too short for it is an error, never a write past its end.
+                for short in 0..want.len() {
+                    let mut small = vec![0u8; short + 1];
+                    assert!(encode_to_slice(&v, &mut small[..short]).is_err(), "{short} bytes");
+                    assert_eq!(small[short], 0, "no write past a short slice");
+                }
+            }
+        }
+        let mut small = [0u8; 4];
+        copy_small(&mut small, &[1, 2, 3, 4]);
+        assert_eq!(small, [1, 2, 3, 4]);
     }
 
     #[test]
