@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod look;
 
-use look::{look_settled, seq_at};
+use look::{look_fast, look_settled, seq_at};
 
 /// A subscriber of a broadcast ring: receives every message the publisher sends after
 /// it attached (or from the oldest one retained, per [`Options::start`]), copied or
@@ -39,8 +39,8 @@ pub struct State {
     idx: u32,
     /// Our position: every record below it was read.
     cursor: u64,
-    /// The sequence number of the next message we expect (`None` until the first).
-    expected: Option<u64>,
+    /// The sequence number of the next message we expect.
+    expected: u64,
     wait: WaitStrategy,
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
@@ -181,7 +181,7 @@ impl Subscriber {
             st: State {
                 idx,
                 cursor: c,
-                expected: Some(expected),
+                expected,
                 wait,
                 empty_polls: 0,
                 received: 0,
@@ -291,8 +291,20 @@ impl Subscriber {
         }
     }
 
+    #[inline]
     pub(super) fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
-        // The fast path: a message is there.
+        // The fast path: a whole message is there (inline; everything else is not).
+        if let Some(r) = look_fast(&self.sh, &mut self.st, &mut f) {
+            return Ok(r);
+        }
+        self.read_slow(wait, f)
+    }
+
+    /// Everything but the fast path of [`read_wait`](Self::read_wait): padding, a lap,
+    /// a bad record (reported), or no message yet (waiting per `wait`).
+    #[cold]
+    #[inline(never)]
+    fn read_slow<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
             return Ok(r);
         }
