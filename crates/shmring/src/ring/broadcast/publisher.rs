@@ -332,7 +332,21 @@ fn advance(sh: &Shared, st: &mut State, end: u64, check_live: bool) -> Result<bo
     }
     // Free a quarter ring at once (within what is published), so that the fence
     // and the table scan below run once per quarter ring, not per message.
-    let target = need.max((need + cap / 4).min(st.published));
+    let mut target = need.max((need + cap / 4).min(st.published));
+    if !check_live {
+        // A first look at the cursors (not the protocol's scan below: a subscriber may
+        // join or move meanwhile; this one only bounds the work): walk no further than
+        // the slowest subscriber has read. A publisher that keeps up with a slower
+        // subscriber then walks over each record once, not over a quarter ring per
+        // message (it would stop at that subscriber's cursor in (d) anyway). Nobody
+        // has read up to `need`: no room yet, nothing to store.
+        if let Some(m0) = scan_min(sh, st, 0, st.oldest, false) {
+            if m0 < need {
+                return Ok(false);
+            }
+            target = target.min(m0);
+        }
+    }
     let b = walk_to(sh, st, target)?;
     let prev = st.oldest;
     let publ = &sh.ctl().publ;

@@ -39,6 +39,11 @@ pub struct State {
     idx: u32,
     /// Our position: every record below it was read.
     cursor: u64,
+    /// The publisher's `tail` as we last loaded it (can be stale; never ahead of the
+    /// shared one): the records below it are published, so the fast path reads them
+    /// without touching the publisher's line again, and loads `tail` only when the
+    /// cursor reaches this value.
+    tail: u64,
     /// The sequence number of the next message we expect.
     expected: u64,
     wait: WaitStrategy,
@@ -181,6 +186,7 @@ impl Subscriber {
             st: State {
                 idx,
                 cursor: c,
+                tail: c,
                 expected,
                 wait,
                 empty_polls: 0,
@@ -280,6 +286,13 @@ impl Subscriber {
     pub fn try_drain(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> Result<usize, RecvError> {
         let mut n = 0;
         loop {
+            if let Some(more) = look_fast(&self.sh, &mut self.st, &mut f) {
+                n += 1;
+                if !more {
+                    return Ok(n);
+                }
+                continue;
+            }
             match self.look(&mut f, Check::Fast) {
                 Ok(Look::Message(true)) => n += 1,
                 Ok(Look::Message(false)) => return Ok(n + 1),

@@ -13,7 +13,8 @@ use crate::primitive::{self, Ordering};
 use crate::sync::Check;
 
 /// The fast path of a receive: the record at the cursor is a whole message below the
-/// published `tail`, stamped with its position, of the expected sequence number (and,
+/// published `tail` (the value cached in `st.tail`, loaded again only when the cursor
+/// reached it), stamped with its position, of the expected sequence number (and,
 /// in the overwrite policy, not overwritten while `f` read it): `f`'s result, and the
 /// cursor moved past it. `None` for anything else — nothing new, padding, the
 /// headerless end of the ring, a lap, a record that fails a check — which the caller
@@ -27,13 +28,19 @@ use crate::sync::Check;
 #[inline(always)]
 pub(super) fn look_fast<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R) -> Option<R> {
     let cap = sh.cap;
-    // Acquire: pairs with the Release store of tail in Publisher::flush: the records
-    // below it are complete and visible.
-    let tail = sh.ctl().publ.tail.load(Ordering::Acquire);
     let c = st.cursor;
-    if c >= tail || tail - c > cap {
-        return None;
+    let mut tail = st.tail;
+    if c >= tail {
+        // Everything we saw published was read: look at the shared tail. Acquire:
+        // pairs with the Release store of tail in Publisher::flush: the records below
+        // it are complete and visible.
+        tail = sh.ctl().publ.tail.load(Ordering::Acquire);
+        if c >= tail || tail - c > cap {
+            return None;
+        }
+        st.tail = tail;
     }
+    // A cached `tail` was within a capacity of an earlier cursor, so of this one too.
     let off = c & (cap - 1);
     if cap - off < HEADER_LEN {
         return None;
@@ -102,6 +109,7 @@ fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: C
             "tail is more than a capacity ahead of a lossless subscriber",
         ));
     }
+    st.tail = tail;
     let region = sh.region();
     let off = c & (cap - 1);
     let to_end = cap - off;
