@@ -123,7 +123,8 @@
 //! straight into a claimed record; the segment records `T`'s shape at creation and
 //! every typed open (`create`, `open`, `open_or_create`, `from_fd`) checks it. A typed
 //! subscriber also receives in batches (`recv_batch`) and without decoding at once
-//! (`recv_ref`, for a borrowed decode).
+//! (`recv_ref`, for a borrowed decode: in place in the lossless policy, see
+//! [`ReadGrant`]).
 //!
 //! # Example
 //!
@@ -164,6 +165,8 @@ pub use publisher::Publisher;
 pub use publisher::WriteGrant;
 #[doc(hidden)]
 pub use shared::Shared;
+#[cfg(not(loom))]
+pub use subscriber::ReadGrant;
 pub use subscriber::Subscriber;
 #[cfg(not(loom))]
 pub use typed::{Typed, TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};

@@ -9,7 +9,12 @@ use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Error, Result};
 use std::time::Duration;
 
+#[cfg(not(loom))]
+mod grant;
 mod look;
+
+#[cfg(not(loom))]
+pub use grant::ReadGrant;
 
 use look::{look_fast, look_settled, seq_at};
 
@@ -52,6 +57,11 @@ pub struct State {
     received: u64,
     missed: u64,
     empty_waits: u64,
+    /// Set while a lossless [`ReadGrant`] is being taken: the delivered record's
+    /// cursor is not stored into our slot (the grant's drop stores it).
+    hold: bool,
+    /// The copy an overwrite-policy [`ReadGrant`] shows.
+    scratch: Vec<u8>,
 }
 
 /// Looks at the next record made inline by a waiting receive before its slow path.
@@ -193,6 +203,8 @@ impl Subscriber {
                 received: 0,
                 missed: 0,
                 empty_waits: 0,
+                hold: false,
+                scratch: Vec::new(),
             },
         })
     }

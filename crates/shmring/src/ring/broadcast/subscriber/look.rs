@@ -227,7 +227,8 @@ fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record,
 }
 
 /// A message was delivered: count it and move the cursor to `to` (as [`advance`], with
-/// the counter's store on the same slot line).
+/// the counter's store on the same slot line; while a lossless grant is taken
+/// (`st.hold`), the shared cursor stays before the record until the grant drops).
 #[inline(always)]
 fn delivered(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
     st.received = st.received.wrapping_add(1);
@@ -235,13 +236,15 @@ fn delivered(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
     let s = sh.sub(st.idx);
     // Relaxed: a counter for display.
     s.received.store(st.received, Ordering::Relaxed);
-    publish_cursor(sh, s, to, overwrite);
+    if !st.hold {
+        publish_cursor(sh, s, to, overwrite);
+    }
 }
 
 /// Store our cursor `to` into our slot `s` and, in the lossless policy, wake the
 /// publisher if it waits for us.
 #[inline(always)]
-fn publish_cursor(sh: &Shared, s: &SubSlot, to: u64, overwrite: bool) {
+pub(super) fn publish_cursor(sh: &Shared, s: &SubSlot, to: u64, overwrite: bool) {
     if overwrite {
         // Relaxed: the overwrite publisher never reads cursors; this is for display.
         s.cursor.store(to, Ordering::Relaxed);
