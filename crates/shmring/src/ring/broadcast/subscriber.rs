@@ -61,6 +61,7 @@ pub struct State {
     /// cursor is not stored into our slot (the grant's drop stores it).
     hold: bool,
     /// The copy an overwrite-policy [`ReadGrant`] shows.
+    #[cfg(not(loom))]
     scratch: Vec<u8>,
 }
 
@@ -204,6 +205,7 @@ impl Subscriber {
                 missed: 0,
                 empty_waits: 0,
                 hold: false,
+                #[cfg(not(loom))]
                 scratch: Vec::new(),
             },
         })
