@@ -99,7 +99,8 @@
 //!   than a capacity ahead of it; `oldest` misaligned, past `tail` or more than a
 //!   capacity behind it; a record whose stamp is not its position while `intent` says it
 //!   was not overwritten; an unknown record type, a length above the message limit, a
-//!   record crossing the end of the ring, a padding record not ending at the end; a
+//!   record crossing the end of the ring or the published `tail`, a padding record not
+//!   ending at the end; a
 //!   sequence number that is not the next one (lossless) or goes backwards (overwrite);
 //!   a publisher role word outside the table; the segment resized under the mapping.
 //! - By the publisher (on attach and while it works): `tail`, `oldest` or `intent` out
