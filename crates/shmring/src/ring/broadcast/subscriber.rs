@@ -20,7 +20,8 @@ use look::{look_fast, look_settled, seq_at};
 
 /// A subscriber of a broadcast ring: receives every message the publisher sends after
 /// it attached (or from the oldest one retained, per [`Options::start`]), copied or
-/// read in place.
+/// read in place (with a closure, [`read`](Self::read), or with a grant,
+/// [`read_ref`](Self::read_ref): zero-copy in the lossless policy).
 ///
 /// ```
 /// use shmring::broadcast::{Options, Policy, Publisher, RecvError, Start, Subscriber};
