@@ -1,6 +1,6 @@
 //! The budget check of shmring's instruction counts.
 //!
-//! `benches/instr.rs` counts, under valgrind's callgrind (through gungraun), the
+//! `benches/instr.rs` and `benches/instr_broadcast.rs` count, under valgrind's callgrind (through gungraun), the
 //! instructions of [`OPS`] operations of each hot path. Run with
 //! `--output-format=json`, gungraun prints one JSON summary per benchmark on stdout;
 //! [`parse_summaries`] reads the instruction count (callgrind's `Ir`) of each, and

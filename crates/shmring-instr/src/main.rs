@@ -1,4 +1,5 @@
-//! `instr-check`: run the instruction-count benches (`benches/instr.rs`, gungraun) and
+//! `instr-check`: run the instruction-count benches (`benches/instr.rs` and
+//! `benches/instr_broadcast.rs`, gungraun: one binary each, their rows checked together) and
 //! hold their counts against the committed baseline, or refresh that baseline.
 //!
 //! ```text
@@ -7,7 +8,7 @@
 //! ```
 //!
 //! Options: `--from FILE` reads gungraun's JSON lines from FILE instead of running
-//! `cargo bench -p shmring-instr --bench instr -- --output-format=json`; `--baseline FILE`
+//! `cargo bench -p shmring-instr --bench instr --bench instr_broadcast -- --output-format=json`; `--baseline FILE`
 //! uses another baseline than the committed `crates/shmring-instr/instr-baseline.json`.
 //! The runner `gungraun-runner` (the library's version) and valgrind must be installed.
 
@@ -120,6 +121,8 @@ fn run_benches() -> Result<String, String> {
             "shmring-instr",
             "--bench",
             "instr",
+            "--bench",
+            "instr_broadcast",
             "--",
             "--output-format=json",
         ])

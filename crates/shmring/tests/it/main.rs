@@ -9,6 +9,7 @@ mod common;
 #[path = "../common/hostile.rs"]
 mod hostile;
 
+mod broadcast_in_place;
 mod broadcast_process;
 mod broadcast_typed;
 mod connection_process;

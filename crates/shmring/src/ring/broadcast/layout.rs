@@ -193,19 +193,41 @@ pub(crate) use crate::ring::region::Region;
 
 #[cfg(not(loom))]
 impl Region {
-    /// Load the header word at `off`.
+    /// Load the three words of the record header at `off` (length/type, stamp,
+    /// sequence number), with one bounds check for the three.
     #[inline]
-    pub(crate) fn load(&self, off: u64) -> u64 {
-        // Relaxed: ordered by the Acquire load of `tail` before it (and, in the
-        // overwrite policy, validated by the intent check after it).
-        self.word(off).load(Ordering::Relaxed)
+    pub(crate) fn load_header(&self, off: u64) -> [u64; 3] {
+        let w = self.header_words(off);
+        // Relaxed (all three): ordered by the Acquire load of `tail` before it (and, in
+        // the overwrite policy, validated by the intent check after it).
+        [
+            w[0].load(Ordering::Relaxed),
+            w[1].load(Ordering::Relaxed),
+            w[2].load(Ordering::Relaxed),
+        ]
     }
 
-    /// Store the header word at `off`.
+    /// Store the three words of the record header at `off`, with one bounds check.
     #[inline]
-    pub(crate) fn store(&self, off: u64, v: u64) {
-        // Relaxed: published by the Release store of `tail`.
-        self.word(off).store(v, Ordering::Relaxed)
+    pub(crate) fn store_header(&self, off: u64, h: [u64; 3]) {
+        let w = self.header_words(off);
+        // Relaxed (all three): published by the Release store of `tail` (and, in the
+        // overwrite policy, ordered after the intent store by the Release fence).
+        w[0].store(h[0], Ordering::Relaxed);
+        w[1].store(h[1], Ordering::Relaxed);
+        w[2].store(h[2], Ordering::Relaxed);
+    }
+
+    /// The three header words at `off` (panics if `off` is not 8-aligned or the 24
+    /// bytes are not in the region).
+    #[inline]
+    fn header_words(&self, off: u64) -> &[AtomicU64; 3] {
+        assert!(off % 8 == 0, "record header offset out of bounds");
+        let ptr = self.slice_ptr(off, super::record::HEADER_LEN as usize);
+        // SAFETY: the 24 bytes at `ptr` are in the region (slice_ptr checked) and
+        // 8-aligned (checked above; the region's base is 8-aligned by `Region::new`'s
+        // contract); AtomicU64 is valid for any bit pattern; the memory outlives `&self`.
+        unsafe { &*ptr.cast::<[AtomicU64; 3]>() }
     }
 
     /// Run `f` over the `len` bytes at `off`.
@@ -245,6 +267,14 @@ impl Region {
     pub(crate) fn store(&self, off: u64, v: u64) {
         // Relaxed: as outside loom.
         self.words[(off / 8) as usize].store(v, Ordering::Relaxed)
+    }
+    pub(crate) fn load_header(&self, off: u64) -> [u64; 3] {
+        [self.load(off), self.load(off + 8), self.load(off + 16)]
+    }
+    pub(crate) fn store_header(&self, off: u64, h: [u64; 3]) {
+        self.store(off, h[0]);
+        self.store(off + 8, h[1]);
+        self.store(off + 16, h[2]);
     }
     pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
         for (i, chunk) in src.chunks(8).enumerate() {

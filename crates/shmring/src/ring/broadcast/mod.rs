@@ -99,7 +99,8 @@
 //!   than a capacity ahead of it; `oldest` misaligned, past `tail` or more than a
 //!   capacity behind it; a record whose stamp is not its position while `intent` says it
 //!   was not overwritten; an unknown record type, a length above the message limit, a
-//!   record crossing the end of the ring, a padding record not ending at the end; a
+//!   record crossing the end of the ring or the published `tail`, a padding record not
+//!   ending at the end; a
 //!   sequence number that is not the next one (lossless) or goes backwards (overwrite);
 //!   a publisher role word outside the table; the segment resized under the mapping.
 //! - By the publisher (on attach and while it works): `tail`, `oldest` or `intent` out
@@ -123,7 +124,8 @@
 //! straight into a claimed record; the segment records `T`'s shape at creation and
 //! every typed open (`create`, `open`, `open_or_create`, `from_fd`) checks it. A typed
 //! subscriber also receives in batches (`recv_batch`) and without decoding at once
-//! (`recv_ref`, for a borrowed decode).
+//! (`recv_ref`, for a borrowed decode: in place in the lossless policy, see
+//! [`ReadGrant`]).
 //!
 //! # Example
 //!
@@ -164,6 +166,8 @@ pub use publisher::Publisher;
 pub use publisher::WriteGrant;
 #[doc(hidden)]
 pub use shared::Shared;
+#[cfg(not(loom))]
+pub use subscriber::ReadGrant;
 pub use subscriber::Subscriber;
 #[cfg(not(loom))]
 pub use typed::{Typed, TypedPublisher, TypedRecvError, TypedSendError, TypedSubscriber, typed_channel};

@@ -1,7 +1,7 @@
 //! The publisher end of the broadcast ring.
 
 use super::layout::{Backing, role, slot};
-use super::record::{self, HEADER_LEN, MESSAGE, PADDING, SEQ_OFFSET, STAMP_OFFSET};
+use super::record::{self, HEADER_LEN, MESSAGE, PADDING};
 use super::{BroadcastEnd, Options, Policy, SendError, Shared};
 use crate::primitive::{self, Ordering};
 use crate::ring::end::{End, EndKind, Sealed};
@@ -230,16 +230,14 @@ impl Publisher {
         let mut header = off;
         if skip > 0 {
             if skip >= HEADER_LEN {
-                region.store(off, record::encode((skip - HEADER_LEN) as u32, PADDING));
-                region.store(off + STAMP_OFFSET, record::stamp(pos));
-                region.store(off + SEQ_OFFSET, 0);
+                let pad = record::encode((skip - HEADER_LEN) as u32, PADDING);
+                region.store_header(off, [pad, record::stamp(pos), 0]);
             }
             pos += skip;
             header = 0;
         }
-        region.store(header, record::encode(len as u32, MESSAGE));
-        region.store(header + STAMP_OFFSET, record::stamp(pos));
-        region.store(header + SEQ_OFFSET, self.st.seq);
+        let word = record::encode(len as u32, MESSAGE);
+        region.store_header(header, [word, record::stamp(pos), self.st.seq]);
         Ok(Slot { header, pos, end, len })
     }
 
@@ -334,7 +332,21 @@ fn advance(sh: &Shared, st: &mut State, end: u64, check_live: bool) -> Result<bo
     }
     // Free a quarter ring at once (within what is published), so that the fence
     // and the table scan below run once per quarter ring, not per message.
-    let target = need.max((need + cap / 4).min(st.published));
+    let mut target = need.max((need + cap / 4).min(st.published));
+    if !check_live {
+        // A first look at the cursors (not the protocol's scan below: a subscriber may
+        // join or move meanwhile; this one only bounds the work): walk no further than
+        // the slowest subscriber has read. A publisher that keeps up with a slower
+        // subscriber then walks over each record once, not over a quarter ring per
+        // message (it would stop at that subscriber's cursor in (d) anyway). Nobody
+        // has read up to `need`: no room yet, nothing to store.
+        if let Some(m0) = scan_min(sh, st, 0, st.oldest, false) {
+            if m0 < need {
+                return Ok(false);
+            }
+            target = target.min(m0);
+        }
+    }
     let b = walk_to(sh, st, target)?;
     let prev = st.oldest;
     let publ = &sh.ctl().publ;
@@ -401,8 +413,7 @@ fn scan_min(sh: &Shared, st: &State, b: u64, prev: u64, check_live: bool) -> Opt
 fn walk_to(sh: &Shared, st: &State, target: u64) -> Result<u64, SendError> {
     let mut pos = st.oldest;
     while pos < target {
-        let (rec, _) = read_record(sh, pos).map_err(SendError::Corrupted)?;
-        pos += rec;
+        pos += record_total(sh, pos).map_err(SendError::Corrupted)?;
     }
     if pos > st.tail {
         return Err(SendError::Corrupted("records do not end at the tail"));
@@ -414,7 +425,7 @@ fn walk_to(sh: &Shared, st: &State, target: u64) -> Result<u64, SendError> {
 fn walk_upto(sh: &Shared, st: &State, limit: u64) -> Result<u64, SendError> {
     let mut pos = st.oldest;
     while pos < limit {
-        let (rec, _) = read_record(sh, pos).map_err(SendError::Corrupted)?;
+        let rec = record_total(sh, pos).map_err(SendError::Corrupted)?;
         if pos + rec > limit {
             break;
         }
@@ -440,6 +451,22 @@ fn publish(sh: &Shared, st: &mut State) {
     }
 }
 
+/// The size of the record at `pos` ([`read_record`] without the sequence number,
+/// inline in the walks over the records `oldest` passes: one per message sent).
+#[inline(always)]
+fn record_total(sh: &Shared, pos: u64) -> std::result::Result<u64, &'static str> {
+    let off = pos & (sh.cap - 1);
+    let to_end = sh.cap - off;
+    if to_end < HEADER_LEN {
+        return Ok(to_end);
+    }
+    let [word, stamp, _] = sh.region().load_header(off);
+    if stamp != record::stamp(pos) {
+        return Err("a record's stamp is not its position");
+    }
+    Ok(record::parse(word, pos, sh.cap, sh.max_msg)?.total)
+}
+
 /// The size of the record at `pos`, and its sequence number if it is a message; the
 /// 8 or 16 bytes before the end of the ring count as one headerless record.
 pub(super) fn read_record(sh: &Shared, pos: u64) -> std::result::Result<(u64, Option<u64>), &'static str> {
@@ -448,13 +475,12 @@ pub(super) fn read_record(sh: &Shared, pos: u64) -> std::result::Result<(u64, Op
     if to_end < HEADER_LEN {
         return Ok((to_end, None));
     }
-    let region = sh.region();
-    if region.load(off + STAMP_OFFSET) != record::stamp(pos) {
+    let [word, stamp, seq] = sh.region().load_header(off);
+    if stamp != record::stamp(pos) {
         return Err("a record's stamp is not its position");
     }
-    let rec = record::parse(region.load(off), pos, sh.cap, sh.max_msg)?;
-    let seq = (!rec.padding).then(|| region.load(off + SEQ_OFFSET));
-    Ok((rec.total, seq))
+    let rec = record::parse(word, pos, sh.cap, sh.max_msg)?;
+    Ok((rec.total, (!rec.padding).then_some(seq)))
 }
 
 #[cfg(loom)]

@@ -9,13 +9,19 @@ use crate::sync::{Check, Wait, WaitEnd, WaitStrategy, Waiter};
 use crate::{Error, Result};
 use std::time::Duration;
 
+#[cfg(not(loom))]
+mod grant;
 mod look;
 
-use look::{look_settled, seq_at};
+#[cfg(not(loom))]
+pub use grant::ReadGrant;
+
+use look::{look_fast, look_settled, seq_at};
 
 /// A subscriber of a broadcast ring: receives every message the publisher sends after
 /// it attached (or from the oldest one retained, per [`Options::start`]), copied or
-/// read in place.
+/// read in place (with a closure, [`read`](Self::read), or with a grant,
+/// [`read_ref`](Self::read_ref): zero-copy in the lossless policy).
 ///
 /// ```
 /// use shmring::broadcast::{Options, Policy, Publisher, RecvError, Start, Subscriber};
@@ -39,14 +45,25 @@ pub struct State {
     idx: u32,
     /// Our position: every record below it was read.
     cursor: u64,
-    /// The sequence number of the next message we expect (`None` until the first).
-    expected: Option<u64>,
+    /// The publisher's `tail` as we last loaded it (can be stale; never ahead of the
+    /// shared one): the records below it are published, so the fast path reads them
+    /// without touching the publisher's line again, and loads `tail` only when the
+    /// cursor reaches this value.
+    tail: u64,
+    /// The sequence number of the next message we expect.
+    expected: u64,
     wait: WaitStrategy,
     /// Empty results of try_* since the last liveness check.
     empty_polls: u32,
     received: u64,
     missed: u64,
     empty_waits: u64,
+    /// Set while a lossless [`ReadGrant`] is being taken: the delivered record's
+    /// cursor is not stored into our slot (the grant's drop stores it).
+    hold: bool,
+    /// The copy an overwrite-policy [`ReadGrant`] shows.
+    #[cfg(not(loom))]
+    scratch: Vec<u8>,
 }
 
 /// Looks at the next record made inline by a waiting receive before its slow path.
@@ -181,12 +198,16 @@ impl Subscriber {
             st: State {
                 idx,
                 cursor: c,
-                expected: Some(expected),
+                tail: c,
+                expected,
                 wait,
                 empty_polls: 0,
                 received: 0,
                 missed: 0,
                 empty_waits: 0,
+                hold: false,
+                #[cfg(not(loom))]
+                scratch: Vec::new(),
             },
         })
     }
@@ -280,6 +301,13 @@ impl Subscriber {
     pub fn try_drain(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> Result<usize, RecvError> {
         let mut n = 0;
         loop {
+            if let Some(more) = look_fast(&self.sh, &mut self.st, &mut f) {
+                n += 1;
+                if !more {
+                    return Ok(n);
+                }
+                continue;
+            }
             match self.look(&mut f, Check::Fast) {
                 Ok(Look::Message(true)) => n += 1,
                 Ok(Look::Message(false)) => return Ok(n + 1),
@@ -291,8 +319,20 @@ impl Subscriber {
         }
     }
 
+    #[inline]
     pub(super) fn read_wait<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
-        // The fast path: a message is there.
+        // The fast path: a whole message is there (inline; everything else is not).
+        if let Some(r) = look_fast(&self.sh, &mut self.st, &mut f) {
+            return Ok(r);
+        }
+        self.read_slow(wait, f)
+    }
+
+    /// Everything but the fast path of [`read_wait`](Self::read_wait): padding, a lap,
+    /// a bad record (reported), or no message yet (waiting per `wait`).
+    #[cold]
+    #[inline(never)]
+    fn read_slow<R>(&mut self, wait: Wait, mut f: impl FnMut(&[u8]) -> R) -> Result<R, RecvError> {
         if let Look::Message(r) = self.look(&mut f, Check::Fast)? {
             return Ok(r);
         }

@@ -1,9 +1,8 @@
 //! The typed forms of the broadcast ends: [`TypedPublisher<T>`] and
 //! [`TypedSubscriber<T>`] over the codec, with the type identity check.
 
-use super::{BroadcastEnd, Options, Params, Policy, Publisher, RecvError, SendError};
+use super::{BroadcastEnd, Options, Params, Policy, Publisher, ReadGrant, RecvError, SendError};
 use crate::codec::{self, CodecError};
-use crate::connection::MessageRef;
 use crate::ring::End;
 use crate::ring::end::{EndKind, Sealed};
 use crate::shm::Shape;
@@ -71,8 +70,6 @@ fn checked<T: Schema>(opts: &Options) -> Options {
 /// ```
 pub struct Typed<K: EndKind, T> {
     inner: End<K>,
-    /// Subscriber: a decoded message's bytes for [`TypedSubscriber::recv_ref`].
-    scratch: Vec<u8>,
     /// Subscriber: what ended a batch early, reported by the next receive.
     pending: Option<TypedRecvError>,
     _t: PhantomData<fn() -> T>,
@@ -124,7 +121,7 @@ pub type TypedPublisher<T> = Typed<BroadcastEnd<true>, T>;
 /// tx.send(&("one".into(), 1))?;
 /// tx.send(&("two".into(), 2))?;
 /// tx.send(&("three".into(), 3))?;
-/// // Borrowed decode: the `&str` points into the subscriber's buffer, no allocation.
+/// // Borrowed decode: the `&str` points into the ring (lossless), no allocation.
 /// let m = rx.recv_ref()?;
 /// assert_eq!(m.decode::<(&str, u32)>()?, ("one", 1));
 /// drop(m);
@@ -227,7 +224,6 @@ where
     fn wrap(inner: End<K>) -> Self {
         Typed {
             inner,
-            scratch: Vec::new(),
             pending: None,
             _t: PhantomData,
         }
@@ -367,41 +363,38 @@ impl<T: DeserializeOwned> Typed<BroadcastEnd<false>, T> {
 }
 
 impl<T> Typed<BroadcastEnd<false>, T> {
-    fn recv_ref_with(&mut self, wait: Wait) -> Result<MessageRef<'_>, TypedRecvError> {
+    fn recv_ref_with(&mut self, wait: Wait) -> Result<ReadGrant<'_>, TypedRecvError> {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
-        let buf = &mut self.scratch;
-        self.inner.read_wait(wait, |m| {
-            buf.clear();
-            buf.extend_from_slice(m);
-        })?;
-        Ok(MessageRef::bytes(&self.scratch))
+        Ok(self.inner.read_ref_with(wait)?)
     }
 
     /// Receive the next message without decoding it yet, waiting for it: decode it
-    /// with [`MessageRef::decode`], borrowing where the type does (`&str` and `&[u8]`
+    /// with [`ReadGrant::decode`], borrowing where the type does (`&str` and `&[u8]`
     /// fields of a borrowed form of `T` point into the message, no allocation), as
     /// [`Connection::recv_ref`](crate::connection::Connection::recv_ref) does.
     ///
-    /// The message's bytes are copied once, after the record was found intact, into a
-    /// buffer this subscriber keeps and reuses (in the overwrite policy the publisher
-    /// may rewrite a record in the ring at any time, so a borrow of the ring itself
-    /// could turn torn under the caller). The `MessageRef` borrows the subscriber; its
-    /// ring space was released already. Decoding it as another type than `T`'s forms
-    /// is the caller's affair (codec errors, never undefined behaviour).
-    pub fn recv_ref(&mut self) -> Result<MessageRef<'_>, TypedRecvError> {
+    /// In the lossless policy the message is read in place in the ring (zero-copy):
+    /// the record stays reserved while the [`ReadGrant`] lives and is given back to the
+    /// publisher when it drops (a publisher that filled the rest of the ring waits for
+    /// it meanwhile). In the overwrite policy the bytes are copied once, after the
+    /// record was found intact, into a buffer this subscriber keeps and reuses: the
+    /// publisher never waits there, so it could rewrite a record in the ring under a
+    /// borrow and the caller would see it torn. Decoding it as another type than `T`'s
+    /// forms is the caller's affair (codec errors, never undefined behaviour).
+    pub fn recv_ref(&mut self) -> Result<ReadGrant<'_>, TypedRecvError> {
         self.recv_ref_with(Wait::Forever)
     }
 
     /// [`recv_ref`](Self::recv_ref) if there is a message now ([`RecvError::Empty`]
     /// otherwise).
-    pub fn try_recv_ref(&mut self) -> Result<MessageRef<'_>, TypedRecvError> {
+    pub fn try_recv_ref(&mut self) -> Result<ReadGrant<'_>, TypedRecvError> {
         self.recv_ref_with(Wait::Now)
     }
 
     /// [`recv_ref`](Self::recv_ref), waiting at most `timeout` ([`RecvError::Timeout`]).
-    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<MessageRef<'_>, TypedRecvError> {
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, TypedRecvError> {
         self.recv_ref_with(Wait::after(timeout))
     }
 

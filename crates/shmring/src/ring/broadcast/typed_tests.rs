@@ -330,3 +330,30 @@ fn typed_open_or_create_creates_once_and_checks_the_type() {
         "the creator unlinked it"
     );
 }
+
+#[test]
+fn recv_ref_is_in_place_when_lossless_and_a_copy_when_overwrite() {
+    for policy in [Policy::Lossless, Policy::Overwrite] {
+        let params = Params {
+            capacity: 4096,
+            subscribers: 4,
+            policy,
+        };
+        let (mut tx, mut rx) = typed_channel::<u64>(params, &Options::new()).unwrap();
+        tx.send(&1).unwrap();
+        tx.send(&2).unwrap();
+        let m = rx.recv_ref().unwrap();
+        assert_eq!(m.decode::<u64>().unwrap(), 1);
+        let first = m.as_ptr() as usize;
+        drop(m);
+        let m = rx.recv_ref().unwrap();
+        assert_eq!(m.decode::<u64>().unwrap(), 2);
+        let at = m.as_ptr() as usize;
+        match policy {
+            // The next record in the ring (a 1-byte message: a 32-byte record).
+            Policy::Lossless => assert_eq!(at.wrapping_sub(first), record::record_len(1) as usize),
+            // The subscriber's buffer, reused.
+            Policy::Overwrite => assert_eq!(at, first),
+        }
+    }
+}

@@ -4,13 +4,65 @@
 //! numbers a lapped subscriber counts its losses by. See the ring's module docs for
 //! the protocol and the state tables.
 
-use super::super::layout::role;
-use super::super::record::{self, HEADER_LEN, SEQ_OFFSET, STAMP_OFFSET};
+use super::super::layout::{SubSlot, role};
+use super::super::record::{self, HEADER_LEN};
 use super::super::{Policy, RecvError, Shared};
 use super::{Look, State};
 use crate::Result;
 use crate::primitive::{self, Ordering};
 use crate::sync::Check;
+
+/// The fast path of a receive: the record at the cursor is a whole message below the
+/// published `tail` (the value cached in `st.tail`, loaded again only when the cursor
+/// reached it), stamped with its position, of the expected sequence number (and,
+/// in the overwrite policy, not overwritten while `f` read it): `f`'s result, and the
+/// cursor moved past it. `None` for anything else — nothing new, padding, the
+/// headerless end of the ring, a lap, a record that fails a check — which the caller
+/// hands to [`look_settled`]: it looks again with every check and reports what it finds.
+/// (`f` may then run again on the same or a later record; the callers' closures only
+/// compute a result from the bytes.)
+///
+/// Every check the full look makes on a record it delivers is made here too (tail in
+/// range, the record inside the ring and below `tail`, stamp, type, length, sequence
+/// number, the overwrite policy's intent check); the rarer cases are out of line.
+#[inline(always)]
+pub(super) fn look_fast<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R) -> Option<R> {
+    let cap = sh.cap;
+    let c = st.cursor;
+    let mut tail = st.tail;
+    if c >= tail {
+        // Everything we saw published was read: look at the shared tail. Acquire:
+        // pairs with the Release store of tail in Publisher::flush: the records below
+        // it are complete and visible.
+        tail = sh.ctl().publ.tail.load(Ordering::Acquire);
+        if c >= tail || tail - c > cap {
+            return None;
+        }
+        st.tail = tail;
+    }
+    // A cached `tail` was within a capacity of an earlier cursor, so of this one too.
+    let off = c & (cap - 1);
+    if cap - off < HEADER_LEN {
+        return None;
+    }
+    let region = sh.region();
+    let [word, stamp, seq] = region.load_header(off);
+    if stamp != record::stamp(c) || st.expected != seq {
+        return None;
+    }
+    let rec = match record::parse(word, c, cap, sh.max_msg) {
+        Ok(rec) if !rec.padding && rec.total <= tail - c => rec,
+        _ => return None,
+    };
+    let r = region.with_slice(off + HEADER_LEN, rec.len as usize, |m| f(m));
+    let overwrite = sh.policy == Policy::Overwrite;
+    if overwrite && overwritten(sh, c) {
+        return None;
+    }
+    st.expected = seq.wrapping_add(1);
+    delivered(sh, st, c + rec.total, overwrite);
+    Some(r)
+}
 
 /// [`look`] until it finds a message or nothing (a skip over padding or a lap moves the
 /// cursor: the message may be right there, and a waiter must not sleep on it). At most
@@ -57,6 +109,7 @@ fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: C
             "tail is more than a capacity ahead of a lossless subscriber",
         ));
     }
+    st.tail = tail;
     let region = sh.region();
     let off = c & (cap - 1);
     let to_end = cap - off;
@@ -65,9 +118,7 @@ fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: C
         advance(sh, st, c + to_end, overwrite);
         return Ok(Look::Retry);
     }
-    let word = region.load(off);
-    let stamp = region.load(off + STAMP_OFFSET);
-    let seq = region.load(off + SEQ_OFFSET);
+    let [word, stamp, seq] = region.load_header(off);
     let parsed = record::parse(word, c, cap, sh.max_msg);
     if stamp != record::stamp(c) || parsed.is_err() {
         if overwrite && overwritten(sh, c) {
@@ -86,19 +137,24 @@ fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: C
         advance(sh, st, c + rec.total, overwrite);
         return Ok(Look::Retry);
     }
+    if rec.total > tail - c {
+        if overwrite && overwritten(sh, c) {
+            return lapped(sh, st);
+        }
+        return Err(RecvError::Corrupted("a record crosses the published tail"));
+    }
     let r = region.with_slice(off + HEADER_LEN, rec.len as usize, |m| f(m));
     if overwrite && overwritten(sh, c) {
         // The record changed under the read: `r` may be made of two messages.
         return lapped(sh, st);
     }
-    if let Some(e) = st.expected
-        && seq != e
-    {
+    let e = st.expected;
+    if seq != e {
         if overwrite && seq > e {
             // The first record after a lap: count what was missed; the next look
             // delivers this record.
             let missed = seq - e;
-            st.expected = Some(seq);
+            st.expected = seq;
             st.missed = st.missed.wrapping_add(missed);
             // Relaxed: a counter for display.
             sh.sub(st.idx).missed.store(st.missed, Ordering::Relaxed);
@@ -106,11 +162,8 @@ fn look<R>(sh: &Shared, st: &mut State, f: &mut impl FnMut(&[u8]) -> R, check: C
         }
         return Err(RecvError::Corrupted("a message's sequence number is not the next one"));
     }
-    st.expected = Some(seq.wrapping_add(1));
-    st.received = st.received.wrapping_add(1);
-    // Relaxed: a counter for display.
-    sh.sub(st.idx).received.store(st.received, Ordering::Relaxed);
-    advance(sh, st, c + rec.total, overwrite);
+    st.expected = seq.wrapping_add(1);
+    delivered(sh, st, c + rec.total, overwrite);
     Ok(Look::Message(r))
 }
 
@@ -163,9 +216,7 @@ fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record,
         };
         return Ok(Some((rec, 0)));
     }
-    let word = region.load(off);
-    let stamp = region.load(off + STAMP_OFFSET);
-    let seq = region.load(off + SEQ_OFFSET);
+    let [word, stamp, seq] = region.load_header(off);
     if overwritten(sh, pos) {
         return Ok(None);
     }
@@ -175,20 +226,42 @@ fn read_at(sh: &Shared, pos: u64) -> std::result::Result<Option<(record::Record,
     Ok(Some((record::parse(word, pos, cap, sh.max_msg)?, seq)))
 }
 
+/// A message was delivered: count it and move the cursor to `to` (as [`advance`], with
+/// the counter's store on the same slot line; while a lossless grant is taken
+/// (`st.hold`), the shared cursor stays before the record until the grant drops).
+#[inline(always)]
+fn delivered(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
+    st.received = st.received.wrapping_add(1);
+    st.cursor = to;
+    let s = sh.sub(st.idx);
+    // Relaxed: a counter for display.
+    s.received.store(st.received, Ordering::Relaxed);
+    if !st.hold {
+        publish_cursor(sh, s, to, overwrite);
+    }
+}
+
+/// Store our cursor `to` into our slot `s` and, in the lossless policy, wake the
+/// publisher if it waits for us.
+#[inline(always)]
+pub(super) fn publish_cursor(sh: &Shared, s: &SubSlot, to: u64, overwrite: bool) {
+    if overwrite {
+        // Relaxed: the overwrite publisher never reads cursors; this is for display.
+        s.cursor.store(to, Ordering::Relaxed);
+    } else {
+        // Release: pairs with the Acquire load of the cursor in the publisher's scan:
+        // our reads of the records below `to` finish before it overwrites them.
+        s.cursor.store(to, Ordering::Release);
+        sh.ctl().space_wait.notify(sh.asym);
+    }
+}
+
 /// Move the cursor to `to` and tell the publisher (its Release store orders our reads
 /// before the publisher's overwrite; the lossless publisher may be waiting for it).
 #[inline]
 fn advance(sh: &Shared, st: &mut State, to: u64, overwrite: bool) {
     st.cursor = to;
-    let s = sh.sub(st.idx);
-    if overwrite {
-        // Relaxed: the overwrite publisher never reads cursors; this is for display.
-        s.cursor.store(to, Ordering::Relaxed);
-    } else {
-        // Release: pairs with the Acquire load of the cursor in the publisher's scan.
-        s.cursor.store(to, Ordering::Release);
-        sh.ctl().space_wait.notify(sh.asym);
-    }
+    publish_cursor(sh, sh.sub(st.idx), to, overwrite);
 }
 
 /// Overwrite policy: whether the record at `c` may have been (or be being) overwritten,
