@@ -150,6 +150,16 @@ use layout::{CONTROL_SIZE, Control};
 #[cfg(loom)]
 use layout::{LoomQueue, LoomSlot};
 use slot::{GEN_MASK, Owner};
+
+/// Under loom: end this party as a killed process would, holding whatever it holds
+/// (its intent stays, its entry stays attached, nothing is released): marked so that
+/// [`Shared::party_alive`] says dead; the caller then forgets its end without a drop.
+#[cfg(loom)]
+fn loom_kill(sh: &Shared) {
+    // Release: pairs with the Acquire load in party_alive (a dead process's writes are
+    // all visible once its death can be seen, as the kernel's lock release ensures).
+    sh.ctl().parties[sh.party].reserved.store(1, Ordering::Release);
+}
 use std::ptr::NonNull;
 
 /// Most parties (producer and consumer ends) attached to one queue at a time.
@@ -361,27 +371,55 @@ impl Shared {
             .is_some_and(|s| s.check_resized_every(crate::sync::LIVENESS_INTERVAL))
     }
 
-    /// Whether the party `owner` (named in a slot's sequence word) is still attached
-    /// with `role` (a WRITING claim is a producer's, a READING claim a consumer's), so
-    /// that it may still hold the slot. Callers ask while they wait, holding no slot
-    /// themselves (a grant borrows its end), so a claim in this end's own name is
-    /// stale or forged: not alive. So is one whose index is out of the table's range,
-    /// whose entry was reattached since (generation), or whose entry has another role.
-    fn owner_alive(&self, owner: Owner, role: u32) -> bool {
-        if owner == self.me {
-            return false;
+    /// This party's intent word (module docs, "Claims and intents").
+    #[inline]
+    fn my_intent(&self) -> &AtomicU64 {
+        // The index is < MAX_PARTIES for every attached end (the only ones that claim);
+        // the mask keeps a detached end's index in bounds without a branch.
+        &self.ctl().intents[self.party % MAX_PARTIES].pos
+    }
+
+    /// Say that this party is about to claim position `pos` (before its claim CAS).
+    #[inline]
+    fn intend(&self, pos: u64) {
+        #[cfg(loom)] // a loom test plants the store after the claim to prove it is caught
+        if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcIntentAfterClaim) {
+            return;
         }
-        let idx = owner.idx as usize;
-        if idx >= MAX_PARTIES {
-            return false;
+        // Release: ordered before the claim CAS that follows (itself a release); a
+        // recoverer that acquires the position past `pos` reads this or a later value
+        // (pairs with the Acquire loads in `intent_live`).
+        self.my_intent().store(pos, Ordering::Release);
+    }
+
+    /// The planted bug of [`Shared::intend`]: the intent stored after the claim.
+    #[cfg(loom)]
+    #[inline]
+    fn intend_late(&self, pos: u64) {
+        if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcIntentAfterClaim) {
+            self.my_intent().store(pos, Ordering::Release);
         }
-        let p = &self.ctl().parties[idx];
-        // Acquire: pairs with the Release stores of generation/role at attach and detach.
-        if p.generation.load(Ordering::Acquire) & GEN_MASK != u32::from(owner.generation)
-            || p.role.load(Ordering::Acquire) != role
+    }
+
+    /// Say that this party holds no position (its claim CAS failed, or it published or
+    /// released what it held).
+    #[inline]
+    fn intend_nothing(&self) {
+        // Release: after the slot's publish or release store; a recoverer that reads
+        // this (Acquire, in `intent_live`) then finds the slot moved on, so its CAS on
+        // the slot fails.
+        self.my_intent().store(layout::NO_INTENT, Ordering::Release);
+    }
+
+    /// Whether party entry `idx` is held by a live party (its liveness lock is held;
+    /// under loom, the model did not mark it killed).
+    fn party_alive(&self, idx: usize) -> bool {
+        #[cfg(loom)]
         {
-            return false;
+            // Acquire: pairs with the Release store of the mark in `loom_kill`.
+            self.ctl().parties[idx].reserved.load(Ordering::Acquire) == 0
         }
+        #[cfg(not(loom))]
         match &self.seg {
             Some(seg) => {
                 use rustix::fd::AsFd;
@@ -389,6 +427,99 @@ impl Shared {
             }
             None => true,
         }
+    }
+
+    /// Whether a live party of `role` other than this end names position `pos` in its
+    /// intent word: it may hold `pos` (module docs, "Recovery"). The caller read the
+    /// position of that role past `pos` with an Acquire RMW ([`Shared::latest`]) first:
+    /// positions are written only by RMWs, so that read synchronizes with the claim CAS
+    /// that moved the position past `pos` (a release sequence), and the claimer's
+    /// intent store before it is visible here. Callers ask while they wait and hold no
+    /// position themselves, so this end's own entry is skipped. On the liveness tick
+    /// only.
+    #[cold]
+    fn intent_live(&self, pos: u64, role: u32) -> bool {
+        let c = self.ctl();
+        (0..MAX_PARTIES).any(|idx| {
+            idx != self.party
+                // Acquire (both): pair with the Release stores of the role at attach
+                // and of the intent in `intend`/`intend_nothing`.
+                && c.parties[idx].role.load(Ordering::Acquire) == role
+                && c.intents[idx].pos.load(Ordering::Acquire) == pos
+                && self.party_alive(idx)
+        })
+    }
+
+    /// Recovery of a producer's claim (module docs, "Recovery"): slot `seq`, seen
+    /// holding `s` (EMPTY at `lap`, the lap of position `pos`) by a consumer at dequeue
+    /// position `pos`. If the enqueue position is past `pos` (a producer claimed it)
+    /// and no live producer names `pos` in its intent, the claimer died before
+    /// publishing: mark the slot LOST in its place (counted lost; the consumer that
+    /// takes it gets `Lost`). Whether the slot may have changed (the caller looks
+    /// again). On the liveness tick only.
+    #[cold]
+    fn recover_writer(&self, pos: u64, seq: &AtomicU64, s: u64, lap: u64) -> bool {
+        if !after(Shared::latest(&self.ctl().enq.pos), pos) || self.intent_live(pos, ROLE_PRODUCER) {
+            return false;
+        }
+        // AcqRel: an RMW, so it fails if the claimer published (the Release store of
+        // FULL, visible here whenever its intent no longer named `pos`); Release
+        // pairs with the consumers' Acquire loads of the slot.
+        if seq
+            .compare_exchange(
+                s,
+                slot::encode(lap, Owner::NONE, slot::LOST),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.count_lost();
+        }
+        true
+    }
+
+    /// Recovery of a consumer's claim (module docs, "Recovery"): slot `seq`, seen
+    /// holding `s` (not EMPTY, at the lap of dequeue position `q`), by a party at a
+    /// position a lap after `q`. If the dequeue position is past `q` (a consumer
+    /// claimed it) and no live consumer names `q` in its intent, the reader died
+    /// before releasing: free the slot for the next lap (a message in it is counted
+    /// lost). Whether the slot may have changed (the caller looks again). On the
+    /// liveness tick, or when a consumer of a closed queue waits.
+    #[cold]
+    fn recover_reader(&self, q: u64, seq: &AtomicU64, s: u64) -> bool {
+        #[cfg(loom)] // a loom test plants the missing check to prove it is caught
+        let skip = crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcRecoverUnclaimed);
+        #[cfg(not(loom))]
+        let skip = false;
+        if !skip && !after(Shared::latest(&self.ctl().deq.pos), q) {
+            return false;
+        }
+        if self.intent_live(q, ROLE_CONSUMER) {
+            return false;
+        }
+        let (lap, _, st) = slot::decode(s);
+        let i = q & (self.nslots - 1);
+        // Relaxed: the slot was read with Acquire (after its publish); only counted.
+        let len = self.len_word(i).load(Ordering::Relaxed);
+        // AcqRel: an RMW, so it fails if the reader released the slot (its Release
+        // store, visible here whenever its intent no longer named `q`); Release pairs
+        // with the producers' Acquire loads of the slot.
+        if seq
+            .compare_exchange(
+                s,
+                slot::encode(slot::next_lap(lap), Owner::NONE, slot::EMPTY),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            if st == slot::FULL && len != ABORTED {
+                self.count_lost();
+            }
+            self.ctl().not_full.notify(self.asym);
+        }
+        true
     }
 
     /// The current value of `word`, read by a read-modify-write that adds nothing: an
@@ -537,8 +668,10 @@ impl Shared {
                 .compare_exchange(0, role, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
+                // Relaxed: a fresh model's lines already hold NO_INTENT.
+                sh.ctl().intents[idx].pos.store(layout::NO_INTENT, Ordering::Relaxed);
                 let generation = p.generation.load(Ordering::Relaxed).wrapping_add(1);
-                // Release: pairs with the Acquire load in owner_alive.
+                // Release: pairs with the Acquire loads of the table.
                 p.generation.store(generation, Ordering::Release);
                 sh.me = Owner {
                     idx: idx as u8,
@@ -568,7 +701,9 @@ impl Shared {
             let (pid, start) = crate::shm::liveness::self_identity();
             p.pid.store(pid, Ordering::Relaxed);
             p.start_time.store(start, Ordering::Relaxed);
-            // Release (both): pair with the Acquire loads in owner_alive.
+            // Relaxed: published by the Release store of the role below.
+            self.ctl().intents[idx].pos.store(layout::NO_INTENT, Ordering::Relaxed);
+            // Release (both): pair with the Acquire loads in intent_live.
             p.generation.store(generation, Ordering::Release);
             p.role.store(role, Ordering::Release);
             self.me = Owner {
@@ -586,7 +721,7 @@ impl Shared {
     /// Leave the party table (the lock goes with the descriptor).
     fn detach(&mut self) {
         if self.party < MAX_PARTIES {
-            // Release: pairs with the Acquire load in owner_alive.
+            // Release: pairs with the Acquire load in intent_live.
             self.ctl().parties[self.party].role.store(0, Ordering::Release);
             if let Some(seg) = &self.seg {
                 use rustix::fd::AsFd;
