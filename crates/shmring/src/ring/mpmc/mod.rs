@@ -4,26 +4,89 @@
 //! The algorithm is Dmitry Vyukov's bounded MPMC queue
 //! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>):
 //! a power-of-two array of slots, each with a sequence word, and two global positions
-//! advanced by CAS. It is changed in one way, for crash safety: the claim is a CAS on
-//! the *slot's* sequence word that records the claimer (see [`slot`]), and the global
-//! positions are advanced afterwards by whoever gets there first. A process killed
-//! between claim and publish therefore leaves a slot that names a dead owner, which
-//! the others reclaim (see `docs/mpmc-design.md` and [`Consumer::pop`]).
+//! advanced by CAS. It is changed in one way, for crash safety: before its claim CAS,
+//! every claimer says which position it is claiming in an intent word of its own (see
+//! "Claims and intents"), so a process killed between claim and publish (or release)
+//! leaves a claim that the others can attribute to a dead party and recover (see
+//! `docs/mpmc-design.md` and "Recovery" below). Each push and each pop makes one locked
+//! read-modify-write (its claim CAS), as Vyukov's and crossbeam's queues do.
+//!
+//! # Claims and intents
+//!
+//! A slot's sequence word ([`slot`]) holds a lap and a state: EMPTY (free for the
+//! producer of that lap), FULL (a message of that lap), LOST (a recoverer's mark in
+//! place of a dead producer's message). Each party (producer or consumer end) has a
+//! party-table entry, held by a liveness lock for as long as it is attached, and an
+//! *intent word* on a 128-byte line of its own: the position it claims or holds, or
+//! none. Only its party writes it; the others read it only on their liveness tick.
+//!
+//! Producer at enqueue position `p` (lap `L`), slot EMPTY at `L`: store `p` in its intent
+//! (Release), CAS the enqueue position `p -> p + 1` (SeqCst: a release; the claim);
+//! on failure clear the intent and retry. Then write the payload and the length, store
+//! FULL at `L` (Release), clear the intent. Consumer at dequeue position `p`, slot FULL
+//! at `L`: store `p` in its intent, CAS the dequeue position `p -> p + 1`; read; store
+//! EMPTY at `L + 1` (Release), clear the intent. So:
+//!
+//! - the enqueue position past `p` with the slot still EMPTY at `L` is `p`'s producer
+//!   writing it; the dequeue position past `p` with the slot still FULL (or LOST) at `L`
+//!   is `p`'s consumer reading it;
+//! - whoever moved a position past `p` stored `p` in its intent first, and keeps it there
+//!   until the slot moved on (published or released). Positions are written only by
+//!   read-modify-writes (claims, the helping CAS below, and the `fetch_add(0)` reads of
+//!   the checks), so a recoverer that reads a position past `p` with an Acquire RMW
+//!   synchronizes with the claim that passed `p` (a release sequence) and sees that
+//!   claimer's intent (`p`, or a later value stored after the slot moved on, which the
+//!   recoverer's CAS on the slot then sees too).
+//! - A party whose intent names `p` without having won `p` (its CAS failed and it has
+//!   not yet cleared the intent, or it died in between, or before its CAS) is harmless:
+//!   recovery waits while *any* live party of the role names `p`, and a live loser clears
+//!   its intent at once. Positions are 64-bit and never repeat, so an intent cannot name
+//!   a position of another lap (no ABA); a free party entry, or one reattached since its
+//!   party died, holds no intent (attach clears it).
+//!
+//! # Recovery
+//!
+//! On the liveness tick (below) a waiting end looks at the claim it waits on:
+//!
+//! - A consumer at dequeue position `p` with the slot EMPTY at `L` and the enqueue
+//!   position past `p` (read as its latest value): if no live producer (a held liveness
+//!   lock, role producer, other than the caller) names `p` in its intent, the claimer
+//!   died before publishing. CAS the slot EMPTY(`L`) -> LOST(`L`), counted in
+//!   [`QueueStats::lost`]; the consumer that takes it gets [`PopError::Lost`] once. The
+//!   CAS fails if the claimer published after all.
+//! - A producer at enqueue position `p` (or a consumer at dequeue position `p`) with the
+//!   slot still FULL or LOST at `L - 1` and the dequeue position past `q = p - slots`:
+//!   if no live consumer names `q`, the reader died before releasing. CAS the slot to
+//!   EMPTY at `L` (a message in it is counted lost). A consumer does this on a closed
+//!   queue at once (not only on the tick), so that the loss is counted before `Closed`.
+//!
+//! A live claimer is never robbed: it named its position before its CAS, and the
+//! recoverer reads that intent after seeing the position passed. A live but stopped
+//! process whose intent names `p` (stopped between its intent store and its failed CAS)
+//! holds back the recovery of `p` until it runs again.
+//!
+//! # Closing
+//!
+//! [`Producer::close`] sets `closed`. A producer re-checks `closed` after its SeqCst claim
+//! CAS and, if set, publishes its slot as an aborted message (consumers skip it) and
+//! reports `Closed`. A consumer that finds no message at its position and sees `closed`
+//! reads the enqueue position (SeqCst): not past its position, no producer claimed it
+//! (one that claims later sees `closed`), so the queue is drained: `Closed`; past it,
+//! a producer claimed it before the close, and the consumer waits for its message.
 //!
 //! Each push and pop first tries the common case inline (producer: the slot at the
-//! enqueue position is EMPTY at its lap and the claim CAS wins; consumer: the slot is
-//! FULL at its lap and the claim CAS wins), with the same atomic accesses, orderings
-//! and order as the general attempt; anything else (a full or empty queue, a lost
-//! race, a slot to help along or to reclaim, a closed queue) goes to the general
-//! attempt and the waits, out of line.
+//! enqueue position is EMPTY at its lap and the claim wins; consumer: the slot is FULL
+//! at its lap and the claim wins), with the same atomic accesses, orderings and order
+//! as the general attempt; anything else (a full or empty queue, a lost race, a slot to
+//! recover, a closed queue) goes to the general attempt and the waits, out of line.
 //!
 //! # What can be lost
 //!
-//! - A producer killed after claiming a slot and before publishing it: that message
+//! - A producer killed after claiming a position and before publishing it: that message
 //!   (never complete) is skipped by the consumer that reaches the slot, which gets
 //!   [`PopError::Lost`] once for it; counted in [`QueueStats::lost`].
-//! - A consumer killed after claiming a full slot and before releasing it: the message
-//!   it was reading is dropped (at-most-once delivery) and the slot freed by the
+//! - A consumer killed after claiming a position and before releasing its slot: the
+//!   message it was reading is dropped (at-most-once delivery) and the slot freed by the
 //!   producer that reaches it a lap later, or by a consumer that waits on it when no
 //!   producer comes (e.g. after `close`); counted in [`QueueStats::lost`].
 //!
@@ -46,31 +109,38 @@
 //! Seen by a consumer at dequeue position `p` (lap `L`), reported as
 //! [`PopError::Corrupted`]:
 //!
-//! - **C1**: the slot at lap `L - 1` in a state other than READING (EMPTY, WRITING or
-//!   FULL there): the position passed the previous lap's message only after a consumer
-//!   claimed it, and a slot leaves READING only for lap `L`. (The issue-16 wedge: a
-//!   sequence word at the previous lap made the queue empty to consumers forever.)
-//! - **C2**: the slot EMPTY at lap `L` while the enqueue position is past `p`: a
-//!   producer moves that position past `p` only after claiming `p`'s slot.
+//! - **C1**: the slot EMPTY at lap `L - 1`: the position passed the previous lap's
+//!   position only after its slot was published (FULL or LOST), and the slot leaves
+//!   that only for lap `L`. (FULL or LOST at `L - 1` is a reader's claim: recovered when
+//!   no live reader names it, above. The issue-16 wedge, a sequence word put back a lap
+//!   holding a message, is now such a claim: freed, counted lost, no longer a wedge.)
 //! - **C3**: the slot EMPTY at lap `L` while the dequeue position is past the enqueue
 //!   position `e` and `e`'s slot is EMPTY at `e`'s lap (the dequeue position was moved
-//!   past slots nobody claimed).
+//!   past slots nobody published).
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` that stays so over 10,000
 //!   re-reads of the position (the position cannot catch up with it).
 //! - a published length above the slot size (the message is dropped and counted
 //!   lost, [`QueueStats::lost`]).
 //!
+//! (C2 of earlier versions, the slot EMPTY at `L` with the enqueue position past `p`, is
+//! now the state of a producer's claim: recovered as lost when no live producer names
+//! `p`, so an enqueue position moved forward by a neighbour costs the skipped positions,
+//! each reported `Lost` and counted.)
+//!
 //! Seen by a producer at enqueue position `p` (lap `L`), reported as
 //! [`PushError::Corrupted`]:
 //!
-//! - **P1**: the slot EMPTY at lap `L - 1`: the position passed `p - slots` only
-//!   after claiming it.
-//! - **P2**: the slot FULL or WRITING at lap `L - 1` while the dequeue position is past
-//!   `p - slots`: consumers move past a position only after claiming its slot. (The
-//!   issue-16 wedge seen from the producers: full forever.)
+//! - **P1**: the slot EMPTY at lap `L - 1` while the dequeue position is past
+//!   `p - slots`: consumers move past a position only after its slot was published.
+//!   (EMPTY at `L - 1` with the dequeue position not past it is `p - slots`'s producer
+//!   writing: the queue is full there.)
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
 //!
-//! Seen by either side while it waits (full or empty), reported as `Corrupted`:
+//! (P2 of earlier versions, FULL at `L - 1` with the dequeue position past `p - slots`,
+//! is now a reader's claim: recovered as above.)
+//!
+//! Seen by either side while it waits (full or empty), reported as `Corrupted`, before
+//! any recovery is tried:
 //!
 //! - **X1**: the dequeue position more than two laps behind the enqueue position, or
 //!   more than a lap ahead of it: each side moves its position only past slots the
@@ -78,33 +148,33 @@
 //!   (Found by the long hostile run: a dequeue position overwritten with a huge value
 //!   left the consumers reporting an out-of-step slot on every pop, while the
 //!   producers, whose slot held the previous lap's message that no consumer would ever
-//!   reach, waited for ever: P2 needs the dequeue position past `p - slots`, and a
-//!   garbage position reads as far behind.)
+//!   reach, waited for ever.)
 //!
 //! [`select`](crate::select::select) over a consumer (or a [`Queue`](crate::Queue))
-//! looks for C1, C2, C3, a slot out of step and a poisoned mapping on its liveness tick
-//! too, and reports the source ready: the receive that follows reports `Corrupted`.
+//! looks for C1, C3, a dead claim, a slot out of step and a poisoned mapping on its
+//! liveness tick too, and reports the source ready: the receive that follows reports
+//! `Corrupted` or `Lost`, or recovers the slot.
 //!
 //! Repaired, not reported:
 //!
-//! - A WRITING or READING claim whose owner is not a live party of the right role (an
-//!   owner index out of the table, a generation that does not match the entry, an
-//!   entry of the other role, a free entry, an entry whose liveness lock nobody holds,
-//!   or the waiting end itself, which holds no slot while it waits): treated as the
-//!   claim of a dead party, so the slot is reclaimed on the tick and its message counted
-//!   in [`QueueStats::lost`] (a consumer also gets [`PopError::Lost`] for a dead
-//!   writer). This is the crash recovery above, so the loss is accounted the same way.
-//! - A position behind its slots (the slot already at the next lap): whoever sees it
-//!   moves the position on, as a helper does for a slow claimer. A message in a slot
-//!   that a neighbour moved a lap forward is lost without being counted: the slot looks
-//!   taken.
+//! - A claim (a position passed, its slot not moved on) that no live party of the right
+//!   role names in its intent: treated as the claim of a dead party, so the slot is
+//!   recovered on the tick and its message counted in [`QueueStats::lost`], as above.
+//!   Intents of free entries, of entries of the other role, and the waiting end's own
+//!   intent (it holds nothing while it waits) are not looked at.
+//! - A position behind its slots (the slot already published at the position's lap, or
+//!   at the next lap): whoever sees it moves the position on (a CAS that succeeds only
+//!   if the position still names that slot). A message in a slot that a neighbour moved
+//!   a lap forward is lost without being counted: the slot looks taken. A slot in state
+//!   3 (never written by this protocol) is passed the same way.
 //!
-//! What is left: a WRITING or READING claim forged in the name of a *live* party of the
-//! right role looks like that party's slow claim; waiters wait for it as long as that
-//! party lives (a timed call still returns `Timeout`). Payload bytes a neighbour
+//! What is left: an intent forged in the name of a *live* party of the right role looks
+//! like that party's claim; the recovery of that position waits until the party's next
+//! claim overwrites it (a timed call still returns `Timeout`). Payload bytes a neighbour
 //! rewrites are delivered as written (a message may read as garbage, never out of
 //! bounds). A dequeue position moved forward within a lap skips messages unnoticed until
-//! a producer comes round to their slots (P2).
+//! a producer comes round to their slots, which are then freed as a dead reader's
+//! (counted lost).
 //!
 //! A mapping poisoned by a peer's resize of the file ([`crate::shm::sigbus`]) is
 //! reported as `Corrupted` by every wait (on its `State` polls, an `fstat` at most every
