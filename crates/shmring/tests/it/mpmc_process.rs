@@ -636,7 +636,7 @@ fn consumer_killed_mid_read_then_close_exactly_one_lap_later() {
 // 4. Garbage in slot words, written through the /dev/shm file
 
 /// File offsets in a queue of 8 slots of 64 bytes (stride 128): segment header (128),
-/// control block (5 * 128 + 64 * 32), then the slots.
+/// control block (5 * 128, the party table 64 * 32, the intent lines 64 * 128), then the slots.
 const ENQ_POS: u64 = 128;
 const DEQ_POS: u64 = 128 + 128;
 const SLOTS_AT: u64 = 128 + 2688 + 64 * 128;
