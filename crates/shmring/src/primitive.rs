@@ -123,6 +123,14 @@ pub mod loom_break {
         /// An MPMC producer marks a slot FULL with a Relaxed store instead of Release, so
         /// a consumer may read a payload that is not yet visible to it.
         MpmcPublishRelaxed,
+        /// An MPMC producer or consumer stores its intent word after its claim CAS on
+        /// the position instead of before, so a recoverer can see the position passed
+        /// with no live party naming it and rob a live claimer.
+        MpmcIntentAfterClaim,
+        /// An MPMC recoverer frees a slot whose reader died without first seeing the
+        /// dequeue position past it (the slot's message was never taken: it is lost
+        /// and the producer overwrites it, or a live consumer reads a freed slot).
+        MpmcRecoverUnclaimed,
         /// A sleeper skips the heavy fence between registering as waiting and re-checking
         /// the condition, so the waker may miss the flag while the sleeper misses the data:
         /// a lost wake-up.

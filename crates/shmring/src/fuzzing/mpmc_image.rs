@@ -22,8 +22,10 @@ const AREA: usize = HEADER_SIZE;
 /// Bytes of one party-table entry, and where the table starts in the area.
 const PARTY: usize = 32;
 const PARTIES: usize = 5 * 128;
+/// Where the parties' intent lines (128 bytes each) start in the area.
+const INTENTS: usize = PARTIES + mpmc::MAX_PARTIES * PARTY;
 /// Where the slots start in the area.
-const SLOTS: usize = PARTIES + mpmc::MAX_PARTIES * PARTY;
+const SLOTS: usize = INTENTS + mpmc::MAX_PARTIES * 128;
 /// Slots and slot size of [`valid_mpmc_image`]: 4 slots of 16 bytes, 64-byte stride.
 pub const IMAGE_SLOTS: u64 = 4;
 const IMAGE_SLOT_SIZE: usize = 16;
@@ -48,6 +50,8 @@ pub enum MpmcField {
     Role(usize),
     /// Party `i`'s generation (u32).
     Generation(usize),
+    /// Party `i`'s intent word (u64: the position it claims, or `u64::MAX`).
+    Intent(usize),
     /// Slot `i`'s sequence word (u64: lap, owner, state; see `mpmc::slot`).
     Seq(u64),
     /// Slot `i`'s length word (u64).
@@ -62,6 +66,7 @@ impl MpmcField {
             MpmcField::Closed => (AREA + 4 * 128, 4),
             MpmcField::Role(i) => (AREA + PARTIES + i * PARTY, 4),
             MpmcField::Generation(i) => (AREA + PARTIES + i * PARTY + 4, 4),
+            MpmcField::Intent(i) => (AREA + INTENTS + i * 128, 8),
             MpmcField::Seq(i) => (AREA + SLOTS + i as usize * STRIDE, 8),
             MpmcField::Len(i) => (AREA + SLOTS + i as usize * STRIDE + 8, 8),
         }

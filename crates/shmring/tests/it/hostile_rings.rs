@@ -376,7 +376,8 @@ mod mpmc_at {
     pub const NOT_EMPTY: usize = 256;
     pub const NOT_FULL: usize = 384;
     pub const PARTIES: usize = 640;
-    pub const SLOTS: usize = 640 + 64 * 32;
+    pub const INTENTS: usize = 640 + 64 * 32;
+    pub const SLOTS: usize = INTENTS + 64 * 128;
 }
 
 /// The MPMC ring's geometry, for targets: where its area starts in the file (after
@@ -407,7 +408,7 @@ impl Ring {
 /// table, and the sequence and length words of the slots at and around both positions,
 /// with plausible wrong values (other laps and states, forged owners).
 fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
-    use mpmc::slot::{EMPTY, FULL, Owner, READING, WRITING, encode};
+    use mpmc::slot::{EMPTY, FULL, LOST, Owner, READING, encode};
     let enq = s.read(ring.at(mpmc_at::ENQ), 8).unwrap_or(0);
     let deq = s.read(ring.at(mpmc_at::DEQ), 8).unwrap_or(0);
     let n = ring.nslots;
@@ -448,6 +449,16 @@ fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
         Target::u32("party.role", ring.at(mpmc_at::PARTIES), &[0, 1, 2, 3]),
         Target::u32("party.generation", ring.at(mpmc_at::PARTIES) + 4, &[0, 1]),
         Target::u32("party1.role", ring.at(mpmc_at::PARTIES) + 32, &[0, 1, 2, 7]),
+        Target::u64(
+            "party0.intent",
+            ring.at(mpmc_at::INTENTS),
+            &[enq, deq, enq.wrapping_sub(1), deq.wrapping_sub(1), u64::MAX],
+        ),
+        Target::u64(
+            "party1.intent",
+            ring.at(mpmc_at::INTENTS) + 128,
+            &[enq, deq, enq.wrapping_sub(1), deq.wrapping_sub(1), u64::MAX],
+        ),
     ];
     for pos in [deq, enq, enq.wrapping_sub(1), deq.wrapping_add(1)] {
         let lap = ring.lap(pos);
@@ -459,8 +470,8 @@ fn mpmc_targets(s: &Scribbler, ring: Ring, slot_size: u64) -> Vec<Target> {
         let seq = [
             encode(lap.wrapping_sub(1), Owner::NONE, FULL),
             encode(lap.wrapping_sub(1), Owner::NONE, EMPTY),
-            encode(lap.wrapping_sub(1), guess, WRITING),
-            encode(lap, forged, WRITING),
+            encode(lap.wrapping_sub(1), guess, LOST),
+            encode(lap, forged, LOST),
             encode(lap, guess, READING),
             encode(lap.wrapping_add(1), Owner::NONE, EMPTY),
             encode(lap.wrapping_add(2), Owner::NONE, FULL),

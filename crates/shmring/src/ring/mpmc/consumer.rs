@@ -1,6 +1,6 @@
 //! The consumer end of the MPMC queue.
 
-use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
+use super::slot::{self, EMPTY, FULL, LAP_MASK, LOST, Owner};
 use super::{MpmcEnd, PopError, QueueOptions, QueueStats, ROLE_CONSUMER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
@@ -223,37 +223,59 @@ fn release(sh: &Shared, t: Taken) {
         slot::encode(slot::next_lap(t.lap), Owner::NONE, EMPTY),
         Ordering::Release,
     );
+    sh.intend_nothing();
     sh.ctl().not_full.notify(sh.asym);
 }
 
-/// Claim slot `seq` (found holding `s`) for reading at `lap`, recording this party as
-/// the owner.
-#[inline]
-fn claim_for_reading(sh: &Shared, seq: &crate::primitive::AtomicU64, s: u64, lap: u64) -> bool {
-    // AcqRel: Acquire pairs with the producer's Release store of FULL (the payload is
-    // read after this); Release orders the claim before our later writes to the slot.
-    seq.compare_exchange(
-        s,
-        slot::encode(lap, sh.me, READING),
-        Ordering::AcqRel,
-        Ordering::Relaxed,
-    )
-    .is_ok()
-}
-
-/// Confirm that slot `seq`, seen holding `s` at dequeue position `pos`, is in a state
-/// the protocol cannot reach (module docs, C1 and C2): the position is still `pos`,
-/// then (`behind_enq`) the enqueue position is past `pos`, then the slot still holds
-/// `s`, each read as its latest value ([`Shared::latest`]) in this order. The order
-/// makes it sound: a position observed past `p` proves that `p`'s slot was claimed
-/// before that read, so a later read of the slot cannot legally find it unclaimed.
-#[cold]
-fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u64, behind_enq: bool) -> bool {
-    let c = sh.ctl();
-    if Shared::latest(&c.deq.pos) != pos {
+/// Claim dequeue position `pos` (its slot seen FULL or LOST at `pos`'s lap): say so
+/// in this party's intent word, then move the position past it by CAS (module docs,
+/// "Claims and intents"). On failure (another consumer took it) the intent is
+/// withdrawn.
+#[inline(always)]
+fn claim_position(sh: &Shared, pos: u64) -> bool {
+    sh.intend(pos);
+    // SeqCst: one total order with the producers' claims and the closed checks (an RMW
+    // is a full barrier here anyway); as a release it publishes the intent store above
+    // to a recoverer that acquires the position past `pos` (`Shared::intent_live`).
+    // The payload needs no Acquire here: the Acquire load of FULL before it did that,
+    // and nobody changes a slot whose position is not yet passed.
+    if sh
+        .ctl()
+        .deq
+        .pos
+        .compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        sh.intend_nothing();
         return false;
     }
-    if behind_enq && !super::after(Shared::latest(&c.enq.pos), pos) {
+    #[cfg(loom)]
+    sh.intend_late(pos);
+    true
+}
+
+/// Whether a closed queue is drained at dequeue position `pos`, whose slot holds no
+/// message of `pos`'s lap: no producer claimed `pos`. The SeqCst load pairs with the
+/// producers' SeqCst claim of the position and their SeqCst re-check of `closed`: a
+/// producer whose claim comes after this load in that order sees `closed` and aborts
+/// (its aborted slot is skipped); one whose claim comes before is seen here, and we wait
+/// for its publish.
+#[cold]
+fn closed_and_drained(sh: &Shared, pos: u64) -> bool {
+    // SeqCst: see above and Shared::closed.
+    !super::after(sh.ctl().enq.pos.load(Ordering::SeqCst), pos)
+}
+
+/// Confirm that slot `seq`, seen holding `s` (EMPTY at the previous lap) at dequeue
+/// position `pos`, is in a state the protocol cannot reach (module docs, C1): the
+/// position is still `pos`, then the slot still holds `s`, each read as its latest
+/// value ([`Shared::latest`]) in this order. The order makes it sound: the position
+/// observed at `pos` proves that the previous lap's position was taken before that
+/// read, which needs its slot published first, so a later read of the slot cannot
+/// legally find it EMPTY at that lap.
+#[cold]
+fn impossible_at(sh: &Shared, pos: u64, seq: &crate::primitive::AtomicU64, s: u64) -> bool {
+    if Shared::latest(&sh.ctl().deq.pos) != pos {
         return false;
     }
     Shared::latest(seq) == s
@@ -291,11 +313,11 @@ fn odd_length(sh: &Shared, t: Taken, len: u64) -> Option<PopError> {
 }
 
 /// The common case of [`try_take_once`], inline on the path of every pop: the slot at
-/// the dequeue position is FULL at the position's lap and our CAS claims it. `None`
-/// when anything else is found (or the CAS fails, or the claimed slot held an aborted
-/// claim), which [`try_take_once`] then handles in full. The atomic accesses, their
-/// orderings and their order are that function's on the same path (see the comments
-/// there); this only skips its other cases.
+/// the dequeue position is FULL at the position's lap and our claim of the position
+/// wins. `None` when anything else is found (or the claim fails, or the claimed slot
+/// held an aborted message), which [`try_take_once`] then handles in full. The atomic
+/// accesses, their orderings and their order are that function's on the same path
+/// (see the comments there); this only skips its other cases.
 #[inline(always)]
 fn try_take_fast(sh: &Shared) -> Option<Result<Taken, PopError>> {
     let c = sh.ctl();
@@ -303,15 +325,13 @@ fn try_take_fast(sh: &Shared) -> Option<Result<Taken, PopError>> {
     let pos = c.deq.pos.load(Ordering::Relaxed);
     let i = pos & (sh.nslots - 1);
     let lap = (pos >> sh.shift) & LAP_MASK;
-    let seq = sh.seq(i);
     // Acquire: as in try_take_once (pairs with the Release store of FULL in publish).
-    let s = seq.load(Ordering::Acquire);
+    let s = sh.seq(i).load(Ordering::Acquire);
     let (l, _, st) = slot::decode(s);
-    if l != lap || st != FULL || !claim_for_reading(sh, seq, s, lap) {
+    if l != lap || st != FULL || !claim_position(sh, pos) {
         return None;
     }
-    c.deq.advance(pos);
-    // Relaxed: ordered after the Acquire load of FULL (and the AcqRel claim) above.
+    // Relaxed: ordered after the Acquire load of FULL above.
     let len = sh.len_word(i).load(Ordering::Relaxed);
     let t = Taken { i, lap, len: 0 };
     if len > sh.slot_size {
@@ -325,24 +345,30 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
     let c = sh.ctl();
     let mut stale = 0u32;
     loop {
-        // Relaxed: the position is a hint; the slot's sequence word synchronizes.
+        // Relaxed: a first look; the claim is a CAS on it.
         let pos = c.deq.pos.load(Ordering::Relaxed);
         let i = pos & (sh.nslots - 1);
         let lap = (pos >> sh.shift) & LAP_MASK;
         let seq = sh.seq(i);
-        // Acquire: pairs with the Release store of FULL in Producer::publish.
+        // Acquire: pairs with the Release store of FULL in Producer::publish (and of
+        // LOST in Shared::recover_writer).
         let s = seq.load(Ordering::Acquire);
-        let (l, owner, st) = slot::decode(s);
+        let (l, _, st) = slot::decode(s);
         if l == lap {
             match st {
-                FULL => {
-                    if !claim_for_reading(sh, seq, s, lap) {
+                FULL | LOST => {
+                    if !claim_position(sh, pos) {
                         continue;
                     }
-                    c.deq.advance(pos);
+                    let t = Taken { i, lap, len: 0 };
+                    if st == LOST {
+                        // Its producer died before publishing (counted when marked):
+                        // report the lost message once.
+                        release(sh, t);
+                        return Err(PopError::Lost);
+                    }
                     // Relaxed: ordered after the Acquire load of FULL above.
                     let len = sh.len_word(i).load(Ordering::Relaxed);
-                    let t = Taken { i, lap, len: 0 };
                     if len > sh.slot_size {
                         match odd_length(sh, t, len) {
                             Some(e) => return Err(e),
@@ -351,108 +377,77 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
                     }
                     return Ok(Step::Got(Taken { len: len as usize, ..t }));
                 }
-                READING => {
-                    // Another consumer has it: help the position along.
-                    c.deq.advance(pos);
-                    continue;
-                }
-                WRITING => {
-                    if check_liveness && !sh.owner_alive(owner, super::ROLE_PRODUCER) {
-                        // Its producer died before publishing: skip the slot, count and
-                        // report the lost message.
-                        if !claim_for_reading(sh, seq, s, lap) {
-                            continue;
-                        }
-                        c.deq.advance(pos);
-                        release(sh, Taken { i, lap, len: 0 });
-                        sh.count_lost();
-                        return Err(PopError::Lost);
-                    }
-                    return Ok(Step::NotYet);
-                }
-                _ => {
-                    // EMPTY at our lap: nothing claimed here. Closed and drained? The
-                    // re-load after seeing `closed` pairs with the producer's SeqCst claim
-                    // and re-check: a producer that claims after it sees `closed` and
-                    // aborts.
-                    if sh.closed() {
-                        // SeqCst: see Shared::closed.
-                        let again = seq.load(Ordering::SeqCst);
-                        if again == s {
-                            return Err(PopError::Closed);
-                        }
-                        continue;
+                EMPTY => {
+                    // Nothing published here. Closed and drained (no producer claimed
+                    // this position)? Otherwise its producer is writing it.
+                    if sh.closed() && closed_and_drained(sh, pos) {
+                        return Err(PopError::Closed);
                     }
                     if check_liveness {
+                        // Impossible (X1): no producer's position will ever reach ours.
+                        // First: positions that far apart make any recovery meaningless.
+                        if sh.positions_apart() {
+                            return Err(PopError::Corrupted(
+                                "enqueue and dequeue positions more than a lap apart",
+                            ));
+                        }
                         // Relaxed: a cheap first look; the checks below confirm.
                         let enq = c.enq.pos.load(Ordering::Relaxed);
-                        // Impossible (module docs, C2): the enqueue position is past this
-                        // one, so a producer claimed it at this lap: it cannot be EMPTY.
-                        if super::after(enq, pos) && impossible_at(sh, pos, seq, s, true) {
-                            return Err(PopError::Corrupted(
-                                "slot empty at a position the producers have passed",
-                            ));
+                        // A producer claimed this position: if it died before
+                        // publishing, mark the slot LOST and take that.
+                        if super::after(enq, pos) && sh.recover_writer(pos, seq, s, lap) {
+                            continue;
                         }
                         // Impossible (C3): the dequeue position is past the enqueue
                         // position's slot, which is still unclaimed.
                         if super::after(pos, enq) && passed_unclaimed(sh, pos) {
                             return Err(PopError::Corrupted("dequeue position past a slot no producer claimed"));
                         }
-                        // Impossible (X1): no producer's position will ever reach ours.
-                        if sh.positions_apart() {
-                            return Err(PopError::Corrupted(
-                                "enqueue and dequeue positions more than a lap apart",
-                            ));
-                        }
                     }
                     return Ok(Step::NotYet);
+                }
+                _ => {
+                    // READING, which this protocol never writes: taken as a slot
+                    // already dealt with at this lap. Move the position on.
+                    c.deq.advance(pos);
+                    continue;
                 }
             }
         }
         if l == slot::next_lap(lap) {
-            // Already taken and freed for the next lap: help the position along.
+            // Already taken and freed for the next lap: read stale, or the position
+            // was put back by a neighbour. Move it on.
             c.deq.advance(pos);
             continue;
         }
         if slot::next_lap(l) == lap {
-            // The previous lap's message is still being read by a slower consumer: our
-            // position has not been written yet. If that consumer died, free the slot for
-            // this lap as a producer would (one lost message): otherwise, when no producer
-            // comes this far again (the producers stopped exactly a lap after it), we
-            // would wait on the dead reader forever and never see `Closed`. Once closed,
-            // look now (not only on the liveness tick), so that the lost message is
-            // counted before `Closed` is reported.
-            if st == READING && (check_liveness || sh.closed()) && !sh.owner_alive(owner, ROLE_CONSUMER) {
-                if seq
-                    .compare_exchange(
-                        s,
-                        slot::encode(lap, Owner::NONE, EMPTY),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    sh.count_lost();
-                    sh.ctl().not_full.notify(sh.asym);
-                }
+            // The previous lap's position `q` still holds the slot: its consumer has
+            // not released it yet, so our position cannot have been written. If that
+            // consumer died, free the slot for this lap as a producer would (one lost
+            // message): otherwise, when no producer comes this far again (the
+            // producers stopped exactly a lap after it), we would wait on the dead
+            // reader forever and never see `Closed`. Once closed, look now (not only
+            // on the liveness tick), so that the lost message is counted before
+            // `Closed` is reported.
+            if check_liveness && sh.positions_apart() {
+                return Err(PopError::Corrupted(
+                    "enqueue and dequeue positions more than a lap apart",
+                ));
+            }
+            if st != EMPTY && (check_liveness || sh.closed()) && sh.recover_reader(pos.wrapping_sub(sh.nslots), seq, s)
+            {
                 continue;
             }
-            // Closed: every claimed position was taken (this one cannot have been claimed
-            // while the slot still holds the previous lap), and a producer that claims
-            // it later sees `closed` and aborts, as in the EMPTY case above; so the
-            // queue is drained even though that reader has not released its slot yet.
-            if sh.closed() {
-                // SeqCst: see the EMPTY case.
-                if seq.load(Ordering::SeqCst) == s {
-                    return Err(PopError::Closed);
-                }
-                continue;
+            // Closed: no producer can have claimed our position while the slot holds
+            // the previous lap (one that claims it later sees `closed` and aborts).
+            if sh.closed() && closed_and_drained(sh, pos) {
+                return Err(PopError::Closed);
             }
             // Impossible (module docs, state C1): the dequeue position passed the
-            // previous lap's message only after a consumer claimed it (READING), and
-            // the slot leaves READING only for this lap.
-            if st != READING && check_liveness && impossible_at(sh, pos, seq, s, false) {
-                return Err(PopError::Corrupted("slot at the previous lap but not being read"));
+            // previous lap's position only after its slot was published (FULL or
+            // LOST), and the slot leaves that only for this lap.
+            if st == EMPTY && check_liveness && impossible_at(sh, pos, seq, s) {
+                return Err(PopError::Corrupted("slot at the previous lap but never published"));
             }
             return Ok(Step::NotYet);
         }
@@ -463,6 +458,34 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
             ));
         }
         crate::primitive::spin_hint();
+    }
+}
+
+/// Loom-only ends of a consumer: one that models a process killed mid-pop, and a
+/// non-waiting pop that runs the liveness checks every time (a real `try_pop` runs
+/// them every 1024 empty results, too many for a model).
+#[cfg(loom)]
+impl Consumer {
+    /// Take a message (as a pop does) and die before reading or releasing it: the
+    /// position stays taken, the slot FULL, this party's intent names the position.
+    /// Whether a message was taken.
+    pub fn loom_take_and_die(self) -> bool {
+        let took = matches!(try_take_once(&self.sh, false), Ok(Step::Got(_)));
+        super::loom_kill(&self.sh);
+        std::mem::forget(self);
+        took
+    }
+
+    /// [`Consumer::try_pop`] with the liveness checks (recovery of dead parties).
+    pub fn loom_try_pop_checked(&mut self) -> Result<Vec<u8>, PopError> {
+        let mut v = Vec::new();
+        match try_take_once(&self.sh, true)? {
+            Step::Got(t) => {
+                self.copy_out(t, &mut v);
+                Ok(v)
+            }
+            Step::NotYet => Err(PopError::Empty),
+        }
     }
 }
 
@@ -520,24 +543,26 @@ impl Consumer {
             let lap = (pos >> sh.shift) & LAP_MASK;
             // Acquire: pairs with the Release store of FULL in Producer::publish.
             let s = sh.seq(i).load(Ordering::Acquire);
-            let (l, owner, st) = slot::decode(s);
+            let (l, _, st) = slot::decode(s);
             if l == lap {
                 return match st {
-                    FULL => true,
-                    READING => {
-                        // Taken by another consumer: help the position along.
-                        c.deq.advance(pos);
-                        continue;
-                    }
-                    WRITING => check_liveness && !sh.owner_alive(owner, super::ROLE_PRODUCER),
-                    // EMPTY: ready when impossible (a pop reports `Corrupted`): C2 or
-                    // C3, confirmed as in `try_take_once`.
-                    _ => {
+                    FULL | LOST => true,
+                    // EMPTY: ready when its producer died (a pop reports `Lost`), or
+                    // when impossible (a pop reports `Corrupted`): C3, confirmed as in
+                    // `try_take_once`.
+                    EMPTY => {
                         // Relaxed: a cheap first look; the checks confirm.
                         let enq = c.enq.pos.load(Ordering::Relaxed);
                         check_liveness
-                            && ((super::after(enq, pos) && impossible_at(sh, pos, sh.seq(i), s, true))
+                            && ((super::after(enq, pos)
+                                && super::after(Shared::latest(&c.enq.pos), pos)
+                                && !sh.intent_live(pos, super::ROLE_PRODUCER))
                                 || (super::after(pos, enq) && passed_unclaimed(sh, pos)))
+                    }
+                    _ => {
+                        // Not written by this protocol: a pop moves past it.
+                        c.deq.advance(pos);
+                        continue;
                     }
                 };
             }
@@ -547,12 +572,14 @@ impl Consumer {
             }
             if slot::next_lap(l) == lap {
                 // A slower consumer still reads the previous lap's message here (ready
-                // if it died); anything else there is impossible (a pop reports it).
+                // if it died: a pop frees the slot and looks again); EMPTY there is
+                // impossible (a pop reports it).
+                let q = pos.wrapping_sub(sh.nslots);
                 return check_liveness
-                    && if st == READING {
-                        !sh.owner_alive(owner, ROLE_CONSUMER)
+                    && if st != EMPTY {
+                        super::after(Shared::latest(&c.deq.pos), q) && !sh.intent_live(q, ROLE_CONSUMER)
                     } else {
-                        impossible_at(sh, pos, sh.seq(i), s, false)
+                        impossible_at(sh, pos, sh.seq(i), s)
                     };
             }
             // Out of step: a pop reports it.

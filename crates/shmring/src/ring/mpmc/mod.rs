@@ -4,26 +4,89 @@
 //! The algorithm is Dmitry Vyukov's bounded MPMC queue
 //! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>):
 //! a power-of-two array of slots, each with a sequence word, and two global positions
-//! advanced by CAS. It is changed in one way, for crash safety: the claim is a CAS on
-//! the *slot's* sequence word that records the claimer (see [`slot`]), and the global
-//! positions are advanced afterwards by whoever gets there first. A process killed
-//! between claim and publish therefore leaves a slot that names a dead owner, which
-//! the others reclaim (see `docs/mpmc-design.md` and [`Consumer::pop`]).
+//! advanced by CAS. It is changed in one way, for crash safety: before its claim CAS,
+//! every claimer says which position it is claiming in an intent word of its own (see
+//! "Claims and intents"), so a process killed between claim and publish (or release)
+//! leaves a claim that the others can attribute to a dead party and recover (see
+//! `docs/mpmc-design.md` and "Recovery" below). Each push and each pop makes one locked
+//! read-modify-write (its claim CAS), as Vyukov's and crossbeam's queues do.
+//!
+//! # Claims and intents
+//!
+//! A slot's sequence word ([`slot`]) holds a lap and a state: EMPTY (free for the
+//! producer of that lap), FULL (a message of that lap), LOST (a recoverer's mark in
+//! place of a dead producer's message). Each party (producer or consumer end) has a
+//! party-table entry, held by a liveness lock for as long as it is attached, and an
+//! *intent word* on a 128-byte line of its own: the position it claims or holds, or
+//! none. Only its party writes it; the others read it only on their liveness tick.
+//!
+//! Producer at enqueue position `p` (lap `L`), slot EMPTY at `L`: store `p` in its intent
+//! (Release), CAS the enqueue position `p -> p + 1` (SeqCst: a release; the claim);
+//! on failure clear the intent and retry. Then write the payload and the length, store
+//! FULL at `L` (Release), clear the intent. Consumer at dequeue position `p`, slot FULL
+//! at `L`: store `p` in its intent, CAS the dequeue position `p -> p + 1`; read; store
+//! EMPTY at `L + 1` (Release), clear the intent. So:
+//!
+//! - the enqueue position past `p` with the slot still EMPTY at `L` is `p`'s producer
+//!   writing it; the dequeue position past `p` with the slot still FULL (or LOST) at `L`
+//!   is `p`'s consumer reading it;
+//! - whoever moved a position past `p` stored `p` in its intent first, and keeps it there
+//!   until the slot moved on (published or released). Positions are written only by
+//!   read-modify-writes (claims, the helping CAS below, and the `fetch_add(0)` reads of
+//!   the checks), so a recoverer that reads a position past `p` with an Acquire RMW
+//!   synchronizes with the claim that passed `p` (a release sequence) and sees that
+//!   claimer's intent (`p`, or a later value stored after the slot moved on, which the
+//!   recoverer's CAS on the slot then sees too).
+//! - A party whose intent names `p` without having won `p` (its CAS failed and it has
+//!   not yet cleared the intent, or it died in between, or before its CAS) is harmless:
+//!   recovery waits while *any* live party of the role names `p`, and a live loser clears
+//!   its intent at once. Positions are 64-bit and never repeat, so an intent cannot name
+//!   a position of another lap (no ABA); a free party entry, or one reattached since its
+//!   party died, holds no intent (attach clears it).
+//!
+//! # Recovery
+//!
+//! On the liveness tick (below) a waiting end looks at the claim it waits on:
+//!
+//! - A consumer at dequeue position `p` with the slot EMPTY at `L` and the enqueue
+//!   position past `p` (read as its latest value): if no live producer (a held liveness
+//!   lock, role producer, other than the caller) names `p` in its intent, the claimer
+//!   died before publishing. CAS the slot EMPTY(`L`) -> LOST(`L`), counted in
+//!   [`QueueStats::lost`]; the consumer that takes it gets [`PopError::Lost`] once. The
+//!   CAS fails if the claimer published after all.
+//! - A producer at enqueue position `p` (or a consumer at dequeue position `p`) with the
+//!   slot still FULL or LOST at `L - 1` and the dequeue position past `q = p - slots`:
+//!   if no live consumer names `q`, the reader died before releasing. CAS the slot to
+//!   EMPTY at `L` (a message in it is counted lost). A consumer does this on a closed
+//!   queue at once (not only on the tick), so that the loss is counted before `Closed`.
+//!
+//! A live claimer is never robbed: it named its position before its CAS, and the
+//! recoverer reads that intent after seeing the position passed. A live but stopped
+//! process whose intent names `p` (stopped between its intent store and its failed CAS)
+//! holds back the recovery of `p` until it runs again.
+//!
+//! # Closing
+//!
+//! [`Producer::close`] sets `closed`. A producer re-checks `closed` after its SeqCst claim
+//! CAS and, if set, publishes its slot as an aborted message (consumers skip it) and
+//! reports `Closed`. A consumer that finds no message at its position and sees `closed`
+//! reads the enqueue position (SeqCst): not past its position, no producer claimed it
+//! (one that claims later sees `closed`), so the queue is drained: `Closed`; past it,
+//! a producer claimed it before the close, and the consumer waits for its message.
 //!
 //! Each push and pop first tries the common case inline (producer: the slot at the
-//! enqueue position is EMPTY at its lap and the claim CAS wins; consumer: the slot is
-//! FULL at its lap and the claim CAS wins), with the same atomic accesses, orderings
-//! and order as the general attempt; anything else (a full or empty queue, a lost
-//! race, a slot to help along or to reclaim, a closed queue) goes to the general
-//! attempt and the waits, out of line.
+//! enqueue position is EMPTY at its lap and the claim wins; consumer: the slot is FULL
+//! at its lap and the claim wins), with the same atomic accesses, orderings and order
+//! as the general attempt; anything else (a full or empty queue, a lost race, a slot to
+//! recover, a closed queue) goes to the general attempt and the waits, out of line.
 //!
 //! # What can be lost
 //!
-//! - A producer killed after claiming a slot and before publishing it: that message
+//! - A producer killed after claiming a position and before publishing it: that message
 //!   (never complete) is skipped by the consumer that reaches the slot, which gets
 //!   [`PopError::Lost`] once for it; counted in [`QueueStats::lost`].
-//! - A consumer killed after claiming a full slot and before releasing it: the message
-//!   it was reading is dropped (at-most-once delivery) and the slot freed by the
+//! - A consumer killed after claiming a position and before releasing its slot: the
+//!   message it was reading is dropped (at-most-once delivery) and the slot freed by the
 //!   producer that reaches it a lap later, or by a consumer that waits on it when no
 //!   producer comes (e.g. after `close`); counted in [`QueueStats::lost`].
 //!
@@ -46,31 +109,38 @@
 //! Seen by a consumer at dequeue position `p` (lap `L`), reported as
 //! [`PopError::Corrupted`]:
 //!
-//! - **C1**: the slot at lap `L - 1` in a state other than READING (EMPTY, WRITING or
-//!   FULL there): the position passed the previous lap's message only after a consumer
-//!   claimed it, and a slot leaves READING only for lap `L`. (The issue-16 wedge: a
-//!   sequence word at the previous lap made the queue empty to consumers forever.)
-//! - **C2**: the slot EMPTY at lap `L` while the enqueue position is past `p`: a
-//!   producer moves that position past `p` only after claiming `p`'s slot.
+//! - **C1**: the slot EMPTY at lap `L - 1`: the position passed the previous lap's
+//!   position only after its slot was published (FULL or LOST), and the slot leaves
+//!   that only for lap `L`. (FULL or LOST at `L - 1` is a reader's claim: recovered when
+//!   no live reader names it, above. The issue-16 wedge, a sequence word put back a lap
+//!   holding a message, is now such a claim: freed, counted lost, no longer a wedge.)
 //! - **C3**: the slot EMPTY at lap `L` while the dequeue position is past the enqueue
 //!   position `e` and `e`'s slot is EMPTY at `e`'s lap (the dequeue position was moved
-//!   past slots nobody claimed).
+//!   past slots nobody published).
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` that stays so over 10,000
 //!   re-reads of the position (the position cannot catch up with it).
 //! - a published length above the slot size (the message is dropped and counted
 //!   lost, [`QueueStats::lost`]).
 //!
+//! (C2 of earlier versions, the slot EMPTY at `L` with the enqueue position past `p`, is
+//! now the state of a producer's claim: recovered as lost when no live producer names
+//! `p`, so an enqueue position moved forward by a neighbour costs the skipped positions,
+//! each reported `Lost` and counted.)
+//!
 //! Seen by a producer at enqueue position `p` (lap `L`), reported as
 //! [`PushError::Corrupted`]:
 //!
-//! - **P1**: the slot EMPTY at lap `L - 1`: the position passed `p - slots` only
-//!   after claiming it.
-//! - **P2**: the slot FULL or WRITING at lap `L - 1` while the dequeue position is past
-//!   `p - slots`: consumers move past a position only after claiming its slot. (The
-//!   issue-16 wedge seen from the producers: full forever.)
+//! - **P1**: the slot EMPTY at lap `L - 1` while the dequeue position is past
+//!   `p - slots`: consumers move past a position only after its slot was published.
+//!   (EMPTY at `L - 1` with the dequeue position not past it is `p - slots`'s producer
+//!   writing: the queue is full there.)
 //! - a slot whose lap is none of `L - 1`, `L`, `L + 1` as for consumers.
 //!
-//! Seen by either side while it waits (full or empty), reported as `Corrupted`:
+//! (P2 of earlier versions, FULL at `L - 1` with the dequeue position past `p - slots`,
+//! is now a reader's claim: recovered as above.)
+//!
+//! Seen by either side while it waits (full or empty), reported as `Corrupted`, before
+//! any recovery is tried:
 //!
 //! - **X1**: the dequeue position more than two laps behind the enqueue position, or
 //!   more than a lap ahead of it: each side moves its position only past slots the
@@ -78,33 +148,33 @@
 //!   (Found by the long hostile run: a dequeue position overwritten with a huge value
 //!   left the consumers reporting an out-of-step slot on every pop, while the
 //!   producers, whose slot held the previous lap's message that no consumer would ever
-//!   reach, waited for ever: P2 needs the dequeue position past `p - slots`, and a
-//!   garbage position reads as far behind.)
+//!   reach, waited for ever.)
 //!
 //! [`select`](crate::select::select) over a consumer (or a [`Queue`](crate::Queue))
-//! looks for C1, C2, C3, a slot out of step and a poisoned mapping on its liveness tick
-//! too, and reports the source ready: the receive that follows reports `Corrupted`.
+//! looks for C1, C3, a dead claim, a slot out of step and a poisoned mapping on its
+//! liveness tick too, and reports the source ready: the receive that follows reports
+//! `Corrupted` or `Lost`, or recovers the slot.
 //!
 //! Repaired, not reported:
 //!
-//! - A WRITING or READING claim whose owner is not a live party of the right role (an
-//!   owner index out of the table, a generation that does not match the entry, an
-//!   entry of the other role, a free entry, an entry whose liveness lock nobody holds,
-//!   or the waiting end itself, which holds no slot while it waits): treated as the
-//!   claim of a dead party, so the slot is reclaimed on the tick and its message counted
-//!   in [`QueueStats::lost`] (a consumer also gets [`PopError::Lost`] for a dead
-//!   writer). This is the crash recovery above, so the loss is accounted the same way.
-//! - A position behind its slots (the slot already at the next lap): whoever sees it
-//!   moves the position on, as a helper does for a slow claimer. A message in a slot
-//!   that a neighbour moved a lap forward is lost without being counted: the slot looks
-//!   taken.
+//! - A claim (a position passed, its slot not moved on) that no live party of the right
+//!   role names in its intent: treated as the claim of a dead party, so the slot is
+//!   recovered on the tick and its message counted in [`QueueStats::lost`], as above.
+//!   Intents of free entries, of entries of the other role, and the waiting end's own
+//!   intent (it holds nothing while it waits) are not looked at.
+//! - A position behind its slots (the slot already published at the position's lap, or
+//!   at the next lap): whoever sees it moves the position on (a CAS that succeeds only
+//!   if the position still names that slot). A message in a slot that a neighbour moved
+//!   a lap forward is lost without being counted: the slot looks taken. A slot in state
+//!   3 (never written by this protocol) is passed the same way.
 //!
-//! What is left: a WRITING or READING claim forged in the name of a *live* party of the
-//! right role looks like that party's slow claim; waiters wait for it as long as that
-//! party lives (a timed call still returns `Timeout`). Payload bytes a neighbour
+//! What is left: an intent forged in the name of a *live* party of the right role looks
+//! like that party's claim; the recovery of that position waits until the party's next
+//! claim overwrites it (a timed call still returns `Timeout`). Payload bytes a neighbour
 //! rewrites are delivered as written (a message may read as garbage, never out of
 //! bounds). A dequeue position moved forward within a lap skips messages unnoticed until
-//! a producer comes round to their slots (P2).
+//! a producer comes round to their slots, which are then freed as a dead reader's
+//! (counted lost).
 //!
 //! A mapping poisoned by a peer's resize of the file ([`crate::shm::sigbus`]) is
 //! reported as `Corrupted` by every wait (on its `State` polls, an `fstat` at most every
@@ -150,6 +220,16 @@ use layout::{CONTROL_SIZE, Control};
 #[cfg(loom)]
 use layout::{LoomQueue, LoomSlot};
 use slot::{GEN_MASK, Owner};
+
+/// Under loom: end this party as a killed process would, holding whatever it holds
+/// (its intent stays, its entry stays attached, nothing is released): marked so that
+/// [`Shared::party_alive`] says dead; the caller then forgets its end without a drop.
+#[cfg(loom)]
+fn loom_kill(sh: &Shared) {
+    // Release: pairs with the Acquire load in party_alive (a dead process's writes are
+    // all visible once its death can be seen, as the kernel's lock release ensures).
+    sh.ctl().parties[sh.party].reserved.store(1, Ordering::Release);
+}
 use std::ptr::NonNull;
 
 /// Most parties (producer and consumer ends) attached to one queue at a time.
@@ -361,27 +441,55 @@ impl Shared {
             .is_some_and(|s| s.check_resized_every(crate::sync::LIVENESS_INTERVAL))
     }
 
-    /// Whether the party `owner` (named in a slot's sequence word) is still attached
-    /// with `role` (a WRITING claim is a producer's, a READING claim a consumer's), so
-    /// that it may still hold the slot. Callers ask while they wait, holding no slot
-    /// themselves (a grant borrows its end), so a claim in this end's own name is
-    /// stale or forged: not alive. So is one whose index is out of the table's range,
-    /// whose entry was reattached since (generation), or whose entry has another role.
-    fn owner_alive(&self, owner: Owner, role: u32) -> bool {
-        if owner == self.me {
-            return false;
+    /// This party's intent word (module docs, "Claims and intents").
+    #[inline]
+    fn my_intent(&self) -> &AtomicU64 {
+        // The index is < MAX_PARTIES for every attached end (the only ones that claim);
+        // the mask keeps a detached end's index in bounds without a branch.
+        &self.ctl().intents[self.party % MAX_PARTIES].pos
+    }
+
+    /// Say that this party is about to claim position `pos` (before its claim CAS).
+    #[inline]
+    fn intend(&self, pos: u64) {
+        #[cfg(loom)] // a loom test plants the store after the claim to prove it is caught
+        if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcIntentAfterClaim) {
+            return;
         }
-        let idx = owner.idx as usize;
-        if idx >= MAX_PARTIES {
-            return false;
+        // Release: ordered before the claim CAS that follows (itself a release); a
+        // recoverer that acquires the position past `pos` reads this or a later value
+        // (pairs with the Acquire loads in `intent_live`).
+        self.my_intent().store(pos, Ordering::Release);
+    }
+
+    /// The planted bug of [`Shared::intend`]: the intent stored after the claim.
+    #[cfg(loom)]
+    #[inline]
+    fn intend_late(&self, pos: u64) {
+        if crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcIntentAfterClaim) {
+            self.my_intent().store(pos, Ordering::Release);
         }
-        let p = &self.ctl().parties[idx];
-        // Acquire: pairs with the Release stores of generation/role at attach and detach.
-        if p.generation.load(Ordering::Acquire) & GEN_MASK != u32::from(owner.generation)
-            || p.role.load(Ordering::Acquire) != role
+    }
+
+    /// Say that this party holds no position (its claim CAS failed, or it published or
+    /// released what it held).
+    #[inline]
+    fn intend_nothing(&self) {
+        // Release: after the slot's publish or release store; a recoverer that reads
+        // this (Acquire, in `intent_live`) then finds the slot moved on, so its CAS on
+        // the slot fails.
+        self.my_intent().store(layout::NO_INTENT, Ordering::Release);
+    }
+
+    /// Whether party entry `idx` is held by a live party (its liveness lock is held;
+    /// under loom, the model did not mark it killed).
+    fn party_alive(&self, idx: usize) -> bool {
+        #[cfg(loom)]
         {
-            return false;
+            // Acquire: pairs with the Release store of the mark in `loom_kill`.
+            self.ctl().parties[idx].reserved.load(Ordering::Acquire) == 0
         }
+        #[cfg(not(loom))]
         match &self.seg {
             Some(seg) => {
                 use rustix::fd::AsFd;
@@ -389,6 +497,99 @@ impl Shared {
             }
             None => true,
         }
+    }
+
+    /// Whether a live party of `role` other than this end names position `pos` in its
+    /// intent word: it may hold `pos` (module docs, "Recovery"). The caller read the
+    /// position of that role past `pos` with an Acquire RMW ([`Shared::latest`]) first:
+    /// positions are written only by RMWs, so that read synchronizes with the claim CAS
+    /// that moved the position past `pos` (a release sequence), and the claimer's
+    /// intent store before it is visible here. Callers ask while they wait and hold no
+    /// position themselves, so this end's own entry is skipped. On the liveness tick
+    /// only.
+    #[cold]
+    fn intent_live(&self, pos: u64, role: u32) -> bool {
+        let c = self.ctl();
+        (0..MAX_PARTIES).any(|idx| {
+            idx != self.party
+                // Acquire (both): pair with the Release stores of the role at attach
+                // and of the intent in `intend`/`intend_nothing`.
+                && c.parties[idx].role.load(Ordering::Acquire) == role
+                && c.intents[idx].pos.load(Ordering::Acquire) == pos
+                && self.party_alive(idx)
+        })
+    }
+
+    /// Recovery of a producer's claim (module docs, "Recovery"): slot `seq`, seen
+    /// holding `s` (EMPTY at `lap`, the lap of position `pos`) by a consumer at dequeue
+    /// position `pos`. If the enqueue position is past `pos` (a producer claimed it)
+    /// and no live producer names `pos` in its intent, the claimer died before
+    /// publishing: mark the slot LOST in its place (counted lost; the consumer that
+    /// takes it gets `Lost`). Whether the slot may have changed (the caller looks
+    /// again). On the liveness tick only.
+    #[cold]
+    fn recover_writer(&self, pos: u64, seq: &AtomicU64, s: u64, lap: u64) -> bool {
+        if !after(Shared::latest(&self.ctl().enq.pos), pos) || self.intent_live(pos, ROLE_PRODUCER) {
+            return false;
+        }
+        // AcqRel: an RMW, so it fails if the claimer published (the Release store of
+        // FULL, visible here whenever its intent no longer named `pos`); Release
+        // pairs with the consumers' Acquire loads of the slot.
+        if seq
+            .compare_exchange(
+                s,
+                slot::encode(lap, Owner::NONE, slot::LOST),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.count_lost();
+        }
+        true
+    }
+
+    /// Recovery of a consumer's claim (module docs, "Recovery"): slot `seq`, seen
+    /// holding `s` (not EMPTY, at the lap of dequeue position `q`), by a party at a
+    /// position a lap after `q`. If the dequeue position is past `q` (a consumer
+    /// claimed it) and no live consumer names `q` in its intent, the reader died
+    /// before releasing: free the slot for the next lap (a message in it is counted
+    /// lost). Whether the slot may have changed (the caller looks again). On the
+    /// liveness tick, or when a consumer of a closed queue waits.
+    #[cold]
+    fn recover_reader(&self, q: u64, seq: &AtomicU64, s: u64) -> bool {
+        #[cfg(loom)] // a loom test plants the missing check to prove it is caught
+        let skip = crate::primitive::loom_break::active(crate::primitive::loom_break::LoomBreak::MpmcRecoverUnclaimed);
+        #[cfg(not(loom))]
+        let skip = false;
+        if !skip && !after(Shared::latest(&self.ctl().deq.pos), q) {
+            return false;
+        }
+        if self.intent_live(q, ROLE_CONSUMER) {
+            return false;
+        }
+        let (lap, _, st) = slot::decode(s);
+        let i = q & (self.nslots - 1);
+        // Relaxed: the slot was read with Acquire (after its publish); only counted.
+        let len = self.len_word(i).load(Ordering::Relaxed);
+        // AcqRel: an RMW, so it fails if the reader released the slot (its Release
+        // store, visible here whenever its intent no longer named `q`); Release pairs
+        // with the producers' Acquire loads of the slot.
+        if seq
+            .compare_exchange(
+                s,
+                slot::encode(slot::next_lap(lap), Owner::NONE, slot::EMPTY),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            if st == slot::FULL && len != ABORTED {
+                self.count_lost();
+            }
+            self.ctl().not_full.notify(self.asym);
+        }
+        true
     }
 
     /// The current value of `word`, read by a read-modify-write that adds nothing: an
@@ -537,8 +738,10 @@ impl Shared {
                 .compare_exchange(0, role, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
+                // Relaxed: a fresh model's lines already hold NO_INTENT.
+                sh.ctl().intents[idx].pos.store(layout::NO_INTENT, Ordering::Relaxed);
                 let generation = p.generation.load(Ordering::Relaxed).wrapping_add(1);
-                // Release: pairs with the Acquire load in owner_alive.
+                // Release: pairs with the Acquire loads of the table.
                 p.generation.store(generation, Ordering::Release);
                 sh.me = Owner {
                     idx: idx as u8,
@@ -568,7 +771,9 @@ impl Shared {
             let (pid, start) = crate::shm::liveness::self_identity();
             p.pid.store(pid, Ordering::Relaxed);
             p.start_time.store(start, Ordering::Relaxed);
-            // Release (both): pair with the Acquire loads in owner_alive.
+            // Relaxed: published by the Release store of the role below.
+            self.ctl().intents[idx].pos.store(layout::NO_INTENT, Ordering::Relaxed);
+            // Release (both): pair with the Acquire loads in intent_live.
             p.generation.store(generation, Ordering::Release);
             p.role.store(role, Ordering::Release);
             self.me = Owner {
@@ -586,7 +791,7 @@ impl Shared {
     /// Leave the party table (the lock goes with the descriptor).
     fn detach(&mut self) {
         if self.party < MAX_PARTIES {
-            // Release: pairs with the Acquire load in owner_alive.
+            // Release: pairs with the Acquire load in intent_live.
             self.ctl().parties[self.party].role.store(0, Ordering::Release);
             if let Some(seg) = &self.seg {
                 use rustix::fd::AsFd;

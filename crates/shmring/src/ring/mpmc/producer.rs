@@ -1,6 +1,6 @@
 //! The producer end of the MPMC queue.
 
-use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner, READING, WRITING};
+use super::slot::{self, EMPTY, FULL, LAP_MASK, Owner};
 use super::{ABORTED, MpmcEnd, PushError, QueueOptions, QueueStats, ROLE_PRODUCER, Shared};
 use crate::Result;
 use crate::primitive::Ordering;
@@ -177,6 +177,7 @@ impl Producer {
         let order =
             crate::primitive::loom_break::weaken(crate::primitive::loom_break::LoomBreak::MpmcPublishRelaxed, order);
         self.sh.seq(c.i).store(slot::encode(c.lap, self.sh.me, FULL), order);
+        self.sh.intend_nothing();
         self.sh.ctl().not_empty.notify(self.sh.asym);
     }
 
@@ -264,7 +265,7 @@ impl Producer {
 }
 
 /// Confirm that slot `seq`, seen holding `s` at enqueue position `pos`, is in a state
-/// the protocol cannot reach (module docs, P1 and P2): the enqueue position is still
+/// the protocol cannot reach (module docs, P1): the enqueue position is still
 /// `pos`, then (`behind_deq`) the dequeue position is past the previous lap's position,
 /// then the slot still holds `s`, each read as its latest value ([`Shared::latest`]) in
 /// this order (see the consumer's `impossible_at` for why the order makes it sound).
@@ -296,16 +297,43 @@ fn abort_closed(sh: &Shared, c: Claim) -> PushError {
     sh.len_word(c.i).store(ABORTED, Ordering::Relaxed);
     // Release: as in Producer::publish.
     sh.seq(c.i).store(slot::encode(c.lap, sh.me, FULL), Ordering::Release);
+    sh.intend_nothing();
     sh.ctl().not_empty.notify(sh.asym);
     PushError::Closed
 }
 
+/// Claim enqueue position `pos` (its slot seen EMPTY at `pos`'s lap): say so in this
+/// party's intent word, then move the position past it by CAS (module docs, "Claims
+/// and intents"). On failure (someone else claimed it) the intent is withdrawn.
+#[inline(always)]
+fn claim_position(sh: &Shared, pos: u64) -> bool {
+    sh.intend(pos);
+    // SeqCst: the claim must be ordered before the re-check of `closed` that follows
+    // against a consumer that saw the slot EMPTY, then `closed`, then this position not
+    // yet passed (see the consumer's `closed_and_drained`), so a push racing with close
+    // never strands a message. As a release it also publishes the intent store above
+    // to a recoverer that acquires the position past `pos` (`Shared::intent_live`).
+    if sh
+        .ctl()
+        .enq
+        .pos
+        .compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        sh.intend_nothing();
+        return false;
+    }
+    #[cfg(loom)]
+    sh.intend_late(pos);
+    true
+}
+
 /// The common case of [`try_claim_once`], inline on the path of every push: the queue
-/// is open and the slot at the enqueue position is EMPTY at the position's lap, as the
-/// consumer that freed it (or the queue's creation) left it, with no owner; our CAS
-/// takes it. `Ok(None)` for anything else, which [`try_claim_once`] then handles in
-/// full. The atomic accesses, their orderings and their order are that function's on
-/// the same path (see the comments there); this only skips its other cases.
+/// is open, the slot at the enqueue position is EMPTY at the position's lap, as the
+/// consumer that freed it (or the queue's creation) left it, and our claim of the
+/// position wins. `Ok(None)` for anything else, which [`try_claim_once`] then handles
+/// in full. The atomic accesses, their orderings and their order are that function's
+/// on the same path (see the comments there); this only skips its other cases.
 #[inline(always)]
 fn try_claim_fast(sh: &Shared) -> Result<Option<Claim>, PushError> {
     if sh.closed() {
@@ -316,25 +344,11 @@ fn try_claim_fast(sh: &Shared) -> Result<Option<Claim>, PushError> {
     let pos = c.enq.pos.load(Ordering::Relaxed);
     let i = pos & (sh.nslots - 1);
     let lap = (pos >> sh.shift) & LAP_MASK;
-    let seq = sh.seq(i);
     // Acquire: as in try_claim_once (pairs with the consumer's Release of the slot).
-    let s = seq.load(Ordering::Acquire);
-    if s != slot::encode(lap, Owner::NONE, EMPTY) {
+    let s = sh.seq(i).load(Ordering::Acquire);
+    if s != slot::encode(lap, Owner::NONE, EMPTY) || !claim_position(sh, pos) {
         return Ok(None);
     }
-    // SeqCst: as in try_claim_once (ordered before the re-check of `closed`).
-    if seq
-        .compare_exchange(
-            s,
-            slot::encode(lap, sh.me, WRITING),
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        )
-        .is_err()
-    {
-        return Ok(None);
-    }
-    c.enq.advance(pos);
     if sh.closed() {
         return Err(abort_closed(sh, Claim { i, lap }));
     }
@@ -349,7 +363,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
         if sh.closed() {
             return Err(PushError::Closed);
         }
-        // Relaxed: the position is a hint; the slot's sequence word synchronizes.
+        // Relaxed: a first look; the claim is a CAS on it.
         let pos = c.enq.pos.load(Ordering::Relaxed);
         let i = pos & (sh.nslots - 1);
         let lap = (pos >> sh.shift) & LAP_MASK;
@@ -357,22 +371,10 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
         // Acquire: pairs with the Release stores of the sequence word by the consumer
         // that freed the slot, so its reads finished before we overwrite the payload.
         let s = seq.load(Ordering::Acquire);
-        let (l, owner, st) = slot::decode(s);
+        let (l, _, st) = slot::decode(s);
         if l == lap {
             if st == EMPTY {
-                // SeqCst: the claim must be ordered before the re-check of `closed` below
-                // against a consumer that saw this slot EMPTY and then `closed` (see
-                // Consumer::take), so a push racing with close never strands a message.
-                if seq
-                    .compare_exchange(
-                        s,
-                        slot::encode(lap, sh.me, WRITING),
-                        Ordering::SeqCst,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    c.enq.advance(pos);
+                if claim_position(sh, pos) {
                     if sh.closed() {
                         return Err(abort_closed(sh, Claim { i, lap }));
                     }
@@ -380,55 +382,42 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
                 }
                 continue;
             }
-            // Claimed at this lap, position not advanced yet: help it along.
+            // Published (or marked LOST) at this lap while the position still reads
+            // `pos`: read stale, or put back by a neighbour. Move it on (it is done).
             c.enq.advance(pos);
             continue;
         }
         if slot::next_lap(l) == lap {
-            // The previous lap's message is still in the slot: full here. A consumer
-            // that died while reading it leaves READING with a dead owner: reclaim.
-            if st == READING && check_liveness && !sh.owner_alive(owner, super::ROLE_CONSUMER) {
-                if seq
-                    .compare_exchange(
-                        s,
-                        slot::encode(lap, Owner::NONE, EMPTY),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    sh.count_lost();
+            // The previous lap's position `q` still holds the slot: full here.
+            let q = pos.wrapping_sub(sh.nslots);
+            if check_liveness {
+                // Impossible (X1): full, and no consumer's position will ever reach the
+                // slot. First: positions that far apart make any recovery meaningless.
+                if sh.positions_apart() {
+                    return Err(PushError::Corrupted(
+                        "enqueue and dequeue positions more than a lap apart",
+                    ));
                 }
-                continue;
-            }
-            // Impossible (module docs, states P1 and P2): the enqueue position passed
-            // the previous lap's position only after claiming it, so the slot cannot be
-            // EMPTY at that lap; and once the dequeue position passed it too, a
-            // consumer claimed it (READING), so it cannot be FULL or WRITING there.
-            // Relaxed: a cheap first look at the dequeue position; confirmed below.
-            if st != READING
-                && check_liveness
-                && (st == EMPTY || super::after(c.deq.pos.load(Ordering::Relaxed), pos.wrapping_sub(sh.nslots)))
-                && impossible_at(sh, pos, seq, s, st != EMPTY)
-            {
-                return Err(PushError::Corrupted(if st == EMPTY {
-                    "slot empty at the previous lap of the enqueue position"
-                } else {
-                    "slot still full at a lap the consumers have passed"
-                }));
-            }
-            // Impossible (X1): full, and no consumer's position will ever reach the slot.
-            if check_liveness && sh.positions_apart() {
-                return Err(PushError::Corrupted(
-                    "enqueue and dequeue positions more than a lap apart",
-                ));
+                if st == EMPTY {
+                    // Impossible (module docs, P1): the dequeue position passed `q`
+                    // only after the slot was published at `q`'s lap.
+                    // Relaxed: a cheap first look at the dequeue position; confirmed.
+                    if super::after(c.deq.pos.load(Ordering::Relaxed), q) && impossible_at(sh, pos, seq, s, true) {
+                        return Err(PushError::Corrupted(
+                            "slot empty at the previous lap while the consumers have passed it",
+                        ));
+                    }
+                } else if sh.recover_reader(q, seq, s) {
+                    // A consumer that took `q` died before releasing it: freed (or
+                    // the slot moved meanwhile). Look again.
+                    continue;
+                }
             }
             return Ok(None);
         }
         if l == slot::next_lap(lap) {
-            // Taken and freed for the next lap while the position still names this one:
-            // its claimer advanced the slot but died before the position (or a helper
-            // got there first). Help the position along.
+            // Taken and freed for the next lap while the position still names this
+            // one: read stale, or put back by a neighbour. Move it on.
             c.enq.advance(pos);
             continue;
         }
@@ -441,6 +430,43 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
             ));
         }
         crate::primitive::spin_hint();
+    }
+}
+
+/// Loom-only ends of a producer that model a process killed mid-push.
+#[cfg(loom)]
+impl Producer {
+    /// Claim a slot (as a push does) and die before writing or publishing it: the
+    /// position stays claimed, the slot EMPTY, this party's intent names the position.
+    /// Whether a slot was claimed (false: the queue was full or closed; the party dies
+    /// anyway).
+    pub fn loom_claim_and_die(self) -> bool {
+        let claimed = matches!(try_claim_once(&self.sh, false), Ok(Some(_)));
+        super::loom_kill(&self.sh);
+        std::mem::forget(self);
+        claimed
+    }
+
+    /// [`Producer::try_push`] with the liveness checks (recovery of dead parties) every
+    /// time (a real `try_push` runs them every 1024 full results, too many for a model).
+    pub fn loom_try_push_checked(&mut self, msg: &[u8]) -> Result<(), PushError> {
+        match try_claim_once(&self.sh, true)? {
+            Some(c) => {
+                self.fill_and_publish(c, msg);
+                Ok(())
+            }
+            None => Err(PushError::Full),
+        }
+    }
+
+    /// Say that this party claims the enqueue position (the intent store) and die
+    /// before the claim CAS.
+    pub fn loom_intend_and_die(self) {
+        // Relaxed: as in try_claim_once.
+        let pos = self.sh.ctl().enq.pos.load(Ordering::Relaxed);
+        self.sh.intend(pos);
+        super::loom_kill(&self.sh);
+        std::mem::forget(self);
     }
 }
 

@@ -1,5 +1,7 @@
-//! The sequence word of an MPMC slot: lap, owner and state in one atomic `u64`, so that a
-//! claim records who claimed (see `docs/mpmc-design.md`).
+//! The sequence word of an MPMC slot: lap, owner and state in one atomic `u64` (see
+//! `docs/mpmc-design.md`). Claims are made on the positions, not here (see the module
+//! docs of [`super`], "Claims and intents"): the owner field names the publisher of a
+//! FULL slot, for inspection only.
 //!
 //! ```text
 //! bit 63 ........ 24 | 23 ...... 16 | 15 ......... 2 | 1 0
@@ -10,13 +12,17 @@
 //! than one lap behind the position that looks at it, so the wrap is harmless. All-zero
 //! memory is every slot EMPTY at lap 0.
 
-/// Free for the producer of this lap.
+/// Free for the producer of this lap (or, once the enqueue position passed it, being
+/// written by the producer that claimed that position).
 pub const EMPTY: u64 = 0;
-/// Claimed by a producer that is writing it.
-pub const WRITING: u64 = 1;
-/// Holds a message of this lap.
+/// Published by a recoverer in place of the message of a producer that died between
+/// its claim and its publish: no message; the consumer that takes it gets `Lost`.
+pub const LOST: u64 = 1;
+/// Holds a message of this lap (or, once the dequeue position passed it, being read by
+/// the consumer that claimed that position).
 pub const FULL: u64 = 2;
-/// Claimed by a consumer that is reading it.
+/// Never written by this protocol (an earlier one's reader claim): taken as a slot
+/// someone else already dealt with at its lap.
 pub const READING: u64 = 3;
 
 /// Mask of a lap number.
@@ -74,7 +80,7 @@ mod tests {
             generation: 16383,
         };
         for lap in [0, 1, LAP_MASK - 1, LAP_MASK] {
-            for st in [EMPTY, WRITING, FULL, READING] {
+            for st in [EMPTY, LOST, FULL, READING] {
                 assert_eq!(decode(encode(lap, o, st)), (lap, o, st));
             }
         }
