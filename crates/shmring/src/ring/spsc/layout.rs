@@ -141,12 +141,19 @@ impl Region {
         self.word(off).load(Ordering::Relaxed) == 0
     }
 
-    /// Clear the header slot at `off` (a record is not there yet).
+    /// Clear (zero) the `len` bytes at `off`: header slots ahead of the producer's
+    /// tail, a record not there yet. One bounds check and a `memset`, where a loop of
+    /// 64-bit stores cost about three times the instructions of a whole 64-byte send.
     #[inline]
-    pub(crate) fn clear_stamp(&self, off: u64) {
-        // Relaxed: ordered before the Release store_stamp of the preceding record, which
-        // is what lets the consumer reach this slot.
-        self.word(off).store(0, Ordering::Relaxed)
+    pub(crate) fn clear_range(&self, off: u64, len: u64) {
+        let dst = self.slice_ptr(off, len as usize);
+        // SAFETY: `dst` is valid for `len` bytes (slice_ptr checked the bounds). The bytes
+        // are ahead of the producer's published records, so the consumer does not read
+        // them (a peer that does reads zeros or what was there, never out of bounds, as
+        // with payloads); nothing in this process holds a reference into the region.
+        // Ordered before the Release store_stamp of the record that lets the consumer
+        // reach them, like every write before a Release store.
+        unsafe { std::ptr::write_bytes(dst, 0, len as usize) }
     }
 
     /// Publish the record at `off` by storing its header word.
@@ -186,9 +193,11 @@ impl Region {
         // Relaxed: only the producer stores headers (it reads its own last store).
         self.stamps[(off / 8) as usize].load(Ordering::Relaxed) == 0
     }
-    pub(crate) fn clear_stamp(&self, off: u64) {
-        // Relaxed: ordered before the Release store_stamp of the preceding record.
-        self.stamps[(off / 8) as usize].store(0, Ordering::Relaxed)
+    pub(crate) fn clear_range(&self, off: u64, len: u64) {
+        for w in &self.stamps[(off / 8) as usize..((off + len) / 8) as usize] {
+            // Relaxed: ordered before the Release store_stamp of the preceding record.
+            w.store(0, Ordering::Relaxed)
+        }
     }
     pub(crate) fn store_stamp(&self, off: u64, value: u64) {
         // Release: pairs with the Acquire load in load_stamp. A loom test may plant a

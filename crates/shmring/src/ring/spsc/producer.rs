@@ -227,10 +227,18 @@ impl Producer {
     fn clear_slots(&mut self, target: u64) {
         let cap = self.sh.cap;
         let region = self.sh.region();
-        let mut q = self.st.cleared.max(self.st.tail);
-        while q < target {
-            region.clear_stamp(q & (cap - 1));
-            q += record::ALIGN;
+        let from = self.st.cleared.max(self.st.tail);
+        if target > from {
+            // Every 8-aligned position may hold a header: clear the whole range, in at
+            // most two pieces (before and after the wrap). `target - from <= cap`: the
+            // callers clear within the space they know to be free.
+            let n = target - from;
+            let start = from & (cap - 1);
+            let first = n.min(cap - start);
+            region.clear_range(start, first);
+            if n > first {
+                region.clear_range(0, n - first);
+            }
         }
         self.st.cleared = self.st.cleared.max(target);
     }
