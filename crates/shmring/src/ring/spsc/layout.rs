@@ -141,19 +141,25 @@ impl Region {
         self.word(off).load(Ordering::Relaxed) == 0
     }
 
-    /// Clear (zero) the `len` bytes at `off`: header slots ahead of the producer's
-    /// tail, a record not there yet. One bounds check and a `memset`, where a loop of
-    /// 64-bit stores cost about three times the instructions of a whole 64-byte send.
+    /// Clear (zero) the `len` bytes at `off` (`off` and `len` multiples of 8): header
+    /// slots ahead of the producer's tail, a record not there yet. One bounds check, then
+    /// a tight loop of 64-bit stores: a bounds-checked call per word cost more
+    /// instructions than a whole 64-byte send, and a `memset` (glibc's string stores)
+    /// made the round trip ~30 ns slower at p50 (the cleared lines are written again at
+    /// once, by the records).
     #[inline]
     pub(crate) fn clear_range(&self, off: u64, len: u64) {
-        let dst = self.slice_ptr(off, len as usize);
-        // SAFETY: `dst` is valid for `len` bytes (slice_ptr checked the bounds). The bytes
-        // are ahead of the producer's published records, so the consumer does not read
-        // them (a peer that does reads zeros or what was there, never out of bounds, as
-        // with payloads); nothing in this process holds a reference into the region.
-        // Ordered before the Release store_stamp of the record that lets the consumer
-        // reach them, like every write before a Release store.
-        unsafe { std::ptr::write_bytes(dst, 0, len as usize) }
+        assert!(off % 8 == 0 && len % 8 == 0, "header slots are 8-aligned");
+        let ptr = self.slice_ptr(off, len as usize);
+        // SAFETY: the `len` bytes at `ptr` are in the region (slice_ptr checked the
+        // bounds) and 8-aligned (`off` is, and so is the region's base), so they are
+        // `len / 8` valid `AtomicU64`s, valid for any bit pattern, for as long as `self`.
+        let words = unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>().cast_const(), (len / 8) as usize) };
+        for w in words {
+            // Relaxed: ordered before the Release store_stamp of the record that lets
+            // the consumer reach these slots.
+            w.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Publish the record at `off` by storing its header word.
