@@ -1,6 +1,6 @@
 //! Loom model of the SPSC ring's publication protocol: each record is published by the
-//! Release store of its stamp (after its payload, its length/type word, and the clearing
-//! of the next header slot's stamp) and read after an Acquire load of that stamp; space is
+//! Release store of its one-word header, which holds its stamp (after its payload and the
+//! clearing of the next header slot) and read after an Acquire load of that word; space is
 //! released by a Release store of `head` and reused after an Acquire load of it. Every
 //! 8-byte word of the ring is a tracked `loom::cell::UnsafeCell`, so a payload read that is
 //! not ordered after its write (or a write that is not ordered after the previous read)
@@ -13,26 +13,26 @@ use shmring::ring::spsc::loom_break::{self, LoomBreak};
 use shmring::ring::spsc::{Consumer, Producer, loom_channel};
 use shmring::{RecvError, SendError, WaitStrategy};
 
-/// The messages the producer thread sends, in a 128-byte ring (records: 16-byte header,
-/// 16-byte alignment; messages up to 32 bytes; each commit also reserves the next
-/// record's 16-byte header slot) whose indices stand at 80 when the threads start:
+/// The messages the producer thread sends, in a 128-byte ring (records: 8-byte header,
+/// 8-byte alignment; messages up to 32 bytes; each commit also reserves the next
+/// record's 8-byte header slot) whose indices stand at 80 when the threads start:
 ///
-/// - A (5 bytes, a 32-byte record) at 80..112;
-/// - B (9 bytes, 32) does not fit in the 16 bytes to the end: a 16-byte padding record
-///   at 112..128, then B at 0..32 — the wrap;
-/// - C (32 bytes, 48) at 32..80, with the next header slot at 80..96 — A's header: it
-///   needs A consumed and released, and clearing that slot's stamp must be ordered
-///   after the consumer's read of A.
-const MSGS: [&[u8]; 3] = [&[1, 2, 3, 4, 5], &[11, 12, 13, 14, 15, 16, 17, 18, 19], &[21; 32]];
+/// - A (5 bytes, a 16-byte record) at 80..96;
+/// - B (32 bytes, 40) does not fit in the 32 bytes to the end: a 32-byte padding record
+///   at 96..128, then B at 0..40 — the wrap;
+/// - C (32 bytes, 40) at 40..80, with the next header slot at 80..88 — A's header: it
+///   needs A consumed and released, and clearing that slot must be ordered after the
+///   consumer's read of A.
+const MSGS: [&[u8]; 3] = [&[1, 2, 3, 4, 5], &[11; 32], &[21; 32]];
 
-/// A ring whose indices stand at 80: two messages (32 and 16 bytes) sent and received
-/// on the model's main thread, before any other thread exists.
+/// A ring whose indices stand at 80: two 32-byte messages (40-byte records) sent and
+/// received on the model's main thread, before any other thread exists.
 fn prefilled() -> (Producer, Consumer) {
     let (mut p, mut c) = loom_channel(128, WaitStrategy::Spin);
     p.try_send(&[0xEE; 32]).unwrap();
-    p.try_send(&[0xEF; 16]).unwrap();
+    p.try_send(&[0xEF; 32]).unwrap();
     assert_eq!(c.try_recv().unwrap(), [0xEE; 32]);
-    assert_eq!(c.try_recv().unwrap(), [0xEF; 16]);
+    assert_eq!(c.try_recv().unwrap(), [0xEF; 32]);
     (p, c)
 }
 
@@ -71,7 +71,7 @@ fn index_model() {
     let s = p.stats();
     assert_eq!(
         (s.tail, s.head, s.sent, s.received),
-        (80 + 32 + 16 + 32 + 48, s.tail, 5, 5)
+        (80 + 16 + 32 + 40 + 40, s.tail, 5, 5)
     );
 }
 

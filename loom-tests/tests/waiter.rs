@@ -57,25 +57,28 @@ fn waiter_protocol_catches_missing_sleeper_fence() {
 fn send_wakeup_model() {
     let (p, c) = loom_channel(128, WaitStrategy::Blocking);
     let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));
-    // Two 48-byte records at 0 and 48. The next 5-byte message (a 32-byte record at 96)
-    // also reserves the header slot after it, 128..144 = ring offset 0..16: the first
-    // record must be consumed and released.
+    // Records (8-byte header, 8-byte alignment) of 40, 40 and 16 bytes at 0, 40 and 80.
+    // The next 17-byte message (a 32-byte record at 96) also reserves the header slot
+    // after it, 128..136 = ring offset 0..8: the first record must be consumed and
+    // released.
     p.send(&[1; 32]).unwrap();
     p.send(&[2; 32]).unwrap();
+    p.send(&[4; 8]).unwrap();
     let producer = thread::spawn(move || {
-        p.send(&[3; 5]).unwrap();
+        p.send(&[3; 17]).unwrap();
         p
     });
     let consumer = thread::spawn(move || {
         assert_eq!(c.recv().unwrap(), [1; 32]);
         assert_eq!(c.recv().unwrap(), [2; 32]);
-        assert_eq!(c.recv().unwrap(), [3; 5]);
+        assert_eq!(c.recv().unwrap(), [4; 8]);
+        assert_eq!(c.recv().unwrap(), [3; 17]);
         c
     });
     let p = producer.join().unwrap();
     let c = consumer.join().unwrap();
     let s = p.stats();
-    assert_eq!((s.tail, s.head, s.sent, s.received), (48 + 48 + 32, s.tail, 3, 3));
+    assert_eq!((s.tail, s.head, s.sent, s.received), (40 + 40 + 16 + 32, s.tail, 4, 4));
     drop((ManuallyDrop::into_inner(p), ManuallyDrop::into_inner(c)));
 }
 
@@ -106,13 +109,13 @@ fn close_after_drain() {
     });
 }
 
-/// Both ends blocking through full and empty: four messages of 24, 9, 5 and 17 bytes
-/// (records of 48, 32, 32 and 48 bytes, the last after a padding record at the wrap)
-/// through a 128-byte ring: the consumer may sleep before each message, and the
+/// Both ends blocking through full and empty: four messages of 32, 32, 17 and 32 bytes
+/// (records of 40, 40, 32 and 40 bytes, the last after a 16-byte padding record at the
+/// wrap) through a 128-byte ring: the consumer may sleep before each message, and the
 /// producer before the last one, which needs the first two consumed.
 #[test]
 fn blocking_stream_through_wraps() {
-    const SIZES: [usize; 4] = [24, 9, 5, 17];
+    const SIZES: [usize; 4] = [32, 32, 17, 32];
     common::check("blocking_stream_through_wraps", || {
         let (p, c) = loom_channel(128, WaitStrategy::Blocking);
         let (mut p, mut c) = (ManuallyDrop::new(p), ManuallyDrop::new(c));

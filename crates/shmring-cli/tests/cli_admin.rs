@@ -114,8 +114,8 @@ fn ls_sees_another_process_and_its_death() {
     assert_eq!(r["ready"], true);
     assert_eq!(r["capacity"], 4096);
     assert_eq!(
-        r["used"], 128,
-        "one 100-byte message: 16-byte header + 100, rounded up to 16"
+        r["used"], 112,
+        "one 100-byte message: 8-byte header + 100, rounded up to 8"
     );
     assert_eq!(r["in_use"], true);
     assert!(

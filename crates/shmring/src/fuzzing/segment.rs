@@ -103,7 +103,7 @@ pub fn segment_image(data: &[u8]) {
 /// `data` made into an image that passes the segment and ring checks that do not
 /// depend on record contents: the header fields forced valid (magic, version, kind,
 /// READY, no flags, sizes and parameters consistent, a capacity taken from the image if
-/// it is a power of two up to 64 KiB, else from its length), `head` a multiple of 16 and
+/// it is a power of two up to 64 KiB, else from its length), `head` a multiple of 8 and
 /// `tail` within `head..=head + capacity`, the consumer's role claimable. The data
 /// region and the producer's role are left as they are.
 pub fn repair(data: &[u8]) -> Vec<u8> {
@@ -115,11 +115,11 @@ pub fn repair(data: &[u8]) -> Vec<u8> {
     repair_header(&mut img, SegmentKind::SpscRing);
     patch(&mut img, Field::Capacity, cap);
     patch(&mut img, Field::MaxMessage, spsc::max_message_len(cap as usize) as u64);
-    let head = field(&img, Field::Head) & !15 & !(1 << 63);
+    let head = field(&img, Field::Head) & !7 & !(1 << 63);
     // Unchanged when already in range.
-    let delta = (field(&img, Field::Tail).wrapping_sub(head) % (cap + 16)) & !15;
+    let delta = (field(&img, Field::Tail).wrapping_sub(head) % (cap + 8)) & !7;
     patch(&mut img, Field::Head, head);
-    // The tail stays a multiple of 16 within head..=head + cap.
+    // The tail stays a multiple of 8 within head..=head + cap.
     patch(&mut img, Field::Tail, head.checked_add(delta).unwrap_or(head));
     if field(&img, Field::ConsumerState) != 3 {
         patch(&mut img, Field::ConsumerState, 0);

@@ -37,23 +37,6 @@ impl Region {
         unsafe { &*(self.ptr.as_ptr().add(off as usize) as *const AtomicU64) }
     }
 
-    /// The two 64-bit words of the 16 bytes at `off` (panics if `off` is not 16-aligned
-    /// and in bounds): one bounds check for both words of a record header.
-    #[inline]
-    pub(crate) fn word_pair(&self, off: u64) -> (&AtomicU64, &AtomicU64) {
-        assert!(
-            off % 16 == 0 && off + 16 <= self.len as u64,
-            "record header offset out of bounds"
-        );
-        // SAFETY: the 16 bytes at `off` are in bounds and both words 8-aligned (checked
-        // above; the base is 8-aligned by `new`'s contract); AtomicU64 is valid for any
-        // bit pattern; the memory outlives `&self`.
-        unsafe {
-            let p = self.ptr.as_ptr().add(off as usize) as *const AtomicU64;
-            (&*p, &*p.add(1))
-        }
-    }
-
     /// Pointer to `len` bytes at `off`.
     #[inline]
     pub(crate) fn slice_ptr(&self, off: u64, len: usize) -> *mut u8 {

@@ -7,8 +7,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMRING\0");
 /// The layout version this build writes and reads.
 ///
 /// Version 2: a typed segment ([`flags::TYPED`]) has a type record between the header
-/// and the area (see [`crate::shm::shape`]).
-pub const LAYOUT_VERSION: u32 = 2;
+/// and the area (see [`crate::shm::shape`]). Version 3: the SPSC ring's records have a
+/// one-word header and 8-byte alignment (see [`crate::ring::record`]).
+pub const LAYOUT_VERSION: u32 = 3;
 /// Size of [`SegmentHeader`]; the structure's area starts at this offset.
 pub const HEADER_SIZE: usize = 128;
 

@@ -184,7 +184,7 @@ fn garbage_indices_and_records_are_corrupted_not_ub() {
     drop((tx, rx));
 
     // A record length larger than the ring, and an unknown record type.
-    for header in [(u32::MAX as u64) | (1 << 32), 5 | (9 << 32)] {
+    for header in [header_word(0, 1, u32::MAX as u64), header_word(0, 3, 5)] {
         let name = unique_name("rec");
         let mut tx = Producer::create(&name, 4096).unwrap();
         let mut rx = Consumer::open(&name).unwrap();
@@ -272,9 +272,10 @@ fn too_large_and_timeouts() {
     assert!(matches!(tx.try_claim(max + 1), Err(SendError::MessageTooLarge { .. })));
     assert_eq!(rx.try_recv(), Err(RecvError::Empty));
     assert_eq!(rx.recv_timeout(Duration::from_millis(30)), Err(RecvError::Timeout));
-    // Fill with maximal messages; the next send times out.
+    // Fill with maximal messages and what still fits after them; the next send times out.
     tx.send(&vec![1; max]).unwrap();
     tx.send(&vec![2; max]).unwrap();
+    while tx.try_send(b"x").is_ok() {}
     assert_eq!(tx.try_send(b"x"), Err(SendError::Full));
     assert_eq!(
         tx.send_timeout(b"x", Duration::from_millis(30)),
@@ -360,15 +361,11 @@ fn aborted_grant_payload_never_reads_as_a_record() {
     let base = rx.stats().head; // where the aborted claim starts
     {
         let mut g = tx.claim(300).unwrap();
-        // Every 8-byte word: a valid-looking stamp for the header slot it would be in,
-        // followed (where it falls on a length/type word) by a MESSAGE of 1 byte.
+        // Every 8-byte word: a valid-looking header of a 1-byte message for the header
+        // slot it would be in.
         for (i, w) in g.chunks_mut(8).enumerate() {
-            let at = base + 16 + 8 * i as u64; // ring position of this word
-            let word = if at % 16 == 8 {
-                (1u64 << 63) | (at - 8)
-            } else {
-                1 | (1 << 32)
-            };
+            let at = base + 8 + 8 * i as u64; // ring position of this word
+            let word = header_word(at, 1, 1);
             w.copy_from_slice(&word.to_le_bytes()[..w.len()]);
         }
     }
@@ -386,12 +383,19 @@ fn aborted_grant_payload_never_reads_as_a_record() {
     }
 }
 
+/// The header word of a record of `kind` (1: message, 2: padding) and `len` bytes
+/// published at ring position `pos` (layout version 3, see `shmring::ring::record`): bit
+/// 63 set, the position's tag (`pos / 8` modulo 2^29) in bits 62..34, the kind in bits
+/// 33..32, the length in bits 31..0.
+fn header_word(pos: u64, kind: u64, len: u64) -> u64 {
+    (((1 << 29) | ((pos >> 3) & ((1 << 29) - 1))) << 34) | (kind << 32) | len
+}
+
 /// Stamp `pos` (the record header slot at ring position `pos`, ring of `cap` bytes) as a
 /// published message of `len` bytes, as a hostile peer forging a record would.
 fn forge_record(name: &str, cap: u64, pos: u64, len: u32) {
     let off = DATA + (pos % cap);
-    poke(name, off, &((len as u64) | (1 << 32)).to_le_bytes());
-    poke(name, off + 8, &(pos | (1 << 63)).to_le_bytes());
+    poke(name, off, &header_word(pos, 1, len as u64).to_le_bytes());
 }
 
 #[test]
@@ -405,7 +409,7 @@ fn forged_records_are_reported_not_lost() {
     let mut rx = Consumer::open(&name).unwrap();
     tx.send(b"a").unwrap();
     assert_eq!(rx.recv().unwrap(), b"a");
-    forge_record(&name, 4096, 32, 5);
+    forge_record(&name, 4096, 16, 5);
     assert_eq!(rx.try_recv().unwrap().len(), 5, "the forged record is taken");
     assert!(matches!(tx.send(b"b"), Err(SendError::Corrupted(_))));
     // ... and keeps reporting it; the consumer, past the producer's last record when
@@ -425,7 +429,7 @@ fn forged_records_are_reported_not_lost() {
     let mut tx = Producer::create(&name, 256).unwrap();
     let mut rx = Consumer::open(&name).unwrap();
     while tx.try_send(&[1; 40]).is_ok() {}
-    poke(&name, DATA, &0u64.to_le_bytes()); // stamp kept, type 0
+    poke(&name, DATA, &header_word(0, 0, 40).to_le_bytes()); // stamp kept, type 0
     assert!(matches!(rx.try_recv(), Err(RecvError::Corrupted(_))));
     assert!(matches!(
         tx.send_timeout(&[1; 40], Duration::from_secs(2)),
@@ -441,7 +445,7 @@ fn forged_records_are_reported_not_lost() {
     tx.send(b"first").unwrap();
     tx.send(b"second").unwrap();
     assert_eq!(rx.recv().unwrap(), b"first");
-    poke(&name, DATA + 32 + 8, &0u64.to_le_bytes()); // erase the second's stamp
+    poke(&name, DATA + 16, &0u64.to_le_bytes()); // erase the second's stamp
     drop(tx);
     assert!(matches!(rx.recv(), Err(RecvError::Corrupted(_))));
 }

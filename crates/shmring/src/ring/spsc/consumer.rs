@@ -77,12 +77,13 @@ impl State {
     fn next_record(&mut self, sh: &Shared) -> Result<Option<Msg>, RecvError> {
         loop {
             let off = self.head & (sh.cap - 1);
-            // The stamp is the publication (see ring::record): Acquire inside load_stamp.
-            if sh.region().load_stamp(off) != super::stamp(self.head) {
+            // The header is the publication (see ring::record): Acquire inside load_stamp.
+            let word = sh.region().load_stamp(off);
+            if !super::published_at(word, self.head) {
                 return Ok(None);
             }
-            let word = sh.region().read_header(off);
-            let rec = record::parse(word, self.head, sh.cap, sh.max_msg).map_err(RecvError::Corrupted)?;
+            let rec =
+                record::parse(super::len_type(word), self.head, sh.cap, sh.max_msg).map_err(RecvError::Corrupted)?;
             if rec.padding {
                 // At most one padding record per lap: the next iteration is at offset 0,
                 // whose expected stamp differs, so this loop ends.
@@ -517,11 +518,12 @@ impl Consumer {
         // record would be the producer's fault, which `recv` reports.
         for _ in 0..2 {
             let off = head & (sh.cap - 1);
-            // The stamp is the publication (see ring::record): Acquire inside load_stamp.
-            if sh.region().load_stamp(off) != super::stamp(head) {
+            // The header is the publication (see ring::record): Acquire inside load_stamp.
+            let word = sh.region().load_stamp(off);
+            if !super::published_at(word, head) {
                 return false;
             }
-            match record::parse(sh.region().read_header(off), head, sh.cap, sh.max_msg) {
+            match record::parse(super::len_type(word), head, sh.cap, sh.max_msg) {
                 Ok(rec) if rec.padding => head += rec.total,
                 // A message, or a bad header: either way `recv` returns at once.
                 _ => return true,

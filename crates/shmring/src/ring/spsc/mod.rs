@@ -4,9 +4,13 @@
 //! of Agrona's `OneToOneRingBuffer` records (see [`crate::ring::record`]) and rtrb's
 //! cached indices:
 //!
-//! - each record is published by a Release store of a *stamp* (its ring position) in
-//!   its header; the consumer polls the stamp at its `head` with Acquire, so a waiting
-//!   consumer watches the one cache line the next message arrives in;
+//! - each record is published by a Release store of its one-word header, which holds
+//!   its kind, its length and a *stamp* (a tag of its ring position); the consumer
+//!   polls the header at its `head` with Acquire, so a waiting consumer watches the
+//!   one cache line the next message arrives in. Records are 8-byte aligned: an 8-byte
+//!   message takes 16 bytes, four to a 64-byte cache line (layout version 3; version 2
+//!   had a 16-byte header and 16-byte alignment, two to a line, which halved the small
+//!   messages carried by each cache-line transfer between the CPUs);
 //! - `head` (bytes ever released) lives on a line only the consumer writes, `tail`
 //!   (bytes ever published) on a line only the producer writes; both are `u64` and
 //!   never wrap in practice (2^63 bytes). The producer keeps a private copy of `head`
@@ -43,7 +47,7 @@
 //!
 //! - Consumer, [`RecvError::Corrupted`]: a record header that does not parse at the
 //!   consumer's position (kind, length above the maximum or past the region, checked
-//!   on every read); the producer's `tail` not a multiple of 16, moved backwards,
+//!   on every read); the producer's `tail` not a multiple of 8, moved backwards,
 //!   more than a capacity past what the consumer released, or past the consumer's
 //!   position while no record is stamped there (a record's stamp was overwritten); the
 //!   shared `head` holding anything but what this consumer last released (only it
@@ -54,7 +58,7 @@
 //!   producer that closed (it publishes everything first), behind it (the consumer
 //!   took records the producer never wrote): a loss reported instead of a quiet
 //!   `Disconnected`.
-//! - Producer, [`SendError::Corrupted`]: the consumer's `head` not a multiple of 16,
+//! - Producer, [`SendError::Corrupted`]: the consumer's `head` not a multiple of 8,
 //!   moved backwards, or past the producer's `tail` (checked at every re-read); a
 //!   stamp in the header slot the producer is about to write (it cleared every slot
 //!   ahead of its `tail` itself, and only it stores stamps: a forged record there may
@@ -139,19 +143,44 @@ pub const MIN_CAPACITY: usize = 128;
 /// Largest ring capacity in bytes (1 TiB).
 pub const MAX_CAPACITY: usize = 1 << 40;
 
-/// The largest message a ring of `capacity` bytes accepts: half the ring minus two
-/// record headers (its own, and the next record's header slot, which the producer
-/// clears before publishing), so that a message always fits in an empty ring wherever
-/// the wrap falls.
+/// The largest message a ring of `capacity` bytes accepts: half the ring minus 32
+/// bytes, so that a message (its header, its payload padded to 8 bytes, and the next
+/// record's header slot, which the producer clears before publishing) always fits in
+/// an empty ring wherever the wrap falls. (The 32 bytes are two of the 16-byte headers
+/// of layout version 2; the limit stayed when the header shrank to 8 bytes.)
 pub const fn max_message_len(capacity: usize) -> usize {
-    capacity / 2 - 2 * record::HEADER_LEN as usize
+    capacity / 2 - 32
 }
 
-/// The stamp that publishes a record at ring position `pos` (see [`crate::ring::record`]):
-/// the position with the top bit set, so that a cleared (zero) stamp never matches.
+/// Bits of a record header's tag: its ring position in units of 8 bytes, modulo 2^29.
+const TAG_BITS: u32 = 29;
+
+/// The header word that publishes a record of `kind` with a payload of `len` bytes at
+/// ring position `pos` (see [`crate::ring::record`]): bit 63 set (so that a cleared,
+/// zero, word never matches), the position's tag in bits 62..34, the kind in bits
+/// 33..32, the length in bits 31..0.
 #[inline]
-pub(crate) const fn stamp(pos: u64) -> u64 {
-    pos | (1 << 63)
+pub(crate) const fn header(pos: u64, kind: u32, len: u32) -> u64 {
+    tag(pos) << 34 | ((kind as u64 & 3) << 32) | len as u64
+}
+
+/// The top 30 bits of the header word of a record at `pos`: the set bit and the tag.
+#[inline]
+const fn tag(pos: u64) -> u64 {
+    1 << TAG_BITS | ((pos >> 3) & ((1 << TAG_BITS) - 1))
+}
+
+/// Whether `word` is the header of a record published at ring position `pos`.
+#[inline]
+pub(crate) const fn published_at(word: u64, pos: u64) -> bool {
+    word >> 34 == tag(pos)
+}
+
+/// The length/type word of a header (the form [`record::parse`] reads): the kind in
+/// bits 33..32, the length in bits 31..0.
+#[inline]
+pub(crate) const fn len_type(word: u64) -> u64 {
+    word & 0x3_ffff_ffff
 }
 
 /// How a ring is created or opened: the segment's options and the wait strategy of
@@ -355,7 +384,7 @@ impl Shared {
         Ok(sh)
     }
 
-    /// The shared indices as `(head, tail)`, if they are plausible: multiples of 16,
+    /// The shared indices as `(head, tail)`, if they are plausible: multiples of 8,
     /// below 2^63, and within a capacity of each other. (`head` may pass `tail`: the
     /// consumer reads records as soon as their stamps are stored, which can be before
     /// the producer publishes `tail` for a batch; the producer checks `head <= tail`
@@ -367,7 +396,7 @@ impl Shared {
         let head = c.cons.head.load(Ordering::Acquire);
         let tail = c.prod.tail.load(Ordering::Acquire);
         if head % record::ALIGN != 0 || tail % record::ALIGN != 0 {
-            return Err("ring index is not a multiple of 16");
+            return Err("ring index is not a multiple of 8");
         }
         // Indices count bytes ever sent and never get near 2^63 (8 EiB); a larger one
         // would make index arithmetic overflow.

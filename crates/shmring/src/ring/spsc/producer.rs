@@ -43,7 +43,7 @@ pub struct State {
     spin_history: SpinHistory,
     /// Full results of try_* since the last liveness check.
     full_polls: u32,
-    /// Every header slot (16-aligned position) in `tail..cleared` has a zero stamp, so
+    /// Every header slot (8-aligned position) in `tail..cleared` holds a zero word, so
     /// the consumer finds nothing stale there. Extended in chunks ahead of `tail`.
     cleared: u64,
 }
@@ -60,11 +60,13 @@ fn forged_stamp() -> SendError {
     SendError::Corrupted("a record stamp ahead of the producer was written by another process")
 }
 
-/// A reserved record: its header's offset, its ring position, where its payload goes
-/// and where the tail will be after it.
+/// A reserved record: its header's offset, the header word that will publish it, its
+/// ring position, where its payload goes and where the tail will be after it.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     header: u64,
+    word: u64,
+    #[cfg_attr(loom, allow(dead_code))] // read by the grants, which loom builds lack
     pos: u64,
     payload: u64,
     end: u64,
@@ -135,15 +137,15 @@ impl Producer {
         self.commit_slot(slot);
     }
 
-    /// Publish a written record: clear the stamp of the next record's header slot (so
-    /// that the consumer, once it has read this record, finds no stale stamp there),
-    /// then store this record's stamp with Release.
+    /// Publish a written record: clear the next record's header slot (so that the
+    /// consumer, once it has read this record, finds no stale word there), then store
+    /// this record's header word with Release.
     #[inline]
     fn commit_slot(&mut self, slot: Slot) {
         self.st.tail = slot.end;
         // The slot after this record was reserved with it, so it is free to clear.
         self.ensure_cleared(slot.end + record::HEADER_LEN);
-        self.sh.region().store_stamp(slot.header, super::stamp(slot.pos));
+        self.sh.region().store_stamp(slot.header, slot.word);
         self.st.messages = self.st.messages.wrapping_add(1); // started from a peer-writable counter
     }
 
@@ -188,20 +190,21 @@ impl Producer {
         if total > to_end {
             // Fill to the end with a padding record and publish it at once; the
             // message starts at offset 0, whose header slot is cleared first.
-            let pad = record::encode((to_end - record::HEADER_LEN) as u32, PADDING);
-            if !self.sh.region().begin_record(off, pad) {
+            if !self.sh.region().slot_is_clear(off) {
                 return Err(forged_stamp());
             }
             self.ensure_cleared(self.st.tail + to_end + record::HEADER_LEN);
-            self.sh.region().store_stamp(off, super::stamp(self.st.tail));
+            let pad = super::header(self.st.tail, PADDING, (to_end - record::HEADER_LEN) as u32);
+            self.sh.region().store_stamp(off, pad);
             self.st.tail += to_end;
             off = 0;
         }
-        if !self.sh.region().begin_record(off, record::encode(len as u32, MESSAGE)) {
+        if !self.sh.region().slot_is_clear(off) {
             return Err(forged_stamp());
         }
         Ok(Slot {
             header: off,
+            word: super::header(self.st.tail, MESSAGE, len as u32),
             pos: self.st.tail,
             payload: off + record::HEADER_LEN,
             end: self.st.tail + total,
@@ -224,10 +227,18 @@ impl Producer {
     fn clear_slots(&mut self, target: u64) {
         let cap = self.sh.cap;
         let region = self.sh.region();
-        let mut q = self.st.cleared.max(self.st.tail);
-        while q < target {
-            region.clear_stamp(q & (cap - 1));
-            q += record::ALIGN;
+        let from = self.st.cleared.max(self.st.tail);
+        if target > from {
+            // Every 8-aligned position may hold a header: clear the whole range, in at
+            // most two pieces (before and after the wrap). `target - from <= cap`: the
+            // callers clear within the space they know to be free.
+            let n = target - from;
+            let start = from & (cap - 1);
+            let first = n.min(cap - start);
+            region.clear_range(start, first);
+            if n > first {
+                region.clear_range(0, n - first);
+            }
         }
         self.st.cleared = self.st.cleared.max(target);
     }
@@ -329,15 +340,15 @@ impl Producer {
             // it: one missing at `head` was erased by someone else, and the consumer,
             // which cannot read past it, will never free the space we wait for.
             if check == Check::Liveness && head < st.tail {
-                if sh.region().load_stamp(head & (cap - 1)) != super::stamp(head) {
+                let word = sh.region().load_stamp(head & (cap - 1));
+                if !super::published_at(word, head) {
                     return Some(Err(SendError::Corrupted(
                         "the record at the consumer's position lost its stamp",
                     )));
                 }
                 // Nor can it read past a header that does not parse (it reports
                 // `Corrupted` at every try): the space would never come either.
-                let word = sh.region().read_header(head & (cap - 1));
-                if record::parse(word, head, cap, sh.max_msg).is_err() {
+                if record::parse(super::len_type(word), head, cap, sh.max_msg).is_err() {
                     return Some(Err(SendError::Corrupted(
                         "the record at the consumer's position has a corrupt header",
                     )));
