@@ -449,3 +449,24 @@ fn forged_records_are_reported_not_lost() {
     drop(tx);
     assert!(matches!(rx.recv(), Err(RecvError::Corrupted(_))));
 }
+
+/// A ring larger than its record header can describe is refused before anything is
+/// mapped: the SPSC ring's 32-bit lengths and 4 GiB position tags, the broadcast ring's
+/// 32-bit lengths (both allowed 1 TiB before layout version 3 and cut longer lengths).
+#[test]
+fn rings_larger_than_their_headers_describe_are_refused() {
+    use shmring::ring::broadcast::{self, Policy};
+    let too_big = spsc::MAX_CAPACITY * 2;
+    match spsc::channel(too_big) {
+        Err(shmring::Error::InvalidArgument(m)) => assert!(m.contains("exceeds"), "{m}"),
+        other => panic!("an SPSC ring of {too_big} bytes: {:?}", other.map(|_| ())),
+    }
+    let too_big = broadcast::MAX_CAPACITY * 2;
+    match broadcast::channel(too_big, 1, Policy::Lossless) {
+        Err(shmring::Error::InvalidArgument(m)) => assert!(m.contains("exceeds"), "{m}"),
+        other => panic!("a broadcast ring of {too_big} bytes: {:?}", other.map(|_| ())),
+    }
+    // The largest messages of the largest rings still have lengths that fit 32 bits.
+    assert!(spsc::max_message_len(spsc::MAX_CAPACITY) < u32::MAX as usize);
+    assert!(broadcast::max_message_len(broadcast::MAX_CAPACITY) < u32::MAX as usize);
+}

@@ -183,8 +183,9 @@ use layout::{Control, SubSlot};
 
 /// Smallest ring capacity in bytes.
 pub const MIN_CAPACITY: usize = 256;
-/// Largest ring capacity in bytes (1 TiB).
-pub const MAX_CAPACITY: usize = 1 << 40;
+/// Largest ring capacity in bytes (4 GiB): a record header holds a payload or padding
+/// length in 32 bits, and no length in a ring of at most 4 GiB needs more.
+pub const MAX_CAPACITY: usize = 1 << 32;
 /// Largest subscriber limit of one ring.
 pub const MAX_SUBSCRIBERS: usize = 4096;
 /// The subscriber limit [`channel`] and the CLI use.

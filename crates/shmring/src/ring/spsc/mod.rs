@@ -140,8 +140,12 @@ use std::ptr::NonNull;
 
 /// Smallest ring capacity in bytes.
 pub const MIN_CAPACITY: usize = 128;
-/// Largest ring capacity in bytes (1 TiB).
-pub const MAX_CAPACITY: usize = 1 << 40;
+/// Largest ring capacity in bytes (2 GiB). A record header holds a payload length or
+/// a padding length in 32 bits and a tag of its position that repeats every 4 GiB; a
+/// ring of at most 2 GiB keeps every length below 2^32 and tells a record from one
+/// two laps earlier. (Layout version 2 allowed 1 TiB and cut longer lengths to 32
+/// bits.)
+pub const MAX_CAPACITY: usize = 1 << 31;
 
 /// The largest message a ring of `capacity` bytes accepts: half the ring minus 32
 /// bytes, so that a message (its header, its payload padded to 8 bytes, and the next
