@@ -3,11 +3,11 @@
 //! message read in place intact, and a grant held in one process holding the
 //! publisher in another.
 
+use crate::broadcast_process::{await_subscribers, exit_with, short_wait, sub_opts};
 use crate::common;
 
 use common::*;
-use shmring::WaitStrategy;
-use shmring::broadcast::{self, Options, Params, Policy, Publisher, RecvError, SendError, Start, Subscriber};
+use shmring::broadcast::{self, Options, Params, Policy, Publisher, RecvError, SendError, Subscriber};
 use std::time::{Duration, Instant};
 
 const SEED: u64 = 0x1a_91ace;
@@ -15,37 +15,6 @@ const SEED: u64 = 0x1a_91ace;
 const MESSAGES: u64 = 300_000;
 const MAX: usize = 192;
 const SUBSCRIBERS: usize = 2;
-
-/// A short adaptive wait: three processes share two CPUs here.
-fn short_wait() -> WaitStrategy {
-    WaitStrategy::Adaptive {
-        spin: Duration::from_micros(6),
-        yields: 4,
-    }
-}
-
-fn sub_opts() -> Options {
-    Options::new().wait(short_wait()).start(Start::Oldest)
-}
-
-fn exit_with(r: Result<(), String>) -> ! {
-    match r {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("peer failed: {e}");
-            std::process::exit(1)
-        }
-    }
-}
-
-/// Wait (bounded) until `n` subscribers are attached to `name`.
-fn await_subscribers(name: &str, n: usize) {
-    let start = Instant::now();
-    while broadcast::inspect(name).unwrap().subscribers.len() < n {
-        assert!(start.elapsed() < Duration::from_secs(60), "subscribers did not attach");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// Every message read in place, in order, checked (length, sequence number, checksum)
 /// while its grant holds it, then `Disconnected`.

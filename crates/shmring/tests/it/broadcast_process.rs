@@ -17,18 +17,18 @@ const SUBSCRIBERS: usize = 4;
 
 /// A short adaptive wait: five processes share two CPUs here, so a long spin starves
 /// the peer it waits for.
-fn short_wait() -> WaitStrategy {
+pub(crate) fn short_wait() -> WaitStrategy {
     WaitStrategy::Adaptive {
         spin: Duration::from_micros(6),
         yields: 4,
     }
 }
 
-fn sub_opts() -> Options {
+pub(crate) fn sub_opts() -> Options {
     Options::new().wait(short_wait()).start(Start::Oldest)
 }
 
-fn exit_with(r: Result<(), String>) -> ! {
+pub(crate) fn exit_with(r: Result<(), String>) -> ! {
     match r {
         Ok(()) => std::process::exit(0),
         Err(e) => {
@@ -39,7 +39,7 @@ fn exit_with(r: Result<(), String>) -> ! {
 }
 
 /// Wait (bounded) until `n` subscribers are attached to `name`.
-fn await_subscribers(name: &str, n: usize) {
+pub(crate) fn await_subscribers(name: &str, n: usize) {
     let start = Instant::now();
     while broadcast::inspect(name).unwrap().subscribers.len() < n {
         assert!(start.elapsed() < Duration::from_secs(60), "subscribers did not attach");

@@ -227,33 +227,6 @@ fn release(sh: &Shared, t: Taken) {
     sh.ctl().not_full.notify(sh.asym);
 }
 
-/// Claim dequeue position `pos` (its slot seen FULL or LOST at `pos`'s lap): say so
-/// in this party's intent word, then move the position past it by CAS (module docs,
-/// "Claims and intents"). On failure (another consumer took it) the intent is
-/// withdrawn.
-#[inline(always)]
-fn claim_position(sh: &Shared, pos: u64) -> bool {
-    sh.intend(pos);
-    // SeqCst: one total order with the producers' claims and the closed checks (an RMW
-    // is a full barrier here anyway); as a release it publishes the intent store above
-    // to a recoverer that acquires the position past `pos` (`Shared::intent_live`).
-    // The payload needs no Acquire here: the Acquire load of FULL before it did that,
-    // and nobody changes a slot whose position is not yet passed.
-    if sh
-        .ctl()
-        .deq
-        .pos
-        .compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
-        .is_err()
-    {
-        sh.intend_nothing();
-        return false;
-    }
-    #[cfg(loom)]
-    sh.intend_late(pos);
-    true
-}
-
 /// Whether a closed queue is drained at dequeue position `pos`, whose slot holds no
 /// message of `pos`'s lap: no producer claimed `pos`. The SeqCst load pairs with the
 /// producers' SeqCst claim of the position and their SeqCst re-check of `closed`: a
@@ -328,7 +301,7 @@ fn try_take_fast(sh: &Shared) -> Option<Result<Taken, PopError>> {
     // Acquire: as in try_take_once (pairs with the Release store of FULL in publish).
     let s = sh.seq(i).load(Ordering::Acquire);
     let (l, _, st) = slot::decode(s);
-    if l != lap || st != FULL || !claim_position(sh, pos) {
+    if l != lap || st != FULL || !sh.claim_position(&sh.ctl().deq.pos, pos) {
         return None;
     }
     // Relaxed: ordered after the Acquire load of FULL above.
@@ -357,7 +330,7 @@ fn try_take_once(sh: &Shared, check_liveness: bool) -> Result<Step, PopError> {
         if l == lap {
             match st {
                 FULL | LOST => {
-                    if !claim_position(sh, pos) {
+                    if !sh.claim_position(&sh.ctl().deq.pos, pos) {
                         continue;
                     }
                     let t = Taken { i, lap, len: 0 };

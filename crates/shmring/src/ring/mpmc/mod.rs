@@ -471,6 +471,34 @@ impl Shared {
         }
     }
 
+    /// Claim position `pos` of `position` (the enqueue position, its slot seen EMPTY at
+    /// `pos`'s lap; or the dequeue position, its slot seen FULL or LOST): say so in
+    /// this party's intent word, then move the position past it by CAS (module docs,
+    /// "Claims and intents"). On failure (another party took it) the intent is
+    /// withdrawn.
+    #[inline(always)]
+    fn claim_position(&self, position: &AtomicU64, pos: u64) -> bool {
+        self.intend(pos);
+        // SeqCst: one total order with the other side's claims and the `closed`
+        // checks. A producer's claim must come before its re-check of `closed` against
+        // a consumer that saw the slot EMPTY, then `closed`, then the position not yet
+        // passed (the consumer's `closed_and_drained`), so a push racing with close
+        // never strands a message. As a release it publishes the intent store above to
+        // a recoverer that acquires the position past `pos` (`Shared::intent_live`). A
+        // consumer's payload needs no Acquire here: its Acquire load of FULL did that,
+        // and nobody changes a slot whose position is not yet passed.
+        if position
+            .compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            self.intend_nothing();
+            return false;
+        }
+        #[cfg(loom)]
+        self.intend_late(pos);
+        true
+    }
+
     /// Say that this party holds no position (its claim CAS failed, or it published or
     /// released what it held).
     #[inline]

@@ -302,32 +302,6 @@ fn abort_closed(sh: &Shared, c: Claim) -> PushError {
     PushError::Closed
 }
 
-/// Claim enqueue position `pos` (its slot seen EMPTY at `pos`'s lap): say so in this
-/// party's intent word, then move the position past it by CAS (module docs, "Claims
-/// and intents"). On failure (someone else claimed it) the intent is withdrawn.
-#[inline(always)]
-fn claim_position(sh: &Shared, pos: u64) -> bool {
-    sh.intend(pos);
-    // SeqCst: the claim must be ordered before the re-check of `closed` that follows
-    // against a consumer that saw the slot EMPTY, then `closed`, then this position not
-    // yet passed (see the consumer's `closed_and_drained`), so a push racing with close
-    // never strands a message. As a release it also publishes the intent store above
-    // to a recoverer that acquires the position past `pos` (`Shared::intent_live`).
-    if sh
-        .ctl()
-        .enq
-        .pos
-        .compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
-        .is_err()
-    {
-        sh.intend_nothing();
-        return false;
-    }
-    #[cfg(loom)]
-    sh.intend_late(pos);
-    true
-}
-
 /// The common case of [`try_claim_once`], inline on the path of every push: the queue
 /// is open, the slot at the enqueue position is EMPTY at the position's lap, as the
 /// consumer that freed it (or the queue's creation) left it, and our claim of the
@@ -346,7 +320,7 @@ fn try_claim_fast(sh: &Shared) -> Result<Option<Claim>, PushError> {
     let lap = (pos >> sh.shift) & LAP_MASK;
     // Acquire: as in try_claim_once (pairs with the consumer's Release of the slot).
     let s = sh.seq(i).load(Ordering::Acquire);
-    if s != slot::encode(lap, Owner::NONE, EMPTY) || !claim_position(sh, pos) {
+    if s != slot::encode(lap, Owner::NONE, EMPTY) || !sh.claim_position(&sh.ctl().enq.pos, pos) {
         return Ok(None);
     }
     if sh.closed() {
@@ -374,7 +348,7 @@ fn try_claim_once(sh: &Shared, check_liveness: bool) -> Result<Option<Claim>, Pu
         let (l, _, st) = slot::decode(s);
         if l == lap {
             if st == EMPTY {
-                if claim_position(sh, pos) {
+                if sh.claim_position(&sh.ctl().enq.pos, pos) {
                     if sh.closed() {
                         return Err(abort_closed(sh, Claim { i, lap }));
                     }
