@@ -10,6 +10,20 @@ use crate::sync::{LIVENESS_INTERVAL, Wait};
 use std::time::Instant;
 
 impl PipeTransport {
+    /// The receiving half's parts (the consumer, the reassembler, the largest message),
+    /// or why there is nothing to receive from: no receiving end, or a reassembly that
+    /// broke earlier.
+    #[inline]
+    fn receiving(&mut self) -> Result<(&mut Consumer, &mut Reassembler, usize), ConnError> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(no_rx(self.closed));
+        };
+        if let Some(e) = self.reasm.broken() {
+            return Err(ConnError::BadFrame(e));
+        }
+        Ok((rx, &mut self.reasm, self.max))
+    }
+
     /// [`Sealed::recv_in_place`](crate::connection::transport::sealed::Sealed::recv_in_place):
     /// a message of one record where it lies, else reassembled in `scratch`.
     #[inline]
@@ -18,15 +32,7 @@ impl PipeTransport {
         scratch: &'a mut Vec<u8>,
         wait: Wait,
     ) -> Result<MessageRef<'a>, ConnError> {
-        let max = self.max;
-        let no_rx = no_rx(self.closed);
-        let Some(rx) = self.rx.as_mut() else {
-            return Err(no_rx);
-        };
-        let reasm = &mut self.reasm;
-        if let Some(e) = reasm.broken() {
-            return Err(ConnError::BadFrame(e));
-        }
+        let (rx, reasm, max) = self.receiving()?;
         // A message that is one record is handed over where it lies; fragments go to
         // the reassembler until a message is complete.
         let r = rx.read_or(wait, |f| {
@@ -54,15 +60,7 @@ impl PipeTransport {
         wait: Wait,
         mut f: impl FnMut(MessageRef<'_>),
     ) -> Result<usize, ConnError> {
-        let max = self.max;
-        let no_rx = no_rx(self.closed);
-        let Some(rx) = self.rx.as_mut() else {
-            return Err(no_rx);
-        };
-        let reasm = &mut self.reasm;
-        if let Some(e) = reasm.broken() {
-            return Err(ConnError::BadFrame(e));
-        }
+        let (rx, reasm, max) = self.receiving()?;
         loop {
             if !wait.is_now() {
                 rx.peek_with(wait, |_| ()).map_err(|e| gone(e, reasm))?;
