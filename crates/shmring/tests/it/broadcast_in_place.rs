@@ -3,7 +3,7 @@
 //! message read in place intact, and a grant held in one process holding the
 //! publisher in another.
 
-use crate::broadcast_process::{await_subscribers, exit_with, short_wait, sub_opts};
+use crate::broadcast_process::{await_subscribers, exit_with, short_wait, spawn_subscribers, sub_opts};
 use crate::common;
 
 use common::*;
@@ -57,18 +57,11 @@ fn lossless_in_place_reads_across_processes_are_intact() {
         policy: Policy::Lossless,
     };
     let mut tx = Publisher::create_with(&name, params, &Options::new().wait(short_wait())).unwrap();
-    let mut children: Vec<_> = (0..SUBSCRIBERS)
-        .map(|_| {
-            spawn_peer(
-                "lossless_in_place_reads_across_processes_are_intact",
-                "sub",
-                &[("RING", name.clone())],
-            )
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    await_subscribers(&name, SUBSCRIBERS);
+    let mut children = spawn_subscribers(
+        "lossless_in_place_reads_across_processes_are_intact",
+        &name,
+        SUBSCRIBERS,
+    );
     let mut buf = [0u8; MAX];
     for seq in 0..MESSAGES {
         let len = msg_len(SEED, seq, MAX);

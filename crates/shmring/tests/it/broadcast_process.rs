@@ -38,6 +38,16 @@ pub(crate) fn exit_with(r: Result<(), String>) -> ! {
     }
 }
 
+/// Start `n` processes re-running `test` in role "sub" on ring `name`, and wait
+/// (bounded) until all of them are attached.
+pub(crate) fn spawn_subscribers(test: &str, name: &str, n: usize) -> Vec<std::process::Child> {
+    let children = (0..n)
+        .map(|_| spawn_peer(test, "sub", &[("RING", name.to_string())]).spawn().unwrap())
+        .collect();
+    await_subscribers(name, n);
+    children
+}
+
 /// Wait (bounded) until `n` subscribers are attached to `name`.
 pub(crate) fn await_subscribers(name: &str, n: usize) {
     let start = Instant::now();
@@ -94,18 +104,11 @@ fn lossless_four_subscriber_processes_get_every_message() {
         policy: Policy::Lossless,
     };
     let mut tx = Publisher::create_with(&name, params, &Options::new().wait(short_wait())).unwrap();
-    let mut children: Vec<_> = (0..SUBSCRIBERS)
-        .map(|_| {
-            spawn_peer(
-                "lossless_four_subscriber_processes_get_every_message",
-                "sub",
-                &[("RING", name.clone())],
-            )
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    await_subscribers(&name, SUBSCRIBERS);
+    let mut children = spawn_subscribers(
+        "lossless_four_subscriber_processes_get_every_message",
+        &name,
+        SUBSCRIBERS,
+    );
     let mut buf = [0u8; STREAM_MAX];
     for seq in 0..STREAM_MESSAGES {
         let len = msg_len(SEED, seq, STREAM_MAX);
