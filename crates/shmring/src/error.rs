@@ -144,4 +144,14 @@ impl Error {
             source: source.into(),
         }
     }
+
+    /// The maker of [`Error::Corrupted`] errors of the segment `name`: a check that
+    /// fails says `what`.
+    pub(crate) fn corruption_of(name: &str) -> impl Fn(String) -> Self + use<> {
+        let name = name.to_owned();
+        move |what| Error::Corrupted {
+            name: name.clone(),
+            what,
+        }
+    }
 }

@@ -450,10 +450,7 @@ impl Segment {
 
     fn attach(fd: OwnedFd, name: Option<String>, kind: SegmentKind, opts: &SegmentOptions) -> Result<Self> {
         let shown = display(name.as_deref()).to_owned();
-        let corrupted = |what: String| Error::Corrupted {
-            name: shown.clone(),
-            what,
-        };
+        let corrupted = Error::corruption_of(&shown);
         let start = Instant::now();
         loop {
             let size = file_size(fd.as_fd(), name.as_deref())?;

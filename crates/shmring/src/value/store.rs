@@ -184,10 +184,7 @@ impl<T: Pod + Schema, const L: bool> Sealed for ArrayKind<T, L> {
                 flavor_name(flavor(L))
             )));
         }
-        let corrupted = |what: String| Error::Corrupted {
-            name: name.to_owned(),
-            what,
-        };
+        let corrupted = Error::corruption_of(name);
         let len = usize::try_from(p[2]).map_err(|_| corrupted(format!("array length {} is too large", p[2])))?;
         area_size::<T>(len).ok_or_else(|| corrupted(format!("array length {len} is too large")))
     }

@@ -703,11 +703,7 @@ impl Shared {
     #[cfg(not(loom))]
     fn from_segment(seg: Segment) -> Result<Self> {
         let info = *seg.info();
-        let name = seg.display_name().to_owned();
-        let corrupted = |what: String| Error::Corrupted {
-            name: name.clone(),
-            what,
-        };
+        let corrupted = Error::corruption_of(seg.display_name());
         let (nslots, slot_size, stride) = (info.params[0], info.params[1], info.params[2]);
         if !nslots.is_power_of_two() || nslots < 2 || nslots > MAX_SLOTS as u64 {
             return Err(corrupted(format!(

@@ -356,11 +356,7 @@ impl Shared {
     #[cfg(not(loom))]
     fn from_segment(seg: Segment) -> Result<Self> {
         let info = *seg.info();
-        let name = seg.display_name().to_owned();
-        let corrupted = |what: String| Error::Corrupted {
-            name: name.clone(),
-            what,
-        };
+        let corrupted = Error::corruption_of(seg.display_name());
         let (cap, max_msg) = crate::ring::checked_capacity(&info.params, MIN_CAPACITY, MAX_CAPACITY, max_message_len)
             .map_err(&corrupted)?;
         if seg.area_len() as u64 != CONTROL_SIZE as u64 + cap {
